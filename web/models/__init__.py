@@ -1,0 +1,47 @@
+"""SQLAlchemy models of the whole domain (no Flask here)."""
+
+from web.models.activity import Comment, OrderEvent
+from web.models.base import Base, utcnow
+from web.models.customers import Customer, CustomerShopLink
+from web.models.documents import Document, NumberSeries
+from web.models.orders import Order, OrderLine, Transaction
+from web.models.shipping import Parcel, Shipment, ShipmentLine
+from web.models.shops import (
+    CarrierMapping,
+    MilestoneMapping,
+    PaymentMethodMapping,
+    ShippingMode,
+    Shop,
+    StatusMapping,
+)
+from web.models.sync import InboxEvent, Job, OutboxMessage, SyncCursor
+from web.models.users import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "CarrierMapping",
+    "Comment",
+    "Customer",
+    "CustomerShopLink",
+    "Document",
+    "InboxEvent",
+    "Job",
+    "MilestoneMapping",
+    "NumberSeries",
+    "Order",
+    "OrderEvent",
+    "OrderLine",
+    "OutboxMessage",
+    "Parcel",
+    "PaymentMethodMapping",
+    "Shipment",
+    "ShipmentLine",
+    "ShippingMode",
+    "Shop",
+    "StatusMapping",
+    "SyncCursor",
+    "Transaction",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,199 @@
+"""Orders, their lines, and the payments recorded against them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from web.models.base import Base, Rate, enum_column, utcnow
+from web.models.customers import Customer
+from web.models.enums import (
+    CommercialState,
+    FulfilmentState,
+    LineKind,
+    Milestone,
+    PaymentState,
+    TransactionKind,
+    TransactionSource,
+    TransactionStatus,
+)
+from web.models.shops import ShippingMode, Shop
+
+if TYPE_CHECKING:
+    from web.models.activity import Comment, OrderEvent
+    from web.models.documents import Document
+    from web.models.shipping import Shipment
+
+ZERO = Decimal("0.00")
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        Index("ix_orders_placed_at", "placed_at"),
+        Index(
+            "ix_orders_states", "commercial_state", "fulfilment_state", "payment_state"
+        ),
+        CheckConstraint("grand_total >= 0", name="grand_total_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"))
+    # Shop ids can exceed 2**53 (Shopify): always text, never a float.
+    external_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), default="", index=True)
+
+    placed_at: Mapped[dt.datetime]
+    shop_updated_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    prices_include_tax: Mapped[bool] = mapped_column(default=True, server_default=true())
+    billing_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    shipping_address: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    shipping_label: Mapped[str] = mapped_column(String(200), default="")
+    shipping_mode_id: Mapped[int | None] = mapped_column(ForeignKey("shipping_modes.id"))
+    payment_method: Mapped[str] = mapped_column(String(120), default="")
+    discount_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    subtotal: Mapped[Decimal] = mapped_column(default=ZERO)
+    discount_total: Mapped[Decimal] = mapped_column(default=ZERO)
+    shipping_total: Mapped[Decimal] = mapped_column(default=ZERO)
+    shipping_tax: Mapped[Decimal] = mapped_column(default=ZERO)
+    tax_total: Mapped[Decimal] = mapped_column(default=ZERO)
+    grand_total: Mapped[Decimal] = mapped_column(default=ZERO)
+
+    buyer_note: Mapped[str] = mapped_column(Text, default="")
+    marketplace_ref: Mapped[str] = mapped_column(String(120), default="")
+    shop_status: Mapped[str] = mapped_column(String(120), default="")
+
+    on_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
+    hold_reason: Mapped[str] = mapped_column(String(500), default="")
+    needs_mapping: Mapped[bool] = mapped_column(default=False, server_default=false())
+    mapping_issue: Mapped[str] = mapped_column(String(500), default="")
+    needs_review: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    commercial_state: Mapped[CommercialState] = enum_column(
+        CommercialState, name="order_commercial_state", default=CommercialState.NEW
+    )
+    fulfilment_state: Mapped[FulfilmentState] = enum_column(
+        FulfilmentState, name="order_fulfilment_state", default=FulfilmentState.UNFULFILLED
+    )
+    payment_state: Mapped[PaymentState] = enum_column(
+        PaymentState, name="order_payment_state", default=PaymentState.UNPAID
+    )
+    last_pushed_milestone: Mapped[Milestone | None] = enum_column(
+        Milestone, name="order_last_pushed_milestone", nullable=True
+    )
+    validated_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+
+    shop: Mapped[Shop] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+    shipping_mode: Mapped[ShippingMode | None] = relationship()
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.position"
+    )
+    transactions: Mapped[list[Transaction]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Transaction.occurred_at"
+    )
+    shipments: Mapped[list[Shipment]] = relationship(
+        back_populates="order", order_by="Shipment.id"
+    )
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="order", order_by="Document.id"
+    )
+    comments: Mapped[list[Comment]] = relationship(
+        back_populates="order", order_by="Comment.created_at"
+    )
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", order_by="OrderEvent.occurred_at"
+    )
+
+    @property
+    def customer_name(self) -> str:
+        address = self.billing_address or {}
+        name = f"{address.get('first_name', '')} {address.get('last_name', '')}".strip()
+        if name:
+            return name
+        return self.customer.full_name if self.customer else self.email
+
+    def __repr__(self) -> str:
+        return f"<Order {self.number} shop={self.shop_id}>"
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    external_id: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[LineKind] = enum_column(LineKind, name="line_kind", default=LineKind.PRODUCT)
+    parent_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="CASCADE")
+    )
+    sku: Mapped[str] = mapped_column(String(120), default="", index=True)
+    ean: Mapped[str] = mapped_column(String(20), default="")
+    name: Mapped[str] = mapped_column(String(500))
+    options: Mapped[str] = mapped_column(String(500), default="")
+    quantity: Mapped[int]
+    unit_price: Mapped[Decimal]
+    tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("0"))
+    discount_amount: Mapped[Decimal] = mapped_column(default=ZERO)
+    total_net: Mapped[Decimal] = mapped_column(default=ZERO)
+    tax_amount: Mapped[Decimal] = mapped_column(default=ZERO)
+    total_gross: Mapped[Decimal] = mapped_column(default=ZERO)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    parent: Mapped[OrderLine | None] = relationship(remote_side=[id])
+
+
+class Transaction(Base):
+    """A payment event: from the shop, or entered by hand (transfer, cheque, cash)."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        UniqueConstraint("order_id", "external_id"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(120))
+    method: Mapped[str] = mapped_column(String(120), default="")
+    kind: Mapped[TransactionKind] = enum_column(TransactionKind, name="transaction_kind")
+    status: Mapped[TransactionStatus] = enum_column(
+        TransactionStatus, name="transaction_status", default=TransactionStatus.SUCCESS
+    )
+    source: Mapped[TransactionSource] = enum_column(
+        TransactionSource, name="transaction_source", default=TransactionSource.SHOP
+    )
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    reference: Mapped[str] = mapped_column(String(200), default="")
+    occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    order: Mapped[Order] = relationship(back_populates="transactions")

@@ -1,0 +1,108 @@
+"""Durable inbox and outbox with the shops, sync cursors, and the local job queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from web.models.base import Base, enum_column, utcnow
+from web.models.enums import InboxState, JobState, OutboxState
+from web.models.shops import Shop
+
+
+class InboxEvent(Base):
+    """A delivery from a shop, stored raw before any processing."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "dedupe_key"),
+        Index("ix_inbox_events_state", "state", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(80))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    external_order_id: Mapped[str | None] = mapped_column(String(64))
+    raw_body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    state: Mapped[InboxState] = enum_column(
+        InboxState, name="inbox_state", default=InboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    error: Mapped[str] = mapped_column(Text, default="")
+    processed_at: Mapped[dt.datetime | None]
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+
+    shop: Mapped[Shop] = relationship()
+
+
+class OutboxMessage(Base):
+    """A fact the shop must learn, written in the same transaction as the change."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[OutboxState] = enum_column(
+        OutboxState, name="outbox_state", default=OutboxState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    remote_ref: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+    shop: Mapped[Shop] = relationship()
+
+
+class SyncCursor(Base):
+    """How far a flow of one shop has been read, and when it last succeeded."""
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("shop_id", "flow"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    flow: Mapped[str] = mapped_column(String(40))
+    position: Mapped[str] = mapped_column(String(200), default="")
+    position_at: Mapped[dt.datetime | None]
+    last_run_at: Mapped[dt.datetime | None]
+    last_success_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    shop: Mapped[Shop] = relationship()
+
+
+class Job(Base):
+    """A unit of background work for the embedded worker, with visible progress."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_due", "state", "run_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[JobState] = enum_column(JobState, name="job_state", default=JobState.QUEUED)
+    progress: Mapped[int] = mapped_column(default=0, server_default="0")
+    total: Mapped[int] = mapped_column(default=0, server_default="0")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    run_after: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -1,0 +1,55 @@
+"""The order timeline: who did what, written next to every change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from web.models import OrderEvent, User, utcnow
+from web.models.enums import ActorType
+from web.models.orders import Order
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: a person, a shop, or Comptoir itself."""
+
+    type: ActorType
+    user_id: int | None = None
+    label: str = ""
+
+    @classmethod
+    def for_user(cls, user: User) -> Actor:
+        return cls(ActorType.USER, user.id, user.name)
+
+    @classmethod
+    def shop(cls, label: str = "") -> Actor:
+        return cls(ActorType.SHOP, None, label)
+
+    @classmethod
+    def system(cls, label: str = "") -> Actor:
+        return cls(ActorType.SYSTEM, None, label)
+
+
+def record_event(
+    session: Session,
+    order: Order,
+    actor: Actor,
+    kind: str,
+    summary: str = "",
+    details: dict[str, Any] | None = None,
+) -> OrderEvent:
+    """Append one event to the order's timeline."""
+    event = OrderEvent(
+        order=order,
+        occurred_at=utcnow(),
+        actor_type=actor.type,
+        actor_user_id=actor.user_id,
+        kind=kind,
+        summary=summary,
+        details=details or {},
+    )
+    session.add(event)
+    return event
