@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
+from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from web import crypto
+from web.app import create_app
 from web.db import make_engine
+from web.models import User
+from web.models.enums import Role
+from web.services.users import create_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 
@@ -36,6 +46,12 @@ def migrate(url: str) -> None:
     upgrade(url)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _encryption(encryption_key: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Services that read shop secrets need a key even without an app."""
+    crypto.configure(encryption_key, tmp_path_factory.mktemp("instance"))
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="comptoir-test-") as tmp:
@@ -55,16 +71,116 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture()
-def db_session(engine: Engine) -> Iterator[Session]:
-    """A session inside an outer transaction; commits become savepoints, all rolled back."""
+def db_connection(engine: Engine) -> Iterator[Connection]:
+    """One connection per test inside an outer transaction that is rolled back."""
     connection = engine.connect()
     outer = connection.begin()
-    session = Session(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    try:
+        yield connection
+    finally:
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture()
+def session_factory(db_connection: Connection) -> sessionmaker[Session]:
+    """Sessions on the test connection: their commits only release savepoints."""
+    return sessionmaker(
+        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
+
+
+@pytest.fixture()
+def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work, committed or not, is rolled back after the test."""
+    session = session_factory()
     try:
         yield session
     finally:
         session.close()
-        outer.rollback()
-        connection.close()
+
+
+@pytest.fixture(scope="session")
+def encryption_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture()
+def app_overrides(tmp_path: Path, database_url: str, encryption_key: str) -> dict[str, Any]:
+    """Settings of the test app; a test may change them before asking for `app`."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test-secret-key",
+        "ENCRYPTION_KEY": encryption_key,
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "BASE_URL": "http://comptoir.test",
+    }
+
+
+@pytest.fixture()
+def app(app_overrides: dict[str, Any], session_factory: sessionmaker[Session]) -> Flask:
+    """The Flask app, its requests sharing the test's rolled-back connection."""
+    app = create_app(app_overrides)
+    app.extensions["comptoir.sessions"] = session_factory
+    return app
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """Pull the CSRF token out of a rendered page."""
+    match = CSRF_PATTERN.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """GET a page and return the CSRF token it carries for this client's session."""
+    return csrf_from(client.get(path).get_data(as_text=True))
+
+
+TEST_PASSWORD = "correct horse battery"
+
+
+@pytest.fixture()
+def make_user(db_session: Session) -> Callable[..., User]:
+    """Create a committed user with TEST_PASSWORD."""
+    counter = iter(range(1, 10_000))
+
+    def factory(role: Role | str = Role.MANAGER, email: str | None = None) -> User:
+        role = Role(role)
+        email = email or f"{role.value}{next(counter)}@example.com"
+        user, _ = create_user(db_session, email, role, TEST_PASSWORD, role.value.title())
+        db_session.commit()
+        return user
+
+    return factory
+
+
+def log_in(client: FlaskClient, email: str, password: str = TEST_PASSWORD) -> None:
+    """Log in through the real login form."""
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+
+
+@pytest.fixture()
+def login_as(client: FlaskClient, make_user: Callable[..., User]) -> Callable[..., User]:
+    """Log the test client in as a new user of the given role."""
+
+    def do(role: Role | str = Role.MANAGER) -> User:
+        user = make_user(role)
+        log_in(client, user.email)
+        return user
+
+    return do

@@ -30,6 +30,13 @@ class User(Base):
     def name(self) -> str:
         return self.display_name or self.email
 
+    # The interface Flask-Login expects, written out so models never import Flask.
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
 

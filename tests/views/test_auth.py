@@ -1,0 +1,158 @@
+"""Login, logout, sessions, CSRF and the rate limit, through the real HTTP layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask.testing import FlaskClient
+
+from tests.conftest import TEST_PASSWORD, csrf_token, log_in
+from web.models import User
+from web.models.enums import Role
+
+
+def test_pages_redirect_to_login_when_logged_out(client: FlaskClient) -> None:
+    for path in ("/", "/orders/", "/warehouse/", "/admin/users"):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert "/login" in response.headers["Location"]
+
+
+def test_login_page_is_french_by_default(client: FlaskClient) -> None:
+    html = client.get("/login").get_data(as_text=True)
+    assert '<html lang="fr">' in html
+    assert "Se connecter" in html
+
+
+def test_login_with_the_right_password_lands_on_the_dashboard(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user(Role.MANAGER)
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"email": user.email.upper(), "password": TEST_PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+
+def test_warehouse_staff_land_on_their_queue(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user(Role.WAREHOUSE)
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "csrf_token": token}
+    )
+    assert response.headers["Location"] == "/warehouse/"
+
+
+def test_wrong_password_is_refused_with_a_message(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"email": user.email, "password": "nope nope nope", "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert "Identifiant ou mot de passe incorrect" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_inactive_user_cannot_log_in(
+    client: FlaskClient, make_user: Callable[..., User], db_session
+) -> None:
+    user = make_user()
+    user.is_active = False
+    db_session.commit()
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "csrf_token": token}
+    )
+    assert response.status_code == 400
+
+
+def test_login_without_csrf_token_is_refused(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    client.get("/login")
+    response = client.post("/login", data={"email": user.email, "password": TEST_PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302
+
+
+def test_login_redirects_only_to_local_next(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    token = csrf_token(client)
+    response = client.post("/login", data={
+        "email": user.email, "password": TEST_PASSWORD, "csrf_token": token,
+        "next": "https://evil.example/steal",
+    })
+    assert response.headers["Location"] == "/"
+
+
+def test_login_gives_a_new_session_and_logout_ends_it(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    client.get("/login")
+    before = client.get_cookie("comptoir_session")
+    log_in(client, user.email)
+    after = client.get_cookie("comptoir_session")
+    assert before is not None and after is not None and before.value != after.value
+    token = csrf_token(client, "/")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_is_httponly_and_lax(
+    client: FlaskClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"email": user.email, "password": TEST_PASSWORD, "csrf_token": token}
+    )
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # http://comptoir.test is local development
+
+
+def test_session_cookie_is_secure_behind_https(app_overrides, session_factory) -> None:
+    from web.app import create_app
+
+    app = create_app({**app_overrides, "BASE_URL": "https://comptoir.example.fr"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_login_is_rate_limited(app_overrides, session_factory, make_user) -> None:
+    from web.app import create_app
+
+    app = create_app({**app_overrides, "LOGIN_RATE_LIMIT": "3 per minute"})
+    app.extensions["comptoir.sessions"] = session_factory
+    client = app.test_client()
+    user = make_user()
+    statuses = []
+    for _ in range(5):
+        token = csrf_token(client)
+        statuses.append(client.post(
+            "/login", data={"email": user.email, "password": "bad password!", "csrf_token": token}
+        ).status_code)
+    assert statuses[:3] == [400, 400, 400]
+    assert statuses[3:] == [429, 429]
+
+
+def test_language_switch_to_english_and_back(client: FlaskClient) -> None:
+    token = csrf_token(client)
+    response = client.post("/language", data={"lang": "en", "next": "/login", "csrf_token": token})
+    assert response.status_code == 303
+    html = client.get("/login").get_data(as_text=True)
+    assert '<html lang="en">' in html and "Log in" in html
+    client.post("/language", data={"lang": "fr", "next": "/login", "csrf_token": token})
+    assert "Se connecter" in client.get("/login").get_data(as_text=True)

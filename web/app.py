@@ -1,0 +1,118 @@
+"""Application factory: configuration, then extensions, then blueprints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g, request, session
+from flask_babel import Babel
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
+
+from web import config as app_config
+from web import crypto
+from web.db import make_engine, make_session_factory
+from web.extensions import limiter
+
+log = logging.getLogger(__name__)
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+babel = Babel()
+
+# Reached without a login: the login page itself, health checks, static files and,
+# later, the HMAC-authenticated webhooks and signed document links.
+PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "static", "auth.set_language"}
+PUBLIC_BLUEPRINTS = {"hooks", "public_documents", "api"}
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Comptoir web application."""
+    root = app_config.PROJECT_ROOT
+    instance_path = Path(
+        (overrides or {}).get("INSTANCE_PATH") or app_config.DEFAULT_INSTANCE_PATH
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(root / "templates"),
+        static_folder=str(root / "static"),
+    )
+    app.config.update(app_config.load(overrides, instance_path=instance_path))
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
+
+    crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
+    _init_database(app)
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    from web import cli
+
+    cli.register(app)
+    return app
+
+
+def _init_database(app: Flask) -> None:
+    if app.config["DATABASE_URL"].startswith("sqlite:///"):
+        Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["comptoir.engine"] = engine
+    app.extensions["comptoir.sessions"] = make_session_factory(engine)
+
+
+def _select_locale() -> str:
+    languages = tuple(current_app.config["LANGUAGES"])
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    return languages[0]
+
+
+def _init_extensions(app: Flask) -> None:
+    Htmx(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+
+    from web.views.base import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from web.views import admin, auth, dashboard, errors, health, orders, warehouse
+
+    for module in (auth, health, dashboard, orders, warehouse, admin):
+        app.register_blueprint(module.bp)
+    errors.register(app)
+    from web.views import filters
+
+    filters.register(app)
+
+
+def _register_hooks(app: Flask) -> None:
+    @app.before_request
+    def require_login() -> Any:
+        endpoint = request.endpoint or ""
+        if endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
+            return None
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
+
+    @app.teardown_appcontext
+    def close_session(_exc: BaseException | None) -> None:
+        db_session = g.pop("db_session", None)
+        if db_session is not None:
+            db_session.close()

@@ -1,0 +1,140 @@
+"""Command-line interface: `flask --app web.wsgi db|users|demo|serve ...`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from web import migrate
+from web.models import Shop
+from web.models.enums import Role
+from web.services import users
+from web.services.errors import ValidationFailed
+
+db_cli = AppGroup("db", help="Create or migrate the database schema.")
+users_cli = AppGroup("users", help="Manage logins and API tokens.")
+demo_cli = AppGroup("demo", help="Demo data for a first look.")
+
+DEMO_USERS = (
+    ("admin@example.com", Role.ADMIN, "Camille Admin"),
+    ("manager@example.com", Role.MANAGER, "Marion Gestion"),
+    ("entrepot@example.com", Role.WAREHOUSE, "Éloi Entrepôt"),
+    ("lecture@example.com", Role.VIEWER, "Lou Lecture"),
+)
+DEMO_PASSWORD = "comptoir-demo"
+
+
+def _session() -> Session:
+    return current_app.extensions["comptoir.sessions"]()
+
+
+def _fail(exc: ValidationFailed) -> None:
+    details = "; ".join(f"{field}: {message}" for field, message in exc.errors.items())
+    raise click.ClickException(f"{exc}{' — ' + details if details else ''}")
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema up to REVISION (default: head)."""
+    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION."""
+    migrate.downgrade(current_app.config["DATABASE_URL"], revision)
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Write a new migration by comparing the models with the database."""
+    migrate.revision(current_app.config["DATABASE_URL"], message)
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the database's revision."""
+    migrate.current(current_app.config["DATABASE_URL"])
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--password", default=None, help="Generated and printed when omitted.")
+@click.option("--name", "display_name", default="")
+def users_create(email: str, role: str, password: str | None, display_name: str) -> None:
+    """Create a login."""
+    with _session() as session, session.begin():
+        try:
+            user, generated = users.create_user(session, email, role, password, display_name)
+        except ValidationFailed as exc:
+            _fail(exc)
+        click.echo(f"created {user.email} ({user.role.value})")
+        if password is None:
+            click.echo(f"password: {generated}")
+
+
+@users_cli.command("token")
+@click.option("--email", required=True)
+@click.option("--label", default="cli")
+def users_token(email: str, label: str) -> None:
+    """Print a new API token for the user."""
+    with _session() as session, session.begin():
+        user = users.find_by_email(session, email)
+        if user is None:
+            raise click.ClickException(f"no user with e-mail {email}")
+        click.echo(users.create_api_token(session, user, label))
+
+
+@demo_cli.command("seed")
+@click.option("--orders", default=300, show_default=True)
+@click.option("--if-empty", is_flag=True, help="Do nothing when shops already exist.")
+def demo_seed(orders: int, if_empty: bool) -> None:
+    """Create demo shops, shipping modes, orders and one login per role."""
+    from web.services.demo import seed_demo
+
+    with _session() as session, session.begin():
+        if if_empty and session.scalar(select(Shop.id).limit(1)) is not None:
+            click.echo("demo data: the database already has shops, nothing seeded")
+            return
+        try:
+            summary = seed_demo(session, orders=orders)
+            for email, role, name in DEMO_USERS:
+                if users.find_by_email(session, email) is None:
+                    users.create_user(session, email, role, DEMO_PASSWORD, name)
+        except ValidationFailed as exc:
+            _fail(exc)
+    click.echo(f"demo data: {summary}")
+    click.echo("logins (password " + DEMO_PASSWORD + "):")
+    for email, role, _name in DEMO_USERS:
+        click.echo(f"  {role.value:<9} {email}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the app with its background worker (local, single process)."""
+    from web.queue import start_embedded_worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    start_embedded_worker(app)
+    click.echo(f"Comptoir on http://{host}:{port}  (Ctrl+C stops)")
+    sys.stdout.flush()
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def register(app: Flask) -> None:
+    """Attach every command group to the app."""
+    app.cli.add_command(db_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(serve)

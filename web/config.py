@@ -1,0 +1,93 @@
+"""Configuration: defaults, then the environment (DATABASE_URL, APP_*), then test overrides."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+
+def defaults(instance_path: Path) -> dict[str, Any]:
+    """Settings that hold when nothing else is said."""
+    return {
+        "DATABASE_URL": f"sqlite:///{instance_path / 'comptoir.sqlite'}",
+        "SECRET_KEY": None,
+        "BASE_URL": "http://127.0.0.1:5000",
+        "ENCRYPTION_KEY": None,
+        "LANGUAGES": ("fr", "en"),
+        "BABEL_DEFAULT_LOCALE": "fr",
+        "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+        "LOGIN_RATE_LIMIT": "10 per minute",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "comptoir_session",
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WORKER": "embedded",
+        "WORKER_POLL_SECONDS": 1.0,
+        "ORDERS_PER_PAGE": 25,
+    }
+
+
+def _parse(value: str) -> Any:
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read DATABASE_URL and every APP_* variable (APP_BASE_URL -> BASE_URL)."""
+    settings: dict[str, Any] = {}
+    if environ.get("DATABASE_URL"):
+        settings["DATABASE_URL"] = environ["DATABASE_URL"]
+    for name, value in environ.items():
+        if name.startswith("APP_") and len(name) > 4:
+            settings[name[4:]] = _parse(value)
+    return settings
+
+
+def _instance_secret(instance_path: Path, filename: str) -> str:
+    path = instance_path / filename
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    instance_path: Path = DEFAULT_INSTANCE_PATH,
+) -> dict[str, Any]:
+    """Merge the three layers and derive what follows from them."""
+    config = defaults(instance_path)
+    config.update(from_environment(os.environ if environ is None else environ))
+    config.update(overrides or {})
+    if not config["SECRET_KEY"]:
+        log.warning(
+            "APP_SECRET_KEY is not set: using a generated development key from %s",
+            instance_path,
+        )
+        config["SECRET_KEY"] = _instance_secret(instance_path, "dev-secret.key")
+    config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+    # The session cookie is Secure whenever the public URL is HTTPS (i.e. outside local dev).
+    config.setdefault("SESSION_COOKIE_SECURE", config["BASE_URL"].startswith("https://"))
+    config["REMEMBER_COOKIE_SECURE"] = config["SESSION_COOKIE_SECURE"]
+    config["REMEMBER_COOKIE_HTTPONLY"] = True
+    return config

@@ -1,0 +1,131 @@
+"""The seam between "do it now" and "do it on a worker".
+
+Locally, jobs are rows in the `jobs` table worked by a thread in the web process;
+on AWS the same handlers run in Lambdas fed by SQS (see sync_lambdas/).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from web.models import Job, utcnow
+from web.models.enums import JobState
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[Session, Job], dict[str, Any] | None]
+_handlers: dict[str, JobHandler] = {}
+MAX_ATTEMPTS = 3
+
+
+def handler(kind: str) -> Callable[[JobHandler], JobHandler]:
+    """Register the function that runs jobs of this kind."""
+
+    def decorator(func: JobHandler) -> JobHandler:
+        _handlers[kind] = func
+        return func
+
+    return decorator
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any] | None = None,
+            created_by_id: int | None = None) -> Job:
+    """Queue a job in the caller's transaction, so it exists only if the change commits."""
+    if kind not in _handlers:
+        raise ValueError(f"no handler for job kind {kind!r}")
+    job = Job(kind=kind, payload=payload or {}, created_by_id=created_by_id)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _claim(session: Session) -> Job | None:
+    query = (
+        select(Job)
+        .where(Job.state == JobState.QUEUED, Job.run_after <= utcnow())
+        .order_by(Job.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    job = session.scalar(query)
+    if job is None:
+        return None
+    job.state = JobState.RUNNING
+    job.started_at = utcnow()
+    job.attempts += 1
+    return job
+
+
+def run_next_job(sessions: sessionmaker[Session]) -> bool:
+    """Run one due job in its own transaction; return False when none was due."""
+    with sessions() as session:
+        with session.begin():
+            job = _claim(session)
+            if job is None:
+                return False
+            job_id, kind = job.id, job.kind
+        try:
+            with session.begin():
+                job = session.get_one(Job, job_id)
+                result = _handlers[kind](session, job)
+                job.state = JobState.DONE
+                job.result = result or {}
+                job.finished_at = utcnow()
+        except Exception as exc:  # one failing job must not stop the worker
+            log.exception("job %s (%s) failed", job_id, kind)
+            with session.begin():
+                job = session.get_one(Job, job_id)
+                job.error = f"{type(exc).__name__}: {exc}"
+                job.finished_at = utcnow()
+                job.state = JobState.FAILED if job.attempts >= MAX_ATTEMPTS else JobState.QUEUED
+    return True
+
+
+def run_pending(sessions: sessionmaker[Session], limit: int = 100) -> int:
+    """Run due jobs until none is left or `limit` is reached; return how many ran."""
+    count = 0
+    while count < limit and run_next_job(sessions):
+        count += 1
+    return count
+
+
+class EmbeddedWorker(threading.Thread):
+    """Background thread of the local runtime: works the job queue every second."""
+
+    def __init__(self, sessions: sessionmaker[Session], poll_seconds: float = 1.0) -> None:
+        super().__init__(name="comptoir-worker", daemon=True)
+        self.sessions = sessions
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        log.info("embedded worker started")
+        while not self.stopping.is_set():
+            try:
+                ran = run_pending(self.sessions)
+            except Exception:
+                log.exception("worker loop failed; retrying")
+                ran = 0
+            if not ran:
+                self.stopping.wait(self.poll_seconds)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def start_embedded_worker(app: Any) -> EmbeddedWorker:
+    """Start the worker thread for an app built by create_app()."""
+    worker = EmbeddedWorker(
+        app.extensions["comptoir.sessions"], float(app.config["WORKER_POLL_SECONDS"])
+    )
+    worker.start()
+    app.extensions["comptoir.worker"] = worker
+    return worker

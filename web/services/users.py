@@ -1,0 +1,153 @@
+"""Users: argon2id passwords, roles, and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from web.models import ApiToken, User, utcnow
+from web.models.enums import Role
+from web.services.errors import NotFound, ValidationFailed
+
+# argon2-cffi's defaults are argon2id with the RFC 9106 "low memory" profile.
+_hasher = PasswordHasher()
+# Verifying against this keeps an unknown e-mail as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    """Hash a password with argon2id."""
+    return _hasher.hash(password)
+
+
+def normalize_email(email: str) -> str:
+    """Validate an e-mail address and return it lower-cased."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationFailed(str(exc), {"email": str(exc)}) from exc
+    return result.normalized.lower()
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    """Return the user with this e-mail, whatever its case."""
+    return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def create_user(
+    session: Session,
+    email: str,
+    role: Role | str,
+    password: str | None = None,
+    display_name: str = "",
+) -> tuple[User, str]:
+    """Create a user; return it with its password (generated when none is given)."""
+    errors: dict[str, str] = {}
+    try:
+        email = normalize_email(email)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    try:
+        role = Role(role)
+    except ValueError:
+        errors["role"] = f"unknown role {role!r}; choose one of {', '.join(r.value for r in Role)}"
+    if password is None:
+        password = secrets.token_urlsafe(12)
+    elif len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
+    if not errors and find_by_email(session, email) is not None:
+        errors["email"] = "a user with this e-mail already exists"
+    if errors:
+        raise ValidationFailed("the user cannot be created", errors)
+    user = User(
+        email=email,
+        role=Role(role),
+        password_hash=hash_password(password),
+        display_name=display_name.strip(),
+    )
+    session.add(user)
+    session.flush()
+    return user, password
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """Return the active user whose password matches, or None; rehash old parameters."""
+    user = find_by_email(session, email)
+    if user is None or not user.is_active:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not _verify(user.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def set_password(user: User, password: str) -> None:
+    """Replace a user's password."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            "password too short", {"password": f"at least {MIN_PASSWORD_LENGTH} characters"}
+        )
+    user.password_hash = hash_password(password)
+
+
+def set_active(session: Session, user: User, active: bool, acting: User) -> None:
+    """Enable or disable a login; an admin cannot lock themselves out."""
+    if user.id == acting.id and not active:
+        raise ValidationFailed("you cannot deactivate your own account")
+    user.is_active = active
+
+
+def list_users(session: Session) -> list[User]:
+    """Return every user, by e-mail."""
+    return list(session.scalars(select(User).order_by(User.email)))
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """Return one user or raise NotFound."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    return user
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(session: Session, user: User, label: str = "") -> str:
+    """Create a bearer token for the user; only its hash is stored."""
+    token = "cpt_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user=user, token_hash=_token_digest(token), label=label))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """Return the active user holding this unrevoked token."""
+    api_token = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if api_token is None or not api_token.user.is_active:
+        return None
+    api_token.last_used_at = utcnow()
+    return api_token.user

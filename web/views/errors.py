@@ -1,0 +1,54 @@
+"""Error pages: a fragment for htmx swaps, a whole page otherwise."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from web import htmx
+
+log = logging.getLogger(__name__)
+
+
+def _page(status: int, title: str, message: str) -> ResponseReturnValue:
+    return htmx.render(
+        "errors/page.html", "errors/_message.html", status=status,
+        status_code=status, title=title, message=message,
+    )
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
+        return _page(400, _("Form expired"), _("The form had expired. Reload the page and try again."))
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many(exc: RateLimitExceeded) -> ResponseReturnValue:
+        return _page(429, _("Too many attempts"), _("Too many attempts. Wait a minute and try again."))
+
+    @app.errorhandler(403)
+    def forbidden(exc: HTTPException) -> ResponseReturnValue:
+        return _page(403, _("Not allowed"), _("Your role does not give access to this page."))
+
+    @app.errorhandler(404)
+    def not_found(exc: HTTPException) -> ResponseReturnValue:
+        return _page(404, _("Page not found"), _("This page does not exist or was removed."))
+
+    @app.errorhandler(405)
+    def not_allowed(exc: HTTPException) -> ResponseReturnValue:
+        return _page(405, _("Not allowed"), _("This action is not available here."))
+
+    @app.errorhandler(500)
+    def server_error(exc: Exception) -> ResponseReturnValue:
+        session = g.get("db_session")
+        if session is not None:
+            session.rollback()
+        log.error("unhandled error", exc_info=exc)
+        return _page(500, _("Something went wrong"),
+                     _("The error was logged. Nothing was saved; try again."))

@@ -1,0 +1,56 @@
+"""Jinja filters and globals: money, dates and labels in the user's language."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, request, url_for
+from flask_babel import format_currency, format_date, format_datetime, get_locale
+from flask_wtf.csrf import generate_csrf
+
+from web.views.base import has_role
+from web.views.labels import KIND_LABELS, ROLE_LABELS, STATE_LABELS
+
+
+def money(amount: Decimal | None, currency: str = "EUR") -> str:
+    if amount is None:
+        return ""
+    return format_currency(amount, currency)
+
+
+def when(value: dt.datetime | None, fmt: str = "short") -> str:
+    return "" if value is None else format_datetime(value, fmt)
+
+
+def day(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
+    return "" if value is None else format_date(value, fmt)
+
+
+def label(value: Any) -> str:
+    key = getattr(value, "value", value)
+    text = STATE_LABELS.get(key) or KIND_LABELS.get(key) or ROLE_LABELS.get(key)
+    return str(text) if text is not None else str(key)
+
+
+def url_with(**changes: Any) -> str:
+    """The current URL with some query arguments replaced (None removes one)."""
+    args = request.args.to_dict()
+    for name, value in changes.items():
+        if value is None or value == "":
+            args.pop(name, None)
+        else:
+            args[name] = str(value)
+    return url_for(request.endpoint or "dashboard.index", **(request.view_args or {}), **args)
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_filter(when)
+    app.add_template_filter(day)
+    app.add_template_filter(label)
+    app.add_template_global(url_with)
+    app.add_template_global(has_role)
+    app.add_template_global(generate_csrf, "csrf_token")
+    app.add_template_global(lambda: str(get_locale()), "current_locale")

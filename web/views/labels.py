@@ -1,0 +1,73 @@
+"""Translated labels for the domain's closed vocabularies."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+STATE_LABELS = {
+    # commercial
+    "new": _l("New"),
+    "validated": _l("Validated"),
+    "closed": _l("Closed"),
+    "cancelled": _l("Cancelled"),
+    # fulfilment
+    "unfulfilled": _l("Not shipped"),
+    "in_preparation": _l("In preparation"),
+    "partially_shipped": _l("Partially shipped"),
+    "shipped": _l("Shipped"),
+    "delivered": _l("Delivered"),
+    # payment
+    "unpaid": _l("Unpaid"),
+    "partially_paid": _l("Partially paid"),
+    "paid": _l("Paid"),
+    "partially_refunded": _l("Partially refunded"),
+    "refunded": _l("Refunded"),
+    # milestones
+    "processing": _l("Processing"),
+    "completed": _l("Completed"),
+    # shipments and documents
+    "draft": _l("Draft"),
+    "packed": _l("Packed"),
+    "issued": _l("Issued"),
+    # inbox / outbox
+    "pending": _l("Pending"),
+    "processed": _l("Processed"),
+    "ignored": _l("Ignored"),
+    "parked": _l("Parked"),
+    "failed": _l("Failed"),
+    "rejected": _l("Rejected"),
+    "sent": _l("Sent"),
+    "dead": _l("Dead"),
+}
+
+ROLE_LABELS = {
+    "admin": _l("Administrator"),
+    "manager": _l("Manager"),
+    "warehouse": _l("Warehouse"),
+    "viewer": _l("Viewer"),
+}
+
+KIND_LABELS = {
+    "product": _l("Product"),
+    "fee": _l("Fee"),
+    "gift_wrap": _l("Gift wrap"),
+    "authorization": _l("Authorization"),
+    "capture": _l("Capture"),
+    "sale": _l("Sale"),
+    "refund": _l("Refund"),
+    "void": _l("Void"),
+    "invoice": _l("Invoice"),
+    "credit_note": _l("Credit note"),
+    "delivery_note": _l("Delivery note"),
+    "internal": _l("Internal"),
+    "customer": _l("Visible to the buyer"),
+    "shop": _l("Shop"),
+    "bank_transfer": _l("Bank transfer"),
+    "cheque": _l("Cheque"),
+    "cash": _l("Cash"),
+    "other": _l("Other"),
+    "user": _l("User"),
+    "system": _l("Comptoir"),
+    "success": _l("Succeeded"),
+    "failure": _l("Failed"),
+}
