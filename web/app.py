@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Comptoir web application."""
     root = app_config.PROJECT_ROOT
     instance_path = Path(
-        (overrides or {}).get("INSTANCE_PATH") or app_config.DEFAULT_INSTANCE_PATH
+        (overrides or {}).get("INSTANCE_PATH")
+        or os.environ.get("APP_INSTANCE_PATH")
+        or app_config.DEFAULT_INSTANCE_PATH
     )
     app = Flask(
         __name__,
@@ -70,9 +73,9 @@ def _select_locale() -> str:
     languages = tuple(current_app.config["LANGUAGES"])
     chosen = session.get("lang")
     if chosen in languages:
-        return chosen
+        return str(chosen)
     if current_user.is_authenticated and current_user.locale in languages:
-        return current_user.locale
+        return str(current_user.locale)
     return languages[0]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,8 +34,12 @@ def handler(kind: str) -> Callable[[JobHandler], JobHandler]:
     return decorator
 
 
-def enqueue(session: Session, kind: str, payload: dict[str, Any] | None = None,
-            created_by_id: int | None = None) -> Job:
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    created_by_id: int | None = None,
+) -> Job:
     """Queue a job in the caller's transaction, so it exists only if the change commits."""
     if kind not in _handlers:
         raise ValueError(f"no handler for job kind {kind!r}")

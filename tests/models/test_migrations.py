@@ -39,8 +39,9 @@ def _shop(session: Session, key: str = "s1") -> Shop:
 
 def _order(shop: Shop, external_id: str) -> Order:
     now = dt.datetime.now(dt.UTC)
-    return Order(shop=shop, external_id=external_id, number="#1001", placed_at=now,
-                 shop_updated_at=now)
+    return Order(
+        shop=shop, external_id=external_id, number="#1001", placed_at=now, shop_updated_at=now
+    )
 
 
 def test_order_is_unique_per_shop_and_external_id(db_session: Session) -> None:
@@ -60,8 +61,9 @@ def test_same_external_id_in_two_shops_is_two_orders(db_session: Session) -> Non
 def test_inbox_dedupe_key_is_unique_per_shop(db_session: Session) -> None:
     shop = _shop(db_session)
     for _ in range(2):
-        db_session.add(InboxEvent(shop=shop, topic="orders/create", dedupe_key="wh-1",
-                                  raw_body=b"{}"))
+        db_session.add(
+            InboxEvent(shop=shop, topic="orders/create", dedupe_key="wh-1", raw_body=b"{}")
+        )
     with pytest.raises(IntegrityError):
         db_session.flush()
 
@@ -79,16 +81,30 @@ def test_document_number_is_unique_per_series(db_session: Session) -> None:
     order = _order(shop, "1")
     db_session.add(order)
     for _ in range(2):
-        db_session.add(Document(order=order, kind=DocumentKind.INVOICE, state=DocumentState.ISSUED,
-                                series="FA-2026", number=1))
+        db_session.add(
+            Document(
+                order=order,
+                kind=DocumentKind.INVOICE,
+                state=DocumentState.ISSUED,
+                series="FA-2026",
+                number=1,
+            )
+        )
     with pytest.raises(IntegrityError):
         db_session.flush()
 
 
 def test_a_draft_document_cannot_carry_a_number(db_session: Session) -> None:
     order = _order(_shop(db_session), "1")
-    db_session.add(Document(order=order, kind=DocumentKind.INVOICE, state=DocumentState.DRAFT,
-                            series="FA-2026", number=7))
+    db_session.add(
+        Document(
+            order=order,
+            kind=DocumentKind.INVOICE,
+            state=DocumentState.DRAFT,
+            series="FA-2026",
+            number=7,
+        )
+    )
     with pytest.raises(IntegrityError):
         db_session.flush()
 

@@ -89,10 +89,15 @@ def test_login_redirects_only_to_local_next(
 ) -> None:
     user = make_user()
     token = csrf_token(client)
-    response = client.post("/login", data={
-        "email": user.email, "password": TEST_PASSWORD, "csrf_token": token,
-        "next": "https://evil.example/steal",
-    })
+    response = client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": TEST_PASSWORD,
+            "csrf_token": token,
+            "next": "https://evil.example/steal",
+        },
+    )
     assert response.headers["Location"] == "/"
 
 
@@ -141,9 +146,12 @@ def test_login_is_rate_limited(app_overrides, session_factory, make_user) -> Non
     statuses = []
     for _ in range(5):
         token = csrf_token(client)
-        statuses.append(client.post(
-            "/login", data={"email": user.email, "password": "bad password!", "csrf_token": token}
-        ).status_code)
+        statuses.append(
+            client.post(
+                "/login",
+                data={"email": user.email, "password": "bad password!", "csrf_token": token},
+            ).status_code
+        )
     assert statuses[:3] == [400, 400, 400]
     assert statuses[3:] == [429, 429]
 

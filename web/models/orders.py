@@ -46,9 +46,7 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
         Index("ix_orders_placed_at", "placed_at"),
-        Index(
-            "ix_orders_states", "commercial_state", "fulfilment_state", "payment_state"
-        ),
+        Index("ix_orders_states", "commercial_state", "fulfilment_state", "payment_state"),
         CheckConstraint("grand_total >= 0", name="grand_total_not_negative"),
     )
 
@@ -117,12 +115,8 @@ class Order(Base):
     transactions: Mapped[list[Transaction]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Transaction.occurred_at"
     )
-    shipments: Mapped[list[Shipment]] = relationship(
-        back_populates="order", order_by="Shipment.id"
-    )
-    documents: Mapped[list[Document]] = relationship(
-        back_populates="order", order_by="Document.id"
-    )
+    shipments: Mapped[list[Shipment]] = relationship(back_populates="order", order_by="Shipment.id")
+    documents: Mapped[list[Document]] = relationship(back_populates="order", order_by="Document.id")
     comments: Mapped[list[Comment]] = relationship(
         back_populates="order", order_by="Comment.created_at"
     )

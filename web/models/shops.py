@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, false, true
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from web.crypto import EncryptedText
@@ -31,9 +31,7 @@ class Shop(Base):
     push_tracking: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_comments: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_documents: Mapped[bool] = mapped_column(default=False, server_default=false())
-    show_documents_in_account: Mapped[bool] = mapped_column(
-        default=False, server_default=false()
-    )
+    show_documents_in_account: Mapped[bool] = mapped_column(default=False, server_default=false())
     invoice_policy: Mapped[IssuePolicy] = enum_column(
         IssuePolicy, name="shop_invoice_policy", default=IssuePolicy.MANUAL
     )

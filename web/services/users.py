@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from web.i18n import N_
 from web.models import ApiToken, User, utcnow
 from web.models.enums import Role
 from web.services.errors import NotFound, ValidationFailed
@@ -20,7 +21,7 @@ _hasher = PasswordHasher()
 # Verifying against this keeps an unknown e-mail as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not a real password")
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = 10  # the messages below say 10 too
 
 
 def hash_password(password: str) -> str:
@@ -33,7 +34,9 @@ def normalize_email(email: str) -> str:
     try:
         result = validate_email(email.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationFailed(str(exc), {"email": str(exc)}) from exc
+        raise ValidationFailed(
+            N_("Invalid e-mail address."), {"email": N_("Invalid e-mail address.")}
+        ) from exc
     return result.normalized.lower()
 
 
@@ -58,15 +61,15 @@ def create_user(
     try:
         role = Role(role)
     except ValueError:
-        errors["role"] = f"unknown role {role!r}; choose one of {', '.join(r.value for r in Role)}"
+        errors["role"] = N_("Unknown role.")
     if password is None:
         password = secrets.token_urlsafe(12)
     elif len(password) < MIN_PASSWORD_LENGTH:
-        errors["password"] = f"at least {MIN_PASSWORD_LENGTH} characters"
-    if not errors and find_by_email(session, email) is not None:
-        errors["email"] = "a user with this e-mail already exists"
+        errors["password"] = N_("The password needs at least 10 characters.")
+    if "email" not in errors and find_by_email(session, email) is not None:
+        errors["email"] = N_("A user with this e-mail already exists.")
     if errors:
-        raise ValidationFailed("the user cannot be created", errors)
+        raise ValidationFailed(N_("The user cannot be created."), errors)
     user = User(
         email=email,
         role=Role(role),
@@ -103,7 +106,8 @@ def set_password(user: User, password: str) -> None:
     """Replace a user's password."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
-            "password too short", {"password": f"at least {MIN_PASSWORD_LENGTH} characters"}
+            N_("The password is too short."),
+            {"password": N_("The password needs at least 10 characters.")},
         )
     user.password_hash = hash_password(password)
 
@@ -111,7 +115,7 @@ def set_password(user: User, password: str) -> None:
 def set_active(session: Session, user: User, active: bool, acting: User) -> None:
     """Enable or disable a login; an admin cannot lock themselves out."""
     if user.id == acting.id and not active:
-        raise ValidationFailed("you cannot deactivate your own account")
+        raise ValidationFailed(N_("You cannot deactivate your own account."))
     user.is_active = active
 
 

@@ -19,8 +19,9 @@ restrict(bp, Role.ADMIN)
 
 @bp.get("/users")
 def user_list() -> ResponseReturnValue:
-    return htmx.render("admin/users.html", users=users.list_users(db()), roles=list(Role),
-                       errors={}, form={})
+    return htmx.render(
+        "admin/users.html", users=users.list_users(db()), roles=list(Role), errors={}, form={}
+    )
 
 
 @bp.post("/users")
@@ -28,17 +29,32 @@ def user_create() -> ResponseReturnValue:
     form = request.form
     try:
         user, password = users.create_user(
-            db(), form.get("email", ""), form.get("role", ""),
-            form.get("password") or None, form.get("display_name", ""),
+            db(),
+            form.get("email", ""),
+            form.get("role", ""),
+            form.get("password") or None,
+            form.get("display_name", ""),
         )
     except ValidationFailed as exc:
         db().rollback()
-        return htmx.render("admin/users.html", status=422, users=users.list_users(db()),
-                           roles=list(Role), errors=exc.errors, form=form)
+        return htmx.render(
+            "admin/users.html",
+            status=422,
+            users=users.list_users(db()),
+            roles=list(Role),
+            errors=exc.errors,
+            form=form,
+        )
     db().commit()
     if not form.get("password"):
-        flash(_("User %(email)s created. Their password: %(password)s — shown only once.",
-                email=user.email, password=password), "success")
+        flash(
+            _(
+                "User %(email)s created. Their password: %(password)s — shown only once.",
+                email=user.email,
+                password=password,
+            ),
+            "success",
+        )
     else:
         flash(_("User %(email)s created.", email=user.email), "success")
     return htmx.redirect_after_post(url_for("admin.user_list"))
@@ -50,7 +66,7 @@ def user_set_active(user_id: int) -> ResponseReturnValue:
     try:
         users.set_active(db(), user, request.form.get("active") == "1", current_user)
     except ValidationFailed as exc:
-        flash(str(exc), "error")
+        flash(_(str(exc)), "error")
         return htmx.redirect_after_post(url_for("admin.user_list"))
     db().commit()
     return htmx.redirect_after_post(url_for("admin.user_list"))

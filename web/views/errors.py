@@ -18,19 +18,27 @@ log = logging.getLogger(__name__)
 
 def _page(status: int, title: str, message: str) -> ResponseReturnValue:
     return htmx.render(
-        "errors/page.html", "errors/_message.html", status=status,
-        status_code=status, title=title, message=message,
+        "errors/page.html",
+        "errors/_message.html",
+        status=status,
+        status_code=status,
+        title=title,
+        message=message,
     )
 
 
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
-        return _page(400, _("Form expired"), _("The form had expired. Reload the page and try again."))
+        return _page(
+            400, _("Form expired"), _("The form had expired. Reload the page and try again.")
+        )
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded) -> ResponseReturnValue:
-        return _page(429, _("Too many attempts"), _("Too many attempts. Wait a minute and try again."))
+        return _page(
+            429, _("Too many attempts"), _("Too many attempts. Wait a minute and try again.")
+        )
 
     @app.errorhandler(403)
     def forbidden(exc: HTTPException) -> ResponseReturnValue:
@@ -50,5 +58,6 @@ def register(app: Flask) -> None:
         if session is not None:
             session.rollback()
         log.error("unhandled error", exc_info=exc)
-        return _page(500, _("Something went wrong"),
-                     _("The error was logged. Nothing was saved; try again."))
+        return _page(
+            500, _("Something went wrong"), _("The error was logged. Nothing was saved; try again.")
+        )

@@ -42,7 +42,8 @@ def url_with(**changes: Any) -> str:
             args.pop(name, None)
         else:
             args[name] = str(value)
-    return url_for(request.endpoint or "dashboard.index", **(request.view_args or {}), **args)
+    values: dict[str, Any] = {**(request.view_args or {}), **args}
+    return url_for(request.endpoint or "dashboard.index", **values)
 
 
 def register(app: Flask) -> None:

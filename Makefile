@@ -1,0 +1,66 @@
+# Comptoir — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app web.wsgi
+STAMP := $(VENV)/.installed
+CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+APT_UPDATED := /tmp/.comptoir-apt-updated
+
+.PHONY: run test install lint format translations system-deps test-sqlite test-postgres clean
+
+run: install  ## Serve the app and its worker at http://127.0.0.1:5000 (SQLite, demo data on first run)
+	$(FLASK) db upgrade
+	$(FLASK) demo seed --if-empty
+	$(FLASK) serve --host 127.0.0.1 --port 5000
+
+test: install system-deps lint  ## Lint, then the whole suite on SQLite and on a throwaway PostgreSQL
+	tests/tools/run-suite.sh
+
+install: $(STAMP) $(COMPILED)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+web/translations/%/LC_MESSAGES/messages.mo: web/translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
+
+translations: $(STAMP)  ## Re-extract UI strings and update every catalog
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ -o web/translations/messages.pot \
+		--no-location --sort-output --project comptoir .
+	$(VENV)/bin/pybabel update -i web/translations/messages.pot -d web/translations \
+		--no-fuzzy-matching --ignore-obsolete
+
+# Debian packages the tests need: Chromium for the browser tests, PostgreSQL for the second run.
+system-deps:
+	@need=""; \
+	command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need="$$need chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need="$$need postgresql"; \
+	if [ -n "$$need" ]; then \
+		echo "installing Debian packages:$$need"; \
+		[ -f $(APT_UPDATED) ] || { apt-get update -qq && touch $(APT_UPDATED); }; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need fonts-dejavu-core >/dev/null; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check web sync_lambdas tests bench
+	$(VENV)/bin/ruff format --check web sync_lambdas tests bench
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench
+	$(VENV)/bin/ruff format web sync_lambdas tests bench
+
+test-sqlite: install
+	$(PY) -m pytest $(ARGS)
+
+test-postgres: install system-deps
+	tests/tools/run-suite.sh postgresql $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

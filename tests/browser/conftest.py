@@ -1,0 +1,127 @@
+"""A live Comptoir on a loopback port with demo data, and headless Chromium to drive it.
+
+The live server runs in a thread with real commits, so it gets its own database (a
+SQLite file, or a second PostgreSQL database next to TEST_DATABASE_URL), never the
+rolled-back connection of the other tests.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from tests.conftest import TEST_DATABASE_URL, migrate, reset_schema
+from web.app import create_app
+from web.db import make_engine
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "comptoir-demo"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 740}
+
+
+def _browser_database_url(tmp_path: Path) -> str:
+    if not TEST_DATABASE_URL:
+        return f"sqlite:///{tmp_path / 'browser.sqlite'}"
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_browser"
+    admin = make_engine(str(url.set(database="postgres")), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -> Iterator[str]:
+    """Serve a seeded Comptoir on a free loopback port; yield its base URL."""
+    tmp = tmp_path_factory.mktemp("live")
+    url = _browser_database_url(tmp)
+    engine = make_engine(url)
+    reset_schema(engine)
+    engine.dispose()
+    migrate(url)
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(tmp / "instance"),
+            "SECRET_KEY": "browser-tests",
+            "ENCRYPTION_KEY": encryption_key,
+            "LOGIN_RATE_LIMIT": "1000 per minute",
+        }
+    )
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--orders", "120"])
+    assert result.exit_code == 0, result.output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        app.extensions["comptoir.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(params=["desktop", "phone"])
+def page(request: pytest.FixtureRequest, browser: Any, live_server: str) -> Iterator[Any]:
+    """A fresh browser context at a desktop size, then at a 360 px phone size."""
+    viewport = DESKTOP if request.param == "desktop" else PHONE
+    context = browser.new_context(
+        viewport=viewport,
+        base_url=live_server,
+        locale="fr-FR",
+        is_mobile=request.param == "phone",
+        has_touch=request.param == "phone",
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.viewport_name = request.param
+    yield page
+    context.close()
+
+
+def log_in(page: Any, email: str = "manager@example.com") -> None:
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def assert_no_horizontal_scroll(page: Any) -> None:
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"page scrolls sideways by {overflow}px at {page.viewport_size}"

@@ -1,0 +1,137 @@
+"""Who may reach what: every page needs a login, and each role sees only its part."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import csrf_token
+from web.models import User
+from web.models.enums import Role
+
+# (method, path) -> roles allowed; everyone else gets 403.
+MATRIX = [
+    ("GET", "/", {Role.ADMIN, Role.MANAGER, Role.VIEWER}),
+    ("GET", "/orders/", {Role.ADMIN, Role.MANAGER, Role.VIEWER}),
+    ("GET", "/warehouse/", {Role.ADMIN, Role.MANAGER, Role.WAREHOUSE}),
+    ("GET", "/admin/users", {Role.ADMIN}),
+    ("POST", "/admin/users", {Role.ADMIN}),
+    ("POST", "/admin/users/1/active", {Role.ADMIN}),
+]
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize(("method", "path", "allowed"), MATRIX)
+def test_role_matrix(
+    client: FlaskClient,
+    login_as: Callable[..., User],
+    role: Role,
+    method: str,
+    path: str,
+    allowed: set[Role],
+) -> None:
+    login_as(role)
+    if method == "GET":
+        response = client.get(path)
+    else:
+        # A valid token, so a refusal can only come from the role check.
+        token = csrf_token(client, "/warehouse/" if role == Role.WAREHOUSE else "/orders/")
+        response = client.post(
+            path, data={"csrf_token": token, "email": "new@example.com", "role": "viewer"}
+        )
+    if role in allowed:
+        assert response.status_code in (200, 303, 404), (role, path, response.status_code)
+    else:
+        assert response.status_code == 403, (role, path)
+        assert "Votre rôle ne donne pas accès" in response.get_data(as_text=True)
+
+
+def test_admin_creates_a_user_who_can_then_log_in(
+    client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    login_as(Role.ADMIN)
+    token = csrf_token(client, "/admin/users")
+    response = client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "email": "Nadia@Example.com",
+            "role": "warehouse",
+            "password": "long enough password",
+        },
+    )
+    assert response.status_code == 303
+    assert "nadia@example.com" in client.get("/admin/users").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": token})
+    token = csrf_token(client)
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": token,
+            "email": "nadia@example.com",
+            "password": "long enough password",
+        },
+    )
+    assert response.headers["Location"] == "/warehouse/"
+
+
+def test_user_form_errors_are_shown_inline(
+    client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    admin = login_as(Role.ADMIN)
+    token = csrf_token(client, "/admin/users")
+    response = client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "email": admin.email,
+            "role": "boss",
+            "password": "short",
+        },
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "existe déjà" in html and "Rôle inconnu" in html and "10 caractères" in html
+
+
+def test_admin_cannot_deactivate_themselves(
+    client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    admin = login_as(Role.ADMIN)
+    token = csrf_token(client, "/admin/users")
+    client.post(f"/admin/users/{admin.id}/active", data={"csrf_token": token, "active": "0"})
+    assert client.get("/admin/users").status_code == 200
+
+
+def test_deactivated_user_is_logged_out_on_next_request(
+    client: FlaskClient, login_as: Callable[..., User], db_session
+) -> None:
+    user = login_as(Role.MANAGER)
+    assert client.get("/").status_code == 200
+    user.is_active = False
+    db_session.commit()
+    assert client.get("/").status_code == 302
+
+
+def test_post_without_csrf_token_is_refused_even_when_logged_in(
+    client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    login_as(Role.ADMIN)
+    response = client.post("/admin/users", data={"email": "x@example.com", "role": "viewer"})
+    assert response.status_code == 400
+
+
+def test_htmx_post_with_token_in_header_is_accepted(
+    client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    login_as(Role.ADMIN)
+    token = csrf_token(client, "/admin/users")
+    response = client.post(
+        "/admin/users",
+        data={"email": "hx@example.com", "role": "viewer", "password": "long enough password"},
+        headers={"X-CSRFToken": token, "HX-Request": "true"},
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Location"] == "/admin/users"

@@ -1,0 +1,1 @@
+"""One connector per shop platform behind one Protocol (arrives with shop intake)."""

@@ -1,0 +1,1 @@
+"""Numbering, snapshots, HTML to PDF engines, Factur-X and storage (arrives with invoicing)."""
