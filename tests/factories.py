@@ -93,8 +93,7 @@ def make_order(
     is the sum of the lines unless given; billing names and e-mail come from the customer.
     """
     sequence = (
-        session.scalar(select(func.count()).select_from(Order).where(Order.shop_id == shop.id))
-        or 0
+        session.scalar(select(func.count()).select_from(Order).where(Order.shop_id == shop.id)) or 0
     ) + 1
     lines = lines if lines is not None else [make_line()]
     for position, line in enumerate(lines):

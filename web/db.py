@@ -8,6 +8,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from web.textfold import SQLITE_FOLD_FUNCTION, sqlite_fold
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and real transactions."""
@@ -25,6 +27,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN;
         # let SQLAlchemy emit BEGIN itself (SQLAlchemy docs, "Serializable isolation").
         dbapi_connection.isolation_level = None
+        dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, sqlite_fold, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if not is_memory:
