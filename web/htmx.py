@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, render_template, request
 
-VARY = "HX-Request, HX-Boosted"
+VARY_HEADERS = ("HX-Request", "HX-Boosted")
 
 
 def is_htmx_request() -> bool:
@@ -22,7 +22,7 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context:
     """Render the fragment for partial requests and the whole page otherwise."""
     template = fragment if fragment and is_partial_request() else page
     response = Response(render_template(template, **context), status=status)
-    response.headers["Vary"] = VARY
+    response.vary.update(VARY_HEADERS)
     return response
 
 
