@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -113,6 +113,16 @@ def _register_hooks(app: Flask) -> None:
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         return None
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user.is_authenticated and "Cache-Control" not in response.headers:
+            # Order data must not linger in shared or back-button caches.
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:

@@ -84,3 +84,11 @@ def test_pages_load_no_script_from_a_cdn(client: FlaskClient) -> None:
     html = client.get("/login").get_data(as_text=True)
     assert "<script" in html
     assert "https://" not in html.split("<body")[0]
+
+
+def test_pages_carry_security_headers(client: FlaskClient, login_as: Callable[..., User]) -> None:
+    login_as(Role.VIEWER)
+    response = client.get("/")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
