@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.serving import run_simple
 
 from web import migrate
 from web.models import Shop
@@ -129,7 +130,8 @@ def serve(host: str, port: int) -> None:
     start_embedded_worker(app)
     click.echo(f"Comptoir on http://{host}:{port}  (Ctrl+C stops)")
     sys.stdout.flush()
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # app.run() is a no-op under the flask command, so serve with Werkzeug directly.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 def register(app: Flask) -> None:

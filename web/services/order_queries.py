@@ -329,7 +329,9 @@ def _statement(filters: OrderFilters) -> Select[Order]:
     )
 
 
-def search_orders(session: Session, filters: OrderFilters) -> OrderPage:
+def search_orders(
+    session: Session, filters: OrderFilters, *, with_lines: bool = False
+) -> OrderPage:
     """Return one page of the orders matching the filters, with shop and customer loaded."""
     statement = _statement(filters)
     matching = statement.with_only_columns(Order.id).order_by(None).subquery()
@@ -340,6 +342,7 @@ def search_orders(session: Session, filters: OrderFilters) -> OrderPage:
     page = min(max(filters.page, 1), pages)
     items = session.scalars(
         statement.options(selectinload(Order.shop), selectinload(Order.customer))
+        .options(*([selectinload(Order.lines)] if with_lines else []))
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
