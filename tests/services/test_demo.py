@@ -586,3 +586,17 @@ def test_the_service_does_not_load_flask() -> None:
     code = "import sys, web.services.demo; assert 'flask' not in sys.modules"
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_identifiers_pass_their_official_checks(seeded: Seeded) -> None:
+    from stdnum import ean
+    from stdnum.fr import tva
+
+    eans = [line.ean for order in seeded.orders for line in order.lines if line.ean]
+    assert eans and all(ean.is_valid(code) for code in eans)
+    vat_ids = [
+        order.billing_address.get("vat_id")
+        for order in seeded.orders
+        if order.billing_address.get("vat_id")
+    ]
+    assert vat_ids and all(tva.is_valid(vat_id) for vat_id in vat_ids)

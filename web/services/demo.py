@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from stdnum import ean, luhn
 
 from web.models import (
     CarrierMapping,
@@ -119,29 +120,15 @@ class DemoSummary:
 # --- Identifiers ---------------------------------------------------------------------------
 
 
-def ean13_check_digit(first12: str) -> str:
-    """Return the GS1 check digit of a 12-digit EAN-13 body."""
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    return str((10 - total % 10) % 10)
-
-
-def _luhn_complete(body: str) -> str:
-    """Append the Luhn digit that makes `body` valid (SIREN numbers use Luhn)."""
-    total = 0
-    for i, d in enumerate(reversed(body)):
-        n = int(d)
-        if i % 2 == 0:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
-    return body + str((10 - total % 10) % 10)
-
-
 def french_vat_number(siren: str) -> str:
-    """Return the FR intra-community VAT number of a SIREN."""
+    """Return the FR intra-community VAT number of a SIREN (python-stdnum only validates)."""
     key = (12 + 3 * (int(siren) % 97)) % 97
     return f"FR{key:02d}{siren}"
+
+
+def _siren(body: str) -> str:
+    """Complete an 8-digit body into a SIREN (Luhn check digit)."""
+    return body + luhn.calc_check_digit(body)
 
 
 def _ups_check_char(body15: str) -> str:
@@ -232,7 +219,7 @@ def _catalogue(
             variants.append(
                 _Variant(
                     sku=f"{sku_prefix}-{code}-{suffix}" if suffix else f"{sku_prefix}-{code}",
-                    ean=body + ean13_check_digit(body),
+                    ean=body + ean.calc_check_digit(body),
                     name=name,
                     options=option,
                     price=Decimal(price),
@@ -815,7 +802,7 @@ class _DemoBuilder:
             company = COMPANIES[(index // 9) % len(COMPANIES)] if is_company else ""
             vat_id = ""
             if is_company:
-                vat_id = french_vat_number(_luhn_complete(str(rng.randint(30000000, 99999999))))
+                vat_id = french_vat_number(_siren(str(rng.randint(30000000, 99999999))))
             city, postcode = rng.choice(CITIES)
             people.append(
                 _Person(
