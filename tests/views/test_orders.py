@@ -263,7 +263,7 @@ def test_filter_form_works_with_and_without_htmx(desk: Desk) -> None:
         'hx-get="/orders/"',
         'hx-target="#results"',
         'hx-push-url="true"',
-        "keyup changed delay:300ms from:#order-search",
+        "input changed delay:300ms from:#order-search",
         'hx-indicator="#orders-indicator"',
     ):
         assert attribute in tag
