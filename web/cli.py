@@ -105,6 +105,7 @@ def demo_seed(orders: int, if_empty: bool) -> None:
     with _session() as session, session.begin():
         if if_empty and session.scalar(select(Shop.id).limit(1)) is not None:
             click.echo("demo data: the database already has shops, nothing seeded")
+            _echo_demo_logins(session)
             return
         try:
             summary = seed_demo(session, orders=orders)
@@ -114,9 +115,18 @@ def demo_seed(orders: int, if_empty: bool) -> None:
         except ValidationFailed as exc:
             _fail(exc)
     click.echo(f"demo data: {summary}")
-    click.echo("logins (password " + DEMO_PASSWORD + "):")
-    for email, role, _name in DEMO_USERS:
-        click.echo(f"  {role.value:<9} {email}")
+    with _session() as session:
+        _echo_demo_logins(session)
+
+
+def _echo_demo_logins(session: Session) -> None:
+    present = [
+        (email, role) for email, role, _ in DEMO_USERS if users.find_by_email(session, email)
+    ]
+    if present:
+        click.echo(f"demo logins (password {DEMO_PASSWORD}, unless changed since):")
+        for email, role in present:
+            click.echo(f"  {role.value:<9} {email}")
 
 
 @click.command("serve")

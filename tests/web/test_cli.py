@@ -85,3 +85,18 @@ def test_revoked_token_no_longer_works(db_session, make_user) -> None:
     token = create_api_token(db_session, user)
     user.tokens[0].revoked_at = utcnow()
     assert user_for_token(db_session, token) is None
+
+
+def test_demo_seed_once_then_only_prints_the_logins(app: Flask, db_session) -> None:
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "seed", "--orders", "20", "--if-empty"])
+    assert first.exit_code == 0, first.output
+    assert "admin     admin@example.com" in first.output
+    assert authenticate(db_session, "manager@example.com", "comptoir-demo") is not None
+    second = runner.invoke(args=["demo", "seed", "--orders", "20", "--if-empty"])
+    assert second.exit_code == 0
+    assert "nothing seeded" in second.output
+    assert "admin     admin@example.com" in second.output
+    third = runner.invoke(args=["demo", "seed", "--orders", "20"])
+    assert third.exit_code != 0
+    assert "already present" in third.output
