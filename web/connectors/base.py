@@ -1,0 +1,300 @@
+"""The one Protocol every shop platform implements, and the platform-neutral data it speaks.
+
+Connectors translate platform JSON/XML into these dataclasses and never touch the
+database; services persist them keyed on (shop, external_id).
+
+Money conventions (every amount a Decimal parsed from the shop's string or number by
+money(), never through a float, rounded half-up to the cent):
+- ShopLine.unit_price is the price of one unit as charged, tax included, before the
+  line's discount; discount_amount is the line's discount, tax included;
+  total_net / tax_amount / total_gross are the line's amounts after its discount.
+- ShopOrder.subtotal is the sum of the lines tax included before discounts;
+  discount_total the order's discounts tax included; shipping_total the shipping
+  tax included and shipping_tax its tax; tax_total all tax; grand_total what the buyer
+  pays. subtotal - discount_total + shipping_total == grand_total for the shops'
+  own figures (wrapping and fees arrive as lines of kind fee / gift_wrap).
+- Timestamps are timezone-aware UTC: connectors convert the shop's local times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, ClassVar, Protocol
+
+from web.models.enums import LineKind, TransactionKind, TransactionStatus
+
+# --- Errors -------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """Root of everything a connector raises."""
+
+
+class RetryableError(ConnectorError):
+    """Trying again later may succeed."""
+
+
+class RateLimited(RetryableError):
+    """The shop asked us to slow down (HTTP 429); retry_after is in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PlatformUnavailable(RetryableError):
+    """Timeout, connection failure or a 5xx from the shop."""
+
+
+class PermanentError(ConnectorError):
+    """Trying again will not help until a person changes something."""
+
+
+class AuthFailed(PermanentError):
+    """The shop refused our credentials (401/403)."""
+
+
+class NotFoundAtShop(PermanentError):
+    """The shop has no such order (404)."""
+
+
+class BadPayload(PermanentError):
+    """A payload we cannot understand; the message says what is wrong."""
+
+
+class InvalidSignature(PermanentError):
+    """A webhook whose signature is missing or does not match."""
+
+
+# --- Data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShopSettings:
+    """What a connector needs to reach one shop (secrets already decrypted)."""
+
+    base_url: str
+    api_key: str = ""
+    api_secret: str = ""
+    webhook_secret: str = ""
+    timeout: float = 15.0
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShopAddress:
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    line1: str = ""
+    line2: str = ""
+    postcode: str = ""
+    city: str = ""
+    region: str = ""
+    country_code: str = ""
+    phone: str = ""
+    email: str = ""
+    vat_id: str = ""
+    relay_point_id: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """The snapshot stored on the order (empty values left out)."""
+        return {key: value for key, value in self.__dict__.items() if value}
+
+
+@dataclass(frozen=True)
+class ShopCustomer:
+    external_id: str | None = None
+    email: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    company: str = ""
+
+
+@dataclass(frozen=True)
+class ShopLine:
+    external_id: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    sku: str = ""
+    ean: str = ""
+    options: str = ""
+    tax_rate: Decimal = Decimal("0")
+    discount_amount: Decimal = Decimal("0.00")
+    total_net: Decimal = Decimal("0.00")
+    tax_amount: Decimal = Decimal("0.00")
+    total_gross: Decimal = Decimal("0.00")
+    kind: LineKind = LineKind.PRODUCT
+    parent_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopTransaction:
+    external_id: str
+    kind: TransactionKind
+    amount: Decimal
+    currency: str
+    occurred_at: dt.datetime
+    status: TransactionStatus = TransactionStatus.SUCCESS
+    method: str = ""
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class ShopOrder:
+    """One order as the shop sees it now."""
+
+    external_id: str
+    number: str
+    placed_at: dt.datetime
+    updated_at: dt.datetime
+    currency: str
+    status: str
+    customer: ShopCustomer
+    billing: ShopAddress
+    shipping: ShopAddress | None
+    lines: tuple[ShopLine, ...]
+    grand_total: Decimal
+    subtotal: Decimal = Decimal("0.00")
+    discount_total: Decimal = Decimal("0.00")
+    shipping_total: Decimal = Decimal("0.00")
+    shipping_tax: Decimal = Decimal("0.00")
+    tax_total: Decimal = Decimal("0.00")
+    prices_include_tax: bool = True
+    status_label: str = ""
+    email: str = ""
+    shipping_label: str = ""
+    payment_method: str = ""
+    payment_method_label: str = ""
+    discount_codes: tuple[str, ...] = ()
+    buyer_note: str = ""
+    marketplace_ref: str = ""
+    cancelled_at: dt.datetime | None = None
+    cancel_reason: str = ""
+    # None: the payload does not carry payments; ask fetch_transactions() for them.
+    transactions: tuple[ShopTransaction, ...] | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """What a verified webhook is about, read before storing it."""
+
+    topic: str
+    dedupe_key: str
+    external_order_id: str | None = None
+    is_ping: bool = False
+
+
+@dataclass(frozen=True)
+class OrderBatch:
+    """One page of orders changed since a time, and how to ask for the next page."""
+
+    orders: tuple[ShopOrder, ...]
+    next_page: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopChoice:
+    """A status, carrier or payment method as the shop names it."""
+
+    code: str
+    label: str
+
+
+# --- The Protocol -------------------------------------------------------------------------
+
+
+class Connector(Protocol):
+    platform: ClassVar[str]
+    api_version: ClassVar[str]
+    webhook_topics: ClassVar[tuple[str, ...]]
+    has_webhooks: ClassVar[bool]
+
+    def __init__(self, settings: ShopSettings) -> None: ...
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Raise InvalidSignature unless the raw body is signed with our secret."""
+        ...
+
+    def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
+        """Read topic, dedupe key and order id of a verified delivery (BadPayload if not)."""
+        ...
+
+    def parse_order(self, payload: bytes) -> ShopOrder:
+        """Translate one order payload (webhook body or API answer) into a ShopOrder."""
+        ...
+
+    def fetch_order(self, external_id: str) -> ShopOrder:
+        """Read one order from the shop."""
+        ...
+
+    def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
+        """Read the payments of one order."""
+        ...
+
+    def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
+        """One page of orders changed at or after `changed_since`, oldest change first."""
+        ...
+
+    def list_statuses(self) -> list[ShopChoice]:
+        """The shop's own order statuses, for the mapping screens."""
+        ...
+
+    def list_carriers(self) -> list[ShopChoice]:
+        """The shop's carriers or shipping methods, for the mapping screens."""
+        ...
+
+    def list_payment_methods(self) -> list[ShopChoice]:
+        """The shop's payment methods, for the mapping screens."""
+        ...
+
+    def test_connection(self) -> str:
+        """Call a cheap authenticated endpoint; return a short description of the shop."""
+        ...
+
+
+# --- Parsing helpers shared by the connectors --------------------------------------------
+
+CENT = Decimal("0.01")
+
+
+def money(value: Any, field_name: str = "amount") -> Decimal:
+    """Parse an amount sent as a string or a number, never through float."""
+    if value is None or value == "":
+        return Decimal("0.00")
+    if isinstance(value, bool):
+        raise BadPayload(f"{field_name}: expected an amount, got {value!r}")
+    try:
+        # str() of a JSON number keeps its decimal digits; float never enters.
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise BadPayload(f"{field_name}: {value!r} is not an amount") from exc
+    if not amount.is_finite():
+        raise BadPayload(f"{field_name}: {value!r} is not an amount")
+    # PrestaShop sends six decimals ("12.500000"); amounts are kept to the cent.
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rate(value: Any, field_name: str = "tax rate") -> Decimal:
+    """Parse a tax rate in percent (20 or "20.000")."""
+    if value is None or value == "":
+        return Decimal("0")
+    try:
+        parsed = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise BadPayload(f"{field_name}: {value!r} is not a rate") from exc
+    if not parsed.is_finite() or parsed < 0 or parsed > 100:
+        raise BadPayload(f"{field_name}: {value!r} is not a rate")
+    return parsed.quantize(Decimal("0.0001"))
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Convert an aware datetime to UTC; a naive one is refused."""
+    if value.tzinfo is None:
+        raise BadPayload(f"timestamp {value.isoformat()} has no timezone")
+    return value.astimezone(dt.UTC)

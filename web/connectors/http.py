@@ -1,0 +1,97 @@
+"""One HTTP client for every connector: timeouts on every call, errors mapped to types."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from web.connectors.base import (
+    AuthFailed,
+    BadPayload,
+    ConnectorError,
+    NotFoundAtShop,
+    PlatformUnavailable,
+    RateLimited,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "Comptoir/0.1 (+https://github.com/comptoir)"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Read Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class ShopHttp:
+    """A small wrapper over httpx.Client bound to one shop's base URL and auth."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 15.0,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            auth=auth,
+            headers={"User-Agent": USER_AGENT, **(headers or {})},
+            params=params,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request; raise a typed ConnectorError for anything but a 2xx."""
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise PlatformUnavailable(f"{method} {path}: timed out") from exc
+        except httpx.TransportError as exc:
+            raise PlatformUnavailable(f"{method} {path}: {exc}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        summary = f"{method} {path}: HTTP {status} {response.text[:300]!r}"
+        if status == 429:
+            raise RateLimited(summary, retry_after_seconds(response.headers.get("Retry-After")))
+        if status in (401, 403):
+            raise AuthFailed(summary)
+        if status == 404:
+            raise NotFoundAtShop(summary)
+        if status >= 500:
+            raise PlatformUnavailable(summary)
+        raise ConnectorError(summary)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and decode its JSON body (BadPayload when it is not JSON)."""
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BadPayload(f"{method} {path}: the answer is not JSON") from exc
+
+    def close(self) -> None:
+        self.client.close()
