@@ -699,6 +699,7 @@ def test_close_refused(
     [
         (P.PAID, TOTAL, "Order validated automatically (paid)."),
         (P.UNPAID, FREE, "Order validated automatically (total is zero)."),
+        (P.PARTIALLY_REFUNDED, TOTAL, "Order validated automatically (paid)."),
     ],
 )
 def test_auto_validate(

@@ -34,6 +34,7 @@ class InboxEvent(Base):
         InboxState, name="inbox_state", default=InboxState.PENDING
     )
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
     processed_at: Mapped[dt.datetime | None]
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))

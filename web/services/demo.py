@@ -73,6 +73,7 @@ from web.models.enums import (
 )
 from web.services.errors import ValidationFailed
 from web.services.order_state import derive_payment_state, milestone
+from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.timeline import Actor, record_event
 
 SHOPIFY_KEY = "demo-shopify"
@@ -169,17 +170,6 @@ def tracking_number(rng: random.Random, mode_code: str) -> str:
 
 
 @dataclass(frozen=True)
-class _ModeSpec:
-    code: str
-    name: str
-    carrier: str
-    service: str
-    relay: bool
-    template: str
-    codes: dict[str, str]
-
-
-@dataclass(frozen=True)
 class _Rate:
     label: str
     mode: str | None  # None: a label no carrier mapping knows (needs mapping)
@@ -231,46 +221,10 @@ def _catalogue(
     return tuple(variants)
 
 
-def _codes(shopify: str, woocommerce: str, prestashop_url: str, magento: str) -> dict[str, str]:
-    # carriers.md table B: Shopify `tracking_info.company`; WooCommerce Shipment Tracking
-    # provider (built-in name/slug, else the custom provider name); PrestaShop carrier `url`
-    # (`@` = tracking number, no postcode possible); Magento `carrier_code`.
-    prestashop = prestashop_url.replace("{tracking}", "@").replace("&codePostal={postcode}", "")
-    return {
-        "shopify": shopify,
-        "woocommerce": woocommerce,
-        "prestashop": prestashop,
-        "magento": magento,
-    }
-
-
 # Tables below are data, kept one record per line.
 # fmt: off
-_LAPOSTE = "https://www.laposte.fr/outils/suivre-vos-envois?code={tracking}"
-_CHRONO = "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={tracking}&langue=fr"
-_MONDIAL = ("https://www.mondialrelay.fr/suivi-de-colis?numeroExpedition={tracking}"
-            "&codePostal={postcode}")
-_DPD = "https://trace.dpd.fr/fr/trace/{tracking}"
-_GLS = "https://gls-group.com/FR/fr/suivi-colis?match={tracking}"
-_UPS = "https://www.ups.com/track?loc=fr_FR&tracknum={tracking}"
 
 
-SHIPPING_MODES: tuple[_ModeSpec, ...] = (
-    _ModeSpec("colissimo", "Colissimo Domicile", "Colissimo", "Domicile sans signature", False,
-              _LAPOSTE, _codes("Colissimo", "colissimo", _LAPOSTE, "custom")),
-    _ModeSpec("colissimo_relais", "Colissimo Point Retrait", "Colissimo", "Point Retrait", True,
-              _LAPOSTE, _codes("Colissimo", "colissimo", _LAPOSTE, "custom")),
-    _ModeSpec("mondial_relay", "Mondial Relay Point Relais", "Mondial Relay", "Point Relais",
-              True, _MONDIAL, _codes("Mondial Relay", "Mondial Relay", _MONDIAL, "custom")),
-    _ModeSpec("chronopost", "Chronopost Chrono 13", "Chronopost", "Chrono 13", False,
-              _CHRONO, _codes("Chronopost", "Chronopost", _CHRONO, "custom")),
-    _ModeSpec("dpd", "DPD Predict", "DPD France", "Predict", False,
-              _DPD, _codes("DPD", "DPD France", _DPD, "custom")),
-    _ModeSpec("gls", "GLS Chez vous", "GLS", "Chez vous +", False,
-              _GLS, _codes("GLS", "GLS", _GLS, "custom")),
-    _ModeSpec("ups", "UPS Standard", "UPS", "Standard", False,
-              _UPS, _codes("UPS", "ups", _UPS, "ups")),
-)
 
 _SCENTS = [("Parfum : Figue", "FIG"), ("Parfum : Cèdre", "CED"),
            ("Parfum : Fleur d'oranger", "ORA"), ("Parfum : Lavande", "LAV")]
@@ -688,28 +642,7 @@ class _DemoBuilder:
         return max((int(n[4:]) for n in numbers if n[4:].isdigit()), default=0)
 
     def _shipping_modes(self) -> None:
-        codes = [spec.code for spec in SHIPPING_MODES]
-        existing = {
-            mode.code: mode
-            for mode in self.session.scalars(
-                select(ShippingMode).where(ShippingMode.code.in_(codes))
-            )
-        }
-        for spec in SHIPPING_MODES:
-            mode = existing.get(spec.code)
-            if mode is None:
-                mode = ShippingMode(
-                    code=spec.code,
-                    name=spec.name,
-                    carrier=spec.carrier,
-                    service=spec.service,
-                    is_relay_point=spec.relay,
-                    tracking_url_template=spec.template,
-                    carrier_codes=dict(spec.codes),
-                    is_active=True,
-                )
-                self.session.add(mode)
-            self.modes[spec.code] = mode
+        self.modes.update(ensure_default_shipping_modes(self.session))
         self.summary.shipping_modes = len(self.modes)
 
     def _shops(self) -> tuple[_ShopCtx, _ShopCtx]:

@@ -414,12 +414,17 @@ def close(session: Session, order: Order, actor: Actor) -> None:
 
 
 def auto_validate(session: Session, order: Order, actor: Actor) -> bool:
-    """Validate a new order automatically when it is paid or free; tell whether it did."""
-    if order.commercial_state != CommercialState.NEW or not is_paid_or_free(order):
+    """Validate a new order automatically when it is paid or free; tell whether it did.
+
+    A partially refunded order was paid first: its first copy may reach us late, after
+    the refund, and it must end validated all the same.
+    """
+    paid = order.payment_state in (PaymentState.PAID, PaymentState.PARTIALLY_REFUNDED)
+    if order.commercial_state != CommercialState.NEW or not (paid or is_paid_or_free(order)):
         return False
     order.commercial_state = CommercialState.VALIDATED
     order.validated_at = utcnow()
-    why = "paid" if order.payment_state == PaymentState.PAID else "total is zero"
+    why = "paid" if paid else "total is zero"
     record_event(
         session,
         order,

@@ -1,0 +1,460 @@
+"""Intake rules on platform-neutral orders: idempotent upsert, ordering, mappings, parking.
+
+The per-platform paths (webhooks, polling through the emulators) are tested end to end in
+tests/sync/; here the orders go through the same inbox path as polled ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from web.connectors.base import ShopAddress, ShopCustomer, ShopLine, ShopOrder, ShopTransaction
+from web.connectors.codec import decode_order, encode_order
+from web.models import CarrierMapping, Customer, InboxEvent, Order, OrderEvent, Transaction
+from web.models.enums import (
+    CommercialState,
+    FulfilmentState,
+    InboxState,
+    PaymentState,
+    TransactionKind,
+)
+from web.services import intake, order_state, shops
+from web.services.shipping_modes import ensure_default_shipping_modes
+from web.services.sync import poll_dedupe_key
+from web.services.timeline import Actor
+
+T0 = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+
+
+def shop_order(**changes: object) -> ShopOrder:
+    """A paid two-line French order, as a connector would hand it over."""
+    base = ShopOrder(
+        external_id="9007199254740993",  # 2**53 + 1: survives only as text
+        number="#1042",
+        placed_at=T0,
+        updated_at=T0,
+        currency="EUR",
+        status="paid",
+        status_label="Paid",
+        customer=ShopCustomer(
+            external_id="77",
+            email="Elodie.Martin@Example.com",
+            first_name="Élodie",
+            last_name="Martin",
+        ),
+        billing=ShopAddress(
+            first_name="Élodie",
+            last_name="Martin",
+            line1="3 rue des Lilas",
+            postcode="69007",
+            city="Lyon",
+            country_code="FR",
+            phone="+33639988792",
+        ),
+        shipping=ShopAddress(
+            first_name="Élodie",
+            last_name="Martin",
+            line1="Relais Tabac",
+            postcode="69003",
+            city="Lyon",
+            country_code="FR",
+            relay_point_id="FR-012345",
+        ),
+        lines=(
+            ShopLine(
+                external_id="l1",
+                sku="BOUG-FIG",
+                ean="3760123450034",
+                name="Bougie parfumée",
+                options="Parfum : Figue",
+                quantity=2,
+                unit_price=Decimal("29.00"),
+                tax_rate=Decimal("20"),
+                total_net=Decimal("48.33"),
+                tax_amount=Decimal("9.67"),
+                total_gross=Decimal("58.00"),
+            ),
+            ShopLine(
+                external_id="l2",
+                sku="THE-VERT",
+                name="Thé vert",
+                quantity=1,
+                unit_price=Decimal("8.40"),
+                tax_rate=Decimal("5.5"),
+                total_net=Decimal("7.96"),
+                tax_amount=Decimal("0.44"),
+                total_gross=Decimal("8.40"),
+            ),
+        ),
+        subtotal=Decimal("66.40"),
+        discount_total=Decimal("6.64"),
+        shipping_total=Decimal("4.90"),
+        shipping_tax=Decimal("0.82"),
+        tax_total=Decimal("9.82"),
+        grand_total=Decimal("64.66"),
+        email="elodie.martin@example.com",
+        shipping_label="Mondial Relay",
+        payment_method="shopify_payments",
+        discount_codes=("BIENVENUE10",),
+        buyer_note="Merci de ne pas plier",
+        transactions=(
+            ShopTransaction(
+                external_id="tx-1",
+                kind=TransactionKind.SALE,
+                amount=Decimal("64.66"),
+                currency="EUR",
+                occurred_at=T0,
+                method="shopify_payments",
+            ),
+        ),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def shop(db_session: Session):
+    shop = shops.create_shop(
+        db_session, "shopify", "Atelier", "https://atelier.example.com", webhook_secret="s3cret"
+    )
+    modes = ensure_default_shipping_modes(db_session)
+    shop.carrier_mappings.append(
+        CarrierMapping(shop_label="Mondial Relay", shipping_mode=modes["mondial_relay"])
+    )
+    db_session.flush()
+    return shop
+
+
+def deliver(session: Session, shop, order: ShopOrder, key: str | None = None) -> InboxEvent:
+    """Store the order as the poller would, then process the inbox event."""
+    received = intake.store_event(
+        session,
+        shop,
+        intake.POLL_TOPIC,
+        key or poll_dedupe_key(order.external_id, order.updated_at),
+        order.external_id,
+        encode_order(order),
+        {},
+    )
+    assert received.event is not None
+    intake.process_event(session, received.event)
+    session.flush()
+    return received.event
+
+
+def the_order(session: Session, shop) -> Order:
+    return session.scalars(select(Order).where(Order.shop_id == shop.id)).one()
+
+
+def test_a_new_paid_order_arrives_exactly(db_session: Session, shop) -> None:
+    event = deliver(db_session, shop, shop_order())
+    assert event.state == InboxState.PROCESSED
+    order = the_order(db_session, shop)
+    assert event.order_id == order.id
+    assert order.external_id == "9007199254740993"
+    assert (order.number, order.currency, order.email) == (
+        "#1042",
+        "EUR",
+        "elodie.martin@example.com",
+    )
+    assert [(line.sku, line.quantity, line.total_gross) for line in order.lines] == [
+        ("BOUG-FIG", 2, Decimal("58.00")),
+        ("THE-VERT", 1, Decimal("8.40")),
+    ]
+    assert order.lines[0].tax_rate == Decimal("20")
+    assert order.grand_total == Decimal("64.66")
+    assert order.subtotal - order.discount_total + order.shipping_total == order.grand_total
+    assert order.shipping_address["relay_point_id"] == "FR-012345"
+    assert order.shipping_mode is not None and order.shipping_mode.code == "mondial_relay"
+    assert order.discount_codes == ["BIENVENUE10"]
+    assert order.payment_state == PaymentState.PAID
+    assert order.commercial_state == CommercialState.VALIDATED
+    assert order_state.is_ready_to_prepare(order)
+    assert not order.needs_mapping
+    assert order.customer is not None and order.customer.email == "elodie.martin@example.com"
+    kinds = [event.kind for event in order.events]
+    assert "order.received" in kinds and "payment.sale" in kinds and "order.validated" in kinds
+    assert {event.actor_type.value for event in order.events} == {"shop"}
+
+
+def test_ten_identical_deliveries_make_one_order_and_one_payment(db_session: Session, shop) -> None:
+    for _ in range(10):
+        deliver(db_session, shop, shop_order(), key="same-webhook-id")
+    assert db_session.scalar(select(func.count()).select_from(InboxEvent)) == 1
+    assert db_session.scalar(select(func.count()).select_from(Order)) == 1
+    assert db_session.scalar(select(func.count()).select_from(Transaction)) == 1
+
+
+def test_the_same_version_delivered_twice_under_two_keys_changes_nothing(
+    db_session: Session, shop
+) -> None:
+    deliver(db_session, shop, shop_order(), key="a")
+    deliver(db_session, shop, shop_order(), key="b")
+    order = the_order(db_session, shop)
+    assert len(order.transactions) == 1 and len(order.lines) == 2
+
+
+def test_an_older_copy_never_overwrites_a_newer_one(db_session: Session, shop) -> None:
+    newer = shop_order(
+        updated_at=T0 + dt.timedelta(hours=2), buyer_note="Nouvelle note", number="#1042"
+    )
+    deliver(db_session, shop, newer)
+    deliver(db_session, shop, shop_order(buyer_note="Ancienne note"))
+    order = the_order(db_session, shop)
+    assert order.buyer_note == "Nouvelle note"
+    assert order.shop_updated_at == T0 + dt.timedelta(hours=2)
+    assert "inbox.stale" in [event.kind for event in order.events]
+
+
+def test_payment_before_creation(db_session: Session, shop) -> None:
+    created = shop_order(status="pending", transactions=())
+    paid = shop_order(updated_at=T0 + dt.timedelta(minutes=3))
+    deliver(db_session, shop, paid)
+    deliver(db_session, shop, created)
+    order = the_order(db_session, shop)
+    assert order.payment_state == PaymentState.PAID
+    assert order.commercial_state == CommercialState.VALIDATED
+    assert order.shop_status == "paid"
+
+
+def _versions() -> list[ShopOrder]:
+    return [
+        shop_order(status="pending", transactions=(), updated_at=T0),
+        shop_order(
+            status="pending",
+            transactions=(),
+            updated_at=T0 + dt.timedelta(minutes=1),
+            buyer_note="Sonner deux fois",
+        ),
+        shop_order(updated_at=T0 + dt.timedelta(minutes=2), buyer_note="Sonner deux fois"),
+        shop_order(
+            updated_at=T0 + dt.timedelta(minutes=5),
+            buyer_note="Sonner deux fois",
+            status="partially_refunded",
+            transactions=shop_order().transactions
+            + (  # type: ignore[operator]
+                ShopTransaction(
+                    external_id="tx-2",
+                    kind=TransactionKind.REFUND,
+                    amount=Decimal("8.40"),
+                    currency="EUR",
+                    occurred_at=T0 + dt.timedelta(minutes=5),
+                ),
+            ),
+        ),
+    ]
+
+
+def _final_state(session: Session, shop) -> tuple[object, ...]:
+    order = the_order(session, shop)
+    return (
+        order.shop_status,
+        order.buyer_note,
+        order.payment_state,
+        order.commercial_state,
+        sorted((tx.external_id, tx.amount) for tx in order.transactions),
+        order.shop_updated_at,
+    )
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(min_value=0, max_value=10_000))
+def test_shuffled_updates_end_in_the_same_state_as_ordered_ones(session_factory, seed: int) -> None:
+    versions = _versions()
+    finals = []
+    for sequence in (versions, random.Random(seed).sample(versions, len(versions))):
+        with session_factory() as session:
+            session.begin_nested()
+            shop = shops.create_shop(session, "shopify", "S", "https://s.example.com")
+            for version in sequence:
+                deliver(session, shop, version)
+            finals.append(_final_state(session, shop))
+            session.rollback()
+    assert finals[0] == finals[1]
+    assert finals[0][2] == PaymentState.PARTIALLY_REFUNDED
+
+
+def test_unknown_status_carrier_and_payment_method_park_the_order_others_flow(
+    db_session: Session, shop
+) -> None:
+    deliver(
+        db_session,
+        shop,
+        shop_order(
+            external_id="1",
+            status="awaiting_courier",
+            shipping_label="Coursier vélo",
+            payment_method="crypto_wallet",
+            transactions=(
+                dataclasses.replace(shop_order().transactions[0], method="crypto_wallet"),  # type: ignore[index]
+            ),
+        ),
+    )
+    deliver(db_session, shop, shop_order(external_id="2", number="#1043"))
+    parked, flowing = sorted(
+        db_session.scalars(select(Order).where(Order.shop_id == shop.id)),
+        key=lambda order: order.external_id,
+    )
+    assert parked.needs_mapping
+    assert "awaiting_courier" in parked.mapping_issue
+    assert "Coursier vélo" in parked.mapping_issue
+    assert "crypto_wallet" in parked.mapping_issue
+    # A payment through an unmapped method does not count until someone maps it.
+    assert parked.payment_state == PaymentState.UNPAID
+    assert not flowing.needs_mapping
+    assert flowing.payment_state == PaymentState.PAID
+
+
+def test_mapping_the_missing_value_clears_the_flag_on_the_next_update(
+    db_session: Session, shop
+) -> None:
+    deliver(db_session, shop, shop_order(shipping_label="Coursier vélo"))
+    order = the_order(db_session, shop)
+    assert order.needs_mapping
+    shop.carrier_mappings.append(
+        CarrierMapping(
+            shop_label="Coursier vélo", shipping_mode_id=shop.carrier_mappings[0].shipping_mode_id
+        )
+    )
+    deliver(
+        db_session,
+        shop,
+        shop_order(shipping_label="Coursier vélo", updated_at=T0 + dt.timedelta(minutes=1)),
+    )
+    assert not order.needs_mapping and order.mapping_issue == ""
+
+
+def test_orders_placed_before_the_import_date_are_ignored_unless_backfilled(
+    db_session: Session, shop
+) -> None:
+    shop.import_from = dt.date(2026, 11, 21)
+    event = deliver(db_session, shop, shop_order())
+    assert event.state == InboxState.PROCESSED and event.order_id is None
+    assert db_session.scalar(select(func.count()).select_from(Order)) == 0
+    received = intake.store_event(
+        db_session,
+        shop,
+        intake.POLL_TOPIC,
+        "backfill-1",
+        "x",
+        encode_order(shop_order()),
+        {intake.BACKFILL_HEADER: "1"},
+    )
+    assert received.event is not None
+    intake.process_event(db_session, received.event)
+    assert db_session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_edits_apply_before_preparation(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    edited_lines = shop_order().lines[:1]
+    deliver(
+        db_session,
+        shop,
+        shop_order(
+            lines=edited_lines,
+            grand_total=Decimal("56.26"),
+            updated_at=T0 + dt.timedelta(minutes=1),
+        ),
+    )
+    order = the_order(db_session, shop)
+    assert [line.sku for line in order.lines] == ["BOUG-FIG"]
+    assert order.grand_total == Decimal("56.26")
+    assert "order.edited_at_shop" in [event.kind for event in order.events]
+    assert not order.needs_review
+
+
+def test_edits_after_preparation_started_are_flagged_not_applied(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    order = the_order(db_session, shop)
+    order_state.start_preparation(db_session, order, Actor.system("test"))
+    deliver(
+        db_session,
+        shop,
+        shop_order(lines=shop_order().lines[:1], updated_at=T0 + dt.timedelta(minutes=1)),
+    )
+    assert [line.sku for line in order.lines] == ["BOUG-FIG", "THE-VERT"]
+    assert order.needs_review
+    review = [e for e in order.events if e.kind == "order.edit_needs_review"]
+    assert review and "lines" in review[0].summary
+
+
+def test_cancellation_from_the_shop(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    deliver(
+        db_session,
+        shop,
+        shop_order(
+            status="cancelled",
+            cancel_reason="customer",
+            cancelled_at=T0 + dt.timedelta(hours=1),
+            updated_at=T0 + dt.timedelta(hours=1),
+        ),
+    )
+    order = the_order(db_session, shop)
+    assert order.commercial_state == CommercialState.CANCELLED
+    assert order.cancel_reason == "customer"
+
+
+def test_cancellation_of_a_shipped_order_needs_a_person(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    order = the_order(db_session, shop)
+    order_state.apply_fulfilment(db_session, order, Actor.system("test"), FulfilmentState.SHIPPED)
+    deliver(db_session, shop, shop_order(status="cancelled", updated_at=T0 + dt.timedelta(hours=1)))
+    assert order.commercial_state != CommercialState.CANCELLED
+    assert order.needs_review
+
+
+def test_customers_are_matched_by_email_then_by_shop_id(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    deliver(db_session, shop, shop_order(external_id="2", number="#1043"))
+    changed_email = shop_order(
+        external_id="3",
+        number="#1044",
+        email="",
+        customer=ShopCustomer(external_id="77", email="", first_name="Élodie"),
+    )
+    deliver(db_session, shop, changed_email)
+    assert db_session.scalar(select(func.count()).select_from(Customer)) == 1
+
+
+def test_an_unreadable_stored_payload_parks_the_event_with_its_cause(
+    db_session: Session, shop
+) -> None:
+    received = intake.store_event(
+        db_session, shop, intake.POLL_TOPIC, "broken", "5", b"{not json", {}
+    )
+    assert received.event is not None
+    state = intake.process_event(db_session, received.event)
+    assert state == InboxState.PARKED
+    assert "unreadable" in received.event.error
+    assert db_session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def test_a_zero_total_order_is_validated_without_payment(db_session: Session, shop) -> None:
+    free = shop_order(grand_total=Decimal("0.00"), transactions=(), status="paid")
+    deliver(db_session, shop, free)
+    order = the_order(db_session, shop)
+    assert order.commercial_state == CommercialState.VALIDATED
+
+
+def test_codec_round_trips_every_field() -> None:
+    order = shop_order(cancelled_at=T0, shipping=None)
+    assert decode_order(encode_order(order)) == order
+    assert decode_order(encode_order(shop_order(transactions=None))).transactions is None
+
+
+def test_timeline_records_the_shop_as_actor(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    events = db_session.scalars(select(OrderEvent)).all()
+    assert events and all(event.actor_user_id is None for event in events)

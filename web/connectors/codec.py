@@ -1,0 +1,100 @@
+"""ShopOrder to JSON and back, so polled orders travel through the inbox like webhooks."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from decimal import Decimal
+from typing import Any
+
+from web.connectors.base import (
+    BadPayload,
+    ShopAddress,
+    ShopCustomer,
+    ShopLine,
+    ShopOrder,
+    ShopTransaction,
+)
+from web.models.enums import LineKind, TransactionKind, TransactionStatus
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def encode_order(order: ShopOrder) -> bytes:
+    """Serialize a ShopOrder (amounts as strings, times as ISO 8601 with offset)."""
+    return json.dumps(dataclasses.asdict(order), default=_default, ensure_ascii=False).encode()
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+def decode_order(body: bytes) -> ShopOrder:
+    """Read back what encode_order wrote."""
+    try:
+        data = json.loads(body)
+        lines = tuple(
+            ShopLine(
+                **{
+                    **line,
+                    "unit_price": Decimal(line["unit_price"]),
+                    "tax_rate": Decimal(line["tax_rate"]),
+                    "discount_amount": Decimal(line["discount_amount"]),
+                    "total_net": Decimal(line["total_net"]),
+                    "tax_amount": Decimal(line["tax_amount"]),
+                    "total_gross": Decimal(line["total_gross"]),
+                    "kind": LineKind(line["kind"]),
+                }
+            )
+            for line in data.pop("lines")
+        )
+        raw_transactions = data.pop("transactions")
+        transactions = (
+            None
+            if raw_transactions is None
+            else tuple(
+                ShopTransaction(
+                    **{
+                        **tx,
+                        "kind": TransactionKind(tx["kind"]),
+                        "status": TransactionStatus(tx["status"]),
+                        "amount": Decimal(tx["amount"]),
+                        "occurred_at": dt.datetime.fromisoformat(tx["occurred_at"]),
+                    }
+                )
+                for tx in raw_transactions
+            )
+        )
+        shipping = data.pop("shipping")
+        money_fields = (
+            "grand_total",
+            "subtotal",
+            "discount_total",
+            "shipping_total",
+            "shipping_tax",
+            "tax_total",
+        )
+        return ShopOrder(
+            **{
+                **data,
+                **{name: Decimal(data[name]) for name in money_fields},
+                "placed_at": dt.datetime.fromisoformat(data["placed_at"]),
+                "updated_at": dt.datetime.fromisoformat(data["updated_at"]),
+                "cancelled_at": _time(data["cancelled_at"]),
+                "customer": ShopCustomer(**data["customer"]),
+                "billing": ShopAddress(**data["billing"]),
+                "shipping": None if shipping is None else ShopAddress(**shipping),
+                "discount_codes": tuple(data["discount_codes"]),
+                "lines": lines,
+                "transactions": transactions,
+            }
+        )
+    except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+        raise BadPayload(f"stored order snapshot is unreadable: {exc}") from exc

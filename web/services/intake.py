@@ -1,0 +1,668 @@
+"""Shop intake: store every delivery in the inbox first, then apply it to orders exactly once.
+
+A webhook or a polled order becomes an InboxEvent (deduplicated per shop). Processing an
+event is one unit of work: the order is upserted on (shop, external_id), an older copy
+never overwrites a newer one, unknown statuses, carriers and payment methods park the order
+("needs mapping") instead of failing, and a payload nobody can read parks the event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from web.connectors.base import (
+    AuthFailed,
+    BadPayload,
+    Connector,
+    ConnectorError,
+    InvalidSignature,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    ShopLine,
+    ShopOrder,
+    ShopTransaction,
+)
+from web.connectors.codec import decode_order
+from web.models import (
+    Customer,
+    CustomerShopLink,
+    InboxEvent,
+    Order,
+    OrderLine,
+    PaymentMethodMapping,
+    Shop,
+    Transaction,
+    utcnow,
+)
+from web.models.enums import (
+    CommercialState,
+    FulfilmentState,
+    InboxState,
+    ShopStatusMeaning,
+    TransactionSource,
+)
+from web.services import order_state
+from web.services.errors import InvalidTransition
+from web.services.shops import connector_for
+from web.services.timeline import Actor, record_event
+
+log = logging.getLogger(__name__)
+
+POLL_TOPIC = "poll/order"
+MAX_ATTEMPTS = 8
+KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "x-comptoir-", "content-type", "user-agent")
+BACKFILL_HEADER = "x-comptoir-backfill"
+
+
+# --- Receiving -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """What happened to one delivery."""
+
+    event: InboxEvent | None
+    duplicate: bool = False
+    ping: bool = False
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name.lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(KEPT_HEADER_PREFIXES)
+    }
+
+
+def _is_ping(connector: Connector, body: bytes, headers: Mapping[str, str]) -> bool:
+    probe: Callable[[bytes, Mapping[str, str]], bool] | None = getattr(connector, "is_ping", None)
+    return bool(probe and probe(body, headers))
+
+
+def receive_webhook(
+    session: Session, shop: Shop, body: bytes, headers: Mapping[str, str]
+) -> Received:
+    """Check the signature on the raw body, then store the delivery once.
+
+    Raises InvalidSignature (nothing stored) or BadPayload (a rejected-event record is
+    stored with its cause, so a person can see what the shop sent).
+    """
+    # Our own markers are set by the poller only, never by whoever calls the webhook URL.
+    headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-comptoir-")}
+    connector = connector_for(shop)
+    if _is_ping(connector, body, headers):
+        return Received(None, ping=True)
+    if not connector.has_webhooks:
+        raise BadPayload(f"{shop.platform.value} shops do not send webhooks")
+    if not shop.webhook_secret:
+        raise InvalidSignature("this shop has no webhook secret configured")
+    connector.verify_webhook(body, headers)
+    try:
+        delivery = connector.describe_webhook(body, headers)
+    except BadPayload as exc:
+        digest = hashlib.sha256(body).hexdigest()
+        store_event(
+            session,
+            shop,
+            "rejected",
+            f"rejected:{digest}",
+            None,
+            body,
+            headers,
+            state=InboxState.REJECTED,
+            error=str(exc),
+        )
+        raise
+    return store_event(
+        session,
+        shop,
+        delivery.topic,
+        delivery.dedupe_key,
+        delivery.external_order_id,
+        body,
+        headers,
+    )
+
+
+def store_event(
+    session: Session,
+    shop: Shop,
+    topic: str,
+    dedupe_key: str,
+    external_order_id: str | None,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    state: InboxState = InboxState.PENDING,
+    error: str = "",
+) -> Received:
+    """Insert an inbox event unless one with the same dedupe key exists for the shop."""
+    existing = _find_event(session, shop, dedupe_key)
+    if existing is not None:
+        return Received(existing, duplicate=True)
+    event = InboxEvent(
+        shop=shop,
+        topic=topic[:80],
+        dedupe_key=dedupe_key[:200],
+        external_order_id=external_order_id,
+        raw_body=body,
+        headers=_kept_headers(headers),
+        state=state,
+        error=error,
+    )
+    try:
+        with session.begin_nested():
+            session.add(event)
+    except IntegrityError:
+        # Another worker stored the same delivery between our look-up and insert.
+        existing = _find_event(session, shop, dedupe_key)
+        assert existing is not None
+        return Received(existing, duplicate=True)
+    return Received(event)
+
+
+def _find_event(session: Session, shop: Shop, dedupe_key: str) -> InboxEvent | None:
+    return session.scalar(
+        select(InboxEvent).where(
+            InboxEvent.shop_id == shop.id, InboxEvent.dedupe_key == dedupe_key[:200]
+        )
+    )
+
+
+# --- Processing ----------------------------------------------------------------------------
+
+
+def due_events(session: Session, shop_id: int | None = None, limit: int = 100) -> list[int]:
+    """Ids of inbox events waiting to be processed, oldest first."""
+    now = utcnow()
+    query = (
+        select(InboxEvent.id)
+        .where(
+            InboxEvent.state.in_((InboxState.PENDING, InboxState.FAILED)),
+            (InboxEvent.next_attempt_at.is_(None)) | (InboxEvent.next_attempt_at <= now),
+        )
+        .order_by(InboxEvent.received_at, InboxEvent.id)
+        .limit(limit)
+    )
+    if shop_id is not None:
+        query = query.where(InboxEvent.shop_id == shop_id)
+    return list(session.scalars(query))
+
+
+def process_event(
+    session: Session, event: InboxEvent, connector: Connector | None = None
+) -> InboxState:
+    """Apply one inbox event; its order changes and its new state commit together."""
+    if event.state not in (InboxState.PENDING, InboxState.FAILED):
+        return event.state
+    shop = event.shop
+    event.attempts += 1
+    actor = Actor.shop(event.topic)
+    try:
+        with session.begin_nested():
+            order = _apply(session, shop, event, _Lazy(shop, connector), actor)
+    except (BadPayload, PermanentError) as exc:
+        if isinstance(exc, AuthFailed):
+            _retry_later(event, exc)
+        else:
+            event.state = InboxState.PARKED
+            event.error = str(exc)
+        _note_on_order(session, shop, event, actor)
+        return event.state
+    except RetryableError as exc:
+        _retry_later(event, exc)
+        return event.state
+    except ConnectorError as exc:
+        _retry_later(event, exc)
+        return event.state
+    event.state = InboxState.PROCESSED
+    event.error = ""
+    event.processed_at = utcnow()
+    event.next_attempt_at = None
+    event.order_id = order.id if order is not None else None
+    return event.state
+
+
+class _Lazy:
+    """The shop's connector, built only when the event needs to talk to the shop."""
+
+    def __init__(self, shop: Shop, connector: Connector | None) -> None:
+        self.shop = shop
+        self.connector = connector
+
+    def get(self) -> Connector:
+        if self.connector is None:
+            self.connector = connector_for(self.shop)
+        return self.connector
+
+
+def _retry_later(event: InboxEvent, exc: Exception) -> None:
+    event.error = f"{type(exc).__name__}: {exc}"
+    if event.attempts >= MAX_ATTEMPTS:
+        event.state = InboxState.PARKED
+        return
+    event.state = InboxState.FAILED
+    delay = min(3600.0, 5.0 * 2 ** (event.attempts - 1))
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        delay = max(delay, exc.retry_after)
+    event.next_attempt_at = utcnow() + dt.timedelta(seconds=delay)
+
+
+def _note_on_order(session: Session, shop: Shop, event: InboxEvent, actor: Actor) -> None:
+    if not event.external_order_id or event.state != InboxState.PARKED:
+        return
+    order = _find_order(session, shop, event.external_order_id)
+    if order is not None:
+        record_event(
+            session,
+            order,
+            actor,
+            "inbox.parked",
+            f"A delivery from the shop could not be applied: {event.error[:300]}",
+            {"inbox_event_id": event.id, "topic": event.topic},
+        )
+
+
+def _apply(
+    session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
+) -> Order | None:
+    if event.topic.endswith(("deleted", "delete")):
+        return _deleted_at_shop(session, shop, event, actor)
+    shop_order = _order_from_event(event, connector)
+    if shop_order.transactions is None:
+        transactions = connector.get().fetch_transactions(shop_order.external_id)
+        shop_order = _with_transactions(shop_order, transactions)
+    backfill = event.headers.get(BACKFILL_HEADER) == "1"
+    return upsert_order(session, shop, shop_order, actor, backfill=backfill).order
+
+
+def _order_from_event(event: InboxEvent, connector: _Lazy) -> ShopOrder:
+    if event.topic == POLL_TOPIC:
+        return decode_order(event.raw_body)
+    try:
+        return connector.get().parse_order(event.raw_body)
+    except BadPayload:
+        # Some topics (Shopify refunds/create) carry something else than the order: read it.
+        if not event.external_order_id:
+            raise
+        return connector.get().fetch_order(event.external_order_id)
+
+
+def _with_transactions(order: ShopOrder, transactions: tuple[ShopTransaction, ...]) -> ShopOrder:
+    from dataclasses import replace
+
+    return replace(order, transactions=transactions)
+
+
+def _deleted_at_shop(session: Session, shop: Shop, event: InboxEvent, actor: Actor) -> Order | None:
+    order = _find_order(session, shop, event.external_order_id or "")
+    if order is None:
+        return None
+    order.needs_review = True
+    record_event(
+        session,
+        order,
+        actor,
+        "order.deleted_at_shop",
+        "The order was deleted in the shop; Comptoir keeps it. Check it.",
+    )
+    return order
+
+
+def _find_order(session: Session, shop: Shop, external_id: str) -> Order | None:
+    query = select(Order).where(Order.shop_id == shop.id, Order.external_id == external_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+# --- Upsert ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an upsert did: created, updated, stale, skipped (before import date or ignored)."""
+
+    kind: str
+    order: Order | None
+
+
+def upsert_order(
+    session: Session, shop: Shop, incoming: ShopOrder, actor: Actor, *, backfill: bool = False
+) -> Outcome:
+    """Create or update the order from the shop's copy, never going back in time."""
+    order = _find_order(session, shop, incoming.external_id)
+    status_meaning = _status_meaning(shop, incoming.status)
+    if order is None:
+        if shop.import_from and not backfill and incoming.placed_at.date() < shop.import_from:
+            return Outcome("skipped", None)
+        if status_meaning == ShopStatusMeaning.IGNORE:
+            return Outcome("skipped", None)
+        order = Order(shop=shop, external_id=incoming.external_id)
+        session.add(order)
+        _apply_snapshot(order, incoming)
+        created = True
+    else:
+        if incoming.updated_at < order.shop_updated_at:
+            record_event(
+                session,
+                order,
+                actor,
+                "inbox.stale",
+                "An older copy of the order arrived and was ignored.",
+                {"copy_updated_at": incoming.updated_at.isoformat()},
+            )
+            return Outcome("stale", order)
+        created = False
+        _apply_update(session, order, incoming, actor)
+    order.shop_status = incoming.status[:120]
+    order.shop_updated_at = incoming.updated_at
+    order.customer = _match_customer(session, shop, incoming, order.customer)
+    session.flush()
+    if created:
+        record_event(
+            session,
+            order,
+            actor,
+            "order.received",
+            f"Order {incoming.number} received from {shop.name}.",
+            {"shop_status": incoming.status},
+        )
+    _resolve_mappings(session, shop, order, incoming, actor)
+    new_money = _record_transactions(session, order, incoming.transactions or (), actor)
+    _apply_status_meaning(session, order, incoming, status_meaning, actor)
+    order_state.refresh_payment_state(
+        session, order, actor, counts_as_payment=_payment_counter(shop, order)
+    )
+    if not created and not new_money:
+        record_event(
+            session,
+            order,
+            actor,
+            "order.updated_by_shop",
+            f"The shop sent an update (status {incoming.status or '—'}).",
+        )
+    return Outcome("created" if created else "updated", order)
+
+
+def _status_meaning(shop: Shop, status: str) -> ShopStatusMeaning | None:
+    for mapping in shop.status_mappings:
+        if mapping.shop_status == status:
+            return mapping.meaning
+    return None
+
+
+def _apply_snapshot(order: Order, incoming: ShopOrder) -> None:
+    order.number = incoming.number[:64]
+    order.placed_at = incoming.placed_at
+    order.shop_updated_at = incoming.updated_at
+    order.currency = incoming.currency[:3].upper()
+    order.prices_include_tax = incoming.prices_include_tax
+    order.email = (incoming.email or incoming.customer.email).strip().lower()[:254]
+    order.billing_address = incoming.billing.as_dict()
+    order.shipping_address = (incoming.shipping or incoming.billing).as_dict()
+    order.shipping_label = incoming.shipping_label[:200]
+    order.payment_method = incoming.payment_method[:120]
+    order.discount_codes = list(incoming.discount_codes)
+    order.subtotal = incoming.subtotal
+    order.discount_total = incoming.discount_total
+    order.shipping_total = incoming.shipping_total
+    order.shipping_tax = incoming.shipping_tax
+    order.tax_total = incoming.tax_total
+    order.grand_total = incoming.grand_total
+    order.buyer_note = incoming.buyer_note
+    order.marketplace_ref = incoming.marketplace_ref[:120]
+    _replace_lines(order, incoming.lines)
+
+
+def _line_signature(lines: list[OrderLine] | tuple[ShopLine, ...]) -> list[tuple[object, ...]]:
+    return sorted(
+        (line.external_id, line.sku, line.name, line.quantity, line.unit_price, line.total_gross)
+        for line in lines
+    )
+
+
+def _replace_lines(order: Order, lines: tuple[ShopLine, ...]) -> None:
+    if order.lines and _line_signature(order.lines) == _line_signature(lines):
+        return
+    order.lines.clear()
+    by_external: dict[str, OrderLine] = {}
+    for position, line in enumerate(lines):
+        row = OrderLine(
+            position=position,
+            external_id=line.external_id[:64],
+            kind=line.kind,
+            sku=line.sku[:120],
+            ean=line.ean[:20],
+            name=line.name[:500] or "—",
+            options=line.options[:500],
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            tax_rate=line.tax_rate,
+            discount_amount=line.discount_amount,
+            total_net=line.total_net,
+            tax_amount=line.tax_amount,
+            total_gross=line.total_gross,
+        )
+        by_external[line.external_id] = row
+        order.lines.append(row)
+    for line in lines:
+        if line.parent_external_id and line.parent_external_id in by_external:
+            by_external[line.external_id].parent = by_external[line.parent_external_id]
+
+
+def _editable(order: Order) -> bool:
+    return order.fulfilment_state == FulfilmentState.UNFULFILLED and order.commercial_state in (
+        CommercialState.NEW,
+        CommercialState.VALIDATED,
+    )
+
+
+def _differences(order: Order, incoming: ShopOrder) -> list[str]:
+    changes = []
+    if _line_signature(order.lines) != _line_signature(incoming.lines):
+        changes.append("lines")
+    if order.shipping_address != (incoming.shipping or incoming.billing).as_dict():
+        changes.append("delivery address")
+    if order.billing_address != incoming.billing.as_dict():
+        changes.append("billing address")
+    if order.grand_total != incoming.grand_total:
+        changes.append(f"total {order.grand_total} → {incoming.grand_total}")
+    if order.shipping_label != incoming.shipping_label[:200]:
+        changes.append("shipping method")
+    return changes
+
+
+def _apply_update(session: Session, order: Order, incoming: ShopOrder, actor: Actor) -> None:
+    if _editable(order):
+        changes = _differences(order, incoming)
+        _apply_snapshot(order, incoming)
+        if changes:
+            record_event(
+                session,
+                order,
+                actor,
+                "order.edited_at_shop",
+                "Edited in the shop: " + ", ".join(changes) + ".",
+                {"changes": changes},
+            )
+        return
+    # In preparation or beyond: the warehouse may be working on the old version.
+    changes = _differences(order, incoming)
+    order.buyer_note = incoming.buyer_note
+    if changes:
+        order.needs_review = True
+        record_event(
+            session,
+            order,
+            actor,
+            "order.edit_needs_review",
+            "Edited in the shop after preparation started, not applied: "
+            + ", ".join(changes)
+            + ". Check with the warehouse.",
+            {"changes": changes},
+        )
+
+
+def _match_customer(
+    session: Session, shop: Shop, incoming: ShopOrder, current: Customer | None
+) -> Customer:
+    data = incoming.customer
+    email = (data.email or incoming.email).strip().lower() or None
+    link = None
+    if data.external_id:
+        link = session.scalar(
+            select(CustomerShopLink).where(
+                CustomerShopLink.shop_id == shop.id,
+                CustomerShopLink.external_id == data.external_id,
+            )
+        )
+    customer = None
+    if email:
+        customer = session.scalar(select(Customer).where(Customer.email == email))
+    if customer is None and link is not None:
+        customer = link.customer
+    if customer is None and current is not None:
+        customer = current
+    if customer is None:
+        customer = Customer(
+            email=email,
+            first_name=(data.first_name or incoming.billing.first_name)[:120],
+            last_name=(data.last_name or incoming.billing.last_name)[:120],
+            company=(data.company or incoming.billing.company)[:200],
+            phone=(data.phone or incoming.billing.phone)[:40],
+        )
+        session.add(customer)
+    if data.external_id and link is None:
+        customer.shop_links.append(CustomerShopLink(shop_id=shop.id, external_id=data.external_id))
+    return customer
+
+
+def _resolve_mappings(
+    session: Session, shop: Shop, order: Order, incoming: ShopOrder, actor: Actor
+) -> None:
+    issues = []
+    if incoming.status and _status_meaning(shop, incoming.status) is None:
+        issues.append(
+            f"unknown shop status “{incoming.status_label or incoming.status}”"
+            + (f" ({incoming.status})" if incoming.status_label else "")
+        )
+    if incoming.shipping_label:
+        mapping = next(
+            (m for m in shop.carrier_mappings if m.shop_label == incoming.shipping_label), None
+        )
+        if mapping is None:
+            issues.append(f"unknown shipping method “{incoming.shipping_label}”")
+            order.shipping_mode = None
+        else:
+            order.shipping_mode_id = mapping.shipping_mode_id
+    if incoming.payment_method and _payment_mapping(shop, incoming.payment_method) is None:
+        issues.append(f"unknown payment method “{incoming.payment_method}”")
+    was_parked = order.needs_mapping
+    order.needs_mapping = bool(issues)
+    order.mapping_issue = "; ".join(issues)[:500]
+    if issues and not was_parked:
+        record_event(
+            session,
+            order,
+            actor,
+            "order.needs_mapping",
+            "Needs mapping: " + order.mapping_issue + ".",
+            {"issues": issues},
+        )
+
+
+def _payment_mapping(shop: Shop, method: str) -> PaymentMethodMapping | None:
+    return next((m for m in shop.payment_mappings if m.shop_method == method), None)
+
+
+def _payment_counter(shop: Shop, order: Order) -> Callable[[Transaction], bool]:
+    def counts(transaction: Transaction) -> bool:
+        if transaction.source != TransactionSource.SHOP:
+            return True
+        mapping = _payment_mapping(shop, transaction.method or order.payment_method)
+        return mapping is not None and mapping.counts_as_payment
+
+    return counts
+
+
+def _record_transactions(
+    session: Session, order: Order, incoming: tuple[ShopTransaction, ...], actor: Actor
+) -> bool:
+    known = {tx.external_id: tx for tx in order.transactions if tx.external_id}
+    changed = False
+    for shop_tx in incoming:
+        existing = known.get(shop_tx.external_id)
+        if existing is not None:
+            if existing.status != shop_tx.status:
+                existing.status = shop_tx.status
+                changed = True
+            continue
+        order.transactions.append(
+            Transaction(
+                external_id=shop_tx.external_id[:120],
+                method=(shop_tx.method or order.payment_method)[:120],
+                kind=shop_tx.kind,
+                status=shop_tx.status,
+                source=TransactionSource.SHOP,
+                amount=abs(shop_tx.amount),
+                currency=(shop_tx.currency or order.currency)[:3].upper(),
+                reference=shop_tx.reference[:200],
+                occurred_at=shop_tx.occurred_at,
+            )
+        )
+        changed = True
+        record_event(
+            session,
+            order,
+            actor,
+            f"payment.{shop_tx.kind.value}",
+            f"{shop_tx.kind.value.capitalize()} of {abs(shop_tx.amount)} "
+            f"{shop_tx.currency or order.currency} ({shop_tx.status.value}).",
+            {"external_id": shop_tx.external_id, "amount": str(abs(shop_tx.amount))},
+        )
+    if changed:
+        session.flush()
+    return changed
+
+
+def _apply_status_meaning(
+    session: Session,
+    order: Order,
+    incoming: ShopOrder,
+    meaning: ShopStatusMeaning | None,
+    actor: Actor,
+) -> None:
+    cancelled = incoming.cancelled_at is not None or meaning == ShopStatusMeaning.CANCELLED
+    if cancelled and order.commercial_state != CommercialState.CANCELLED:
+        reason = incoming.cancel_reason or "Cancelled in the shop"
+        try:
+            order_state.cancel(session, order, actor, reason)
+        except InvalidTransition as exc:
+            order.needs_review = True
+            record_event(
+                session,
+                order,
+                actor,
+                "order.cancel_needs_review",
+                f"The shop cancelled the order but Comptoir cannot: {exc.reason}",
+            )
+    elif meaning == ShopStatusMeaning.ON_HOLD and not order.on_hold:
+        try:
+            order_state.hold(
+                session,
+                order,
+                actor,
+                f"On hold in the shop ({incoming.status_label or incoming.status})",
+            )
+        except InvalidTransition:
+            pass
