@@ -45,7 +45,8 @@ class SyncReport:
 
     def summary(self) -> str:
         polled = ", ".join(
-            f"{p.shop_key}: {p.stored} new of {p.seen}" + (f" (error: {p.error})" if p.error else "")
+            f"{p.shop_key}: {p.stored} new of {p.seen}"
+            + (f" (error: {p.error})" if p.error else "")
             for p in self.polls
         )
         return f"inbox events processed: {self.processed}; polled: {polled or 'none due'}"
