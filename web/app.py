@@ -94,10 +94,11 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web.views import admin, auth, dashboard, errors, health, orders, warehouse
+    from web.views import admin, auth, dashboard, errors, health, hooks, orders, warehouse
 
-    for module in (auth, health, dashboard, orders, warehouse, admin):
+    for module in (auth, health, hooks, dashboard, orders, warehouse, admin):
         app.register_blueprint(module.bp)
+    csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     errors.register(app)
     from web.views import filters
 

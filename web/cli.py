@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sys
 
 import click
@@ -13,13 +15,16 @@ from werkzeug.serving import run_simple
 
 from web import migrate
 from web.models import Shop
-from web.models.enums import Role
-from web.services import users
+from web.models.enums import Platform, Role
+from web.services import shops, users
 from web.services.errors import ValidationFailed
 
 db_cli = AppGroup("db", help="Create or migrate the database schema.")
 users_cli = AppGroup("users", help="Manage logins and API tokens.")
 demo_cli = AppGroup("demo", help="Demo data for a first look.")
+shops_cli = AppGroup("shops", help="Connect shops.")
+sync_cli = AppGroup("sync", help="Exchange orders with the shops.")
+orders_cli = AppGroup("orders", help="Orders out of Comptoir.")
 
 DEMO_USERS = (
     ("admin@example.com", Role.ADMIN, "Camille Admin"),
@@ -129,6 +134,77 @@ def _echo_demo_logins(session: Session) -> None:
             click.echo(f"  {role.value:<9} {email}")
 
 
+@shops_cli.command("add")
+@click.option("--platform", required=True, type=click.Choice([p.value for p in Platform]))
+@click.option("--name", required=True)
+@click.option("--url", required=True, help="The shop's base URL.")
+@click.option("--webhook-secret", default=None)
+@click.option("--api-key", default=None)
+@click.option("--api-secret", default=None)
+@click.option("--import-from", default=None, help="YYYY-MM-DD: older orders are not imported.")
+def shops_add(
+    platform: str,
+    name: str,
+    url: str,
+    webhook_secret: str | None,
+    api_key: str | None,
+    api_secret: str | None,
+    import_from: str | None,
+) -> None:
+    """Add a shop; print its id, key and webhook URL as JSON."""
+    try:
+        since = dt.date.fromisoformat(import_from) if import_from else None
+    except ValueError as exc:
+        raise click.BadParameter("expected YYYY-MM-DD", param_hint="--import-from") from exc
+    with _session() as session, session.begin():
+        try:
+            shop = shops.create_shop(
+                session,
+                platform,
+                name,
+                url,
+                webhook_secret=webhook_secret,
+                api_key=api_key,
+                api_secret=api_secret,
+                import_from=since,
+            )
+        except ValidationFailed as exc:
+            _fail(exc)
+        out = {
+            "id": shop.id,
+            "key": shop.key,
+            "webhook_url": shops.webhook_url(current_app.config["BASE_URL"], shop),
+        }
+    click.echo(json.dumps(out))
+
+
+@sync_cli.command("run")
+@click.option("--shop", "shop_key", default=None, help="Only this shop (polled now).")
+def sync_run(shop_key: str | None) -> None:
+    """Process pending inbox work and poll the shops that are due, once."""
+    from web.services.sync import run_sync
+
+    try:
+        report = run_sync(current_app.extensions["comptoir.sessions"], shop_key)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report.summary())
+
+
+@orders_cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@click.option("--shop", "shop_key", default=None)
+def orders_export(fmt: str, shop_key: str | None) -> None:
+    """Write orders with lines, transactions, shipments and parcels to stdout."""
+    from web.services import export
+
+    with _session() as session:
+        if shop_key and shops.find_by_key(session, shop_key) is None:
+            raise click.ClickException(f"no shop with key {shop_key!r}")
+        writer = export.export_json if fmt == "json" else export.export_csv
+        writer(session, sys.stdout, shop_key)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -149,4 +225,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(shops_cli)
+    app.cli.add_command(sync_cli)
+    app.cli.add_command(orders_cli)
     app.cli.add_command(serve)

@@ -19,7 +19,9 @@ from web.models.enums import JobState
 
 log = logging.getLogger(__name__)
 
-JobHandler = Callable[[Session, Job], dict[str, Any] | None]
+# A handler gets the job's session (its result commits with the job's state) and the
+# session factory, for work that commits in several units (polling a shop page by page).
+JobHandler = Callable[[Session, Job, "sessionmaker[Session]"], dict[str, Any] | None]
 _handlers: dict[str, JobHandler] = {}
 MAX_ATTEMPTS = 3
 
@@ -78,7 +80,7 @@ def run_next_job(sessions: sessionmaker[Session]) -> bool:
         try:
             with session.begin():
                 job = session.get_one(Job, job_id)
-                result = _handlers[kind](session, job)
+                result = _handlers[kind](session, job, sessions)
                 job.state = JobState.DONE
                 job.result = result or {}
                 job.finished_at = utcnow()
@@ -101,12 +103,18 @@ def run_pending(sessions: sessionmaker[Session], limit: int = 100) -> int:
 
 
 class EmbeddedWorker(threading.Thread):
-    """Background thread of the local runtime: works the job queue every second."""
+    """Background thread of the local runtime: works the job queue and the sync every second."""
 
-    def __init__(self, sessions: sessionmaker[Session], poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        poll_seconds: float = 1.0,
+        tick: Callable[[], object] | None = None,
+    ) -> None:
         super().__init__(name="comptoir-worker", daemon=True)
         self.sessions = sessions
         self.poll_seconds = poll_seconds
+        self.tick = tick
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -114,6 +122,8 @@ class EmbeddedWorker(threading.Thread):
         while not self.stopping.is_set():
             try:
                 ran = run_pending(self.sessions)
+                if self.tick is not None:
+                    self.tick()
             except Exception:
                 log.exception("worker loop failed; retrying")
                 ran = 0
@@ -125,9 +135,12 @@ class EmbeddedWorker(threading.Thread):
 
 
 def start_embedded_worker(app: Any) -> EmbeddedWorker:
-    """Start the worker thread for an app built by create_app()."""
+    """Start the worker thread for an app built by create_app(): jobs, inbox, due polls."""
+    from web.services.sync import run_sync
+
+    sessions = app.extensions["comptoir.sessions"]
     worker = EmbeddedWorker(
-        app.extensions["comptoir.sessions"], float(app.config["WORKER_POLL_SECONDS"])
+        sessions, float(app.config["WORKER_POLL_SECONDS"]), tick=lambda: run_sync(sessions)
     )
     worker.start()
     app.extensions["comptoir.worker"] = worker

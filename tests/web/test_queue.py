@@ -16,7 +16,7 @@ calls: list[dict[str, Any]] = []
 
 
 @queue.handler("test.echo")
-def _echo(session: Session, job: Job) -> dict[str, Any]:
+def _echo(session: Session, job: Job, sessions: object) -> dict[str, Any]:
     calls.append(job.payload)
     job.total = 3
     job.progress = 3
@@ -24,7 +24,7 @@ def _echo(session: Session, job: Job) -> dict[str, Any]:
 
 
 @queue.handler("test.explode")
-def _explode(session: Session, job: Job) -> None:
+def _explode(session: Session, job: Job, sessions: object) -> None:
     raise RuntimeError("shop said no")
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from web import queue
 from web.connectors.base import Connector, ConnectorError
 from web.connectors.codec import encode_order
-from web.models import InboxEvent, Shop, SyncCursor, utcnow
+from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
 from web.services import intake
 from web.services.shops import connector_for
 
@@ -100,9 +102,13 @@ def poll_shop(
                 shop = session.get_one(Shop, shop_id)
                 for order in batch.orders:
                     received = intake.store_event(
-                        session, shop, intake.POLL_TOPIC,
+                        session,
+                        shop,
+                        intake.POLL_TOPIC,
                         poll_dedupe_key(order.external_id, order.updated_at),
-                        order.external_id, encode_order(order), headers,
+                        order.external_id,
+                        encode_order(order),
+                        headers,
                     )
                     result.stored += 0 if received.duplicate else 1
                     if newest is None or order.updated_at > newest:
@@ -119,8 +125,10 @@ def poll_shop(
         return result
     with sessions.begin() as session:
         cursor = cursor_for(session, session.get_one(Shop, shop_id))
-        if not backfill and newest is not None and (
-            cursor.position_at is None or newest > cursor.position_at
+        if (
+            not backfill
+            and newest is not None
+            and (cursor.position_at is None or newest > cursor.position_at)
         ):
             cursor.position_at = newest
             cursor.position = newest.isoformat()
@@ -184,3 +192,25 @@ def run_sync(
         report.polls.append(poll_shop(sessions, shop_id, now=now))
     report.processed += process_pending(sessions, only)
     return report
+
+
+@queue.handler("sync.shop")
+def _sync_shop_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """The "Sync now" button: poll one shop at once and apply what came in."""
+    shop = session.get_one(Shop, job.payload["shop_id"])
+    report = run_sync(sessions, shop.key)
+    return {"summary": report.summary()}
+
+
+@queue.handler("sync.backfill")
+def _backfill_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Import the shop's orders changed since a date, older than its import date included."""
+    since = dt.datetime.fromisoformat(job.payload["since"])
+    result = poll_shop(sessions, job.payload["shop_id"], since=since, backfill=True)
+    processed = process_pending(sessions, job.payload["shop_id"], limit=100_000)
+    return {
+        "seen": result.seen,
+        "stored": result.stored,
+        "processed": processed,
+        "error": result.error,
+    }

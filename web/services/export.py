@@ -1,0 +1,222 @@
+"""Orders out as CSV or JSON, with lines, transactions, shipments and parcels."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from web.models import Order, Shipment, Shop
+
+BATCH = 200
+
+
+def _orders(session: Session, shop_key: str | None) -> Iterator[Order]:
+    query = (
+        select(Order)
+        .order_by(Order.placed_at, Order.id)
+        .options(
+            selectinload(Order.shop),
+            selectinload(Order.customer),
+            selectinload(Order.shipping_mode),
+            selectinload(Order.lines),
+            selectinload(Order.transactions),
+            selectinload(Order.shipments).selectinload(Shipment.parcels),
+            selectinload(Order.shipments).selectinload(Shipment.lines),
+        )
+        .execution_options(yield_per=BATCH)
+    )
+    if shop_key:
+        query = query.join(Order.shop).where(Shop.key == shop_key)
+    yield from session.scalars(query)
+
+
+def order_record(order: Order) -> dict[str, Any]:
+    """One order as plain data (amounts as strings, times in ISO 8601)."""
+    return {
+        "id": order.id,
+        "shop": order.shop.key,
+        "external_id": order.external_id,
+        "number": order.number,
+        "placed_at": order.placed_at.isoformat(),
+        "shop_updated_at": order.shop_updated_at.isoformat(),
+        "currency": order.currency,
+        "email": order.email,
+        "customer": order.customer_name,
+        "commercial_state": order.commercial_state.value,
+        "fulfilment_state": order.fulfilment_state.value,
+        "payment_state": order.payment_state.value,
+        "on_hold": order.on_hold,
+        "hold_reason": order.hold_reason,
+        "needs_mapping": order.needs_mapping,
+        "mapping_issue": order.mapping_issue,
+        "shop_status": order.shop_status,
+        "payment_method": order.payment_method,
+        "shipping_label": order.shipping_label,
+        "shipping_mode": order.shipping_mode.code if order.shipping_mode else None,
+        "subtotal": str(order.subtotal),
+        "discount_total": str(order.discount_total),
+        "discount_codes": list(order.discount_codes or []),
+        "shipping_total": str(order.shipping_total),
+        "shipping_tax": str(order.shipping_tax),
+        "tax_total": str(order.tax_total),
+        "grand_total": str(order.grand_total),
+        "billing_address": order.billing_address,
+        "shipping_address": order.shipping_address,
+        "buyer_note": order.buyer_note,
+        "lines": [
+            {
+                "sku": line.sku,
+                "ean": line.ean,
+                "name": line.name,
+                "options": line.options,
+                "kind": line.kind.value,
+                "quantity": line.quantity,
+                "unit_price": str(line.unit_price),
+                "tax_rate": str(line.tax_rate.normalize()),
+                "discount_amount": str(line.discount_amount),
+                "total_net": str(line.total_net),
+                "tax_amount": str(line.tax_amount),
+                "total_gross": str(line.total_gross),
+            }
+            for line in order.lines
+        ],
+        "transactions": [
+            {
+                "external_id": tx.external_id,
+                "kind": tx.kind.value,
+                "status": tx.status.value,
+                "source": tx.source.value,
+                "method": tx.method,
+                "amount": str(tx.amount),
+                "currency": tx.currency,
+                "occurred_at": tx.occurred_at.isoformat(),
+                "reference": tx.reference,
+            }
+            for tx in order.transactions
+        ],
+        "shipments": [
+            {
+                "number": shipment.number,
+                "state": shipment.state.value,
+                "shipped_at": shipment.shipped_at.isoformat() if shipment.shipped_at else None,
+                "lines": [
+                    {"order_line_id": sl.order_line_id, "quantity": sl.quantity}
+                    for sl in shipment.lines
+                ],
+                "parcels": [
+                    {
+                        "tracking_number": parcel.tracking_number,
+                        "tracking_url": parcel.tracking_url,
+                        "weight_kg": str(parcel.weight_kg) if parcel.weight_kg else None,
+                    }
+                    for parcel in shipment.parcels
+                ],
+            }
+            for shipment in order.shipments
+        ],
+    }
+
+
+def export_json(session: Session, out: io.TextIOBase | Any, shop_key: str | None = None) -> int:
+    """Write a JSON array of orders; return how many."""
+    count = 0
+    out.write("[")
+    for order in _orders(session, shop_key):
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(order_record(order), ensure_ascii=False))
+        count += 1
+    out.write("\n]\n")
+    return count
+
+
+CSV_COLUMNS = (
+    "shop",
+    "number",
+    "external_id",
+    "placed_at",
+    "currency",
+    "customer",
+    "email",
+    "commercial_state",
+    "fulfilment_state",
+    "payment_state",
+    "payment_method",
+    "shipping_mode",
+    "grand_total",
+    "tax_total",
+    "shipping_total",
+    "discount_total",
+    "line_sku",
+    "line_ean",
+    "line_name",
+    "line_options",
+    "line_quantity",
+    "line_unit_price",
+    "line_tax_rate",
+    "line_total_gross",
+    "transactions",
+    "shipments",
+    "tracking_numbers",
+)
+
+
+def _money_list(order: Order) -> str:
+    return "; ".join(
+        f"{tx.kind.value} {tx.amount} {tx.currency} {tx.status.value}" for tx in order.transactions
+    )
+
+
+def export_csv(session: Session, out: io.TextIOBase | Any, shop_key: str | None = None) -> int:
+    """Write one CSV row per order line (order columns repeated); return how many orders."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for order in _orders(session, shop_key):
+        record = order_record(order)
+        head = [
+            record["shop"],
+            record["number"],
+            record["external_id"],
+            record["placed_at"],
+            record["currency"],
+            record["customer"],
+            record["email"],
+            record["commercial_state"],
+            record["fulfilment_state"],
+            record["payment_state"],
+            record["payment_method"],
+            record["shipping_mode"] or "",
+            record["grand_total"],
+            record["tax_total"],
+            record["shipping_total"],
+            record["discount_total"],
+        ]
+        tail = [
+            _money_list(order),
+            "; ".join(f"{s.number} {s.state.value}" for s in order.shipments),
+            "; ".join(p.tracking_number for s in order.shipments for p in s.parcels),
+        ]
+        for line in record["lines"] or [None]:
+            cells = (
+                [
+                    line["sku"],
+                    line["ean"],
+                    line["name"],
+                    line["options"],
+                    line["quantity"],
+                    line["unit_price"],
+                    line["tax_rate"],
+                    line["total_gross"],
+                ]
+                if line
+                else [""] * 8
+            )
+            writer.writerow(head + cells + tail)
+        count += 1
+    return count
