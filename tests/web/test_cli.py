@@ -100,3 +100,87 @@ def test_demo_seed_once_then_only_prints_the_logins(app: Flask, db_session) -> N
     third = runner.invoke(args=["demo", "seed", "--orders", "20"])
     assert third.exit_code != 0
     assert "already present" in third.output
+
+
+def test_shops_add_prints_id_key_and_webhook_url(app: Flask, db_session) -> None:
+    import json
+
+    from web.models import Shop
+
+    result = app.test_cli_runner().invoke(
+        args=[
+            "shops",
+            "add",
+            "--platform",
+            "woocommerce",
+            "--name",
+            "Ma Boutique",
+            "--url",
+            "https://boutique.example.fr/",
+            "--api-key",
+            "ck_1",
+            "--api-secret",
+            "cs_1",
+            "--import-from",
+            "2026-11-01",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"id", "key", "webhook_url"}
+    assert data["webhook_url"] == f"http://comptoir.test/hooks/woocommerce/{data['key']}"
+    shop = db_session.get(Shop, data["id"])
+    assert shop.base_url == "https://boutique.example.fr"
+    assert shop.api_key == "ck_1" and shop.webhook_secret  # generated for WooCommerce
+    assert str(shop.import_from) == "2026-11-01"
+    assert {m.shop_status for m in shop.status_mappings} >= {"processing", "completed"}
+
+
+def test_shops_add_refuses_a_bad_url_or_date(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    bad_url = runner.invoke(
+        args=["shops", "add", "--platform", "magento", "--name", "M", "--url", "ftp://nope"]
+    )
+    assert bad_url.exit_code != 0 and "https://" in bad_url.output
+    bad_date = runner.invoke(
+        args=[
+            "shops",
+            "add",
+            "--platform",
+            "magento",
+            "--name",
+            "M",
+            "--url",
+            "https://m.example.fr",
+            "--import-from",
+            "01/11/2026",
+        ]
+    )
+    assert bad_date.exit_code != 0 and "YYYY-MM-DD" in bad_date.output
+
+
+def test_orders_export_json_and_csv(app: Flask, db_session) -> None:
+    import csv
+    import io
+    import json
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["demo", "seed", "--orders", "15"]).exit_code == 0
+    as_json = runner.invoke(args=["orders", "export", "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    orders = json.loads(as_json.output)
+    assert len(orders) == 15
+    first = orders[0]
+    assert {"lines", "transactions", "shipments", "grand_total", "number"} <= set(first)
+    shipped = [o for o in orders if o["shipments"]]
+    assert shipped and shipped[0]["shipments"][0]["parcels"][0]["tracking_number"]
+    only_presta = json.loads(
+        runner.invoke(args=["orders", "export", "--format", "json", "--shop", "demo-presta"]).output
+    )
+    assert only_presta and all(o["shop"] == "demo-presta" for o in only_presta)
+    as_csv = runner.invoke(args=["orders", "export", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert {row["number"] for row in rows} == {o["number"] for o in orders}
+    assert len(rows) == sum(len(o["lines"]) for o in orders)
+    unknown = runner.invoke(args=["orders", "export", "--shop", "nope"])
+    assert unknown.exit_code != 0 and "no shop" in unknown.output
