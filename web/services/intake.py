@@ -59,7 +59,14 @@ log = logging.getLogger(__name__)
 
 POLL_TOPIC = "poll/order"
 MAX_ATTEMPTS = 8
-KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "x-comptoir-", "content-type", "user-agent")
+KEPT_HEADER_PREFIXES = (
+    "x-shopify-",
+    "shopify-",
+    "x-wc-",
+    "x-comptoir-",
+    "content-type",
+    "user-agent",
+)
 BACKFILL_HEADER = "x-comptoir-backfill"
 
 

@@ -1,0 +1,827 @@
+"""Shopify through the REST Admin API, version 2025-01.
+
+Vendor pages:
+- Order resource and list: https://shopify.dev/docs/api/admin-rest/2025-01/resources/order
+- Transactions: https://shopify.dev/docs/api/admin-rest/2025-01/resources/transaction
+- Shop: https://shopify.dev/docs/api/admin-rest/2025-01/resources/shop
+- Shipping zones: https://shopify.dev/docs/api/admin-rest/2025-01/resources/shippingzone
+- Webhook subscriptions: https://shopify.dev/docs/api/admin-rest/2025-01/resources/webhook
+- Cursor pagination (Link header, page_info):
+  https://shopify.dev/docs/api/admin-rest/usage/pagination
+- Webhook HTTPS delivery and HMAC check:
+  https://shopify.dev/docs/apps/build/webhooks/subscribe/https
+- Rate limits (429 + Retry-After): https://shopify.dev/docs/api/usage/rate-limits
+
+What the payload cannot tell us, and how we cope:
+- Order statuses are not merchant-defined: ShopOrder.status is the order's
+  `financial_status` ("pending", "authorized", "paid", ...), or "cancelled" when
+  `cancelled_at` is set.
+- There is no payment-method catalogue: list_payment_methods() collects the
+  `payment_gateway_names` of recent orders.
+- Line items carry no EAN/barcode (it lives on the product variant), so ShopLine.ean is "".
+- Addresses have no VAT number or relay-point field: both are read from the order's
+  `note_attributes` (cart attributes that VAT and pickup-point apps fill), by name.
+- Bundle components carry only `sales_line_item_group_id`; the bundle itself is not a line
+  of the REST order, so components arrive as ordinary lines without a parent.
+- The order payload holds no transactions: ShopOrder.transactions is None and
+  fetch_transactions() reads them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from web.connectors.base import (
+    BadPayload,
+    InvalidSignature,
+    NotFoundAtShop,
+    OrderBatch,
+    ShopAddress,
+    ShopChoice,
+    ShopCustomer,
+    ShopLine,
+    ShopOrder,
+    ShopSettings,
+    ShopTransaction,
+    WebhookDelivery,
+    money,
+    rate,
+    to_utc,
+)
+from web.connectors.http import ShopHttp
+from web.models.enums import LineKind, TransactionKind, TransactionStatus
+
+STATUS_LABELS: dict[str, str] = {
+    "pending": "Pending payment",
+    "authorized": "Payment authorized",
+    "partially_paid": "Partially paid",
+    "paid": "Paid",
+    "partially_refunded": "Partially refunded",
+    "refunded": "Refunded",
+    "voided": "Voided (authorization cancelled)",
+    "expired": "Authorization expired",
+    "cancelled": "Cancelled",
+}
+
+GATEWAY_LABELS: dict[str, str] = {
+    "shopify_payments": "Shopify Payments",
+    "paypal": "PayPal",
+    "manual": "Manual payment",
+    "bogus": "Bogus (test gateway)",
+    "gift_card": "Gift card",
+    "cash": "Cash",
+}
+
+TRANSACTION_KINDS: dict[str, TransactionKind] = {
+    "authorization": TransactionKind.AUTHORIZATION,
+    "emv_authorization": TransactionKind.AUTHORIZATION,
+    "capture": TransactionKind.CAPTURE,
+    "sale": TransactionKind.SALE,
+    "refund": TransactionKind.REFUND,
+    "void": TransactionKind.VOID,
+    # Cash handed back at a point of sale: money leaving the merchant, like a refund.
+    "change": TransactionKind.REFUND,
+}
+
+TRANSACTION_STATUSES: dict[str, TransactionStatus] = {
+    "success": TransactionStatus.SUCCESS,
+    "pending": TransactionStatus.PENDING,
+    "failure": TransactionStatus.FAILURE,
+    "error": TransactionStatus.FAILURE,
+}
+
+# Cart attributes that VAT-number and pickup-point apps commonly write (compared casefolded).
+VAT_ATTRIBUTE_WORDS = ("vat", "tva", "tax id", "tax number", "ust id", "nif")
+RELAY_ATTRIBUTE_WORDS = ("relay", "relais", "pickup point", "point retrait", "pudo", "locker")
+
+_DIGITS = re.compile(r"[0-9]+")
+
+T = TypeVar("T")
+
+
+# --- Small typed readers: every failure names the field -----------------------------------
+
+
+def _loads(payload: bytes | str, what: str) -> Any:
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        # Decimals for fractional numbers (tax rates); Python ints are exact for 64-bit ids.
+        return json.loads(payload, parse_float=Decimal, parse_constant=refuse_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise BadPayload(f"{what}: not valid JSON ({exc})") from exc
+
+
+def _obj(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadPayload(f"{field}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _opt_obj(value: Any, field: str) -> dict[str, Any] | None:
+    return None if value is None else _obj(value, field)
+
+
+def _list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadPayload(f"{field}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise BadPayload(f"{field}: expected text, got {type(value).__name__}")
+
+
+def _id(value: Any, field: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return value.strip()
+    raise BadPayload(f"{field}: {value!r} is not a Shopify id")
+
+
+def _opt_id(value: Any, field: str) -> str | None:
+    return None if value is None else _id(value, field)
+
+
+def _bool(value: Any, field: str, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadPayload(f"{field}: expected true or false, got {value!r}")
+    return value
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**9:
+        return value
+    raise BadPayload(f"{field}: {value!r} is not a quantity")
+
+
+def _when(value: Any, field: str) -> dt.datetime:
+    if not isinstance(value, str) or not value:
+        raise BadPayload(f"{field}: expected a timestamp, got {value!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadPayload(f"{field}: {value!r} is not a timestamp") from exc
+    if parsed.tzinfo is None:
+        raise BadPayload(f"{field}: {value!r} has no UTC offset")
+    try:
+        return to_utc(parsed)
+    except (OverflowError, ValueError) as exc:
+        raise BadPayload(f"{field}: {value!r} is out of range") from exc
+
+
+def _opt_when(value: Any, field: str) -> dt.datetime | None:
+    return None if value is None or value == "" else _when(value, field)
+
+
+def _money(value: Any, field: str) -> Decimal:
+    if isinstance(value, dict | list):
+        raise BadPayload(f"{field}: expected an amount, got {type(value).__name__}")
+    try:
+        return money(value, field)
+    except ArithmeticError as exc:  # an amount too large to keep to the cent
+        raise BadPayload(f"{field}: {value!r} is not a usable amount") from exc
+
+
+def _fraction(value: Any, field: str) -> Decimal:
+    """A Shopify tax rate is a fraction (0.2 for 20 %)."""
+    if value is None or value == "":
+        return Decimal("0")
+    if isinstance(value, bool | dict | list):
+        raise BadPayload(f"{field}: {value!r} is not a rate")
+    try:
+        parsed = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise BadPayload(f"{field}: {value!r} is not a rate") from exc
+    if not parsed.is_finite() or parsed < 0 or parsed > 1:
+        raise BadPayload(f"{field}: {value!r} is not a rate")
+    return parsed
+
+
+def _guarded(field: str, step: Callable[..., T], *args: Any) -> T:
+    """Run one parsing step; arithmetic or type surprises become BadPayload naming field."""
+    try:
+        return step(*args)
+    except BadPayload:
+        raise
+    except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadPayload(f"{field}: {type(exc).__name__}: {exc}") from exc
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """A Shopify header: the newer `Shopify-Name` form first, then `X-Shopify-Name`."""
+    wanted = (f"shopify-{name}".lower(), f"x-shopify-{name}".lower())
+    found = {}
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() in wanted and isinstance(value, str):
+            found[key.lower()] = value.strip()
+    return next((found[key] for key in wanted if found.get(key)), "")
+
+
+def _page_info(page: str) -> str:
+    """Accept either a bare page_info token or the whole `next` URL of a Link header."""
+    if "page_info=" in page:
+        values = parse_qs(urlsplit(page).query).get("page_info") or parse_qs(page).get("page_info")
+        if values:
+            return values[0]
+    return page
+
+
+def _utc_param(value: dt.datetime) -> str:
+    # Floored to the second: updated_at_min is inclusive, so nothing is lost.
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- The connector ------------------------------------------------------------------------
+
+
+class ShopifyConnector:
+    """Orders in, catalogue look-ups and webhook subscriptions for one Shopify shop."""
+
+    platform: ClassVar[str] = "shopify"
+    api_version: ClassVar[str] = "2025-01"
+    webhook_topics: ClassVar[tuple[str, ...]] = (
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "refunds/create",
+    )
+    has_webhooks: ClassVar[bool] = True
+    page_size: ClassVar[int] = 250
+
+    def __init__(
+        self, settings: ShopSettings, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        base_url = settings.base_url.strip()
+        if "://" not in base_url:
+            base_url = f"https://{base_url}"
+        self.http = ShopHttp(
+            base_url,
+            timeout=settings.timeout,
+            headers={
+                "X-Shopify-Access-Token": settings.api_key,
+                "Accept": "application/json",
+            },
+            transport=transport,
+        )
+        self.limit = self._page_size(settings.extra.get("page_size"))
+
+    def _page_size(self, configured: str | None) -> int:
+        if configured and configured.isdigit():
+            return max(1, min(self.page_size, int(configured)))
+        return self.page_size
+
+    def _path(self, resource: str) -> str:
+        return f"/admin/api/{self.api_version}/{resource}"
+
+    def _get(self, resource: str, params: Mapping[str, str | int] | None = None) -> Any:
+        path = self._path(resource)
+        response = self.http.request("GET", path, params=params)
+        return _loads(response.content, f"GET {path}")
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- webhooks ---------------------------------------------------------------------
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Check X-Shopify-Hmac-Sha256 = base64(HMAC-SHA256(secret, raw body))."""
+        secret = self.settings.webhook_secret
+        if not secret:
+            raise InvalidSignature("no webhook secret is configured for this shop")
+        received = _header(headers, "Hmac-Sha256")
+        if not received:
+            raise InvalidSignature("the X-Shopify-Hmac-Sha256 header is missing")
+        expected = base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest())
+        if not hmac.compare_digest(expected, received.encode("utf-8", "replace")):
+            raise InvalidSignature("the X-Shopify-Hmac-Sha256 signature does not match")
+
+    def is_ping(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """A "Send test notification" delivery (X-Shopify-Test: true) carries a fake order."""
+        return _header(headers, "Test").lower() == "true"
+
+    def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
+        """Topic from X-Shopify-Topic, dedupe key X-Shopify-Webhook-Id, order id from the body.
+
+        orders/* bodies are the order (`id`); a refunds/create body is a Refund whose
+        `order_id` names the order.
+        """
+        topic = _header(headers, "Topic")
+        if not topic:
+            raise BadPayload("X-Shopify-Topic header is missing")
+        dedupe_key = _header(headers, "Webhook-Id")
+        if not dedupe_key:
+            raise BadPayload("X-Shopify-Webhook-Id header is missing")
+        data = _obj(_loads(body, f"{topic} body"), f"{topic} body")
+        if topic.startswith("orders/"):
+            order_id: str | None = _id(data.get("id"), f"{topic} body: id")
+        else:
+            order_id = _opt_id(data.get("order_id"), f"{topic} body: order_id")
+        return WebhookDelivery(
+            topic=topic,
+            dedupe_key=dedupe_key,
+            external_order_id=order_id,
+            is_ping=self.is_ping(body, headers),
+        )
+
+    def register_webhooks(self, callback_url: str) -> list[str]:
+        """Subscribe callback_url to our topics: GET, then POST /admin/api/2025-01/webhooks.json.
+
+        Topics already sent to that address are skipped; the topics added are returned.
+        """
+        answer = _obj(self._get("webhooks.json", {"limit": 250}), "webhooks.json")
+        existing = set()
+        for index, item in enumerate(_list(answer.get("webhooks"), "webhooks")):
+            hook = _obj(item, f"webhooks[{index}]")
+            if _text(hook.get("address"), f"webhooks[{index}].address") == callback_url:
+                existing.add(_text(hook.get("topic"), f"webhooks[{index}].topic"))
+        created = []
+        for topic in self.webhook_topics:
+            if topic in existing:
+                continue
+            self.http.request(
+                "POST",
+                self._path("webhooks.json"),
+                json={"webhook": {"topic": topic, "address": callback_url, "format": "json"}},
+            )
+            created.append(topic)
+        return created
+
+    # --- orders -----------------------------------------------------------------------
+
+    def parse_order(self, payload: bytes) -> ShopOrder:
+        """Read an order: a webhook body (the bare Order) or GET /orders/{id}.json ({"order":…})."""
+        data = _obj(_loads(payload, "order payload"), "order payload")
+        if isinstance(data.get("order"), dict):
+            data = data["order"]
+        if "order_id" in data and "line_items" not in data:
+            raise BadPayload(
+                f"this is a refund of order {data.get('order_id')!r}, not an order: fetch the order"
+            )
+        return _guarded("order", _parse_order, data)
+
+    def fetch_order(self, external_id: str) -> ShopOrder:
+        """GET /admin/api/2025-01/orders/{id}.json"""
+        if not _DIGITS.fullmatch(external_id or ""):
+            raise NotFoundAtShop(f"{external_id!r} is not a Shopify order id")
+        answer = _obj(self._get(f"orders/{external_id}.json"), "orders/{id}.json")
+        order = _obj(answer.get("order"), "order")
+        return _guarded("order", _parse_order, order)
+
+    def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
+        """GET /admin/api/2025-01/orders/{id}/transactions.json"""
+        if not _DIGITS.fullmatch(external_id or ""):
+            raise NotFoundAtShop(f"{external_id!r} is not a Shopify order id")
+        answer = _obj(
+            self._get(f"orders/{external_id}/transactions.json"), "orders/{id}/transactions.json"
+        )
+        items = _list(answer.get("transactions"), "transactions")
+        return tuple(
+            _guarded(f"transactions[{index}]", _transaction, item, f"transactions[{index}]")
+            for index, item in enumerate(items)
+        )
+
+    def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
+        """GET /admin/api/2025-01/orders.json, oldest change first, cursor-paged by Link.
+
+        The first page asks status=any&updated_at_min=…&order=updated_at asc; the next
+        pages send only limit and the page_info token (Shopify refuses anything else).
+        """
+        params: dict[str, str | int]
+        if page:
+            params = {"limit": self.limit, "page_info": _page_info(page)}
+        else:
+            params = {
+                "status": "any",
+                "updated_at_min": _utc_param(changed_since),
+                "limit": self.limit,
+                "order": "updated_at asc",
+            }
+        path = self._path("orders.json")
+        response = self.http.request("GET", path, params=params)
+        answer = _obj(_loads(response.content, f"GET {path}"), "orders.json")
+        orders = tuple(
+            _guarded(f"orders[{index}]", _parse_order, _obj(item, f"orders[{index}]"))
+            for index, item in enumerate(_list(answer.get("orders"), "orders"))
+        )
+        next_link = response.links.get("next", {}).get("url")
+        return OrderBatch(orders=orders, next_page=_page_info(next_link) if next_link else None)
+
+    # --- catalogues -------------------------------------------------------------------
+
+    def list_statuses(self) -> list[ShopChoice]:
+        """Shopify's fixed financial statuses plus "cancelled" (no endpoint: none to call)."""
+        return [ShopChoice(code, label) for code, label in STATUS_LABELS.items()]
+
+    def list_carriers(self) -> list[ShopChoice]:
+        """GET /admin/api/2025-01/shipping_zones.json: the names of the shop's shipping rates.
+
+        The name is what an order's shipping_lines[].title carries. Rates computed by a
+        carrier service app have no fixed names and are not listed.
+        """
+        answer = _obj(self._get("shipping_zones.json"), "shipping_zones.json")
+        seen: dict[str, str] = {}
+        for z_index, item in enumerate(_list(answer.get("shipping_zones"), "shipping_zones")):
+            zone = _obj(item, f"shipping_zones[{z_index}]")
+            zone_name = _text(zone.get("name"), f"shipping_zones[{z_index}].name")
+            for kind in ("price_based_shipping_rates", "weight_based_shipping_rates"):
+                for r_index, rate_item in enumerate(_list(zone.get(kind), kind)):
+                    field = f"shipping_zones[{z_index}].{kind}[{r_index}]"
+                    name = _text(_obj(rate_item, field).get("name"), f"{field}.name")
+                    if name and name not in seen:
+                        seen[name] = f"{name} ({zone_name})" if zone_name else name
+        return [ShopChoice(code, label) for code, label in seen.items()]
+
+    def list_payment_methods(self) -> list[ShopChoice]:
+        """GET /admin/api/2025-01/orders.json?fields=payment_gateway_names,gateway (recent 250).
+
+        Shopify has no list of payment gateways in the Admin API: the gateways seen on the
+        most recent orders are what the mapping screens can offer.
+        """
+        answer = _obj(
+            self._get(
+                "orders.json",
+                {
+                    "status": "any",
+                    "limit": self.page_size,
+                    "order": "created_at desc",
+                    "fields": "id,payment_gateway_names,gateway",
+                },
+            ),
+            "orders.json",
+        )
+        seen: list[str] = []
+        for index, item in enumerate(_list(answer.get("orders"), "orders")):
+            order = _obj(item, f"orders[{index}]")
+            for name in _gateways(order, f"orders[{index}]"):
+                if name not in seen:
+                    seen.append(name)
+        return [ShopChoice(name, _gateway_label(name)) for name in seen]
+
+    def test_connection(self) -> str:
+        """GET /admin/api/2025-01/shop.json"""
+        shop = _obj(_obj(self._get("shop.json"), "shop.json").get("shop"), "shop")
+        name = _text(shop.get("name"), "shop.name")
+        domain = _text(shop.get("myshopify_domain"), "shop.myshopify_domain")
+        currency = _text(shop.get("currency"), "shop.currency")
+        plan = _text(shop.get("plan_display_name"), "shop.plan_display_name")
+        details = ", ".join(part for part in (domain, currency, plan) if part)
+        return f"Shopify shop {name} ({details})" if details else f"Shopify shop {name}"
+
+
+# --- Translating the payload --------------------------------------------------------------
+
+
+def _gateways(order: Mapping[str, Any], field: str) -> list[str]:
+    names = [
+        _text(name, f"{field}.payment_gateway_names[{index}]")
+        for index, name in enumerate(
+            _list(order.get("payment_gateway_names"), f"{field}.payment_gateway_names")
+        )
+    ]
+    names = [name for name in names if name]
+    if not names:
+        legacy = _text(order.get("gateway"), f"{field}.gateway")
+        names = [legacy] if legacy else []
+    return names
+
+
+def _gateway_label(name: str) -> str:
+    return GATEWAY_LABELS.get(name, name)
+
+
+def _attributes(order: Mapping[str, Any]) -> list[tuple[str, str]]:
+    pairs = []
+    for index, item in enumerate(_list(order.get("note_attributes"), "note_attributes")):
+        attribute = _obj(item, f"note_attributes[{index}]")
+        name = _text(attribute.get("name"), f"note_attributes[{index}].name")
+        value = _text(attribute.get("value"), f"note_attributes[{index}].value")
+        pairs.append((name, value))
+    return pairs
+
+
+def _words(name: str) -> str:
+    return " " + re.sub(r"[\W_]+", " ", name.casefold()) + " "
+
+
+def _attribute(pairs: Iterable[tuple[str, str]], words: tuple[str, ...]) -> str:
+    """The value of the first attribute named with one of words, identifiers first.
+
+    Pickup-point apps write several attributes ("… ID point relais", "… Nom du point
+    relais"): the one whose name says id / code / number wins.
+    """
+    matches = [
+        (_words(name), value)
+        for name, value in pairs
+        if value and any(f" {word} " in _words(name) for word in words)
+    ]
+    for spaced, value in matches:
+        if any(f" {word} " in spaced for word in ("id", "code", "numéro", "numero", "number", "n")):
+            return value
+    return matches[0][1] if matches else ""
+
+
+def _address(
+    value: Any, field: str, *, email: str = "", vat_id: str = "", relay_point_id: str = ""
+) -> ShopAddress | None:
+    data = _opt_obj(value, field)
+    if data is None:
+        return None
+
+    def get(key: str) -> str:
+        return _text(data.get(key), f"{field}.{key}")
+
+    return ShopAddress(
+        first_name=get("first_name"),
+        last_name=get("last_name"),
+        company=get("company"),
+        line1=get("address1"),
+        line2=get("address2"),
+        postcode=get("zip"),
+        city=get("city"),
+        region=get("province_code") or get("province"),
+        country_code=get("country_code").upper(),
+        phone=get("phone"),
+        email=email,
+        vat_id=vat_id,
+        relay_point_id=relay_point_id,
+    )
+
+
+def _tax(lines: Any, field: str) -> tuple[Decimal, Decimal]:
+    """The summed tax amount and the summed rate (in percent) of a list of tax_lines."""
+    amount = Decimal("0.00")
+    fraction = Decimal("0")
+    for index, item in enumerate(_list(lines, field)):
+        tax_line = _obj(item, f"{field}[{index}]")
+        amount += _money(tax_line.get("price"), f"{field}[{index}].price")
+        fraction += _fraction(tax_line.get("rate"), f"{field}[{index}].rate")
+    return amount, rate(fraction * 100, f"{field}.rate")
+
+
+def _options(item: Mapping[str, Any], field: str) -> str:
+    parts = []
+    variant = _text(item.get("variant_title"), f"{field}.variant_title")
+    if variant:
+        parts.append(variant)
+    for index, prop in enumerate(_list(item.get("properties"), f"{field}.properties")):
+        entry = _obj(prop, f"{field}.properties[{index}]")
+        name = _text(entry.get("name"), f"{field}.properties[{index}].name")
+        value = _text(entry.get("value"), f"{field}.properties[{index}].value")
+        # Shopify themes hide properties whose name starts with "_": so do we.
+        if name.startswith("_") or not (name or value):
+            continue
+        parts.append(f"{name}: {value}" if name else value)
+    return ", ".join(parts)
+
+
+def _line(value: Any, field: str, taxes_included: bool) -> ShopLine:
+    item = _obj(value, field)
+    quantity = _int(item.get("quantity"), f"{field}.quantity")
+    price = _money(item.get("price"), f"{field}.price")
+    allocations = _list(item.get("discount_allocations"), f"{field}.discount_allocations")
+    if allocations:
+        discount = sum(
+            (
+                _money(
+                    _obj(entry, f"{field}.discount_allocations[{index}]").get("amount"),
+                    f"{field}.discount_allocations[{index}].amount",
+                )
+                for index, entry in enumerate(allocations)
+            ),
+            Decimal("0.00"),
+        )
+    else:
+        discount = _money(item.get("total_discount"), f"{field}.total_discount")
+    tax_amount, tax_rate = _tax(item.get("tax_lines"), f"{field}.tax_lines")
+    if taxes_included:
+        unit_price = price
+        total_gross = _money(price * quantity - discount, f"{field} total")
+        total_net = total_gross - tax_amount
+    else:
+        # Shopify's prices are before tax here; ours are tax included.
+        factor = 1 + tax_rate / 100
+        unit_price = _money(price * factor, f"{field}.price")
+        total_net = _money(price * quantity - discount, f"{field} total")
+        total_gross = total_net + tax_amount
+        discount = _money(discount * factor, f"{field} discount")
+    external_id = _id(item.get("id"), f"{field}.id")
+    name = _text(item.get("title"), f"{field}.title") or _text(item.get("name"), f"{field}.name")
+    return ShopLine(
+        external_id=external_id,
+        name=name,
+        quantity=quantity,
+        unit_price=unit_price,
+        sku=_text(item.get("sku"), f"{field}.sku"),
+        ean="",
+        options=_options(item, field),
+        tax_rate=tax_rate,
+        discount_amount=discount,
+        total_net=total_net,
+        tax_amount=tax_amount,
+        total_gross=total_gross,
+        kind=LineKind.PRODUCT,
+        parent_external_id=None,
+    )
+
+
+def _shop_money(value: Any, field: str) -> Decimal:
+    """The shop-currency amount of a Shopify *_set object ({shop_money: {amount}})."""
+    data = _opt_obj(value, field)
+    if data is None:
+        return Decimal("0.00")
+    shop_money = _opt_obj(data.get("shop_money"), f"{field}.shop_money") or {}
+    return _money(shop_money.get("amount"), f"{field}.shop_money.amount")
+
+
+def _parse_order(data: dict[str, Any]) -> ShopOrder:
+    external_id = _id(data.get("id"), "id")
+    number = _text(data.get("name"), "name") or _text(data.get("order_number"), "order_number")
+    currency = _text(data.get("currency"), "currency").upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise BadPayload(f"currency: {data.get('currency')!r} is not a currency code")
+    updated_at = _when(data.get("updated_at"), "updated_at")
+    created_at = _opt_when(data.get("created_at"), "created_at")
+    placed_at = _opt_when(data.get("processed_at"), "processed_at") or created_at or updated_at
+    taxes_included = _bool(data.get("taxes_included"), "taxes_included")
+    email = _text(data.get("email"), "email") or _text(data.get("contact_email"), "contact_email")
+
+    attributes = _attributes(data)
+    billing = _address(
+        data.get("billing_address"),
+        "billing_address",
+        email=email,
+        vat_id=_attribute(attributes, VAT_ATTRIBUTE_WORDS),
+    ) or ShopAddress(email=email, vat_id=_attribute(attributes, VAT_ATTRIBUTE_WORDS))
+    shipping = _address(
+        data.get("shipping_address"),
+        "shipping_address",
+        relay_point_id=_attribute(attributes, RELAY_ATTRIBUTE_WORDS),
+    )
+
+    customer_data = _opt_obj(data.get("customer"), "customer") or {}
+    customer = ShopCustomer(
+        external_id=_opt_id(customer_data.get("id"), "customer.id"),
+        email=_text(customer_data.get("email"), "customer.email") or email,
+        first_name=_text(customer_data.get("first_name"), "customer.first_name")
+        or billing.first_name,
+        last_name=_text(customer_data.get("last_name"), "customer.last_name") or billing.last_name,
+        phone=_text(customer_data.get("phone"), "customer.phone")
+        or _text(data.get("phone"), "phone")
+        or billing.phone,
+        company=billing.company,
+    )
+
+    lines = tuple(
+        _guarded(f"line_items[{index}]", _line, item, f"line_items[{index}]", taxes_included)
+        for index, item in enumerate(_list(data.get("line_items"), "line_items"))
+    )
+
+    shipping_lines = [
+        _obj(item, f"shipping_lines[{index}]")
+        for index, item in enumerate(_list(data.get("shipping_lines"), "shipping_lines"))
+    ]
+    kept = [
+        (index, item)
+        for index, item in enumerate(shipping_lines)
+        if not _bool(item.get("is_removed"), f"shipping_lines[{index}].is_removed")
+    ]
+    shipping_label = next(
+        (
+            title
+            for index, item in kept
+            if (title := _text(item.get("title"), f"shipping_lines[{index}].title"))
+        ),
+        "",
+    )
+    if kept:
+        shipping_price = sum(
+            (_money(item.get("price"), f"shipping_lines[{index}].price") for index, item in kept),
+            Decimal("0.00"),
+        )
+    else:
+        shipping_price = _shop_money(
+            data.get("total_shipping_price_set"), "total_shipping_price_set"
+        )
+    shipping_tax = sum(
+        (
+            _tax(item.get("tax_lines"), f"shipping_lines[{index}].tax_lines")[0]
+            for index, item in kept
+        ),
+        Decimal("0.00"),
+    )
+
+    tax_total = _money(data.get("total_tax"), "total_tax")
+    discount_total = _money(data.get("total_discounts"), "total_discounts")
+    grand_total = _money(data.get("total_price"), "total_price")
+    line_items_price = data.get("total_line_items_price")
+    if taxes_included:
+        shipping_total = shipping_price
+        if line_items_price is None:
+            subtotal = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+        else:
+            subtotal = _money(line_items_price, "total_line_items_price")
+    else:
+        # Shopify's figures are before tax: add the tax so that ours are tax included. The
+        # line tax is all the tax but the shipping's. total_discounts stays as the shop
+        # states it (before tax), so subtotal - discounts + shipping == total_price holds.
+        shipping_total = shipping_price + shipping_tax
+        if line_items_price is None:
+            subtotal = grand_total - shipping_total + discount_total
+        else:
+            lines_total = _money(line_items_price, "total_line_items_price")
+            subtotal = lines_total + tax_total - shipping_tax
+
+    gateways = _gateways(data, "order")
+    payment_method = gateways[0] if gateways else ""
+
+    codes = tuple(
+        code
+        for index, item in enumerate(_list(data.get("discount_codes"), "discount_codes"))
+        if (code := _text(_obj(item, f"discount_codes[{index}]").get("code"), "discount_codes"))
+    )
+
+    cancelled_at = _opt_when(data.get("cancelled_at"), "cancelled_at")
+    financial_status = _text(data.get("financial_status"), "financial_status") or "pending"
+    status = "cancelled" if cancelled_at else financial_status
+
+    return ShopOrder(
+        external_id=external_id,
+        number=number or external_id,
+        placed_at=placed_at,
+        updated_at=updated_at,
+        currency=currency,
+        status=status,
+        status_label=STATUS_LABELS.get(status, status),
+        customer=customer,
+        billing=billing,
+        shipping=shipping,
+        lines=lines,
+        grand_total=grand_total,
+        subtotal=subtotal,
+        discount_total=discount_total,
+        shipping_total=shipping_total,
+        shipping_tax=shipping_tax,
+        tax_total=tax_total,
+        prices_include_tax=taxes_included,
+        email=email,
+        shipping_label=shipping_label,
+        payment_method=payment_method,
+        payment_method_label=_gateway_label(payment_method) if payment_method else "",
+        discount_codes=codes,
+        buyer_note=_text(data.get("note"), "note"),
+        marketplace_ref="",
+        cancelled_at=cancelled_at,
+        cancel_reason=_text(data.get("cancel_reason"), "cancel_reason"),
+        transactions=None,
+    )
+
+
+def _transaction(value: Any, field: str) -> ShopTransaction:
+    data = _obj(value, field)
+    kind_name = _text(data.get("kind"), f"{field}.kind")
+    kind = TRANSACTION_KINDS.get(kind_name)
+    if kind is None:
+        raise BadPayload(f"{field}.kind: unknown transaction kind {kind_name!r}")
+    status_name = _text(data.get("status"), f"{field}.status")
+    status = TRANSACTION_STATUSES.get(status_name)
+    if status is None:
+        raise BadPayload(f"{field}.status: unknown transaction status {status_name!r}")
+    occurred_at = _opt_when(data.get("processed_at"), f"{field}.processed_at") or _when(
+        data.get("created_at"), f"{field}.created_at"
+    )
+    return ShopTransaction(
+        external_id=_id(data.get("id"), f"{field}.id"),
+        kind=kind,
+        amount=_money(data.get("amount"), f"{field}.amount"),
+        currency=_text(data.get("currency"), f"{field}.currency").upper(),
+        occurred_at=occurred_at,
+        status=status,
+        method=_text(data.get("gateway"), f"{field}.gateway"),
+        reference=_text(data.get("authorization"), f"{field}.authorization"),
+    )
