@@ -343,3 +343,24 @@ def test_a_poll_that_fails_mid_batch_loses_nothing_and_duplicates_nothing(
     assert not second.polls[0].error and second.polls[0].stored == 3
     numbers = sorted(db_session.scalars(select(Order.number)))
     assert numbers == [f"#30{index:02d}" for index in range(6)]
+
+
+def test_one_unreadable_order_in_a_polled_page_is_parked_alone(
+    emulator: ShopifyEmulator,
+    shop: Shop,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    small_pages: None,
+) -> None:
+    add_recent_orders(emulator, 4, 9_400_000_000_000, "#40")
+    emulator.update_order(9_400_000_000_001, total_price="douze euros")
+    report = run_sync(session_factory, shop.key)
+    assert not report.polls[0].error
+    assert report.polls[0].rejected == 1
+    numbers = sorted(db_session.scalars(select(Order.number)))
+    assert numbers == ["#4000", "#4002", "#4003"]
+    parked = db_session.scalars(
+        select(InboxEvent).where(InboxEvent.state == InboxState.PARKED)
+    ).one()
+    assert parked.external_order_id == "9400000000001"
+    assert "total_price" in parked.error

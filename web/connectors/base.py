@@ -19,6 +19,7 @@ money(), never through a float, rounded half-up to the cent):
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -191,11 +192,21 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True)
+class RejectedOrder:
+    """An order of a page that could not be understood: parked alone, the page goes on."""
+
+    external_id: str
+    error: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
 class OrderBatch:
     """One page of orders changed since a time, and how to ask for the next page."""
 
     orders: tuple[ShopOrder, ...]
     next_page: str | None = None
+    rejected: tuple[RejectedOrder, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,15 @@ def rate(value: Any, field_name: str = "tax rate") -> Decimal:
     if not parsed.is_finite() or parsed < 0 or parsed > 100:
         raise BadPayload(f"{field_name}: {value!r} is not a rate")
     return parsed.quantize(Decimal("0.0001"))
+
+
+def reject(item: Any, exc: BadPayload) -> RejectedOrder:
+    """Describe one unreadable order of a page (its id when there is one, and its raw data)."""
+    external_id = ""
+    if isinstance(item, Mapping):
+        external_id = str(item.get("id") or item.get("entity_id") or "")
+    raw = item if isinstance(item, bytes) else json.dumps(item, default=str).encode()
+    return RejectedOrder(external_id=external_id, error=str(exc), raw=raw)
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:

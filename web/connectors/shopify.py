@@ -57,6 +57,7 @@ from web.connectors.base import (
     WebhookDelivery,
     money,
     rate,
+    reject,
     to_utc,
 )
 from web.connectors.http import ShopHttp
@@ -425,12 +426,21 @@ class ShopifyConnector:
         path = self._path("orders.json")
         response = self.http.request("GET", path, params=params)
         answer = _obj(_loads(response.content, f"GET {path}"), "orders.json")
-        orders = tuple(
-            _guarded(f"orders[{index}]", _parse_order, _obj(item, f"orders[{index}]"))
-            for index, item in enumerate(_list(answer.get("orders"), "orders"))
-        )
+        orders = []
+        rejected = []
+        for index, item in enumerate(_list(answer.get("orders"), "orders")):
+            try:
+                orders.append(
+                    _guarded(f"orders[{index}]", _parse_order, _obj(item, f"orders[{index}]"))
+                )
+            except BadPayload as exc:
+                rejected.append(reject(item, exc))
         next_link = response.links.get("next", {}).get("url")
-        return OrderBatch(orders=orders, next_page=_page_info(next_link) if next_link else None)
+        return OrderBatch(
+            orders=tuple(orders),
+            next_page=_page_info(next_link) if next_link else None,
+            rejected=tuple(rejected),
+        )
 
     # --- catalogues -------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ duplicates nothing: the next run reads the same orders again and the dedupe keys
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from web import queue
 from web.connectors.base import Connector, ConnectorError
 from web.connectors.codec import encode_order
 from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
+from web.models.enums import InboxState
 from web.services import intake
 from web.services.shops import connector_for
 
@@ -37,6 +39,7 @@ class PollResult:
     pages: int = 0
     seen: int = 0
     stored: int = 0
+    rejected: int = 0
     error: str = ""
 
 
@@ -113,6 +116,21 @@ def poll_shop(
                     result.stored += 0 if received.duplicate else 1
                     if newest is None or order.updated_at > newest:
                         newest = order.updated_at
+                for rejected in batch.rejected:
+                    # One unreadable order is parked alone; the rest of the page flows.
+                    digest = hashlib.sha256(rejected.raw).hexdigest()[:32]
+                    received = intake.store_event(
+                        session,
+                        shop,
+                        intake.POLL_TOPIC,
+                        f"poll-rejected:{digest}",
+                        rejected.external_id or None,
+                        rejected.raw,
+                        headers,
+                        state=InboxState.PARKED,
+                        error=rejected.error,
+                    )
+                    result.rejected += 0 if received.duplicate else 1
             page = batch.next_page
             if not page:
                 break
