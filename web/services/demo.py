@@ -657,6 +657,8 @@ class _DemoBuilder:
             api_secret=None,
             webhook_secret="demo-whsec-" + _letters(rng, 24).lower(),
             import_from=self.today - dt.timedelta(days=HISTORY_DAYS + 1),
+            # Demo shops point at shops that do not exist: they never sync.
+            is_active=False,
             created_at=created,
         )
         presta = Shop(
@@ -669,6 +671,7 @@ class _DemoBuilder:
             webhook_secret="demo-whsec-" + _letters(rng, 24).lower(),
             import_from=self.today - dt.timedelta(days=HISTORY_DAYS + 1),
             poll_interval_seconds=600,
+            is_active=False,
             created_at=created,
         )
         self.session.add_all([shopify, presta])
