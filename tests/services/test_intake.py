@@ -458,3 +458,15 @@ def test_timeline_records_the_shop_as_actor(db_session: Session, shop) -> None:
     deliver(db_session, shop, shop_order())
     events = db_session.scalars(select(OrderEvent)).all()
     assert events and all(event.actor_user_id is None for event in events)
+
+
+def test_a_running_total_payment_that_grows_updates_the_payment_state(
+    db_session: Session, shop
+) -> None:
+    half = dataclasses.replace(shop_order().transactions[0], amount=Decimal("30.00"))  # type: ignore[index]
+    deliver(db_session, shop, shop_order(transactions=(half,), status="partially_paid"))
+    order = the_order(db_session, shop)
+    assert order.payment_state == PaymentState.PARTIALLY_PAID
+    deliver(db_session, shop, shop_order(updated_at=T0 + dt.timedelta(days=1)))
+    assert order.payment_state == PaymentState.PAID
+    assert len(order.transactions) == 1 and order.transactions[0].amount == Decimal("64.66")

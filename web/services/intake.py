@@ -610,8 +610,21 @@ def _record_transactions(
     for shop_tx in incoming:
         existing = known.get(shop_tx.external_id)
         if existing is not None:
-            if existing.status != shop_tx.status:
+            # Some platforms only give running totals (Magento total_paid, WooCommerce's
+            # paid total): the same payment grows or changes status under one id.
+            amount = abs(shop_tx.amount)
+            if existing.status != shop_tx.status or existing.amount != amount:
+                record_event(
+                    session,
+                    order,
+                    actor,
+                    "payment.changed",
+                    f"Payment {shop_tx.external_id} now {amount} {existing.currency} "
+                    f"({shop_tx.status.value}).",
+                    {"external_id": shop_tx.external_id, "was": str(existing.amount)},
+                )
                 existing.status = shop_tx.status
+                existing.amount = amount
                 changed = True
             continue
         order.transactions.append(

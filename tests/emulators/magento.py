@@ -1,0 +1,564 @@
+"""A Magento 2 store on loopback: the REST API V1 as an admin or integration token reads it,
+with Magento's searchCriteria filtering, sorting and paging, `fields=` trimming, bearer auth
+and its error bodies.
+
+Orders are kept as the JSON objects Magento answers (ids and money as JSON numbers, times as
+UTC "YYYY-MM-DD HH:MM:SS", shipping address under extension_attributes.shipping_assignments).
+Paths are accepted with or without a store code (/rest/V1/…, /rest/default/V1/…).
+Read endpoints:
+- GET orders?searchCriteria… (filter_groups AND-ed, filters inside a group OR-ed, the
+  condition types eq neq gt gteq lt lteq like nlike in nin null notnull from to; several
+  sortOrders; pageSize and currentPage, where a page past the end answers the last page
+  again as Magento's collections do; snake_case or camelCase keys), orders/{id},
+  orders/{id}/comments;
+- store/storeConfigs, store/storeViews.
+Magento has no REST catalogue of statuses, carriers or payment methods, and Open Source sends
+no webhooks: the connector reads those from orders, so this emulator has no webhook().
+Writes that exist today: orders/{id}/comments, orders/{id}/cancel|hold|unhold|emails,
+order/{id}/ship, order/{id}/invoice (POST). Any other POST/PUT is recorded in `writes` and
+answered 200 with the posted body, so later issues can add behaviour by appending to `routes`.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import json
+import re
+import threading
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tests.emulators.base import Emulator, RecordedRequest, Reply
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
+NO_ENTITY = "The entity that was requested doesn't exist. Verify the entity and try again."
+NO_ROUTE = "Request does not match any route."
+CAMEL = {
+    "filterGroups": "filter_groups",
+    "conditionType": "condition_type",
+    "sortOrders": "sort_orders",
+    "pageSize": "page_size",
+    "currentPage": "current_page",
+}
+CONDITIONS = (
+    "eq",
+    "neq",
+    "gt",
+    "gteq",
+    "lt",
+    "lteq",
+    "like",
+    "nlike",
+    "in",
+    "nin",
+    "null",
+    "notnull",
+    "from",
+    "to",
+)
+
+Handler = Callable[[RecordedRequest, "re.Match[str]"], Reply]
+
+
+class BadRequest(Exception):
+    """An input Magento refuses with 400 and a message (with %placeholders)."""
+
+    def __init__(self, message: str, **parameters: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameters = parameters
+
+
+def _json(data: Any, status: int = 200) -> Reply:
+    # PHP's json_encode escapes non-ASCII characters and slashes: so does this.
+    body = json.dumps(data).replace("/", "\\/").encode()
+    return Reply(status, body, {"Content-Type": "application/json; charset=utf-8"})
+
+
+def _error(status: int, message: str, **parameters: str) -> Reply:
+    data: dict[str, Any] = {"message": message}
+    if parameters:
+        data["parameters"] = parameters
+    return _json(data, status)
+
+
+def _comparable(value: Any) -> tuple[int, Any]:
+    """Numbers compare as numbers, everything else (timestamps included) as text."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int | float | Decimal):
+        return (0, Decimal(str(value)))
+    text = "" if value is None else str(value)
+    try:
+        return (0, Decimal(text)) if re.fullmatch(r"-?\d+(\.\d+)?", text) else (1, text)
+    except InvalidOperation:
+        return (1, text)
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("%")), re.I | re.S)
+
+
+def _parse_fields(spec: str) -> dict[str, Any]:
+    """Read `a,b[c,d[e]]` into {"a": None, "b": {"c": None, "d": {"e": None}}}."""
+    position = 0
+
+    def group() -> dict[str, Any]:
+        nonlocal position
+        result: dict[str, Any] = {}
+        name = ""
+        while position < len(spec):
+            char = spec[position]
+            position += 1
+            if char == ",":
+                if name.strip():
+                    result[name.strip()] = None
+                name = ""
+            elif char == "[":
+                result[name.strip()] = group()
+                name = ""
+            elif char == "]":
+                break
+            else:
+                name += char
+        if name.strip():
+            result[name.strip()] = None
+        return result
+
+    return group()
+
+
+def _pick(data: Any, spec: dict[str, Any]) -> Any:
+    if isinstance(data, list):
+        return [_pick(item, spec) for item in data]
+    if isinstance(data, dict):
+        return {
+            key: data[key] if sub is None else _pick(data[key], sub)
+            for key, sub in spec.items()
+            if key in data
+        }
+    return data
+
+
+class MagentoEmulator(Emulator):
+    """An in-memory Magento store; tests add orders, change them and read what was written."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "3q0k8x2m5v7n1b4c6z9l0p2o4i6u8y1t",
+        store_codes: tuple[str, ...] = ("default",),
+        currency: str = "EUR",
+        timezone: str = "Europe/Paris",
+        locale: str = "fr_FR",
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self.store_codes = store_codes
+        self.currency = currency
+        self.timezone = timezone
+        self.locale = locale
+        self.orders: dict[int, dict[str, Any]] = {}
+        self.writes: list[tuple[str, str, Any]] = []
+        self.shipments: list[dict[str, Any]] = []
+        self.invoices: list[dict[str, Any]] = []
+        self._state = threading.RLock()
+        self._document_ids = itertools.count(1)
+        self._history_ids = itertools.count(5001)
+        self._last_stamp: dt.datetime | None = None
+        order = r"orders/(?P<id>\d+)"
+        self.routes: list[tuple[str, re.Pattern[str], str, Handler]] = [
+            ("GET", re.compile(r"orders"), "Magento_Sales::actions_view", self._search_orders),
+            ("GET", re.compile(order), "Magento_Sales::actions_view", self._get_order),
+            ("GET", re.compile(order + "/comments"), "Magento_Sales::actions_view", self._comments),
+            ("POST", re.compile(order + "/comments"), "Magento_Sales::comment", self._add_comment),
+            (
+                "POST",
+                re.compile(order + "/(?P<action>cancel|hold|unhold|emails)"),
+                "Magento_Sales::actions_edit",
+                self._act,
+            ),
+            ("POST", re.compile(r"order/(?P<id>\d+)/ship"), "Magento_Sales::ship", self._ship),
+            (
+                "POST",
+                re.compile(r"order/(?P<id>\d+)/invoice"),
+                "Magento_Sales::sales_invoice",
+                self._invoice,
+            ),
+            ("GET", re.compile(r"store/storeConfigs"), "Magento_Backend::store", self._configs),
+            ("GET", re.compile(r"store/storeViews"), "Magento_Backend::store", self._views),
+        ]
+
+    # --- test-facing API --------------------------------------------------------------
+
+    def add_order(self, payload: dict[str, Any] | bytes | str) -> dict[str, Any]:
+        """Store an order as GET /V1/orders/{id} answers it; return the stored copy.
+
+        Missing entity_id / increment_id / created_at / updated_at are filled in.
+        """
+        data = json.loads(payload) if isinstance(payload, bytes | str) else copy.deepcopy(payload)
+        with self._state:
+            if "entity_id" not in data:
+                data["entity_id"] = max(self.orders, default=0) + 1
+            data.setdefault("increment_id", f"{data['entity_id']:09d}")
+            data.setdefault("created_at", self._format(self._tick()))
+            data.setdefault("updated_at", data["created_at"])
+            self._remember(data["updated_at"])
+            self.orders[int(data["entity_id"])] = data
+        return data
+
+    def update_order(self, order_id: int | str, **changes: Any) -> dict[str, Any]:
+        """Change top-level fields of an order and bump its updated_at (strictly later,
+        to the second as Magento keeps it) unless updated_at is among the changes."""
+        with self._state:
+            order = self.orders[int(order_id)]
+            order.update(copy.deepcopy(changes))
+            if "updated_at" in changes:
+                self._remember(order["updated_at"])
+            else:
+                self._touch(order)
+            return order
+
+    def reset(self) -> None:
+        """Forget orders, writes, recorded requests and pending faults (server kept running)."""
+        with self._state, self._lock:
+            self.orders.clear()
+            self.writes.clear()
+            self.shipments.clear()
+            self.invoices.clear()
+            self.requests.clear()
+            self._faults.clear()
+            self._last_stamp = None
+
+    # --- time -------------------------------------------------------------------------
+
+    @staticmethod
+    def _format(value: dt.datetime) -> str:
+        return value.astimezone(dt.UTC).strftime(TIME_FORMAT)
+
+    def _remember(self, stamp: str) -> None:
+        value = dt.datetime.strptime(stamp, TIME_FORMAT).replace(tzinfo=dt.UTC)
+        if self._last_stamp is None or value > self._last_stamp:
+            self._last_stamp = value
+
+    def _tick(self) -> dt.datetime:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + dt.timedelta(seconds=1)
+        self._last_stamp = now
+        return now
+
+    def _touch(self, order: dict[str, Any]) -> str:
+        order["updated_at"] = self._format(self._tick())
+        return str(order["updated_at"])
+
+    # --- routing ----------------------------------------------------------------------
+
+    def route(self, request: RecordedRequest) -> Reply:
+        match = re.fullmatch(r"/rest(?:/(?P<store>[a-z0-9_]+))?/V1/(?P<rest>.+)", request.path)
+        if match is None:
+            return _error(404, NO_ROUTE)
+        store = match.group("store")
+        if store is not None and store not in (*self.store_codes, "all"):
+            return _error(404, NO_ROUTE)
+        resource = match.group("rest").rstrip("/")
+        for method, pattern, acl, handler in self.routes:
+            found = pattern.fullmatch(resource)
+            if method == request.method and found is not None:
+                if request.headers.get("authorization", "") != f"Bearer {self.token}":
+                    return _error(401, NOT_AUTHORIZED, resources=acl)
+                try:
+                    with self._state:
+                        reply = handler(request, found)
+                except BadRequest as exc:
+                    return _error(400, exc.message, **exc.parameters)
+                return self._trim(request, reply)
+        if request.method in ("POST", "PUT"):
+            if request.headers.get("authorization", "") != f"Bearer {self.token}":
+                return _error(401, NOT_AUTHORIZED, resources="Magento_Backend::admin")
+            return self._record_any(request)
+        return _error(404, NO_ROUTE)
+
+    def _trim(self, request: RecordedRequest, reply: Reply) -> Reply:
+        spec = request.arg("fields")
+        if not spec or reply.status != 200:
+            return reply
+        return _json(_pick(json.loads(reply.body), _parse_fields(spec)))
+
+    def _order(self, match: re.Match[str]) -> dict[str, Any]:
+        order = self.orders.get(int(match.group("id")))
+        if order is None:
+            raise LookupError
+        return order
+
+    def _record(self, request: RecordedRequest) -> Any:
+        body = json.loads(request.body) if request.body else None
+        self.writes.append((request.method, request.path, body))
+        return body
+
+    def _record_any(self, request: RecordedRequest) -> Reply:
+        with self._state:
+            try:
+                body = self._record(request)
+            except ValueError:
+                return _error(400, "Decoding error.")
+        return _json(body if body is not None else True)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def _search_orders(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        criteria = self._criteria(request)
+        orders = [
+            order
+            for order in sorted(self.orders.values(), key=lambda o: int(o["entity_id"]))
+            if self._selected(order, criteria.get("filter_groups", []))
+        ]
+        for sort in reversed(criteria.get("sort_orders", [])):
+            field = sort.get("field", "")
+            descending = str(sort.get("direction", "ASC")).upper() == "DESC"
+
+            def key(order: dict[str, Any], field: str = field) -> tuple[int, Any]:
+                return _comparable(order.get(field))
+
+            orders.sort(key=key, reverse=descending)
+        return _json(self._page(orders, criteria))
+
+    def _get_order(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            return _json(self._order(match))
+        except LookupError:
+            return _error(404, NO_ENTITY)
+
+    def _comments(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            order = self._order(match)
+        except LookupError:
+            return _error(404, NO_ENTITY)
+        items = list(order.get("status_histories") or [])
+        return _json({"items": items, "search_criteria": {}, "total_count": len(items)})
+
+    def _configs(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        base = f"{self.base_url}/"
+        return _json(
+            [
+                {
+                    "id": index,
+                    "code": code,
+                    "website_id": 1,
+                    "locale": self.locale,
+                    "base_currency_code": self.currency,
+                    "default_display_currency_code": self.currency,
+                    "timezone": self.timezone,
+                    "weight_unit": "kgs",
+                    "base_url": base,
+                    "base_link_url": base,
+                    "base_static_url": f"{base}static/version1741090000/",
+                    "base_media_url": f"{base}media/",
+                    "secure_base_url": base,
+                    "secure_base_link_url": base,
+                    "secure_base_static_url": f"{base}static/version1741090000/",
+                    "secure_base_media_url": f"{base}media/",
+                }
+                for index, code in enumerate(self.store_codes, start=1)
+            ]
+        )
+
+    def _views(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        views = [{"id": 0, "code": "admin", "name": "Admin", "website_id": 0, "store_group_id": 0}]
+        views += [
+            {"id": index, "code": code, "name": code.title(), "website_id": 1, "store_group_id": 1}
+            for index, code in enumerate(self.store_codes, start=1)
+        ]
+        return _json([{**view, "is_active": 1} for view in views])
+
+    # --- searchCriteria ---------------------------------------------------------------
+
+    @staticmethod
+    def _criteria(request: RecordedRequest) -> dict[str, Any]:
+        """searchCriteria[a][0][b]=v arguments as nested dicts and lists, keys in snake_case."""
+        tree: dict[str, Any] = {}
+        seen = False
+        for key, value in request.query:
+            head = re.match(r"searchCriteria((?:\[[^\]]*\])*)$", key)
+            if head is None:
+                continue
+            seen = True
+            parts = [CAMEL.get(part, part) for part in re.findall(r"\[([^\]]*)\]", head.group(1))]
+            if not parts:
+                continue
+            node = tree
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise BadRequest("Invalid searchCriteria argument %key.", key=key)
+            node[parts[-1]] = value
+        if not seen:
+            raise BadRequest(
+                '"%fieldName" is required. Enter and try again.', fieldName="searchCriteria"
+            )
+
+        def as_list(node: Any) -> list[Any]:
+            if not isinstance(node, dict):
+                return []
+            return [node[k] for k in sorted(node, key=lambda k: int(k) if k.isdigit() else 0)]
+
+        criteria: dict[str, Any] = {}
+        if "filter_groups" in tree:
+            criteria["filter_groups"] = [
+                {"filters": [f for f in as_list(group.get("filters")) if isinstance(f, dict)]}
+                for group in as_list(tree["filter_groups"])
+                if isinstance(group, dict)
+            ]
+        if "sort_orders" in tree:
+            criteria["sort_orders"] = [
+                s for s in as_list(tree["sort_orders"]) if isinstance(s, dict)
+            ]
+        for name in ("page_size", "current_page"):
+            if name in tree:
+                try:
+                    criteria[name] = int(tree[name])
+                except (TypeError, ValueError) as exc:
+                    raise BadRequest(
+                        f"Invalid value of {tree[name]!r} provided for {name}."
+                    ) from exc
+        return criteria
+
+    def _selected(self, order: dict[str, Any], groups: list[dict[str, Any]]) -> bool:
+        return all(
+            not group["filters"] or any(self._matches(order, f) for f in group["filters"])
+            for group in groups
+        )
+
+    @staticmethod
+    def _matches(order: dict[str, Any], flt: dict[str, Any]) -> bool:
+        field = flt.get("field", "")
+        condition = flt.get("condition_type") or "eq"
+        if condition not in CONDITIONS:
+            raise BadRequest("Invalid condition type %1.", **{"1": condition})
+        if field not in order and not re.fullmatch(r"[a-z_]+", field):
+            raise BadRequest("Invalid field name %1.", **{"1": field})
+        actual = order.get(field)
+        value = flt.get("value", "")
+        if condition == "null":
+            return actual is None
+        if condition == "notnull":
+            return actual is not None
+        if condition in ("in", "nin"):
+            wanted = {_comparable(part.strip()) for part in str(value).split(",")}
+            return (_comparable(actual) in wanted) == (condition == "in")
+        if condition in ("like", "nlike"):
+            hit = actual is not None and _like(str(value)).fullmatch(str(actual)) is not None
+            return hit == (condition == "like")
+        if actual is None:
+            return False
+        left, right = _comparable(actual), _comparable(value)
+        if left[0] != right[0]:
+            left, right = (1, str(actual)), (1, str(value))
+        return {
+            "eq": left == right,
+            "neq": left != right,
+            "gt": left > right,
+            "gteq": left >= right,
+            "from": left >= right,
+            "lt": left < right,
+            "lteq": left <= right,
+            "to": left <= right,
+        }[condition]
+
+    @staticmethod
+    def _page(orders: list[dict[str, Any]], criteria: dict[str, Any]) -> dict[str, Any]:
+        total = len(orders)
+        size = criteria.get("page_size") or 0
+        if size > 0:
+            requested = criteria.get("current_page") or 1
+            last_page = max(1, -(-total // size))
+            # Magento's collections clamp the page: past the end comes the last page again.
+            current = min(max(requested, 1), last_page)
+            orders = orders[(current - 1) * size : current * size]
+        return {"items": orders, "search_criteria": criteria, "total_count": total}
+
+    # --- writes -----------------------------------------------------------------------
+
+    def _add_comment(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            order = self._order(match)
+        except LookupError:
+            return _error(404, NO_ENTITY)
+        body = self._record(request) or {}
+        history = dict(body.get("statusHistory") or {})
+        for name in ("comment", "is_customer_notified", "is_visible_on_front", "parent_id"):
+            if name not in history:
+                raise BadRequest('"%fieldName" is required. Enter and try again.', fieldName=name)
+        history.setdefault("status", order.get("status"))
+        history.update(
+            entity_id=next(self._history_ids),
+            entity_name="order",
+            created_at=self._touch(order),
+        )
+        order.setdefault("status_histories", []).insert(0, history)
+        if history.get("status"):
+            order["status"] = history["status"]
+        return _json(True)
+
+    def _act(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            order = self._order(match)
+        except LookupError:
+            return _error(404, NO_ENTITY)
+        self._record(request)
+        action = match.group("action")
+        if action == "cancel":
+            if order.get("state") in ("complete", "closed", "canceled"):
+                return _json(False)
+            order["state"] = order["status"] = "canceled"
+        elif action == "hold":
+            order["hold_before_state"] = order.get("state")
+            order["hold_before_status"] = order.get("status")
+            order["state"] = order["status"] = "holded"
+        elif action == "unhold":
+            order["state"] = order.pop("hold_before_state", None) or "processing"
+            order["status"] = order.pop("hold_before_status", None) or order["state"]
+        if action != "emails":
+            self._touch(order)
+        return _json(True)
+
+    def _ship(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            order = self._order(match)
+        except LookupError:
+            return _error(404, NO_ENTITY)
+        body = self._record(request) or {}
+        asked = {
+            int(item["order_item_id"]): Decimal(str(item["qty"]))
+            for item in body.get("items") or []
+        }
+        for item in order.get("items") or []:
+            ordered = Decimal(str(item.get("qty_ordered") or 0))
+            shipped = Decimal(str(item.get("qty_shipped") or 0))
+            qty = asked.get(int(item["item_id"]), ordered - shipped if not asked else 0)
+            item["qty_shipped"] = int(shipped + qty)
+        shipment_id = next(self._document_ids)
+        self.shipments.append({"entity_id": shipment_id, "order_id": order["entity_id"], **body})
+        self._touch(order)
+        return _json(shipment_id)
+
+    def _invoice(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        try:
+            order = self._order(match)
+        except LookupError:
+            return _error(404, NO_ENTITY)
+        body = self._record(request) or {}
+        invoice_id = next(self._document_ids)
+        self.invoices.append({"entity_id": invoice_id, "order_id": order["entity_id"], **body})
+        order["total_invoiced"] = order.get("grand_total")
+        if body.get("capture"):
+            order["total_paid"] = order.get("grand_total")
+            order["total_due"] = 0
+        if order.get("state") == "new":
+            order["state"] = order["status"] = "processing"
+        self._touch(order)
+        return _json(invoice_id)

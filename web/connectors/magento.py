@@ -1,0 +1,921 @@
+"""Magento 2 Open Source / Adobe Commerce through the REST API V1.
+
+Vendor pages:
+- REST reference (admin), orders and store endpoints:
+  https://developer.adobe.com/commerce/webapi/rest/quick-reference/
+- Searches (searchCriteria, filter groups, condition types, sort orders, paging):
+  https://developer.adobe.com/commerce/webapi/rest/use-rest/performing-searches/
+- Filtered responses (`fields=`):
+  https://developer.adobe.com/commerce/webapi/rest/use-rest/retrieve-filtered-responses/
+- Token authentication (admin and integration tokens, bearer use of integration tokens):
+  https://developer.adobe.com/commerce/webapi/get-started/authentication/gs-authentication-token/
+- The order resource as an admin reads it (source of the published fixture):
+  https://developer.adobe.com/commerce/webapi/rest/tutorials/orders/order-create-order/
+- "The system does not currently support webhooks": https://developer.adobe.com/commerce/webapi/get-started/
+
+What the payload cannot tell us, and how we cope:
+- No webhooks in Open Source: has_webhooks is False and the webhook methods refuse; the
+  reconciliation poll is the only way in.
+- No core REST list of order statuses, carriers or payment methods: the catalogues are
+  Magento's defaults merged with what the most recent orders carry (see each method).
+- Times are UTC `YYYY-MM-DD HH:MM:SS` without a zone: read as UTC.
+- Money is JSON numbers: the body is parsed with parse_float=Decimal so no float ever appears.
+- Items come flat: configurable and bundle children carry `parent_item_id` (and an
+  embedded `parent_item`). Every item becomes a line, children pointing at their parent.
+  A configurable parent carries the price (its child has price 0). A dynamic-price bundle
+  carries the price on its children and Magento repeats their sum on the parent row; that
+  parent is emitted at zero so the lines add up to the subtotal once. A fixed-price bundle
+  keeps the price on the parent (its children are at 0).
+- Line amounts are rebuilt tax included whatever the shop's discount settings: the line
+  pays row_total + tax_amount + discount_tax_compensation_amount - discount_amount, and
+  its tax-included discount is what separates that from price_incl_tax × qty.
+- No EAN on order items (a custom product attribute at most): ShopLine.ean is "".
+- No relay-point field in core: the id is read from extension attributes (core MSI
+  in-store pickup `pickup_location_code`, or a relay module's attribute whose name says
+  relay / relais / pickup / pudo).
+- No payment transactions in the order: they are synthesized from `total_paid` (a capture,
+  id "{entity_id}:paid") and `total_refunded` (a refund, id "{entity_id}:refunded").
+- No cancellation time: the newest `canceled` status-history entry gives it, else updated_at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from web.connectors.base import (
+    BadPayload,
+    NotFoundAtShop,
+    OrderBatch,
+    ShopAddress,
+    ShopChoice,
+    ShopCustomer,
+    ShopLine,
+    ShopOrder,
+    ShopSettings,
+    ShopTransaction,
+    WebhookDelivery,
+    money,
+    rate,
+    reject,
+    to_utc,
+)
+from web.connectors.http import ShopHttp
+from web.models.enums import LineKind, TransactionKind, TransactionStatus
+
+NO_WEBHOOKS = "Magento Open Source has no webhooks"
+
+# Magento's default order statuses (sales_order_status install data) and their labels.
+DEFAULT_STATUSES: dict[str, str] = {
+    "pending": "Pending",
+    "pending_payment": "Pending Payment",
+    "processing": "Processing",
+    "fraud": "Suspected Fraud",
+    "payment_review": "Payment Review",
+    "holded": "On Hold",
+    "complete": "Complete",
+    "closed": "Closed",
+    "canceled": "Canceled",
+}
+
+# The offline shipping carriers of core as an order labels them by default
+# ("{carrier title} - {method name}"), keyed on that label; the method code follows.
+DEFAULT_CARRIERS: dict[str, str] = {
+    "Flat Rate - Fixed": "flatrate_flatrate",
+    "Best Way - Table Rate": "tablerate_bestway",
+    "Free Shipping - Free": "freeshipping_freeshipping",
+}
+
+# The offline payment methods of core and their default titles.
+DEFAULT_PAYMENT_METHODS: dict[str, str] = {
+    "checkmo": "Check / Money order",
+    "banktransfer": "Bank Transfer Payment",
+    "cashondelivery": "Cash On Delivery",
+    "purchaseorder": "Purchase Order",
+    "free": "No Payment Information Required",
+}
+
+# Adobe Commerce gift wrapping, in the order's extension attributes: (key prefix, line id).
+GIFT_WRAPPING = (("gw", "gw"), ("gw_items", "gw_items"), ("gw_card", "gw_card"))
+
+RELAY_WORDS = ("relay", "relais", "pickup", "pudo", "retrait", "locker")
+RECENT_ORDERS = 100
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_DIGITS = re.compile(r"[0-9]+")
+_TOKEN = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\|(\d+)")
+
+T = TypeVar("T")
+
+
+# --- Small typed readers: every failure names the field -----------------------------------
+
+
+def _loads(payload: bytes | str, what: str) -> Any:
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        # Decimals for every fractional number; Python ints are exact for any id.
+        return json.loads(payload, parse_float=Decimal, parse_constant=refuse_constant)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise BadPayload(f"{what}: not valid JSON ({exc})") from exc
+
+
+def _obj(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadPayload(f"{field}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _opt_obj(value: Any, field: str) -> dict[str, Any] | None:
+    return None if value is None else _obj(value, field)
+
+
+def _list(value: Any, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadPayload(f"{field}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, field: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    raise BadPayload(f"{field}: expected text, got {type(value).__name__}")
+
+
+def _id(value: Any, field: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return value.strip()
+    raise BadPayload(f"{field}: {value!r} is not a Magento id")
+
+
+def _opt_id(value: Any, field: str) -> str | None:
+    return None if value is None or value == "" else _id(value, field)
+
+
+def _flag(value: Any, field: str) -> bool:
+    """Magento's 0/1 flags (sometimes booleans or "0"/"1")."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | Decimal) or (isinstance(value, str) and value.strip().isdigit()):
+        return Decimal(str(value).strip()) != 0
+    raise BadPayload(f"{field}: {value!r} is not a 0/1 flag")
+
+
+def _quantity(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise BadPayload(f"{field}: {value!r} is not a quantity")
+    amount = money(value, field) if not isinstance(value, int) else Decimal(value)
+    if amount != amount.to_integral_value():
+        raise BadPayload(f"{field}: {value!r} is not a whole quantity")
+    if not 0 <= amount < 10**9:
+        raise BadPayload(f"{field}: {value!r} is not a quantity")
+    return int(amount)
+
+
+def _when(value: Any, field: str) -> dt.datetime:
+    if not isinstance(value, str) or not value.strip():
+        raise BadPayload(f"{field}: expected a timestamp, got {value!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise BadPayload(f"{field}: {value!r} is not a timestamp") from exc
+    if parsed.tzinfo is None:
+        # Magento stores and answers UTC, without saying so.
+        return parsed.replace(tzinfo=dt.UTC)
+    try:
+        return to_utc(parsed)
+    except (OverflowError, ValueError) as exc:
+        raise BadPayload(f"{field}: {value!r} is out of range") from exc
+
+
+def _opt_when(value: Any, field: str) -> dt.datetime | None:
+    return None if value is None or value == "" else _when(value, field)
+
+
+def _money(value: Any, field: str) -> Decimal:
+    if isinstance(value, dict | list):
+        raise BadPayload(f"{field}: expected an amount, got {type(value).__name__}")
+    try:
+        return money(value, field)
+    except ArithmeticError as exc:  # an amount too large to keep to the cent
+        raise BadPayload(f"{field}: {value!r} is not a usable amount") from exc
+
+
+def _opt_money(value: Any, field: str) -> Decimal | None:
+    return None if value is None or value == "" else _money(value, field)
+
+
+def _rate(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool | dict | list):
+        raise BadPayload(f"{field}: {value!r} is not a rate")
+    try:
+        return rate(value, field)
+    except ArithmeticError as exc:
+        raise BadPayload(f"{field}: {value!r} is not a rate") from exc
+
+
+def _guarded(field: str, step: Callable[..., T], *args: Any) -> T:
+    """Run one parsing step; arithmetic or type surprises become BadPayload naming field."""
+    try:
+        return step(*args)
+    except BadPayload:
+        raise
+    except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise BadPayload(f"{field}: {type(exc).__name__}: {exc}") from exc
+
+
+def _stamp(value: dt.datetime) -> str:
+    """A Magento filter value: UTC, floored to the second (gteq keeps the boundary)."""
+    return to_utc(value).strftime(TIME_FORMAT)
+
+
+def _search(
+    groups: Iterable[Iterable[tuple[str, str, str]]],
+    sort: Iterable[tuple[str, str]],
+    page_size: int,
+    page: int = 1,
+) -> list[tuple[str, str]]:
+    """searchCriteria as query arguments: groups are AND-ed, filters inside a group OR-ed."""
+    params: list[tuple[str, str]] = []
+    for g_index, group in enumerate(groups):
+        for f_index, (field, value, condition) in enumerate(group):
+            prefix = f"searchCriteria[filter_groups][{g_index}][filters][{f_index}]"
+            params += [
+                (f"{prefix}[field]", field),
+                (f"{prefix}[value]", value),
+                (f"{prefix}[condition_type]", condition),
+            ]
+    for s_index, (field, direction) in enumerate(sort):
+        params += [
+            (f"searchCriteria[sortOrders][{s_index}][field]", field),
+            (f"searchCriteria[sortOrders][{s_index}][direction]", direction),
+        ]
+    params += [
+        ("searchCriteria[pageSize]", str(page_size)),
+        ("searchCriteria[currentPage]", str(page)),
+    ]
+    return params
+
+
+# --- The connector ------------------------------------------------------------------------
+
+
+class MagentoConnector:
+    """Orders in and catalogue look-ups for one Magento 2 store view, by polling."""
+
+    platform: ClassVar[str] = "magento"
+    api_version: ClassVar[str] = "V1"
+    webhook_topics: ClassVar[tuple[str, ...]] = ()
+    has_webhooks: ClassVar[bool] = False
+    page_size: ClassVar[int] = 100
+
+    def __init__(
+        self, settings: ShopSettings, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        base_url = settings.base_url.strip().rstrip("/")
+        if "://" not in base_url:
+            base_url = f"https://{base_url}"
+        # Accept a base URL pasted with its /rest suffix.
+        base_url = re.sub(r"/rest$", "", base_url)
+        self.store_code = (settings.extra.get("store_code") or "").strip().strip("/")
+        self.http = ShopHttp(
+            base_url,
+            timeout=settings.timeout,
+            headers={
+                "Authorization": f"Bearer {settings.api_key}",
+                "Accept": "application/json",
+            },
+            transport=transport,
+        )
+        configured = settings.extra.get("page_size") or ""
+        self.limit = max(1, min(300, int(configured))) if configured.isdigit() else self.page_size
+
+    def _path(self, resource: str) -> str:
+        store = f"/{self.store_code}" if self.store_code else ""
+        return f"/rest{store}/{self.api_version}/{resource}"
+
+    def _get(self, resource: str, params: list[tuple[str, str]] | None = None) -> Any:
+        path = self._path(resource)
+        response = self.http.request("GET", path, params=params)
+        return _loads(response.content, f"GET {path}")
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- webhooks ---------------------------------------------------------------------
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Refused: Magento Open Source sends no webhooks (poll with list_orders)."""
+        raise BadPayload(NO_WEBHOOKS)
+
+    def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
+        """Refused: Magento Open Source sends no webhooks (poll with list_orders)."""
+        raise BadPayload(NO_WEBHOOKS)
+
+    # --- orders -----------------------------------------------------------------------
+
+    def parse_order(self, payload: bytes) -> ShopOrder:
+        """Read the answer of GET /rest/V1/orders/{id} (also wrapped as {"order": …}, or a
+        search answer holding exactly one order)."""
+        data = _obj(_loads(payload, "order payload"), "order payload")
+        if "entity_id" not in data:
+            if isinstance(data.get("order"), dict):
+                data = data["order"]
+            elif isinstance(data.get("items"), list) and "total_count" in data:
+                items = data["items"]
+                if len(items) != 1:
+                    raise BadPayload(f"items: a search answer with {len(items)} orders, not one")
+                data = _obj(items[0], "items[0]")
+        return _guarded("order", _parse_order, data)
+
+    def fetch_order(self, external_id: str) -> ShopOrder:
+        """GET /rest/V1/orders/{entity_id}"""
+        if not _DIGITS.fullmatch(external_id or ""):
+            raise NotFoundAtShop(f"{external_id!r} is not a Magento order id")
+        order = _obj(self._get(f"orders/{external_id}"), "orders/{id}")
+        return _guarded("order", _parse_order, order)
+
+    def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
+        """GET /rest/V1/orders/{entity_id}: the payments synthesized from its paid/refunded
+        totals (Magento keeps no transaction list for offline methods)."""
+        transactions = self.fetch_order(external_id).transactions
+        return transactions or ()
+
+    def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
+        """GET /rest/V1/orders?searchCriteria… on updated_at ≥ since, oldest change first.
+
+        Sorted on (updated_at, entity_id) and paged by key, not by currentPage: the token
+        "YYYY-MM-DD HH:MM:SS|entity_id" names the last order read, and the next page asks
+        for (updated_at > T) OR (updated_at = T AND entity_id > id) through two filter
+        groups. An order changed while we page moves behind the key instead of shifting
+        the others into pages already read, and a page past the end cannot come back as
+        the last page again (Magento's collections do that with currentPage).
+        """
+        if page:
+            match = _TOKEN.fullmatch(page.strip())
+            if match is None:
+                raise BadPayload(f"page: {page!r} is not a Magento page token")
+            last_time, last_id = match.groups()
+            groups = [
+                [("updated_at", last_time, "gteq")],
+                [("updated_at", last_time, "gt"), ("entity_id", last_id, "gt")],
+            ]
+        else:
+            groups = [[("updated_at", _stamp(changed_since), "gteq")]]
+        params = _search(groups, [("updated_at", "ASC"), ("entity_id", "ASC")], self.limit)
+        answer = _obj(self._get("orders", params), "GET orders")
+        raw = [
+            _obj(item, f"items[{index}]")
+            for index, item in enumerate(_list(answer.get("items"), "items"))
+        ]
+        orders: list[ShopOrder] = []
+        rejected = []
+        for index, item in enumerate(raw):
+            try:
+                orders.append(_guarded(f"items[{index}]", _parse_order, item))
+            except BadPayload as exc:
+                rejected.append(reject(item, exc))
+        total = answer.get("total_count")
+        if isinstance(total, int) and not isinstance(total, bool):
+            more = total > len(raw)
+        else:
+            more = len(raw) >= self.limit
+        next_page = None
+        if more and raw:
+            # The token is the last order read, readable or not, so none is skipped.
+            last_raw = raw[-1]
+            stamp, entity = last_raw.get("updated_at"), last_raw.get("entity_id")
+            if isinstance(stamp, str) and entity is not None:
+                next_page = f"{stamp}|{entity}"
+            elif orders:
+                next_page = (
+                    f"{orders[-1].updated_at.strftime(TIME_FORMAT)}|{orders[-1].external_id}"
+                )
+        return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
+
+    # --- catalogues -------------------------------------------------------------------
+
+    def _recent_orders(self, fields: str) -> list[dict[str, Any]]:
+        """GET /rest/V1/orders: the 100 most recent orders, trimmed to `fields`."""
+        params = _search([], [("created_at", "DESC")], RECENT_ORDERS)
+        params.append(("fields", f"items[{fields}],total_count"))
+        answer = _obj(self._get("orders", params), "GET orders")
+        return [
+            _obj(item, f"items[{index}]")
+            for index, item in enumerate(_list(answer.get("items"), "items"))
+        ]
+
+    def list_statuses(self) -> list[ShopChoice]:
+        """GET /rest/V1/orders?fields=items[status] (100 most recent), after the defaults.
+
+        Core has no REST list of statuses: Magento's nine default statuses come first,
+        then any other `status` code seen on recent orders (a merchant's own statuses).
+        """
+        choices = dict(DEFAULT_STATUSES)
+        for index, item in enumerate(self._recent_orders("status")):
+            code = _text(item.get("status"), f"items[{index}].status")
+            if code and code not in choices:
+                choices[code] = _status_label(code)
+        return [ShopChoice(code, label) for code, label in choices.items()]
+
+    def list_carriers(self) -> list[ShopChoice]:
+        """GET /rest/V1/orders?fields=items[shipping_description,…method] (recent 100).
+
+        Codes are what ShopOrder.shipping_label holds, the order's `shipping_description`
+        ("Best Way - Table Rate"), so a mapping made here matches incoming orders. Seen
+        labels come first (with their method code, e.g. tablerate_bestway, in the label),
+        then the core offline carriers under their default labels. Online carriers (ups,
+        usps, fedex, dhl) label each order with the service chosen, so they appear once
+        an order used them.
+        """
+        seen: dict[str, str] = {}
+        items = self._recent_orders(
+            "shipping_description,extension_attributes[shipping_assignments[shipping[method]]]"
+        )
+        for index, item in enumerate(items):
+            label = _text(item.get("shipping_description"), f"items[{index}].shipping_description")
+            if label and label not in seen:
+                seen[label] = _shipping_method(item, f"items[{index}]")
+        for label, method in DEFAULT_CARRIERS.items():
+            seen.setdefault(label, method)
+        return [
+            ShopChoice(label, f"{label} ({method})" if method else label)
+            for label, method in seen.items()
+        ]
+
+    def list_payment_methods(self) -> list[ShopChoice]:
+        """GET /rest/V1/orders?fields=items[payment[method,additional_information]] (100).
+
+        Core has no REST list of payment methods: codes seen on recent orders first, with
+        the title the order recorded (additional_information[0]), then core's offline
+        methods (checkmo, banktransfer, cashondelivery, purchaseorder, free).
+        """
+        seen: dict[str, str] = {}
+        for index, item in enumerate(self._recent_orders("payment[method,additional_information]")):
+            payment = _opt_obj(item.get("payment"), f"items[{index}].payment") or {}
+            code = _text(payment.get("method"), f"items[{index}].payment.method")
+            if code and code not in seen:
+                seen[code] = _payment_label(payment, code)
+        for code, label in DEFAULT_PAYMENT_METHODS.items():
+            seen.setdefault(code, label)
+        return [ShopChoice(code, label) for code, label in seen.items()]
+
+    def test_connection(self) -> str:
+        """GET /rest/V1/store/storeConfigs"""
+        configs = _list(self._get("store/storeConfigs"), "storeConfigs")
+        stores = [_obj(item, f"storeConfigs[{i}]") for i, item in enumerate(configs)]
+        if not stores:
+            raise BadPayload("storeConfigs: the answer lists no store view")
+        wanted = self.store_code or "default"
+        store = next((s for s in stores if s.get("code") == wanted), stores[0])
+        code = _text(store.get("code"), "storeConfigs.code")
+        url = _text(store.get("secure_base_url"), "storeConfigs.secure_base_url") or _text(
+            store.get("base_url"), "storeConfigs.base_url"
+        )
+        currency = _text(store.get("base_currency_code"), "storeConfigs.base_currency_code")
+        zone = _text(store.get("timezone"), "storeConfigs.timezone")
+        details = ", ".join(part for part in (url, currency, zone) if part)
+        views = f", {len(stores)} store views" if len(stores) > 1 else ""
+        return f"Magento store view {code} ({details}){views}"
+
+
+# --- Translating the payload --------------------------------------------------------------
+
+
+def _status_label(code: str) -> str:
+    return DEFAULT_STATUSES.get(code) or code.replace("_", " ").strip().title()
+
+
+def _payment_label(payment: Mapping[str, Any], code: str) -> str:
+    info = payment.get("additional_information")
+    if isinstance(info, list) and info and isinstance(info[0], str) and info[0].strip():
+        return info[0].strip()
+    return DEFAULT_PAYMENT_METHODS.get(code, code)
+
+
+def _assignment(order: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """The first shipping assignment's `shipping` object (address, method, total)."""
+    ext = _opt_obj(order.get("extension_attributes"), f"{field}.extension_attributes") or {}
+    assignments = _list(
+        ext.get("shipping_assignments"), f"{field}.extension_attributes.shipping_assignments"
+    )
+    for index, item in enumerate(assignments):
+        where = f"{field}.extension_attributes.shipping_assignments[{index}]"
+        shipping = _opt_obj(_obj(item, where).get("shipping"), f"{where}.shipping")
+        if shipping is not None:
+            return shipping
+    return {}
+
+
+def _shipping_method(order: Mapping[str, Any], field: str) -> str:
+    shipping = _assignment(order, field)
+    return _text(shipping.get("method"), f"{field}.shipping.method") or _text(
+        order.get("shipping_method"), f"{field}.shipping_method"
+    )
+
+
+def _relay_point(*sources: tuple[Any, str]) -> str:
+    """A relay-point id from extension attributes: core in-store pickup's location code,
+    or a relay module's attribute whose name says relay / pickup (id or code first)."""
+    found: list[tuple[bool, str]] = []
+    for value, field in sources:
+        data = _opt_obj(value, field)
+        if not data:
+            continue
+        for key, item in data.items():
+            if (
+                not isinstance(key, str)
+                or not isinstance(item, str | int)
+                or isinstance(item, bool)
+            ):
+                continue
+            words = re.split(r"[^a-z0-9]+", key.lower())
+            if words[0] in ("is", "has", "use") or not any(
+                word in part for part in words for word in RELAY_WORDS
+            ):
+                continue
+            text = str(item).strip()
+            if text:
+                found.append((any(w in ("id", "code", "number") for w in words), text))
+    found.sort(key=lambda pair: not pair[0])
+    return found[0][1] if found else ""
+
+
+def _address(
+    value: Any, field: str, *, email: str = "", vat_id: str = "", relay_point_id: str = ""
+) -> ShopAddress | None:
+    data = _opt_obj(value, field)
+    if data is None:
+        return None
+
+    def get(key: str) -> str:
+        return _text(data.get(key), f"{field}.{key}")
+
+    raw_street = data.get("street")
+    if isinstance(raw_street, str):
+        street = [part.strip() for part in raw_street.splitlines()]
+    else:
+        street = [
+            _text(part, f"{field}.street[{index}]")
+            for index, part in enumerate(_list(raw_street, f"{field}.street"))
+        ]
+    street = [part for part in street if part]
+    first_name = " ".join(part for part in (get("firstname"), get("middlename")) if part)
+    return ShopAddress(
+        first_name=first_name,
+        last_name=get("lastname"),
+        company=get("company"),
+        line1=street[0] if street else "",
+        line2=", ".join(street[1:]),
+        postcode=get("postcode"),
+        city=get("city"),
+        region=get("region_code") or get("region"),
+        country_code=get("country_id").upper(),
+        phone=get("telephone"),
+        email=get("email") or email,
+        vat_id=get("vat_id") or vat_id,
+        relay_point_id=relay_point_id,
+    )
+
+
+def _parent_of(item: Mapping[str, Any], field: str) -> str | None:
+    parent = _opt_id(item.get("parent_item_id"), f"{field}.parent_item_id")
+    if parent is None:
+        embedded = _opt_obj(item.get("parent_item"), f"{field}.parent_item")
+        if embedded is not None:
+            parent = _opt_id(embedded.get("item_id"), f"{field}.parent_item.item_id")
+    return parent
+
+
+def _carries_amounts(item: Mapping[str, Any], field: str) -> bool:
+    return any(
+        _money(item.get(key), f"{field}.{key}") != 0
+        for key in ("row_total", "row_total_incl_tax", "price", "price_incl_tax")
+    )
+
+
+def _lines(value: Any) -> list[ShopLine]:
+    items = [
+        (f"items[{index}]", _obj(item, f"items[{index}]"))
+        for index, item in enumerate(_list(value, "items"))
+    ]
+    parents = {field: _parent_of(item, field) for field, item in items}
+    # Parents whose figures are the sum of their children's (dynamic-price bundles).
+    summed = {
+        parent
+        for field, item in items
+        if (parent := parents[field]) is not None and _carries_amounts(item, field)
+    }
+    names: dict[str, str] = {}
+    for field, item in items:
+        item_id = _opt_id(item.get("item_id"), f"{field}.item_id")
+        if item_id is not None:
+            names[item_id] = _text(item.get("name"), f"{field}.name")
+    child_names: dict[str, str] = {}
+    for field, item in items:
+        parent = parents[field]
+        if parent is not None and parent not in child_names:
+            child_names[parent] = _text(item.get("name"), f"{field}.name")
+    return [
+        _guarded(
+            field,
+            _line,
+            item,
+            field,
+            parents[field],
+            _opt_id(item.get("item_id"), f"{field}.item_id") in summed,
+            child_names,
+        )
+        for field, item in items
+    ]
+
+
+def _line(
+    item: Mapping[str, Any],
+    field: str,
+    parent: str | None,
+    zeroed: bool,
+    child_names: Mapping[str, str],
+) -> ShopLine:
+    external_id = _id(item.get("item_id"), f"{field}.item_id")
+    quantity = _quantity(item.get("qty_ordered"), f"{field}.qty_ordered")
+    name = _text(item.get("name"), f"{field}.name")
+    product_type = _text(item.get("product_type"), f"{field}.product_type")
+    options = ""
+    child_name = child_names.get(external_id, "")
+    if product_type == "configurable" and child_name.startswith(name) and child_name != name:
+        # The simple child is named "{parent}-{option}-{option}" by default.
+        options = child_name[len(name) :].strip(" -")
+    if zeroed:
+        return ShopLine(
+            external_id=external_id,
+            name=name,
+            quantity=quantity,
+            unit_price=Decimal("0.00"),
+            sku=_text(item.get("sku"), f"{field}.sku"),
+            options=options,
+            kind=LineKind.PRODUCT,
+            parent_external_id=parent,
+        )
+    row_total = _money(item.get("row_total"), f"{field}.row_total")
+    tax_amount = _money(item.get("tax_amount"), f"{field}.tax_amount")
+    compensation = _money(
+        item.get("discount_tax_compensation_amount"), f"{field}.discount_tax_compensation_amount"
+    )
+    discount = abs(_money(item.get("discount_amount"), f"{field}.discount_amount"))
+    unit_price = _opt_money(item.get("price_incl_tax"), f"{field}.price_incl_tax")
+    if unit_price is None:
+        row_gross = _opt_money(item.get("row_total_incl_tax"), f"{field}.row_total_incl_tax")
+        if row_gross is None:
+            row_gross = row_total + tax_amount + compensation
+        unit_price = money(row_gross / quantity, f"{field} unit price") if quantity else row_gross
+    total_gross = row_total + tax_amount + compensation - discount
+    line_discount = unit_price * quantity - total_gross if discount else Decimal("0.00")
+    return ShopLine(
+        external_id=external_id,
+        name=name,
+        quantity=quantity,
+        unit_price=unit_price,
+        sku=_text(item.get("sku"), f"{field}.sku"),
+        ean="",
+        options=options,
+        tax_rate=_rate(item.get("tax_percent"), f"{field}.tax_percent"),
+        discount_amount=line_discount,
+        total_net=total_gross - tax_amount,
+        tax_amount=tax_amount,
+        total_gross=total_gross,
+        kind=LineKind.PRODUCT,
+        parent_external_id=parent,
+    )
+
+
+def _gift_wrapping(ext: Mapping[str, Any], order_id: str) -> list[ShopLine]:
+    """Adobe Commerce gift wrapping (order, items, printed card) as gift_wrap lines."""
+    lines = []
+    names = {"gw": "Gift wrapping", "gw_items": "Gift wrapping (items)", "gw_card": "Gift card"}
+    for prefix, suffix in GIFT_WRAPPING:
+        field = f"extension_attributes.{prefix}"
+        gross = _opt_money(ext.get(f"{prefix}_price_incl_tax"), f"{field}_price_incl_tax")
+        tax = _money(ext.get(f"{prefix}_tax_amount"), f"{field}_tax_amount")
+        if gross is None:
+            gross = _money(ext.get(f"{prefix}_price"), f"{field}_price") + tax
+        if gross <= 0:
+            continue
+        net = gross - tax
+        tax_rate = _rate((tax * 100 / net).quantize(Decimal("0.1")) if net else 0, f"{field} rate")
+        lines.append(
+            ShopLine(
+                external_id=f"{order_id}:{suffix}",
+                name=names[prefix],
+                quantity=1,
+                unit_price=gross,
+                tax_rate=tax_rate,
+                total_net=net,
+                tax_amount=tax,
+                total_gross=gross,
+                kind=LineKind.GIFT_WRAP,
+            )
+        )
+    return lines
+
+
+def _prices_include_tax(items: Iterable[Any]) -> bool:
+    """Infer the catalogue's tax mode: a taxed item's original_price equals the price with
+    tax when catalogue prices include it, the price without tax otherwise."""
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        fields = ("original_price", "price", "price_incl_tax", "tax_amount")
+        values = [_opt_money(item.get(key), f"items.{key}") for key in fields]
+        original, price, price_incl, tax = values
+        if original is None or price is None or price_incl is None or not tax:
+            continue
+        if original == price_incl and original != price:
+            return True
+        if original == price and original != price_incl:
+            return False
+    return True
+
+
+def _cancellation(data: Mapping[str, Any], updated_at: dt.datetime) -> tuple[dt.datetime, str]:
+    newest: tuple[dt.datetime, str] | None = None
+    for index, item in enumerate(_list(data.get("status_histories"), "status_histories")):
+        field = f"status_histories[{index}]"
+        entry = _obj(item, field)
+        if _text(entry.get("status"), f"{field}.status") != "canceled":
+            continue
+        when = _opt_when(entry.get("created_at"), f"{field}.created_at") or updated_at
+        comment = _text(entry.get("comment"), f"{field}.comment")
+        if newest is None or when > newest[0]:
+            newest = (when, comment)
+    return newest or (updated_at, "")
+
+
+def _transactions(
+    data: Mapping[str, Any], external_id: str, currency: str, when: dt.datetime, method: str
+) -> tuple[ShopTransaction, ...]:
+    payment = _opt_obj(data.get("payment"), "payment") or {}
+    reference = _text(payment.get("last_trans_id"), "payment.last_trans_id")
+    found = []
+    paid = _money(data.get("total_paid"), "total_paid")
+    if paid > 0:
+        found.append(
+            ShopTransaction(
+                external_id=f"{external_id}:paid",
+                kind=TransactionKind.CAPTURE,
+                amount=paid,
+                currency=currency,
+                occurred_at=when,
+                status=TransactionStatus.SUCCESS,
+                method=method,
+                reference=reference,
+            )
+        )
+    refunded = _money(data.get("total_refunded"), "total_refunded")
+    if refunded > 0:
+        found.append(
+            ShopTransaction(
+                external_id=f"{external_id}:refunded",
+                kind=TransactionKind.REFUND,
+                amount=refunded,
+                currency=currency,
+                occurred_at=when,
+                status=TransactionStatus.SUCCESS,
+                method=method,
+                reference=reference,
+            )
+        )
+    return tuple(found)
+
+
+def _parse_order(data: dict[str, Any]) -> ShopOrder:
+    external_id = _id(data.get("entity_id"), "entity_id")
+    number = _text(data.get("increment_id"), "increment_id") or external_id
+    currency = (
+        _text(data.get("order_currency_code"), "order_currency_code")
+        or _text(data.get("base_currency_code"), "base_currency_code")
+    ).upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise BadPayload(f"order_currency_code: {currency!r} is not a currency code")
+    placed_at = _when(data.get("created_at"), "created_at")
+    updated_at = _opt_when(data.get("updated_at"), "updated_at") or placed_at
+
+    ext = _opt_obj(data.get("extension_attributes"), "extension_attributes") or {}
+    shipping_data = _assignment(data, "order")
+    shipping_address = _opt_obj(
+        shipping_data.get("address"), "extension_attributes.shipping_assignments.shipping.address"
+    )
+    relay = _relay_point(
+        (ext, "extension_attributes"),
+        (
+            (shipping_address or {}).get("extension_attributes"),
+            "shipping.address.extension_attributes",
+        ),
+    )
+
+    email = _text(data.get("customer_email"), "customer_email")
+    taxvat = _text(data.get("customer_taxvat"), "customer_taxvat")
+    billing = _address(
+        data.get("billing_address"), "billing_address", email=email, vat_id=taxvat
+    ) or ShopAddress(email=email, vat_id=taxvat)
+    email = email or billing.email
+    shipping = _address(
+        shipping_address,
+        "extension_attributes.shipping_assignments.shipping.address",
+        relay_point_id=relay,
+    )
+
+    guest = _flag(data.get("customer_is_guest"), "customer_is_guest")
+    customer = ShopCustomer(
+        external_id=None if guest else _opt_id(data.get("customer_id"), "customer_id"),
+        email=email,
+        first_name=_text(data.get("customer_firstname"), "customer_firstname")
+        or billing.first_name,
+        last_name=_text(data.get("customer_lastname"), "customer_lastname") or billing.last_name,
+        phone=billing.phone,
+        company=billing.company,
+    )
+
+    items = _list(data.get("items"), "items")
+    lines = _lines(items)
+    wrapping = _gift_wrapping(ext, external_id)
+
+    subtotal_incl = _opt_money(data.get("subtotal_incl_tax"), "subtotal_incl_tax")
+    if subtotal_incl is None:
+        subtotal_incl = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+    subtotal = subtotal_incl + sum((line.total_gross for line in wrapping), Decimal("0.00"))
+    shipping_tax = _money(data.get("shipping_tax_amount"), "shipping_tax_amount")
+    shipping_total = _opt_money(data.get("shipping_incl_tax"), "shipping_incl_tax")
+    if shipping_total is None:
+        shipping_total = _money(data.get("shipping_amount"), "shipping_amount") + shipping_tax
+    grand_total = _money(data.get("grand_total"), "grand_total")
+    # Negative on the order; before or after tax depending on the shop's settings, so
+    # when it does not reconcile the tax-included figure is what separates the totals.
+    stated_discount = abs(_money(data.get("discount_amount"), "discount_amount"))
+    discount_total = stated_discount
+    if stated_discount and subtotal - stated_discount + shipping_total != grand_total:
+        derived = subtotal + shipping_total - grand_total
+        if derived > 0:
+            discount_total = derived
+
+    payment = _opt_obj(data.get("payment"), "payment") or {}
+    payment_method = _text(payment.get("method"), "payment.method")
+
+    status = _text(data.get("status"), "status")
+    state = _text(data.get("state"), "state")
+    cancelled_at: dt.datetime | None = None
+    cancel_reason = ""
+    if state == "canceled":
+        cancelled_at, cancel_reason = _cancellation(data, updated_at)
+
+    coupon = _text(data.get("coupon_code"), "coupon_code")
+
+    return ShopOrder(
+        external_id=external_id,
+        number=number,
+        placed_at=placed_at,
+        updated_at=updated_at,
+        currency=currency,
+        status=status,
+        status_label=_status_label(status) if status else "",
+        customer=customer,
+        billing=billing,
+        shipping=shipping,
+        lines=tuple(lines + wrapping),
+        grand_total=grand_total,
+        subtotal=subtotal,
+        discount_total=discount_total,
+        shipping_total=shipping_total,
+        shipping_tax=shipping_tax,
+        tax_total=_money(data.get("tax_amount"), "tax_amount"),
+        prices_include_tax=_prices_include_tax(items),
+        email=email,
+        shipping_label=_text(data.get("shipping_description"), "shipping_description"),
+        payment_method=payment_method,
+        payment_method_label=_payment_label(payment, payment_method) if payment_method else "",
+        discount_codes=(coupon,) if coupon else (),
+        buyer_note=_text(data.get("customer_note"), "customer_note"),
+        marketplace_ref="",
+        cancelled_at=cancelled_at,
+        cancel_reason=cancel_reason,
+        transactions=_transactions(data, external_id, currency, updated_at, payment_method),
+    )
