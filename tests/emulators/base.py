@@ -5,6 +5,7 @@ records every request, routes to the platform subclass, and injects faults on de
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -103,6 +104,9 @@ class Emulator:
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # Without TCP_NODELAY the separate header and body writes meet delayed ACKs and
+        # every keep-alive request waits 40 ms.
+        self._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -596,7 +596,12 @@ def _payment_counter(shop: Shop, order: Order) -> Callable[[Transaction], bool]:
     def counts(transaction: Transaction) -> bool:
         if transaction.source != TransactionSource.SHOP:
             return True
-        mapping = _payment_mapping(shop, transaction.method or order.payment_method)
+        # Platforms name a payment's method in their own words ("Carte bancaire" on a
+        # PrestaShop order_payment): a method the mappings do not know falls back to the
+        # order's payment method code, which they do.
+        mapping = _payment_mapping(shop, transaction.method) if transaction.method else None
+        if mapping is None:
+            mapping = _payment_mapping(shop, order.payment_method)
         return mapping is not None and mapping.counts_as_payment
 
     return counts

@@ -127,6 +127,7 @@ DEFAULT_PAYMENT_METHODS: dict[Platform, dict[str, str]] = {
         "ps_wirepayment": "Virement bancaire",
         "ps_checkpayment": "Chèque",
         "ps_cashondelivery": "Paiement à la livraison",
+        "ps_checkout": "PrestaShop Checkout",
         "paypal": "PayPal",
         "stripe_official": "Carte bancaire (Stripe)",
         "payplug": "Carte bancaire (PayPlug)",

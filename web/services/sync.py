@@ -69,9 +69,15 @@ def cursor_for(session: Session, shop: Shop, flow: str = ORDERS_FLOW) -> SyncCur
     return cursor
 
 
-def poll_dedupe_key(external_id: str, updated_at: dt.datetime) -> str:
-    """Stable key of one polled version of an order."""
-    return f"poll:{external_id}:{updated_at.astimezone(dt.UTC).isoformat()}"
+def poll_dedupe_key(external_id: str, updated_at: dt.datetime, body: bytes = b"") -> str:
+    """Stable key of one polled version of an order.
+
+    Shops stamp changes to the second: two changes within one second share updated_at,
+    so the content's digest is part of the key and the second change is not taken for
+    a duplicate of the first.
+    """
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return f"poll:{external_id}:{updated_at.astimezone(dt.UTC).isoformat()}:{digest}"
 
 
 def poll_shop(
@@ -104,13 +110,14 @@ def poll_shop(
             with sessions.begin() as session:
                 shop = session.get_one(Shop, shop_id)
                 for order in batch.orders:
+                    body = encode_order(order)
                     received = intake.store_event(
                         session,
                         shop,
                         intake.POLL_TOPIC,
-                        poll_dedupe_key(order.external_id, order.updated_at),
+                        poll_dedupe_key(order.external_id, order.updated_at, body),
                         order.external_id,
-                        encode_order(order),
+                        body,
                         headers,
                     )
                     result.stored += 0 if received.duplicate else 1

@@ -1,0 +1,1026 @@
+"""PrestaShop 1.7 and 8 through the Webservice API (XML).
+
+Vendor pages:
+- Webservice, keys and permissions: https://devdocs.prestashop-project.org/8/webservice/
+- Testing access (the key as Basic-auth user, empty password):
+  https://devdocs.prestashop-project.org/8/webservice/tutorials/testing-access/
+- Cheat sheet (display, filter, `date=1`, sort, limit):
+  https://devdocs.prestashop-project.org/8/webservice/cheat-sheet/
+- Resources: https://devdocs.prestashop-project.org/8/webservice/resources/ — orders,
+  order_details, order_states, order_histories, order_payments, order_slip, order_cart_rules,
+  cart_rules, messages, customers, addresses, countries, states, currencies, carriers, taxes.
+- Request handling (filters, errors, 401 answers): PrestaShop/PrestaShop
+  `classes/webservice/WebserviceRequest.php`.
+
+An order answer holds ids only, so every connector call reads the referenced customers,
+addresses, countries, states, currencies, carriers, order states, order details, taxes, cart
+rules and buyer messages in batched list requests (`filter[id]=[1|2|3]`), cached for that
+call: a page of 100 orders costs about a dozen requests, not hundreds.
+
+What the shop cannot tell us, and how we cope:
+- No webhooks in core: has_webhooks is False, verify_webhook and describe_webhook refuse, and
+  orders arrive by polling `date_upd` (there is no total count: page until a short page).
+- Times are shop-local without offset: read with settings.extra["timezone"] (default
+  Europe/Paris, fold=0 for times repeated or skipped by DST); "0000-00-00 00:00:00" is unset.
+- ShopOrder.status is the `current_state` id ("2"); merchants and modules add states, so the
+  mapping table works on ids, and status_label is the state's name in the first language.
+- shipping_label is the carrier's `name` (carrier id changes on every edit of a carrier; the
+  name does not). A carrier named "0" is displayed by PrestaShop as the shop name: so is it here.
+- There is no payment-method catalogue: list_payment_methods() collects the `module` (code)
+  and `payment` (label) of recent orders.
+- Per-line tax rates are hidden by the webservice: they come from the order detail's `taxes`
+  association (`/api/taxes` rates), else from the tax-excluded and tax-included amounts.
+- Cart-rule discounts are order-level: lines carry no discount, discount_total is
+  `total_discounts_tax_incl`, codes come from order_cart_rules + cart_rules (rules without a
+  code contribute their name). Both resources are optional (older shops lack them).
+- Packs are one line (PrestaShop does not list their components in the order).
+- No relay-point field in core: the Mondial Relay module writes "Point Mondial Relay :
+  FR-066974" into the delivery address `alias` and `other`; that id is read from there.
+- No cancellation time: cancelled_at is the time of the order history row that set the
+  cancelled state (a state whose template is `order_canceled`, or listed in
+  settings.extra["cancelled_states"]), else date_upd. There is no cancel reason.
+- The order payload holds no payments: transactions is None and fetch_transactions() reads
+  order_payments (shared by all orders of one `reference`) and credit slips (order_slip).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import ClassVar
+from xml.etree.ElementTree import Element, register_namespace, tostring
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from defusedxml import ElementTree as SafeET
+
+from web.connectors.base import (
+    AuthFailed,
+    BadPayload,
+    ConnectorError,
+    NotFoundAtShop,
+    OrderBatch,
+    PermanentError,
+    RejectedOrder,
+    RetryableError,
+    ShopAddress,
+    ShopChoice,
+    ShopCustomer,
+    ShopLine,
+    ShopOrder,
+    ShopSettings,
+    ShopTransaction,
+    WebhookDelivery,
+    money,
+    rate,
+    to_utc,
+)
+from web.connectors.http import ShopHttp
+from web.models.enums import LineKind, TransactionKind, TransactionStatus
+
+DEFAULT_TIMEZONE = "Europe/Paris"
+PAGE_SIZE = 100
+ID_CHUNK = 50  # ids per `filter[id]=[a|b|…]` request, to keep URLs short
+RECENT_ORDERS = 250  # orders read to list payment modules
+UNSET_TIME = "0000-00-00"
+CANCELLED_TEMPLATE = "order_canceled"
+NO_WEBHOOKS = "PrestaShop has no webhooks"
+GIFT_WRAP_NAME = "Gift wrapping"
+# What the key must be allowed to read for orders to be imported.
+REQUIRED_RESOURCES = (
+    "orders",
+    "order_details",
+    "order_states",
+    "order_payments",
+    "customers",
+    "addresses",
+    "countries",
+    "currencies",
+    "carriers",
+)
+# Amounts beyond this are not money but a broken payload (and would overflow the cent).
+MAX_AMOUNT = Decimal("1e12")
+MAX_QUANTITY = 10**9
+# VAT rates a line's amounts are snapped to when the shop does not say the rate: France
+# (incl. Corsica and overseas departments) first, then the other EU rates.
+KNOWN_RATES = tuple(
+    Decimal(value)
+    for value in (
+        "0 20 10 5.5 2.1 8.5 13 0.9 1.05 1.75 "
+        "3 4 5 6 7 8 9 12 13.5 14 15 16 17 18 19 21 22 23 24 25 25.5 27"
+    ).split()
+)
+RATE_TOLERANCE = Decimal("0.015")  # cents lost rounding the net and the gross amounts
+
+_DIGITS = re.compile(r"[0-9]{1,20}")
+# "Faded Short Sleeve T-shirts - Color : Orange, Size : S": the combination's attributes
+# follow the last " - " whose attribute group name holds no " - ".
+_ATTRIBUTES = re.compile(r"^(?P<name>.+?) - (?P<options>(?:(?! - )[^:])+ : .+)$", re.S)
+_MONDIAL_RELAY = re.compile(r"Point\s+Mondial\s+Relay\s*:\s*(?P<id>[A-Z]{2}-?[0-9A-Z]+)", re.I)
+_VAT_SEPARATORS = re.compile(r"[\s.\-/]")
+_BARCODE_SEPARATORS = re.compile(r"[\s-]")
+XLINK_NS = "http://www.w3.org/1999/xlink"
+register_namespace("xlink", XLINK_NS)  # rejected orders are written back as PrestaShop does
+
+
+# --- XML reading: every failure names the field -------------------------------------------
+
+
+def _parse_xml(body: bytes | str, what: str) -> Element:
+    """A <prestashop> document, refusing DTDs, entities and external references."""
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except Exception as exc:  # expat, defusedxml and decoding errors alike
+        raise BadPayload(f"{what}: not a readable XML document ({exc})") from exc
+    if not isinstance(root, Element) or root.tag != "prestashop":
+        tag = getattr(root, "tag", "?")
+        raise BadPayload(f"{what}: the root element is <{tag}>, expected <prestashop>")
+    return root
+
+
+def _amount(raw: str, path: str) -> Decimal:
+    if raw == "":
+        return Decimal("0")
+    try:
+        value = Decimal(raw)
+    except (InvalidOperation, ValueError) as exc:
+        raise BadPayload(f"{path}: {raw!r} is not an amount") from exc
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
+        raise BadPayload(f"{path}: {raw!r} is not a usable amount")
+    return value
+
+
+def _cents(value: Decimal, path: str) -> Decimal:
+    try:
+        return money(value, path)
+    except ArithmeticError as exc:
+        raise BadPayload(f"{path}: {value!r} is not a usable amount") from exc
+
+
+def _identifier(raw: str, path: str) -> str:
+    if not _DIGITS.fullmatch(raw):
+        raise BadPayload(f"{path}: {raw!r} is not a PrestaShop id")
+    return str(int(raw))
+
+
+class _Node:
+    """One XML element of a PrestaShop answer, read field by field."""
+
+    __slots__ = ("el", "path")
+
+    def __init__(self, el: Element, path: str) -> None:
+        self.el = el
+        self.path = path
+
+    def where(self, name: str) -> str:
+        return f"{self.path}.{name}"
+
+    def _leaf(self, name: str) -> Element | None:
+        child = self.el.find(name)
+        if child is not None and len(child):
+            raise BadPayload(f"{self.where(name)}: expected a value, found nested elements")
+        return child
+
+    def has(self, name: str) -> bool:
+        return self.el.find(name) is not None
+
+    def text(self, name: str) -> str:
+        child = self._leaf(name)
+        return "" if child is None or child.text is None else child.text.strip()
+
+    def required(self, name: str) -> str:
+        value = self.text(name)
+        if not value:
+            raise BadPayload(f"{self.where(name)}: missing")
+        return value
+
+    def id(self, name: str = "id") -> str:
+        return _identifier(self.required(name), self.where(name))
+
+    def ref(self, name: str) -> str | None:
+        """A foreign key: None when absent or 0."""
+        raw = self.text(name)
+        if raw == "":
+            return None
+        value = _identifier(raw, self.where(name))
+        return None if value == "0" else value
+
+    def amount(self, name: str) -> Decimal:
+        return _amount(self.text(name), self.where(name))
+
+    def money(self, name: str, *fallbacks: str) -> Decimal:
+        for candidate in (name, *fallbacks):
+            if self.text(candidate) != "":
+                return _cents(self.amount(candidate), self.where(candidate))
+        return Decimal("0.00")
+
+    def quantity(self, name: str) -> int:
+        raw = self.required(name)
+        if not _DIGITS.fullmatch(raw) or int(raw) >= MAX_QUANTITY:
+            raise BadPayload(f"{self.where(name)}: {raw!r} is not a quantity")
+        return int(raw)
+
+    def flag(self, name: str) -> bool:
+        return self.text(name) not in ("", "0")
+
+    def i18n(self, name: str) -> str:
+        """A multilingual field: the text of its first <language>, or its plain text."""
+        child = self.el.find(name)
+        if child is None:
+            return ""
+        languages = child.findall("language")
+        if not languages:
+            return self.text(name)
+        first = languages[0]
+        if len(first):
+            raise BadPayload(f"{self.where(name)}.language: expected a value")
+        return (first.text or "").strip()
+
+    def i18n_values(self, name: str) -> list[str]:
+        child = self.el.find(name)
+        if child is None:
+            return []
+        return [(lang.text or "").strip() for lang in child.findall("language") if not len(lang)]
+
+    def children(self, *path: str) -> list[_Node]:
+        """The elements at associations/<…>/<…>, each with its own path for messages."""
+        found = self.el.findall("/".join(path))
+        return [_Node(el, f"{self.path}.{path[-2]}[{i}]") for i, el in enumerate(found)]
+
+
+def _items(root: Element, what: str) -> list[_Node]:
+    """The objects of a list answer: <prestashop><orders><order/>…</orders></prestashop>."""
+    containers = list(root)
+    if not containers:
+        return []
+    if len(containers) != 1:
+        raise BadPayload(f"{what}: expected one list element, found {len(containers)}")
+    container = containers[0]
+    return [_Node(el, f"{container.tag}[{i}]") for i, el in enumerate(container)]
+
+
+def _order_nodes(root: Element) -> list[_Node]:
+    """<order> of GET /api/orders/{id}, or the <order>s of a display=full list."""
+    single = root.findall("order")
+    if single:
+        return [_Node(el, "order") for el in single]
+    listed = root.find("orders")
+    if listed is not None:
+        return [_Node(el, f"orders[{i}]") for i, el in enumerate(listed.findall("order"))]
+    raise BadPayload("order: no <order> element under <prestashop>")
+
+
+def _rejected(node: _Node, exc: BadPayload) -> RejectedOrder:
+    """One unreadable order of a page, parked alone with its XML while the page goes on."""
+    raw_id = (node.el.findtext("id") or "").strip()
+    wrapped = Element("prestashop")
+    wrapped.append(node.el)
+    return RejectedOrder(
+        external_id=raw_id if _DIGITS.fullmatch(raw_id) else "",
+        error=str(exc),
+        raw=tostring(wrapped, encoding="unicode").encode("utf-8"),
+    )
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(set(ids), key=int)
+    for start in range(0, len(ordered), ID_CHUNK):
+        yield ordered[start : start + ID_CHUNK]
+
+
+def _compact_vat(value: str) -> str:
+    return _VAT_SEPARATORS.sub("", value).upper()
+
+
+def _relay_point(*texts: str) -> str:
+    for text in texts:
+        found = _MONDIAL_RELAY.search(text)
+        if found:
+            return found.group("id").upper()
+    return ""
+
+
+def _split_name(name: str, has_combination: bool) -> tuple[str, str]:
+    if has_combination:
+        found = _ATTRIBUTES.match(name)
+        if found:
+            return found.group("name").strip(), found.group("options").strip()
+    return name, ""
+
+
+def _derive_rate(net: Decimal, gross: Decimal, path: str) -> Decimal:
+    """The VAT rate behind tax-excluded and tax-included amounts, snapped to a known rate."""
+    tax = gross - net
+    if net <= 0 or tax <= 0:
+        return Decimal("0")
+    best = min(KNOWN_RATES, key=lambda known: abs(net * known / 100 - tax))
+    if abs(net * best / 100 - tax) <= RATE_TOLERANCE:
+        return rate(best, path)
+    return rate((tax * 100 / net).quantize(Decimal("0.01")), path)
+
+
+# --- What one order answer says --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: str
+    quantity: int
+    name: str
+    has_combination: bool
+    sku: str
+    ean: str
+    unit_incl: Decimal
+    unit_excl: Decimal
+    path: str
+
+
+@dataclass(frozen=True)
+class _RawOrder:
+    id: str
+    reference: str
+    customer_id: str | None
+    delivery_id: str | None
+    invoice_id: str | None
+    currency_id: str
+    carrier_id: str | None
+    state: str
+    module: str
+    payment: str
+    placed_at: dt.datetime
+    updated_at: dt.datetime
+    gift: bool
+    gift_message: str
+    grand_total: Decimal
+    grand_total_excl: Decimal
+    products: Decimal
+    discounts: Decimal
+    shipping: Decimal
+    shipping_excl: Decimal
+    wrapping: Decimal
+    wrapping_excl: Decimal
+    rows: tuple[_Row, ...]
+
+
+@dataclass(frozen=True)
+class _Detail:
+    unit_incl: Decimal
+    total_incl: Decimal
+    total_excl: Decimal
+    tax_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _State:
+    label: str
+    deleted: bool
+    cancelled: bool
+
+
+@dataclass
+class _Call:
+    """The look-ups of one connector call, read in batches and kept for that call only."""
+
+    customers: dict[str, _Node] = field(default_factory=dict)
+    addresses: dict[str, _Node] = field(default_factory=dict)
+    countries: dict[str, str] = field(default_factory=dict)
+    regions: dict[str, str] = field(default_factory=dict)
+    currencies: dict[str, str] = field(default_factory=dict)
+    carriers: dict[str, str] = field(default_factory=dict)
+    states: dict[str, _State] | None = None
+    details: dict[str, dict[str, _Detail]] = field(default_factory=dict)
+    taxes: dict[str, Decimal] | None = None
+    discounts: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+    codes: dict[str, str] = field(default_factory=dict)
+    messages: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
+    history: dict[str, list[tuple[str, int, dt.datetime]]] = field(default_factory=dict)
+    shop_name: str | None = None
+
+
+# --- The connector ------------------------------------------------------------------------
+
+
+class PrestaShopConnector:
+    """Orders in, catalogue look-ups for one PrestaShop shop (Webservice, XML)."""
+
+    platform: ClassVar[str] = "prestashop"
+    api_version: ClassVar[str] = "webservice 1.7/8"
+    webhook_topics: ClassVar[tuple[str, ...]] = ()
+    has_webhooks: ClassVar[bool] = False
+
+    def __init__(
+        self, settings: ShopSettings, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.settings = settings
+        zone = settings.extra.get("timezone") or DEFAULT_TIMEZONE
+        try:
+            self.tz = ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise PermanentError(f"settings: unknown shop timezone {zone!r}") from exc
+        self.cancelled_states = frozenset(
+            part.strip()
+            for part in settings.extra.get("cancelled_states", "").split(",")
+            if part.strip()
+        )
+        base_url = settings.base_url.strip().rstrip("/")
+        if "://" not in base_url:
+            base_url = f"https://{base_url}"
+        if base_url.endswith("/api"):
+            base_url = base_url[: -len("/api")]
+        shop_id = settings.extra.get("id_shop", "")
+        self.http = ShopHttp(
+            f"{base_url}/api",
+            timeout=settings.timeout,
+            auth=(settings.api_key, ""),
+            params={"id_shop": shop_id} if shop_id.isdigit() else None,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- HTTP -------------------------------------------------------------------------
+
+    def _get(self, path: str, params: list[tuple[str, str]] | None = None) -> httpx.Response:
+        return self.http.request("GET", path, params=params or [])
+
+    def _list(self, resource: str, params: list[tuple[str, str]]) -> list[_Node]:
+        """GET /api/{resource} with display/filter/sort/limit: the listed objects."""
+        what = f"GET /api/{resource}"
+        return _items(_parse_xml(self._get(f"/{resource}", params).content, what), what)
+
+    def _optional(self, resource: str, params: list[tuple[str, str]]) -> list[_Node] | None:
+        """Like _list for resources a shop may lack or not grant: None when refused."""
+        try:
+            return self._list(resource, params)
+        except RetryableError:
+            raise
+        except ConnectorError:
+            return None
+
+    def _by_ids(
+        self,
+        resource: str,
+        display: str,
+        ids: Iterable[str],
+        field_name: str = "id",
+        optional: bool = False,
+        extra: tuple[tuple[str, str], ...] = (),
+    ) -> list[_Node] | None:
+        """Objects whose field is one of ids, in requests of ID_CHUNK ids."""
+        found: list[_Node] = []
+        for chunk in _chunks(ids):
+            params = [("display", display), (f"filter[{field_name}]", f"[{'|'.join(chunk)}]")]
+            params.extend(extra)
+            nodes = self._optional(resource, params) if optional else self._list(resource, params)
+            if nodes is None:
+                return None
+            found.extend(nodes)
+        return found
+
+    # --- webhooks ---------------------------------------------------------------------
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """PrestaShop core sends no webhooks: every delivery is refused."""
+        raise BadPayload(NO_WEBHOOKS)
+
+    def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
+        """PrestaShop core sends no webhooks: every delivery is refused."""
+        raise BadPayload(NO_WEBHOOKS)
+
+    # --- orders -----------------------------------------------------------------------
+
+    def parse_order(self, payload: bytes) -> ShopOrder:
+        """Read the answer of GET /api/orders/{id} (or a one-order display=full list) and
+        complete it with its customer, addresses, currency, carrier, state and details."""
+        nodes = _order_nodes(_parse_xml(payload, "order"))
+        if len(nodes) != 1:
+            raise BadPayload(f"order: expected one <order>, found {len(nodes)}")
+        return self._complete([self._read_order(nodes[0])])[0]
+
+    def fetch_order(self, external_id: str) -> ShopOrder:
+        """GET /api/orders/{id}, then the look-ups of parse_order."""
+        order_id = _identifier(str(external_id).strip(), "external_id")
+        response = self._get(f"/orders/{order_id}")
+        if not response.content.strip():
+            raise NotFoundAtShop(f"GET /api/orders/{order_id}: empty answer")
+        return self.parse_order(response.content)
+
+    def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
+        """GET /api/orders?display=full&date=1&filter[date_upd]=>[local time]
+        &sort=[date_upd_ASC,id_ASC]&limit=offset,100; next_page is the next offset.
+
+        The filter is strict, so it asks for one second before `changed_since`.
+        """
+        offset = 0
+        if page:
+            if not _DIGITS.fullmatch(page):
+                raise BadPayload(f"page: {page!r} is not an offset")
+            offset = int(page)
+        params = [
+            ("display", "full"),
+            ("date", "1"),
+            ("filter[date_upd]", f">[{self._local_filter(changed_since)}]"),
+            ("sort", "[date_upd_ASC,id_ASC]"),
+            ("limit", f"{offset},{PAGE_SIZE}"),
+        ]
+        nodes = self._list("orders", params)
+        readable: list[tuple[_Node, _RawOrder]] = []
+        rejected: list[RejectedOrder] = []
+        for node in nodes:
+            try:
+                readable.append((node, self._read_order(node)))
+            except BadPayload as exc:
+                rejected.append(_rejected(node, exc))
+        call = self._prefetched([raw for _, raw in readable])
+        orders: list[ShopOrder] = []
+        for node, raw in readable:
+            try:
+                orders.append(self._build(raw, call))
+            except BadPayload as exc:
+                rejected.append(_rejected(node, exc))
+        next_page = str(offset + len(nodes)) if len(nodes) >= PAGE_SIZE else None
+        return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
+
+    def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
+        """GET /api/orders?filter[id]=[N] for the reference, then
+        GET /api/order_payments?filter[order_reference]=[REF]&display=full and
+        GET /api/order_slip?filter[id_order]=[N]&display=full (credit slips as refunds)."""
+        order_id = _identifier(str(external_id).strip(), "external_id")
+        found = self._list(
+            "orders", [("display", "[id,reference,id_currency]"), ("filter[id]", f"[{order_id}]")]
+        )
+        if not found:
+            raise NotFoundAtShop(f"GET /api/orders: no order {order_id}")
+        order = found[0]
+        reference = order.required("reference")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", reference):
+            raise BadPayload(f"{order.where('reference')}: {reference!r} is not a reference")
+        call = _Call()
+        currency_id = order.ref("id_currency")
+        payments = self._list(
+            "order_payments",
+            [("display", "full"), ("filter[order_reference]", f"[{reference}]")],
+        )
+        currency_ids = {p.ref("id_currency") for p in payments} | {currency_id}
+        self._load_currencies(call, {c for c in currency_ids if c})
+        default_currency = call.currencies.get(currency_id or "", "")
+        transactions = [self._payment(node, call, default_currency) for node in payments]
+        slips = self._optional(
+            "order_slip", [("display", "full"), ("filter[id_order]", f"[{order_id}]")]
+        )
+        for node in slips or ():
+            transactions.append(self._slip(node, default_currency))
+        transactions.sort(key=lambda tx: (tx.occurred_at, tx.external_id))
+        return tuple(transactions)
+
+    # --- catalogues -------------------------------------------------------------------
+
+    def list_statuses(self) -> list[ShopChoice]:
+        """GET /api/order_states?display=full: code = state id, label = first-language name."""
+        call = _Call()
+        states = self._load_states(call)
+        return [
+            ShopChoice(code=state_id, label=state.label or state_id)
+            for state_id, state in sorted(states.items(), key=lambda item: int(item[0]))
+            if not state.deleted
+        ]
+
+    def list_carriers(self) -> list[ShopChoice]:
+        """GET /api/carriers?display=full&filter[deleted]=[0]: code = label = carrier name
+        (what ShopOrder.shipping_label carries), with the carrier module in the label."""
+        call = _Call()
+        choices: dict[str, ShopChoice] = {}
+        nodes = self._list("carriers", [("display", "full"), ("filter[deleted]", "[0]")])
+        for node in nodes:
+            name = self._carrier_name(call, node.text("name"))
+            if not name or name in choices:
+                continue
+            module = node.text("external_module_name") if node.flag("is_module") else ""
+            choices[name] = ShopChoice(code=name, label=f"{name} ({module})" if module else name)
+        return list(choices.values())
+
+    def list_payment_methods(self) -> list[ShopChoice]:
+        """GET /api/orders?display=[id,module,payment]&sort=[id_DESC]&limit=250: the payment
+        modules of recent orders (code = `module`, label = `payment` of its latest order)."""
+        nodes = self._list(
+            "orders",
+            [
+                ("display", "[id,module,payment]"),
+                ("sort", "[id_DESC]"),
+                ("limit", str(RECENT_ORDERS)),
+            ],
+        )
+        choices: dict[str, ShopChoice] = {}
+        for node in nodes:
+            module = node.text("module")
+            if module and module not in choices:
+                choices[module] = ShopChoice(code=module, label=node.text("payment") or module)
+        return sorted(choices.values(), key=lambda choice: choice.code)
+
+    def test_connection(self) -> str:
+        """GET /api/: the resources the key may read, the shop name and PSWS-Version."""
+        response = self._get("/")
+        root = _parse_xml(response.content, "GET /api/")
+        api = root.find("api")
+        if api is None:
+            raise BadPayload("GET /api/: no <api> element")
+        readable = {child.tag for child in api if child.get("get", "true") == "true"}
+        missing = [name for name in REQUIRED_RESOURCES if name not in readable]
+        if missing:
+            raise AuthFailed(f"the webservice key may not read: {', '.join(missing)}")
+        version = response.headers.get("PSWS-Version", "?")
+        name = api.get("shopName", "")
+        return f"PrestaShop {version} webservice, shop {name!r}, {len(readable)} resources readable"
+
+    # --- reading one order ------------------------------------------------------------
+
+    def _local_time(self, raw: str, path: str) -> dt.datetime | None:
+        if raw == "" or raw.startswith(UNSET_TIME):
+            return None
+        for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+            try:
+                naive = dt.datetime.strptime(raw, pattern)
+                break
+            except ValueError:
+                continue
+        else:
+            raise BadPayload(f"{path}: {raw!r} is not a YYYY-MM-DD HH:MM:SS time")
+        try:
+            return naive.replace(tzinfo=self.tz, fold=0).astimezone(dt.UTC)
+        except (OverflowError, ValueError) as exc:
+            raise BadPayload(f"{path}: {raw!r} is out of range") from exc
+
+    def _local_filter(self, when: dt.datetime) -> str:
+        try:
+            local = to_utc(when).astimezone(self.tz).replace(tzinfo=None, microsecond=0)
+            local -= dt.timedelta(seconds=1)
+        except OverflowError:
+            local = dt.datetime(1970, 1, 1)
+        return local.isoformat(sep=" ", timespec="seconds")
+
+    def _read_row(self, node: _Node) -> _Row:
+        barcode = (
+            node.text("product_ean13") or node.text("product_isbn") or node.text("product_upc")
+        )
+        ean = _BARCODE_SEPARATORS.sub("", barcode)  # ISBNs come as 978-2-212-67890-1
+        return _Row(
+            id=node.id(),
+            quantity=node.quantity("product_quantity"),
+            name=node.text("product_name"),
+            has_combination=node.ref("product_attribute_id") is not None,
+            sku=node.text("product_reference"),
+            ean=ean,
+            unit_incl=node.amount("unit_price_tax_incl"),
+            unit_excl=node.amount("unit_price_tax_excl"),
+            path=node.path,
+        )
+
+    def _read_order(self, node: _Node) -> _RawOrder:
+        placed_at = self._local_time(node.required("date_add"), node.where("date_add"))
+        if placed_at is None:
+            raise BadPayload(f"{node.where('date_add')}: unset")
+        updated_at = self._local_time(node.text("date_upd"), node.where("date_upd")) or placed_at
+        currency_id = node.ref("id_currency")
+        if currency_id is None:
+            raise BadPayload(f"{node.where('id_currency')}: missing")
+        rows = tuple(
+            self._read_row(row) for row in node.children("associations", "order_rows", "order_row")
+        )
+        return _RawOrder(
+            id=node.id(),
+            reference=node.text("reference"),
+            customer_id=node.ref("id_customer"),
+            delivery_id=node.ref("id_address_delivery"),
+            invoice_id=node.ref("id_address_invoice"),
+            currency_id=currency_id,
+            carrier_id=node.ref("id_carrier"),
+            state=node.ref("current_state") or "0",
+            module=node.text("module"),
+            payment=node.text("payment"),
+            placed_at=placed_at,
+            updated_at=updated_at,
+            gift=node.flag("gift"),
+            gift_message=node.text("gift_message"),
+            grand_total=node.money("total_paid_tax_incl", "total_paid"),
+            grand_total_excl=node.money("total_paid_tax_excl", "total_paid_tax_incl", "total_paid"),
+            products=node.money("total_products_wt"),
+            discounts=node.money("total_discounts_tax_incl", "total_discounts"),
+            shipping=node.money("total_shipping_tax_incl", "total_shipping"),
+            shipping_excl=node.money("total_shipping_tax_excl", "total_shipping_tax_incl"),
+            wrapping=node.money("total_wrapping_tax_incl", "total_wrapping"),
+            wrapping_excl=node.money("total_wrapping_tax_excl", "total_wrapping_tax_incl"),
+            rows=rows,
+        )
+
+    # --- look-ups ---------------------------------------------------------------------
+
+    def _complete(self, raws: list[_RawOrder]) -> tuple[ShopOrder, ...]:
+        call = self._prefetched(raws)
+        return tuple(self._build(raw, call) for raw in raws)
+
+    def _prefetched(self, raws: list[_RawOrder]) -> _Call:
+        call = _Call()
+        if raws:
+            self._prefetch(call, raws)
+        return call
+
+    def _prefetch(self, call: _Call, raws: list[_RawOrder]) -> None:
+        order_ids = {raw.id for raw in raws}
+        self._load_states(call)
+        self._load_currencies(call, {raw.currency_id for raw in raws})
+        carrier_ids = {raw.carrier_id for raw in raws if raw.carrier_id}
+        for node in self._by_ids("carriers", "[id,name]", carrier_ids) or ():
+            call.carriers[node.id()] = self._carrier_name(call, node.text("name"))
+        customer_ids = {raw.customer_id for raw in raws if raw.customer_id}
+        display = "[id,email,firstname,lastname,company]"  # never the password hash
+        for node in self._by_ids("customers", display, customer_ids) or ():
+            call.customers[node.id()] = node
+        address_ids = {a for raw in raws for a in (raw.delivery_id, raw.invoice_id) if a}
+        for node in self._by_ids("addresses", "full", address_ids) or ():
+            call.addresses[node.id()] = node
+        addresses = list(call.addresses.values())
+        country_ids = {c for node in addresses if (c := node.ref("id_country"))}
+        for node in self._by_ids("countries", "[id,iso_code]", country_ids) or ():
+            call.countries[node.id()] = node.text("iso_code").upper()
+        region_ids = {s for node in addresses if (s := node.ref("id_state"))}
+        for node in self._by_ids("states", "[id,name]", region_ids, optional=True) or ():
+            call.regions[node.id()] = node.text("name")
+        self._load_details(call, order_ids)
+        self._load_discounts(call, order_ids)
+        for node in (
+            self._by_ids(
+                "messages",
+                "full",
+                order_ids,
+                "id_order",
+                optional=True,
+                extra=(("filter[private]", "[0]"),),
+            )
+            or ()
+        ):
+            if node.ref("id_employee") is None and not node.flag("private"):
+                entry = (node.text("date_add"), int(node.id()), node.text("message"))
+                call.messages.setdefault(node.id("id_order"), []).append(entry)
+        states = call.states or {}
+        cancelled = {raw.id for raw in raws if self._is_cancelled(raw.state, states)}
+        for node in (
+            self._by_ids("order_histories", "full", cancelled, "id_order", optional=True) or ()
+        ):
+            when = self._local_time(node.text("date_add"), node.where("date_add"))
+            if when is not None:
+                row = (node.text("id_order_state"), int(node.id()), when)
+                call.history.setdefault(node.id("id_order"), []).append(row)
+
+    def _load_states(self, call: _Call) -> dict[str, _State]:
+        if call.states is None:
+            call.states = {}
+            for node in self._list("order_states", [("display", "full")]):
+                templates = node.i18n_values("template") or [node.text("template")]
+                call.states[node.id()] = _State(
+                    label=node.i18n("name"),
+                    deleted=node.flag("deleted"),
+                    cancelled=CANCELLED_TEMPLATE in templates,
+                )
+        return call.states
+
+    def _load_currencies(self, call: _Call, ids: set[str]) -> None:
+        wanted = ids - call.currencies.keys()
+        for node in self._by_ids("currencies", "[id,iso_code]", wanted) or ():
+            call.currencies[node.id()] = node.text("iso_code").upper()
+
+    def _load_details(self, call: _Call, order_ids: set[str]) -> None:
+        nodes = self._by_ids("order_details", "full", order_ids, "id_order", optional=True)
+        tax_ids: set[str] = set()
+        for node in nodes or ():
+            taxes = tuple(t.id() for t in node.children("associations", "taxes", "tax"))
+            tax_ids.update(taxes)
+            call.details.setdefault(node.id("id_order"), {})[node.id()] = _Detail(
+                unit_incl=node.amount("unit_price_tax_incl"),
+                total_incl=node.money("total_price_tax_incl"),
+                total_excl=node.money("total_price_tax_excl"),
+                tax_ids=taxes,
+            )
+        if tax_ids:
+            found = self._by_ids("taxes", "[id,rate]", tax_ids, optional=True)
+            if found is not None:
+                call.taxes = {
+                    node.id(): rate(node.text("rate"), node.where("rate")) for node in found
+                }
+
+    def _load_discounts(self, call: _Call, order_ids: set[str]) -> None:
+        nodes = self._by_ids("order_cart_rules", "full", order_ids, "id_order", optional=True)
+        rule_ids: set[str] = set()
+        for node in nodes or ():
+            if node.flag("deleted"):
+                continue
+            rule_id = node.ref("id_cart_rule")
+            if rule_id:
+                rule_ids.add(rule_id)
+            call.discounts.setdefault(node.id("id_order"), []).append((rule_id, node.text("name")))
+        for node in self._by_ids("cart_rules", "[id,code]", rule_ids, optional=True) or ():
+            call.codes[node.id()] = node.text("code")
+
+    def _carrier_name(self, call: _Call, name: str) -> str:
+        """PrestaShop shows a carrier named "0" under the shop's name."""
+        if name != "0":
+            return name
+        if call.shop_name is None:
+            api = _parse_xml(self._get("/").content, "GET /api/").find("api")
+            call.shop_name = (api.get("shopName", "") if api is not None else "") or name
+        return call.shop_name
+
+    def _is_cancelled(self, state_id: str, states: dict[str, _State]) -> bool:
+        if self.cancelled_states:
+            return state_id in self.cancelled_states
+        state = states.get(state_id)
+        return state is not None and state.cancelled
+
+    # --- building ShopOrder -----------------------------------------------------------
+
+    def _address(self, call: _Call, address_id: str | None, email: str = "") -> ShopAddress:
+        node = call.addresses.get(address_id or "")
+        if node is None:
+            return ShopAddress(email=email)
+        return ShopAddress(
+            first_name=node.text("firstname"),
+            last_name=node.text("lastname"),
+            company=node.text("company"),
+            line1=node.text("address1"),
+            line2=node.text("address2"),
+            postcode=node.text("postcode"),
+            city=node.text("city"),
+            region=call.regions.get(node.ref("id_state") or "", ""),
+            country_code=call.countries.get(node.ref("id_country") or "", ""),
+            phone=node.text("phone_mobile") or node.text("phone"),
+            email=email,
+            vat_id=_compact_vat(node.text("vat_number")),
+            relay_point_id=_relay_point(node.text("alias"), node.text("other")),
+        )
+
+    def _line_rate(
+        self, call: _Call, detail: _Detail | None, net: Decimal, gross: Decimal, path: str
+    ) -> Decimal:
+        if detail is not None and call.taxes is not None and detail.tax_ids:
+            if all(tax_id in call.taxes for tax_id in detail.tax_ids):
+                return rate(sum((call.taxes[t] for t in detail.tax_ids), Decimal("0")), path)
+        if detail is not None and not detail.tax_ids and gross == net:
+            return Decimal("0")
+        return _derive_rate(net, gross, path)
+
+    def _line(self, call: _Call, raw: _RawOrder, row: _Row) -> ShopLine:
+        detail = call.details.get(raw.id, {}).get(row.id)
+        unit_incl = detail.unit_incl if detail is not None else row.unit_incl
+        if detail is not None:
+            gross, net = detail.total_incl, detail.total_excl
+        else:
+            gross = _cents(row.unit_incl * row.quantity, f"{row.path}.unit_price_tax_incl")
+            net = _cents(row.unit_excl * row.quantity, f"{row.path}.unit_price_tax_excl")
+        name, options = _split_name(row.name, row.has_combination)
+        return ShopLine(
+            external_id=row.id,
+            name=name,
+            quantity=row.quantity,
+            unit_price=_cents(unit_incl, f"{row.path}.unit_price_tax_incl"),
+            sku=row.sku,
+            ean=row.ean,
+            options=options,
+            tax_rate=self._line_rate(call, detail, net, gross, f"{row.path}.tax rate"),
+            total_net=net,
+            tax_amount=gross - net,
+            total_gross=gross,
+            kind=LineKind.PRODUCT,
+        )
+
+    def _gift_wrap(self, raw: _RawOrder) -> ShopLine:
+        return ShopLine(
+            external_id=f"{raw.id}-wrapping",
+            name=GIFT_WRAP_NAME,
+            quantity=1,
+            unit_price=raw.wrapping,
+            tax_rate=_derive_rate(raw.wrapping_excl, raw.wrapping, "order.total_wrapping"),
+            total_net=raw.wrapping_excl,
+            tax_amount=raw.wrapping - raw.wrapping_excl,
+            total_gross=raw.wrapping,
+            kind=LineKind.GIFT_WRAP,
+        )
+
+    def _discount_codes(self, call: _Call, order_id: str) -> tuple[str, ...]:
+        codes: list[str] = []
+        for rule_id, name in call.discounts.get(order_id, []):
+            code = call.codes.get(rule_id or "", "") or name
+            if code and code not in codes:
+                codes.append(code)
+        return tuple(codes)
+
+    def _buyer_note(self, call: _Call, raw: _RawOrder) -> str:
+        notes = [text for _, _, text in sorted(call.messages.get(raw.id, [])) if text]
+        if raw.gift and raw.gift_message:
+            notes.append(f"Gift message: {raw.gift_message}")
+        return "\n\n".join(notes)
+
+    def _cancelled_at(self, call: _Call, raw: _RawOrder) -> dt.datetime | None:
+        if not self._is_cancelled(raw.state, call.states or {}):
+            return None
+        rows = [row for row in call.history.get(raw.id, []) if row[0] == raw.state]
+        if rows:
+            return max(rows, key=lambda row: (row[2], row[1]))[2]
+        return raw.updated_at
+
+    def _build(self, raw: _RawOrder, call: _Call) -> ShopOrder:
+        currency = call.currencies.get(raw.currency_id)
+        if not currency:
+            raise BadPayload(f"order {raw.id}.id_currency: currency {raw.currency_id} is unknown")
+        person = call.customers.get(raw.customer_id or "")
+        email = person.text("email") if person is not None else ""
+        billing = self._address(call, raw.invoice_id or raw.delivery_id, email)
+        shipping = self._address(call, raw.delivery_id) if raw.delivery_id else None
+        customer = ShopCustomer(
+            external_id=raw.customer_id,
+            email=email,
+            first_name=person.text("firstname") if person is not None else billing.first_name,
+            last_name=person.text("lastname") if person is not None else billing.last_name,
+            phone=billing.phone or (shipping.phone if shipping else ""),
+            company=(person.text("company") if person is not None else "") or billing.company,
+        )
+        lines = [self._line(call, raw, row) for row in raw.rows]
+        if raw.wrapping > 0:
+            lines.append(self._gift_wrap(raw))
+        state = (call.states or {}).get(raw.state)
+        cancelled_at = self._cancelled_at(call, raw)
+        return ShopOrder(
+            external_id=raw.id,
+            number=raw.reference or raw.id,
+            placed_at=raw.placed_at,
+            updated_at=raw.updated_at,
+            currency=currency,
+            status=raw.state,
+            status_label=state.label if state is not None else "",
+            customer=customer,
+            billing=billing,
+            shipping=shipping,
+            lines=tuple(lines),
+            grand_total=raw.grand_total,
+            subtotal=raw.products + raw.wrapping,
+            discount_total=raw.discounts,
+            shipping_total=raw.shipping,
+            shipping_tax=raw.shipping - raw.shipping_excl,
+            tax_total=raw.grand_total - raw.grand_total_excl,
+            prices_include_tax=True,
+            email=email,
+            shipping_label=call.carriers.get(raw.carrier_id or "", ""),
+            payment_method=raw.module,
+            payment_method_label=raw.payment,
+            discount_codes=self._discount_codes(call, raw.id),
+            buyer_note=self._buyer_note(call, raw),
+            cancelled_at=cancelled_at,
+            transactions=None,
+        )
+
+    # --- payments ---------------------------------------------------------------------
+
+    def _payment(self, node: _Node, call: _Call, default_currency: str) -> ShopTransaction:
+        occurred_at = self._local_time(node.required("date_add"), node.where("date_add"))
+        if occurred_at is None:
+            raise BadPayload(f"{node.where('date_add')}: unset")
+        amount = node.money("amount")
+        currency = call.currencies.get(node.ref("id_currency") or "", "") or default_currency
+        if not currency:
+            raise BadPayload(f"{node.where('id_currency')}: unknown currency")
+        return ShopTransaction(
+            external_id=node.id(),
+            kind=TransactionKind.REFUND if amount < 0 else TransactionKind.SALE,
+            amount=abs(amount),
+            currency=currency,
+            occurred_at=occurred_at,
+            status=TransactionStatus.SUCCESS,
+            method=node.text("payment_method"),
+            reference=node.text("transaction_id"),
+        )
+
+    def _slip(self, node: _Node, currency: str) -> ShopTransaction:
+        occurred_at = self._local_time(node.required("date_add"), node.where("date_add"))
+        if occurred_at is None:
+            raise BadPayload(f"{node.where('date_add')}: unset")
+        if node.has("total_products_tax_incl"):
+            amount = node.money("total_products_tax_incl") + node.money("total_shipping_tax_incl")
+        else:
+            amount = node.money("amount") + node.money("shipping_cost_amount")
+        return ShopTransaction(
+            external_id=f"order_slip:{node.id()}",
+            kind=TransactionKind.REFUND,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            status=TransactionStatus.SUCCESS,
+            method="order_slip",
+            reference=f"credit slip {node.id()}",
+        )
+
+
+def dedupe_key(order: ShopOrder) -> str:
+    """The key of one polled version of an order: its id and `date_upd` (in UTC)."""
+    return f"{order.external_id}:{order.updated_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
