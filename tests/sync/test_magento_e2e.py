@@ -101,3 +101,15 @@ def test_many_pages_then_an_update_then_nothing_new(
     db_session.refresh(updated)
     assert updated.shop_status == "complete"
     assert db_session.scalar(select(func.count()).select_from(InboxEvent)) == 6
+
+
+def test_flask_sync_run_polls_the_shop_and_says_what_it_did(
+    app, emulator: MagentoEmulator, shop: Shop, db_session: Session
+) -> None:
+    recent(emulator, fixture("fr-order-relay-coupon.json"))
+    result = app.test_cli_runner().invoke(args=["sync", "run", "--shop", shop.key])
+    assert result.exit_code == 0, result.output
+    assert f"{shop.key}: 1 new of 1" in result.output
+    assert db_session.scalar(select(func.count()).select_from(Order)) == 1
+    unknown = app.test_cli_runner().invoke(args=["sync", "run", "--shop", "nope"])
+    assert unknown.exit_code != 0 and "no shop" in unknown.output
