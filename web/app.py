@@ -94,9 +94,20 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web.views import admin, auth, dashboard, errors, health, hooks, orders, warehouse
+    from web.views import (
+        admin,
+        auth,
+        dashboard,
+        errors,
+        health,
+        hooks,
+        orders,
+        shops,
+        sync_log,
+        warehouse,
+    )
 
-    for module in (auth, health, hooks, dashboard, orders, warehouse, admin):
+    for module in (auth, health, hooks, dashboard, orders, warehouse, admin, shops, sync_log):
         app.register_blueprint(module.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     errors.register(app)

@@ -70,7 +70,13 @@ def _claim(session: Session) -> Job | None:
 
 
 def run_next_job(sessions: sessionmaker[Session]) -> bool:
-    """Run one due job in its own transaction; return False when none was due."""
+    """Run one due job; return False when none was due.
+
+    Three transactions: claim, the handler's work, then the outcome. The outcome is
+    written in a fresh transaction because handlers that commit through `sessions`
+    (polling page by page) would otherwise leave this session holding a read snapshot
+    older than their commits, which SQLite refuses to turn into a write.
+    """
     with sessions() as session:
         with session.begin():
             job = _claim(session)
@@ -81,9 +87,6 @@ def run_next_job(sessions: sessionmaker[Session]) -> bool:
             with session.begin():
                 job = session.get_one(Job, job_id)
                 result = _handlers[kind](session, job, sessions)
-                job.state = JobState.DONE
-                job.result = result or {}
-                job.finished_at = utcnow()
         except Exception as exc:  # one failing job must not stop the worker
             log.exception("job %s (%s) failed", job_id, kind)
             with session.begin():
@@ -91,6 +94,13 @@ def run_next_job(sessions: sessionmaker[Session]) -> bool:
                 job.error = f"{type(exc).__name__}: {exc}"
                 job.finished_at = utcnow()
                 job.state = JobState.FAILED if job.attempts >= MAX_ATTEMPTS else JobState.QUEUED
+            return True
+        with session.begin():
+            job = session.get_one(Job, job_id)
+            job.state = JobState.DONE
+            job.result = result or {}
+            job.error = ""
+            job.finished_at = utcnow()
     return True
 
 

@@ -470,3 +470,20 @@ def test_a_running_total_payment_that_grows_updates_the_payment_state(
     deliver(db_session, shop, shop_order(updated_at=T0 + dt.timedelta(days=1)))
     assert order.payment_state == PaymentState.PAID
     assert len(order.transactions) == 1 and order.transactions[0].amount == Decimal("64.66")
+
+
+def test_a_backfill_imports_open_orders_only(db_session: Session, shop) -> None:
+    shop.import_from = dt.date(2026, 12, 1)
+    for external_id, status in (("open", "paid"), ("done", "refunded"), ("gone", "cancelled")):
+        received = intake.store_event(
+            db_session,
+            shop,
+            intake.POLL_TOPIC,
+            f"backfill-{external_id}",
+            external_id,
+            encode_order(shop_order(external_id=external_id, status=status)),
+            {intake.BACKFILL_HEADER: "1"},
+        )
+        assert received.event is not None
+        intake.process_event(db_session, received.event)
+    assert list(db_session.scalars(select(Order.external_id))) == ["open"]

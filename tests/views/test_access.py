@@ -19,6 +19,10 @@ MATRIX = [
     ("GET", "/admin/users", {Role.ADMIN}),
     ("POST", "/admin/users", {Role.ADMIN}),
     ("POST", "/admin/users/{own_id}/active", {Role.ADMIN}),
+    ("GET", "/shops/", {Role.ADMIN}),
+    ("GET", "/shops/new", {Role.ADMIN}),
+    ("POST", "/shops/", {Role.ADMIN}),
+    ("GET", "/sync/", {Role.ADMIN, Role.MANAGER}),
 ]
 
 
@@ -43,7 +47,8 @@ def test_role_matrix(
             path, data={"csrf_token": token, "email": "new@example.com", "role": "viewer"}
         )
     if role in allowed:
-        assert response.status_code in (200, 303, 404), (role, path, response.status_code)
+        # Reaching the view is what counts here: 422 is the form refusing our dummy input.
+        assert response.status_code in (200, 303, 404, 422), (role, path, response.status_code)
     else:
         assert response.status_code == 403, (role, path)
         assert "Votre rôle ne donne pas accès" in response.get_data(as_text=True)

@@ -90,3 +90,35 @@ def test_embedded_worker_thread_runs_jobs(
         worker.join(timeout=5)
     db_session.refresh(job)
     assert job.state == JobState.DONE
+
+
+@queue.handler("test.commits_elsewhere")
+def _commits_elsewhere(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict:
+    # Like polling a shop: read through the job's session, commit through others.
+    assert session.get(Job, job.id) is not None
+    for _ in range(3):
+        with sessions.begin() as other:
+            queue.enqueue(other, "test.echo", {"value": "from elsewhere"})
+    return {"ok": True}
+
+
+def test_a_job_that_commits_through_other_sessions_finishes_on_a_real_sqlite_file(
+    tmp_path,
+) -> None:
+    # Own database file with separate connections, as the embedded worker runs: the
+    # rolled-back shared connection of the other tests would hide SQLite's locking.
+    from web.db import make_engine, make_session_factory
+    from web.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        job_id = queue.enqueue(session, "test.commits_elsewhere").id
+    assert queue.run_next_job(sessions)
+    with sessions() as session:
+        job = session.get_one(Job, job_id)
+        assert job.state == JobState.DONE, job.error
+        assert job.result == {"ok": True}
+    engine.dispose()

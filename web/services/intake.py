@@ -68,6 +68,11 @@ KEPT_HEADER_PREFIXES = (
     "user-agent",
 )
 BACKFILL_HEADER = "x-comptoir-backfill"
+CLOSED_MEANINGS = (
+    ShopStatusMeaning.COMPLETED,
+    ShopStatusMeaning.CANCELLED,
+    ShopStatusMeaning.REFUNDED,
+)
 
 
 # --- Receiving -----------------------------------------------------------------------------
@@ -353,6 +358,9 @@ def upsert_order(
         if shop.import_from and not backfill and incoming.placed_at.date() < shop.import_from:
             return Outcome("skipped", None)
         if status_meaning == ShopStatusMeaning.IGNORE:
+            return Outcome("skipped", None)
+        if backfill and (incoming.cancelled_at is not None or status_meaning in CLOSED_MEANINGS):
+            # A backfill imports the orders still open in the shop, not its history.
             return Outcome("skipped", None)
         order = Order(shop=shop, external_id=incoming.external_id)
         session.add(order)

@@ -38,6 +38,14 @@ STATE_LABELS = {
     "rejected": _l("Rejected"),
     "sent": _l("Sent"),
     "dead": _l("Dead"),
+    # what a shop status means
+    "awaiting_payment": _l("Awaiting payment"),
+    "on_hold": _l("On hold"),
+    "ignore": _l("Ignore the order"),
+    # background jobs
+    "queued": _l("Queued"),
+    "running": _l("Running"),
+    "done": _l("Done"),
 }
 
 ROLE_LABELS = {
@@ -70,4 +78,13 @@ KIND_LABELS = {
     "system": _l("Comptoir"),
     "success": _l("Succeeded"),
     "failure": _l("Failed"),
+    # platforms (brand names)
+    "shopify": "Shopify",
+    "woocommerce": "WooCommerce",
+    "prestashop": "PrestaShop",
+    "magento": "Magento 2",
+    # invoicing policy of a shop
+    "manual": _l("By hand"),
+    "on_payment": _l("When paid"),
+    "on_shipment": _l("When shipped"),
 }

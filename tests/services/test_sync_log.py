@@ -1,0 +1,186 @@
+"""The sync log rules: filters and pages, readable payloads, replay and ignore, late cursors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.factories import make_order, make_shop
+from web.models import InboxEvent, OrderEvent, Shop, SyncCursor
+from web.models.enums import ActorType, InboxState
+from web.services import sync_log
+from web.services.errors import ValidationFailed
+from web.services.timeline import Actor
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def make_event(
+    session: Session,
+    shop: Shop,
+    *,
+    topic: str = "orders/updated",
+    state: InboxState = InboxState.PROCESSED,
+    body: bytes = b'{"id": 1}',
+    minutes_ago: int = 0,
+    external_order_id: str | None = None,
+    error: str = "",
+) -> InboxEvent:
+    count = len(session.scalars(select(InboxEvent.id)).all())
+    event = InboxEvent(
+        shop=shop,
+        topic=topic,
+        dedupe_key=f"key-{count}",
+        external_order_id=external_order_id,
+        raw_body=body,
+        headers={"x-shopify-topic": topic},
+        received_at=NOW - dt.timedelta(minutes=minutes_ago),
+        state=state,
+        attempts=3 if state == InboxState.FAILED else 1,
+        next_attempt_at=NOW if state == InboxState.FAILED else None,
+        error=error,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@pytest.fixture()
+def lyon(db_session: Session) -> Shop:
+    return make_shop(db_session, "lyon", name="Boutique Lyon")
+
+
+# --- Listing ---------------------------------------------------------------------------------
+
+
+def test_filters_are_read_from_the_query_and_bad_values_refused() -> None:
+    filters, refused = sync_log.parse_filters(
+        {"shop": "lyon", "state": "parked", "topic": "orders/paid", "page": "2"}
+    )
+    assert filters == sync_log.EventFilters("lyon", InboxState.PARKED, "orders/paid", 2)
+    assert filters.args() == {"shop": "lyon", "state": "parked", "topic": "orders/paid"}
+    filters, refused = sync_log.parse_filters({"state": "exploded", "page": "-1"})
+    assert filters == sync_log.EventFilters()
+    assert refused == {"state", "page"}
+
+
+def test_list_filters_by_shop_state_and_topic_newest_first(db_session: Session, lyon: Shop) -> None:
+    paris = make_shop(db_session, "paris")
+    old = make_event(db_session, lyon, state=InboxState.PARKED, minutes_ago=30)
+    new = make_event(db_session, lyon, state=InboxState.PARKED, minutes_ago=1)
+    make_event(db_session, lyon, topic="orders/paid")
+    make_event(db_session, paris, state=InboxState.PARKED)
+
+    def listed(**filters: object) -> list[InboxEvent]:
+        return sync_log.list_events(db_session, sync_log.EventFilters(**filters)).items  # type: ignore[arg-type]
+
+    assert listed(shop="lyon", state=InboxState.PARKED) == [new, old]
+    assert [e.topic for e in listed(topic="orders/paid")] == ["orders/paid"]
+    assert len(listed()) == 4
+    assert listed(shop="nowhere") == []
+    assert sync_log.topics(db_session) == ["orders/paid", "orders/updated"]
+    assert sync_log.attention_count(db_session) == 3
+
+
+def test_pages_stop_at_the_last_one(db_session: Session, lyon: Shop) -> None:
+    for minutes in range(5):
+        make_event(db_session, lyon, minutes_ago=minutes)
+    page = sync_log.list_events(db_session, sync_log.EventFilters(page=9), per_page=2)
+    assert (page.total, page.pages, page.page, len(page.items)) == (5, 3, 3, 1)
+    assert page.has_prev and not page.has_next
+
+
+# --- One event -------------------------------------------------------------------------------
+
+
+def test_json_payloads_are_pretty_printed(db_session: Session, lyon: Shop) -> None:
+    event = make_event(db_session, lyon, body='{"note":"Merci, à bientôt","id":7}'.encode())
+    payload = sync_log.payload_view(event)
+    assert payload.kind == "json" and not payload.truncated
+    assert payload.text == '{\n  "note": "Merci, à bientôt",\n  "id": 7\n}'
+
+
+def test_xml_payloads_are_shown_as_text(db_session: Session, lyon: Shop) -> None:
+    body = b'<?xml version="1.0"?><prestashop><order><id>5</id></order></prestashop>'
+    payload = sync_log.payload_view(make_event(db_session, lyon, body=body))
+    assert (payload.kind, payload.text) == ("xml", body.decode())
+
+
+def test_big_payloads_are_cut_at_the_cap(db_session: Session, lyon: Shop) -> None:
+    body = json.dumps({"items": ["é" * 100] * 3000}).encode()
+    payload = sync_log.payload_view(make_event(db_session, lyon, body=body), cap=10_000)
+    assert payload.truncated and payload.size == len(body)
+    assert len(payload.text.encode()) <= 10_000
+    binary = sync_log.payload_view(make_event(db_session, lyon, body=b"\xff\xfe\x00bin"))
+    assert binary.kind == "binary" and not binary.truncated
+
+
+def test_replay_puts_the_event_back_in_the_inbox_and_notes_it_on_the_order(
+    db_session: Session, lyon: Shop
+) -> None:
+    order = make_order(db_session, lyon)
+    event = make_event(
+        db_session,
+        lyon,
+        state=InboxState.FAILED,
+        external_order_id=order.external_id,
+        error="PlatformUnavailable: timed out",
+    )
+    sync_log.replay(db_session, event, Actor.system("test"))
+    assert (event.state, event.attempts, event.next_attempt_at) == (InboxState.PENDING, 0, None)
+    note = db_session.scalars(select(OrderEvent).where(OrderEvent.kind == "inbox.replayed")).one()
+    assert note.order_id == order.id and note.actor_type == ActorType.SYSTEM
+
+
+def test_ignore_sets_an_event_aside_but_never_an_applied_one(
+    db_session: Session, lyon: Shop
+) -> None:
+    parked = make_event(db_session, lyon, state=InboxState.PARKED)
+    assert sync_log.ignore(db_session, parked).state == InboxState.IGNORED
+    assert sync_log.replay(db_session, parked).state == InboxState.PENDING
+    processed = make_event(db_session, lyon, state=InboxState.PROCESSED)
+    with pytest.raises(ValidationFailed):
+        sync_log.ignore(db_session, processed)
+    rejected = make_event(db_session, lyon, topic="rejected", state=InboxState.REJECTED)
+    with pytest.raises(ValidationFailed):
+        sync_log.replay(db_session, rejected)
+    assert sync_log.ignore(db_session, rejected).state == InboxState.IGNORED
+
+
+# --- Cursors ---------------------------------------------------------------------------------
+
+
+def test_a_flow_is_late_after_three_poll_intervals_or_on_error(
+    db_session: Session, lyon: Shop
+) -> None:
+    lyon.poll_interval_seconds = 300
+    fresh = NOW - dt.timedelta(minutes=14)
+    stale = NOW - dt.timedelta(minutes=16)
+    assert not sync_log.is_late(lyon, fresh, "", NOW)
+    assert sync_log.is_late(lyon, stale, "", NOW)
+    assert sync_log.is_late(lyon, fresh, "AuthFailed: 401", NOW)
+    lyon.is_active = False
+    assert not sync_log.is_late(lyon, stale, "AuthFailed: 401", NOW)
+
+
+def test_cursor_rows_cover_every_shop(db_session: Session, lyon: Shop) -> None:
+    quiet = make_shop(db_session, "quiet", name="Atelier calme", created_at=NOW)
+    db_session.add(
+        SyncCursor(
+            shop=lyon,
+            flow="orders",
+            position="2026-03-02T11:00:00+00:00",
+            last_run_at=NOW,
+            last_success_at=NOW - dt.timedelta(hours=2),
+        )
+    )
+    db_session.flush()
+    rows = {row.shop.key: row for row in sync_log.cursors(db_session, now=NOW)}
+    assert rows["lyon"].is_late and rows["lyon"].position.startswith("2026-03-02T11")
+    # Created a moment ago and never polled: not late yet.
+    assert rows["quiet"].last_success_at is None and not rows["quiet"].is_late
+    assert quiet.id == rows["quiet"].shop.id
