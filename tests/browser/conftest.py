@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
@@ -20,6 +21,7 @@ from werkzeug.serving import make_server
 from tests.conftest import TEST_DATABASE_URL, migrate, reset_schema
 from web.app import create_app
 from web.db import make_engine
+from web.queue import start_embedded_worker
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,6 +52,15 @@ def _browser_database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
+def live_app(live_server: str) -> Flask:
+    """The app behind the live server (its CLI, its sessions)."""
+    return _apps[live_server]
+
+
+_apps: dict[str, Flask] = {}
+
+
+@pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -> Iterator[str]:
     """Serve a seeded Comptoir on a free loopback port; yield its base URL."""
     tmp = tmp_path_factory.mktemp("live")
@@ -72,9 +83,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    # The background worker too, as `make run` serves it: jobs, inbox and due polls.
+    worker = start_embedded_worker(app)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        _apps[base_url] = app
+        yield base_url
     finally:
+        worker.stop()
+        worker.join(timeout=10)
         server.shutdown()
         thread.join(timeout=10)
         app.extensions["comptoir.engine"].dispose()
