@@ -10,6 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from web.textfold import SQLITE_FOLD_FUNCTION, sqlite_fold
 
+READ_ONLY = "comptoir_read_only"
+"""Execution option marking a transaction that only reads (no write lock on SQLite)."""
+
+
+def read_only(session: Session) -> Session:
+    """Open the session's transaction as a reader: on SQLite it takes no write lock."""
+    session.connection(execution_options={READ_ONLY: True})
+    return session
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and real transactions."""
@@ -37,7 +46,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A deferred transaction that reads, then writes after another connection
+        # committed, fails at once with "database is locked" (WAL snapshot): units of
+        # work take the write lock up front; read-only ones (GET pages) stay deferred.
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from web.db import read_only
 from web.models import Job, utcnow
 from web.models.enums import JobState
 
@@ -85,6 +86,9 @@ def run_next_job(sessions: sessionmaker[Session]) -> bool:
             job_id, kind = job.id, job.kind
         try:
             with session.begin():
+                # A reader: handlers that commit through `sessions` must not find this
+                # session holding SQLite's write lock.
+                read_only(session)
                 job = session.get_one(Job, job_id)
                 result = _handlers[kind](session, job, sessions)
         except Exception as exc:  # one failing job must not stop the worker

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, current_app, g
+from flask import Blueprint, abort, current_app, g, request
 from flask_login import current_user
 from sqlalchemy.orm import Session
 
+from web.db import read_only
 from web.models import User
 from web.models.enums import Role
 from web.services.timeline import Actor
@@ -21,6 +22,8 @@ def db() -> Session:
     """Return this request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
         g.db_session = current_app.extensions["comptoir.sessions"]()
+        if request.method in ("GET", "HEAD"):
+            read_only(g.db_session)
     return g.db_session
 
 
