@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -521,13 +521,14 @@ def test_list_orders_pages_in_change_order(shop: PrestaShopEmulator) -> None:
     while True:
         shop.requests.clear()
         batch = client.list_orders(when(2024, 1, 1), page)
-        assert len(shop.requests) <= 12  # look-ups are batched for the whole page
+        assert len(shop.requests) <= 13  # two listings at most; look-ups batched per page
         seen.extend(batch.orders)
         pages.append(batch.next_page)
         page = batch.next_page
         if page is None:
             break
-    assert pages == ["100", "200", None]
+    assert len(pages) == 3 and pages[-1] is None
+    assert all(token and "|" in token for token in pages[:-1])
     ids = [order.external_id for order in seen]
     assert len(ids) == len(set(ids)) == 230
     keys = [(order.updated_at, int(order.external_id)) for order in seen]
@@ -536,7 +537,64 @@ def test_list_orders_pages_in_change_order(shop: PrestaShopEmulator) -> None:
     listing = shop.requests_to("GET", "/api/orders")[0]
     assert listing.arg("display") == "full" and listing.arg("date") == "1"
     assert listing.arg("sort") == "[date_upd_ASC,id_ASC]"
-    assert listing.arg("limit") == "200,100"
+    assert listing.arg("limit") == "100"
+    last_time, last_id = pages[1].split("|")  # type: ignore[union-attr]
+    assert listing.arg("filter[date_upd]") == f"[{last_time}]"
+    assert listing.arg("filter[id]") == f">[{last_id}]"
+
+
+def _poll(
+    client: PrestaShopConnector,
+    since: dt.datetime,
+    between: Callable[[int], None] = lambda _: None,
+) -> list[ShopOrder]:
+    """Every page of one poll, calling between(n) after page n; fails if it never ends."""
+    seen: list[ShopOrder] = []
+    page: str | None = None
+    for number in range(1, 50):
+        batch = client.list_orders(since, page)
+        seen.extend(batch.orders)
+        if batch.next_page is None:
+            return seen
+        assert batch.next_page != page
+        page = batch.next_page
+        between(number)
+    raise AssertionError("paging does not end")
+
+
+def test_order_changed_during_a_poll_is_not_skipped(shop: PrestaShopEmulator) -> None:
+    _stock_orders(shop, 230, dt.datetime(2024, 5, 1, 9, 0, 0))
+    shop.clock = lambda: dt.datetime(2024, 6, 1, 10, 0, 0)
+    first = [o.external_id for o in connect(shop).list_orders(when(2024, 1, 1)).orders]
+
+    def change(number: int) -> None:
+        if number == 1:
+            shop.update_order(first[10], current_state="4")  # read on page 1, moves to the end
+
+    seen = _poll(connect(shop), when(2024, 1, 1), change)
+    ids = [order.external_id for order in seen]
+    assert set(ids) == {str(1000 + index) for index in range(230)}
+    assert ids.count(first[10]) == 2 and len(ids) == 231  # again, with its new date_upd
+    assert seen[-1].status == "4" and seen[-1].updated_at == when(2024, 6, 1, 8, 0, 0)
+    keys = [(order.updated_at, int(order.external_id)) for order in seen]
+    assert keys == sorted(keys)
+
+
+def test_offset_token_is_refused(shop: PrestaShopEmulator) -> None:
+    with pytest.raises(BadPayload, match="page token"):
+        connect(shop).list_orders(when(2024, 1, 1), "100")
+
+
+def test_bulk_change_in_one_second_pages_through(shop: PrestaShopEmulator) -> None:
+    for index in range(250):
+        shop.add("orders", order_record(2000 - index, "2024-05-01 09:00:00"))
+    shop.add("orders", order_record(1, "2024-05-01 09:00:01"))
+    shop.add("orders", order_record(5000, "2024-05-01 08:59:59"))
+
+    seen = _poll(connect(shop), when(2024, 5, 1, 7, 0, 0))  # 09:00:00 in Paris
+
+    ids = [int(order.external_id) for order in seen]
+    assert ids == sorted(range(1751, 2001)) + [1]
 
 
 def test_list_orders_filters_on_shop_local_date_upd(shop: PrestaShopEmulator) -> None:

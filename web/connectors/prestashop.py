@@ -116,6 +116,8 @@ KNOWN_RATES = tuple(
 RATE_TOLERANCE = Decimal("0.015")  # cents lost rounding the net and the gross amounts
 
 _DIGITS = re.compile(r"[0-9]{1,20}")
+_LOCAL_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
+_PAGE_TOKEN = re.compile(rf"(?P<time>{_LOCAL_TIME})\|(?P<id>[0-9]{{1,20}})")
 # "Faded Short Sleeve T-shirts - Color : Orange, Size : S": the combination's attributes
 # follow the last " - " whose attribute group name holds no " - ".
 _ATTRIBUTES = re.compile(r"^(?P<name>.+?) - (?P<options>(?:(?! - )[^:])+ : .+)$", re.S)
@@ -283,6 +285,20 @@ def _rejected(node: _Node, exc: BadPayload) -> RejectedOrder:
         error=str(exc),
         raw=tostring(wrapped, encoding="unicode").encode("utf-8"),
     )
+
+
+def _page_key(node: _Node) -> tuple[str, int] | None:
+    """(date_upd as the shop wrote it, id) of a listed order: its place in the sort."""
+    stamp = (node.el.findtext("date_upd") or "").strip()
+    raw_id = (node.el.findtext("id") or "").strip()
+    if not re.fullmatch(_LOCAL_TIME, stamp) or not _DIGITS.fullmatch(raw_id):
+        return None
+    return stamp, int(raw_id)
+
+
+def _after(found: tuple[str, int] | None, key: tuple[str, int]) -> bool:
+    """Whether a listed order comes after the page key (unplaceable ones are kept)."""
+    return found is None or found > key
 
 
 def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -511,23 +527,59 @@ class PrestaShopConnector:
 
     def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
         """GET /api/orders?display=full&date=1&filter[date_upd]=>[local time]
-        &sort=[date_upd_ASC,id_ASC]&limit=offset,100; next_page is the next offset.
+        &sort=[date_upd_ASC,id_ASC]&limit=100, then paged by key, not by offset.
 
-        The filter is strict, so it asks for one second before `changed_since`.
+        The filter is strict, so it asks for one second before `changed_since`. The token
+        "YYYY-MM-DD HH:MM:SS|id" names the last order read (shop-local date_upd, readable or
+        not). The next page asks for the rest of that second, filter[date_upd]=[T] and
+        filter[id]=>[id] (filters on two fields are AND-ed), then, if that is short, for
+        filter[date_upd]=>[T]. An order changed while we page moves behind the key instead
+        of shifting the others into pages already read, and a bulk change sharing one second
+        pages through by id: every page moves the key forward, so paging ends and no order is
+        read twice (rows not after the key are dropped, should the shop answer them anyway).
         """
-        offset = 0
+        common = [("display", "full"), ("date", "1")]
+        sort = ("sort", "[date_upd_ASC,id_ASC]")
+        key: tuple[str, int] | None = None
         if page:
-            if not _DIGITS.fullmatch(page):
-                raise BadPayload(f"page: {page!r} is not an offset")
-            offset = int(page)
-        params = [
-            ("display", "full"),
-            ("date", "1"),
-            ("filter[date_upd]", f">[{self._local_filter(changed_since)}]"),
-            ("sort", "[date_upd_ASC,id_ASC]"),
-            ("limit", f"{offset},{PAGE_SIZE}"),
-        ]
-        nodes = self._list("orders", params)
+            found = _PAGE_TOKEN.fullmatch(page.strip())
+            if found is None:
+                raise BadPayload(f"page: {page!r} is not a PrestaShop page token")
+            key = (found.group("time"), int(found.group("id")))
+            last_time, last_id = key
+            nodes = self._list(
+                "orders",
+                [
+                    *common,
+                    ("filter[date_upd]", f"[{last_time}]"),
+                    ("filter[id]", f">[{last_id}]"),
+                    sort,
+                    ("limit", str(PAGE_SIZE)),
+                ],
+            )
+            if len(nodes) < PAGE_SIZE:
+                nodes += self._list(
+                    "orders",
+                    [
+                        *common,
+                        ("filter[date_upd]", f">[{last_time}]"),
+                        sort,
+                        ("limit", str(PAGE_SIZE - len(nodes))),
+                    ],
+                )
+        else:
+            nodes = self._list(
+                "orders",
+                [
+                    *common,
+                    ("filter[date_upd]", f">[{self._local_filter(changed_since)}]"),
+                    sort,
+                    ("limit", str(PAGE_SIZE)),
+                ],
+            )
+        full = len(nodes) >= PAGE_SIZE
+        if key is not None:
+            nodes = [node for node in nodes if _after(_page_key(node), key)]
         readable: list[tuple[_Node, _RawOrder]] = []
         rejected: list[RejectedOrder] = []
         for node in nodes:
@@ -542,7 +594,13 @@ class PrestaShopConnector:
                 orders.append(self._build(raw, call))
             except BadPayload as exc:
                 rejected.append(_rejected(node, exc))
-        next_page = str(offset + len(nodes)) if len(nodes) >= PAGE_SIZE else None
+        next_page = None
+        if full:
+            # The token is the last order read, readable or not, so none is skipped.
+            keys = [found for found in map(_page_key, nodes) if found is not None]
+            if not keys:
+                raise BadPayload("GET /api/orders: a full page without a usable date_upd and id")
+            next_page = f"{keys[-1][0]}|{keys[-1][1]}"
         return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
 
     def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
