@@ -108,8 +108,8 @@ def small_order(entity_id: int, updated_at: str, **fields: Any) -> dict[str, Any
 
 
 def test_fixtures_are_the_published_bytes() -> None:
-    if not PUBLISHED.is_dir():
-        pytest.skip("the shared reference payloads are not mounted here")
+    # ../shared sits beside every checkout and CI run: its absence is a failure, not a skip.
+    assert PUBLISHED.is_dir(), f"{PUBLISHED} is missing"
     for name in ("magento-order.json", "magento-ship-request.json", "magento-invoice-request.json"):
         assert fixture(name) == (PUBLISHED / name).read_bytes(), name
 

@@ -33,7 +33,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -61,6 +60,11 @@ from web.connectors.base import (
     to_utc,
 )
 from web.connectors.http import ShopHttp
+from web.connectors.jsonread import array as _list
+from web.connectors.jsonread import loads as _loads
+from web.connectors.jsonread import obj as _obj
+from web.connectors.jsonread import opt_obj as _opt_obj
+from web.connectors.jsonread import text as _text
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
 
 STATUS_LABELS: dict[str, str] = {
@@ -112,45 +116,6 @@ T = TypeVar("T")
 
 
 # --- Small typed readers: every failure names the field -----------------------------------
-
-
-def _loads(payload: bytes | str, what: str) -> Any:
-    def refuse_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
-    try:
-        # Decimals for fractional numbers (tax rates); Python ints are exact for 64-bit ids.
-        return json.loads(payload, parse_float=Decimal, parse_constant=refuse_constant)
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise BadPayload(f"{what}: not valid JSON ({exc})") from exc
-
-
-def _obj(value: Any, field: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadPayload(f"{field}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _opt_obj(value: Any, field: str) -> dict[str, Any] | None:
-    return None if value is None else _obj(value, field)
-
-
-def _list(value: Any, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise BadPayload(f"{field}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return str(value)
-    raise BadPayload(f"{field}: expected text, got {type(value).__name__}")
 
 
 def _id(value: Any, field: str) -> str:
