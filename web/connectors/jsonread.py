@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -51,3 +52,15 @@ def text(value: Any, field: str) -> str:
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         return str(value)
     raise BadPayload(f"{field}: expected text, got {type(value).__name__}")
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def digits_id(value: Any, field: str, platform: str) -> str:
+    """A numeric id (int or digit string) as text: ids above 2**53 stay exact."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return value.strip()
+    raise BadPayload(f"{field}: {value!r} is not a {platform} id")

@@ -67,6 +67,7 @@ from web.connectors.base import (
 )
 from web.connectors.http import ShopHttp
 from web.connectors.jsonread import array as _list
+from web.connectors.jsonread import digits_id
 from web.connectors.jsonread import loads as _loads
 from web.connectors.jsonread import obj as _obj
 from web.connectors.jsonread import opt_obj as _opt_obj
@@ -122,11 +123,7 @@ T = TypeVar("T")
 
 
 def _id(value: Any, field: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
-    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        return value.strip()
-    raise BadPayload(f"{field}: {value!r} is not a Magento id")
+    return digits_id(value, field, "Magento")
 
 
 def _opt_id(value: Any, field: str) -> str | None:

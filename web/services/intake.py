@@ -8,6 +8,7 @@ never overwrites a newer one, unknown statuses, carriers and payment methods par
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -310,9 +311,7 @@ def _order_from_event(event: InboxEvent, connector: _Lazy) -> ShopOrder:
 
 
 def _with_transactions(order: ShopOrder, transactions: tuple[ShopTransaction, ...]) -> ShopOrder:
-    from dataclasses import replace
-
-    return replace(order, transactions=transactions)
+    return dataclasses.replace(order, transactions=transactions)
 
 
 def _deleted_at_shop(session: Session, shop: Shop, event: InboxEvent, actor: Actor) -> Order | None:
