@@ -217,6 +217,30 @@ class ShopChoice:
     label: str
 
 
+@dataclass(frozen=True)
+class PushOutcome:
+    """What a write-back did at the shop.
+
+    - written: the call changed the shop; remote_ref names what it created (note id...).
+    - already there (written=False, skipped=""): reading the shop first showed the fact was
+      already known (a retry after a crash, or a change made at the shop itself); nothing
+      was written.
+    - skipped: the platform cannot receive this fact; the text says why, for the timeline.
+    """
+
+    written: bool = True
+    remote_ref: str = ""
+    skipped: str = ""
+
+    @classmethod
+    def already_there(cls, remote_ref: str = "") -> PushOutcome:
+        return cls(written=False, remote_ref=remote_ref)
+
+    @classmethod
+    def cannot(cls, why: str) -> PushOutcome:
+        return cls(written=False, skipped=why)
+
+
 # --- The Protocol -------------------------------------------------------------------------
 
 
@@ -266,6 +290,26 @@ class Connector(Protocol):
 
     def test_connection(self) -> str:
         """Call a cheap authenticated endpoint; return a short description of the shop."""
+        ...
+
+    # Write-backs. None of the platforms' write calls is idempotent: each method reads the
+    # shop's current state first and writes only what is missing, so that a retry after a
+    # crash between the write and our bookkeeping never writes twice.
+
+    def push_status(
+        self, external_id: str, status: str, *, notify: bool = True, reason: str = ""
+    ) -> PushOutcome:
+        """Make the shop show `status`, a value from the shop's milestone mapping.
+
+        `notify` asks the shop to e-mail the buyer where the platform lets the caller choose;
+        `reason` accompanies a cancellation where the platform keeps one.
+        """
+        ...
+
+    def push_comment(
+        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+    ) -> PushOutcome:
+        """Add a comment to the order at the shop unless the same text is already there."""
         ...
 
 
