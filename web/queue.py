@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from web.db import read_only
@@ -25,6 +25,31 @@ log = logging.getLogger(__name__)
 JobHandler = Callable[[Session, Job, "sessionmaker[Session]"], dict[str, Any] | None]
 _handlers: dict[str, JobHandler] = {}
 MAX_ATTEMPTS = 3
+
+# Set when there is work to do now (a job queued, an outbox message committed): the
+# embedded worker runs at once instead of waiting for its next tick.
+_wakeup = threading.Event()
+
+
+def wake_worker() -> None:
+    """Ask the embedded worker, if one runs in this process, to run now."""
+    _wakeup.set()
+
+
+def wake_after_commit(session: Session) -> None:
+    """Wake the embedded worker once this session's transaction commits."""
+    session.info["wake_worker"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_if_asked(session: Session) -> None:
+    if session.info.pop("wake_worker", False):
+        wake_worker()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_wake(session: Session) -> None:
+    session.info.pop("wake_worker", None)
 
 
 def handler(kind: str) -> Callable[[JobHandler], JobHandler]:
@@ -49,6 +74,7 @@ def enqueue(
     job = Job(kind=kind, payload=payload or {}, created_by_id=created_by_id)
     session.add(job)
     session.flush()
+    wake_after_commit(session)
     return job
 
 
@@ -142,10 +168,12 @@ class EmbeddedWorker(threading.Thread):
                 log.exception("worker loop failed; retrying")
                 ran = 0
             if not ran:
-                self.stopping.wait(self.poll_seconds)
+                _wakeup.wait(self.poll_seconds)
+                _wakeup.clear()
 
     def stop(self) -> None:
         self.stopping.set()
+        _wakeup.set()
 
 
 def start_embedded_worker(app: Any) -> EmbeddedWorker:

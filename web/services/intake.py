@@ -39,7 +39,6 @@ from web.models import (
     InboxEvent,
     Order,
     OrderLine,
-    PaymentMethodMapping,
     Shop,
     Transaction,
     utcnow,
@@ -51,8 +50,9 @@ from web.models.enums import (
     ShopStatusMeaning,
     TransactionSource,
 )
-from web.services import order_state
+from web.services import order_state, outbox
 from web.services.errors import InvalidTransition
+from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for
 from web.services.timeline import Actor, record_event
 
@@ -395,8 +395,9 @@ def upsert_order(
     new_money = _record_transactions(session, order, incoming.transactions or (), actor)
     _apply_status_meaning(session, order, incoming, status_meaning, actor)
     order_state.refresh_payment_state(
-        session, order, actor, counts_as_payment=_payment_counter(shop, order)
+        session, order, actor, counts_as_payment=payment_counter(shop, order)
     )
+    outbox.queue_milestone(session, order, actor)
     if not created and not new_money:
         record_event(
             session,
@@ -579,7 +580,7 @@ def _resolve_mappings(
             order.shipping_mode = None
         else:
             order.shipping_mode_id = mapping.shipping_mode_id
-    if incoming.payment_method and _payment_mapping(shop, incoming.payment_method) is None:
+    if incoming.payment_method and payment_mapping(shop, incoming.payment_method) is None:
         issues.append(f"unknown payment method “{incoming.payment_method}”")
     was_parked = order.needs_mapping
     order.needs_mapping = bool(issues)
@@ -593,25 +594,6 @@ def _resolve_mappings(
             "Needs mapping: " + order.mapping_issue + ".",
             {"issues": issues},
         )
-
-
-def _payment_mapping(shop: Shop, method: str) -> PaymentMethodMapping | None:
-    return next((m for m in shop.payment_mappings if m.shop_method == method), None)
-
-
-def _payment_counter(shop: Shop, order: Order) -> Callable[[Transaction], bool]:
-    def counts(transaction: Transaction) -> bool:
-        if transaction.source != TransactionSource.SHOP:
-            return True
-        # Platforms name a payment's method in their own words ("Carte bancaire" on a
-        # PrestaShop order_payment): a method the mappings do not know falls back to the
-        # order's payment method code, which they do.
-        mapping = _payment_mapping(shop, transaction.method) if transaction.method else None
-        if mapping is None:
-            mapping = _payment_mapping(shop, order.payment_method)
-        return mapping is not None and mapping.counts_as_payment
-
-    return counts
 
 
 def _record_transactions(

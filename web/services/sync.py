@@ -22,7 +22,7 @@ from web.connectors.base import Connector, ConnectorError
 from web.connectors.codec import encode_order
 from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
-from web.services import intake
+from web.services import intake, outbox
 from web.services.shops import connector_for
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class PollResult:
 @dataclass
 class SyncReport:
     processed: int = 0
+    pushed: int = 0
     polls: list[PollResult] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -54,7 +55,10 @@ class SyncReport:
             + (f" (error: {p.error})" if p.error else "")
             for p in self.polls
         )
-        return f"inbox events processed: {self.processed}; polled: {polled or 'none due'}"
+        return (
+            f"inbox events processed: {self.processed}; outbox messages tried: {self.pushed}; "
+            f"polled: {polled or 'none due'}"
+        )
 
 
 def cursor_for(session: Session, shop: Shop, flow: str = ORDERS_FLOW) -> SyncCursor:
@@ -198,7 +202,7 @@ def due_shops(session: Session, now: dt.datetime) -> list[int]:
 def run_sync(
     sessions: sessionmaker[Session], shop_key: str | None = None, *, poll_all: bool = False
 ) -> SyncReport:
-    """Process the inbox, poll the shops that are due (or all asked), process again."""
+    """Deliver due pushes, process the inbox, poll due shops (or all asked), then again."""
     report = SyncReport()
     now = utcnow()
     with sessions.begin() as session:
@@ -212,10 +216,14 @@ def run_sync(
         else:
             shop_ids = due_shops(session, now)
     only = shop_ids[0] if shop_key is not None else None
+    # Pushes first: they are what a person is waiting for; a slow poll must not delay them.
+    report.pushed += outbox.dispatch_due(sessions, only)
     report.processed += process_pending(sessions, only)
     for shop_id in shop_ids:
         report.polls.append(poll_shop(sessions, shop_id, now=now))
+        report.pushed += outbox.dispatch_due(sessions, only)
     report.processed += process_pending(sessions, only)
+    report.pushed += outbox.dispatch_due(sessions, only)
     return report
 
 

@@ -1,0 +1,444 @@
+"""The outbox: what the shop must learn, written with the change, delivered by a dispatcher.
+
+A change that the shop must follow (a milestone, a cancellation, a comment for the buyer)
+writes an OutboxMessage in the same transaction, with an idempotency key, so the message
+exists if and only if the change committed. The dispatcher delivers each message in three
+steps: claim it (one transaction: attempts + 1, and a lease that makes it due again if the
+process dies), call the shop's connector (which reads the shop's state first and writes only
+what is missing), then record the outcome (a second transaction). A process killed between
+the call and the outcome leaves the message due again once the lease ends; the connector
+then finds the fact at the shop and writes nothing.
+
+Messages of one order go out in the order they were written: a message waits while an
+older message of the same order is pending or failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from web import queue
+from web.connectors.base import (
+    ConnectorError,
+    PermanentError,
+    PushOutcome,
+    RateLimited,
+    RetryableError,
+)
+from web.connectors.registry import make_connector
+from web.models import Comment, OutboxMessage, Shop, utcnow
+from web.models.enums import ActorType, CommentVisibility, Milestone, OutboxState
+from web.models.orders import Order
+from web.services import order_state
+from web.services.shops import settings_for
+from web.services.timeline import Actor, record_event
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BASE_DELAY = dt.timedelta(seconds=2)
+MAX_DELAY = dt.timedelta(hours=1)
+# How long a claimed message stays out of the dispatcher's sight; a dispatcher killed
+# mid-delivery leaves it due again after this.
+LEASE = dt.timedelta(minutes=2)
+ERROR_MAX_LENGTH = 1000
+
+STATUS = "status"
+COMMENT = "comment"
+KINDS = (STATUS, COMMENT)
+
+OPEN_STATES = (OutboxState.PENDING, OutboxState.FAILED)
+PROBLEM_STATES = (OutboxState.FAILED, OutboxState.DEAD)
+
+# --- Writing messages ------------------------------------------------------------------------
+
+
+def _queue(
+    session: Session, order: Order, kind: str, key: str, payload: dict[str, Any], summary: str
+) -> OutboxMessage | None:
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    if existing is not None:
+        return None
+    message = OutboxMessage(
+        shop_id=order.shop_id,
+        order_id=order.id,
+        kind=kind,
+        payload=payload,
+        idempotency_key=key,
+        state=OutboxState.PENDING,
+        next_attempt_at=utcnow(),
+    )
+    session.add(message)
+    session.flush()
+    record_event(
+        session,
+        order,
+        Actor.system(),
+        "outbox.queued",
+        summary,
+        {"message_id": message.id, "kind": kind},
+    )
+    queue.wake_after_commit(session)
+    return message
+
+
+def _mapped_status(shop: Shop, milestone: Milestone) -> str | None:
+    for mapping in shop.milestone_mappings:
+        if mapping.milestone == milestone:
+            return mapping.shop_status if mapping.enabled and mapping.shop_status else None
+    return None
+
+
+def queue_milestone(
+    session: Session, order: Order, actor: Actor, *, notify: bool = True, reason: str = ""
+) -> OutboxMessage | None:
+    """Queue the order's new milestone for its shop, if there is one to tell.
+
+    The milestone counts as told even when nothing is queued (switch off, row disabled, or
+    the shop already shows that status): "never twice, never backwards" is about what the
+    shop was asked to show, and an older milestone must not be sent later.
+    """
+    target = order_state.milestone_to_push(order)
+    if target is None:
+        return None
+    order_state.mark_milestone_pushed(order, target)
+    shop = order.shop
+    status = _mapped_status(shop, target)
+    if status is None or not shop.push_statuses:
+        return None
+    if order.shop_status == status:
+        return None
+    if target == Milestone.CANCELLED and actor.type == ActorType.SHOP:
+        # The shop cancelled the order itself.
+        return None
+    payload: dict[str, Any] = {"milestone": target.value, "status": status, "notify": notify}
+    if target == Milestone.CANCELLED and reason:
+        payload["reason"] = reason
+    return _queue(
+        session,
+        order,
+        STATUS,
+        f"status:{order.id}:{target.value}",
+        payload,
+        f"Status “{status}” ({target.value.replace('_', ' ')}) queued for {shop.name}.",
+    )
+
+
+def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
+    """Queue a customer-visible comment for the order's shop when the shop takes comments."""
+    order = comment.order
+    if comment.visibility != CommentVisibility.CUSTOMER or not order.shop.push_comments:
+        return None
+    session.flush()
+    return _queue(
+        session,
+        order,
+        COMMENT,
+        f"comment:{comment.id}",
+        {
+            "comment_id": comment.id,
+            "text": comment.text,
+            "customer_visible": True,
+            "notify": comment.notify_customer,
+        },
+        f"Comment queued for {order.shop.name}.",
+    )
+
+
+# --- Delivering them -------------------------------------------------------------------------
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> dt.timedelta:
+    """Delay before the next attempt: exponential with jitter, never before Retry-After."""
+    ceiling = min(MAX_DELAY, BASE_DELAY * (2 ** max(attempts - 1, 0)))
+    delay = ceiling * random.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, dt.timedelta(seconds=retry_after))
+    return min(delay, MAX_DELAY)
+
+
+def _earlier_open_message() -> Any:
+    older = aliased(OutboxMessage)
+    return exists().where(
+        and_(
+            older.order_id == OutboxMessage.order_id,
+            older.id < OutboxMessage.id,
+            older.state.in_(OPEN_STATES),
+        )
+    )
+
+
+def due_message_ids(
+    session: Session, now: dt.datetime | None = None, shop_id: int | None = None, limit: int = 100
+) -> list[int]:
+    """Messages whose time has come and that no older message of their order holds back."""
+    query = (
+        select(OutboxMessage.id)
+        .join(Shop, Shop.id == OutboxMessage.shop_id)
+        .where(
+            OutboxMessage.state.in_(OPEN_STATES),
+            OutboxMessage.next_attempt_at <= (now or utcnow()),
+            Shop.is_active.is_(True),
+            ~_earlier_open_message(),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if shop_id is not None:
+        query = query.where(OutboxMessage.shop_id == shop_id)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class _Claim:
+    message_id: int
+    order_id: int | None
+    platform: str
+    settings: Any
+    external_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+def _claim(session: Session, message_id: int, now: dt.datetime) -> _Claim | None:
+    query = select(OutboxMessage).where(OutboxMessage.id == message_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    message = session.scalar(query)
+    if message is None or message.state not in OPEN_STATES or message.next_attempt_at > now:
+        return None
+    message.attempts += 1
+    message.next_attempt_at = now + LEASE
+    order = session.get(Order, message.order_id) if message.order_id else None
+    return _Claim(
+        message_id=message.id,
+        order_id=message.order_id,
+        platform=message.shop.platform.value,
+        settings=settings_for(message.shop),
+        external_id=order.external_id if order is not None else "",
+        kind=message.kind,
+        payload=dict(message.payload),
+        attempts=message.attempts,
+    )
+
+
+def _switched_off(message: OutboxMessage) -> str | None:
+    shop = message.shop
+    if message.kind == STATUS and not shop.push_statuses:
+        return "Status pushes are switched off for this shop."
+    if message.kind == COMMENT and not shop.push_comments:
+        return "Comment pushes are switched off for this shop."
+    return None
+
+
+def _call(claim: _Claim) -> PushOutcome:
+    connector = make_connector(claim.platform, claim.settings)
+    payload = claim.payload
+    if claim.kind == STATUS:
+        return connector.push_status(
+            claim.external_id,
+            str(payload["status"]),
+            notify=bool(payload.get("notify", True)),
+            reason=str(payload.get("reason", "")),
+        )
+    if claim.kind == COMMENT:
+        return connector.push_comment(
+            claim.external_id,
+            str(payload["text"]),
+            customer_visible=bool(payload.get("customer_visible", True)),
+            notify=bool(payload.get("notify", False)),
+        )
+    raise ValueError(f"unknown outbox message kind {claim.kind!r}")
+
+
+def describe(message: OutboxMessage) -> str:
+    """A short English description of what the message carries, starting with a capital."""
+    if message.kind == STATUS:
+        return f"Status “{message.payload.get('status', '')}”"
+    if message.kind == COMMENT:
+        text = str(message.payload.get("text", ""))
+        return "Comment “" + (text if len(text) <= 60 else text[:59] + "…") + "”"
+    return message.kind
+
+
+def deliver(
+    sessions: sessionmaker[Session], message_id: int, now: dt.datetime | None = None
+) -> OutboxState | None:
+    """Try to deliver one message; return its new state, or None when it was not due."""
+    now = now or utcnow()
+    with sessions.begin() as session:
+        message = session.get(OutboxMessage, message_id)
+        if message is None:
+            return None
+        off = _switched_off(message)
+        if off is not None and message.state in OPEN_STATES:
+            _finish(session, message, OutboxState.IGNORED, now, error=off)
+            return OutboxState.IGNORED
+        claim = _claim(session, message_id, now)
+    if claim is None:
+        return None
+    outcome: PushOutcome | None = None
+    error: Exception | None = None
+    try:
+        outcome = _call(claim)
+    except Exception as exc:  # recorded on the message; one bad message must not stop others
+        error = exc
+        if not isinstance(exc, ConnectorError):
+            log.exception("outbox message %s failed unexpectedly", message_id)
+    with sessions.begin() as session:
+        message = session.get_one(OutboxMessage, message_id)
+        if outcome is not None:
+            if outcome.skipped:
+                _finish(session, message, OutboxState.IGNORED, now, error=outcome.skipped)
+            else:
+                _finish(session, message, OutboxState.SENT, now, outcome=outcome)
+        else:
+            assert error is not None
+            _record_failure(session, message, error, now)
+        return message.state
+
+
+def _finish(
+    session: Session,
+    message: OutboxMessage,
+    state: OutboxState,
+    now: dt.datetime,
+    *,
+    outcome: PushOutcome | None = None,
+    error: str = "",
+) -> None:
+    message.state = state
+    message.last_error = error[:ERROR_MAX_LENGTH]
+    order = session.get(Order, message.order_id) if message.order_id else None
+    if state == OutboxState.SENT:
+        assert outcome is not None
+        message.sent_at = now
+        message.remote_ref = outcome.remote_ref[:200]
+        if message.kind == COMMENT:
+            comment = session.get(Comment, message.payload.get("comment_id"))
+            if comment is not None:
+                comment.pushed_at = now
+        if order is not None:
+            done = "sent" if outcome.written else "already at the shop, nothing written"
+            record_event(
+                session,
+                order,
+                Actor.system(),
+                "outbox.sent",
+                f"{describe(message)} {done} ({message.shop.name}).",
+                _details(message, written=outcome.written),
+            )
+    elif order is not None:
+        record_event(
+            session,
+            order,
+            Actor.system(),
+            "outbox.ignored",
+            f"{describe(message)} not sent: {error}",
+            _details(message),
+        )
+
+
+def _details(message: OutboxMessage, **extra: Any) -> dict[str, Any]:
+    return {"message_id": message.id, "kind": message.kind, "attempts": message.attempts, **extra}
+
+
+def _record_failure(
+    session: Session, message: OutboxMessage, error: Exception, now: dt.datetime
+) -> None:
+    text = f"{type(error).__name__}: {error}"[:ERROR_MAX_LENGTH]
+    message.last_error = text
+    permanent = isinstance(error, PermanentError) or (
+        isinstance(error, ConnectorError) and not isinstance(error, RetryableError)
+    )
+    order = session.get(Order, message.order_id) if message.order_id else None
+    if permanent or message.attempts >= MAX_ATTEMPTS:
+        message.state = OutboxState.DEAD
+        why = "the shop refused it" if permanent else f"{message.attempts} attempts failed"
+        if order is not None:
+            record_event(
+                session,
+                order,
+                Actor.system(),
+                "outbox.dead",
+                f"{describe(message)} given up ({why}): {text}",
+                _details(message),
+            )
+        return
+    retry_after = error.retry_after if isinstance(error, RateLimited) else None
+    message.state = OutboxState.FAILED
+    message.next_attempt_at = now + backoff(message.attempts, retry_after)
+    if order is not None:
+        record_event(
+            session,
+            order,
+            Actor.system(),
+            "outbox.failed",
+            f"{describe(message)} failed (attempt {message.attempts}), "
+            f"retrying at {message.next_attempt_at:%H:%M:%S} UTC: {text}",
+            _details(message, next_attempt_at=message.next_attempt_at.isoformat()),
+        )
+
+
+def dispatch_due(
+    sessions: sessionmaker[Session],
+    shop_id: int | None = None,
+    limit: int = 100,
+    now: dt.datetime | None = None,
+) -> int:
+    """Deliver due messages one by one; return how many were tried."""
+    with sessions() as session:
+        ids = due_message_ids(session, now, shop_id, limit)
+    tried = 0
+    for message_id in ids:
+        if deliver(sessions, message_id, now) is not None:
+            tried += 1
+    return tried
+
+
+# --- People acting on messages (the sync issues page) ----------------------------------------
+
+
+def retry(session: Session, message: OutboxMessage, actor: Actor) -> None:
+    """Send a failed, dead or ignored message again now, with a fresh count of attempts."""
+    if message.state in (OutboxState.SENT, OutboxState.PENDING):
+        return
+    message.state = OutboxState.PENDING
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    order = session.get(Order, message.order_id) if message.order_id else None
+    if order is not None:
+        record_event(
+            session,
+            order,
+            actor,
+            "outbox.retried",
+            f"{describe(message)} sent again by hand.",
+            _details(message),
+        )
+    queue.wake_after_commit(session)
+
+
+def ignore(session: Session, message: OutboxMessage, actor: Actor) -> None:
+    """Give up on a message a person judged not worth sending."""
+    if message.state in (OutboxState.SENT, OutboxState.IGNORED):
+        return
+    message.state = OutboxState.IGNORED
+    order = session.get(Order, message.order_id) if message.order_id else None
+    if order is not None:
+        record_event(
+            session,
+            order,
+            actor,
+            "outbox.ignored",
+            f"{describe(message)} ignored by hand.",
+            _details(message),
+        )
