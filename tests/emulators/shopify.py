@@ -5,13 +5,22 @@ Orders are kept as the JSON objects Shopify would send (ids as integers, money a
 timestamps with the shop's UTC offset). Read endpoints:
 - GET orders.json (status, financial_status, ids, since_id, created/updated/processed_at
   min/max, order, fields, limit ≤ 250; Link-header pagination with page_info, after which
-  only limit and fields are accepted), orders/count.json, orders/{id}.json,
+  only limit and fields are accepted), orders/count.json, orders/{id}.json (fields),
   orders/{id}/transactions.json, orders/{id}/fulfillment_orders.json;
 - shop.json, shipping_zones.json, webhooks.json.
 Writes that exist today: webhooks.json (POST, DELETE), orders/{id}.json (PUT),
 orders/{id}/cancel|close|open.json and fulfillments.json (POST). Any other POST/PUT is
 recorded and answered 201/200 with the posted resource given an id, so later issues can
 add real behaviour by appending to `routes`.
+
+Order writes keep state that later reads return, and move `updated_at` forward:
+- PUT orders/{id}.json changes the fields sent (`id` must match); a `note` longer than
+  NOTE_LIMIT is refused 422 (Shopify documents 5,000 characters for cart notes; assumed
+  here for the order note).
+- POST cancel.json sets `cancelled_at`, `cancel_reason` (one of CANCEL_REASONS, else 422)
+  and `closed_at`; an order already cancelled, or fulfilled or partly fulfilled, is
+  refused 422. `"email": true` records a cancellation e-mail to the buyer in `emails`.
+- POST close.json / open.json set or clear `closed_at`.
 """
 
 from __future__ import annotations
@@ -49,6 +58,8 @@ ORDER_FILTERS = (
     "order",
 )
 SORTABLE = ("created_at", "updated_at", "processed_at", "id")
+CANCEL_REASONS = ("customer", "inventory", "fraud", "declined", "other")
+NOTE_LIMIT = 5000
 
 Handler = Callable[[RecordedRequest, "re.Match[str]"], Reply]
 
@@ -104,6 +115,8 @@ class ShopifyEmulator(Emulator):
         self.transactions: dict[str, list[dict[str, Any]]] = {}
         self.webhooks: list[dict[str, Any]] = []
         self.created: list[tuple[str, str, Any]] = []
+        # E-mails Shopify would have sent: {"to": "customer", "template": …, "order_id": …}.
+        self.emails: list[dict[str, Any]] = []
         self.shop: dict[str, Any] = self._default_shop()
         self.shipping_zones: list[dict[str, Any]] = self._default_shipping_zones()
         self._state = threading.RLock()
@@ -146,6 +159,7 @@ class ShopifyEmulator(Emulator):
             self.transactions.clear()
             self.webhooks.clear()
             self.created.clear()
+            self.emails.clear()
             self.requests.clear()
             self._faults.clear()
             self.shop = self._default_shop()
@@ -415,14 +429,22 @@ class ShopifyEmulator(Emulator):
 
     def _get_order(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         order = self._order_or_404(match.group("id"))
-        return order if isinstance(order, Reply) else _json({"order": order})
+        if isinstance(order, Reply):
+            return order
+        fields = [f.strip() for f in (request.arg("fields") or "").split(",") if f.strip()]
+        shown = {k: v for k, v in order.items() if k in fields} if fields else order
+        return _json({"order": shown})
 
     def _put_order(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         order = self._order_or_404(match.group("id"))
         if isinstance(order, Reply):
             return order
         changes = (request.json() or {}).get("order") or {}
-        changes.pop("id", None)
+        if str(changes.pop("id", order["id"])) != str(order["id"]):
+            return _error(400, {"id": ["does not match the order of the URL"]})
+        note = changes.get("note")
+        if isinstance(note, str) and len(note) > NOTE_LIMIT:
+            return _error(422, {"note": [f"is too long (maximum is {NOTE_LIMIT} characters)"]})
         order.update(changes)
         self._touch(order)
         return _json({"order": order})
@@ -438,10 +460,19 @@ class ShopifyEmulator(Emulator):
                 return _error(
                     422, {"base": ["Cannot cancel an order that has already been cancelled"]}
                 )
+            if order.get("fulfillment_status") in ("fulfilled", "partial"):
+                return _error(422, {"base": ["Cannot cancel a fulfilled order"]})
             body = request.json() if request.body else {}
+            reason = body.get("reason") or "other"
+            if reason not in CANCEL_REASONS:
+                return _error(422, {"reason": ["is not included in the list"]})
             order["cancelled_at"] = now
-            order["cancel_reason"] = body.get("reason") or "other"
+            order["cancel_reason"] = reason
             order["closed_at"] = order.get("closed_at") or now
+            if body.get("email") is True:
+                self.emails.append(
+                    {"to": "customer", "template": "order_cancelled", "order_id": order["id"]}
+                )
         elif action == "close":
             order["closed_at"] = now
         else:

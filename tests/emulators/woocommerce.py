@@ -9,6 +9,14 @@ headers, and the unsigned form-encoded ping.
 
 Routes live in a table (`add_route`) so write-back issues can add or replace handlers; any
 write without a handler is recorded and answered 201/200 with the request echoed back.
+
+Order writes keep state that later reads return:
+- PUT /orders/{id} changes the fields sent and moves date_modified(_gmt) forward. A status
+  outside the registered ones is refused 400 `rest_invalid_param`; a status change adds
+  core's private system note ("Order status changed from … to ….") and records the
+  e-mails core sends for the new status in `emails` (STATUS_EMAILS; no per-call switch).
+- GET /orders/{id}/notes (`type` any | customer | internal, newest first) and POST
+  /orders/{id}/notes; a customer note records the "Customer note" e-mail to the buyer.
 """
 
 from __future__ import annotations
@@ -43,6 +51,16 @@ CORE_STATUSES = {
     "failed": "Failed",
     "checkout-draft": "Draft",
 }
+# The e-mails core sends when an order enters a status (default settings): (to, template).
+STATUS_EMAILS = {
+    "processing": ("customer", "customer_processing_order"),
+    "on-hold": ("customer", "customer_on_hold_order"),
+    "completed": ("customer", "customer_completed_order"),
+    "refunded": ("customer", "customer_refunded_order"),
+    "cancelled": ("admin", "cancelled_order"),
+    "failed": ("admin", "failed_order"),
+}
+NOTE_TYPES = ("any", "customer", "internal")
 ORDERBY_FIELDS = {
     "date": "date_created",
     "modified": "date_modified",
@@ -96,6 +114,8 @@ class WooCommerceEmulator(Emulator):
         self.notes: dict[str, list[dict[str, Any]]] = {}
         self.webhooks: dict[str, dict[str, Any]] = {}
         self.custom_statuses: dict[str, str] = {}
+        # E-mails WooCommerce would have sent: {"to": …, "template": …, "order_id": …}.
+        self.emails: list[dict[str, Any]] = []
         # None: real time; otherwise each timestamp bump uses it and moves it on a second.
         self.clock: dt.datetime | None = None
         self._ids = itertools.count(9000)
@@ -347,9 +367,16 @@ class WooCommerceEmulator(Emulator):
             return wc_error("woocommerce_rest_shop_order_invalid_id", "Invalid ID.", 404)
         changes = request.json() if request.body else {}
         meta = changes.pop("meta_data", None)
+        statuses = {**CORE_STATUSES, **self.custom_statuses}
+        status = changes.get("status")
+        if status is not None and status not in statuses:
+            return self._invalid_param("status", "status is not one of " + ", ".join(statuses))
         with self._lock:
             order = self.orders[match["id"]]
+            previous = order.get("status")
             order.update(changes)
+            if status is not None and status != previous:
+                self._status_changed(order, previous, status, statuses)
             for entry in meta or []:
                 existing = [
                     m for m in order.setdefault("meta_data", []) if m["key"] == entry["key"]
@@ -361,10 +388,39 @@ class WooCommerceEmulator(Emulator):
             self._touch(order)
             return wc_json(copy.deepcopy(order))
 
+    def _status_changed(
+        self, order: dict[str, Any], previous: Any, status: str, statuses: dict[str, str]
+    ) -> None:
+        """What core does on a status change: a system note, dates, the status e-mails."""
+        now = self._now()
+        if status == "completed":
+            self._stamp(order, "date_completed", now)
+        before = statuses.get(str(previous), str(previous))
+        self.notes.setdefault(str(order["id"]), []).append(
+            {
+                "id": next(self._ids),
+                "author": "WooCommerce",
+                "date_created": self._local(now),
+                "date_created_gmt": now.strftime(DATE_FORMAT),
+                "note": f"Order status changed from {before} to {statuses[status]}.",
+                "customer_note": False,
+            }
+        )
+        if status in STATUS_EMAILS:
+            to, template = STATUS_EMAILS[status]
+            self.emails.append({"to": to, "template": template, "order_id": order["id"]})
+
     def _list_notes(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if match["id"] not in self.orders:
             return wc_error("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
-        return wc_json(list(reversed(self.notes.get(match["id"], []))))
+        kind = request.arg("type", "any") or "any"
+        if kind not in NOTE_TYPES:
+            return self._invalid_param("type", "type is not one of " + ", ".join(NOTE_TYPES))
+        with self._lock:
+            notes = copy.deepcopy(self.notes.get(match["id"], []))
+        if kind != "any":
+            notes = [n for n in notes if n["customer_note"] is (kind == "customer")]
+        return wc_json(list(reversed(notes)))
 
     def _add_note(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         if match["id"] not in self.orders:
@@ -388,6 +444,11 @@ class WooCommerceEmulator(Emulator):
         }
         with self._lock:
             self.notes.setdefault(match["id"], []).append(note)
+            if note["customer_note"]:
+                order_id = self.orders[match["id"]]["id"]
+                self.emails.append(
+                    {"to": "customer", "template": "customer_note", "order_id": order_id}
+                )
         return wc_json(note, 201)
 
     # --- catalogs and status ----------------------------------------------------------

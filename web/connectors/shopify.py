@@ -11,6 +11,9 @@ Vendor pages:
 - Webhook HTTPS delivery and HMAC check:
   https://shopify.dev/docs/apps/build/webhooks/subscribe/https
 - Rate limits (429 + Retry-After): https://shopify.dev/docs/api/usage/rate-limits
+- Order cancel / close / update (write-back), same Order resource page; fulfilled and
+  partly fulfilled orders cannot be cancelled:
+  https://shopify.dev/changelog/fulfilled-and-partially-fulfilled-orders-can-no-longer-be-canceled-by-using-the-order-resource
 
 What the payload cannot tell us, and how we cope:
 - Order statuses are not merchant-defined: ShopOrder.status is the order's
@@ -25,6 +28,14 @@ What the payload cannot tell us, and how we cope:
   of the REST order, so components arrive as ordinary lines without a parent.
 - The order payload holds no transactions: ShopOrder.transactions is None and
   fetch_transactions() reads them.
+
+What Shopify cannot receive (write-back):
+- A status of our choosing: only the actions "cancel" and "close" of the milestone mapping
+  are pushed; any other value is skipped with a reason.
+- A free-text cancellation reason: REST cancel takes `reason` from a fixed list; we send
+  "other" and the text stays in Comptoir.
+- A comment, private or for the buyer: there is no comment API. Comments are appended to
+  the staff-only order `note`, never shown or e-mailed to the buyer.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ from web.connectors.base import (
     InvalidSignature,
     NotFoundAtShop,
     OrderBatch,
+    PushOutcome,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
@@ -112,6 +124,15 @@ VAT_ATTRIBUTE_WORDS = ("vat", "tva", "tax id", "tax number", "ust id", "nif")
 RELAY_ATTRIBUTE_WORDS = ("relay", "relais", "pickup point", "point retrait", "pudo", "locker")
 
 _DIGITS = re.compile(r"[0-9]+")
+
+# The actions the milestone mapping may name for Shopify (see DEFAULT_MILESTONES).
+STATUS_ACTIONS = ("cancel", "close")
+NO_STATUSES = "Shopify has no merchant-defined order statuses; it follows fulfilments and payments."
+# Shopify validates notes to 5,000 characters (documented for cart notes; assumed for the
+# order note the Admin API writes).
+NOTE_LIMIT = 5000
+# Marks the note lines Comptoir wrote, so the buyer's own note is never trimmed.
+NOTE_PREFIX = "Comptoir: "
 
 T = TypeVar("T")
 
@@ -464,6 +485,106 @@ class ShopifyConnector:
         plan = _text(shop.get("plan_display_name"), "shop.plan_display_name")
         details = ", ".join(part for part in (domain, currency, plan) if part)
         return f"Shopify shop {name} ({details})" if details else f"Shopify shop {name}"
+
+    # --- write-backs ------------------------------------------------------------------
+
+    def push_status(
+        self, external_id: str, status: str, *, notify: bool = True, reason: str = ""
+    ) -> PushOutcome:
+        """POST /admin/api/2025-01/orders/{id}/cancel.json or close.json, after reading the order.
+
+        `status` is an action: "cancel" sends {"reason": "other", "email": notify} (email
+        true makes Shopify e-mail the buyer) unless `cancelled_at` is already set; "close"
+        archives the order (no e-mail, `notify` is moot) unless `closed_at` is set. `reason`
+        is not sent: REST cancel has no free-text reason. Shopify refuses to cancel a
+        fulfilled or partly fulfilled order, which is reported as a skip.
+        """
+        action = status.strip()
+        if action not in STATUS_ACTIONS:
+            return PushOutcome.cannot(NO_STATUSES)
+        order = self._order_state(external_id, "id,cancelled_at,closed_at,fulfillment_status")
+        if action == "cancel":
+            if order.get("cancelled_at"):
+                return PushOutcome.already_there(action)
+            fulfilment = _text(order.get("fulfillment_status"), "order.fulfillment_status")
+            if fulfilment in ("fulfilled", "partial"):
+                return PushOutcome.cannot(
+                    "Shopify does not cancel an order that is fulfilled or partly fulfilled; "
+                    "cancel its fulfilments in Shopify first."
+                )
+            body: dict[str, Any] = {"reason": "other", "email": notify}
+        else:
+            if order.get("closed_at"):
+                return PushOutcome.already_there(action)
+            body = {}
+        self.http.request("POST", self._path(f"orders/{external_id}/{action}.json"), json=body)
+        return PushOutcome(remote_ref=action)
+
+    def push_comment(
+        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+    ) -> PushOutcome:
+        """PUT /admin/api/2025-01/orders/{id}.json with the comment added to the order note.
+
+        Shopify has no comment API: the comment becomes a line "Comptoir: …" of the
+        staff-only `note`, read first and rewritten whole (the buyer's note is kept). The
+        buyer never sees it and is never e-mailed, whatever customer_visible and notify
+        say. When the note would exceed 5,000 characters our oldest lines go first; if it
+        still cannot fit, BadPayload.
+        """
+        line = _note_line(text)
+        if not line.removeprefix(NOTE_PREFIX):
+            raise BadPayload("the comment is empty")
+        order = self._order_state(external_id, "id,note")
+        note = order.get("note") or ""
+        if not isinstance(note, str):
+            raise BadPayload(f"order.note: expected text, got {type(note).__name__}")
+        if _note_has(note, text, line):
+            return PushOutcome.already_there("note")
+        self.http.request(
+            "PUT",
+            self._path(f"orders/{external_id}.json"),
+            json={"order": {"id": int(external_id), "note": _note_with(note, line)}},
+        )
+        return PushOutcome(remote_ref="note")
+
+    def _order_state(self, external_id: str, fields: str) -> dict[str, Any]:
+        """GET /admin/api/2025-01/orders/{id}.json?fields=… (the few fields a write needs)."""
+        if not _DIGITS.fullmatch(external_id or ""):
+            raise NotFoundAtShop(f"{external_id!r} is not a Shopify order id")
+        answer = _obj(self._get(f"orders/{external_id}.json", {"fields": fields}), "order")
+        return _obj(answer.get("order"), "order")
+
+
+# --- The order note as a comment log ------------------------------------------------------
+
+
+def _note_line(text: str) -> str:
+    """Our comment as one note line: Shopify shows the note as plain text."""
+    parts = [part.strip() for part in text.strip().splitlines() if part.strip()]
+    return NOTE_PREFIX + " / ".join(parts)
+
+
+def _note_has(note: str, text: str, line: str) -> bool:
+    """Whether the note holds our line, or the comment's own lines typed in at the shop."""
+    have = [part.strip() for part in note.splitlines()]
+    if line in have:
+        return True
+    want = [part.strip() for part in text.strip().splitlines()]
+    return any(have[start : start + len(want)] == want for start in range(len(have)))
+
+
+def _note_with(note: str, line: str) -> str:
+    """The note with our line appended, dropping our oldest lines if it would be too long."""
+    lines = [*(note.split("\n") if note else []), line]
+    while len("\n".join(lines)) > NOTE_LIMIT:
+        ours = next((i for i, kept in enumerate(lines[:-1]) if kept.startswith(NOTE_PREFIX)), None)
+        if ours is None:
+            raise BadPayload(
+                f"the Shopify order note cannot take this comment: with the buyer's text it "
+                f"would exceed {NOTE_LIMIT} characters"
+            )
+        del lines[ours]
+    return "\n".join(lines)
 
 
 # --- Translating the payload --------------------------------------------------------------

@@ -36,6 +36,13 @@ How the payload is read (choices the API leaves open):
   entry dated at the order's `date_modified_gmt` (refunds carry no date in the order).
 - Cancellation: WooCommerce keeps no cancellation date; `date_modified_gmt` of a cancelled
   order stands in for it.
+
+Write-back (`_orders.md`, `_order-notes.md`): statuses with PUT /orders/{id}, comments as
+order notes. What WooCommerce cannot receive:
+- A per-call e-mail choice: its e-mails follow the shop's settings for each status
+  ("Completed order", "Processing order"... to the buyer), so `notify` is ignored; and a
+  customer note (`customer_note: true`) is always e-mailed to the buyer.
+- A cancellation reason field: the reason becomes a private order note.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from web.connectors.base import (
     NotFoundAtShop,
     OrderBatch,
     PermanentError,
+    PushOutcome,
     RetryableError,
     ShopAddress,
     ShopChoice,
@@ -301,6 +309,13 @@ def _options(meta_data: Any, field: str) -> str:
         if value:
             parts.append(f"{label}: {value}" if label else value)
     return ", ".join(parts)
+
+
+def _reason_note(status: str, reason: str) -> str:
+    """The private note that keeps the reason of a status change."""
+    if status == "cancelled":
+        return f"Cancellation reason: {reason}"
+    return f"{STATUS_LABELS.get(status, status)}: {reason}"
 
 
 def _split_keys(value: str | None) -> tuple[str, ...]:
@@ -565,6 +580,81 @@ class WooCommerceConnector:
         version = _text(environment.get("version"), "environment.version").strip()
         home = _text(environment.get("home_url"), "environment.home_url").strip()
         return f"WooCommerce {version or '?'} at {home or self.settings.base_url}"
+
+    # --- write-backs -----------------------------------------------------------------------
+
+    def push_status(
+        self, external_id: str, status: str, *, notify: bool = True, reason: str = ""
+    ) -> PushOutcome:
+        """PUT /wp-json/wc/v3/orders/{id} {"status": …} unless GET /orders/{id} shows it already.
+
+        `notify` is ignored: WooCommerce has no per-call e-mail switch, its e-mails follow
+        the shop's settings for each status. A `reason` is added first as a private note
+        (POST /orders/{id}/notes, unless the same note is there), so that a retry after a
+        crash between the two writes finds the note and only sets the status.
+        """
+        wanted = status.strip()
+        if not wanted:
+            raise BadPayload("no WooCommerce status to push")
+        order_id = self._order_id(external_id)
+        response = self._get(f"/orders/{order_id}")
+        order = _obj(load_json(response.content, f"GET /orders/{order_id}"), "order")
+        if _text(order.get("status"), "status").strip() == wanted:
+            return PushOutcome.already_there(wanted)
+        if reason.strip():
+            note = _reason_note(wanted, reason.strip())
+            if self._find_note(order_id, note, customer_note=False) is None:
+                self._add_note(order_id, note, customer_note=False)
+        self.http.request("PUT", f"{API}/orders/{order_id}", json={"status": wanted})
+        return PushOutcome(remote_ref=wanted)
+
+    def push_comment(
+        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+    ) -> PushOutcome:
+        """POST /wp-json/wc/v3/orders/{id}/notes unless GET …/notes?type=any holds the same note.
+
+        The same note is the same text with the same customer_note flag; remote_ref is the
+        note id. A customer-visible note (customer_note true) is always e-mailed to the
+        buyer by WooCommerce ("Customer note"), so `notify` cannot hold it back.
+        """
+        note = text.strip()
+        if not note:
+            raise BadPayload("the comment is empty")
+        order_id = self._order_id(external_id)
+        found = self._find_note(order_id, note, customer_note=customer_visible)
+        if found is not None:
+            return PushOutcome.already_there(found)
+        return PushOutcome(
+            remote_ref=self._add_note(order_id, note, customer_note=customer_visible)
+        )
+
+    @staticmethod
+    def _order_id(external_id: str) -> str:
+        if not DIGITS.fullmatch(external_id or ""):
+            raise NotFoundAtShop(f"no WooCommerce order {external_id!r}: ids are numeric")
+        return external_id
+
+    def _find_note(self, order_id: str, text: str, *, customer_note: bool) -> str | None:
+        """GET /wp-json/wc/v3/orders/{id}/notes?type=any: the id of a note with this text."""
+        response = self._get(f"/orders/{order_id}/notes", {"type": "any"})
+        notes = _list(load_json(response.content, f"GET /orders/{order_id}/notes"), "notes")
+        for index, item in enumerate(notes):
+            entry = _obj(item, f"notes[{index}]")
+            # WordPress may hand stored text back with HTML entities.
+            same_text = _label(entry.get("note"), f"notes[{index}].note") == text
+            if same_text and entry.get("customer_note") is customer_note:
+                return _id(entry.get("id"), f"notes[{index}].id")
+        return None
+
+    def _add_note(self, order_id: str, text: str, *, customer_note: bool) -> str:
+        """POST /wp-json/wc/v3/orders/{id}/notes; the new note's id."""
+        response = self.http.request(
+            "POST",
+            f"{API}/orders/{order_id}/notes",
+            json={"note": text, "customer_note": customer_note, "added_by_user": False},
+        )
+        created = _obj(load_json(response.content, f"POST /orders/{order_id}/notes"), "note")
+        return _id(created.get("id"), "note id")
 
     # --- internals ------------------------------------------------------------------------
 
