@@ -15,8 +15,17 @@ Read endpoints:
 Magento has no REST catalogue of statuses, carriers or payment methods, and Open Source sends
 no webhooks: the connector reads those from orders, so this emulator has no webhook().
 Writes that exist today: orders/{id}/comments, orders/{id}/cancel|hold|unhold|emails,
-order/{id}/ship, order/{id}/invoice (POST). Any other POST/PUT is recorded in `writes` and
-answered 200 with the posted body, so later issues can add behaviour by appending to `routes`.
+order/{id}/ship, order/{id}/invoice (POST), each recorded in `writes` and visible in later
+reads (status, updated_at, status_histories, item quantities):
+- comments: comment, is_customer_notified, is_visible_on_front and parent_id are required
+  (400 otherwise); the entry goes first in status_histories and its status becomes the
+  order's status (Order::addStatusHistory), the order's own status when none is given;
+- cancel answers false, changing nothing, when Order::canCancel would refuse (on hold, in
+  payment review, complete, closed, canceled, or nothing left to invoice); otherwise the
+  order is canceled and every item's quantity left to invoice becomes qty_canceled;
+- invoice raises the items' qty_invoiced (those asked, else everything left).
+Any other POST/PUT is recorded in `writes` and answered 200 with the posted body, so later
+issues can add behaviour by appending to `routes`.
 """
 
 from __future__ import annotations
@@ -97,6 +106,22 @@ def _comparable(value: Any) -> tuple[int, Any]:
         return (0, Decimal(text)) if re.fullmatch(r"-?\d+(\.\d+)?", text) else (1, text)
     except InvalidOperation:
         return (1, text)
+
+
+def _qty_to_invoice(item: dict[str, Any]) -> Decimal:
+    """What is left to invoice on an order item (ordered - invoiced - canceled)."""
+    return sum(
+        (
+            sign * Decimal(str(item.get(name) or 0))
+            for sign, name in ((1, "qty_ordered"), (-1, "qty_invoiced"), (-1, "qty_canceled"))
+        ),
+        Decimal(0),
+    )
+
+
+def _number(value: Decimal) -> int | float:
+    """A quantity as Magento's JSON writes it (whole numbers as integers)."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _like(pattern: str) -> re.Pattern[str]:
@@ -512,9 +537,12 @@ class MagentoEmulator(Emulator):
         self._record(request)
         action = match.group("action")
         if action == "cancel":
-            if order.get("state") in ("complete", "closed", "canceled"):
+            if not self._can_cancel(order):
                 return _json(False)
             order["state"] = order["status"] = "canceled"
+            for item in order.get("items") or []:
+                canceled = Decimal(str(item.get("qty_canceled") or 0))
+                item["qty_canceled"] = _number(canceled + _qty_to_invoice(item))
         elif action == "hold":
             order["hold_before_state"] = order.get("state")
             order["hold_before_status"] = order.get("status")
@@ -525,6 +553,14 @@ class MagentoEmulator(Emulator):
         if action != "emails":
             self._touch(order)
         return _json(True)
+
+    @staticmethod
+    def _can_cancel(order: dict[str, Any]) -> bool:
+        """Order::canCancel: not on hold or in payment review, something left to invoice,
+        and not already complete, closed or canceled."""
+        if order.get("state") in ("holded", "payment_review", "complete", "closed", "canceled"):
+            return False
+        return any(_qty_to_invoice(item) > 0 for item in order.get("items") or [])
 
     def _ship(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         try:
@@ -554,6 +590,14 @@ class MagentoEmulator(Emulator):
         body = self._record(request) or {}
         invoice_id = next(self._document_ids)
         self.invoices.append({"entity_id": invoice_id, "order_id": order["entity_id"], **body})
+        asked = {
+            int(item["order_item_id"]): Decimal(str(item["qty"]))
+            for item in body.get("items") or []
+        }
+        for item in order.get("items") or []:
+            qty = asked.get(int(item["item_id"]), _qty_to_invoice(item) if not asked else 0)
+            invoiced = Decimal(str(item.get("qty_invoiced") or 0))
+            item["qty_invoiced"] = _number(invoiced + qty)
         order["total_invoiced"] = order.get("grand_total")
         if body.get("capture"):
             order["total_paid"] = order.get("grand_total")

@@ -15,8 +15,17 @@ for multilingual fields, `<associations>` last. What is emulated, from
 - details: GET /api/{resource}/{id} (404 with an empty body when absent);
 - GET /api/ lists the resources the key may use, with the shop name;
 - writes: POST (201, id forbidden in the body), PUT (200, id required; replaces the object),
-  DELETE. POST /api/order_histories also moves the order's current_state and date_upd, as
-  `OrderHistory::addWs` does. Every request is recorded by the base class.
+  DELETE. POST validates as `ObjectModel::validateFields` does (a required field absent or
+  empty, or a non-numeric id → 400, code 85, 'Validation error: "Property
+  CustomerThread->token is empty."') and refuses, with 404, a history or thread about an
+  unknown order and a message in an unknown thread (stricter than PrestaShop). POST
+  /api/order_histories also moves the order's current_state and date_upd, as
+  `OrderHistory::addWs` does (`sendemail=1` is only recorded, in the request's query);
+- messages: customer_threads (required id_lang, id_contact, token) list their
+  customer_messages (required message) in the association; a new message moves the thread's
+  date_upd, never the order's;
+- employees: the installer's SuperAdmin (id 1), without the password hash.
+Every request is recorded by the base class; `writes` lists the ones that are not reads.
 """
 
 from __future__ import annotations
@@ -64,6 +73,11 @@ class Schema:
     getters: frozenset[str] = frozenset()  # dynamic fields: shown, never filterable
     hidden: frozenset[str] = frozenset()
     associations: Mapping[str, Association] = field(default_factory=dict)
+    # ObjectModel::$definition: the class named in validation errors, its required fields
+    # (an absent or empty element is refused, "0" is not), and its isUnsignedId fields.
+    class_name: str = ""
+    required: tuple[str, ...] = ()
+    unsigned: tuple[str, ...] = ()
 
 
 def _f(text: str) -> tuple[str, ...]:
@@ -138,6 +152,9 @@ SCHEMAS: dict[str, Schema] = {
         "order_histories",
         _f("id id_employee id_order_state id_order date_add"),
         links={"id_order": "orders", "id_order_state": "order_states"},
+        class_name="OrderHistory",
+        required=("id_order", "id_order_state"),
+        unsigned=("id_order", "id_order_state", "id_employee"),
     ),
     "order_payments": Schema(
         "order_payment",
@@ -197,6 +214,45 @@ SCHEMAS: dict[str, Schema] = {
             "id_customer": "customers",
             "id_employee": "employees",
         },
+    ),
+    "customer_threads": Schema(
+        "customer_thread",
+        "customer_threads",
+        _f(
+            "id id_lang id_shop id_customer id_order id_product id_contact email token status "
+            "date_add date_upd"
+        ),
+        links={
+            "id_lang": "languages",
+            "id_shop": "shops",
+            "id_customer": "customers",
+            "id_order": "orders",
+            "id_product": "products",
+        },
+        associations={
+            "customer_messages": Association("customer_message", api="customer_messages")
+        },
+        class_name="CustomerThread",
+        required=("id_lang", "id_contact", "token"),
+        unsigned=("id_lang", "id_contact", "id_shop", "id_customer", "id_order", "id_product"),
+    ),
+    "customer_messages": Schema(
+        "customer_message",
+        "customer_messages",
+        _f(
+            "id id_employee id_customer_thread ip_address message file_name user_agent private "
+            "date_add date_upd read"
+        ),
+        links={"id_employee": "employees", "id_customer_thread": "customer_threads"},
+        class_name="CustomerMessage",
+        required=("message",),
+        unsigned=("id_employee", "id_customer_thread"),
+    ),
+    "employees": Schema(
+        "employee",
+        "employees",
+        _f("id id_lang id_profile lastname firstname email active"),
+        links={"id_lang": "languages", "id_profile": "profiles"},
     ),
     "customers": Schema(
         "customer",
@@ -268,7 +324,7 @@ SCHEMAS: dict[str, Schema] = {
 NODE_TO_RESOURCE = {schema.node: name for name, schema in SCHEMAS.items()}
 LIST_TO_RESOURCE = {schema.list_node: name for name, schema in SCHEMAS.items()}
 # Resources a shop lists and grants but the emulator keeps empty (answered like any other).
-EXTRA_RESOURCES = ("carts", "customer_threads", "customer_messages", "order_invoices", "products")
+EXTRA_RESOURCES = ("carts", "order_invoices", "products")
 DESCRIPTIONS = {
     "addresses": "The Customer, Brand and Customer addresses",
     "carriers": "The Carriers",
@@ -452,6 +508,11 @@ class PrestaShopEmulator(Emulator):
             order["date_upd"] = self.now()
         return order
 
+    @property
+    def writes(self) -> list[RecordedRequest]:
+        """The recorded requests that may change the shop (every method but GET and HEAD)."""
+        return [r for r in self.requests if r.method not in ("GET", "HEAD")]
+
     def get(self, resource: str, object_id: str | int) -> Record:
         return self.data[resource][int(object_id)]
 
@@ -629,6 +690,14 @@ class PrestaShopEmulator(Emulator):
 
     def _render(self, resource: str, record: Record, fields: list[str] | None) -> str:
         schema = SCHEMAS[resource]
+        if resource == "customer_threads":
+            # CustomerThread::getWsCustomerMessages: the association is a query, not stored.
+            messages = [
+                {"id": message["id"]}
+                for message in self.objects("customer_messages")
+                if message.get("id_customer_thread") == record["id"]
+            ]
+            record = {**record, "associations": {"customer_messages": messages}}
         out = f"<{schema.node}>\n"
         for name, value in record.items():
             if name == "associations" or name in schema.hidden:
@@ -818,14 +887,63 @@ class PrestaShopEmulator(Emulator):
         if str(record.get("id") or "").strip():
             raise WebserviceError(400, 91, "id is forbidden when adding a new resource")
         record.pop("id", None)
+        self._validate(resource, record)
+        self._check_references(resource, record)
         now = self.now()
         for name in DATE_FIELDS:
             if name in SCHEMAS[resource].fields and not record.get(name):
                 record[name] = now
+        if resource == "customer_messages":
+            for name in ("id_employee", "private", "read"):
+                record[name] = str(record.get(name) or "0")
         object_id = self.add(resource, record)
+        created = self.get(resource, object_id)
         if resource == "order_histories":
-            self._apply_history(self.get(resource, object_id), now)
-        return self._document(self._render(resource, self.get(resource, object_id), None), 201)
+            self._apply_history(created, now)
+        elif resource == "customer_messages":
+            thread = self.data["customer_threads"].get(int(created["id_customer_thread"]))
+            if thread is not None:
+                thread["date_upd"] = now
+        return self._document(self._render(resource, created, None), 201)
+
+    def _validate(self, resource: str, record: Record) -> None:
+        """ObjectModel::validateFields as the webservice reports it (400, code 85)."""
+        schema = SCHEMAS[resource]
+        for name in schema.required:
+            if str(record.get(name) or "").strip() == "":
+                raise WebserviceError(
+                    400, 85, f'Validation error: "Property {schema.class_name}->{name} is empty."'
+                )
+        for name in schema.unsigned:
+            value = str(record.get(name) or "").strip()
+            if value and not value.isdigit():
+                raise WebserviceError(
+                    400,
+                    85,
+                    f'Validation error: "Property {schema.class_name}->{name} is not valid"',
+                )
+
+    def _check_references(self, resource: str, record: Record) -> None:
+        """A write about an order (or a thread) that does not exist is refused with 404.
+
+        PrestaShop itself does not check these references before writing; the emulator is
+        stricter so that a connector writing to the wrong object fails loudly."""
+        order_id = str(record.get("id_order") or "0")
+        if resource in ("order_histories", "customer_threads") and order_id != "0":
+            if int(order_id) not in self.data["orders"]:
+                raise WebserviceError(404, 92, f"Invalid ID: order {order_id} does not exist")
+        if resource == "order_histories":
+            state_id = str(record.get("id_order_state") or "")
+            if int(state_id) not in self.data["order_states"]:
+                raise WebserviceError(
+                    400,
+                    85,
+                    'Validation error: "Property OrderHistory->id_order_state is not valid"',
+                )
+        thread_id = str(record.get("id_customer_thread") or "0")
+        if resource == "customer_messages" and thread_id != "0":
+            if int(thread_id) not in self.data["customer_threads"]:
+                raise WebserviceError(404, 92, f"Invalid ID: customer thread {thread_id}")
 
     def _apply_history(self, history: Record, now: str) -> None:
         """OrderHistory::addWs: the order takes the new state."""
@@ -962,6 +1080,19 @@ class PrestaShopEmulator(Emulator):
                     "name": {"1": name, "2": name},
                 },
             )
+        # The employee created by the installer (the shop's SuperAdmin).
+        self.add(
+            "employees",
+            {
+                "id": "1",
+                "id_lang": "1",
+                "id_profile": "1",
+                "lastname": "Martin",
+                "firstname": "Claire",
+                "email": "claire@maison-lumiere.example",
+                "active": "1",
+            },
+        )
         # The demo customer of a PrestaShop install, referenced by the published order.
         self.add(
             "customers",

@@ -12,6 +12,9 @@ Vendor pages:
 - The order resource as an admin reads it (source of the published fixture):
   https://developer.adobe.com/commerce/webapi/rest/tutorials/orders/order-create-order/
 - "The system does not currently support webhooks": https://developer.adobe.com/commerce/webapi/get-started/
+- Order management (comments, cancel), `salesOrderManagementV1` in the admin schema:
+  https://developer.adobe.com/commerce/webapi/rest/quick-reference/ (POST
+  /V1/orders/{id}/comments, POST /V1/orders/{id}/cancel)
 
 What the payload cannot tell us, and how we cope:
 - No webhooks in Open Source: has_webhooks is False and the webhook methods refuse; the
@@ -36,6 +39,14 @@ What the payload cannot tell us, and how we cope:
 - No payment transactions in the order: they are synthesized from `total_paid` (a capture,
   id "{entity_id}:paid") and `total_refunded` (a refund, id "{entity_id}:refunded").
 - No cancellation time: the newest `canceled` status-history entry gives it, else updated_at.
+
+Write-back (no write is idempotent, so each one reads the order first):
+- Statuses move through the status history: a comment carrying `status` sets it on the
+  order (Order::addStatusHistory). "canceled" goes through the cancel action, which runs
+  Magento's own checks. Documents (invoice, shipment) are what really make an order
+  `complete`; a comment only records the status.
+- Comments are status_histories entries: is_visible_on_front = customer-visible,
+  is_customer_notified = e-mailed. The answer is `true` only, so no comment id comes back.
 """
 
 from __future__ import annotations
@@ -52,6 +63,8 @@ from web.connectors.base import (
     BadPayload,
     NotFoundAtShop,
     OrderBatch,
+    PermanentError,
+    PushOutcome,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
@@ -108,6 +121,11 @@ DEFAULT_PAYMENT_METHODS: dict[str, str] = {
 
 # Adobe Commerce gift wrapping, in the order's extension attributes: (key prefix, line id).
 GIFT_WRAPPING = (("gw", "gw"), ("gw_items", "gw_items"), ("gw_card", "gw_card"))
+
+# The comment of a status change that comes without a reason (the field is required).
+STATUS_COMMENT = "Status updated by Comptoir"
+# States whose status no comment may move any more.
+FINAL_STATES = ("canceled", "closed")
 
 RELAY_WORDS = ("relay", "relais", "pickup", "pudo", "retrait", "locker")
 RECENT_ORDERS = 100
@@ -459,8 +477,141 @@ class MagentoConnector:
         views = f", {len(stores)} store views" if len(stores) > 1 else ""
         return f"Magento store view {code} ({details}){views}"
 
+    # --- write-back -------------------------------------------------------------------
+
+    def push_status(
+        self, external_id: str, status: str, *, notify: bool = True, reason: str = ""
+    ) -> PushOutcome:
+        """GET /rest/V1/orders/{id}; unless its status already is `status`:
+        "canceled" → POST /rest/V1/orders/{id}/cancel, then, with a reason or notify, a
+        comment (status "canceled", is_customer_notified = notify) holding the reason;
+        any other status → POST /rest/V1/orders/{id}/comments with
+        {"statusHistory": {comment: reason or "Status updated by Comptoir",
+        is_customer_notified: notify, is_visible_on_front: 0, parent_id, status}}.
+
+        Magento answers `true` without an id: remote_ref is "" after a write, and the
+        matching history entry's id when the status was already there. A cancel Magento
+        refuses (invoiced, on hold, complete, closed) raises PermanentError. The order of a
+        canceled or closed state cannot take another status: PushOutcome.cannot.
+        "complete" is only reached for real through invoice and shipment documents; the
+        comment records the status (and sets it on the order) without creating them.
+        A retry after a crash between the cancel and its comment writes the missing reason;
+        a comment that only notified (no reason) is not written again.
+        """
+        order = self._order_for_write(external_id)
+        entity_id = _id(order.get("entity_id"), "entity_id")
+        current = _text(order.get("status"), "status")
+        state = _text(order.get("state"), "state")
+        histories = _histories(order)
+        reason = reason.strip()
+        if current == status:
+            if status == "canceled" and reason and _comment_ref(histories, reason) is None:
+                self._add_comment(entity_id, reason, notified=notify, visible=False, status=status)
+                return PushOutcome()
+            return PushOutcome.already_there(_status_ref(histories, status))
+        if status == "canceled":
+            path = self._path(f"orders/{entity_id}/cancel")
+            answer = _loads(self.http.request("POST", path).content, f"POST {path}")
+            if answer is not True:
+                raise PermanentError(
+                    f"POST {path}: Magento refused to cancel order {entity_id} "
+                    f"(state {state!r}, status {current!r}): an order that is fully invoiced, "
+                    "on hold, in payment review, complete or closed cannot be canceled"
+                )
+            if reason or notify:
+                comment = reason or STATUS_COMMENT
+                self._add_comment(entity_id, comment, notified=notify, visible=False, status=status)
+            return PushOutcome()
+        if state in FINAL_STATES:
+            return PushOutcome.cannot(
+                f"the Magento order is {state}; its status can no longer become {status!r}"
+            )
+        comment = reason or STATUS_COMMENT
+        self._add_comment(entity_id, comment, notified=notify, visible=False, status=status)
+        return PushOutcome()
+
+    def push_comment(
+        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+    ) -> PushOutcome:
+        """GET /rest/V1/orders/{id}; unless one of its status_histories has the same comment
+        text, POST /rest/V1/orders/{id}/comments with {"statusHistory": {comment,
+        is_visible_on_front: customer_visible, is_customer_notified: notify, parent_id,
+        status: the order's current status}}.
+
+        The status is sent because Magento sets the order's status to the entry's status,
+        so a comment without one would clear it. is_visible_on_front shows the comment on
+        the buyer's order page; is_customer_notified e-mails it (when the store's order
+        comment e-mails are enabled). remote_ref: see push_status.
+        """
+        text = text.strip()
+        if not text:
+            return PushOutcome.cannot("the comment is empty")
+        order = self._order_for_write(external_id)
+        entity_id = _id(order.get("entity_id"), "entity_id")
+        ref = _comment_ref(_histories(order), text)
+        if ref is not None:
+            return PushOutcome.already_there(ref)
+        current = _text(order.get("status"), "status")
+        self._add_comment(
+            entity_id, text, notified=notify, visible=customer_visible, status=current
+        )
+        return PushOutcome()
+
+    def _order_for_write(self, external_id: str) -> dict[str, Any]:
+        """GET /rest/V1/orders/{entity_id}: the order as it is now, read before a write."""
+        if not _DIGITS.fullmatch(str(external_id or "").strip()):
+            raise NotFoundAtShop(f"{external_id!r} is not a Magento order id")
+        return _obj(self._get(f"orders/{str(external_id).strip()}"), "orders/{id}")
+
+    def _add_comment(
+        self, entity_id: str, comment: str, *, notified: bool, visible: bool, status: str
+    ) -> None:
+        """POST /rest/V1/orders/{id}/comments (Magento answers true)."""
+        history: dict[str, Any] = {
+            "comment": comment,
+            "is_customer_notified": 1 if notified else 0,
+            "is_visible_on_front": 1 if visible else 0,
+            "parent_id": int(entity_id),
+        }
+        if status:
+            history["status"] = status
+        path = self._path(f"orders/{entity_id}/comments")
+        response = self.http.request("POST", path, json={"statusHistory": history})
+        if _loads(response.content, f"POST {path}") is not True:
+            raise PermanentError(f"POST {path}: Magento did not add the comment")
+
 
 # --- Translating the payload --------------------------------------------------------------
+
+
+def _histories(order: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The order's status_histories entries."""
+    entries = _list(order.get("status_histories"), "status_histories")
+    return [_obj(entry, f"status_histories[{i}]") for i, entry in enumerate(entries)]
+
+
+def _entry_ref(entry: Mapping[str, Any], index: int) -> str:
+    return _text(entry.get("entity_id"), f"status_histories[{index}].entity_id")
+
+
+def _comment_ref(histories: list[dict[str, Any]], text: str) -> str | None:
+    """The id of the entry whose comment is `text` (spacing aside); None when absent."""
+    wanted = " ".join(text.split())
+    for index, entry in enumerate(histories):
+        comment = _text(entry.get("comment"), f"status_histories[{index}].comment")
+        if " ".join(comment.split()) == wanted:
+            return _entry_ref(entry, index)
+    return None
+
+
+def _status_ref(histories: list[dict[str, Any]], status: str) -> str:
+    """The id of the newest entry that recorded `status` ("" when none did)."""
+    refs = [
+        _entry_ref(entry, index)
+        for index, entry in enumerate(histories)
+        if _text(entry.get("status"), f"status_histories[{index}].status") == status
+    ]
+    return max(refs, key=lambda ref: (len(ref), ref), default="")
 
 
 def _status_label(code: str) -> str:

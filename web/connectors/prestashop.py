@@ -8,7 +8,8 @@ Vendor pages:
   https://devdocs.prestashop-project.org/8/webservice/cheat-sheet/
 - Resources: https://devdocs.prestashop-project.org/8/webservice/resources/ — orders,
   order_details, order_states, order_histories, order_payments, order_slip, order_cart_rules,
-  cart_rules, messages, customers, addresses, countries, states, currencies, carriers, taxes.
+  cart_rules, messages, customers, addresses, countries, states, currencies, carriers, taxes,
+  customer_threads, customer_messages, employees.
 - Request handling (filters, errors, 401 answers): PrestaShop/PrestaShop
   `classes/webservice/WebserviceRequest.php`.
 
@@ -41,17 +42,26 @@ What the shop cannot tell us, and how we cope:
   settings.extra["cancelled_states"]), else date_upd. There is no cancel reason.
 - The order payload holds no payments: transactions is None and fetch_transactions() reads
   order_payments (shared by all orders of one `reference`) and credit slips (order_slip).
+
+Write-back (no webservice write is idempotent, so each one reads first):
+- push_status adds an order_histories row (`OrderHistory::addWs`, `sendemail=1` to let the
+  state send its e-mail) unless current_state already is the wanted state.
+- push_comment writes customer_messages in the order's customer_threads (created as core
+  creates it for order messages); `private` 0 is visible in the buyer's order history.
+  PrestaShop e-mails nobody about a webservice-created message: `notify` is not honoured.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
+import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
-from xml.etree.ElementTree import Element, register_namespace, tostring
+from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -64,6 +74,7 @@ from web.connectors.base import (
     NotFoundAtShop,
     OrderBatch,
     PermanentError,
+    PushOutcome,
     RejectedOrder,
     RetryableError,
     ShopAddress,
@@ -114,8 +125,12 @@ KNOWN_RATES = tuple(
     ).split()
 )
 RATE_TOLERANCE = Decimal("0.015")  # cents lost rounding the net and the gross amounts
+THREAD_TOKEN = string.ascii_letters + string.digits  # Tools::passwdGen's alphabet
+CANCEL_REASON = "Cancellation reason: "
 
 _DIGITS = re.compile(r"[0-9]{1,20}")
+# Characters XML 1.0 cannot carry, even escaped: dropped from the text we write.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _LOCAL_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
 _PAGE_TOKEN = re.compile(rf"(?P<time>{_LOCAL_TIME})\|(?P<id>[0-9]{{1,20}})")
 # "Faded Short Sleeve T-shirts - Color : Orange, Size : S": the combination's attributes
@@ -126,6 +141,23 @@ _VAT_SEPARATORS = re.compile(r"[\s.\-/]")
 _BARCODE_SEPARATORS = re.compile(r"[\s-]")
 XLINK_NS = "http://www.w3.org/1999/xlink"
 register_namespace("xlink", XLINK_NS)  # rejected orders are written back as PrestaShop does
+
+
+# --- XML writing ---------------------------------------------------------------------------
+
+
+def _write_xml(node: str, fields: Iterable[tuple[str, str]]) -> bytes:
+    """A webservice request body: <prestashop><node><field>value</field>…</node></prestashop>."""
+    root = Element("prestashop")
+    item = SubElement(root, node)
+    for name, value in fields:
+        SubElement(item, name).text = _NOT_XML.sub("", value)
+    return tostring(root, encoding="utf-8")
+
+
+def _same_text(left: str, right: str) -> bool:
+    """Message texts compared as a reader sees them (line endings and spacing aside)."""
+    return " ".join(left.split()) == " ".join(right.split())
 
 
 # --- XML reading: every failure names the field -------------------------------------------
@@ -454,6 +486,7 @@ class PrestaShopConnector:
             params={"id_shop": shop_id} if shop_id.isdigit() else None,
             transport=transport,
         )
+        self._employee_id: str | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -693,6 +726,181 @@ class PrestaShopConnector:
         version = response.headers.get("PSWS-Version", "?")
         name = api.get("shopName", "")
         return f"PrestaShop {version} webservice, shop {name!r}, {len(readable)} resources readable"
+
+    # --- write-back -------------------------------------------------------------------
+
+    def push_status(
+        self, external_id: str, status: str, *, notify: bool = True, reason: str = ""
+    ) -> PushOutcome:
+        """GET /api/orders/{id}; unless its current_state is already `status` (an
+        order_states id), POST /api/order_histories (with `sendemail=1` when notify)
+        holding <order_history><id_order/><id_order_state/></order_history>.
+
+        OrderHistory::addWs runs the whole state change (stock, invoice, paid/shipped flags)
+        and, with sendemail=1, the state's own e-mail template; remote_ref is the history
+        row's id (the newest row with that state when it was already set). A reason goes
+        into a private customer message "Cancellation reason: …" (see push_comment), written
+        even when the state was already set, unless the same message is already there.
+        """
+        order_id = _identifier(str(external_id).strip(), "external_id")
+        state = str(status).strip()
+        if not _DIGITS.fullmatch(state):
+            return PushOutcome.cannot(
+                f"PrestaShop order states are numeric ids and {status!r} is not one: "
+                "check the shop's status mapping"
+            )
+        state = str(int(state))
+        order = self._order_for_write(order_id)
+        written = False
+        if order.text("current_state") == state:
+            ref = self._last_history(order_id, state)
+        else:
+            history = [("id_order", order_id), ("id_order_state", state)]
+            params = [("sendemail", "1")] if notify else []
+            ref = self._create("order_histories", "order_history", history, params)
+            written = True
+        if reason.strip():
+            note = self._add_message(order_id, f"{CANCEL_REASON}{reason.strip()}", True, order)
+            written = written or note.written
+        return PushOutcome(remote_ref=ref) if written else PushOutcome.already_there(ref)
+
+    def push_comment(
+        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+    ) -> PushOutcome:
+        """Add a customer message to the order's customer thread, unless a message with the
+        same text and the same private flag is already in one of its threads.
+
+        Reads GET /api/customer_threads?display=full&filter[id_order]=[N] and
+        GET /api/customer_messages?display=full&filter[id_customer_thread]=[…]; when the
+        order has no thread yet, reads the order and its customer's e-mail and creates one
+        with POST /api/customer_threads (id_order, id_customer, id_shop, id_lang,
+        id_contact 0, email, a random 12-character token, status "open", as core does for
+        order messages); then POST /api/customer_messages (id_customer_thread, id_employee,
+        message, private = 0 when customer_visible, else 1). remote_ref is the message id.
+
+        `notify` cannot be honoured: PrestaShop sends no e-mail for a message created
+        through the webservice; a customer-visible message shows in the buyer's order
+        history only. The message is signed by settings.extra["id_employee"], else by the
+        first active employee (GET /api/employees), else by nobody (id_employee 0), in which
+        case the back office shows it as written by the customer.
+        """
+        order_id = _identifier(str(external_id).strip(), "external_id")
+        if not text.strip():
+            return PushOutcome.cannot("the comment is empty")
+        return self._add_message(order_id, text.strip(), not customer_visible, None)
+
+    def _order_for_write(self, order_id: str) -> _Node:
+        """GET /api/orders/{id}: the order as it is now (NotFoundAtShop when absent)."""
+        response = self._get(f"/orders/{order_id}")
+        if not response.content.strip():
+            raise NotFoundAtShop(f"GET /api/orders/{order_id}: empty answer")
+        nodes = _order_nodes(_parse_xml(response.content, f"GET /api/orders/{order_id}"))
+        if len(nodes) != 1:
+            raise BadPayload(f"order: expected one <order>, found {len(nodes)}")
+        return nodes[0]
+
+    def _last_history(self, order_id: str, state: str) -> str:
+        """The newest order_histories row that set the order to that state ("" if none)."""
+        rows = self._optional(
+            "order_histories",
+            [
+                ("display", "[id]"),
+                ("filter[id_order]", f"[{order_id}]"),
+                ("filter[id_order_state]", f"[{state}]"),
+                ("sort", "[id_DESC]"),
+                ("limit", "1"),
+            ],
+        )
+        return rows[0].id() if rows else ""
+
+    def _create(
+        self,
+        resource: str,
+        node: str,
+        fields: Iterable[tuple[str, str]],
+        params: list[tuple[str, str]] | None = None,
+    ) -> str:
+        """POST /api/{resource} with one new object; the id the shop gave it."""
+        what = f"POST /api/{resource}"
+        response = self.http.request(
+            "POST",
+            f"/{resource}",
+            params=params or [],
+            content=_write_xml(node, fields),
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+        )
+        created = _parse_xml(response.content, what).find(node)
+        if created is None:
+            raise BadPayload(f"{what}: no <{node}> in the answer")
+        return _Node(created, node).id()
+
+    def _add_message(
+        self, order_id: str, text: str, private: bool, order: _Node | None
+    ) -> PushOutcome:
+        threads = self._list(
+            "customer_threads",
+            [("display", "full"), ("filter[id_order]", f"[{order_id}]"), ("sort", "[id_ASC]")],
+        )
+        thread_ids = [thread.id() for thread in threads]
+        messages = self._by_ids("customer_messages", "full", thread_ids, "id_customer_thread")
+        for message in messages or ():
+            if message.flag("private") == private and _same_text(message.text("message"), text):
+                return PushOutcome.already_there(message.id())
+        if thread_ids:
+            thread_id = thread_ids[0]
+        else:
+            thread_id = self._create_thread(order or self._order_for_write(order_id))
+        message_id = self._create(
+            "customer_messages",
+            "customer_message",
+            [
+                ("id_customer_thread", thread_id),
+                ("id_employee", self._employee()),
+                ("message", text),
+                ("private", "1" if private else "0"),
+            ],
+        )
+        return PushOutcome(remote_ref=message_id)
+
+    def _create_thread(self, order: _Node) -> str:
+        """POST /api/customer_threads: the order's thread, filled as core fills it."""
+        customer_id = order.ref("id_customer")
+        email = ""
+        if customer_id:
+            found = self._list(
+                "customers", [("display", "[id,email]"), ("filter[id]", f"[{customer_id}]")]
+            )
+            email = found[0].text("email") if found else ""
+        fields = [
+            ("id_order", order.id()),
+            ("id_customer", customer_id or "0"),
+            ("id_shop", order.ref("id_shop") or "0"),
+            ("id_lang", order.id("id_lang")),
+            ("id_contact", "0"),
+            ("email", email),
+            ("token", "".join(secrets.choice(THREAD_TOKEN) for _ in range(12))),
+            ("status", "open"),
+        ]
+        return self._create("customer_threads", "customer_thread", fields)
+
+    def _employee(self) -> str:
+        """The employee who signs our messages: configured, else the first active one."""
+        if self._employee_id is None:
+            configured = (self.settings.extra.get("id_employee") or "").strip()
+            if _DIGITS.fullmatch(configured):
+                self._employee_id = str(int(configured))
+            else:
+                found = self._optional(
+                    "employees",
+                    [
+                        ("display", "[id]"),
+                        ("filter[active]", "[1]"),
+                        ("sort", "[id_ASC]"),
+                        ("limit", "1"),
+                    ],
+                )
+                self._employee_id = found[0].id() if found else "0"
+        return self._employee_id
 
     # --- reading one order ------------------------------------------------------------
 
