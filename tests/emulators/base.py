@@ -59,6 +59,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     path_contains: str = ""
+    method: str = ""
 
 
 class Emulator:
@@ -138,16 +139,20 @@ class Emulator:
         retry_after: str | None = None,
         delay: float = 0.0,
         path_contains: str = "",
+        method: str = "",
     ) -> None:
-        """Answer the next requests (matching path_contains) with these statuses."""
+        """Answer the next requests (matching path_contains and method) with these statuses."""
         with self._lock:
             for status in statuses:
-                self._faults.append(Fault(status, retry_after, delay, path_contains))
+                self._faults.append(Fault(status, retry_after, delay, path_contains, method))
 
-    def slow_next(self, seconds: float, path_contains: str = "") -> None:
-        """Delay the next matching request, then answer it normally."""
+    def slow_next(self, seconds: float, path_contains: str = "", method: str = "") -> None:
+        """Delay the next matching request, then answer it normally.
+
+        The request's work still happens when the caller has given up or died meanwhile.
+        """
         with self._lock:
-            self._faults.append(Fault(0, None, seconds, path_contains))
+            self._faults.append(Fault(0, None, seconds, path_contains, method))
 
     def requests_to(self, method: str, path_contains: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_contains in r.path]
@@ -157,7 +162,10 @@ class Emulator:
             self.requests.append(request)
             fault = None
             for candidate in self._faults:
-                if candidate.path_contains in request.path:
+                if candidate.path_contains in request.path and candidate.method in (
+                    "",
+                    request.method,
+                ):
                     fault = candidate
                     break
             if fault is not None:

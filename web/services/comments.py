@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from web.i18n import N_
 from web.models import Comment, utcnow
 from web.models.enums import CommentVisibility, Role
 from web.models.orders import Order
@@ -19,7 +20,7 @@ SUMMARY_LENGTH = 200
 def _clean_text(text: str) -> str:
     cleaned = (text or "").strip()
     if not cleaned:
-        message = "Write the comment first."
+        message = N_("Write the comment first.")
         raise ValidationFailed(message, {"text": message})
     if len(cleaned) > TEXT_MAX_LENGTH:
         message = f"Keep the comment under {TEXT_MAX_LENGTH} characters."
@@ -48,7 +49,7 @@ def add_comment(
     try:
         visibility = CommentVisibility(visibility)
     except ValueError:
-        message = "Choose who sees the comment: internal or customer."
+        message = N_("Choose who sees the comment: internal or customer.")
         raise ValidationFailed(message, {"visibility": message}) from None
     notify = bool(notify) and visibility == CommentVisibility.CUSTOMER
     comment = Comment(
@@ -87,11 +88,13 @@ def can_change(comment: Comment, user: User | None = None) -> bool:
 
 def _ensure_changeable(comment: Comment, user: User | None) -> None:
     if comment.visibility != CommentVisibility.INTERNAL:
-        raise InvalidTransition("comment", "a comment for the buyer cannot be changed once written")
+        raise InvalidTransition(
+            "comment", N_("a comment for the buyer cannot be changed once written")
+        )
     if comment.pushed_at is not None:
-        raise InvalidTransition("comment", "the comment was already sent to the shop")
+        raise InvalidTransition("comment", N_("the comment was already sent to the shop"))
     if user is not None and not can_change(comment, user):
-        raise InvalidTransition("comment", "only its author or an admin can change it")
+        raise InvalidTransition("comment", N_("only its author or an admin can change it"))
 
 
 def edit_comment(

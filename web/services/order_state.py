@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, and_, false, or_
 from sqlalchemy.orm import Session
 
+from web.i18n import N_
 from web.models.base import utcnow
 from web.models.enums import (
     CommercialState,
@@ -230,71 +231,80 @@ def _words(state: str) -> str:
     return state.replace("_", " ")
 
 
+_ALREADY = {
+    FulfilmentState.UNFULFILLED: N_("the order is not shipped yet"),
+    FulfilmentState.IN_PREPARATION: N_("the order is already in preparation"),
+    FulfilmentState.PARTIALLY_SHIPPED: N_("the order is already partially shipped"),
+    FulfilmentState.SHIPPED: N_("the order is already shipped"),
+    FulfilmentState.DELIVERED: N_("the order is already delivered"),
+}
+
+
 def _validate_refusal(order: Order) -> str | None:
     if order.commercial_state == CommercialState.CANCELLED:
-        return "the order is cancelled"
+        return N_("the order is cancelled")
     if order.commercial_state == CommercialState.CLOSED:
-        return "the order is closed"
+        return N_("the order is closed")
     if order.commercial_state == CommercialState.VALIDATED:
-        return "the order is already validated"
+        return N_("the order is already validated")
     return None
 
 
 def _hold_refusal(order: Order) -> str | None:
     if order.on_hold:
-        return "the order is already on hold"
+        return N_("the order is already on hold")
     if order.commercial_state == CommercialState.CANCELLED:
-        return "the order is cancelled"
+        return N_("the order is cancelled")
     if order.commercial_state == CommercialState.CLOSED:
-        return "the order is closed"
+        return N_("the order is closed")
     if order.fulfilment_state in SHIPPED_STATES:
-        return f"the order is already {_words(order.fulfilment_state)}"
+        return _ALREADY[order.fulfilment_state]
     return None
 
 
 def _release_refusal(order: Order) -> str | None:
     if not order.on_hold:
-        return "the order is not on hold"
+        return N_("the order is not on hold")
     return None
 
 
 def _prepare_refusal(order: Order) -> str | None:
     if order.commercial_state == CommercialState.CANCELLED:
-        return "the order is cancelled"
+        return N_("the order is cancelled")
     if order.commercial_state == CommercialState.CLOSED:
-        return "the order is closed"
+        return N_("the order is closed")
     if order.commercial_state == CommercialState.NEW:
-        return "the order is not validated yet"
+        return N_("the order is not validated yet")
     if not is_paid_or_free(order):
-        return "the order is not paid yet"
+        return N_("the order is not paid yet")
     if order.on_hold:
-        return "the order is on hold"
+        return N_("the order is on hold")
     if order.fulfilment_state == FulfilmentState.IN_PREPARATION:
-        return "preparation has already started"
+        return N_("preparation has already started")
     if order.fulfilment_state != FulfilmentState.UNFULFILLED:
-        return f"the order is already {_words(order.fulfilment_state)}"
+        return _ALREADY[order.fulfilment_state]
     return None
 
 
 def _cancel_refusal(order: Order) -> str | None:
     if order.commercial_state == CommercialState.CANCELLED:
-        return "the order is already cancelled"
+        return N_("the order is already cancelled")
     if order.commercial_state == CommercialState.CLOSED:
-        return "the order is closed"
+        return N_("the order is closed")
     if order.fulfilment_state in ANY_SHIPPED_STATES:
-        return f"the order is already {_words(order.fulfilment_state)}"
+        return _ALREADY[order.fulfilment_state]
     return None
 
 
 def _close_refusal(order: Order) -> str | None:
     if order.commercial_state == CommercialState.CANCELLED:
-        return "the order is cancelled"
+        return N_("the order is cancelled")
     if order.commercial_state == CommercialState.CLOSED:
-        return "the order is already closed"
+        return N_("the order is already closed")
     if order.commercial_state == CommercialState.NEW:
-        return "the order is not validated yet"
+        return N_("the order is not validated yet")
     if order.fulfilment_state not in SHIPPED_STATES:
-        return "the order is not fully shipped yet"
+        return N_("the order is not fully shipped yet")
     return None
 
 
@@ -349,7 +359,7 @@ def validate(session: Session, order: Order, actor: Actor) -> None:
 def hold(session: Session, order: Order, actor: Actor, reason: str) -> None:
     """Put the order on hold, with a reason."""
     _ensure_allowed("hold", order)
-    reason = _required_reason(reason, "Say why the order is put on hold.")
+    reason = _required_reason(reason, N_("Say why the order is put on hold."))
     order.on_hold = True
     order.hold_reason = reason
     record_event(
@@ -388,7 +398,7 @@ def start_preparation(session: Session, order: Order, actor: Actor) -> None:
 def cancel(session: Session, order: Order, actor: Actor, reason: str) -> None:
     """Cancel an order that has not shipped anything, with a reason."""
     _ensure_allowed("cancel", order)
-    reason = _required_reason(reason, "Say why the order is cancelled.")
+    reason = _required_reason(reason, N_("Say why the order is cancelled."))
     order.commercial_state = CommercialState.CANCELLED
     order.cancelled_at = utcnow()
     order.cancel_reason = reason

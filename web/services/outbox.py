@@ -15,6 +15,7 @@ older message of the same order is pending or failed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -49,6 +50,8 @@ MAX_DELAY = dt.timedelta(hours=1)
 # mid-delivery leaves it due again after this.
 LEASE = dt.timedelta(minutes=2)
 ERROR_MAX_LENGTH = 1000
+# Seconds a push may wait for the shop; a slow shop counts as a transient failure.
+PUSH_TIMEOUT = 10.0
 
 STATUS = "status"
 COMMENT = "comment"
@@ -222,7 +225,7 @@ def _claim(session: Session, message_id: int, now: dt.datetime) -> _Claim | None
         message_id=message.id,
         order_id=message.order_id,
         platform=message.shop.platform.value,
-        settings=settings_for(message.shop),
+        settings=dataclasses.replace(settings_for(message.shop), timeout=PUSH_TIMEOUT),
         external_id=order.external_id if order is not None else "",
         kind=message.kind,
         payload=dict(message.payload),
@@ -394,13 +397,26 @@ def dispatch_due(
     limit: int = 100,
     now: dt.datetime | None = None,
 ) -> int:
-    """Deliver due messages one by one; return how many were tried."""
-    with sessions() as session:
-        ids = due_message_ids(session, now, shop_id, limit)
+    """Deliver due messages one by one; return how many were tried.
+
+    A delivered message may free the next message of its order, so the due list is read
+    again until a pass finds nothing new (or `limit` messages were tried).
+    """
     tried = 0
-    for message_id in ids:
-        if deliver(sessions, message_id, now) is not None:
-            tried += 1
+    seen: set[int] = set()
+    while tried < limit:
+        with sessions() as session:
+            ids = [
+                message_id
+                for message_id in due_message_ids(session, now, shop_id, limit - tried)
+                if message_id not in seen
+            ]
+        if not ids:
+            break
+        for message_id in ids:
+            seen.add(message_id)
+            if deliver(sessions, message_id, now) is not None:
+                tried += 1
     return tried
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy.orm import Session
 
+from web.i18n import N_
 from web.models import PaymentMethodMapping, Shop, utcnow
 from web.models.enums import TransactionKind, TransactionSource, TransactionStatus
 from web.models.orders import Order, Transaction
@@ -56,20 +57,20 @@ def payment_counter(shop: Shop, order: Order) -> Callable[[Transaction], bool]:
 def parse_amount(value: object) -> Decimal:
     """Read an amount typed by a person or sent by a client: "12.50", "12,50", 12.5 as text."""
     if isinstance(value, bool) or value is None:
-        raise _invalid("amount", "Give the amount, for example 12.50.")
+        raise _invalid("amount", N_("Give the amount, for example 12.50."))
     text = str(value).strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise _invalid("amount", "Give the amount as a number, for example 12.50.") from None
+        raise _invalid("amount", N_("Give the amount as a number, for example 12.50.")) from None
     if not amount.is_finite():
-        raise _invalid("amount", "Give the amount as a number, for example 12.50.")
+        raise _invalid("amount", N_("Give the amount as a number, for example 12.50."))
     if amount <= 0:
-        raise _invalid("amount", "The amount must be above zero.")
+        raise _invalid("amount", N_("The amount must be above zero."))
     if amount >= MAX_AMOUNT:
-        raise _invalid("amount", "The amount is too large.")
+        raise _invalid("amount", N_("The amount is too large."))
     if amount != amount.quantize(Decimal("0.01")):
-        raise _invalid("amount", "Use at most two decimals.")
+        raise _invalid("amount", N_("Use at most two decimals."))
     return amount.quantize(Decimal("0.01"))
 
 
@@ -79,7 +80,7 @@ def _manual_source(value: TransactionSource | str) -> TransactionSource:
     except ValueError:
         source = TransactionSource.SHOP
     if source not in MANUAL_SOURCES:
-        raise _invalid("source", "Choose how the money moved: transfer, cheque, cash or other.")
+        raise _invalid("source", N_("Choose how the money moved: transfer, cheque, cash or other."))
     return source
 
 
@@ -97,9 +98,9 @@ def _when(value: dt.date | dt.datetime | None) -> dt.datetime:
     else:
         when = now if value == now.date() else dt.datetime.combine(value, dt.time(12), dt.UTC)
     if when > now + dt.timedelta(minutes=5):
-        raise _invalid("occurred_at", "The date cannot be in the future.")
+        raise _invalid("occurred_at", N_("The date cannot be in the future."))
     if when.year < 2000:
-        raise _invalid("occurred_at", "Give a date after 2000.")
+        raise _invalid("occurred_at", N_("Give a date after 2000."))
     return when
 
 
@@ -120,7 +121,7 @@ def record_manual(
     paid, hence validated, hence a new milestone for the shop: all in this transaction.
     """
     if kind not in MANUAL_KINDS:
-        raise _invalid("kind", "Choose a payment or a refund.")
+        raise _invalid("kind", N_("Choose a payment or a refund."))
     method = _manual_source(source)
     value = parse_amount(amount)
     when = _when(occurred_at)

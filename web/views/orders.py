@@ -7,20 +7,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, Response, abort, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import select
 
 from web import htmx
-from web.models import OrderEvent, OrderLine, Shop
-from web.models.enums import CommercialState, FulfilmentState, PaymentState
+from web.models import Comment, OrderEvent, OrderLine, OutboxMessage, Shop
+from web.models.enums import CommercialState, FulfilmentState, PaymentState, Platform
 from web.models.orders import Order
-from web.services import order_queries, order_state
-from web.services.errors import NotFound
-from web.views.base import DESK_ROLES, db, restrict
+from web.services import comments, order_actions, order_queries, order_state, payments
+from web.services.errors import InvalidTransition, NotFound, ValidationFailed
+from web.views.base import (
+    DESK_ROLES,
+    EDITOR_ROLES,
+    current_actor,
+    db,
+    has_role,
+    restrict,
+    roles_required,
+)
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 restrict(bp, *DESK_ROLES)
@@ -150,18 +159,53 @@ def timeline(order_id: int) -> ResponseReturnValue:
 
 
 def _detail_page(order_id: int, fragment: str | None = None) -> ResponseReturnValue:
+    return htmx.render("orders/detail.html", fragment, **_detail_values(order_id))
+
+
+def _detail_values(order_id: int) -> dict[str, Any]:
     try:
         order = order_queries.get_order(db(), order_id)
     except NotFound:
         abort(404)
-    return htmx.render(
-        "orders/detail.html",
-        fragment,
-        order=order,
-        lines=list(nested_lines(order.lines)),
-        milestone=order_state.milestone(order),
-        ready=order_state.is_ready_to_prepare(order),
-        **timeline_context(order, request.args.getlist("kinds")),
+    return {**detail_context(order), **timeline_context(order, request.args.getlist("kinds"))}
+
+
+def detail_context(order: Order) -> dict[str, Any]:
+    """What the order page shows besides the timeline: states, money, pushes, permissions."""
+    counts = payments.payment_counter(order.shop, order)
+    editor = has_role(*EDITOR_ROLES)
+    user = current_user._get_current_object()
+    return {
+        "order": order,
+        "lines": list(nested_lines(order.lines)),
+        "milestone": order_state.milestone(order),
+        "ready": order_state.is_ready_to_prepare(order),
+        "can_edit": editor,
+        "allowed": order_state.allowed_actions(order) if editor else set(),
+        "action_labels": ACTION_LABELS,
+        "money": {
+            "paid": order_state.paid_amount(order.transactions, counts),
+            "refunded": order_state.refunded_amount(order.transactions, counts),
+            "due": order_state.amount_due(order.grand_total, order.transactions, counts),
+            "overpaid": order_state.overpaid_amount(order.grand_total, order.transactions, counts),
+        },
+        "manual_sources": payments.MANUAL_SOURCES,
+        "pushes": order_pushes(order),
+        "comment_note": COMMENT_NOTES[order.shop.platform],
+        "changeable": {c.id for c in order.comments if comments.can_change(c, user)},
+        "today": dt.date.today().isoformat(),
+    }
+
+
+def order_pushes(order: Order) -> list[OutboxMessage]:
+    """The order's messages to its shop, newest first."""
+    return list(
+        db().scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.order_id == order.id)
+            .order_by(OutboxMessage.id.desc())
+            .limit(20)
+        )
     )
 
 
@@ -233,3 +277,191 @@ def timeline_context(order: Order, raw_kinds: Sequence[str]) -> dict[str, Any]:
 def _family_order(family: str) -> tuple[int, str]:
     names = list(EVENT_FAMILIES)
     return (names.index(family) if family in names else len(names), family)
+
+
+# --- Working an order: actions, payments, comments -------------------------------------------
+
+ACTION_LABELS = {
+    "validate": _l("Validate"),
+    "hold": _l("Put on hold"),
+    "release": _l("Release"),
+    "prepare": _l("Start preparation"),
+    "cancel": _l("Cancel the order"),
+    "close": _l("Close"),
+}
+
+ACTION_DONE = {
+    "validate": _l("Order validated."),
+    "hold": _l("Order put on hold."),
+    "release": _l("Order released."),
+    "prepare": _l("Preparation started."),
+    "cancel": _l("Order cancelled."),
+    "close": _l("Order closed."),
+}
+
+COMMENT_NOTES = {
+    Platform.SHOPIFY: _l(
+        "Shopify has no comment API: a comment for the buyer is added to the order's note "
+        "in Shopify, which only the shop's staff see. Shopify neither shows it to the buyer "
+        "nor e-mails it."
+    ),
+    Platform.WOOCOMMERCE: _l(
+        "A comment for the buyer becomes a customer note in WooCommerce, which always "
+        "e-mails it to the buyer."
+    ),
+    Platform.PRESTASHOP: _l(
+        "A comment for the buyer becomes a public message on the order in PrestaShop, shown "
+        "in the buyer's account; PrestaShop does not e-mail it."
+    ),
+    Platform.MAGENTO: _l(
+        "A comment for the buyer is added to the order's history in Magento, shown on the "
+        "buyer's order page; tick “notify the buyer” to have Magento e-mail it."
+    ),
+}
+
+
+def _order_for_update(order_id: int) -> Order:
+    """Load the order and lock its row (PostgreSQL) so two people never interleave."""
+    order = db().scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order is None:
+        abort(404)
+    return order
+
+
+def _done(order_id: int, message: str, anchor: str = "") -> ResponseReturnValue:
+    db().commit()
+    flash(message, "success")
+    return htmx.redirect_after_post(url_for("orders.detail", order_id=order_id) + anchor)
+
+
+def _refused(order_id: int, status: int, **errors: Any) -> Response:
+    """Show the order page again with the refusal, at the order's own address."""
+    db().rollback()
+    response = htmx.render(
+        "orders/detail.html",
+        status=status,
+        form=request.form,
+        **_detail_values(order_id),
+        **errors,
+    )
+    response.headers["HX-Replace-Url"] = url_for("orders.detail", order_id=order_id)
+    return response
+
+
+@bp.post("/<int:order_id>/actions/<action>")
+@roles_required(*EDITOR_ROLES)
+def act(order_id: int, action: str) -> ResponseReturnValue:
+    """Run one state action from the order page."""
+    if action not in order_actions.ACTIONS:
+        abort(404)
+    order = _order_for_update(order_id)
+    try:
+        order_actions.perform(
+            db(),
+            order,
+            action,
+            current_actor(),
+            reason=request.form.get("reason", ""),
+            notify=request.form.get("notify", "on") == "on",
+        )
+    except ValidationFailed as exc:
+        return _refused(order_id, 422, action_error=_(str(exc)), open_action=action)
+    except InvalidTransition as exc:
+        return _refused(
+            order_id,
+            409,
+            action_error=_(
+                "%(action)s is not possible: %(reason)s.",
+                action=ACTION_LABELS[action],
+                reason=_(exc.reason),
+            ),
+        )
+    return _done(order_id, str(ACTION_DONE[action]))
+
+
+@bp.post("/<int:order_id>/transactions")
+@roles_required(*EDITOR_ROLES)
+def add_transaction(order_id: int) -> ResponseReturnValue:
+    """Record a payment or refund entered by hand (transfer, cheque, cash, other)."""
+    order = _order_for_update(order_id)
+    form = request.form
+    try:
+        day = dt.date.fromisoformat(
+            form.get("occurred_at", "").strip() or dt.date.today().isoformat()
+        )
+    except ValueError:
+        message = _("Give the date as YYYY-MM-DD.")
+        return _refused(order_id, 422, payment_errors={"occurred_at": message})
+    try:
+        payments.record_manual(
+            db(),
+            order,
+            current_actor(),
+            kind=form.get("kind", ""),
+            source=form.get("source", ""),
+            amount=form.get("amount", ""),
+            occurred_at=day,
+            reference=form.get("reference", ""),
+        )
+    except ValidationFailed as exc:
+        return _refused(order_id, 422, payment_errors={k: _(v) for k, v in exc.errors.items()})
+    done = _("Refund recorded.") if form.get("kind") == "refund" else _("Payment recorded.")
+    return _done(order_id, done, "#payment-title")
+
+
+@bp.post("/<int:order_id>/comments")
+@roles_required(*EDITOR_ROLES)
+def add_comment(order_id: int) -> ResponseReturnValue:
+    """Write a comment, internal or for the buyer."""
+    order = _order_for_update(order_id)
+    form = request.form
+    try:
+        comments.add_comment(
+            db(),
+            order,
+            current_actor(),
+            form.get("text", ""),
+            form.get("visibility", "internal"),
+            notify=form.get("notify") == "on",
+        )
+    except ValidationFailed as exc:
+        return _refused(order_id, 422, comment_errors={k: _(v) for k, v in exc.errors.items()})
+    return _done(order_id, _("Comment added."), "#comments-title")
+
+
+def _comment(order_id: int, comment_id: int) -> Comment:
+    comment = db().get(Comment, comment_id)
+    if comment is None or comment.order_id != order_id:
+        abort(404)
+    return comment
+
+
+@bp.post("/<int:order_id>/comments/<int:comment_id>/edit")
+@roles_required(*EDITOR_ROLES)
+def edit_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
+    """Change an internal comment's text (its author or an admin)."""
+    _order_for_update(order_id)
+    comment = _comment(order_id, comment_id)
+    user = current_user._get_current_object()
+    try:
+        comments.edit_comment(db(), comment, current_actor(), request.form.get("text", ""), user)
+    except ValidationFailed as exc:
+        errors = {k: _(v) for k, v in exc.errors.items()}
+        return _refused(order_id, 422, edit_errors={comment_id: errors}, editing=comment_id)
+    except InvalidTransition as exc:
+        return _refused(order_id, 409, comment_refusal=_(exc.reason))
+    return _done(order_id, _("Comment changed."), "#comments-title")
+
+
+@bp.post("/<int:order_id>/comments/<int:comment_id>/delete")
+@roles_required(*EDITOR_ROLES)
+def delete_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
+    """Delete an internal comment; the timeline keeps its text."""
+    _order_for_update(order_id)
+    comment = _comment(order_id, comment_id)
+    user = current_user._get_current_object()
+    try:
+        comments.delete_comment(db(), comment, current_actor(), user)
+    except InvalidTransition as exc:
+        return _refused(order_id, 409, comment_refusal=_(exc.reason))
+    return _done(order_id, _("Comment deleted."), "#comments-title")

@@ -1,0 +1,459 @@
+"""The outbox end to end: a change in Comptoir reaches the loopback shop once, whatever fails.
+
+Orders are imported through the real intake from the emulated shop, worked with the real
+services, and delivered by the dispatcher over HTTP. Faults come from the emulator: 5xx,
+429 with Retry-After, slow answers past the push timeout.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.emulators.base import RecordedRequest
+from tests.emulators.shopify import ShopifyEmulator
+from tests.emulators.woocommerce import WooCommerceEmulator
+from web.models import Comment, OrderEvent, OutboxMessage, Shop, utcnow
+from web.models.enums import CommercialState, OutboxState
+from web.models.orders import Order
+from web.services import comments, intake, order_actions, outbox, shops
+from web.services.timeline import Actor
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PERSON = Actor.system("test")
+
+
+def fixture(platform: str, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / platform / name).read_text())
+    return data
+
+
+def writes(emulator: Any) -> list[RecordedRequest]:
+    return [request for request in emulator.requests if request.method != "GET"]
+
+
+def import_order(session: Session, shop: Shop, external_id: str) -> Order:
+    """Bring the shop's order in through the real intake."""
+    incoming = shops.connector_for(shop).fetch_order(external_id)
+    outcome = intake.upsert_order(session, shop, incoming, Actor.shop(shop.name))
+    assert outcome.order is not None
+    session.commit()
+    return outcome.order
+
+
+def message_of(session: Session, order: Order) -> OutboxMessage:
+    session.expire_all()
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.order_id == order.id).order_by(OutboxMessage.id)
+    ).all()[-1]
+
+
+def later(seconds: float) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=seconds)
+
+
+# --- WooCommerce --------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def woo_emulator() -> Iterator[WooCommerceEmulator]:
+    with WooCommerceEmulator() as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture()
+def woo(db_session: Session, woo_emulator: WooCommerceEmulator) -> Shop:
+    shop = shops.create_shop(
+        db_session,
+        "woocommerce",
+        "Thés & Fonte",
+        woo_emulator.base_url,
+        api_key=woo_emulator.consumer_key,
+        api_secret=woo_emulator.consumer_secret,
+        webhook_secret=woo_emulator.webhook_secret,
+    )
+    db_session.commit()
+    return shop
+
+
+@pytest.fixture()
+def woo_order(db_session: Session, woo: Shop, woo_emulator: WooCommerceEmulator) -> Order:
+    """A paid order, "processing" at the shop, imported into Comptoir."""
+    payload = copy.deepcopy(fixture("woocommerce", "fr-order-company-bundle.json"))
+    payload["status"] = "processing"
+    external_id = woo_emulator.add_order(payload)
+    order = import_order(db_session, woo, external_id)
+    woo_emulator.requests.clear()
+    return order
+
+
+def test_a_cancellation_reaches_woocommerce_once_with_its_reason(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Rupture de stock")
+    db_session.commit()
+
+    assert outbox.dispatch_due(session_factory) == 1
+    assert outbox.dispatch_due(session_factory) == 0
+
+    status_puts = woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}")
+    assert [request.json() for request in status_puts] == [{"status": "cancelled"}]
+    assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"
+    notes = [n["note"] for n in woo_emulator.notes.get(woo_order.external_id, [])]
+    assert any("Rupture de stock" in note for note in notes)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.SENT and message.attempts == 1
+    sent = db_session.scalar(
+        select(OrderEvent).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.sent"
+        )
+    )
+    assert sent is not None and "cancelled" in sent.summary
+
+
+def test_a_customer_comment_becomes_a_customer_note(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    comment = comments.add_comment(
+        db_session, woo_order, PERSON, "Votre colis part demain.", "customer", notify=True
+    )
+    comments.add_comment(db_session, woo_order, PERSON, "Client pénible", "internal")
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    [post] = woo_emulator.requests_to("POST", "/notes")
+    assert post.json() == {
+        "note": "Votre colis part demain.",
+        "customer_note": True,
+        "added_by_user": False,
+    }
+    db_session.expire_all()
+    assert db_session.get_one(Comment, comment.id).pushed_at is not None
+    assert all("pénible" not in r.body.decode() for r in woo_emulator.requests)
+
+
+def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Doublon")
+    db_session.commit()
+    path = f"/orders/{woo_order.external_id}"
+
+    woo_emulator.fail_next(500, path_contains=path, method="PUT")
+    started = utcnow()
+    outbox.dispatch_due(session_factory)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.FAILED and message.attempts == 1
+    assert "PlatformUnavailable" in message.last_error
+    first_wait = message.next_attempt_at - started
+    assert dt.timedelta(seconds=1) <= first_wait <= dt.timedelta(seconds=3)
+    # Not due yet: nothing is sent before its time.
+    assert outbox.dispatch_due(session_factory) == 0
+
+    woo_emulator.fail_next(503, path_contains=path, method="PUT")
+    outbox.dispatch_due(session_factory, now=later(5))
+    message = message_of(db_session, woo_order)
+    assert message.attempts == 2 and message.state == OutboxState.FAILED
+
+    woo_emulator.fail_next(429, retry_after="120", path_contains=path)
+    outbox.dispatch_due(session_factory, now=later(60))
+    message = message_of(db_session, woo_order)
+    assert message.attempts == 3 and message.state == OutboxState.FAILED
+    assert message.next_attempt_at >= later(60) + dt.timedelta(seconds=115)
+    assert outbox.dispatch_due(session_factory, now=later(150)) == 0
+
+    outbox.dispatch_due(session_factory, now=later(200))
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.SENT and message.attempts == 4
+    assert len(woo_emulator.requests_to("PUT", path)) == 3  # 500, 503, then the real one
+    assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"
+    failures = db_session.scalars(
+        select(OrderEvent).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.failed"
+        )
+    ).all()
+    assert len(failures) == 3
+
+
+def test_a_timeout_whose_write_landed_is_not_written_again(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(outbox, "PUSH_TIMEOUT", 0.5)
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Fraude")
+    db_session.commit()
+    path = f"/orders/{woo_order.external_id}"
+    # The shop is slow: we give up waiting, but it applies the change all the same.
+    woo_emulator.slow_next(1.5, path_contains=path, method="PUT")
+
+    outbox.dispatch_due(session_factory)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.FAILED and "timed out" in message.last_error
+
+    wait_until(lambda: woo_emulator.orders[woo_order.external_id]["status"] == "cancelled")
+    outbox.dispatch_due(session_factory, now=later(10))
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.SENT
+    assert len(woo_emulator.requests_to("PUT", path)) == 1
+    sent = db_session.scalars(
+        select(OrderEvent.summary).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.sent"
+        )
+    ).all()
+    assert sent and "already at the shop" in sent[-1]
+
+
+def wait_until(condition: Any, seconds: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_after_max_attempts_the_message_is_dead_then_a_person_replays_it(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Adresse fausse")
+    db_session.commit()
+    path = f"/orders/{woo_order.external_id}"
+    woo_emulator.fail_next(*([502] * outbox.MAX_ATTEMPTS), path_contains=path, method="PUT")
+    for attempt in range(outbox.MAX_ATTEMPTS):
+        outbox.dispatch_due(session_factory, now=later(3600 * (attempt + 1) + 1))
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.DEAD
+    assert message.attempts == outbox.MAX_ATTEMPTS
+    assert outbox.dispatch_due(session_factory, now=later(10**6)) == 0
+
+    outbox.retry(db_session, message, PERSON)
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.SENT
+    assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"
+    kinds = db_session.scalars(
+        select(OrderEvent.kind).where(OrderEvent.order_id == woo_order.id)
+    ).all()
+    assert "outbox.dead" in kinds and "outbox.retried" in kinds
+
+
+def test_a_refusal_by_the_shop_is_dead_at_once_with_its_cause(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo: Shop,
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    for mapping in woo.milestone_mappings:
+        if mapping.milestone == "cancelled":
+            mapping.shop_status = "annulee-maison"  # a status the shop does not have
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Test")
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.DEAD and message.attempts == 1
+    assert "400" in message.last_error
+
+
+def test_messages_of_one_order_go_out_in_order(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    comments.add_comment(db_session, woo_order, PERSON, "Premier message", "customer")
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Annulé")
+    db_session.commit()
+    woo_emulator.fail_next(500, path_contains="/notes", method="POST")
+    outbox.dispatch_due(session_factory)
+    # The comment failed: the cancellation written after it waits its turn.
+    assert woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}") == []
+    outbox.dispatch_due(session_factory, now=later(10))
+    assert len(woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}")) == 1
+    states = db_session.scalars(
+        select(OutboxMessage.state).where(OutboxMessage.order_id == woo_order.id)
+    ).all()
+    assert set(states) == {OutboxState.SENT}
+
+
+def test_a_switch_turned_off_before_delivery_ignores_the_message(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo: Shop,
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    comments.add_comment(db_session, woo_order, PERSON, "Bonjour", "customer")
+    db_session.commit()
+    woo.push_comments = False
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    assert message_of(db_session, woo_order).state == OutboxState.IGNORED
+    assert writes(woo_emulator) == []
+
+
+# --- Shopify ------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def shopify_emulator() -> Iterator[ShopifyEmulator]:
+    with ShopifyEmulator() as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture()
+def shopify(db_session: Session, shopify_emulator: ShopifyEmulator) -> Shop:
+    shop = shops.create_shop(
+        db_session,
+        "shopify",
+        "Maison Lumière",
+        shopify_emulator.base_url,
+        api_key=shopify_emulator.access_token,
+        webhook_secret="secret",
+    )
+    db_session.commit()
+    return shop
+
+
+def test_shopify_gets_the_cancel_call_and_comments_in_the_note(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    shopify: Shop,
+    shopify_emulator: ShopifyEmulator,
+) -> None:
+    data = shopify_emulator.add_order(fixture("shopify", "order-fr-relay-point.json"))
+    order = import_order(db_session, shopify, str(data["id"]))
+    shopify_emulator.requests.clear()
+    comments.add_comment(db_session, order, PERSON, "Colis retardé", "customer")
+    order_actions.perform(db_session, order, "cancel", PERSON, reason="Rupture")
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+    outbox.dispatch_due(session_factory)
+
+    [note_put] = shopify_emulator.requests_to("PUT", f"/orders/{order.external_id}.json")
+    assert "Colis retardé" in note_put.json()["order"]["note"]
+    [cancel] = shopify_emulator.requests_to("POST", f"/orders/{order.external_id}/cancel.json")
+    assert cancel.json()["reason"] == "other"
+    assert shopify_emulator.orders[order.external_id]["cancelled_at"]
+    db_session.expire_all()
+    assert db_session.get_one(Order, order.id).commercial_state == CommercialState.CANCELLED
+    states = db_session.scalars(
+        select(OutboxMessage.state).where(OutboxMessage.order_id == order.id)
+    ).all()
+    assert states == [OutboxState.SENT, OutboxState.SENT]
+
+
+# --- PrestaShop ---------------------------------------------------------------------------
+
+PRESTASHOP_RELATED = (
+    "fr-customers.xml",
+    "fr-addresses.xml",
+    "fr-order_details.xml",
+    "fr-order_payments.xml",
+    "fr-order_slip.xml",
+    "fr-order_cart_rules.xml",
+    "fr-cart_rules.xml",
+    "fr-messages.xml",
+    "fr-order_histories.xml",
+)
+
+
+def test_prestashop_gets_an_order_history_and_a_public_message(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
+
+    with PrestaShopEmulator() as emulator:
+        for name in PRESTASHOP_RELATED:
+            emulator.load((FIXTURES / "prestashop" / name).read_bytes())  # type: ignore[attr-defined]
+        external_id = emulator.add_order(  # type: ignore[attr-defined]
+            (FIXTURES / "prestashop" / "fr-order-101.xml").read_bytes()
+        )
+        shop = shops.create_shop(
+            db_session, "prestashop", "Maison Lumière", emulator.base_url, api_key=DEFAULT_KEY
+        )
+        db_session.commit()
+        order = import_order(db_session, shop, external_id)
+        emulator.requests.clear()
+        comments.add_comment(db_session, order, PERSON, "Expédié demain", "customer")
+        order_actions.perform(db_session, order, "cancel", PERSON, reason="Rupture")
+        db_session.commit()
+
+        assert outbox.dispatch_due(session_factory) == 2
+
+        [history] = emulator.requests_to("POST", "/api/order_histories")
+        assert ("sendemail", "1") in history.query
+        body = history.body.decode()
+        assert f"<id_order>{external_id}</id_order>" in body
+        assert "<id_order_state>6</id_order_state>" in body
+        messages = emulator.requests_to("POST", "/api/customer_messages")
+        public = [m.body.decode() for m in messages if "Expédié demain" in m.body.decode()]
+        assert len(public) == 1 and "<private>0</private>" in public[0]
+        assert outbox.dispatch_due(session_factory, now=later(10**5)) == 0
+        assert len(emulator.requests_to("POST", "/api/order_histories")) == 1
+
+
+# --- Magento ------------------------------------------------------------------------------
+
+
+def test_magento_gets_the_cancel_call_and_a_visible_comment(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    from tests.emulators.magento import MagentoEmulator
+
+    with MagentoEmulator() as emulator:
+        stored = emulator.add_order(fixture("magento", "fr-order-company-bundle.json"))
+        external_id = str(stored["entity_id"])
+        shop = shops.create_shop(
+            db_session, "magento", "Papeterie", emulator.base_url, api_key=emulator.token
+        )
+        db_session.commit()
+        order = import_order(db_session, shop, external_id)
+        emulator.requests.clear()
+        comments.add_comment(
+            db_session, order, PERSON, "Votre commande est annulée", "customer", notify=True
+        )
+        order_actions.perform(db_session, order, "cancel", PERSON, reason="Rupture")
+        db_session.commit()
+
+        assert outbox.dispatch_due(session_factory) == 2
+
+        comment_posts = emulator.requests_to("POST", f"/V1/orders/{external_id}/comments")
+        visible = [
+            r.json()["statusHistory"]
+            for r in comment_posts
+            if r.json()["statusHistory"]["comment"] == "Votre commande est annulée"
+        ]
+        assert len(visible) == 1
+        assert visible[0]["is_visible_on_front"] == 1
+        assert visible[0]["is_customer_notified"] == 1
+        assert visible[0]["parent_id"] == int(external_id)
+        assert len(emulator.requests_to("POST", f"/V1/orders/{external_id}/cancel")) == 1
+        assert emulator.orders[int(external_id)]["status"] == "canceled"
+        assert outbox.dispatch_due(session_factory, now=later(10**5)) == 0
