@@ -100,6 +100,14 @@ EVENT_LABELS = {
     "milestone.pushed": _l("Status sent to the shop"),
     "comment.customer": _l("Comment to the buyer"),
     "comment.internal": _l("Internal comment"),
+    "comment.edited": _l("Comment edited"),
+    "comment.deleted": _l("Comment deleted"),
+    "outbox.queued": _l("Update queued for the shop"),
+    "outbox.sent": _l("Update delivered to the shop"),
+    "outbox.failed": _l("Update to the shop failed, will retry"),
+    "outbox.dead": _l("Update to the shop given up"),
+    "outbox.retried": _l("Update to the shop sent again"),
+    "outbox.ignored": _l("Update to the shop not sent"),
 }
 
 
