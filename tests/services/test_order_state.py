@@ -62,7 +62,7 @@ S = TransactionStatus
 
 TOTAL = Decimal("100.00")
 FREE = Decimal("0.00")
-ACTOR = Actor.system("test")
+ACTOR = Actor.system()
 
 EVENT_KINDS = {
     "validate": "order.validated",
@@ -914,7 +914,7 @@ def test_events_record_the_actor(db_session: Session) -> None:
         ("order.held", ActorType.SHOP, None),
         ("order.released", ActorType.SYSTEM, None),
     ]
-    assert events[1].details == {"reason": "Fraud check"}
+    assert events[1].details == {"reason": "Fraud check", "via": "WooCommerce"}
 
 
 def test_refresh_payment_state_records_the_change_then_validates(db_session: Session) -> None:
@@ -940,7 +940,7 @@ def test_refresh_payment_state_records_the_change_then_validates(db_session: Ses
         ("payment.state_changed", "Payment state changed from partially paid to paid."),
         ("order.validated", "Order validated automatically (paid)."),
     ]
-    assert events[1].details == {"from": "partially_paid", "to": "paid"}
+    assert events[1].details == {"from": "partially_paid", "to": "paid", "via": "WooCommerce"}
     assert {e.actor_type for e in events} == {ActorType.SHOP}
 
 

@@ -41,7 +41,14 @@ def record_event(
     summary: str = "",
     details: dict[str, Any] | None = None,
 ) -> OrderEvent:
-    """Append one event to the order's timeline."""
+    """Append one event to the order's timeline.
+
+    A shop's or Comptoir's label (the webhook topic, "poll", the job) is kept in the
+    details as "via", so the timeline says how the change came.
+    """
+    details = dict(details or {})
+    if actor.label and actor.type != ActorType.USER:
+        details.setdefault("via", actor.label)
     event = OrderEvent(
         order=order,
         occurred_at=utcnow(),
@@ -49,7 +56,7 @@ def record_event(
         actor_user_id=actor.user_id,
         kind=kind,
         summary=summary,
-        details=details or {},
+        details=details,
     )
     session.add(event)
     return event
