@@ -103,12 +103,14 @@ def _register_blueprints(app: Flask) -> None:
         hooks,
         orders,
         shops,
+        sync_issues,
         sync_log,
         warehouse,
     )
 
     for module in (auth, health, hooks, dashboard, orders, warehouse, admin, shops, sync_log):
         app.register_blueprint(module.bp)
+    app.register_blueprint(sync_issues.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     errors.register(app)
     from web.views import filters

@@ -23,6 +23,10 @@ MATRIX = [
     ("GET", "/shops/new", {Role.ADMIN}),
     ("POST", "/shops/", {Role.ADMIN}),
     ("GET", "/sync/", {Role.ADMIN, Role.MANAGER}),
+    ("GET", "/sync/issues/", {Role.ADMIN, Role.MANAGER}),
+    ("GET", "/sync/issues/count", {Role.ADMIN, Role.MANAGER}),
+    ("POST", "/sync/issues/outbox/999999/retry", {Role.ADMIN, Role.MANAGER}),
+    ("POST", "/sync/issues/inbox/999999/ignore", {Role.ADMIN, Role.MANAGER}),
 ]
 
 

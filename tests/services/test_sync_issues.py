@@ -1,0 +1,242 @@
+"""The sync issues rules: which messages and deliveries are listed, in what order, how they
+are filtered, paged and counted, and what retrying or ignoring one does."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from tests.factories import make_order, make_shop
+from tests.services.test_sync_log import NOW, make_event
+from web.models import OrderEvent, OutboxMessage, Shop
+from web.models.enums import ActorType, InboxState, OutboxState, Role
+from web.models.orders import Order
+from web.services import outbox, sync_issues
+from web.services.errors import NotFound
+from web.services.sync_issues import INBOX, OUTBOX, IssueFilters
+from web.services.timeline import Actor
+from web.services.users import create_user
+
+
+def make_message(
+    session: Session,
+    order: Order,
+    *,
+    state: OutboxState = OutboxState.DEAD,
+    minutes_ago: int = 0,
+    attempts: int = outbox.MAX_ATTEMPTS,
+    error: str = "PlatformUnavailable: GET /orders/5001: connection refused",
+    status: str = "completed",
+) -> OutboxMessage:
+    count = len(session.scalars(select(OutboxMessage.id)).all())
+    message = OutboxMessage(
+        shop_id=order.shop_id,
+        order_id=order.id,
+        kind=outbox.STATUS,
+        payload={"milestone": "shipped", "status": status, "notify": True},
+        idempotency_key=f"status:{order.id}:{count}",
+        state=state,
+        attempts=attempts,
+        next_attempt_at=NOW + dt.timedelta(minutes=5),
+        last_error=error if state in outbox.PROBLEM_STATES else "",
+        created_at=NOW - dt.timedelta(minutes=minutes_ago),
+    )
+    session.add(message)
+    session.flush()
+    return message
+
+
+@pytest.fixture()
+def shops(db_session: Session) -> tuple[Shop, Shop]:
+    return (
+        make_shop(db_session, "lyon", name="Boutique Lyon"),
+        make_shop(db_session, "paris", name="Atelier Paris", platform="woocommerce"),
+    )
+
+
+def keys(page: sync_issues.IssuePage) -> list[tuple[str, int]]:
+    return [(issue.kind, issue.id) for issue in page.items]
+
+
+# --- Filters ---------------------------------------------------------------------------------
+
+
+def test_filters_are_read_from_the_query_and_bad_values_refused() -> None:
+    filters, refused = sync_issues.parse_filters({"shop": " lyon ", "kind": "outbox", "page": "2"})
+    assert filters == IssueFilters(shop="lyon", kind=OUTBOX, page=2) and not refused
+    assert filters.args() == {"shop": "lyon", "kind": "outbox"}
+    filters, refused = sync_issues.parse_filters({"kind": "sideways", "page": "-1"})
+    assert filters == IssueFilters() and refused == {"kind", "page"}
+
+
+# --- Listing ---------------------------------------------------------------------------------
+
+
+def test_only_problems_are_listed_newest_first_across_shops_and_directions(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    lyon, paris = shops
+    lyon_order, paris_order = make_order(db_session, lyon), make_order(db_session, paris)
+    dead = make_message(db_session, lyon_order, minutes_ago=30)
+    failing = make_message(db_session, paris_order, state=OutboxState.FAILED, minutes_ago=5)
+    for state in (OutboxState.PENDING, OutboxState.SENT, OutboxState.IGNORED):
+        make_message(db_session, lyon_order, state=state, minutes_ago=1)
+    parked = make_event(db_session, lyon, state=InboxState.PARKED, minutes_ago=20)
+    failed = make_event(db_session, paris, state=InboxState.FAILED, minutes_ago=10)
+    rejected = make_event(db_session, paris, state=InboxState.REJECTED, minutes_ago=40)
+    for state in (InboxState.PENDING, InboxState.PROCESSED, InboxState.IGNORED):
+        make_event(db_session, lyon, state=state, minutes_ago=2)
+
+    page = sync_issues.list_issues(db_session, IssueFilters())
+
+    assert keys(page) == [
+        (OUTBOX, failing.id),
+        (INBOX, failed.id),
+        (INBOX, parked.id),
+        (OUTBOX, dead.id),
+        (INBOX, rejected.id),
+    ]
+    assert page.total == 5 and page.counts == sync_issues.IssueCounts(outbox=2, inbox=3)
+    assert page.latest_at == NOW - dt.timedelta(minutes=5)
+    first = page.items[0]
+    assert first.shop == paris and first.order == paris_order and first.message == failing
+
+
+def test_filters_by_shop_and_direction(db_session: Session, shops: tuple[Shop, Shop]) -> None:
+    lyon, paris = shops
+    lyon_dead = make_message(db_session, make_order(db_session, lyon))
+    paris_dead = make_message(db_session, make_order(db_session, paris), minutes_ago=1)
+    lyon_parked = make_event(db_session, lyon, state=InboxState.PARKED, minutes_ago=2)
+
+    only_lyon = sync_issues.list_issues(db_session, IssueFilters(shop="lyon"))
+    assert keys(only_lyon) == [(OUTBOX, lyon_dead.id), (INBOX, lyon_parked.id)]
+    sent = sync_issues.list_issues(db_session, IssueFilters(kind=OUTBOX))
+    assert keys(sent) == [(OUTBOX, lyon_dead.id), (OUTBOX, paris_dead.id)]
+    received = sync_issues.list_issues(db_session, IssueFilters(shop="paris", kind=INBOX))
+    assert received.items == [] and received.total == 0 and received.latest_at is None
+    unknown = sync_issues.list_issues(db_session, IssueFilters(shop="nowhere"))
+    assert unknown.items == [] and unknown.total == 0
+
+
+def test_pages_hold_per_page_issues_and_a_page_past_the_end_shows_the_last(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    order = make_order(db_session, shops[0])
+    for minutes in range(4):
+        make_message(db_session, order, minutes_ago=minutes * 2)
+        make_event(db_session, shops[0], state=InboxState.PARKED, minutes_ago=minutes * 2 + 1)
+    first = sync_issues.list_issues(db_session, IssueFilters(), per_page=3)
+    assert (first.total, first.pages, len(first.items)) == (8, 3, 3)
+    assert first.has_next and not first.has_prev
+    seen = keys(first)
+    for number in (2, 3):
+        seen += keys(sync_issues.list_issues(db_session, IssueFilters(page=number), per_page=3))
+    assert len(seen) == len(set(seen)) == 8
+    assert [kind for kind, _ in seen] == [OUTBOX, INBOX] * 4
+    last = sync_issues.list_issues(db_session, IssueFilters(page=99), per_page=3)
+    assert last.page == 3 and len(last.items) == 2
+
+
+def test_an_inbox_issue_finds_its_order_by_the_shops_id(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    lyon, paris = shops
+    order = make_order(db_session, lyon)
+    make_order(db_session, paris)  # same external id at another shop
+    known = make_event(
+        db_session, lyon, state=InboxState.PARKED, external_order_id=order.external_id
+    )
+    stranger = make_event(db_session, lyon, state=InboxState.FAILED, external_order_id="999")
+    issues = {
+        issue.id: issue for issue in sync_issues.list_issues(db_session, IssueFilters()).items
+    }
+    assert issues[known.id].order == order
+    assert issues[stranger.id].order is None
+    assert sync_issues.inbox_issue(db_session, known.id).order == order
+
+
+def test_one_issue_is_found_whatever_its_state_or_refused(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    order = make_order(db_session, shops[0])
+    sent = make_message(db_session, order, state=OutboxState.SENT)
+    issue = sync_issues.outbox_issue(db_session, sent.id)
+    assert issue.order == order and issue.state == OutboxState.SENT and not issue.busy
+    with pytest.raises(NotFound):
+        sync_issues.outbox_issue(db_session, sent.id + 1000)
+    with pytest.raises(NotFound):
+        sync_issues.inbox_issue(db_session, 999_999)
+
+
+# --- Counting --------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def statements(db_session: Session) -> Iterator[list[str]]:
+    """The SQL statements the session's connection runs, while the test runs."""
+    seen: list[str] = []
+    engine = db_session.get_bind().engine
+
+    def record(*args: Any) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_the_counts_are_two_count_queries(
+    db_session: Session, shops: tuple[Shop, Shop], statements: list[str]
+) -> None:
+    lyon, paris = shops
+    make_message(db_session, make_order(db_session, lyon), state=OutboxState.FAILED)
+    make_message(db_session, make_order(db_session, paris))
+    make_message(db_session, make_order(db_session, paris), state=OutboxState.SENT)
+    make_event(db_session, lyon, state=InboxState.REJECTED)
+    make_event(db_session, lyon, state=InboxState.PROCESSED)
+    statements.clear()
+
+    counts = sync_issues.counts(db_session)
+
+    assert (counts.outbox, counts.inbox, counts.total) == (2, 1, 3)
+    assert len(statements) == 2 and all("count(" in sql.lower() for sql in statements)
+    assert sync_issues.counts(db_session, "paris") == sync_issues.IssueCounts(outbox=1, inbox=0)
+
+
+# --- Acting ----------------------------------------------------------------------------------
+
+
+def test_retry_puts_a_dead_message_back_in_line_with_the_person_on_the_timeline(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    order = make_order(db_session, shops[0])
+    dead = make_message(db_session, order)
+    user, _ = create_user(db_session, "nadia@example.com", Role.MANAGER, "long enough pw", "Nadia")
+    actor = Actor.for_user(user)
+
+    outbox.retry(db_session, dead, actor)
+    db_session.flush()
+
+    assert dead.state == OutboxState.PENDING and dead.attempts == 0
+    assert dead.id in outbox.due_message_ids(db_session, now=dead.next_attempt_at)
+    note = db_session.scalars(select(OrderEvent).where(OrderEvent.kind == "outbox.retried")).one()
+    assert note.order_id == order.id and note.actor_type == ActorType.USER
+    assert note.actor_user_id == user.id
+    assert sync_issues.counts(db_session).outbox == 0
+
+
+def test_ignore_takes_a_failing_message_off_the_list(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    failing = make_message(db_session, make_order(db_session, shops[0]), state=OutboxState.FAILED)
+    outbox.ignore(db_session, failing, Actor.system())
+    db_session.flush()
+    assert failing.state == OutboxState.IGNORED
+    assert sync_issues.list_issues(db_session, IssueFilters()).items == []

@@ -1,0 +1,308 @@
+"""Sync issues: changes that did not reach their shop, and deliveries that were not applied.
+
+One list across the shops, newest first: outbox messages that failed (the dispatcher still
+retries them) or died (it gave up), and inbox events parked, failing or rejected. A person
+sends a message again or ignores it (web.services.outbox), replays or ignores a delivery
+(web.services.sync_log). The navigation shows how many there are, from two COUNT queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, defer, joinedload
+
+from web.models import InboxEvent, Order, OutboxMessage, Shop
+from web.models.enums import InboxState, OutboxState
+from web.services import outbox
+from web.services.errors import NotFound
+
+PER_PAGE = 25
+OUTBOX = "outbox"
+INBOX = "inbox"
+KINDS = (OUTBOX, INBOX)
+OUTBOX_STATES: tuple[OutboxState, ...] = outbox.PROBLEM_STATES
+INBOX_STATES = (InboxState.PARKED, InboxState.FAILED, InboxState.REJECTED)
+
+
+# --- Filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueFilters:
+    shop: str | None = None
+    kind: str | None = None
+    page: int = 1
+
+    def args(self) -> dict[str, str]:
+        """The filters as query arguments (page left out)."""
+        values = {"shop": self.shop, "kind": self.kind}
+        return {name: value for name, value in values.items() if value}
+
+    def wants(self, kind: str) -> bool:
+        return self.kind is None or self.kind == kind
+
+
+def parse_filters(args: Mapping[str, str]) -> tuple[IssueFilters, set[str]]:
+    """Read the filters from query arguments; return them and the names of refused ones."""
+    refused: set[str] = set()
+    kind = args.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        refused.add("kind")
+        kind = None
+    page = 1
+    if args.get("page"):
+        if args["page"].isdigit() and int(args["page"]) >= 1:
+            page = int(args["page"])
+        else:
+            refused.add("page")
+    shop = (args.get("shop") or "").strip()[:32] or None
+    return IssueFilters(shop=shop, kind=kind, page=page), refused
+
+
+# --- Counting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueCounts:
+    outbox: int = 0
+    inbox: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.outbox + self.inbox
+
+
+def _shop_id(shop: str) -> Any:
+    return select(Shop.id).where(Shop.key == shop).scalar_subquery()
+
+
+def _outbox_problems(shop: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [OutboxMessage.state.in_(OUTBOX_STATES)]
+    if shop:
+        where.append(OutboxMessage.shop_id == _shop_id(shop))
+    return where
+
+
+def _inbox_problems(shop: str | None) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [InboxEvent.state.in_(INBOX_STATES)]
+    if shop:
+        where.append(InboxEvent.shop_id == _shop_id(shop))
+    return where
+
+
+def counts(session: Session, shop: str | None = None) -> IssueCounts:
+    """How many outbox messages and inbox deliveries need a person: two COUNT queries."""
+    sent = select(func.count(OutboxMessage.id)).where(*_outbox_problems(shop))
+    received = select(func.count(InboxEvent.id)).where(*_inbox_problems(shop))
+    return IssueCounts(outbox=session.scalar(sent) or 0, inbox=session.scalar(received) or 0)
+
+
+# --- Listing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One listed problem: an outbox message or an inbox event, with its shop and order."""
+
+    kind: str
+    at: dt.datetime
+    shop: Shop
+    order: Order | None
+    message: OutboxMessage | None = None
+    event: InboxEvent | None = None
+
+    @property
+    def id(self) -> int:
+        item = self.message or self.event
+        assert item is not None
+        return item.id
+
+    @property
+    def state(self) -> OutboxState | InboxState:
+        if self.message is not None:
+            return self.message.state
+        assert self.event is not None
+        return self.event.state
+
+    @property
+    def busy(self) -> bool:
+        """Waiting for the worker: a retried message or a replayed delivery."""
+        return self.state in (OutboxState.PENDING, InboxState.PENDING)
+
+
+@dataclass
+class IssuePage:
+    items: list[Issue]
+    total: int
+    page: int
+    per_page: int
+    counts: IssueCounts
+    latest_at: dt.datetime | None = None
+    pages: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pages = max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def _problems(filters: IssueFilters) -> Any:
+    """(kind, id, at) of every problem the filters keep, as one subquery."""
+    parts: list[Select[str, int, dt.datetime]] = []
+    if filters.wants(OUTBOX):
+        sent = select(
+            literal_column(f"'{OUTBOX}'", String).label("kind"),
+            OutboxMessage.id.label("id"),
+            OutboxMessage.created_at.label("at"),
+        )
+        parts.append(sent.where(*_outbox_problems(filters.shop)))
+    if filters.wants(INBOX):
+        received = select(
+            literal_column(f"'{INBOX}'", String).label("kind"),
+            InboxEvent.id.label("id"),
+            InboxEvent.received_at.label("at"),
+        )
+        parts.append(received.where(*_inbox_problems(filters.shop)))
+    if len(parts) == 1:
+        return parts[0].subquery()
+    return union_all(*parts).subquery()
+
+
+def list_issues(session: Session, filters: IssueFilters, per_page: int = PER_PAGE) -> IssuePage:
+    """Problems matching the filters, newest first (when written or received), one page."""
+    found = counts(session, filters.shop)
+    total = (found.outbox if filters.wants(OUTBOX) else 0) + (
+        found.inbox if filters.wants(INBOX) else 0
+    )
+    pages = max(1, math.ceil(total / per_page))
+    page = min(filters.page, pages)
+    problems = _problems(filters)
+    rows = session.execute(
+        select(problems.c.kind, problems.c.id)
+        .order_by(problems.c.at.desc(), problems.c.kind, problems.c.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    latest = session.scalar(select(func.max(problems.c.at))) if total else None
+    items = _load(session, [(str(kind), int(item_id)) for kind, item_id in rows])
+    return IssuePage(items, total, page, per_page, found, _aware(latest))
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    # SQLite hands an aggregate over a subquery back as text, without its offset.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _load(session: Session, keys: list[tuple[str, int]]) -> list[Issue]:
+    message_ids = [item_id for kind, item_id in keys if kind == OUTBOX]
+    event_ids = [item_id for kind, item_id in keys if kind == INBOX]
+    messages = {
+        message.id: message
+        for message in session.scalars(
+            select(OutboxMessage)
+            .options(joinedload(OutboxMessage.shop))
+            .where(OutboxMessage.id.in_(message_ids))
+        )
+    }
+    events = {
+        event.id: event
+        for event in session.scalars(
+            select(InboxEvent)
+            .options(defer(InboxEvent.raw_body), joinedload(InboxEvent.shop))
+            .where(InboxEvent.id.in_(event_ids))
+        )
+    }
+    orders = _orders(session, messages.values(), events.values())
+    issues: list[Issue] = []
+    for kind, item_id in keys:
+        if kind == OUTBOX and item_id in messages:
+            issues.append(_message_issue(messages[item_id], orders))
+        elif kind == INBOX and item_id in events:
+            issues.append(_event_issue(events[item_id], orders))
+    return issues
+
+
+_OrderIndex = dict[Any, Order]
+
+
+def _orders(
+    session: Session, messages: Iterable[OutboxMessage], events: Iterable[InboxEvent]
+) -> _OrderIndex:
+    """The orders of the listed items in one query, by id and by (shop id, external id)."""
+    events = list(events)
+    ids = {m.order_id for m in messages if m.order_id} | {e.order_id for e in events if e.order_id}
+    external = {
+        (e.shop_id, e.external_order_id)
+        for e in events
+        if e.order_id is None and e.external_order_id
+    }
+    conditions: list[ColumnElement[bool]] = [Order.id.in_(ids)] if ids else []
+    conditions += [
+        and_(Order.shop_id == shop_id, Order.external_id == external_id)
+        for shop_id, external_id in external
+    ]
+    index: _OrderIndex = {}
+    if not conditions:
+        return index
+    for order in session.scalars(select(Order).where(or_(*conditions))):
+        index[order.id] = order
+        index[(order.shop_id, order.external_id)] = order
+    return index
+
+
+def _message_issue(message: OutboxMessage, orders: _OrderIndex) -> Issue:
+    order = orders.get(message.order_id) if message.order_id else None
+    return Issue(OUTBOX, message.created_at, message.shop, order, message=message)
+
+
+def _event_issue(event: InboxEvent, orders: _OrderIndex) -> Issue:
+    if event.order_id is not None:
+        order = orders.get(event.order_id)
+    else:
+        order = orders.get((event.shop_id, event.external_order_id))
+    return Issue(INBOX, event.received_at, event.shop, order, event=event)
+
+
+# --- One issue -------------------------------------------------------------------------------
+
+
+def outbox_issue(session: Session, message_id: int) -> Issue:
+    """One outbox message with its order, whatever its state; NotFound otherwise."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound(f"no outbox message {message_id}")
+    return _message_issue(message, _orders(session, [message], []))
+
+
+def inbox_issue(session: Session, event_id: int) -> Issue:
+    """One inbox event with its order, whatever its state; NotFound otherwise."""
+    event = session.get(InboxEvent, event_id)
+    if event is None:
+        raise NotFound(f"no inbox event {event_id}")
+    return _event_issue(event, _orders(session, [], [event]))

@@ -1,0 +1,195 @@
+"""Sync issues (admins and managers): what did not reach a shop, what a shop sent in vain.
+
+The page polls itself and the navigation badge polls a tiny fragment, so a problem shows
+within a minute without anyone reloading. Acting on a row re-renders that row and raises
+`sync-issues-changed`, which refreshes the badge at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from web import htmx
+from web.models import Shop, utcnow
+from web.services import outbox, sync_issues, sync_log
+from web.services.errors import NotFound, ValidationFailed
+from web.services.sync_issues import Issue, IssueCounts
+from web.views.base import EDITOR_ROLES, current_actor, db, has_role, restrict
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("sync_issues", __name__, url_prefix="/sync/issues")
+restrict(bp, *EDITOR_ROLES)
+
+CHANGED = "sync-issues-changed"
+PAGE_POLL = "20s"
+# A retried or replayed row asks for its state every second, for at most this many times;
+# the page's own poll takes over after that.
+ROW_CHECKS = 30
+STATE_TONES = {
+    "pending": "warn",
+    "sent": "ok",
+    "processed": "ok",
+    "ignored": "muted",
+    "failed": "bad",
+    "dead": "bad",
+    "parked": "bad",
+    "rejected": "bad",
+}
+
+
+@bp.app_context_processor
+def _nav_counts() -> dict[str, Callable[[], IssueCounts | None]]:
+    def nav_counts() -> IssueCounts | None:
+        if not has_role(*EDITOR_ROLES):
+            return None
+        if "sync_issue_counts" not in g:
+            try:
+                g.sync_issue_counts = sync_issues.counts(db())
+            except SQLAlchemyError:  # the nav must never break a page, an error page least of all
+                log.warning("could not count sync issues", exc_info=True)
+                return None
+        counts: IssueCounts = g.sync_issue_counts
+        return counts
+
+    return {"sync_issue_counts": nav_counts}
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "state_tones": STATE_TONES,
+        "max_attempts": outbox.MAX_ATTEMPTS,
+        "describe": outbox.describe,
+        "row_checks": ROW_CHECKS,
+        "page_poll": PAGE_POLL,
+    }
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """List the issues matching the filters; htmx swaps and polls get the results only."""
+    filters, refused = sync_issues.parse_filters(request.args)
+    results = sync_issues.list_issues(db(), filters)
+    latest = results.latest_at
+    return htmx.render(
+        "sync_issues/index.html",
+        "sync_issues/_results.html",
+        filters=filters,
+        refused=refused,
+        results=results,
+        args=filters.args(),
+        latest_ago=format_timedelta(latest - utcnow(), add_direction=True) if latest else "",
+        shops=db().scalars(select(Shop).order_by(Shop.name)).all(),
+        nav_oob=htmx.is_partial_request(),
+    )
+
+
+@bp.get("/count")
+def count() -> ResponseReturnValue:
+    """The navigation badge alone, polled by every page."""
+    return htmx.render("sync_issues/_nav_count.html", counts=sync_issues.counts(db()))
+
+
+def _issue(find: Callable[[Any, int], Issue], item_id: int) -> Issue:
+    try:
+        return find(db(), item_id)
+    except NotFound:
+        abort(404)
+
+
+def _row(issue: Issue, status: int = 200, **context: Any) -> Response:
+    checks = request.args.get("checks", "0")
+    checks_done = int(checks) if checks.isdigit() else 0
+    return htmx.render(
+        "sync_issues/_row.html",
+        "sync_issues/_row.html",
+        status=status,
+        issue=issue,
+        checks=checks_done,
+        **context,
+    )
+
+
+@bp.get("/outbox/<int:message_id>")
+def outbox_row(message_id: int) -> ResponseReturnValue:
+    """One message's row, as a retried row polls it until the worker is done."""
+    if not htmx.is_partial_request():
+        return redirect(url_for("sync_issues.index"))
+    return _row(_issue(sync_issues.outbox_issue, message_id))
+
+
+@bp.get("/inbox/<int:event_id>")
+def inbox_row(event_id: int) -> ResponseReturnValue:
+    """One delivery's row, as a replayed row polls it until the worker is done."""
+    if not htmx.is_partial_request():
+        return redirect(url_for("sync_issues.index"))
+    return _row(_issue(sync_issues.inbox_issue, event_id))
+
+
+def _acted(issue: Issue, notice: str) -> ResponseReturnValue:
+    db().commit()
+    if htmx.is_htmx_request():
+        return htmx.trigger(_row(issue, notice=notice), CHANGED)
+    flash(notice, "success")
+    return htmx.redirect_after_post(url_for("sync_issues.index"))
+
+
+def _refused(issue: Issue, exc: ValidationFailed) -> ResponseReturnValue:
+    db().rollback()
+    error = _(next(iter(exc.errors.values()), str(exc)))
+    if htmx.is_htmx_request():
+        return _row(issue, 422, error=error)
+    flash(error, "error")
+    return htmx.redirect_after_post(url_for("sync_issues.index"))
+
+
+@bp.post("/outbox/<int:message_id>/retry")
+def retry(message_id: int) -> ResponseReturnValue:
+    """Send a failed or given-up message again now, with a fresh count of attempts."""
+    issue = _issue(sync_issues.outbox_issue, message_id)
+    assert issue.message is not None
+    outbox.retry(db(), issue.message, current_actor())
+    return _acted(issue, _("Sending again now."))
+
+
+@bp.post("/outbox/<int:message_id>/ignore")
+def ignore_message(message_id: int) -> ResponseReturnValue:
+    """Give up on a message: the shop will not learn this change from Comptoir."""
+    issue = _issue(sync_issues.outbox_issue, message_id)
+    assert issue.message is not None
+    outbox.ignore(db(), issue.message, current_actor())
+    return _acted(issue, _("Ignored; it will not be sent."))
+
+
+@bp.post("/inbox/<int:event_id>/replay")
+def replay(event_id: int) -> ResponseReturnValue:
+    """Put a delivery back in the inbox; the worker applies it again."""
+    issue = _issue(sync_issues.inbox_issue, event_id)
+    assert issue.event is not None
+    try:
+        sync_log.replay(db(), issue.event, current_actor())
+    except ValidationFailed as exc:
+        return _refused(issue, exc)
+    return _acted(issue, _("Queued again; it will be applied in a moment."))
+
+
+@bp.post("/inbox/<int:event_id>/ignore")
+def ignore_event(event_id: int) -> ResponseReturnValue:
+    """Set a delivery aside for good."""
+    issue = _issue(sync_issues.inbox_issue, event_id)
+    assert issue.event is not None
+    try:
+        sync_log.ignore(db(), issue.event, current_actor())
+    except ValidationFailed as exc:
+        return _refused(issue, exc)
+    return _acted(issue, _("Set aside; it will not be applied."))
