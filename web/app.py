@@ -96,6 +96,7 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from web.views import (
         admin,
+        api,
         auth,
         dashboard,
         errors,
@@ -108,10 +109,11 @@ def _register_blueprints(app: Flask) -> None:
         warehouse,
     )
 
-    for module in (auth, health, hooks, dashboard, orders, warehouse, admin, shops, sync_log):
+    for module in (auth, health, hooks, dashboard, orders, warehouse, admin, shops, sync_log, api):
         app.register_blueprint(module.bp)
     app.register_blueprint(sync_issues.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
+    csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)
     from web.views import filters
 

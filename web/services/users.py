@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from web.i18n import N_
@@ -22,6 +23,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
 
 MIN_PASSWORD_LENGTH = 10  # the messages below say 10 too
+TOKEN_LABEL_MAX_LENGTH = 120  # ApiToken.label; the message says 120 too
 
 
 def hash_password(password: str) -> str:
@@ -138,6 +140,10 @@ def _token_digest(token: str) -> str:
 
 def create_api_token(session: Session, user: User, label: str = "") -> str:
     """Create a bearer token for the user; only its hash is stored."""
+    label = label.strip()
+    if len(label) > TOKEN_LABEL_MAX_LENGTH:
+        message = N_("Keep the label under 120 characters.")
+        raise ValidationFailed(message, {"label": message})
     token = "cpt_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user=user, token_hash=_token_digest(token), label=label))
     session.flush()
@@ -146,6 +152,20 @@ def create_api_token(session: Session, user: User, label: str = "") -> str:
 
 def user_for_token(session: Session, token: str) -> User | None:
     """Return the active user holding this unrevoked token."""
+    api_token = find_api_token(session, token)
+    if api_token is None:
+        return None
+    if token_use_is_stale(api_token):
+        api_token.last_used_at = utcnow()
+    return api_token.user
+
+
+TOKEN_USE_INTERVAL = dt.timedelta(minutes=1)
+"""How stale a token's last_used_at may get before a request records it again."""
+
+
+def find_api_token(session: Session, token: str) -> ApiToken | None:
+    """Return the unrevoked token with this secret, when its user is active."""
     api_token = session.scalar(
         select(ApiToken).where(
             ApiToken.token_hash == _token_digest(token), ApiToken.revoked_at.is_(None)
@@ -153,5 +173,45 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if api_token is None or not api_token.user.is_active:
         return None
-    api_token.last_used_at = utcnow()
-    return api_token.user
+    return api_token
+
+
+def token_use_is_stale(api_token: ApiToken) -> bool:
+    """Tell whether the token's last use is unknown or older than TOKEN_USE_INTERVAL."""
+    last = api_token.last_used_at
+    return last is None or last < utcnow() - TOKEN_USE_INTERVAL
+
+
+def record_token_use(session: Session, token_id: int) -> None:
+    """Set the token's last use to now, unless a request did so less than a minute ago."""
+    now = utcnow()
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - TOKEN_USE_INTERVAL),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def list_api_tokens(session: Session) -> dict[int, list[ApiToken]]:
+    """Return the unrevoked tokens of every user, newest first, keyed by user id."""
+    tokens: dict[int, list[ApiToken]] = {}
+    for api_token in session.scalars(
+        select(ApiToken)
+        .where(ApiToken.revoked_at.is_(None))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    ):
+        tokens.setdefault(api_token.user_id, []).append(api_token)
+    return tokens
+
+
+def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of the user's tokens; it stops working at once. Revoking twice is harmless."""
+    api_token = session.get(ApiToken, token_id)
+    if api_token is None or api_token.user_id != user.id:
+        raise NotFound(f"token {token_id} of user {user.id} not found")
+    if api_token.revoked_at is None:
+        api_token.revoked_at = utcnow()
+    return api_token

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, request, url_for
+from typing import Any
+
+from flask import Blueprint, abort, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from web import htmx
+from web.i18n import N_
 from web.models.enums import Role
 from web.services import users
-from web.services.errors import ValidationFailed
+from web.services.errors import NotFound, ValidationFailed
 from web.views.base import db, restrict
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 restrict(bp, Role.ADMIN)
 
 
+def _page_context(**context: Any) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "users": users.list_users(db()),
+        "roles": list(Role),
+        "errors": {},
+        "form": {},
+        "tokens": users.list_api_tokens(db()),
+        "token_errors": {},
+        "token_form": {},
+        "new_token": None,
+        "revoked": False,
+    }
+    return defaults | context
+
+
 @bp.get("/users")
 def user_list() -> ResponseReturnValue:
-    return htmx.render(
-        "admin/users.html", users=users.list_users(db()), roles=list(Role), errors={}, form={}
-    )
+    return htmx.render("admin/users.html", **_page_context())
 
 
 @bp.post("/users")
@@ -38,12 +54,7 @@ def user_create() -> ResponseReturnValue:
     except ValidationFailed as exc:
         db().rollback()
         return htmx.render(
-            "admin/users.html",
-            status=422,
-            users=users.list_users(db()),
-            roles=list(Role),
-            errors=exc.errors,
-            form=form,
+            "admin/users.html", status=422, **_page_context(errors=exc.errors, form=form)
         )
     db().commit()
     if not form.get("password"):
@@ -70,3 +81,53 @@ def user_set_active(user_id: int) -> ResponseReturnValue:
         return htmx.redirect_after_post(url_for("admin.user_list"))
     db().commit()
     return htmx.redirect_after_post(url_for("admin.user_list"))
+
+
+@bp.post("/tokens")
+def token_create() -> ResponseReturnValue:
+    form = request.form
+    user_id = form.get("user_id", "")
+    try:
+        user = (
+            users.get_user(db(), int(user_id))
+            if user_id.isdecimal() and len(user_id) < 10
+            else None
+        )
+        if user is None or not user.is_active:
+            raise NotFound(user_id)
+        token = users.create_api_token(db(), user, form.get("label", ""))
+    except (NotFound, ValidationFailed) as exc:
+        db().rollback()
+        errors = (
+            exc.errors if isinstance(exc, ValidationFailed) else {"user_id": N_("Choose a user.")}
+        )
+        context = _page_context(token_errors=errors, token_form=form)
+        return htmx.render("admin/users.html", "admin/_tokens.html", status=422, **context)
+    db().commit()
+    if not htmx.is_partial_request():
+        flash(
+            _(
+                "API token for %(email)s — shown only once: %(token)s",
+                email=user.email,
+                token=token,
+            ),
+            "success",
+        )
+        return htmx.redirect_after_post(url_for("admin.user_list"))
+    new_token = {"email": user.email, "token": token}
+    return htmx.render(
+        "admin/users.html", "admin/_tokens.html", **_page_context(new_token=new_token)
+    )
+
+
+@bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
+def token_revoke(user_id: int, token_id: int) -> ResponseReturnValue:
+    try:
+        users.revoke_api_token(db(), users.get_user(db(), user_id), token_id)
+    except NotFound:
+        abort(404)
+    db().commit()
+    if not htmx.is_partial_request():
+        flash(_("Token revoked."), "success")
+        return htmx.redirect_after_post(url_for("admin.user_list"))
+    return htmx.render("admin/users.html", "admin/_tokens.html", **_page_context(revoked=True))

@@ -1,0 +1,509 @@
+"""The JSON API for integrations, /api/v1, described by /api/v1/openapi.json.
+
+Authenticated by `Authorization: Bearer <token>` (services.users.create_api_token), not by
+the login session nor CSRF: a token acts with its user's role. Every answer is JSON, errors
+included, whatever the input; messages are English. Field names are those of
+`flask orders export --format json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from web.db import read_only
+from web.models import Comment, OrderEvent, Transaction, User
+from web.models.orders import Order
+from web.services import (
+    comments,
+    export,
+    order_actions,
+    order_queries,
+    order_state,
+    payments,
+    shops,
+    users,
+)
+from web.services.errors import InvalidTransition, NotFound, ValidationFailed
+from web.services.timeline import Actor
+from web.views import api_schema
+from web.views.base import DESK_ROLES, EDITOR_ROLES, db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_TOKEN_LENGTH = 200
+ORDER_ID = "<int:order_id>"
+ACTION = f"<any({', '.join(order_actions.ACTIONS)}):action>"
+READ_METHODS = ("GET", "HEAD")
+# Reachable without a token: the API's description, and the JSON 404/405 for unknown routes.
+OPEN_ENDPOINTS = {"api.openapi", "api.unknown"}
+# The desk's date filters turn Paris days into UTC instants: keep them inside datetime's range.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
+
+
+class ApiError(Exception):
+    """An answer other than success, with its status and what to tell the client."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.fields = dict(fields or {})
+        self.headers = dict(headers or {})
+
+
+def _error(
+    status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> Response:
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    response = jsonify(error=message, **{key: value for key, value in extra.items() if value})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return _error(exc.status, str(exc), exc.headers, fields=exc.fields)
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc: NotFound) -> Response:
+    return _error(404, str(exc))
+
+
+@bp.errorhandler(ValidationFailed)
+def _refused(exc: ValidationFailed) -> Response:
+    return _error(422, str(exc), fields=exc.errors)
+
+
+@bp.errorhandler(InvalidTransition)
+def _conflict(exc: InvalidTransition) -> Response:
+    return _error(409, f"cannot {exc.action} the order: {exc.reason}", reason=exc.reason)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = (exc.name or "error").lower()
+    if status == 413:
+        message = f"the body is larger than {MAX_BODY_BYTES} bytes"
+    return _error(status, message)
+
+
+@bp.errorhandler(500)
+def _server_error(exc: Exception) -> Response:
+    log.error("unhandled API error", exc_info=exc)
+    return _error(500, "internal error; it was logged and nothing was saved")
+
+
+# --- Authentication ------------------------------------------------------------------------
+
+
+def _bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return token
+
+
+def _token_user() -> User | None:
+    token = _bearer_token()
+    if token is None:
+        return None
+    sessions = current_app.extensions["comptoir.sessions"]
+    # Own short transactions, before the request's: the last-use stamp must be saved even
+    # when the request only reads (GET never commits) or its change is refused.
+    with sessions() as session:
+        read_only(session)
+        api_token = users.find_api_token(session, token)
+        if api_token is None:
+            return None
+        token_id, user_id = api_token.id, api_token.user_id
+        stale = users.token_use_is_stale(api_token)
+    if stale:
+        with sessions() as session:
+            users.record_token_use(session, token_id)
+            session.commit()
+    return db().get(User, user_id)
+
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint in OPEN_ENDPOINTS or request.method == "OPTIONS":
+        return
+    user = _token_user()
+    if user is None:
+        challenge = 'Bearer realm="comptoir"'
+        if "Authorization" in request.headers:
+            challenge += ', error="invalid_token"'
+        raise ApiError(
+            401,
+            "send a valid API token: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": challenge},
+        )
+    reading = request.method in READ_METHODS
+    if user.role not in (DESK_ROLES if reading else EDITOR_ROLES):
+        what = "read orders" if reading else "change orders"
+        raise ApiError(403, f"the {user.role.value} role cannot {what}")
+    g.api_user = user
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _actor() -> Actor:
+    return Actor.for_user(g.api_user)
+
+
+# --- Reading input -------------------------------------------------------------------------
+
+
+def _is_text(value: str) -> bool:
+    """Refuse what no database column can hold: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _list_filters(args: Mapping[str, str]) -> order_queries.OrderFilters:
+    filters, errors = order_queries.parse_filters(args)
+    for name in ("page", "per_page"):
+        high = api_schema.MAX_PAGE if name == "page" else order_queries.MAX_PER_PAGE
+        value = (args.get(name) or "").strip()
+        if name not in errors and value and not 1 <= int(value) <= high:
+            errors[name] = f"expected a whole number from 1 to {high}, got {value!r}"
+    for name in ("date_from", "date_to"):
+        day = getattr(filters, name)
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            errors[name] = f"expected a date from {FIRST_DAY} to {LAST_DAY}"
+    for name in ("shop", "number", "q"):
+        if not _is_text(args.get(name) or ""):
+            errors[name] = "NUL characters are not allowed"
+    if filters.shop and "shop" not in errors and shops.find_by_key(db(), filters.shop) is None:
+        errors["shop"] = f"no shop has the key {filters.shop!r}"
+    if errors:
+        details = "; ".join(f"{name}: {message}" for name, message in sorted(errors.items()))
+        raise ApiError(400, f"invalid query parameter {details}", fields=errors)
+    return filters
+
+
+def _json_body(allowed: frozenset[str], *, optional: bool = False) -> dict[str, Any]:
+    """Read the JSON object sent; decimals stay Decimal, never float."""
+    request.max_content_length = MAX_BODY_BYTES
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        if optional:
+            return {}
+        raise ApiError(400, "send a JSON object as the body")
+    if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
+        raise ApiError(415, "send the body as application/json")
+    try:
+        body = json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    unknown = {name: "unknown field" for name in body if name not in allowed}
+    if unknown:
+        raise ApiError(422, "unknown field: " + ", ".join(sorted(unknown)), fields=unknown)
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class _Fields:
+    """Typed reads of a JSON object's fields, collecting every refusal before answering."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.errors: dict[str, str] = {}
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self.body.get(name)
+        if value is None and default is not None:
+            return default
+        if value is None:
+            self.errors[name] = "required"
+        elif not isinstance(value, str):
+            self.errors[name] = "expected a string"
+        elif not _is_text(value):
+            self.errors[name] = "NUL characters and lone surrogates are not allowed"
+        else:
+            return value
+        return ""
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.body.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.errors[name] = "expected true or false"
+            return default
+        return value
+
+    def amount(self, name: str) -> object:
+        value = self.body.get(name)
+        if value is None:
+            self.errors[name] = "required"
+        elif isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            self.errors[name] = 'expected an amount as a string ("12.50") or a number'
+        elif isinstance(value, str) and not _is_text(value):
+            self.errors[name] = "NUL characters and lone surrogates are not allowed"
+        return value
+
+    def moment(self, name: str) -> dt.date | dt.datetime | None:
+        text = self.text(name, default="").strip()
+        if not text or name in self.errors:
+            return None
+        try:
+            if len(text) == 10:
+                return dt.date.fromisoformat(text)
+            moment = dt.datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                return moment.replace(tzinfo=dt.UTC)
+            return moment.astimezone(dt.UTC)
+        except (ValueError, OverflowError):
+            self.errors[name] = "expected YYYY-MM-DD or an ISO 8601 date-time"
+            return None
+
+    def check(self) -> None:
+        if self.errors:
+            names = ", ".join(sorted(self.errors))
+            raise ApiError(422, f"invalid field: {names}", fields=self.errors)
+
+
+def _order_id(order_id: int) -> int:
+    # Larger ids cannot exist, and PostgreSQL refuses to compare them with an integer column.
+    if order_id > api_schema.MAX_ORDER_ID:
+        raise NotFound(f"order {order_id} does not exist")
+    return order_id
+
+
+def _order(order_id: int) -> Order:
+    order = db().get(Order, _order_id(order_id))
+    if order is None:
+        raise NotFound(f"order {order_id} does not exist")
+    return order
+
+
+# --- Answers -------------------------------------------------------------------------------
+
+
+def _when(moment: dt.datetime | None) -> str | None:
+    return moment.astimezone(dt.UTC).isoformat() if moment is not None else None
+
+
+def _summary(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "shop": order.shop.key,
+        "external_id": order.external_id,
+        "number": order.number,
+        "placed_at": _when(order.placed_at),
+        "shop_updated_at": _when(order.shop_updated_at),
+        "currency": order.currency,
+        "email": order.email,
+        "customer": order.customer_name,
+        "commercial_state": order.commercial_state.value,
+        "fulfilment_state": order.fulfilment_state.value,
+        "payment_state": order.payment_state.value,
+        "on_hold": order.on_hold,
+        "hold_reason": order.hold_reason,
+        "cancel_reason": order.cancel_reason,
+        "needs_mapping": order.needs_mapping,
+        "mapping_issue": order.mapping_issue,
+        "shop_status": order.shop_status,
+        "payment_method": order.payment_method,
+        "grand_total": str(order.grand_total),
+        "allowed_actions": _allowed_actions(order),
+    }
+
+
+def _allowed_actions(order: Order) -> list[str]:
+    allowed = order_state.allowed_actions(order)
+    return [action for action in order_actions.ACTIONS if action in allowed]
+
+
+def _transaction(tx: Transaction) -> dict[str, Any]:
+    return {
+        "id": tx.id,
+        "external_id": tx.external_id,
+        "kind": tx.kind.value,
+        "status": tx.status.value,
+        "source": tx.source.value,
+        "method": tx.method,
+        "amount": str(tx.amount),
+        "currency": tx.currency,
+        "occurred_at": _when(tx.occurred_at),
+        "reference": tx.reference,
+    }
+
+
+def _comment(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "text": comment.text,
+        "visibility": comment.visibility.value,
+        "notify": comment.notify_customer,
+        "author": comment.author.name if comment.author else None,
+        "created_at": _when(comment.created_at),
+        "updated_at": _when(comment.updated_at),
+        "pushed_at": _when(comment.pushed_at),
+    }
+
+
+def _event(event: OrderEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "occurred_at": _when(event.occurred_at),
+        "actor_type": event.actor_type.value,
+        "actor": event.actor_user.name if event.actor_user else None,
+        "kind": event.kind,
+        "summary": event.summary,
+        "details": event.details or {},
+    }
+
+
+def _detail(order: Order) -> dict[str, Any]:
+    """The export's record of the order, with ids, comments, timeline and allowed actions."""
+    record = export.order_record(order)
+    for line, data in zip(order.lines, record["lines"], strict=True):
+        # Plain notation: Decimal("20.0000").normalize() would print as "2E+1".
+        data.update(id=line.id, tax_rate=format(line.tax_rate.normalize(), "f"))
+    record["transactions"] = [_transaction(tx) for tx in order.transactions]
+    for shipment, data in zip(order.shipments, record["shipments"], strict=True):
+        data.update(id=shipment.id, shipped_at=_when(shipment.shipped_at))
+        for parcel, parcel_data in zip(shipment.parcels, data["parcels"], strict=True):
+            parcel_data["id"] = parcel.id
+    record.update(_summary(order))
+    record["comments"] = [_comment(comment) for comment in order.comments]
+    record["events"] = [_event(event) for event in order.events]
+    return record
+
+
+# --- Routes --------------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(api_schema.document())
+
+
+@bp.get("/orders")
+def order_list() -> ResponseReturnValue:
+    filters = _list_filters(request.args)
+    found = order_queries.search_orders(db(), filters)
+    # The desk shows the last page for a page past the end; a client paging on wants none.
+    orders = found.items if filters.page <= found.pages else []
+    return jsonify(
+        orders=[_summary(order) for order in orders],
+        page=filters.page,
+        per_page=found.per_page,
+        total=found.total,
+        next_page=filters.page + 1 if filters.page < found.pages else None,
+    )
+
+
+@bp.get(f"/orders/{ORDER_ID}")
+def order_detail(order_id: int) -> ResponseReturnValue:
+    return jsonify(_detail(order_queries.get_order(db(), _order_id(order_id))))
+
+
+@bp.post(f"/orders/{ORDER_ID}/comments")
+def comment_create(order_id: int) -> ResponseReturnValue:
+    fields = _Fields(_json_body(frozenset({"text", "visibility", "notify"})))
+    text = fields.text("text")
+    visibility = fields.text("visibility", default="internal")
+    notify = fields.flag("notify", default=False)
+    fields.check()
+    order = _order(order_id)
+    comment = comments.add_comment(db(), order, _actor(), text, visibility, notify=notify)
+    db().commit()
+    return jsonify(_comment(comment)), 201
+
+
+@bp.post(f"/orders/{ORDER_ID}/actions/{ACTION}")
+def order_action(order_id: int, action: str) -> ResponseReturnValue:
+    fields = _Fields(_json_body(frozenset({"reason", "notify"}), optional=True))
+    reason = fields.text("reason", default="")
+    notify = fields.flag("notify", default=True)
+    fields.check()
+    order = _order(order_id)
+    order_actions.perform(db(), order, action, _actor(), reason=reason, notify=notify)
+    db().commit()
+    return jsonify(_summary(order))
+
+
+@bp.post(f"/orders/{ORDER_ID}/transactions")
+def transaction_create(order_id: int) -> ResponseReturnValue:
+    body = _json_body(frozenset({"kind", "source", "amount", "occurred_at", "reference"}))
+    fields = _Fields(body)
+    kind, source = fields.text("kind"), fields.text("source")
+    amount, occurred_at = fields.amount("amount"), fields.moment("occurred_at")
+    reference = fields.text("reference", default="")
+    fields.check()
+    order = _order(order_id)
+    transaction = payments.record_manual(
+        db(),
+        order,
+        _actor(),
+        kind=kind,
+        source=source,
+        amount=amount,
+        occurred_at=occurred_at,
+        reference=reference,
+    )
+    db().commit()
+    return jsonify(transaction=_transaction(transaction), order=_summary(order)), 201
+
+
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@bp.route("/", defaults={"path": ""}, methods=ANY_METHOD, endpoint="unknown")
+@bp.route("/<path:path>", methods=ANY_METHOD, endpoint="unknown")
+def unknown(path: str) -> ResponseReturnValue:
+    """Answer JSON, not the HTML error page, for a route or method the API does not have."""
+    adapter = current_app.create_url_adapter(request)
+    assert adapter is not None
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != "api.unknown":
+            allowed.append(method)
+    if allowed:
+        raise ApiError(
+            405, f"{request.method} is not allowed here", headers={"Allow": ", ".join(allowed)}
+        )
+    raise ApiError(404, f"no such API route: {request.path}")

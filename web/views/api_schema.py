@@ -1,0 +1,513 @@
+"""The OpenAPI 3.0 document of /api/v1, written by hand next to the views it describes.
+
+Field names follow `flask orders export --format json` (web/services/export.py) so that
+integrators meet one vocabulary; tests/api checks that answers match this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.models.enums import (
+    ActorType,
+    CommentVisibility,
+    CommercialState,
+    FulfilmentState,
+    LineKind,
+    PaymentState,
+    ShipmentState,
+    TransactionKind,
+    TransactionSource,
+    TransactionStatus,
+)
+from web.services import comments, order_actions, order_queries, order_state, payments
+
+MAX_PAGE = 1_000_000
+MAX_ORDER_ID = 2_147_483_647
+"""The largest order id a route accepts (PostgreSQL integer)."""
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _enum(values: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": [str(value) for value in values]}
+
+
+def _object(properties: dict[str, Any], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An answer object: every property is always present unless named optional."""
+    return {
+        "type": "object",
+        "required": [name for name in properties if name not in optional],
+        "properties": properties,
+    }
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+STRING: dict[str, Any] = {"type": "string"}
+BOOLEAN: dict[str, Any] = {"type": "boolean"}
+INTEGER: dict[str, Any] = {"type": "integer"}
+TIMESTAMP: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601, UTC",
+    "example": "2026-03-02T10:00:00+00:00",
+}
+MONEY: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": "A decimal amount as text, in the currency of its order",
+    "example": "12.50",
+}
+ADDRESS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": True,
+    "description": "Address snapshot as the shop sent it (first_name, last_name, company, ...)",
+}
+
+ORDER_SUMMARY = _object(
+    {
+        "id": INTEGER,
+        "shop": {**STRING, "description": "The shop's key"},
+        "external_id": {**STRING, "description": "The order's id in the shop"},
+        "number": {**STRING, "description": "The order number the shop shows"},
+        "placed_at": TIMESTAMP,
+        "shop_updated_at": TIMESTAMP,
+        "currency": {**STRING, "example": "EUR"},
+        "email": STRING,
+        "customer": {**STRING, "description": "The buyer's name"},
+        "commercial_state": _enum(CommercialState),
+        "fulfilment_state": _enum(FulfilmentState),
+        "payment_state": _enum(PaymentState),
+        "on_hold": BOOLEAN,
+        "hold_reason": STRING,
+        "cancel_reason": STRING,
+        "needs_mapping": BOOLEAN,
+        "mapping_issue": STRING,
+        "shop_status": STRING,
+        "payment_method": STRING,
+        "grand_total": MONEY,
+        "allowed_actions": {
+            "type": "array",
+            "items": _enum(order_actions.ACTIONS),
+            "description": "The actions POST /orders/{order_id}/actions/{action} accepts now",
+        },
+    }
+)
+
+LINE = _object(
+    {
+        "id": INTEGER,
+        "sku": STRING,
+        "ean": STRING,
+        "name": STRING,
+        "options": STRING,
+        "kind": _enum(LineKind),
+        "quantity": INTEGER,
+        "unit_price": MONEY,
+        "tax_rate": {**MONEY, "description": "In percent", "example": "20"},
+        "discount_amount": MONEY,
+        "total_net": MONEY,
+        "tax_amount": MONEY,
+        "total_gross": MONEY,
+    }
+)
+
+TRANSACTION = _object(
+    {
+        "id": INTEGER,
+        "external_id": _nullable(STRING),
+        "kind": _enum(TransactionKind),
+        "status": _enum(TransactionStatus),
+        "source": _enum(TransactionSource),
+        "method": STRING,
+        "amount": MONEY,
+        "currency": STRING,
+        "occurred_at": TIMESTAMP,
+        "reference": STRING,
+    }
+)
+
+PARCEL = _object(
+    {
+        "id": INTEGER,
+        "tracking_number": STRING,
+        "tracking_url": STRING,
+        "weight_kg": _nullable(MONEY),
+    }
+)
+
+SHIPMENT = _object(
+    {
+        "id": INTEGER,
+        "number": STRING,
+        "state": _enum(ShipmentState),
+        "shipped_at": _nullable(TIMESTAMP),
+        "lines": {
+            "type": "array",
+            "items": _object({"order_line_id": INTEGER, "quantity": INTEGER}),
+        },
+        "parcels": {"type": "array", "items": _ref("Parcel")},
+    }
+)
+
+COMMENT = _object(
+    {
+        "id": INTEGER,
+        "text": STRING,
+        "visibility": _enum(CommentVisibility),
+        "notify": {**BOOLEAN, "description": "Whether the shop was asked to notify the buyer"},
+        "author": _nullable(STRING),
+        "created_at": TIMESTAMP,
+        "updated_at": _nullable(TIMESTAMP),
+        "pushed_at": _nullable({**TIMESTAMP, "description": "When the shop received it"}),
+    }
+)
+
+EVENT = _object(
+    {
+        "id": INTEGER,
+        "occurred_at": TIMESTAMP,
+        "actor_type": _enum(ActorType),
+        "actor": _nullable({**STRING, "description": "The person, for actor_type user"}),
+        "kind": {**STRING, "example": "order.validated"},
+        "summary": STRING,
+        "details": {"type": "object", "additionalProperties": True},
+    }
+)
+
+ORDER_DETAIL: dict[str, Any] = {
+    "allOf": [
+        _ref("OrderSummary"),
+        _object(
+            {
+                "shipping_label": STRING,
+                "shipping_mode": _nullable({**STRING, "description": "Shipping mode code"}),
+                "subtotal": MONEY,
+                "discount_total": MONEY,
+                "discount_codes": {"type": "array", "items": {}},
+                "shipping_total": MONEY,
+                "shipping_tax": MONEY,
+                "tax_total": MONEY,
+                "billing_address": ADDRESS,
+                "shipping_address": ADDRESS,
+                "buyer_note": STRING,
+                "lines": {"type": "array", "items": _ref("Line")},
+                "transactions": {"type": "array", "items": _ref("Transaction")},
+                "shipments": {"type": "array", "items": _ref("Shipment")},
+                "comments": {"type": "array", "items": _ref("Comment")},
+                "events": {
+                    "type": "array",
+                    "items": _ref("Event"),
+                    "description": "The order's timeline, oldest first",
+                },
+            }
+        ),
+    ]
+}
+
+ORDER_PAGE = _object(
+    {
+        "orders": {"type": "array", "items": _ref("OrderSummary")},
+        "page": {**INTEGER, "minimum": 1},
+        "per_page": {**INTEGER, "minimum": 1, "maximum": order_queries.MAX_PER_PAGE},
+        "total": {**INTEGER, "minimum": 0, "description": "Orders matching the filters"},
+        "next_page": _nullable({**INTEGER, "description": "null on the last page"}),
+    }
+)
+
+ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {**STRING, "description": "What went wrong, in English"},
+        "fields": {
+            "type": "object",
+            "additionalProperties": STRING,
+            "description": "Per field or query parameter: why its value was refused",
+        },
+        "reason": {**STRING, "description": "Why the order's state refuses the action (409)"},
+    },
+}
+
+COMMENT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["text"],
+    "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": comments.TEXT_MAX_LENGTH},
+        "visibility": {
+            **_enum(CommentVisibility),
+            "default": "internal",
+            "description": "customer comments are sent to the shop",
+        },
+        "notify": {
+            **BOOLEAN,
+            "default": False,
+            "description": "Ask the shop to e-mail the buyer (customer comments only)",
+        },
+    },
+}
+
+ACTION_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "reason": {
+            "type": "string",
+            "maxLength": order_state.REASON_MAX_LENGTH,
+            "description": "Required by hold and cancel",
+        },
+        "notify": {
+            **BOOLEAN,
+            "default": True,
+            "description": "Let the shop tell the buyer about the new status",
+        },
+    },
+}
+
+TRANSACTION_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "source", "amount"],
+    "properties": {
+        "kind": _enum(payments.MANUAL_KINDS),
+        "source": _enum(payments.MANUAL_SOURCES),
+        "amount": {
+            "description": "Above zero, at most two decimals; text or a JSON number",
+            "oneOf": [
+                {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$", "example": "12.50"},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": True,
+                    "minimum": 0,
+                    "maximum": 999999999.99,
+                },
+            ],
+        },
+        "occurred_at": {
+            "type": "string",
+            "description": "YYYY-MM-DD or an ISO 8601 date-time (UTC when no offset); "
+            "not in the future, not before 2000; default now",
+            "example": "2026-03-02",
+        },
+        "reference": {"type": "string", "maxLength": payments.REFERENCE_MAX_LENGTH},
+    },
+}
+
+TRANSACTION_CREATED = _object({"transaction": _ref("Transaction"), "order": _ref("OrderSummary")})
+
+
+def _error(description: str, *, bearer: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if bearer:
+        response["headers"] = {
+            "WWW-Authenticate": {"schema": STRING, "description": "Bearer challenge"}
+        }
+    return response
+
+
+def _answer(description: str, schema: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    descriptions = {
+        400: "Malformed request: a bad query parameter or unreadable JSON",
+        401: "Missing, unknown or revoked token",
+        403: "The token's role does not allow this",
+        404: "No such order",
+        409: "The order's current state refuses the action",
+        413: "Body larger than 64 KiB",
+        415: "Body not sent as application/json",
+        422: "A field was refused; `fields` says which and why",
+    }
+    return {str(code): _error(descriptions[code], bearer=code == 401) for code in codes}
+
+
+ORDER_ID = {
+    "name": "order_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ORDER_ID},
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+LIST_PARAMETERS = [
+    _query("shop", {"type": "string", "maxLength": 32}, "Shop key; unknown keys are refused"),
+    _query(
+        "number", {"type": "string", "maxLength": 64}, "Exact order number as the shop shows it"
+    ),
+    _query("commercial", _enum(CommercialState), "Commercial state"),
+    _query("fulfilment", _enum(FulfilmentState), "Fulfilment state"),
+    _query("payment", _enum(PaymentState), "Payment state"),
+    _query("on_hold", BOOLEAN, "On hold or not"),
+    _query("needs_mapping", BOOLEAN, "Waiting for a shop mapping or not"),
+    _query("ready", BOOLEAN, "Ready to prepare (validated, paid, not on hold, not shipped)"),
+    _query("date_from", {"type": "string", "format": "date"}, "Placed on or after (Paris time)"),
+    _query("date_to", {"type": "string", "format": "date"}, "Placed on or before (Paris time)"),
+    _query(
+        "q",
+        {"type": "string", "maxLength": order_queries.MAX_QUERY_LENGTH},
+        "Words to find in number, customer, e-mail, company or SKU",
+    ),
+    _query("sort", _enum(order_queries.SORTS), "Sort order; '-' means descending"),
+    _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, "Page"),
+    _query(
+        "per_page",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": order_queries.MAX_PER_PAGE,
+            "default": order_queries.DEFAULT_PER_PAGE,
+        },
+        "Orders per page",
+    ),
+]
+
+
+def _json_body(schema: str, *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+PATHS: dict[str, Any] = {
+    "/openapi.json": {
+        "get": {
+            "operationId": "getOpenApi",
+            "summary": "This document",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    },
+    "/orders": {
+        "get": {
+            "operationId": "listOrders",
+            "summary": "Orders matching the order desk's filters, one page at a time",
+            "parameters": LIST_PARAMETERS,
+            "responses": {
+                "200": _answer("One page of orders", "OrderPage"),
+                **_errors(400, 401, 403),
+            },
+        }
+    },
+    "/orders/{order_id}": {
+        "get": {
+            "operationId": "getOrder",
+            "summary": "One order with lines, transactions, shipments, comments and timeline",
+            "parameters": [ORDER_ID],
+            "responses": {
+                "200": _answer("The order", "OrderDetail"),
+                **_errors(401, 403, 404),
+            },
+        }
+    },
+    "/orders/{order_id}/comments": {
+        "post": {
+            "operationId": "addComment",
+            "summary": "Write a comment; a customer comment is sent to the shop",
+            "parameters": [ORDER_ID],
+            "requestBody": _json_body("CommentCreate"),
+            "responses": {
+                "201": _answer("The comment written", "Comment"),
+                **_errors(400, 401, 403, 404, 413, 415, 422),
+            },
+        }
+    },
+    "/orders/{order_id}/actions/{action}": {
+        "post": {
+            "operationId": "performAction",
+            "summary": "Validate, hold, release, prepare, cancel or close the order",
+            "description": "hold and cancel need a reason. The shop is told the resulting "
+            "status. The answer lists the actions allowed afterwards.",
+            "parameters": [
+                ORDER_ID,
+                {
+                    "name": "action",
+                    "in": "path",
+                    "required": True,
+                    "schema": _enum(order_actions.ACTIONS),
+                },
+            ],
+            "requestBody": _json_body("ActionRequest", required=False),
+            "responses": {
+                "200": _answer("The order after the action", "OrderSummary"),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
+    "/orders/{order_id}/transactions": {
+        "post": {
+            "operationId": "recordTransaction",
+            "summary": "Record a payment or refund received outside the shop",
+            "description": "A refund cannot exceed the money received and not yet refunded. "
+            "The order's payment state is derived again; a paid order is validated.",
+            "parameters": [ORDER_ID],
+            "requestBody": _json_body("TransactionCreate"),
+            "responses": {
+                "201": _answer("The transaction and the order after it", "TransactionCreated"),
+                **_errors(400, 401, 403, 404, 413, 415, 422),
+            },
+        }
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """Return the OpenAPI document of /api/v1."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Comptoir API",
+            "version": "1.0.0",
+            "description": "Orders for integrations. Authenticate with "
+            "`Authorization: Bearer <token>` (`flask users token --email E`, or Users in the "
+            "admin screens). Readers: admin, manager, viewer; writers: admin, manager. "
+            'Every error is JSON `{"error": "..."}`. Money is text, never a float.',
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "cpt_…"}
+            },
+            "schemas": {
+                "Error": ERROR,
+                "OrderSummary": ORDER_SUMMARY,
+                "OrderDetail": ORDER_DETAIL,
+                "OrderPage": ORDER_PAGE,
+                "Line": LINE,
+                "Transaction": TRANSACTION,
+                "Shipment": SHIPMENT,
+                "Parcel": PARCEL,
+                "Comment": COMMENT,
+                "Event": EVENT,
+                "CommentCreate": COMMENT_CREATE,
+                "ActionRequest": ACTION_REQUEST,
+                "TransactionCreate": TRANSACTION_CREATE,
+                "TransactionCreated": TRANSACTION_CREATED,
+            },
+        },
+    }
