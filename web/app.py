@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
         admin,
         api,
         auth,
+        bulk,
         dashboard,
         errors,
         health,
@@ -112,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     for module in (auth, health, hooks, dashboard, orders, warehouse, admin, shops, sync_log, api):
         app.register_blueprint(module.bp)
     app.register_blueprint(sync_issues.bp)
+    app.register_blueprint(bulk.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

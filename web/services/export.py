@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +16,13 @@ from web.models import Order, Shipment, Shop
 BATCH = 200
 
 
-def _orders(session: Session, shop_key: str | None) -> Iterator[Order]:
+# What a writer is told as it goes: how many orders it has written so far.
+Progress = Callable[[int], object]
+
+
+def _orders(
+    session: Session, shop_key: str | None, order_ids: Sequence[int] | None = None
+) -> Iterator[Order]:
     query = (
         select(Order)
         .order_by(Order.placed_at, Order.id)
@@ -33,7 +39,32 @@ def _orders(session: Session, shop_key: str | None) -> Iterator[Order]:
     )
     if shop_key:
         query = query.join(Order.shop).where(Shop.key == shop_key)
-    yield from session.scalars(query)
+    if order_ids is None:
+        yield from session.scalars(query)
+        return
+    # A chosen set is read batch by batch (bounded IN lists), the batches cut from the ids
+    # sorted as the whole export is, so the output follows the same order as without a choice.
+    for batch in _batches(_in_placed_order(session, order_ids)):
+        yield from session.scalars(query.where(Order.id.in_(batch)))
+
+
+def _batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), BATCH):
+        yield ids[start : start + BATCH]
+
+
+def _in_placed_order(session: Session, order_ids: Sequence[int]) -> list[int]:
+    keys: list[tuple[Any, int]] = []
+    unique = list(dict.fromkeys(order_ids))
+    for batch in _batches(unique):
+        rows = session.execute(select(Order.placed_at, Order.id).where(Order.id.in_(batch)))
+        keys.extend((placed_at, order_id) for placed_at, order_id in rows)
+    return [order_id for _placed_at, order_id in sorted(keys)]
+
+
+def _tell(progress: Progress | None, count: int) -> None:
+    if progress is not None and count % BATCH == 0:
+        progress(count)
 
 
 def order_record(order: Order) -> dict[str, Any]:
@@ -123,14 +154,22 @@ def order_record(order: Order) -> dict[str, Any]:
     }
 
 
-def export_json(session: Session, out: io.TextIOBase | Any, shop_key: str | None = None) -> int:
-    """Write a JSON array of orders; return how many."""
+def export_json(
+    session: Session,
+    out: io.TextIOBase | Any,
+    shop_key: str | None = None,
+    *,
+    order_ids: Sequence[int] | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write a JSON array of orders (all, or only `order_ids`); return how many."""
     count = 0
     out.write("[")
-    for order in _orders(session, shop_key):
+    for order in _orders(session, shop_key, order_ids):
         out.write(",\n" if count else "\n")
         out.write(json.dumps(order_record(order), ensure_ascii=False))
         count += 1
+        _tell(progress, count)
     out.write("\n]\n")
     return count
 
@@ -172,12 +211,19 @@ def _money_list(order: Order) -> str:
     )
 
 
-def export_csv(session: Session, out: io.TextIOBase | Any, shop_key: str | None = None) -> int:
+def export_csv(
+    session: Session,
+    out: io.TextIOBase | Any,
+    shop_key: str | None = None,
+    *,
+    order_ids: Sequence[int] | None = None,
+    progress: Progress | None = None,
+) -> int:
     """Write one CSV row per order line (order columns repeated); return how many orders."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
-    for order in _orders(session, shop_key):
+    for order in _orders(session, shop_key, order_ids):
         record = order_record(order)
         head = [
             record["shop"],
@@ -219,4 +265,5 @@ def export_csv(session: Session, out: io.TextIOBase | Any, shop_key: str | None 
             )
             writer.writerow(head + cells + tail)
         count += 1
+        _tell(progress, count)
     return count

@@ -379,3 +379,28 @@ def get_order(session: Session, order_id: int) -> Order:
     if order is None:
         raise NotFound(f"order {order_id} does not exist")
     return order
+
+
+# --- Ids only: bulk work on the list, new-order awareness ----------------------------------
+
+
+def matching_ids(session: Session, filters: OrderFilters) -> list[int]:
+    """Return the ids of every order matching the filters (all pages), in the list's order."""
+    return list(session.scalars(_statement(filters).with_only_columns(Order.id)))
+
+
+def newest_order_id(session: Session) -> int:
+    """Return the highest order id, 0 when there is no order: the list's watermark."""
+    return session.scalar(select(func.max(Order.id))) or 0
+
+
+def count_newer(session: Session, filters: OrderFilters, after_id: int) -> int:
+    """Count the orders matching the filters whose id is above the watermark."""
+    newer = (
+        _statement(filters)
+        .with_only_columns(Order.id)
+        .order_by(None)
+        .where(Order.id > after_id)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(newer)) or 0

@@ -138,6 +138,8 @@ def format_weight(value: Decimal | None) -> str:
 def index() -> ResponseReturnValue:
     """List the orders matching the filters; htmx swaps get the results region only."""
     filters, errors = order_queries.parse_filters(request.args)
+    # Read before the search: an order arriving in between is announced twice, never missed.
+    newest_id = order_queries.newest_order_id(db())
     results = order_queries.search_orders(db(), filters)
     args = order_queries.filters_to_args(filters)
     args.pop("page", None)
@@ -151,6 +153,7 @@ def index() -> ResponseReturnValue:
         errors=filter_error_messages(errors, request.args),
         invalid=set(errors),
         shops=db().scalars(select(Shop).order_by(Shop.name)).all(),
+        newest_id=newest_id,
     )
 
 

@@ -1,0 +1,305 @@
+"""Work on many orders at once: state changes, comments and exports as background jobs.
+
+The view checks the request and queues one job; the handler resolves the orders (the ids
+chosen on the page, or every order matching the list's filters at the time the job runs),
+then changes each order in its own transaction through `sessions`, so one refused or failing
+order never undoes the others, and commits the job's progress as it goes so the page can
+show it. The job's own session only reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from web import queue
+from web.i18n import N_
+from web.models import Job, User, utcnow
+from web.models.enums import CommentVisibility, JobState
+from web.models.orders import Order
+from web.services import comments, export, order_actions, order_queries, order_state
+from web.services.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
+from web.services.timeline import Actor
+
+log = logging.getLogger(__name__)
+
+ACTION_JOB = "orders.bulk_action"
+COMMENT_JOB = "orders.bulk_comment"
+EXPORT_JOB = "orders.export"
+KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB)
+
+MAX_SELECTION = 10_000
+# The outcome lists at most this many refused orders; the count covers them all.
+MAX_REFUSALS_SHOWN = 200
+EXPORT_FORMATS = ("csv", "json")
+# An export file is kept this long, then removed by the next export (any user's).
+EXPORT_TTL = dt.timedelta(hours=24)
+
+REASON_MESSAGES = {
+    "hold": N_("Say why the orders are put on hold."),
+    "cancel": N_("Say why the orders are cancelled."),
+}
+GONE = N_("the order no longer exists")
+FAILED = N_("the change could not be saved; try again")
+
+OrderWork = Callable[[Session, Order, Actor], object]
+
+
+# --- Starting a job (the view's transaction) -------------------------------------------------
+
+
+def select_orders(
+    raw_ids: Iterable[str], matching: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Name the orders of a job: every order matching the filters, or the ids chosen."""
+    if matching is not None:
+        filters, _errors = order_queries.parse_filters(matching)
+        args = order_queries.filters_to_args(filters)
+        args.pop("page", None)
+        args.pop("per_page", None)
+        return {"filters": args}
+    ids = [int(raw) for raw in raw_ids if str(raw).strip().isdigit()]
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        message = N_("Select at least one order.")
+        raise ValidationFailed(message, {"ids": message})
+    if len(ids) > MAX_SELECTION:
+        message = N_(
+            "Select at most 10,000 orders at once, or all the orders matching the filters."
+        )
+        raise ValidationFailed(message, {"ids": message})
+    return {"ids": ids}
+
+
+def start_action(
+    session: Session,
+    selection: dict[str, Any],
+    action: str,
+    *,
+    reason: str = "",
+    notify: bool = True,
+    created_by_id: int | None = None,
+) -> Job:
+    """Queue a state change of the selected orders, once the action and its reason are valid."""
+    if action not in order_actions.ACTIONS:
+        message = N_("Choose what to do with the orders.")
+        raise ValidationFailed(message, {"action": message})
+    reason = (reason or "").strip()
+    if action in order_actions.REASON_ACTIONS:
+        if not reason:
+            raise ValidationFailed(REASON_MESSAGES[action], {"reason": REASON_MESSAGES[action]})
+        if len(reason) > order_state.REASON_MAX_LENGTH:
+            message = N_("Keep the reason under 500 characters.")
+            raise ValidationFailed(message, {"reason": message})
+    else:
+        reason = ""
+    payload = {"selection": selection, "action": action, "reason": reason, "notify": notify}
+    return queue.enqueue(session, ACTION_JOB, payload, created_by_id)
+
+
+def start_comment(
+    session: Session,
+    selection: dict[str, Any],
+    text: str,
+    visibility: str,
+    *,
+    notify: bool = False,
+    created_by_id: int | None = None,
+) -> Job:
+    """Queue the same comment on each selected order, once the text is valid."""
+    text = (text or "").strip()
+    if not text:
+        message = N_("Write the comment first.")
+        raise ValidationFailed(message, {"text": message})
+    if len(text) > comments.TEXT_MAX_LENGTH:
+        message = N_("Keep the comment under 4,000 characters.")
+        raise ValidationFailed(message, {"text": message})
+    if visibility not in tuple(CommentVisibility):
+        message = N_("Choose who sees the comment: internal or customer.")
+        raise ValidationFailed(message, {"visibility": message})
+    notify = notify and visibility == CommentVisibility.CUSTOMER
+    payload = {"selection": selection, "text": text, "visibility": visibility, "notify": notify}
+    return queue.enqueue(session, COMMENT_JOB, payload, created_by_id)
+
+
+def start_export(
+    session: Session,
+    selection: dict[str, Any],
+    fmt: str,
+    folder: Path | str,
+    created_by_id: int | None = None,
+) -> Job:
+    """Queue an export of the selected orders to a file in `folder`."""
+    if fmt not in EXPORT_FORMATS:
+        message = N_("Choose CSV or JSON.")
+        raise ValidationFailed(message, {"format": message})
+    payload = {"selection": selection, "format": fmt, "folder": str(folder)}
+    return queue.enqueue(session, EXPORT_JOB, payload, created_by_id)
+
+
+def get_job(session: Session, job_id: int) -> Job:
+    """A bulk job; NotFound for any other job."""
+    job = session.get(Job, job_id)
+    if job is None or job.kind not in KINDS:
+        raise NotFound(f"no bulk job {job_id}")
+    return job
+
+
+def export_file(job: Job, now: dt.datetime | None = None) -> Path | None:
+    """The file a finished export wrote, while it is kept; None otherwise."""
+    if job.kind != EXPORT_JOB or job.state != JobState.DONE or not job.result.get("file"):
+        return None
+    path = Path(job.payload["folder"]) / Path(job.result["file"]).name
+    if not path.is_file() or _expired(path, now):
+        return None
+    return path
+
+
+def download_name(job: Job) -> str:
+    """The file name offered to the browser, e.g. orders-20260302-1015.csv."""
+    finished = job.finished_at or job.created_at
+    return f"orders-{finished:%Y%m%d-%H%M}.{job.payload['format']}"
+
+
+# --- Running a job (the worker) --------------------------------------------------------------
+
+
+def _resolve(session: Session, selection: Mapping[str, Any]) -> list[int]:
+    if "filters" in selection:
+        filters, _errors = order_queries.parse_filters(selection["filters"])
+        return order_queries.matching_ids(session, filters)
+    return [int(order_id) for order_id in selection["ids"]]
+
+
+def _actor(session: Session, job: Job) -> Actor:
+    user = session.get(User, job.created_by_id) if job.created_by_id is not None else None
+    if user is None:
+        raise NotFound(f"job {job.id} has no user to act as")
+    return Actor.for_user(user)
+
+
+def _set_progress(session: Session, job_id: int, progress: int, total: int | None = None) -> None:
+    values: dict[str, int] = {"progress": progress}
+    if total is not None:
+        values["total"] = total
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+
+
+def _report(
+    sessions: sessionmaker[Session], job_id: int, progress: int, total: int | None = None
+) -> None:
+    with sessions.begin() as session:
+        _set_progress(session, job_id, progress, total)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, InvalidTransition):
+        return exc.reason
+    if isinstance(exc, DomainError):
+        return str(exc)
+    return FAILED
+
+
+def _each_order(
+    session: Session, job: Job, sessions: sessionmaker[Session], work: OrderWork
+) -> dict[str, Any]:
+    """Run `work` on every order of the job, one transaction each; list the refused ones."""
+    job_id = job.id
+    ids = _resolve(session, job.payload["selection"])
+    actor = _actor(session, job)
+    _report(sessions, job_id, 0, len(ids))
+    done = 0
+    refused: list[dict[str, Any]] = []
+    for position, order_id in enumerate(ids, start=1):
+        number = ""
+        try:
+            with sessions.begin() as unit:
+                order = unit.get(Order, order_id)
+                if order is None:
+                    raise NotFound(GONE)
+                number = order.number
+                work(unit, order, actor)
+                _set_progress(unit, job_id, position)
+            done += 1
+        except Exception as exc:  # one order must never stop the others
+            if not isinstance(exc, DomainError):
+                log.exception("bulk job %s: order %s failed", job_id, order_id)
+            refused.append({"id": order_id, "number": number, "reason": _reason(exc)})
+            _report(sessions, job_id, position)
+    return {
+        "total": len(ids),
+        "done": done,
+        "refused_count": len(refused),
+        "refused": refused[:MAX_REFUSALS_SHOWN],
+    }
+
+
+@queue.handler(ACTION_JOB)
+def _action_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Validate, hold, release, prepare, cancel or close each selected order."""
+    action = job.payload["action"]
+    reason = job.payload.get("reason", "")
+    notify = bool(job.payload.get("notify", True))
+
+    def work(unit: Session, order: Order, actor: Actor) -> None:
+        order_actions.perform(unit, order, action, actor, reason=reason, notify=notify)
+
+    return _each_order(session, job, sessions, work)
+
+
+@queue.handler(COMMENT_JOB)
+def _comment_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Write the same comment on each selected order."""
+    text = job.payload["text"]
+    visibility = job.payload["visibility"]
+    notify = bool(job.payload.get("notify", False))
+
+    def work(unit: Session, order: Order, actor: Actor) -> None:
+        comments.add_comment(unit, order, actor, text, visibility, notify=notify)
+
+    return _each_order(session, job, sessions, work)
+
+
+@queue.handler(EXPORT_JOB)
+def _export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Write the selected orders to a CSV or JSON file, as `flask orders export` does."""
+    job_id, fmt = job.id, job.payload["format"]
+    folder = Path(job.payload["folder"])
+    ids = _resolve(session, job.payload["selection"])
+    _report(sessions, job_id, 0, len(ids))
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_old_exports(folder)
+    path = folder / f"orders-{job_id}.{fmt}"
+    partial = path.with_name(path.name + ".part")
+    writer = export.export_json if fmt == "json" else export.export_csv
+    with partial.open("w", encoding="utf-8", newline="") as out:
+        count = writer(
+            session,
+            out,
+            order_ids=ids,
+            progress=lambda written: _report(sessions, job_id, written),
+        )
+    partial.replace(path)
+    _report(sessions, job_id, len(ids))
+    return {"total": len(ids), "done": count, "file": path.name}
+
+
+def remove_old_exports(folder: Path, now: dt.datetime | None = None) -> int:
+    """Delete export files older than EXPORT_TTL; return how many."""
+    removed = 0
+    for path in folder.glob("orders-*"):
+        if path.is_file() and _expired(path, now):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _expired(path: Path, now: dt.datetime | None = None) -> bool:
+    written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    return (now or utcnow()) - written > EXPORT_TTL
