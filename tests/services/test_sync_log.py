@@ -83,7 +83,6 @@ def test_list_filters_by_shop_state_and_topic_newest_first(db_session: Session, 
     assert len(listed()) == 4
     assert listed(shop="nowhere") == []
     assert sync_log.topics(db_session) == ["orders/paid", "orders/updated"]
-    assert sync_log.attention_count(db_session) == 3
 
 
 def test_pages_stop_at_the_last_one(db_session: Session, lyon: Shop) -> None:

@@ -275,6 +275,8 @@ def test_filter_form_works_with_and_without_htmx(desk: Desk) -> None:
         ("payment=bogus", "État du paiement : « bogus » n’est pas une valeur valide"),
         ("date_from=yesterday", "Du : « yesterday » n’est pas une valeur valide"),
         ("date_from=2026-03-10&date_to=2026-03-01", "La date de fin précède la date de début"),
+        ("date_from=0001-01-01", "Du : « 0001-01-01 » n’est pas une valeur valide"),
+        ("date_to=9999-12-31", "« 9999-12-31 » n’est pas une valeur valide"),
         ("sort=price", "Trier par : « price »"),
         ("page=two", "Page : « two »"),
         ("on_hold=maybe", "En attente : « maybe »"),

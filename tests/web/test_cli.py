@@ -174,6 +174,8 @@ def test_orders_export_json_and_csv(app: Flask, db_session) -> None:
     assert {"lines", "transactions", "shipments", "grand_total", "number"} <= set(first)
     shipped = [o for o in orders if o["shipments"]]
     assert shipped and shipped[0]["shipments"][0]["parcels"][0]["tracking_number"]
+    rates = {line["tax_rate"] for order in orders for line in order["lines"]}
+    assert "20" in rates and not any("E" in rate for rate in rates)  # never "2E+1"
     only_presta = json.loads(
         runner.invoke(args=["orders", "export", "--format", "json", "--shop", "demo-presta"]).output
     )

@@ -109,7 +109,7 @@ def order_record(order: Order) -> dict[str, Any]:
                 "kind": line.kind.value,
                 "quantity": line.quantity,
                 "unit_price": str(line.unit_price),
-                "tax_rate": str(line.tax_rate.normalize()),
+                "tax_rate": f"{line.tax_rate.normalize():f}",
                 "discount_amount": str(line.discount_amount),
                 "total_net": str(line.total_net),
                 "tax_amount": str(line.tax_amount),

@@ -113,15 +113,24 @@ def _flag(args: Mapping[str, str], name: str, errors: dict[str, str]) -> bool | 
     return None
 
 
+EARLIEST_DAY = dt.date(1970, 1, 1)
+LATEST_DAY = dt.date(9000, 12, 31)
+
+
 def _date(args: Mapping[str, str], name: str, errors: dict[str, str]) -> dt.date | None:
     value = _text(args, name)
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         errors[name] = f"expected a date as YYYY-MM-DD, got {value!r}"
         return None
+    # Orders live between these years; the edges would overflow the time-zone arithmetic.
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        errors[name] = f"expected a date between {EARLIEST_DAY} and {LATEST_DAY}, got {value!r}"
+        return None
+    return day
 
 
 def _int(

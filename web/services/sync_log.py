@@ -26,7 +26,6 @@ from web.services.timeline import Actor, record_event
 PER_PAGE = 50
 PAYLOAD_CAP = 200 * 1024
 LATE_FACTOR = 3
-ATTENTION_STATES = (InboxState.PARKED, InboxState.FAILED)
 REPLAYABLE = (InboxState.PROCESSED, InboxState.IGNORED, InboxState.PARKED, InboxState.FAILED)
 IGNORABLE = (InboxState.PENDING, InboxState.PARKED, InboxState.FAILED, InboxState.REJECTED)
 
@@ -121,12 +120,6 @@ def list_events(session: Session, filters: EventFilters, per_page: int = PER_PAG
 def topics(session: Session) -> list[str]:
     """Every topic seen in the inbox, for the filter list."""
     return list(session.scalars(select(InboxEvent.topic).distinct().order_by(InboxEvent.topic)))
-
-
-def attention_count(session: Session) -> int:
-    """How many deliveries are parked or failing."""
-    query = select(func.count(InboxEvent.id)).where(InboxEvent.state.in_(ATTENTION_STATES))
-    return session.scalar(query) or 0
 
 
 # --- One event -------------------------------------------------------------------------------

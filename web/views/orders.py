@@ -226,7 +226,7 @@ def filter_error_messages(errors: Mapping[str, str], args: Mapping[str, str]) ->
     for name in errors:
         field = FILTER_LABELS.get(name, name)
         # A well-formed end date can only be refused for coming before the start date.
-        if name == "date_to" and _is_date(args.get("date_to") or ""):
+        if name == "date_to" and errors[name].startswith("the end date is before"):
             messages.append(_("The end date is before the start date; it was ignored."))
         else:
             messages.append(
@@ -237,14 +237,6 @@ def filter_error_messages(errors: Mapping[str, str], args: Mapping[str, str]) ->
                 )
             )
     return messages
-
-
-def _is_date(value: str) -> bool:
-    try:
-        dt.date.fromisoformat(value.strip())
-    except ValueError:
-        return False
-    return True
 
 
 def nested_lines(lines: Sequence[OrderLine]) -> Iterator[tuple[OrderLine, int]]:

@@ -10,14 +10,13 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from web import htmx
 from web.models import InboxEvent, Shop
 from web.models.enums import InboxState, Role
 from web.services import sync_log
 from web.services.errors import NotFound, ValidationFailed
-from web.views.base import current_actor, db, has_role, restrict
+from web.views.base import current_actor, db, restrict
 
 log = logging.getLogger(__name__)
 
@@ -32,20 +31,6 @@ STATE_TONES = {
     "failed": "bad",
     "rejected": "bad",
 }
-
-
-@bp.app_context_processor
-def _nav_count() -> dict[str, Callable[[], int | None]]:
-    def count() -> int | None:
-        if not has_role(Role.ADMIN, Role.MANAGER):
-            return None
-        try:
-            return sync_log.attention_count(db())
-        except SQLAlchemyError:  # the nav must never break a page, an error page least of all
-            log.warning("could not count stuck inbox events", exc_info=True)
-            return None
-
-    return {"sync_attention_count": count}
 
 
 @bp.context_processor
