@@ -749,7 +749,7 @@ def test_admin_creates_a_token_shown_once_that_works(
     login_as(Role.ADMIN)
     integration = make_user(Role.MANAGER, "erp@example.com")
     page = client.get("/admin/users").get_data(as_text=True)
-    assert "No active token" in page
+    assert "Aucun jeton actif" in page  # French, the default language
     response = client.post(
         "/admin/tokens",
         data={"user_id": integration.id, "label": "ERP", "csrf_token": csrf_from(page)},
@@ -763,7 +763,7 @@ def test_admin_creates_a_token_shown_once_that_works(
     assert Api(client, token).get(f"/orders/{order.id}").status_code == 200
     # Listed afterwards, never shown again.
     again = client.get("/admin/users").get_data(as_text=True)
-    assert "ERP" in again and token not in again and "No active token" not in again
+    assert "ERP" in again and token not in again and "Aucun jeton actif" not in again
 
 
 def test_admin_revokes_a_token(
@@ -811,7 +811,7 @@ def test_token_form_refuses_a_long_label(
         headers=PARTIAL,
     )
     assert response.status_code == 422
-    assert "120 characters" in response.get_data(as_text=True)
+    assert "120 caractères" in response.get_data(as_text=True)
 
 
 def test_only_admins_manage_tokens(
