@@ -107,7 +107,13 @@ def test_a_cancellation_and_a_comment_reach_the_shop_on_their_own(
     assert len(woo.requests_to("PUT", f"/orders/{external_id}")) == 1
     notes = [n["note"] for n in woo.notes[external_id]]  # type: ignore[attr-defined]
     assert notes.count("Votre colis est retardé d'un jour.") == 1
-    page.reload()
+    # The shop has the writes; the worker records them as sent right after.
+    deadline = time.monotonic() + 10
+    while True:
+        page.reload()
+        if page.locator(".pushes .push-sent").count() == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert page.locator(".pushes .push-sent").count() == 2
     assert page.locator("#action-cancel").count() == 0
     assert_no_horizontal_scroll(page)
