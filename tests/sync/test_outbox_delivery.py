@@ -457,3 +457,35 @@ def test_magento_gets_the_cancel_call_and_a_visible_comment(
         assert len(emulator.requests_to("POST", f"/V1/orders/{external_id}/cancel")) == 1
         assert emulator.orders[int(external_id)]["status"] == "canceled"
         assert outbox.dispatch_due(session_factory, now=later(10**5)) == 0
+
+
+def test_the_shop_echoing_our_change_back_causes_no_second_push(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo: Shop,
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    """After our push the shop reports the new status (poll or webhook): nothing bounces."""
+    from web.models import InboxEvent
+    from web.models.enums import InboxState
+    from web.services.sync import run_sync
+
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Rupture")
+    db_session.commit()
+    run_sync(session_factory, woo.key)  # delivers, then polls the shop, which now says so
+    run_sync(session_factory, woo.key)
+
+    db_session.expire_all()
+    assert len(woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}")) == 1
+    messages = db_session.scalars(
+        select(OutboxMessage).where(OutboxMessage.order_id == woo_order.id)
+    ).all()
+    assert [m.state for m in messages] == [OutboxState.SENT]
+    fresh = db_session.get_one(Order, woo_order.id)
+    assert fresh.commercial_state == CommercialState.CANCELLED
+    assert fresh.shop_status == "cancelled"
+    stuck = db_session.scalars(
+        select(InboxEvent).where(InboxEvent.state != InboxState.PROCESSED)
+    ).all()
+    assert [(e.state, e.error) for e in stuck] == []
