@@ -176,11 +176,29 @@ class EmbeddedWorker(threading.Thread):
         _wakeup.set()
 
 
+def requeue_interrupted(sessions: sessionmaker[Session]) -> int:
+    """Queue again the jobs left running by a process that stopped; return how many.
+
+    Only for the embedded runtime, where this process's worker is the only one: a job still
+    marked running when it starts was cut off by a crash or a restart. Handlers that change
+    orders resume after the last order they committed.
+    """
+    with sessions.begin() as session:
+        jobs = session.scalars(select(Job).where(Job.state == JobState.RUNNING)).all()
+        for job in jobs:
+            job.state = JobState.QUEUED
+            job.error = "Interrupted by a restart; started again."
+        return len(jobs)
+
+
 def start_embedded_worker(app: Any) -> EmbeddedWorker:
     """Start the worker thread for an app built by create_app(): jobs, inbox, due polls."""
     from web.services.sync import run_sync
 
     sessions = app.extensions["comptoir.sessions"]
+    interrupted = requeue_interrupted(sessions)
+    if interrupted:
+        log.warning("%s job(s) interrupted by the last stop are queued again", interrupted)
     worker = EmbeddedWorker(
         sessions, float(app.config["WORKER_POLL_SECONDS"]), tick=lambda: run_sync(sessions)
     )

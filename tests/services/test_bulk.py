@@ -351,3 +351,39 @@ def test_exports_older_than_a_day_are_removed_by_the_next_export(
     )
     assert not old.exists()
     assert bulk.export_file(second) is not None
+
+
+def test_a_job_cut_off_by_a_restart_resumes_after_the_last_order_it_committed(
+    db_session: Session, session_factory: sessionmaker[Session], manager: User
+) -> None:
+    from web.services import comments
+    from web.services.timeline import Actor
+
+    shop = make_shop(db_session)
+    orders = [make_order(db_session, shop) for _ in range(5)]
+    job = bulk.start_comment(
+        db_session,
+        {"ids": [o.id for o in orders]},
+        "Colis en route",
+        "internal",
+        created_by_id=manager.id,
+    )
+    # What a run killed after its second order leaves behind: the list it resolved, the
+    # first two comments and, committed with them, progress 2; the job still "running".
+    for order in orders[:2]:
+        comments.add_comment(db_session, order, Actor.for_user(manager), "Colis en route")
+    job.payload = {**job.payload, "resolved_ids": [o.id for o in orders]}
+    job.state = JobState.RUNNING
+    job.progress, job.total, job.attempts = 2, 5, 1
+    db_session.commit()
+
+    assert queue.requeue_interrupted(session_factory) == 1
+    assert queue.run_pending(session_factory) == 1
+
+    db_session.expire_all()
+    finished = db_session.get_one(Job, job.id)
+    assert finished.state == JobState.DONE
+    assert finished.result["done"] == 5 and finished.result["resumed_from"] == 2
+    for order in orders:
+        written = db_session.scalars(select(Comment).where(Comment.order_id == order.id)).all()
+        assert [c.text for c in written] == ["Colis en route"]

@@ -211,12 +211,13 @@ def _each_order(
 ) -> dict[str, Any]:
     """Run `work` on every order of the job, one transaction each; list the refused ones."""
     job_id = job.id
-    ids = _resolve(session, job.payload["selection"])
     actor = _actor(session, job)
-    _report(sessions, job_id, 0, len(ids))
+    ids, resume_from = _orders_of(session, job, sessions)
     done = 0
     refused: list[dict[str, Any]] = []
     for position, order_id in enumerate(ids, start=1):
+        if position <= resume_from:
+            continue  # done by an earlier run of this job, in the same transaction as its change
         number = ""
         try:
             with sessions.begin() as unit:
@@ -234,10 +235,30 @@ def _each_order(
             _report(sessions, job_id, position)
     return {
         "total": len(ids),
-        "done": done,
+        "done": done + resume_from,
+        "resumed_from": resume_from,
         "refused_count": len(refused),
         "refused": refused[:MAX_REFUSALS_SHOWN],
     }
+
+
+def _orders_of(
+    session: Session, job: Job, sessions: sessionmaker[Session]
+) -> tuple[list[int], int]:
+    """The job's orders and how many an earlier, interrupted run already went through.
+
+    The first run resolves the selection and keeps the ids in the job, so a run started
+    again after a crash or a restart walks the same list and resumes after the last order
+    whose change committed (progress is written in that order's transaction).
+    """
+    if "resolved_ids" in job.payload:
+        return [int(i) for i in job.payload["resolved_ids"]], job.progress
+    ids = _resolve(session, job.payload["selection"])
+    with sessions.begin() as unit:
+        stored = unit.get_one(Job, job.id)
+        stored.payload = {**stored.payload, "resolved_ids": ids}
+        _set_progress(unit, job.id, 0, len(ids))
+    return ids, 0
 
 
 @queue.handler(ACTION_JOB)
