@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from web import crypto
@@ -38,6 +39,24 @@ def reset_schema(engine: Engine) -> None:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
+
+
+def separate_database_url(tmp_path: Path, suffix: str) -> str:
+    """A database of its own, that another thread or process sees (not the test's savepoints).
+
+    A SQLite file in tmp_path, or a fresh PostgreSQL database named after TEST_DATABASE_URL's
+    with the suffix.
+    """
+    if not TEST_DATABASE_URL:
+        return f"sqlite:///{tmp_path / f'{suffix}.sqlite'}"
+    url = make_url(TEST_DATABASE_URL)
+    name = f"{url.database}_{suffix}"
+    admin = make_engine(str(url.set(database="postgres")), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def migrate(url: str) -> None:

@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from tests.conftest import TEST_DATABASE_URL, migrate, reset_schema
+from tests.conftest import migrate, reset_schema, separate_database_url
 from web.app import create_app
 from web.db import make_engine
 from web.queue import start_embedded_worker
@@ -38,19 +36,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 360, "height": 740}
 
 
-def _browser_database_url(tmp_path: Path) -> str:
-    if not TEST_DATABASE_URL:
-        return f"sqlite:///{tmp_path / 'browser.sqlite'}"
-    url = make_url(TEST_DATABASE_URL)
-    name = f"{url.database}_browser"
-    admin = make_engine(str(url.set(database="postgres")), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def live_app(live_server: str) -> Flask:
     """The app behind the live server (its CLI, its sessions)."""
@@ -64,7 +49,7 @@ _apps: dict[str, Flask] = {}
 def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -> Iterator[str]:
     """Serve a seeded Comptoir on a free loopback port; yield its base URL."""
     tmp = tmp_path_factory.mktemp("live")
-    url = _browser_database_url(tmp)
+    url = separate_database_url(tmp, "browser")
     engine = make_engine(url)
     reset_schema(engine)
     engine.dispose()

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import TEST_DATABASE_URL, migrate, reset_schema
+from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.emulators.woocommerce import WooCommerceEmulator
 from web.db import make_engine
 from web.models import OrderEvent, OutboxMessage, utcnow
@@ -35,23 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-company-bundle.json"
 
 
-def _separate_database_url(tmp_path: Path) -> str:
-    """A database of its own that another process can see (not the test's savepoints)."""
-    if not TEST_DATABASE_URL:
-        return f"sqlite:///{tmp_path / 'crash.sqlite'}"
-    url = make_url(TEST_DATABASE_URL)
-    name = f"{url.database}_crash"
-    admin = make_engine(str(url.set(database="postgres")), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture()
 def database(tmp_path: Path) -> Iterator[str]:
-    url = _separate_database_url(tmp_path)
+    url = separate_database_url(tmp_path, "crash")
     engine = make_engine(url)
     reset_schema(engine)
     engine.dispose()
