@@ -426,3 +426,27 @@ def test_a_user_actor_is_recorded_on_manual_money(
         )
     )
     assert event is not None and event.actor_type == ActorType.USER
+
+
+def test_internal_comments_go_to_the_shop_as_private_notes_only_when_asked(
+    db_session: Session, woo: Shop, actor: Actor, manager: User
+) -> None:
+    order = paid_order(db_session, woo)
+    kept = comments.add_comment(db_session, order, actor, "Reste chez nous", "internal")
+    assert messages(db_session, order) == []
+    assert comments.can_change(kept, manager)
+
+    woo.push_internal_comments = True
+    copied = comments.add_comment(db_session, order, actor, "Client VIP", "internal", notify=True)
+    [message] = messages(db_session, order)
+    assert message.payload == {
+        "comment_id": copied.id,
+        "text": "Client VIP",
+        "customer_visible": False,
+        "notify": False,
+    }
+    # On its way to the shop: no longer editable, even by its author.
+    assert not comments.can_change(copied, manager)
+    with pytest.raises(InvalidTransition):
+        comments.edit_comment(db_session, copied, actor, "Client très VIP", manager)
+    assert comments.can_change(kept, manager)

@@ -489,3 +489,24 @@ def test_the_shop_echoing_our_change_back_causes_no_second_push(
         select(InboxEvent).where(InboxEvent.state != InboxState.PROCESSED)
     ).all()
     assert [(e.state, e.error) for e in stuck] == []
+
+
+def test_an_internal_comment_becomes_a_private_note_when_the_shop_asks_for_them(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo: Shop,
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    woo.push_internal_comments = True
+    comments.add_comment(db_session, woo_order, PERSON, "Client VIP, soigner le colis")
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    [post] = woo_emulator.requests_to("POST", "/notes")
+    assert post.json() == {
+        "note": "Client VIP, soigner le colis",
+        "customer_note": False,
+        "added_by_user": False,
+    }
+    # A private note is never e-mailed to the buyer.
+    assert all("soigner" not in str(mail) for mail in woo_emulator.emails)  # type: ignore[attr-defined]

@@ -30,6 +30,8 @@ class Shop(Base):
     push_statuses: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_tracking: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_comments: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Internal comments copied to the shop as private notes (staff only), when asked.
+    push_internal_comments: Mapped[bool] = mapped_column(default=False, server_default=false())
     push_documents: Mapped[bool] = mapped_column(default=False, server_default=false())
     show_documents_in_account: Mapped[bool] = mapped_column(default=False, server_default=false())
     invoice_policy: Mapped[IssuePolicy] = enum_column(

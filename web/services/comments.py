@@ -77,24 +77,26 @@ def add_comment(
 def can_change(comment: Comment, user: User | None = None) -> bool:
     """Tell whether the comment may still be edited or deleted (by this user, when given).
 
-    Only internal comments that never left Comptoir, by their author or an admin.
+    Only internal comments that never left Comptoir (nor are on their way to the shop as a
+    private note), by their author or an admin.
     """
-    if comment.visibility != CommentVisibility.INTERNAL or comment.pushed_at is not None:
-        return False
-    if user is None:
-        return True
-    return user.role == Role.ADMIN or comment.author_id == user.id
+    return _refusal(comment, user) is None
+
+
+def _refusal(comment: Comment, user: User | None) -> str | None:
+    if comment.visibility != CommentVisibility.INTERNAL:
+        return N_("a comment for the buyer cannot be changed once written")
+    if comment.pushed_at is not None or outbox.comment_on_its_way(comment):
+        return N_("the comment was already sent to the shop")
+    if user is not None and user.role != Role.ADMIN and comment.author_id != user.id:
+        return N_("only its author or an admin can change it")
+    return None
 
 
 def _ensure_changeable(comment: Comment, user: User | None) -> None:
-    if comment.visibility != CommentVisibility.INTERNAL:
-        raise InvalidTransition(
-            "comment", N_("a comment for the buyer cannot be changed once written")
-        )
-    if comment.pushed_at is not None:
-        raise InvalidTransition("comment", N_("the comment was already sent to the shop"))
-    if user is not None and not can_change(comment, user):
-        raise InvalidTransition("comment", N_("only its author or an admin can change it"))
+    reason = _refusal(comment, user)
+    if reason is not None:
+        raise InvalidTransition("comment", reason)
 
 
 def edit_comment(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, object_session, sessionmaker
 
 from web import queue
 from web.connectors.base import (
@@ -134,11 +134,31 @@ def queue_milestone(
     )
 
 
+def comment_goes_to_shop(comment: Comment) -> bool:
+    """Tell whether the shop takes this comment: for the buyer, or internal as a private note."""
+    shop = comment.order.shop
+    if comment.visibility == CommentVisibility.CUSTOMER:
+        return shop.push_comments
+    return shop.push_internal_comments
+
+
+def comment_on_its_way(comment: Comment) -> bool:
+    """Tell whether the comment was queued for the shop and not given up."""
+    session = object_session(comment)
+    if session is None or comment.id is None:
+        return False
+    state = session.scalar(
+        select(OutboxMessage.state).where(OutboxMessage.idempotency_key == f"comment:{comment.id}")
+    )
+    return state in (OutboxState.PENDING, OutboxState.FAILED, OutboxState.SENT)
+
+
 def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
-    """Queue a customer-visible comment for the order's shop when the shop takes comments."""
+    """Queue the comment for the order's shop when the shop takes comments of its kind."""
     order = comment.order
-    if comment.visibility != CommentVisibility.CUSTOMER or not order.shop.push_comments:
+    if not comment_goes_to_shop(comment):
         return None
+    customer_visible = comment.visibility == CommentVisibility.CUSTOMER
     session.flush()
     return _queue(
         session,
@@ -148,10 +168,11 @@ def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
         {
             "comment_id": comment.id,
             "text": comment.text,
-            "customer_visible": True,
+            "customer_visible": customer_visible,
             "notify": comment.notify_customer,
         },
-        f"Comment queued for {order.shop.name}.",
+        f"Comment queued for {order.shop.name}"
+        + ("." if customer_visible else " as a private note."),
     )
 
 
@@ -237,8 +258,10 @@ def _switched_off(message: OutboxMessage) -> str | None:
     shop = message.shop
     if message.kind == STATUS and not shop.push_statuses:
         return "Status pushes are switched off for this shop."
-    if message.kind == COMMENT and not shop.push_comments:
-        return "Comment pushes are switched off for this shop."
+    if message.kind == COMMENT:
+        customer_visible = bool(message.payload.get("customer_visible", True))
+        if not (shop.push_comments if customer_visible else shop.push_internal_comments):
+            return "Comment pushes are switched off for this shop."
     return None
 
 

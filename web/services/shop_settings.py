@@ -67,6 +67,7 @@ FLAG_FIELDS = (
     "push_statuses",
     "push_tracking",
     "push_comments",
+    "push_internal_comments",
     "push_documents",
     "show_documents_in_account",
 )

@@ -184,6 +184,7 @@ def _detail_values(order_id: int) -> dict[str, Any]:
 def detail_context(order: Order) -> dict[str, Any]:
     """What the order page shows besides the timeline: states, money, pushes, permissions."""
     counts = payments.payment_counter(order.shop, order)
+    pushes = order_pushes(order)
     editor = has_role(*EDITOR_ROLES)
     user = current_user._get_current_object()
     return {
@@ -201,7 +202,10 @@ def detail_context(order: Order) -> dict[str, Any]:
             "overpaid": order_state.overpaid_amount(order.grand_total, order.transactions, counts),
         },
         "manual_sources": payments.MANUAL_SOURCES,
-        "pushes": order_pushes(order),
+        "pushes": pushes,
+        "comment_pushes": {
+            m.payload.get("comment_id"): m.state.value for m in pushes if m.kind == "comment"
+        },
         "comment_note": COMMENT_NOTES[order.shop.platform],
         "changeable": {c.id for c in order.comments if comments.can_change(c, user)},
         "today": dt.date.today().isoformat(),
