@@ -51,6 +51,7 @@ def running_shop() -> Iterator[WooCommerceEmulator]:
 def woo(running_shop: WooCommerceEmulator) -> WooCommerceEmulator:
     """The module's loopback shop, emptied for each test."""
     shop = running_shop
+    shop.wait_idle()
     with shop._lock:
         shop.orders.clear()
         shop.notes.clear()

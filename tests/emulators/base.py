@@ -69,6 +69,10 @@ class Emulator:
         self.requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
+        # Requests being answered; a slow one may still change the shop after its caller
+        # gave up, so resets wait for them (wait_idle) before clearing state.
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -91,7 +95,14 @@ class Emulator:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                 )
-                reply = emulator._dispatch(request)
+                with emulator._lock:
+                    emulator._in_flight += 1
+                try:
+                    reply = emulator._dispatch(request)
+                finally:
+                    with emulator._lock:
+                        emulator._in_flight -= 1
+                        emulator._idle.notify_all()
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
@@ -153,6 +164,12 @@ class Emulator:
         """
         with self._lock:
             self._faults.append(Fault(0, None, seconds, path_contains, method))
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being answered (a slow write has landed)."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise TimeoutError("the emulator is still answering a request")
 
     def requests_to(self, method: str, path_contains: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_contains in r.path]

@@ -250,6 +250,7 @@ class MagentoEmulator(Emulator):
 
     def reset(self) -> None:
         """Forget orders, writes, recorded requests and pending faults (server kept running)."""
+        self.wait_idle()
         with self._state, self._lock:
             self.orders.clear()
             self.writes.clear()

@@ -448,6 +448,7 @@ class PrestaShopEmulator(Emulator):
 
     def reset(self) -> None:
         """Back to a fresh install: seed data only, no requests, no pending faults."""
+        self.wait_idle()
         with self._lock:
             self.requests.clear()
             self._faults.clear()

@@ -154,6 +154,7 @@ class ShopifyEmulator(Emulator):
 
     def reset(self) -> None:
         """Forget orders, transactions, subscriptions, recorded requests and pending faults."""
+        self.wait_idle()
         with self._state, self._lock:
             self.orders.clear()
             self.transactions.clear()
