@@ -267,3 +267,19 @@ def test_a_refusal_keeps_the_address_of_the_order_page_for_htmx(
         headers={"HX-Request": "true", "HX-Boosted": "true"},
     )
     assert ok.status_code == 204 and ok.headers["HX-Location"] == f"/orders/{order.id}"
+
+
+def test_updates_for_a_switched_off_shop_say_they_wait(
+    client: FlaskClient,
+    login_as: Callable[..., User],
+    shop: Shop,
+    order: Order,
+    db_session: Session,
+) -> None:
+    user = login_as(Role.MANAGER)
+    comments.add_comment(db_session, order, Actor.for_user(user), "Bonjour", "customer")
+    shop.is_active = False
+    db_session.commit()
+    html = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert "Cette boutique est désactivée" in html
+    assert "en attente : la boutique est désactivée" in html
