@@ -487,3 +487,21 @@ def test_a_backfill_imports_open_orders_only(db_session: Session, shop) -> None:
         assert received.event is not None
         intake.process_event(db_session, received.event)
     assert list(db_session.scalars(select(Order.external_id))) == ["open"]
+
+
+def test_a_switched_off_shops_deliveries_wait_until_it_is_switched_on(
+    db_session: Session,
+) -> None:
+    from tests.factories import make_shop
+    from web.models import InboxEvent
+
+    shop = make_shop(db_session, "resting", is_active=False)
+    event = InboxEvent(
+        shop=shop, topic="orders/updated", dedupe_key="k1", raw_body=b"{}", headers={}
+    )
+    db_session.add(event)
+    db_session.flush()
+    assert intake.due_events(db_session) == []
+    shop.is_active = True
+    db_session.flush()
+    assert intake.due_events(db_session) == [event.id]

@@ -195,11 +195,16 @@ def _find_event(session: Session, shop: Shop, dedupe_key: str) -> InboxEvent | N
 
 
 def due_events(session: Session, shop_id: int | None = None, limit: int = 100) -> list[int]:
-    """Ids of inbox events waiting to be processed, oldest first."""
+    """Ids of inbox events waiting to be processed, oldest first.
+
+    A switched-off shop's events wait, as its polls and pushes do, until it is switched on.
+    """
     now = utcnow()
     query = (
         select(InboxEvent.id)
+        .join(Shop, Shop.id == InboxEvent.shop_id)
         .where(
+            Shop.is_active.is_(True),
             InboxEvent.state.in_((InboxState.PENDING, InboxState.FAILED)),
             (InboxEvent.next_attempt_at.is_(None)) | (InboxEvent.next_attempt_at <= now),
         )
