@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.factories import make_shop
 from web.connectors.base import ShopAddress, ShopCustomer, ShopLine, ShopOrder, ShopTransaction
 from web.connectors.codec import decode_order, encode_order
 from web.models import CarrierMapping, Customer, InboxEvent, Order, OrderEvent, Transaction
@@ -492,9 +493,6 @@ def test_a_backfill_imports_open_orders_only(db_session: Session, shop) -> None:
 def test_a_switched_off_shops_deliveries_wait_until_it_is_switched_on(
     db_session: Session,
 ) -> None:
-    from tests.factories import make_shop
-    from web.models import InboxEvent
-
     shop = make_shop(db_session, "resting", is_active=False)
     event = InboxEvent(
         shop=shop, topic="orders/updated", dedupe_key="k1", raw_body=b"{}", headers={}
