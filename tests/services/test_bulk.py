@@ -25,8 +25,9 @@ from web.models.enums import (
     Role,
 )
 from web.models.orders import Order
-from web.services import bulk, order_actions
+from web.services import bulk, comments, order_actions
 from web.services.errors import ValidationFailed
+from web.services.timeline import Actor
 
 
 @pytest.fixture()
@@ -356,9 +357,6 @@ def test_exports_older_than_a_day_are_removed_by_the_next_export(
 def test_a_job_cut_off_by_a_restart_resumes_after_the_last_order_it_committed(
     db_session: Session, session_factory: sessionmaker[Session], manager: User
 ) -> None:
-    from web.services import comments
-    from web.services.timeline import Actor
-
     shop = make_shop(db_session)
     orders = [make_order(db_session, shop) for _ in range(5)]
     job = bulk.start_comment(

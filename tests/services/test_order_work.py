@@ -25,7 +25,7 @@ from web.models.enums import (
     TransactionSource,
 )
 from web.models.orders import Order
-from web.services import comments, order_actions, outbox, payments, shops
+from web.services import comments, order_actions, order_state, outbox, payments, shops
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.timeline import Actor
 from web.services.users import create_user
@@ -363,8 +363,6 @@ def test_refunds_cannot_exceed_what_was_received(
 
 
 def order_state_overpaid(order: Order) -> Decimal:
-    from web.services import order_state
-
     return order_state.overpaid_amount(order.grand_total, order.transactions)
 
 

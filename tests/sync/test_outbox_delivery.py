@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.emulators.base import RecordedRequest
+from tests.emulators.magento import MagentoEmulator
+from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
-from web.models import Comment, OrderEvent, OutboxMessage, Shop, utcnow
-from web.models.enums import CommercialState, OutboxState
+from web.models import Comment, InboxEvent, OrderEvent, OutboxMessage, Shop, utcnow
+from web.models.enums import CommercialState, InboxState, OutboxState
 from web.models.orders import Order
 from web.services import comments, intake, order_actions, outbox, shops
+from web.services.sync import run_sync
 from web.services.timeline import Actor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -225,8 +229,6 @@ def test_a_timeout_whose_write_landed_is_not_written_again(
 
 
 def wait_until(condition: Any, seconds: float = 5.0) -> None:
-    import time
-
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -387,8 +389,6 @@ PRESTASHOP_RELATED = (
 def test_prestashop_gets_an_order_history_and_a_public_message(
     db_session: Session, session_factory: sessionmaker[Session]
 ) -> None:
-    from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
-
     with PrestaShopEmulator() as emulator:
         for name in PRESTASHOP_RELATED:
             emulator.load((FIXTURES / "prestashop" / name).read_bytes())  # type: ignore[attr-defined]
@@ -425,8 +425,6 @@ def test_prestashop_gets_an_order_history_and_a_public_message(
 def test_magento_gets_the_cancel_call_and_a_visible_comment(
     db_session: Session, session_factory: sessionmaker[Session]
 ) -> None:
-    from tests.emulators.magento import MagentoEmulator
-
     with MagentoEmulator() as emulator:
         stored = emulator.add_order(fixture("magento", "fr-order-company-bundle.json"))
         external_id = str(stored["entity_id"])
@@ -467,10 +465,6 @@ def test_the_shop_echoing_our_change_back_causes_no_second_push(
     woo_order: Order,
 ) -> None:
     """After our push the shop reports the new status (poll or webhook): nothing bounces."""
-    from web.models import InboxEvent
-    from web.models.enums import InboxState
-    from web.services.sync import run_sync
-
     order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Rupture")
     db_session.commit()
     run_sync(session_factory, woo.key)  # delivers, then polls the shop, which now says so
