@@ -24,6 +24,7 @@ from web.models import (
     Customer,
     InboxEvent,
     Order,
+    OutboxMessage,
     ShippingMode,
     Shop,
 )
@@ -33,6 +34,7 @@ from web.models.enums import (
     FulfilmentState,
     InboxState,
     LineKind,
+    OutboxState,
     PaymentState,
     Platform,
     ShipmentState,
@@ -71,6 +73,7 @@ class Seeded:
     customers: list[Customer]
     inbox: list[InboxEvent]
     raw_api_keys: list[str]
+    outbox: list[OutboxMessage]
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +123,7 @@ def seeded(engine: Engine) -> Seeded:
             )
         )
         raw_api_keys = list(session.scalars(text("SELECT api_key FROM shops ORDER BY key")))
+        outbox = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
         result = Seeded(
             summary=summary,
             seconds=seconds,
@@ -129,6 +133,7 @@ def seeded(engine: Engine) -> Seeded:
             customers=list(session.scalars(select(Customer))),
             inbox=list(session.scalars(select(InboxEvent).order_by(InboxEvent.id))),
             raw_api_keys=raw_api_keys,
+            outbox=outbox,
         )
         session.expunge_all()
     finally:
@@ -503,7 +508,7 @@ def test_timeline_comments_and_inbox_give_the_dashboard_something_to_show(
         "order.cancelled",
         "order.held",
         "payment.refunded",
-        "milestone.pushed",
+        "outbox.sent",
     ):
         assert kinds[kind] > 0, kind
     comments: list[Comment] = [c for o in seeded.orders for c in o.comments]
@@ -516,6 +521,12 @@ def test_timeline_comments_and_inbox_give_the_dashboard_something_to_show(
             assert event.error
     parked = next(e for e in seeded.inbox if e.state == InboxState.PARKED)
     assert parked.order_id in {o.id for o in seeded.orders if o.needs_mapping}
+    # Every push the timelines mention is an outbox message the shop received.
+    assert len(seeded.outbox) == kinds["outbox.sent"] + sum(
+        c.visibility == CommentVisibility.CUSTOMER for c in comments
+    )
+    assert {m.state for m in seeded.outbox} == {OutboxState.SENT}
+    assert {m.kind for m in seeded.outbox} == {"status", "comment"}
 
 
 def test_seeding_300_orders_is_fast(seeded: Seeded, engine: Engine) -> None:

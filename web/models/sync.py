@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from web.models.base import Base, enum_column, utcnow
 from web.models.enums import InboxState, JobState, OutboxState
 from web.models.shops import Shop
+
+if TYPE_CHECKING:
+    from web.models.orders import Order
 
 
 class InboxEvent(Base):
@@ -67,6 +70,7 @@ class OutboxMessage(Base):
     sent_at: Mapped[dt.datetime | None]
 
     shop: Mapped[Shop] = relationship()
+    order: Mapped[Order | None] = relationship()
 
 
 class SyncCursor(Base):

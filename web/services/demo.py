@@ -47,6 +47,7 @@ from web.models import (
     MilestoneMapping,
     Order,
     OrderLine,
+    OutboxMessage,
     Parcel,
     PaymentMethodMapping,
     Shipment,
@@ -63,6 +64,7 @@ from web.models.enums import (
     InboxState,
     LineKind,
     Milestone,
+    OutboxState,
     PaymentState,
     Platform,
     ShipmentState,
@@ -1587,16 +1589,38 @@ class _DemoBuilder:
         status, enabled = ctx.milestones[current]
         if not enabled:
             return
-        at = clock.after(dt.timedelta(seconds=self.rng.randint(2, 20)))
+        queued = clock.after(dt.timedelta(seconds=self.rng.randint(1, 5)))
+        at = clock.after(dt.timedelta(seconds=self.rng.randint(1, 15)))
         order.last_pushed_milestone = current
         shop_times.append(at)
+        self.session.add(
+            OutboxMessage(
+                shop=ctx.shop,
+                order=order,
+                kind="status",
+                payload={"milestone": current.value, "status": status, "notify": True},
+                idempotency_key=f"demo:{ctx.shop.key}:{order.external_id}:{current.value}",
+                state=OutboxState.SENT,
+                attempts=1,
+                created_at=queued,
+                next_attempt_at=queued,
+                sent_at=at,
+            )
+        )
+        event(
+            queued,
+            Actor.system(),
+            "outbox.queued",
+            f"Status “{status}” ({current.value.replace('_', ' ')}) queued for {ctx.shop.name}.",
+            milestone=current.value,
+        )
         event(
             at,
             Actor.system(),
-            "milestone.pushed",
-            f"Shop told « {status} » ({current.value.replace('_', ' ')}).",
+            "outbox.sent",
+            f"Status “{status}” sent ({ctx.shop.name}).",
             milestone=current.value,
-            shop_status=status,
+            written=True,
         )
 
     def _comment(self, order: Order, at: dt.datetime, text: str, visible: bool, event: Any) -> None:
@@ -1610,6 +1634,23 @@ class _DemoBuilder:
             )
         )
         self.summary.comments += 1
+        if visible:
+            self.session.add(
+                OutboxMessage(
+                    shop=order.shop,
+                    order=order,
+                    kind="comment",
+                    payload={"text": text, "customer_visible": True, "notify": True},
+                    idempotency_key=(
+                        f"demo:{order.shop.key}:{order.external_id}:comment:{self.summary.comments}"
+                    ),
+                    state=OutboxState.SENT,
+                    attempts=1,
+                    created_at=at,
+                    next_attempt_at=at,
+                    sent_at=at + dt.timedelta(seconds=4),
+                )
+            )
         kind = "comment.customer" if visible else "comment.internal"
         event(
             at, Actor.system(), kind, text[:200], visibility="customer" if visible else "internal"
