@@ -21,7 +21,7 @@ from web.models.enums import (
     Role,
 )
 from web.models.orders import Order
-from web.services import comments, shops
+from web.services import comments, order_actions, shops
 from web.services.timeline import Actor
 
 
@@ -283,3 +283,24 @@ def test_updates_for_a_switched_off_shop_say_they_wait(
     html = client.get(f"/orders/{order.id}").get_data(as_text=True)
     assert "Cette boutique est désactivée" in html
     assert "en attente : la boutique est désactivée" in html
+
+
+def test_the_timeline_filters_by_who_did_it(
+    client: FlaskClient, login_as: Callable[..., User], order: Order, db_session: Session
+) -> None:
+    user = login_as(Role.MANAGER)
+    order_actions.perform(db_session, order, "hold", Actor.for_user(user), reason="Vérifier")
+    comments.add_comment(db_session, order, Actor.shop("orders/updated"), "Note de la boutique")
+    db_session.commit()
+    everything = client.get(f"/orders/{order.id}/timeline", headers={"HX-Request": "true"})
+    html = everything.get_data(as_text=True)
+    assert 'name="who" value="user"' in html and 'name="who" value="shop"' in html
+    assert "event-user" in html and "event-shop" in html
+
+    people = client.get(f"/orders/{order.id}/timeline?who=user", headers={"HX-Request": "true"})
+    html = people.get_data(as_text=True)
+    assert "event-user" in html and "event-shop" not in html and "event-system" not in html
+    assert 'value="user" checked' in html
+    shop = client.get(f"/orders/{order.id}/timeline?who=shop&who=bogus").get_data(as_text=True)
+    assert "event-shop" in shop and "event-user" not in shop
+    assert "orders/updated" in shop  # how the shop's change came

@@ -78,6 +78,13 @@ EVENT_FAMILIES = {
     "sync": _l("Shop sync"),
 }
 
+# Who did it: the audit log's other question.
+EVENT_ACTORS = {
+    "user": _l("People"),
+    "shop": _l("The shop"),
+    "system": _l("Comptoir"),
+}
+
 EVENT_LABELS = {
     "order.imported": _l("Order imported"),
     "order.received": _l("Order received from the shop"),
@@ -178,7 +185,8 @@ def _detail_values(order_id: int) -> dict[str, Any]:
         order = order_queries.get_order(db(), order_id)
     except NotFound:
         abort(404)
-    return {**detail_context(order), **timeline_context(order, request.args.getlist("kinds"))}
+    timeline = timeline_context(order, request.args.getlist("kinds"), request.args.getlist("who"))
+    return {**detail_context(order), **timeline}
 
 
 def detail_context(order: Order) -> dict[str, Any]:
@@ -266,19 +274,35 @@ def event_family(event: OrderEvent) -> str:
     return FAMILY_ALIASES.get(family, family)
 
 
-def timeline_context(order: Order, raw_kinds: Sequence[str]) -> dict[str, Any]:
-    """The order's events, newest first, keeping the chosen families (all when none)."""
-    kinds = {part.strip() for raw in raw_kinds for part in raw.split(",") if part.strip()}
+def timeline_context(
+    order: Order, raw_kinds: Sequence[str], raw_actors: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The order's events, newest first, keeping the chosen families and authors (all when
+    none is chosen)."""
+    kinds = _chosen(raw_kinds)
+    actors = _chosen(raw_actors) & set(EVENT_ACTORS)
     events = sorted(order.events, key=lambda event: (event.occurred_at, event.id), reverse=True)
     present = sorted({event_family(event) for event in events}, key=_family_order)
-    shown = [event for event in events if not kinds or event_family(event) in kinds]
+    present_actors = [a for a in EVENT_ACTORS if any(e.actor_type == a for e in events)]
+    shown = [
+        event
+        for event in events
+        if (not kinds or event_family(event) in kinds)
+        and (not actors or event.actor_type.value in actors)
+    ]
     return {
         "events": shown,
         "event_count": len(events),
         "families": [(family, EVENT_FAMILIES.get(family, family)) for family in present],
         "kinds": kinds,
+        "actor_choices": [(actor, EVENT_ACTORS[actor]) for actor in present_actors],
+        "actors": actors,
         "event_labels": EVENT_LABELS,
     }
+
+
+def _chosen(raw: Sequence[str]) -> set[str]:
+    return {part.strip() for value in raw for part in value.split(",") if part.strip()}
 
 
 def _family_order(family: str) -> tuple[int, str]:
