@@ -7,6 +7,7 @@ The caller commits.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.models.orders import Order
@@ -43,3 +44,19 @@ def perform(
         run(session, order, actor)
     reason = order.cancel_reason if action == "cancel" else ""
     outbox.queue_milestone(session, order, actor, notify=notify, reason=reason)
+
+
+def lock_order(session: Session, order_id: int) -> Order | None:
+    """Load the order for a change, its row locked until the commit (PostgreSQL).
+
+    Every writer (the order page, the API, bulk jobs) goes through here, so two people
+    acting on the same order take turns instead of both passing the same checks. SQLite
+    needs no lock: its write transactions begin IMMEDIATE and never interleave.
+    """
+    query = (
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalar(query)
