@@ -13,16 +13,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import migrate, reset_schema, separate_database_url
+from tests.conftest import migrate, reset_schema, separate_database_url, wait_until
 from tests.emulators.woocommerce import WooCommerceEmulator
 from web.db import make_engine
 from web.models import OrderEvent, OutboxMessage, utcnow
@@ -42,13 +40,6 @@ def database(tmp_path: Path) -> Iterator[str]:
     engine.dispose()
     migrate(url)
     yield url
-
-
-def wait_until(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_a_dispatcher_killed_mid_delivery_delivers_once_on_restart(
@@ -76,7 +67,8 @@ def test_a_dispatcher_killed_mid_delivery_delivers_once_on_restart(
             order_actions.perform(session, order, "cancel", Actor.system("test"), reason="Vol")
             order_id = order.id
         path = f"/orders/{external_id}"
-        emulator.slow_next(2.0, path_contains=path, method="PUT")
+        # Held long enough that the kill surely lands while the dispatcher waits.
+        emulator.slow_next(4.0, path_contains=path, method="PUT")
 
         env = {
             **os.environ,
@@ -99,14 +91,16 @@ def test_a_dispatcher_killed_mid_delivery_delivers_once_on_restart(
             output = process.communicate()[0].decode(errors="replace")
         assert process.returncode == -9, output
         # The shop finishes the write the dead process was waiting for.
-        wait_until(lambda: emulator.orders[external_id]["status"] == "cancelled", 10, "the shop")  # type: ignore[attr-defined]
+        emulator.wait_idle(15)
+        assert emulator.orders[external_id]["status"] == "cancelled"  # type: ignore[attr-defined]
 
         with sessions() as session:
             message = session.scalars(
                 select(OutboxMessage).where(OutboxMessage.order_id == order_id)
             ).one()
             assert message.state == OutboxState.PENDING and message.attempts == 1
-            assert message.next_attempt_at > utcnow()  # the dead process's lease
+            assert message.claimed_until is not None
+            assert message.claimed_until > utcnow()  # the dead process's lease
 
         assert outbox.dispatch_due(sessions) == 0  # the lease still holds
         assert outbox.dispatch_due(sessions, now=utcnow() + outbox.LEASE) == 1

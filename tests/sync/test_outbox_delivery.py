@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import wait_until
 from tests.emulators.base import RecordedRequest
 from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
@@ -28,6 +29,7 @@ from web.models import Comment, InboxEvent, OrderEvent, OutboxMessage, Shop, utc
 from web.models.enums import CommercialState, InboxState, OutboxState
 from web.models.orders import Order
 from web.services import comments, intake, order_actions, outbox, shops
+from web.services.errors import InvalidTransition
 from web.services.sync import run_sync
 from web.services.timeline import Actor
 
@@ -161,30 +163,32 @@ def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
     db_session.commit()
     path = f"/orders/{woo_order.external_id}"
 
+    t0 = utcnow()  # one clock for the whole test: every step says when it runs
     woo_emulator.fail_next(500, path_contains=path, method="PUT")
-    started = utcnow()
-    outbox.dispatch_due(session_factory)
+    outbox.dispatch_due(session_factory, now=t0)
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.FAILED and message.attempts == 1
     assert "PlatformUnavailable" in message.last_error
-    first_wait = message.next_attempt_at - started
-    assert dt.timedelta(seconds=1) <= first_wait <= dt.timedelta(seconds=3)
+    first_wait = message.next_attempt_at - t0
+    base = outbox.BASE_DELAY
+    assert base / 2 <= first_wait <= base
     # Not due yet: nothing is sent before its time.
-    assert outbox.dispatch_due(session_factory) == 0
+    assert outbox.dispatch_due(session_factory, now=t0 + base / 2 - dt.timedelta(seconds=0.1)) == 0
 
     woo_emulator.fail_next(503, path_contains=path, method="PUT")
-    outbox.dispatch_due(session_factory, now=later(5))
+    outbox.dispatch_due(session_factory, now=t0 + dt.timedelta(seconds=10))
     message = message_of(db_session, woo_order)
     assert message.attempts == 2 and message.state == OutboxState.FAILED
 
     woo_emulator.fail_next(429, retry_after="120", path_contains=path)
-    outbox.dispatch_due(session_factory, now=later(60))
+    third = t0 + dt.timedelta(seconds=60)
+    outbox.dispatch_due(session_factory, now=third)
     message = message_of(db_session, woo_order)
     assert message.attempts == 3 and message.state == OutboxState.FAILED
-    assert message.next_attempt_at >= later(60) + dt.timedelta(seconds=115)
-    assert outbox.dispatch_due(session_factory, now=later(150)) == 0
+    assert message.next_attempt_at >= third + dt.timedelta(seconds=119)
+    assert outbox.dispatch_due(session_factory, now=third + dt.timedelta(seconds=90)) == 0
 
-    outbox.dispatch_due(session_factory, now=later(200))
+    outbox.dispatch_due(session_factory, now=t0 + dt.timedelta(seconds=200))
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.SENT and message.attempts == 4
     assert len(woo_emulator.requests_to("PUT", path)) == 3  # 500, 503, then the real one
@@ -215,7 +219,8 @@ def test_a_timeout_whose_write_landed_is_not_written_again(
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.FAILED and "timed out" in message.last_error
 
-    wait_until(lambda: woo_emulator.orders[woo_order.external_id]["status"] == "cancelled")
+    woo_emulator.wait_idle()  # the shop finishes the write we stopped waiting for
+    assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"
     outbox.dispatch_due(session_factory, now=later(10))
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.SENT
@@ -226,13 +231,6 @@ def test_a_timeout_whose_write_landed_is_not_written_again(
         )
     ).all()
     assert sent and "already at the shop" in sent[-1]
-
-
-def wait_until(condition: Any, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_after_max_attempts_the_message_is_dead_then_a_person_replays_it(
@@ -502,5 +500,54 @@ def test_an_internal_comment_becomes_a_private_note_when_the_shop_asks_for_them(
         "customer_note": False,
         "added_by_user": False,
     }
-    # A private note is never e-mailed to the buyer.
-    assert all("soigner" not in str(mail) for mail in woo_emulator.emails)  # type: ignore[attr-defined]
+    assert woo_emulator.emails == []  # a private note is never e-mailed to the buyer
+
+
+def test_a_message_being_sent_cannot_be_ignored_or_retried_meanwhile(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Rupture")
+    db_session.commit()
+    woo_emulator.slow_next(1.0, path_contains=f"/orders/{woo_order.external_id}", method="PUT")
+    sending = threading.Thread(target=outbox.dispatch_due, args=(session_factory,))
+    sending.start()
+    try:
+        wait_until(lambda: woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}"))
+        message = message_of(db_session, woo_order)
+        assert message.claimed_until is not None and message.attempts == 1
+        for act in (outbox.ignore, outbox.retry):
+            with pytest.raises(InvalidTransition) as refused:
+                act(db_session, message, PERSON)
+            assert "being sent right now" in refused.value.reason
+        assert outbox.dispatch_due(session_factory) == 0  # nobody else takes it meanwhile
+    finally:
+        sending.join(timeout=10)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.SENT and message.claimed_until is None
+    assert len(woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}")) == 1
+
+
+def test_an_old_status_is_not_sent_again_after_a_newer_one(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    woo_order.shop_status = "on-hold"
+    order_actions.perform(db_session, woo_order, "prepare", PERSON)
+    db_session.commit()
+    woo_emulator.fail_next(400, path_contains=f"/orders/{woo_order.external_id}", method="PUT")
+    outbox.dispatch_due(session_factory)
+    processing = message_of(db_session, woo_order)
+    assert processing.state == OutboxState.DEAD
+    order_actions.perform(db_session, woo_order, "cancel", PERSON, reason="Client parti")
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    assert message_of(db_session, woo_order).state == OutboxState.SENT
+    with pytest.raises(InvalidTransition) as refused:
+        outbox.retry(db_session, processing, PERSON)
+    assert refused.value.reason == "a newer status was already sent to the shop"
+    assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"

@@ -64,6 +64,9 @@ class OutboxMessage(Base):
     )
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set while a dispatcher is calling the shop with it; a dispatcher that dies leaves it
+    # to run out, and the message is due again.
+    claimed_until: Mapped[dt.datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
     remote_ref: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -23,28 +23,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session, aliased, object_session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from web import queue
-from web.connectors.base import (
-    ConnectorError,
-    PermanentError,
-    PushOutcome,
-    RateLimited,
-    RetryableError,
-)
+from web.connectors.base import ConnectorError, PushOutcome, RateLimited, RetryableError
 from web.connectors.registry import make_connector
+from web.i18n import N_
 from web.models import Comment, OutboxMessage, Shop, utcnow
 from web.models.enums import ActorType, CommentVisibility, Milestone, OutboxState
 from web.models.orders import Order
 from web.services import order_state
+from web.services.errors import InvalidTransition
 from web.services.shops import settings_for
-from web.services.timeline import Actor, record_event
+from web.services.timeline import Actor, excerpt, record_event
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
-BASE_DELAY = dt.timedelta(seconds=2)
+# 5 s doubling, 12 attempts: a shop that stays down for two to four hours is given up on.
+MAX_ATTEMPTS = 12
+BASE_DELAY = dt.timedelta(seconds=5)
 MAX_DELAY = dt.timedelta(hours=1)
 # How long a claimed message stays out of the dispatcher's sight; a dispatcher killed
 # mid-delivery leaves it due again after this.
@@ -55,7 +52,6 @@ PUSH_TIMEOUT = 10.0
 
 STATUS = "status"
 COMMENT = "comment"
-KINDS = (STATUS, COMMENT)
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.FAILED)
 PROBLEM_STATES = (OutboxState.FAILED, OutboxState.DEAD)
@@ -142,15 +138,41 @@ def comment_goes_to_shop(comment: Comment) -> bool:
     return shop.push_internal_comments
 
 
-def comment_on_its_way(comment: Comment) -> bool:
-    """Tell whether the comment was queued for the shop and not given up."""
-    session = object_session(comment)
-    if session is None or comment.id is None:
-        return False
-    state = session.scalar(
-        select(OutboxMessage.state).where(OutboxMessage.idempotency_key == f"comment:{comment.id}")
+def _comment_key(comment_id: int) -> str:
+    return f"comment:{comment_id}"
+
+
+def comment_message(session: Session, comment: Comment) -> OutboxMessage | None:
+    """The message that carries (or carried) this comment to the shop, if any."""
+    if comment.id is None:
+        return None
+    key = _comment_key(comment.id)
+    return session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+
+
+def comment_messages(session: Session, order: Order) -> dict[int, OutboxMessage]:
+    """The messages of the order's comments, by comment id, in one query."""
+    messages = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.order_id == order.id, OutboxMessage.kind == COMMENT
+        )
     )
-    return state in (OutboxState.PENDING, OutboxState.FAILED, OutboxState.SENT)
+    return {
+        int(m.payload["comment_id"]): m
+        for m in messages
+        if m.idempotency_key == _comment_key(m.payload.get("comment_id") or 0)
+    }
+
+
+def order_messages(session: Session, order: Order, limit: int = 20) -> list[OutboxMessage]:
+    """The order's latest messages to its shop, newest first."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.order_id == order.id)
+        .order_by(OutboxMessage.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
 
 
 def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
@@ -159,12 +181,11 @@ def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
     if not comment_goes_to_shop(comment):
         return None
     customer_visible = comment.visibility == CommentVisibility.CUSTOMER
-    session.flush()
     return _queue(
         session,
         order,
         COMMENT,
-        f"comment:{comment.id}",
+        _comment_key(comment.id),
         {
             "comment_id": comment.id,
             "text": comment.text,
@@ -203,12 +224,14 @@ def due_message_ids(
     session: Session, now: dt.datetime | None = None, shop_id: int | None = None, limit: int = 100
 ) -> list[int]:
     """Messages whose time has come and that no older message of their order holds back."""
+    now = now or utcnow()
     query = (
         select(OutboxMessage.id)
         .join(Shop, Shop.id == OutboxMessage.shop_id)
         .where(
             OutboxMessage.state.in_(OPEN_STATES),
-            OutboxMessage.next_attempt_at <= (now or utcnow()),
+            OutboxMessage.next_attempt_at <= now,
+            (OutboxMessage.claimed_until.is_(None)) | (OutboxMessage.claimed_until <= now),
             Shop.is_active.is_(True),
             ~_earlier_open_message(),
         )
@@ -222,35 +245,53 @@ def due_message_ids(
 
 @dataclass(frozen=True)
 class _Claim:
-    message_id: int
-    order_id: int | None
+    """What the call to the shop needs, read under the claim; `attempts` is its token."""
+
+    attempts: int
     platform: str
     settings: Any
     external_id: str
     kind: str
     payload: dict[str, Any]
-    attempts: int
+    queued_at: dt.datetime
 
 
-def _claim(session: Session, message_id: int, now: dt.datetime) -> _Claim | None:
-    query = select(OutboxMessage).where(OutboxMessage.id == message_id)
+def _locked(session: Session, message_id: int) -> OutboxMessage | None:
+    """Read the message afresh, its row locked (PostgreSQL) until the transaction ends."""
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .execution_options(populate_existing=True)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    message = session.scalar(query)
-    if message is None or message.state not in OPEN_STATES or message.next_attempt_at > now:
-        return None
+    return session.scalar(query)
+
+
+def _is_claimed(message: OutboxMessage, now: dt.datetime) -> bool:
+    return message.claimed_until is not None and message.claimed_until > now
+
+
+def _due(message: OutboxMessage | None, now: dt.datetime) -> bool:
+    return (
+        message is not None
+        and message.state in OPEN_STATES
+        and message.next_attempt_at <= now
+        and not _is_claimed(message, now)
+    )
+
+
+def _claim(message: OutboxMessage, now: dt.datetime) -> _Claim:
     message.attempts += 1
-    message.next_attempt_at = now + LEASE
-    order = session.get(Order, message.order_id) if message.order_id else None
+    message.claimed_until = now + LEASE
     return _Claim(
-        message_id=message.id,
-        order_id=message.order_id,
+        attempts=message.attempts,
         platform=message.shop.platform.value,
         settings=dataclasses.replace(settings_for(message.shop), timeout=PUSH_TIMEOUT),
-        external_id=order.external_id if order is not None else "",
+        external_id=message.order.external_id if message.order is not None else "",
         kind=message.kind,
         payload=dict(message.payload),
-        attempts=message.attempts,
+        queued_at=message.created_at,
     )
 
 
@@ -268,21 +309,26 @@ def _switched_off(message: OutboxMessage) -> str | None:
 def _call(claim: _Claim) -> PushOutcome:
     connector = make_connector(claim.platform, claim.settings)
     payload = claim.payload
-    if claim.kind == STATUS:
-        return connector.push_status(
-            claim.external_id,
-            str(payload["status"]),
-            notify=bool(payload.get("notify", True)),
-            reason=str(payload.get("reason", "")),
-        )
-    if claim.kind == COMMENT:
-        return connector.push_comment(
-            claim.external_id,
-            str(payload["text"]),
-            customer_visible=bool(payload.get("customer_visible", True)),
-            notify=bool(payload.get("notify", False)),
-        )
-    raise ValueError(f"unknown outbox message kind {claim.kind!r}")
+    try:
+        if claim.kind == STATUS:
+            return connector.push_status(
+                claim.external_id,
+                str(payload["status"]),
+                notify=bool(payload.get("notify", True)),
+                reason=str(payload.get("reason", "")),
+            )
+        if claim.kind == COMMENT:
+            return connector.push_comment(
+                claim.external_id,
+                str(payload["text"]),
+                customer_visible=bool(payload.get("customer_visible", True)),
+                notify=bool(payload.get("notify", False)),
+                since=claim.queued_at,
+                ref=f"c{payload['comment_id']}" if payload.get("comment_id") else "",
+            )
+        raise ValueError(f"unknown outbox message kind {claim.kind!r}")
+    finally:
+        connector.close()
 
 
 def describe(message: OutboxMessage) -> str:
@@ -290,8 +336,7 @@ def describe(message: OutboxMessage) -> str:
     if message.kind == STATUS:
         return f"Status “{message.payload.get('status', '')}”"
     if message.kind == COMMENT:
-        text = str(message.payload.get("text", ""))
-        return "Comment “" + (text if len(text) <= 60 else text[:59] + "…") + "”"
+        return f"Comment “{excerpt(str(message.payload.get('text', '')), 60)}”"
     return message.kind
 
 
@@ -301,16 +346,14 @@ def deliver(
     """Try to deliver one message; return its new state, or None when it was not due."""
     now = now or utcnow()
     with sessions.begin() as session:
-        message = session.get(OutboxMessage, message_id)
-        if message is None:
+        message = _locked(session, message_id)
+        if message is None or not _due(message, now):
             return None
         off = _switched_off(message)
-        if off is not None and message.state in OPEN_STATES:
+        if off is not None:
             _finish(session, message, OutboxState.IGNORED, now, error=off)
             return OutboxState.IGNORED
-        claim = _claim(session, message_id, now)
-    if claim is None:
-        return None
+        claim = _claim(message, now)
     outcome: PushOutcome | None = None
     error: Exception | None = None
     try:
@@ -320,7 +363,17 @@ def deliver(
         if not isinstance(exc, ConnectorError):
             log.exception("outbox message %s failed unexpectedly", message_id)
     with sessions.begin() as session:
-        message = session.get_one(OutboxMessage, message_id)
+        message = _locked(session, message_id)
+        if (
+            message is None
+            or message.attempts != claim.attempts
+            or message.state not in OPEN_STATES
+        ):
+            # Our lease ran out and another dispatcher took the message over: its outcome wins.
+            log.warning(
+                "outbox message %s: attempt %s came back too late", message_id, claim.attempts
+            )
+            return None
         if outcome is not None:
             if outcome.skipped:
                 _finish(session, message, OutboxState.IGNORED, now, error=outcome.skipped)
@@ -330,6 +383,12 @@ def deliver(
             assert error is not None
             _record_failure(session, message, error, now)
         return message.state
+
+
+def _still_ours(message: OutboxMessage | None, claim: _Claim) -> bool:
+    return (
+        message is not None and message.state in OPEN_STATES and message.attempts == claim.attempts
+    )
 
 
 def _finish(
@@ -342,8 +401,9 @@ def _finish(
     error: str = "",
 ) -> None:
     message.state = state
+    message.claimed_until = None
     message.last_error = error[:ERROR_MAX_LENGTH]
-    order = session.get(Order, message.order_id) if message.order_id else None
+    order = message.order
     if state == OutboxState.SENT:
         assert outcome is not None
         message.sent_at = now
@@ -382,13 +442,13 @@ def _record_failure(
 ) -> None:
     text = f"{type(error).__name__}: {error}"[:ERROR_MAX_LENGTH]
     message.last_error = text
-    permanent = isinstance(error, PermanentError) or (
-        isinstance(error, ConnectorError) and not isinstance(error, RetryableError)
-    )
-    order = session.get(Order, message.order_id) if message.order_id else None
-    if permanent or message.attempts >= MAX_ATTEMPTS:
+    message.claimed_until = None
+    # A refusal (4xx, bad credentials, unknown order) will not pass by waiting.
+    refused = isinstance(error, ConnectorError) and not isinstance(error, RetryableError)
+    order = message.order
+    if refused or message.attempts >= MAX_ATTEMPTS:
         message.state = OutboxState.DEAD
-        why = "the shop refused it" if permanent else f"{message.attempts} attempts failed"
+        why = "the shop refused it" if refused else f"{message.attempts} attempts failed"
         if order is not None:
             record_event(
                 session,
@@ -446,18 +506,50 @@ def dispatch_due(
 # --- People acting on messages (the sync issues page) ----------------------------------------
 
 
+def _ensure_idle(message: OutboxMessage, action: str) -> None:
+    if _is_claimed(message, utcnow()):
+        reason = N_("it is being sent right now; try again in a moment")
+        raise InvalidTransition(action, reason)
+
+
+def _retry_refusal(session: Session, message: OutboxMessage) -> str | None:
+    if message.kind == COMMENT:
+        if session.get(Comment, message.payload.get("comment_id")) is None:
+            return N_("its comment was deleted")
+    if message.kind == STATUS and message.order_id is not None:
+        newer = session.scalar(
+            select(OutboxMessage.id).where(
+                OutboxMessage.order_id == message.order_id,
+                OutboxMessage.kind == STATUS,
+                OutboxMessage.id > message.id,
+                OutboxMessage.state == OutboxState.SENT,
+            )
+        )
+        if newer is not None:
+            # Sending it now would move the shop backwards.
+            return N_("a newer status was already sent to the shop")
+    return None
+
+
 def retry(session: Session, message: OutboxMessage, actor: Actor) -> None:
-    """Send a failed, dead or ignored message again now, with a fresh count of attempts."""
+    """Send a failed, dead or ignored message again now, with a fresh count of attempts.
+
+    Refused (InvalidTransition) while it is being sent, when a newer status of its order
+    already reached the shop, or when its comment was deleted.
+    """
     if message.state in (OutboxState.SENT, OutboxState.PENDING):
         return
+    _ensure_idle(message, "retry")
+    reason = _retry_refusal(session, message)
+    if reason is not None:
+        raise InvalidTransition("retry", reason)
     message.state = OutboxState.PENDING
     message.attempts = 0
     message.next_attempt_at = utcnow()
-    order = session.get(Order, message.order_id) if message.order_id else None
-    if order is not None:
+    if message.order is not None:
         record_event(
             session,
-            order,
+            message.order,
             actor,
             "outbox.retried",
             f"{describe(message)} sent again by hand.",
@@ -467,15 +559,15 @@ def retry(session: Session, message: OutboxMessage, actor: Actor) -> None:
 
 
 def ignore(session: Session, message: OutboxMessage, actor: Actor) -> None:
-    """Give up on a message a person judged not worth sending."""
+    """Give up on a message a person judged not worth sending (refused while being sent)."""
     if message.state in (OutboxState.SENT, OutboxState.IGNORED):
         return
+    _ensure_idle(message, "ignore")
     message.state = OutboxState.IGNORED
-    order = session.get(Order, message.order_id) if message.order_id else None
-    if order is not None:
+    if message.order is not None:
         record_event(
             session,
-            order,
+            message.order,
             actor,
             "outbox.ignored",
             f"{describe(message)} ignored by hand.",
