@@ -27,6 +27,7 @@ from web.models.enums import (
 from web.models.orders import Order
 from web.services import comments, order_actions, order_state, outbox, payments, shops
 from web.services.errors import InvalidTransition, ValidationFailed
+from web.services.order_queries import DESK_TZ
 from web.services.timeline import Actor
 from web.services.users import create_user
 
@@ -333,7 +334,7 @@ def test_a_bank_transfer_pays_validates_and_queues_the_shop_update(
         occurred_at=dt.date(2026, 3, 3),
     )
     assert transaction.source == TransactionSource.CHEQUE
-    assert transaction.occurred_at == dt.datetime(2026, 3, 3, 12, tzinfo=dt.UTC)
+    assert transaction.occurred_at == dt.datetime(2026, 3, 3, 11, tzinfo=dt.UTC)  # noon in Paris
     assert order.payment_state == PaymentState.PAID
     assert order.commercial_state == CommercialState.VALIDATED
     assert "payment.recorded" in kinds(db_session, order)
@@ -444,7 +445,81 @@ def test_internal_comments_go_to_the_shop_as_private_notes_only_when_asked(
         "notify": False,
     }
     # On its way to the shop: no longer editable, even by its author.
-    assert not comments.can_change(copied, manager)
+    assert not comments.can_change(copied, manager, outbox.comment_message(db_session, copied))
+    assert outbox.comment_messages(db_session, order) == {copied.id: message}
     with pytest.raises(InvalidTransition):
         comments.edit_comment(db_session, copied, actor, "Client très VIP", manager)
     assert comments.can_change(kept, manager)
+
+
+def test_a_given_up_comment_follows_its_edits_and_a_deleted_one_is_never_sent(
+    db_session: Session, woo: Shop, actor: Actor, manager: User
+) -> None:
+    woo.push_internal_comments = True
+    order = paid_order(db_session, woo)
+    note = comments.add_comment(db_session, order, actor, "Appeler avant 10 h", "internal")
+    [message] = messages(db_session, order)
+    message.state = OutboxState.DEAD  # the shop was down; a person will decide
+    assert comments.can_change(note, manager, message)
+
+    comments.edit_comment(db_session, note, actor, "Appeler avant 11 h", manager)
+    assert message.payload["text"] == "Appeler avant 11 h"  # a retry sends what it says now
+
+    comments.delete_comment(db_session, note, actor, manager)
+    db_session.flush()
+    assert message.state == OutboxState.IGNORED
+    with pytest.raises(InvalidTransition) as refused:
+        outbox.retry(db_session, message, actor)
+    assert refused.value.reason == "its comment was deleted"
+
+
+def test_a_refund_counts_only_money_the_shop_mappings_count_as_received(
+    db_session: Session, woo: Shop, actor: Actor
+) -> None:
+    order = new_order(db_session, woo, "50.00")
+    order.payment_method = "cod"
+    for mapping in woo.payment_mappings:
+        if mapping.shop_method == "cod":
+            mapping.counts_as_payment = False
+    db_session.add(
+        Transaction(
+            order=order,
+            kind=TransactionKind.SALE,
+            amount=Decimal("50.00"),
+            external_id="cod-1",
+            method="cod",
+        )
+    )
+    db_session.flush()
+    with pytest.raises(ValidationFailed) as refused:
+        payments.record_manual(db_session, order, actor, kind="refund", source="cash", amount="50")
+    assert "amount" in refused.value.errors
+
+
+def test_payment_days_are_the_merchants_days(db_session: Session, woo: Shop, actor: Actor) -> None:
+    order = new_order(db_session, woo)
+    today = payments.today()
+    entered = payments.record_manual(
+        db_session, order, actor, kind="payment", source="cash", amount="10", occurred_at=today
+    )
+    assert entered.occurred_at.astimezone(DESK_TZ).date() == today
+    earlier = payments.record_manual(
+        db_session,
+        order,
+        actor,
+        kind="payment",
+        source="cash",
+        amount="10",
+        occurred_at=today - dt.timedelta(days=3),
+    )
+    assert earlier.occurred_at.astimezone(DESK_TZ).time() == dt.time(12)
+    with pytest.raises(ValidationFailed):
+        payments.record_manual(
+            db_session,
+            order,
+            actor,
+            kind="payment",
+            source="cash",
+            amount="10",
+            occurred_at=today + dt.timedelta(days=1),
+        )

@@ -25,11 +25,10 @@ from web.models.enums import (
 )
 from web.models.orders import Order, Transaction
 from web.services.errors import InvalidTransition, ValidationFailed
-from web.services.timeline import Actor, record_event
+from web.services.timeline import Actor, excerpt, record_event
 
 ZERO = Decimal("0")
 REASON_MAX_LENGTH = 500
-SUMMARY_MAX_LENGTH = 500
 
 PAID_KINDS = frozenset({TransactionKind.CAPTURE, TransactionKind.SALE})
 SHIPPED_STATES = frozenset({FulfilmentState.SHIPPED, FulfilmentState.DELIVERED})
@@ -334,12 +333,6 @@ def _required_reason(reason: str, message: str) -> str:
     return cleaned
 
 
-def _summary(text: str) -> str:
-    if len(text) <= SUMMARY_MAX_LENGTH:
-        return text
-    return text[: SUMMARY_MAX_LENGTH - 1] + "…"
-
-
 def allowed_actions(order: Order) -> set[str]:
     """Return the names of the manual actions the order allows right now."""
     return {action for action, refusal in _REFUSALS.items() if refusal(order) is None}
@@ -367,7 +360,7 @@ def hold(session: Session, order: Order, actor: Actor, reason: str) -> None:
         order,
         actor,
         "order.held",
-        _summary(f"Order put on hold: {reason}"),
+        excerpt(f"Order put on hold: {reason}"),
         {"reason": reason},
     )
 
@@ -410,7 +403,7 @@ def cancel(session: Session, order: Order, actor: Actor, reason: str) -> None:
         order,
         actor,
         "order.cancelled",
-        _summary(f"Order cancelled: {reason}"),
+        excerpt(f"Order cancelled: {reason}"),
         {"reason": reason},
     )
 

@@ -15,6 +15,7 @@ from web.models.enums import TransactionKind, TransactionSource, TransactionStat
 from web.models.orders import Order, Transaction
 from web.services import order_state, outbox
 from web.services.errors import ValidationFailed
+from web.services.order_queries import DESK_TZ
 from web.services.timeline import Actor, record_event
 
 MANUAL_SOURCES = (
@@ -88,17 +89,27 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, {field: message})
 
 
+def today() -> dt.date:
+    """Today where the merchant works (the desk's time zone), the default payment date."""
+    return utcnow().astimezone(DESK_TZ).date()
+
+
 def _when(value: dt.date | dt.datetime | None) -> dt.datetime:
+    """A payment's time: now, a moment, or a day (noon there) where the merchant works."""
     now = utcnow()
     if value is None:
         return now
     if isinstance(value, dt.datetime):
         when = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
         when = when.astimezone(dt.UTC)
-    else:
-        when = now if value == now.date() else dt.datetime.combine(value, dt.time(12), dt.UTC)
-    if when > now + dt.timedelta(minutes=5):
+        if when > now + dt.timedelta(minutes=5):
+            raise _invalid("occurred_at", N_("The date cannot be in the future."))
+    elif value > today():
         raise _invalid("occurred_at", N_("The date cannot be in the future."))
+    elif value == today():
+        when = now
+    else:
+        when = dt.datetime.combine(value, dt.time(12), DESK_TZ).astimezone(dt.UTC)
     if when.year < 2000:
         raise _invalid("occurred_at", N_("Give a date after 2000."))
     return when
@@ -127,17 +138,15 @@ def record_manual(
     when = _when(occurred_at)
     reference = (reference or "").strip()
     if len(reference) > REFERENCE_MAX_LENGTH:
-        raise _invalid("reference", f"Keep the reference under {REFERENCE_MAX_LENGTH} characters.")
+        raise _invalid("reference", N_("Keep the reference under 200 characters."))
     transaction_kind = MANUAL_KINDS[kind]
     if transaction_kind == TransactionKind.REFUND:
-        received = order_state.paid_amount(order.transactions)
-        available = received - order_state.refunded_amount(order.transactions)
-        if value > available:
-            raise _invalid(
-                "amount",
-                f"A refund cannot exceed the money received and not yet refunded "
-                f"({available} {order.currency}).",
-            )
+        # The same money the page shows as received: mapped payment methods only.
+        counts = payment_counter(order.shop, order)
+        received = order_state.paid_amount(order.transactions, counts)
+        if value > received - order_state.refunded_amount(order.transactions, counts):
+            message = N_("A refund cannot exceed the money received and not yet refunded.")
+            raise _invalid("amount", message)
     transaction = Transaction(
         order=order,
         external_id=f"manual:{uuid.uuid4().hex}",

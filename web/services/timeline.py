@@ -33,6 +33,14 @@ class Actor:
         return cls(ActorType.SYSTEM, None, label)
 
 
+SUMMARY_MAX_LENGTH = 500
+
+
+def excerpt(text: str, limit: int = SUMMARY_MAX_LENGTH) -> str:
+    """The text cut to `limit` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def record_event(
     session: Session,
     order: Order,
