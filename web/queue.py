@@ -160,6 +160,8 @@ class EmbeddedWorker(threading.Thread):
     def run(self) -> None:
         log.info("embedded worker started")
         while not self.stopping.is_set():
+            # Cleared before the work, so a wake-up asked for during it is not lost.
+            _wakeup.clear()
             try:
                 ran = run_pending(self.sessions)
                 if self.tick is not None:
@@ -169,7 +171,6 @@ class EmbeddedWorker(threading.Thread):
                 ran = 0
             if not ran:
                 _wakeup.wait(self.poll_seconds)
-                _wakeup.clear()
 
     def stop(self) -> None:
         self.stopping.set()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from flask import Flask
 
 from tests.browser.conftest import assert_no_horizontal_scroll, log_in
+from tests.conftest import wait_until
 from tests.emulators.woocommerce import WooCommerceEmulator
 from web.models import Shop
 from web.services import intake, shops
@@ -77,13 +77,6 @@ def order_id(live_app: Flask, woo: WooCommerceEmulator, woo_shop_id: int) -> tup
         return order.id, external_id
 
 
-def wait_for(condition: Any, seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "the shop never received the update"
-        time.sleep(0.1)
-
-
 def test_a_cancellation_and_a_comment_reach_the_shop_on_their_own(
     page: Any, woo: WooCommerceEmulator, order_id: tuple[int, str]
 ) -> None:
@@ -96,25 +89,24 @@ def test_a_cancellation_and_a_comment_reach_the_shop_on_their_own(
     page.check("input[name=visibility][value=customer]")
     page.locator(".comment-form button[type=submit]").click()
     page.locator(".comments .comment-text", has_text="retardé").wait_for()
-    wait_for(lambda: woo.requests_to("POST", f"/orders/{external_id}/notes"))
+    wait_until(lambda: woo.requests_to("POST", f"/orders/{external_id}/notes"))
 
     page.click("#action-cancel")
     page.fill("#cancel-reason", "Rupture de stock")
     page.locator("#cancel-reason ~ button[type=submit]").click()
     page.locator(".banner.bad", has_text="Rupture de stock").wait_for()
-    wait_for(lambda: woo.orders[external_id]["status"] == "cancelled")  # type: ignore[attr-defined]
+    wait_until(lambda: woo.orders[external_id]["status"] == "cancelled")  # type: ignore[attr-defined]
 
     assert len(woo.requests_to("PUT", f"/orders/{external_id}")) == 1
     notes = [n["note"] for n in woo.notes[external_id]]  # type: ignore[attr-defined]
     assert notes.count("Votre colis est retardé d'un jour.") == 1
+
     # The shop has the writes; the worker records them as sent right after.
-    deadline = time.monotonic() + 10
-    while True:
+    def both_recorded() -> bool:
         page.reload()
-        if page.locator(".pushes .push-sent").count() == 2 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert page.locator(".pushes .push-sent").count() == 2
+        return bool(page.locator(".pushes .push-sent").count() == 2)
+
+    wait_until(both_recorded, 10, "the worker to record both pushes")
     assert page.locator("#action-cancel").count() == 0
     assert_no_horizontal_scroll(page)
 

@@ -73,6 +73,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
+from web.services import outbox
 from web.services.errors import ValidationFailed
 from web.services.order_state import derive_payment_state, milestone
 from web.services.shipping_modes import ensure_default_shipping_modes
@@ -1597,7 +1598,7 @@ class _DemoBuilder:
             OutboxMessage(
                 shop=ctx.shop,
                 order=order,
-                kind="status",
+                kind=outbox.STATUS,
                 payload={"milestone": current.value, "status": status, "notify": True},
                 idempotency_key=f"demo:{ctx.shop.key}:{order.external_id}:{current.value}",
                 state=OutboxState.SENT,
@@ -1639,7 +1640,7 @@ class _DemoBuilder:
                 OutboxMessage(
                     shop=order.shop,
                     order=order,
-                    kind="comment",
+                    kind=outbox.COMMENT,
                     payload={"text": text, "customer_visible": True, "notify": True},
                     idempotency_key=(
                         f"demo:{order.shop.key}:{order.external_id}:comment:{self.summary.comments}"

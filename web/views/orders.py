@@ -14,12 +14,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from web import htmx
-from web.models import Comment, OrderEvent, OrderLine, OutboxMessage, Shop
+from web.models import Comment, OrderEvent, OrderLine, Shop
 from web.models.enums import CommercialState, FulfilmentState, PaymentState, Platform
 from web.models.orders import Order
-from web.services import comments, order_actions, order_queries, order_state, payments
+from web.services import comments, order_actions, order_queries, order_state, outbox, payments
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.views.base import (
     DESK_ROLES,
@@ -68,7 +69,7 @@ STATE_CHOICES = {
 
 # Timeline events are grouped by the first part of their kind ("payment.state_changed");
 # everything about talking with the shop goes under one filter.
-FAMILY_ALIASES = {"milestone": "sync", "inbox": "sync", "outbox": "sync", "push": "sync"}
+FAMILY_ALIASES = {"inbox": "sync", "outbox": "sync"}
 EVENT_FAMILIES = {
     "order": _l("Order"),
     "payment": _l("Payment"),
@@ -104,7 +105,6 @@ EVENT_LABELS = {
     "payment.recorded": _l("Payment recorded by hand"),
     "payment.refunded": _l("Refund"),
     "shipment.shipped": _l("Shipment sent"),
-    "milestone.pushed": _l("Status sent to the shop"),
     "comment.customer": _l("Comment to the buyer"),
     "comment.internal": _l("Internal comment"),
     "comment.edited": _l("Comment edited"),
@@ -172,8 +172,20 @@ def detail(order_id: int) -> ResponseReturnValue:
 
 @bp.get("/<int:order_id>/timeline")
 def timeline(order_id: int) -> ResponseReturnValue:
-    """Re-render the order's timeline, keeping only the chosen kinds of event."""
-    return _detail_page(order_id, "orders/_timeline.html")
+    """Re-render the order's timeline, keeping only the chosen kinds of event and authors.
+
+    An htmx swap needs only the events; without htmx the whole page comes back.
+    """
+    if not htmx.is_partial_request():
+        return _detail_page(order_id)
+    order = db().scalar(
+        select(Order)
+        .where(Order.id == order_id)
+        .options(selectinload(Order.events).joinedload(OrderEvent.actor_user))
+    )
+    if order is None:
+        abort(404)
+    return htmx.render("orders/_timeline.html", order=order, **_timeline_of(order))
 
 
 def _detail_page(order_id: int, fragment: str | None = None) -> ResponseReturnValue:
@@ -185,14 +197,17 @@ def _detail_values(order_id: int) -> dict[str, Any]:
         order = order_queries.get_order(db(), order_id)
     except NotFound:
         abort(404)
-    timeline = timeline_context(order, request.args.getlist("kinds"), request.args.getlist("who"))
-    return {**detail_context(order), **timeline}
+    return {**detail_context(order), **_timeline_of(order)}
+
+
+def _timeline_of(order: Order) -> dict[str, Any]:
+    return timeline_context(order, request.args.getlist("kinds"), request.args.getlist("who"))
 
 
 def detail_context(order: Order) -> dict[str, Any]:
     """What the order page shows besides the timeline: states, money, pushes, permissions."""
     counts = payments.payment_counter(order.shop, order)
-    pushes = order_pushes(order)
+    comment_messages = outbox.comment_messages(db(), order)
     editor = has_role(*EDITOR_ROLES)
     user = current_user._get_current_object()
     return {
@@ -210,26 +225,16 @@ def detail_context(order: Order) -> dict[str, Any]:
             "overpaid": order_state.overpaid_amount(order.grand_total, order.transactions, counts),
         },
         "manual_sources": payments.MANUAL_SOURCES,
-        "pushes": pushes,
+        "pushes": outbox.order_messages(db(), order),
         "comment_pushes": {
-            m.payload.get("comment_id"): m.state.value for m in pushes if m.kind == "comment"
+            comment_id: message.state.value for comment_id, message in comment_messages.items()
         },
         "comment_note": COMMENT_NOTES[order.shop.platform],
-        "changeable": {c.id for c in order.comments if comments.can_change(c, user)},
-        "today": dt.date.today().isoformat(),
+        "changeable": {
+            c.id for c in order.comments if comments.can_change(c, user, comment_messages.get(c.id))
+        },
+        "today": payments.today().isoformat(),
     }
-
-
-def order_pushes(order: Order) -> list[OutboxMessage]:
-    """The order's messages to its shop, newest first."""
-    return list(
-        db().scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.order_id == order.id)
-            .order_by(OutboxMessage.id.desc())
-            .limit(20)
-        )
-    )
 
 
 def filter_error_messages(errors: Mapping[str, str], args: Mapping[str, str]) -> list[str]:
@@ -352,8 +357,7 @@ COMMENT_NOTES = {
 
 
 def _order_for_update(order_id: int) -> Order:
-    """Load the order and lock its row (PostgreSQL) so two people never interleave."""
-    order = db().scalar(select(Order).where(Order.id == order_id).with_for_update())
+    order = order_actions.lock_order(db(), order_id)
     if order is None:
         abort(404)
     return order
@@ -417,9 +421,8 @@ def add_transaction(order_id: int) -> ResponseReturnValue:
     order = _order_for_update(order_id)
     form = request.form
     try:
-        day = dt.date.fromisoformat(
-            form.get("occurred_at", "").strip() or dt.date.today().isoformat()
-        )
+        typed = form.get("occurred_at", "").strip()
+        day = dt.date.fromisoformat(typed) if typed else payments.today()
     except ValueError:
         message = _("Give the date as YYYY-MM-DD.")
         return _refused(order_id, 422, payment_errors={"occurred_at": message})
