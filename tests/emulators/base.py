@@ -1,6 +1,7 @@
 """The shared machinery of the shop emulators: a threaded loopback HTTP server that
 records every request, routes to the platform subclass, and injects faults on demand
-(HTTP errors, 429 with Retry-After, slow answers) so retry paths are tested for real."""
+(HTTP errors, 429 with Retry-After, slow answers, answers lost after the write happened)
+so retry paths are tested for real."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class RecordedRequest:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
+    # Whether the shop acted on it (its route ran); False when a fault answered instead.
+    handled: bool = False
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first query argument of that name."""
@@ -60,6 +63,7 @@ class Fault:
     delay: float = 0.0
     path_contains: str = ""
     method: str = ""
+    after: bool = False
 
 
 class Emulator:
@@ -103,12 +107,16 @@ class Emulator:
                     with emulator._lock:
                         emulator._in_flight -= 1
                         emulator._idle.notify_all()
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The caller gave up waiting (a timeout test); the work is done all the same.
+                    self.close_connection = True
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
@@ -151,11 +159,16 @@ class Emulator:
         delay: float = 0.0,
         path_contains: str = "",
         method: str = "",
+        after: bool = False,
     ) -> None:
-        """Answer the next requests (matching path_contains and method) with these statuses."""
+        """Answer the next requests (matching path_contains and method) with these statuses.
+
+        With after=True each request is served first, then answered with the status: the
+        write happened but its answer was lost.
+        """
         with self._lock:
             for status in statuses:
-                self._faults.append(Fault(status, retry_after, delay, path_contains, method))
+                self._faults.append(Fault(status, retry_after, delay, path_contains, method, after))
 
     def slow_next(self, seconds: float, path_contains: str = "", method: str = "") -> None:
         """Delay the next matching request, then answer it normally.
@@ -174,6 +187,11 @@ class Emulator:
     def requests_to(self, method: str, path_contains: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_contains in r.path]
 
+    def writes(self) -> list[RecordedRequest]:
+        """The requests that may have changed the shop: every method but GET and HEAD,
+        served by the shop (a fault that answered in its place does not count)."""
+        return [r for r in self.requests if r.method not in ("GET", "HEAD") and r.handled]
+
     def _dispatch(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
@@ -187,16 +205,18 @@ class Emulator:
                     break
             if fault is not None:
                 self._faults.remove(fault)
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.status:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                return Reply.json({"errors": "emulated failure"}, fault.status, **headers)
-        try:
-            return self.route(request)
-        except Exception as exc:  # an emulator bug must show up as a 500, not a hang
-            return Reply.json({"errors": f"emulator error: {exc!r}"}, 500)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is None or not fault.status or fault.after:
+            request.handled = True
+            try:
+                reply = self.route(request)
+            except Exception as exc:  # an emulator bug must show up as a 500, not a hang
+                reply = Reply.json({"errors": f"emulator error: {exc!r}"}, 500)
+            if fault is None or not fault.status:
+                return reply
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+        return Reply.json({"errors": "emulated failure"}, fault.status, **headers)
 
     def route(self, request: RecordedRequest) -> Reply:
         raise NotImplementedError

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -307,15 +308,61 @@ class Connector(Protocol):
         ...
 
     def push_comment(
-        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+        self,
+        external_id: str,
+        text: str,
+        *,
+        customer_visible: bool,
+        notify: bool = False,
+        since: dt.datetime | None = None,
+        ref: str = "",
     ) -> PushOutcome:
-        """Add a comment to the order at the shop unless the same text is already there."""
+        """Add a comment to the order at the shop unless this very comment is already there.
+
+        `since` is when Comptoir queued the comment (aware UTC): only entries the shop dates
+        at or after it, less CLOCK_SKEW, may be this comment written by an earlier attempt,
+        so an older comment with the same text never hides a new one. `ref` is Comptoir's
+        reference of the comment ("c123"), for platforms whose comments carry no date.
+        Without either, any entry with the same text counts as already there.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the HTTP connections; the connector is not used afterwards."""
         ...
 
 
-# --- Parsing helpers shared by the connectors --------------------------------------------
+# --- Helpers shared by the connectors ----------------------------------------------------
 
 CENT = Decimal("0.01")
+# The text before a cancellation reason where the shop keeps it as a note or message.
+CANCEL_REASON = "Cancellation reason: "
+# How much earlier than Comptoir's queue time a shop may date the comment we wrote: the
+# shop's clock may be behind ours by this much.
+CLOCK_SKEW = dt.timedelta(minutes=2)
+
+_ORDER_ID = re.compile(r"[0-9]{1,20}")
+
+
+def numeric_order_id(external_id: str, platform: str) -> str:
+    """The order id as the shop's API takes it; NotFoundAtShop when it is not all digits."""
+    value = (external_id or "").strip()
+    if not _ORDER_ID.fullmatch(value):
+        raise NotFoundAtShop(f"{external_id!r} is not a {platform} order id")
+    return value
+
+
+def same_text(left: str, right: str) -> bool:
+    """Compare comment texts as a reader sees them (line endings and spacing aside)."""
+    return " ".join(left.split()) == " ".join(right.split())
+
+
+def may_be_ours(created_at: dt.datetime | None, since: dt.datetime | None) -> bool:
+    """Whether a shop entry created at `created_at` may be the write of a comment queued at
+    `since`. Without `since`, or when the shop gives the entry no date, it may."""
+    if since is None or created_at is None:
+        return True
+    return created_at >= to_utc(since) - CLOCK_SKEW
 
 
 def money(value: Any, field_name: str = "amount") -> Decimal:
