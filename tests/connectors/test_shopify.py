@@ -672,11 +672,13 @@ def test_shop_unavailable(shop: ShopifyEmulator, connector: ShopifyConnector) ->
 
 
 def test_slow_shop_times_out(shop: ShopifyEmulator) -> None:
-    connector = connect(shop, timeout=0.5)
-    shop.slow_next(1.0)
+    connector = connect(shop, timeout=0.1)
+    shop.slow_next(0.3)
 
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.test_connection()
+    connector.close()
+    shop.wait_idle()
 
 
 # --- robustness ---------------------------------------------------------------------------

@@ -35,7 +35,8 @@ What Shopify cannot receive (write-back):
 - A free-text cancellation reason: REST cancel takes `reason` from a fixed list; we send
   "other" and the text stays in Comptoir.
 - A comment, private or for the buyer: there is no comment API. Comments are appended to
-  the staff-only order `note`, never shown or e-mailed to the buyer.
+  the staff-only order `note`, never shown or e-mailed to the buyer. The note keeps no
+  dates, so each line carries Comptoir's reference of the comment ("Comptoir [c123]: …").
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ import httpx
 
 from web.connectors.base import (
     BadPayload,
+    ConnectorError,
     InvalidSignature,
-    NotFoundAtShop,
     OrderBatch,
+    PermanentError,
     PushOutcome,
+    RetryableError,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
@@ -67,8 +70,10 @@ from web.connectors.base import (
     ShopTransaction,
     WebhookDelivery,
     money,
+    numeric_order_id,
     rate,
     reject,
+    same_text,
     to_utc,
 )
 from web.connectors.http import ShopHttp
@@ -123,16 +128,16 @@ TRANSACTION_STATUSES: dict[str, TransactionStatus] = {
 VAT_ATTRIBUTE_WORDS = ("vat", "tva", "tax id", "tax number", "ust id", "nif")
 RELAY_ATTRIBUTE_WORDS = ("relay", "relais", "pickup point", "point retrait", "pudo", "locker")
 
-_DIGITS = re.compile(r"[0-9]+")
-
 # The actions the milestone mapping may name for Shopify (see DEFAULT_MILESTONES).
 STATUS_ACTIONS = ("cancel", "close")
 NO_STATUSES = "Shopify has no merchant-defined order statuses; it follows fulfilments and payments."
 # Shopify validates notes to 5,000 characters (documented for cart notes; assumed for the
 # order note the Admin API writes).
 NOTE_LIMIT = 5000
-# Marks the note lines Comptoir wrote, so the buyer's own note is never trimmed.
+# Marks the note lines Comptoir wrote ("Comptoir [c123]: …", or "Comptoir: …" for a comment
+# without a reference), so the buyer's own note is never trimmed.
 NOTE_PREFIX = "Comptoir: "
+_OUR_LINE = re.compile(r"Comptoir(?: \[[^\]\n]*\])?: ")
 
 T = TypeVar("T")
 
@@ -371,18 +376,16 @@ class ShopifyConnector:
 
     def fetch_order(self, external_id: str) -> ShopOrder:
         """GET /admin/api/2025-01/orders/{id}.json"""
-        if not _DIGITS.fullmatch(external_id or ""):
-            raise NotFoundAtShop(f"{external_id!r} is not a Shopify order id")
-        answer = _obj(self._get(f"orders/{external_id}.json"), "orders/{id}.json")
+        order_id = numeric_order_id(external_id, "Shopify")
+        answer = _obj(self._get(f"orders/{order_id}.json"), "orders/{id}.json")
         order = _obj(answer.get("order"), "order")
         return _guarded("order", _parse_order, order)
 
     def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
         """GET /admin/api/2025-01/orders/{id}/transactions.json"""
-        if not _DIGITS.fullmatch(external_id or ""):
-            raise NotFoundAtShop(f"{external_id!r} is not a Shopify order id")
+        order_id = numeric_order_id(external_id, "Shopify")
         answer = _obj(
-            self._get(f"orders/{external_id}/transactions.json"), "orders/{id}/transactions.json"
+            self._get(f"orders/{order_id}/transactions.json"), "orders/{id}/transactions.json"
         )
         items = _list(answer.get("transactions"), "transactions")
         return tuple(
@@ -497,92 +500,122 @@ class ShopifyConnector:
         true makes Shopify e-mail the buyer) unless `cancelled_at` is already set; "close"
         archives the order (no e-mail, `notify` is moot) unless `closed_at` is set. `reason`
         is not sent: REST cancel has no free-text reason. Shopify refuses to cancel a
-        fulfilled or partly fulfilled order, which is reported as a skip.
+        fulfilled or partly fulfilled order, which is reported as a skip; its 422 to a
+        cancel of an order cancelled since our read is already there. Shopify answers with
+        the order, not a record of the action: remote_ref is "".
         """
         action = status.strip()
         if action not in STATUS_ACTIONS:
             return PushOutcome.cannot(NO_STATUSES)
-        order = self._order_state(external_id, "id,cancelled_at,closed_at,fulfillment_status")
-        if action == "cancel":
-            if order.get("cancelled_at"):
-                return PushOutcome.already_there(action)
-            fulfilment = _text(order.get("fulfillment_status"), "order.fulfillment_status")
-            if fulfilment in ("fulfilled", "partial"):
-                return PushOutcome.cannot(
-                    "Shopify does not cancel an order that is fulfilled or partly fulfilled; "
-                    "cancel its fulfilments in Shopify first."
-                )
-            body: dict[str, Any] = {"reason": "other", "email": notify}
-        else:
+        order_id = numeric_order_id(external_id, "Shopify")
+        order = self._order_state(order_id, "id,cancelled_at,closed_at,fulfillment_status")
+        if action == "close":
             if order.get("closed_at"):
-                return PushOutcome.already_there(action)
-            body = {}
-        self.http.request("POST", self._path(f"orders/{external_id}/{action}.json"), json=body)
-        return PushOutcome(remote_ref=action)
+                return PushOutcome.already_there()
+            self.http.request("POST", self._path(f"orders/{order_id}/close.json"), json={})
+            return PushOutcome()
+        if order.get("cancelled_at"):
+            return PushOutcome.already_there()
+        fulfilment = _text(order.get("fulfillment_status"), "order.fulfillment_status")
+        if fulfilment in ("fulfilled", "partial"):
+            return PushOutcome.cannot(
+                "Shopify does not cancel an order that is fulfilled or partly fulfilled; "
+                "cancel its fulfilments in Shopify first."
+            )
+        path = self._path(f"orders/{order_id}/cancel.json")
+        try:
+            self.http.request("POST", path, json={"reason": "other", "email": notify})
+        except ConnectorError as exc:
+            if isinstance(exc, RetryableError | PermanentError):
+                raise
+            # A 422: someone cancelled the order between our read and our write.
+            if self._order_state(order_id, "id,cancelled_at").get("cancelled_at"):
+                return PushOutcome.already_there()
+            raise
+        return PushOutcome()
 
     def push_comment(
-        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+        self,
+        external_id: str,
+        text: str,
+        *,
+        customer_visible: bool,
+        notify: bool = False,
+        since: dt.datetime | None = None,
+        ref: str = "",
     ) -> PushOutcome:
         """PUT /admin/api/2025-01/orders/{id}.json with the comment added to the order note.
 
-        Shopify has no comment API: the comment becomes a line "Comptoir: …" of the
+        Shopify has no comment API: the comment becomes a line "Comptoir [ref]: …" of the
         staff-only `note`, read first and rewritten whole (the buyer's note is kept). The
-        buyer never sees it and is never e-mailed, whatever customer_visible and notify
-        say. When the note would exceed 5,000 characters our oldest lines go first; if it
-        still cannot fit, BadPayload.
+        note has no dates, so `since` is not used: the line is already there when the note
+        holds that exact line, which only our write of this comment produces. Without a
+        ref the line is "Comptoir: …" and the comment is already there when the note holds
+        that line or the comment's own lines. The buyer never sees the note and is never
+        e-mailed, whatever customer_visible and notify say. When the note would exceed
+        5,000 characters our oldest lines go first; if it still cannot fit, the comment
+        cannot be pushed. remote_ref is "": a note line has no id.
         """
-        line = _note_line(text)
-        if not line.removeprefix(NOTE_PREFIX):
-            raise BadPayload("the comment is empty")
-        order = self._order_state(external_id, "id,note")
+        order_id = numeric_order_id(external_id, "Shopify")
+        line = _note_line(text, ref)
+        order = self._order_state(order_id, "id,note")
         note = order.get("note") or ""
         if not isinstance(note, str):
             raise BadPayload(f"order.note: expected text, got {type(note).__name__}")
-        if _note_has(note, text, line):
-            return PushOutcome.already_there("note")
+        if _note_has(note, text, line, by_line_only=bool(ref)):
+            return PushOutcome.already_there()
+        updated = _note_with(note, line)
+        if updated is None:
+            return PushOutcome.cannot(
+                f"the Shopify order note takes {NOTE_LIMIT} characters and the buyer's note "
+                "leaves no room for this comment"
+            )
         self.http.request(
             "PUT",
-            self._path(f"orders/{external_id}.json"),
-            json={"order": {"id": int(external_id), "note": _note_with(note, line)}},
+            self._path(f"orders/{order_id}.json"),
+            json={"order": {"id": int(order_id), "note": updated}},
         )
-        return PushOutcome(remote_ref="note")
+        return PushOutcome()
 
-    def _order_state(self, external_id: str, fields: str) -> dict[str, Any]:
+    def _order_state(self, order_id: str, fields: str) -> dict[str, Any]:
         """GET /admin/api/2025-01/orders/{id}.json?fields=… (the few fields a write needs)."""
-        if not _DIGITS.fullmatch(external_id or ""):
-            raise NotFoundAtShop(f"{external_id!r} is not a Shopify order id")
-        answer = _obj(self._get(f"orders/{external_id}.json", {"fields": fields}), "order")
+        answer = _obj(self._get(f"orders/{order_id}.json", {"fields": fields}), "order")
         return _obj(answer.get("order"), "order")
 
 
 # --- The order note as a comment log ------------------------------------------------------
 
 
-def _note_line(text: str) -> str:
+def _note_line(text: str, ref: str) -> str:
     """Our comment as one note line: Shopify shows the note as plain text."""
     parts = [part.strip() for part in text.strip().splitlines() if part.strip()]
-    return NOTE_PREFIX + " / ".join(parts)
+    prefix = f"Comptoir [{ref}]: " if ref else NOTE_PREFIX
+    return prefix + " / ".join(parts)
 
 
-def _note_has(note: str, text: str, line: str) -> bool:
-    """Whether the note holds our line, or the comment's own lines typed in at the shop."""
-    have = [part.strip() for part in note.splitlines()]
-    if line in have:
+def _note_has(note: str, text: str, line: str, *, by_line_only: bool) -> bool:
+    """Whether the note holds our line, or (by_line_only false) the comment's own lines
+    typed in at the shop."""
+    have = note.splitlines()
+    if any(same_text(kept, line) for kept in have):
         return True
-    want = [part.strip() for part in text.strip().splitlines()]
-    return any(have[start : start + len(want)] == want for start in range(len(have)))
+    if by_line_only:
+        return False
+    want = text.strip().splitlines()
+    return any(
+        len(have) - start >= len(want) and all(map(same_text, have[start:], want))
+        for start in range(len(have))
+    )
 
 
-def _note_with(note: str, line: str) -> str:
-    """The note with our line appended, dropping our oldest lines if it would be too long."""
+def _note_with(note: str, line: str) -> str | None:
+    """The note with our line appended, dropping our oldest lines if it would be too long;
+    None when even that leaves no room."""
     lines = [*(note.split("\n") if note else []), line]
     while len("\n".join(lines)) > NOTE_LIMIT:
-        ours = next((i for i, kept in enumerate(lines[:-1]) if kept.startswith(NOTE_PREFIX)), None)
+        ours = next((i for i, kept in enumerate(lines[:-1]) if _OUR_LINE.match(kept)), None)
         if ours is None:
-            raise BadPayload(
-                f"the Shopify order note cannot take this comment: with the buyer's text it "
-                f"would exceed {NOTE_LIMIT} characters"
-            )
+            return None
         del lines[ours]
     return "\n".join(lines)
 
