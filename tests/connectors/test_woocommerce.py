@@ -73,11 +73,7 @@ def shop() -> Iterator[WooCommerceEmulator]:
 @pytest.fixture()
 def woo(shop: WooCommerceEmulator) -> Iterator[WooCommerceEmulator]:
     """The shared emulator, emptied for each test."""
-    shop.orders.clear()
-    shop.webhooks.clear()
-    shop.requests.clear()
-    shop._faults.clear()
-    shop.clock = None
+    shop.reset()
     yield shop
 
 
@@ -641,10 +637,13 @@ def test_a_server_error_is_platform_unavailable(woo: WooCommerceEmulator) -> Non
 
 def test_a_slow_shop_times_out_as_platform_unavailable(woo: WooCommerceEmulator) -> None:
     woo.add_order(fixture("woocommerce-order.json"))
-    woo.slow_next(1.5)
+    woo.slow_next(0.3)
+    connector = connect(woo, timeout=0.1)
 
     with pytest.raises(PlatformUnavailable, match="timed out"):
-        connect(woo, timeout=0.5).fetch_order("727")
+        connector.fetch_order("727")
+    connector.close()
+    woo.wait_idle()
 
 
 # --- Robustness ------------------------------------------------------------------------------

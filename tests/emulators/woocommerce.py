@@ -16,7 +16,8 @@ Order writes keep state that later reads return:
   core's private system note ("Order status changed from … to ….") and records the
   e-mails core sends for the new status in `emails` (STATUS_EMAILS; no per-call switch).
 - GET /orders/{id}/notes (`type` any | customer | internal, newest first) and POST
-  /orders/{id}/notes; a customer note records the "Customer note" e-mail to the buyer.
+  /orders/{id}/notes, dated by `clock` (date_created / date_created_gmt); a customer note
+  records the "Customer note" e-mail to the buyer.
 """
 
 from __future__ import annotations
@@ -149,6 +150,21 @@ class WooCommerceEmulator(Emulator):
         self.add_route("PUT", rf"{API}/webhooks/(?P<id>\d+)", self._update_webhook)
 
     # --- test-facing API --------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget orders, notes, webhooks, custom statuses, e-mails, recorded requests and
+        pending faults; real time again and a read-write key (server kept running)."""
+        self.wait_idle()
+        with self._lock:
+            self.orders.clear()
+            self.notes.clear()
+            self.webhooks.clear()
+            self.custom_statuses.clear()
+            self.emails.clear()
+            self.requests.clear()
+            self._faults.clear()
+        self.read_only_key = False
+        self.clock = None
 
     def add_route(self, method: str, pattern: str, handler: Handler) -> None:
         """Serve `method pattern` (a full-match regex on the path); later routes win."""

@@ -62,12 +62,12 @@ from typing import Any, ClassVar
 import httpx
 
 from web.connectors.base import (
+    CANCEL_REASON,
     CENT,
     AuthFailed,
     BadPayload,
     ConnectorError,
     InvalidSignature,
-    NotFoundAtShop,
     OrderBatch,
     PermanentError,
     PushOutcome,
@@ -80,9 +80,12 @@ from web.connectors.base import (
     ShopSettings,
     ShopTransaction,
     WebhookDelivery,
+    may_be_ours,
     money,
+    numeric_order_id,
     rate,
     reject,
+    same_text,
     to_utc,
 )
 from web.connectors.http import ShopHttp
@@ -314,7 +317,7 @@ def _options(meta_data: Any, field: str) -> str:
 def _reason_note(status: str, reason: str) -> str:
     """The private note that keeps the reason of a status change."""
     if status == "cancelled":
-        return f"Cancellation reason: {reason}"
+        return f"{CANCEL_REASON}{reason}"
     return f"{STATUS_LABELS.get(status, status)}: {reason}"
 
 
@@ -485,10 +488,9 @@ class WooCommerceConnector:
 
     def fetch_order(self, external_id: str) -> ShopOrder:
         """GET /wp-json/wc/v3/orders/{id}."""
-        if not DIGITS.fullmatch(external_id or ""):
-            raise NotFoundAtShop(f"no WooCommerce order {external_id!r}: ids are numeric")
-        response = self._get(f"/orders/{external_id}")
-        return self._parse(load_json(response.content, f"GET /orders/{external_id}"))
+        order_id = numeric_order_id(external_id, "WooCommerce")
+        response = self._get(f"/orders/{order_id}")
+        return self._parse(load_json(response.content, f"GET /orders/{order_id}"))
 
     def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
         """GET /wp-json/wc/v3/orders/{id}; payments synthesized from the order (see module)."""
@@ -591,58 +593,65 @@ class WooCommerceConnector:
         `notify` is ignored: WooCommerce has no per-call e-mail switch, its e-mails follow
         the shop's settings for each status. A `reason` is added first as a private note
         (POST /orders/{id}/notes, unless the same note is there), so that a retry after a
-        crash between the two writes finds the note and only sets the status.
+        crash between the two writes finds the note and only sets the status. The answer
+        is the order, not a record of the change: remote_ref is "".
         """
         wanted = status.strip()
-        if not wanted:
-            raise BadPayload("no WooCommerce status to push")
-        order_id = self._order_id(external_id)
+        order_id = numeric_order_id(external_id, "WooCommerce")
         response = self._get(f"/orders/{order_id}")
         order = _obj(load_json(response.content, f"GET /orders/{order_id}"), "order")
         if _text(order.get("status"), "status").strip() == wanted:
-            return PushOutcome.already_there(wanted)
+            return PushOutcome.already_there()
         if reason.strip():
             note = _reason_note(wanted, reason.strip())
-            if self._find_note(order_id, note, customer_note=False) is None:
+            if self._find_note(order_id, note, customer_note=False, since=None) is None:
                 self._add_note(order_id, note, customer_note=False)
         self.http.request("PUT", f"{API}/orders/{order_id}", json={"status": wanted})
-        return PushOutcome(remote_ref=wanted)
+        return PushOutcome()
 
     def push_comment(
-        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+        self,
+        external_id: str,
+        text: str,
+        *,
+        customer_visible: bool,
+        notify: bool = False,
+        since: dt.datetime | None = None,
+        ref: str = "",
     ) -> PushOutcome:
-        """POST /wp-json/wc/v3/orders/{id}/notes unless GET …/notes?type=any holds the same note.
+        """POST /wp-json/wc/v3/orders/{id}/notes unless GET …/notes?type=any holds this note.
 
-        The same note is the same text with the same customer_note flag; remote_ref is the
-        note id. A customer-visible note (customer_note true) is always e-mailed to the
-        buyer by WooCommerce ("Customer note"), so `notify` cannot hold it back.
+        This note is one with the same text and the same customer_note flag, created
+        (`date_created_gmt`) at or after `since` less CLOCK_SKEW: an older note with the
+        same text is another comment. remote_ref is the note id. A customer-visible note
+        (customer_note true) is always e-mailed to the buyer by WooCommerce ("Customer
+        note"), so `notify` cannot hold it back; `ref` is not needed, notes are dated.
         """
         note = text.strip()
-        if not note:
-            raise BadPayload("the comment is empty")
-        order_id = self._order_id(external_id)
-        found = self._find_note(order_id, note, customer_note=customer_visible)
+        order_id = numeric_order_id(external_id, "WooCommerce")
+        found = self._find_note(order_id, note, customer_note=customer_visible, since=since)
         if found is not None:
             return PushOutcome.already_there(found)
         return PushOutcome(
             remote_ref=self._add_note(order_id, note, customer_note=customer_visible)
         )
 
-    @staticmethod
-    def _order_id(external_id: str) -> str:
-        if not DIGITS.fullmatch(external_id or ""):
-            raise NotFoundAtShop(f"no WooCommerce order {external_id!r}: ids are numeric")
-        return external_id
-
-    def _find_note(self, order_id: str, text: str, *, customer_note: bool) -> str | None:
-        """GET /wp-json/wc/v3/orders/{id}/notes?type=any: the id of a note with this text."""
+    def _find_note(
+        self, order_id: str, text: str, *, customer_note: bool, since: dt.datetime | None
+    ) -> str | None:
+        """GET /wp-json/wc/v3/orders/{id}/notes?type=any: the id of a note with this text
+        and flag that may be ours (see may_be_ours)."""
         response = self._get(f"/orders/{order_id}/notes", {"type": "any"})
         notes = _list(load_json(response.content, f"GET /orders/{order_id}/notes"), "notes")
         for index, item in enumerate(notes):
             entry = _obj(item, f"notes[{index}]")
+            if entry.get("customer_note") is not customer_note:
+                continue
             # WordPress may hand stored text back with HTML entities.
-            same_text = _label(entry.get("note"), f"notes[{index}].note") == text
-            if same_text and entry.get("customer_note") is customer_note:
+            if not same_text(_label(entry.get("note"), f"notes[{index}].note"), text):
+                continue
+            created = _date(entry.get("date_created_gmt"), f"notes[{index}].date_created_gmt")
+            if may_be_ours(created, since):
                 return _id(entry.get("id"), f"notes[{index}].id")
         return None
 
