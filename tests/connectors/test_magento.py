@@ -615,10 +615,12 @@ def test_rate_limit_and_outages_are_typed(emulator: MagentoEmulator) -> None:
 
 
 def test_a_slow_shop_times_out(emulator: MagentoEmulator) -> None:
-    connector = connect(emulator, timeout=0.5)
-    emulator.slow_next(1.5)
+    connector = connect(emulator, timeout=0.1)
+    emulator.slow_next(0.3)
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.test_connection()
+    connector.close()
+    emulator.wait_idle()
 
 
 def test_a_forged_page_token_is_refused(emulator: MagentoEmulator) -> None:
@@ -646,7 +648,7 @@ def test_the_emulator_records_writes(emulator: MagentoEmulator) -> None:
     assert httpx.post(f"{base}/orders/1043/comments", json=comment, headers=headers).json()
     other = httpx.put(f"{base}/products/SKU-1", json={"product": {}}, headers=headers)
     assert other.status_code == 200
-    assert [write[1] for write in emulator.writes] == [
+    assert [write.path for write in emulator.writes()] == [
         "/rest/default/V1/order/1043/ship",
         "/rest/default/V1/orders/1043/comments",
         "/rest/default/V1/products/SKU-1",

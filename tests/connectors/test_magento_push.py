@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.connectors.conftest import Connect
 from tests.emulators.magento import MagentoEmulator
 from web.connectors.base import (
     AuthFailed,
@@ -19,7 +19,6 @@ from web.connectors.base import (
     PlatformUnavailable,
     PushOutcome,
     RateLimited,
-    ShopSettings,
 )
 from web.connectors.magento import MagentoConnector
 
@@ -34,39 +33,22 @@ def order_json(name: str) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="module")
-def running_shop() -> Iterator[MagentoEmulator]:
-    shop = MagentoEmulator(store_codes=("default", "fr"))
-    shop.start()
-    yield shop
-    shop.stop()
-
-
 @pytest.fixture()
-def shop(running_shop: MagentoEmulator) -> MagentoEmulator:
-    running_shop.reset()
+def shop(magento_server: MagentoEmulator) -> MagentoEmulator:
+    magento_server.reset()
     for name in (
         "fr-order-company-bundle.json",
         "fr-order-relay-coupon.json",
         "fr-order-cancelled.json",
     ):
-        running_shop.add_order(order_json(name))
-    running_shop.requests.clear()
-    return running_shop
+        magento_server.add_order(order_json(name))
+    magento_server.requests.clear()
+    return magento_server
 
 
-def connect(shop: MagentoEmulator, *, token: str = "", **extra: str) -> MagentoConnector:
-    settings = ShopSettings(
-        base_url=shop.base_url, api_key=token or shop.token, timeout=5.0, extra=extra
-    )
-    return MagentoConnector(settings)
-
-
-@pytest.fixture()
-def connector(shop: MagentoEmulator) -> Iterator[MagentoConnector]:
-    client = connect(shop)
-    yield client
-    client.close()
+def sent(shop: MagentoEmulator) -> list[tuple[str, str, Any]]:
+    """(method, path, body) of each write the store served."""
+    return [(r.method, r.path, r.json() if r.body else None) for r in shop.writes()]
 
 
 def history(shop: MagentoEmulator, order_id: int) -> list[dict[str, Any]]:
@@ -91,7 +73,7 @@ def test_status_reads_the_order_then_posts_one_comment_with_the_status(
     assert post.query == []
     assert post.json() == {
         "statusHistory": {
-            "comment": "Status updated by Comptoir",
+            "comment": "Order status: Processing.",
             "is_customer_notified": 1,
             "is_visible_on_front": 0,
             "parent_id": 1043,
@@ -99,7 +81,7 @@ def test_status_reads_the_order_then_posts_one_comment_with_the_status(
         }
     }
     assert outcome == PushOutcome(written=True, remote_ref="")
-    assert shop.writes == [("POST", "/rest/V1/orders/1043/comments", post.json())]
+    assert sent(shop) == [("POST", "/rest/V1/orders/1043/comments", post.json())]
 
 
 def test_the_new_status_shows_in_later_reads_and_polls(
@@ -131,7 +113,7 @@ def test_a_second_identical_status_call_writes_nothing(
 
     again = connector.push_status(str(NEW), "processing")
 
-    assert len(shop.writes) == 1
+    assert len(shop.writes()) == 1
     assert again == PushOutcome.already_there(str(created))
 
 
@@ -144,7 +126,7 @@ def test_a_status_set_at_the_shop_is_already_there(
     outcome = connector.push_status(str(INVOICED), "processing", notify=True)
 
     assert outcome == PushOutcome.already_there(str(entry["entity_id"]))
-    assert shop.writes == []
+    assert sent(shop) == []
     assert [r.method for r in shop.requests] == ["GET"]
 
 
@@ -154,10 +136,11 @@ def test_complete_is_recorded_by_a_comment_carrying_the_status(
     outcome = connector.push_status(str(INVOICED), "complete", notify=False)
 
     assert outcome.written
-    [(method, path, sent)] = shop.writes
+    [(method, path, body)] = sent(shop)
     assert (method, path) == ("POST", "/rest/V1/orders/1042/comments")
-    assert sent["statusHistory"]["status"] == "complete"
-    assert sent["statusHistory"]["is_customer_notified"] == 0
+    assert body["statusHistory"]["status"] == "complete"
+    assert body["statusHistory"]["is_customer_notified"] == 0
+    assert body["statusHistory"]["comment"] == "Status updated by Comptoir"  # staff only
     assert connector.fetch_order(str(INVOICED)).status == "complete"
 
 
@@ -168,12 +151,12 @@ def test_cancel_goes_through_the_cancel_action_then_the_reason(
     outcome = connector.push_status(str(NEW), "canceled", notify=True, reason=reason)
 
     assert outcome.written
-    assert [(m, p) for m, p, _ in shop.writes] == [
+    assert [(m, p) for m, p, _ in sent(shop)] == [
         ("POST", "/rest/V1/orders/1043/cancel"),
         ("POST", "/rest/V1/orders/1043/comments"),
     ]
     assert shop.requests_to("POST", "/cancel")[0].body == b""
-    assert shop.writes[1][2] == {
+    assert sent(shop)[1][2] == {
         "statusHistory": {
             "comment": reason,
             "is_customer_notified": 1,
@@ -187,7 +170,7 @@ def test_cancel_goes_through_the_cancel_action_then_the_reason(
     assert all(item["qty_canceled"] == item["qty_ordered"] for item in shop.orders[NEW]["items"])
 
     again = connector.push_status(str(NEW), "canceled", notify=True, reason=reason)
-    assert len(shop.writes) == 2
+    assert len(shop.writes()) == 2
     assert again.written is False and again.skipped == ""
 
 
@@ -197,18 +180,17 @@ def test_a_silent_cancel_without_reason_is_the_cancel_action_alone(
     outcome = connector.push_status(str(NEW), "canceled", notify=False)
 
     assert outcome.written
-    assert [p for _, p, _ in shop.writes] == ["/rest/V1/orders/1043/cancel"]
+    assert [p for _, p, _ in sent(shop)] == ["/rest/V1/orders/1043/cancel"]
     assert shop.orders[NEW]["status"] == "canceled"
 
 
 def test_a_cancel_magento_refuses_is_a_permanent_error(
     connector: MagentoConnector, shop: MagentoEmulator
 ) -> None:
-    with pytest.raises(PermanentError, match="refused to cancel order 1042") as caught:
+    with pytest.raises(PermanentError, match="refused to cancel order 1042"):
         connector.push_status(str(INVOICED), "canceled", reason="Trop tard")
 
-    assert isinstance(caught.value, ConnectorError)
-    assert [p for _, p, _ in shop.writes] == ["/rest/V1/orders/1042/cancel"]
+    assert [p for _, p, _ in sent(shop)] == ["/rest/V1/orders/1042/cancel"]
     assert shop.orders[INVOICED]["status"] == "processing"
     assert len(history(shop, INVOICED)) == 1
 
@@ -222,11 +204,37 @@ def test_a_reason_lost_after_the_cancel_is_written_on_retry(
     outcome = connector.push_status(str(NEW), "canceled", notify=False, reason="Client injoignable")
 
     assert outcome.written
-    [(_, path, sent)] = shop.writes
+    [(_, path, body)] = sent(shop)
     assert path == "/rest/V1/orders/1043/comments"
-    assert sent["statusHistory"]["comment"] == "Client injoignable"
+    assert body["statusHistory"]["comment"] == "Client injoignable"
     assert connector.push_status(str(NEW), "canceled", reason="Client injoignable").written is False
-    assert len(shop.writes) == 1
+    assert len(shop.writes()) == 1
+
+
+def test_a_canceled_state_with_a_custom_status_is_already_canceled(
+    connector: MagentoConnector, shop: MagentoEmulator
+) -> None:
+    shop.update_order(CANCELLED, status="annulee_client")
+
+    outcome = connector.push_status(str(CANCELLED), "canceled", notify=True)
+
+    assert outcome == PushOutcome.already_there("3402")
+    assert sent(shop) == []
+    assert shop.requests_to("POST", "/cancel") == []
+
+
+def test_a_reason_lost_after_a_cancel_to_a_custom_status_keeps_that_status(
+    connector: MagentoConnector, shop: MagentoEmulator
+) -> None:
+    shop.update_order(NEW, state="canceled", status="annulee_client")
+
+    outcome = connector.push_status(str(NEW), "canceled", reason="Client injoignable")
+
+    assert outcome.written
+    [(_, path, body)] = sent(shop)
+    assert path == "/rest/V1/orders/1043/comments"
+    assert body["statusHistory"]["status"] == "annulee_client"
+    assert shop.orders[NEW]["status"] == "annulee_client"
 
 
 def test_a_canceled_order_cannot_take_another_status(
@@ -236,10 +244,12 @@ def test_a_canceled_order_cannot_take_another_status(
 
     assert outcome.written is False
     assert "canceled" in outcome.skipped and "'complete'" in outcome.skipped
-    assert shop.writes == []
+    assert sent(shop) == []
 
 
-def test_status_errors_propagate_typed(connector: MagentoConnector, shop: MagentoEmulator) -> None:
+def test_status_errors_propagate_typed(
+    connector: MagentoConnector, shop: MagentoEmulator, connect: Connect
+) -> None:
     shop.fail_next(500)
     with pytest.raises(PlatformUnavailable):
         connector.push_status(str(NEW), "processing")
@@ -253,8 +263,8 @@ def test_status_errors_propagate_typed(connector: MagentoConnector, shop: Magent
         connector.push_status("999", "processing")
 
     with pytest.raises(AuthFailed):
-        connect(shop, token="wrong").push_status(str(NEW), "processing")
-    assert shop.writes == []
+        connect(shop, api_key="wrong").push_status(str(NEW), "processing")
+    assert sent(shop) == []
 
 
 def test_a_failed_status_write_is_retried_and_lands_once(
@@ -263,28 +273,28 @@ def test_a_failed_status_write_is_retried_and_lands_once(
     shop.fail_next(503, path_contains="/comments")
     with pytest.raises(PlatformUnavailable):
         connector.push_status(str(NEW), "processing")
-    assert shop.writes == [] and shop.orders[NEW]["status"] == "pending"
+    assert sent(shop) == [] and shop.orders[NEW]["status"] == "pending"
 
     assert connector.push_status(str(NEW), "processing").written
     assert connector.push_status(str(NEW), "processing").written is False
-    assert len(shop.writes) == 1
+    assert len(shop.writes()) == 1
 
 
-def test_a_slow_store_times_out_as_unavailable(shop: MagentoEmulator) -> None:
-    settings = ShopSettings(base_url=shop.base_url, api_key=shop.token, timeout=0.5)
-    shop.slow_next(1.5, path_contains="/cancel")
+def test_a_slow_store_times_out_as_unavailable(shop: MagentoEmulator, connect: Connect) -> None:
+    shop.slow_next(0.3, path_contains="/cancel")
     with pytest.raises(PlatformUnavailable, match="timed out"):
-        MagentoConnector(settings).push_status(str(NEW), "canceled")
+        connect(shop, timeout=0.1).push_status(str(NEW), "canceled")
+    shop.wait_idle()
 
 
 # --- push_comment -----------------------------------------------------------------------------
 
 
 def test_comment_posts_visibility_notification_and_the_current_status(
-    shop: MagentoEmulator,
+    shop: MagentoEmulator, connect: Connect
 ) -> None:
     text = "Votre colis part demain."
-    outcome = connect(shop, store_code="fr").push_comment(
+    outcome = connect(shop, extra={"store_code": "fr"}).push_comment(
         str(NEW), text, customer_visible=True, notify=True
     )
 
@@ -312,33 +322,98 @@ def test_a_private_comment_is_neither_visible_nor_emailed(
 ) -> None:
     connector.push_comment(str(INVOICED), "Client prévenu par téléphone.", customer_visible=False)
 
-    [(_, _, sent)] = shop.writes
-    assert sent["statusHistory"]["is_visible_on_front"] == 0
-    assert sent["statusHistory"]["is_customer_notified"] == 0
-    assert sent["statusHistory"]["status"] == "processing"
+    [(_, _, body)] = sent(shop)
+    assert body["statusHistory"]["is_visible_on_front"] == 0
+    assert body["statusHistory"]["is_customer_notified"] == 0
+    assert body["statusHistory"]["status"] == "processing"
 
 
 def test_a_second_identical_comment_writes_nothing(
     connector: MagentoConnector, shop: MagentoEmulator
 ) -> None:
-    connector.push_comment(str(NEW), "Colis remis à Colissimo.", customer_visible=True)
+    queued = dt.datetime.now(dt.UTC)
+    connector.push_comment(
+        str(NEW), "Colis remis à Colissimo.", customer_visible=True, since=queued
+    )
     created = history(shop, NEW)[0]["entity_id"]
 
-    again = connector.push_comment(str(NEW), "Colis remis à Colissimo.", customer_visible=True)
+    again = connector.push_comment(
+        str(NEW), "Colis remis à Colissimo.", customer_visible=True, since=queued
+    )
 
     assert again == PushOutcome.already_there(str(created))
-    assert len(shop.writes) == 1
+    assert len(shop.writes()) == 1
 
 
-def test_a_comment_already_in_the_history_is_already_there(
+def test_a_private_entry_already_in_the_history_is_already_there(
     connector: MagentoConnector, shop: MagentoEmulator
 ) -> None:
+    private = {
+        "comment": "Chèque  encaissé.",
+        "created_at": "2025-03-10 08:00:00",
+        "entity_id": 3403,
+        "entity_name": "order",
+        "is_customer_notified": 0,
+        "is_visible_on_front": 0,
+        "parent_id": 1044,
+        "status": "canceled",
+    }
+    shop.update_order(CANCELLED, status_histories=[private, *history(shop, CANCELLED)])
+
+    outcome = connector.push_comment(str(CANCELLED), "Chèque encaissé.\n", customer_visible=False)
+
+    assert outcome == PushOutcome.already_there("3403")
+    assert sent(shop) == []
+
+
+def test_the_same_text_shown_to_the_buyer_is_another_comment(
+    connector: MagentoConnector, shop: MagentoEmulator
+) -> None:
+    """3401 "Relance : chèque non reçu." is visible on the front: a private one is new."""
     outcome = connector.push_comment(
         str(CANCELLED), "Relance :  chèque non reçu.\n", customer_visible=False
     )
 
-    assert outcome == PushOutcome.already_there("3401")
-    assert shop.writes == []
+    assert outcome.written
+    newest = history(shop, CANCELLED)[0]
+    assert (newest["comment"], newest["is_visible_on_front"]) == ("Relance :  chèque non reçu.", 0)
+
+
+def test_two_comments_with_the_same_text_are_both_written(
+    connector: MagentoConnector, shop: MagentoEmulator
+) -> None:
+    queued = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)  # after every fixture's dates
+    shop.clock = lambda: queued + dt.timedelta(seconds=3)
+    first = connector.push_comment(
+        str(NEW), "Client rappelé.", customer_visible=False, since=queued
+    )
+
+    later = queued + dt.timedelta(hours=5)
+    shop.clock = lambda: later + dt.timedelta(seconds=3)
+    second = connector.push_comment(
+        str(NEW), "Client rappelé.", customer_visible=False, since=later
+    )
+    retry = connector.push_comment(str(NEW), "Client rappelé.", customer_visible=False, since=later)
+
+    assert first.written and second.written
+    assert retry == PushOutcome.already_there(str(history(shop, NEW)[0]["entity_id"]))
+    assert [entry["comment"] for entry in history(shop, NEW)] == ["Client rappelé."] * 2
+
+
+def test_a_comment_whose_answer_was_lost_is_already_there_on_retry(
+    connector: MagentoConnector, shop: MagentoEmulator
+) -> None:
+    queued = dt.datetime.now(dt.UTC)
+    shop.fail_next(502, path_contains="/comments", after=True)
+
+    with pytest.raises(PlatformUnavailable, match="HTTP 502"):
+        connector.push_comment(str(NEW), "Bonjour", customer_visible=True, since=queued)
+    [landed] = history(shop, NEW)
+
+    retry = connector.push_comment(str(NEW), "Bonjour", customer_visible=True, since=queued)
+
+    assert retry == PushOutcome.already_there(str(landed["entity_id"]))
+    assert len(shop.writes()) == 1
 
 
 def test_comment_errors_propagate_typed(connector: MagentoConnector, shop: MagentoEmulator) -> None:
@@ -353,23 +428,33 @@ def test_comment_errors_propagate_typed(connector: MagentoConnector, shop: Magen
 
     with pytest.raises(NotFoundAtShop):
         connector.push_comment("999", "Bonjour", customer_visible=True)
-    assert shop.writes == []
+    assert sent(shop) == []
 
     assert connector.push_comment(str(NEW), "Bonjour", customer_visible=True).written
     assert len(history(shop, NEW)) == 1
 
 
-def test_an_empty_comment_cannot_be_pushed(
-    connector: MagentoConnector, shop: MagentoEmulator
+# --- the emulator -----------------------------------------------------------------------------
+
+
+def test_the_emulator_requires_the_documented_comment_fields(
+    shop: MagentoEmulator, connector: MagentoConnector
 ) -> None:
-    assert connector.push_comment(str(NEW), " ", customer_visible=True).skipped
-    assert shop.requests == []
-
-
-def test_the_emulator_requires_the_documented_comment_fields(shop: MagentoEmulator) -> None:
-    client = connect(shop)
     path = "/rest/V1/orders/1043/comments"
     incomplete = {"statusHistory": {"comment": "x", "is_customer_notified": 0, "parent_id": 1043}}
     with pytest.raises(ConnectorError, match="is_visible_on_front"):
-        client.http.request("POST", path, json=incomplete)
+        connector.http.request("POST", path, json=incomplete)
     assert history(shop, NEW) == []
+
+
+def test_the_emulator_clears_the_status_of_a_comment_without_one(
+    shop: MagentoEmulator, connector: MagentoConnector
+) -> None:
+    """Order::addStatusHistory copies the entry's status, null included, onto the order."""
+    history_entry = {"comment": "x", "is_customer_notified": 0, "is_visible_on_front": 0}
+    connector.http.request(
+        "POST",
+        "/rest/V1/orders/1043/comments",
+        json={"statusHistory": {**history_entry, "parent_id": 1043}},
+    )
+    assert shop.orders[NEW]["status"] is None

@@ -15,17 +15,18 @@ Read endpoints:
 Magento has no REST catalogue of statuses, carriers or payment methods, and Open Source sends
 no webhooks: the connector reads those from orders, so this emulator has no webhook().
 Writes that exist today: orders/{id}/comments, orders/{id}/cancel|hold|unhold|emails,
-order/{id}/ship, order/{id}/invoice (POST), each recorded in `writes` and visible in later
-reads (status, updated_at, status_histories, item quantities):
+order/{id}/ship, order/{id}/invoice (POST), each visible in later reads (status,
+updated_at, status_histories, item quantities); `writes()` lists them:
 - comments: comment, is_customer_notified, is_visible_on_front and parent_id are required
-  (400 otherwise); the entry goes first in status_histories and its status becomes the
-  order's status (Order::addStatusHistory), the order's own status when none is given;
+  (400 otherwise); the entry, dated by `clock` (created_at), goes first in status_histories
+  and its status becomes the order's status (Order::addStatusHistory), so an entry without
+  a status clears the order's;
 - cancel answers false, changing nothing, when Order::canCancel would refuse (on hold, in
   payment review, complete, closed, canceled, or nothing left to invoice); otherwise the
   order is canceled and every item's quantity left to invoice becomes qty_canceled;
 - invoice raises the items' qty_invoiced (those asked, else everything left).
-Any other POST/PUT is recorded in `writes` and answered 200 with the posted body, so later
-issues can add behaviour by appending to `routes`.
+Any other POST/PUT is answered 200 with the posted body, so later issues can add behaviour
+by appending to `routes`.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ class MagentoEmulator(Emulator):
         self.timezone = timezone
         self.locale = locale
         self.orders: dict[int, dict[str, Any]] = {}
-        self.writes: list[tuple[str, str, Any]] = []
+        # What "now" is for the store; its stamps still move forward a second at least.
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.shipments: list[dict[str, Any]] = []
         self.invoices: list[dict[str, Any]] = []
         self._state = threading.RLock()
@@ -230,7 +232,8 @@ class MagentoEmulator(Emulator):
             if "entity_id" not in data:
                 data["entity_id"] = max(self.orders, default=0) + 1
             data.setdefault("increment_id", f"{data['entity_id']:09d}")
-            data.setdefault("created_at", self._format(self._tick()))
+            if "created_at" not in data:
+                data["created_at"] = self._format(self._tick())
             data.setdefault("updated_at", data["created_at"])
             self._remember(data["updated_at"])
             self.orders[int(data["entity_id"])] = data
@@ -249,16 +252,17 @@ class MagentoEmulator(Emulator):
             return order
 
     def reset(self) -> None:
-        """Forget orders, writes, recorded requests and pending faults (server kept running)."""
+        """Forget orders, documents, recorded requests and pending faults; real time again
+        (server kept running)."""
         self.wait_idle()
         with self._state, self._lock:
             self.orders.clear()
-            self.writes.clear()
             self.shipments.clear()
             self.invoices.clear()
             self.requests.clear()
             self._faults.clear()
             self._last_stamp = None
+            self.clock = lambda: dt.datetime.now(dt.UTC)
 
     # --- time -------------------------------------------------------------------------
 
@@ -272,7 +276,7 @@ class MagentoEmulator(Emulator):
             self._last_stamp = value
 
     def _tick(self) -> dt.datetime:
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        now = self.clock().astimezone(dt.UTC).replace(microsecond=0)
         if self._last_stamp is not None and now <= self._last_stamp:
             now = self._last_stamp + dt.timedelta(seconds=1)
         self._last_stamp = now
@@ -306,7 +310,7 @@ class MagentoEmulator(Emulator):
         if request.method in ("POST", "PUT"):
             if request.headers.get("authorization", "") != f"Bearer {self.token}":
                 return _error(401, NOT_AUTHORIZED, resources="Magento_Backend::admin")
-            return self._record_any(request)
+            return self._echo_write(request)
         return _error(404, NO_ROUTE)
 
     def _trim(self, request: RecordedRequest, reply: Reply) -> Reply:
@@ -321,17 +325,15 @@ class MagentoEmulator(Emulator):
             raise LookupError
         return order
 
-    def _record(self, request: RecordedRequest) -> Any:
-        body = json.loads(request.body) if request.body else None
-        self.writes.append((request.method, request.path, body))
-        return body
+    @staticmethod
+    def _payload(request: RecordedRequest) -> Any:
+        return json.loads(request.body) if request.body else None
 
-    def _record_any(self, request: RecordedRequest) -> Reply:
-        with self._state:
-            try:
-                body = self._record(request)
-            except ValueError:
-                return _error(400, "Decoding error.")
+    def _echo_write(self, request: RecordedRequest) -> Reply:
+        try:
+            body = self._payload(request)
+        except ValueError:
+            return _error(400, "Decoding error.")
         return _json(body if body is not None else True)
 
     # --- reads ------------------------------------------------------------------------
@@ -514,20 +516,19 @@ class MagentoEmulator(Emulator):
             order = self._order(match)
         except LookupError:
             return _error(404, NO_ENTITY)
-        body = self._record(request) or {}
+        body = self._payload(request) or {}
         history = dict(body.get("statusHistory") or {})
         for name in ("comment", "is_customer_notified", "is_visible_on_front", "parent_id"):
             if name not in history:
                 raise BadRequest('"%fieldName" is required. Enter and try again.', fieldName=name)
-        history.setdefault("status", order.get("status"))
+        history.setdefault("status", None)
         history.update(
             entity_id=next(self._history_ids),
             entity_name="order",
             created_at=self._touch(order),
         )
         order.setdefault("status_histories", []).insert(0, history)
-        if history.get("status"):
-            order["status"] = history["status"]
+        order["status"] = history["status"]
         return _json(True)
 
     def _act(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
@@ -535,7 +536,6 @@ class MagentoEmulator(Emulator):
             order = self._order(match)
         except LookupError:
             return _error(404, NO_ENTITY)
-        self._record(request)
         action = match.group("action")
         if action == "cancel":
             if not self._can_cancel(order):
@@ -568,7 +568,7 @@ class MagentoEmulator(Emulator):
             order = self._order(match)
         except LookupError:
             return _error(404, NO_ENTITY)
-        body = self._record(request) or {}
+        body = self._payload(request) or {}
         asked = {
             int(item["order_item_id"]): Decimal(str(item["qty"]))
             for item in body.get("items") or []
@@ -588,7 +588,7 @@ class MagentoEmulator(Emulator):
             order = self._order(match)
         except LookupError:
             return _error(404, NO_ENTITY)
-        body = self._record(request) or {}
+        body = self._payload(request) or {}
         invoice_id = next(self._document_ids)
         self.invoices.append({"entity_id": invoice_id, "order_id": order["entity_id"], **body})
         asked = {

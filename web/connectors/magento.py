@@ -47,6 +47,8 @@ Write-back (no write is idempotent, so each one reads the order first):
   `complete`; a comment only records the status.
 - Comments are status_histories entries: is_visible_on_front = customer-visible,
   is_customer_notified = e-mailed. The answer is `true` only, so no comment id comes back.
+  Every comment we post carries a status: Order::addStatusHistory sets the order's status
+  to the entry's, so a comment without one would clear it.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ import httpx
 
 from web.connectors.base import (
     BadPayload,
-    NotFoundAtShop,
     OrderBatch,
     PermanentError,
     PushOutcome,
@@ -73,9 +74,12 @@ from web.connectors.base import (
     ShopSettings,
     ShopTransaction,
     WebhookDelivery,
+    may_be_ours,
     money,
+    numeric_order_id,
     rate,
     reject,
+    same_text,
     to_utc,
 )
 from web.connectors.http import ShopHttp
@@ -122,7 +126,8 @@ DEFAULT_PAYMENT_METHODS: dict[str, str] = {
 # Adobe Commerce gift wrapping, in the order's extension attributes: (key prefix, line id).
 GIFT_WRAPPING = (("gw", "gw"), ("gw_items", "gw_items"), ("gw_card", "gw_card"))
 
-# The comment of a status change that comes without a reason (the field is required).
+# The comment of a status change that comes without a reason (the field is required); when
+# the buyer is e-mailed, the comment names the new status instead (see _status_comment).
 STATUS_COMMENT = "Status updated by Comptoir"
 # States whose status no comment may move any more.
 FINAL_STATES = ("canceled", "closed")
@@ -131,7 +136,6 @@ RELAY_WORDS = ("relay", "relais", "pickup", "pudo", "retrait", "locker")
 RECENT_ORDERS = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-_DIGITS = re.compile(r"[0-9]+")
 _TOKEN = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\|(\d+)")
 
 T = TypeVar("T")
@@ -329,9 +333,8 @@ class MagentoConnector:
 
     def fetch_order(self, external_id: str) -> ShopOrder:
         """GET /rest/V1/orders/{entity_id}"""
-        if not _DIGITS.fullmatch(external_id or ""):
-            raise NotFoundAtShop(f"{external_id!r} is not a Magento order id")
-        order = _obj(self._get(f"orders/{external_id}"), "orders/{id}")
+        order_id = numeric_order_id(external_id, "Magento")
+        order = _obj(self._get(f"orders/{order_id}"), "orders/{id}")
         return _guarded("order", _parse_order, order)
 
     def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
@@ -486,9 +489,11 @@ class MagentoConnector:
         "canceled" → POST /rest/V1/orders/{id}/cancel, then, with a reason or notify, a
         comment (status "canceled", is_customer_notified = notify) holding the reason;
         any other status → POST /rest/V1/orders/{id}/comments with
-        {"statusHistory": {comment: reason or "Status updated by Comptoir",
-        is_customer_notified: notify, is_visible_on_front: 0, parent_id, status}}.
+        {"statusHistory": {comment, is_customer_notified: notify, is_visible_on_front: 0,
+        parent_id, status}}, the comment being the reason, else "Order status: {label}."
+        when the buyer is e-mailed, else "Status updated by Comptoir".
 
+        An order whose state is canceled is canceled whatever its (custom) status says.
         Magento answers `true` without an id: remote_ref is "" after a write, and the
         matching history entry's id when the status was already there. A cancel Magento
         refuses (invoiced, on hold, complete, closed) raises PermanentError. The order of a
@@ -504,9 +509,15 @@ class MagentoConnector:
         state = _text(order.get("state"), "state")
         histories = _histories(order)
         reason = reason.strip()
-        if current == status:
-            if status == "canceled" and reason and _comment_ref(histories, reason) is None:
-                self._add_comment(entity_id, reason, notified=notify, visible=False, status=status)
+        if current == status or (status == "canceled" and state == "canceled"):
+            missing = (
+                status == "canceled"
+                and reason
+                and _comment_ref(histories, reason, visible=False, since=None) is None
+            )
+            if missing:
+                # The cancel landed, its reason did not: the comment keeps the order's status.
+                self._add_comment(entity_id, reason, notified=notify, visible=False, status=current)
                 return PushOutcome()
             return PushOutcome.already_there(_status_ref(histories, status))
         if status == "canceled":
@@ -519,38 +530,46 @@ class MagentoConnector:
                     "on hold, in payment review, complete or closed cannot be canceled"
                 )
             if reason or notify:
-                comment = reason or STATUS_COMMENT
+                comment = reason or _status_comment(status, notify)
                 self._add_comment(entity_id, comment, notified=notify, visible=False, status=status)
             return PushOutcome()
         if state in FINAL_STATES:
             return PushOutcome.cannot(
                 f"the Magento order is {state}; its status can no longer become {status!r}"
             )
-        comment = reason or STATUS_COMMENT
+        comment = reason or _status_comment(status, notify)
         self._add_comment(entity_id, comment, notified=notify, visible=False, status=status)
         return PushOutcome()
 
     def push_comment(
-        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+        self,
+        external_id: str,
+        text: str,
+        *,
+        customer_visible: bool,
+        notify: bool = False,
+        since: dt.datetime | None = None,
+        ref: str = "",
     ) -> PushOutcome:
-        """GET /rest/V1/orders/{id}; unless one of its status_histories has the same comment
-        text, POST /rest/V1/orders/{id}/comments with {"statusHistory": {comment,
+        """GET /rest/V1/orders/{id}; unless one of its status_histories is this comment,
+        POST /rest/V1/orders/{id}/comments with {"statusHistory": {comment,
         is_visible_on_front: customer_visible, is_customer_notified: notify, parent_id,
         status: the order's current status}}.
 
-        The status is sent because Magento sets the order's status to the entry's status,
-        so a comment without one would clear it. is_visible_on_front shows the comment on
-        the buyer's order page; is_customer_notified e-mails it (when the store's order
-        comment e-mails are enabled). remote_ref: see push_status.
+        This comment is an entry with the same text and the same is_visible_on_front,
+        created (`created_at`) at or after `since` less CLOCK_SKEW: an older entry with
+        the same text is another comment. The status is sent because Magento sets the
+        order's status to the entry's, so a comment without one would clear it.
+        is_visible_on_front shows the comment on the buyer's order page;
+        is_customer_notified e-mails it (when the store's order comment e-mails are
+        enabled). `ref` is not needed, entries are dated. remote_ref: see push_status.
         """
         text = text.strip()
-        if not text:
-            return PushOutcome.cannot("the comment is empty")
         order = self._order_for_write(external_id)
         entity_id = _id(order.get("entity_id"), "entity_id")
-        ref = _comment_ref(_histories(order), text)
-        if ref is not None:
-            return PushOutcome.already_there(ref)
+        found = _comment_ref(_histories(order), text, visible=customer_visible, since=since)
+        if found is not None:
+            return PushOutcome.already_there(found)
         current = _text(order.get("status"), "status")
         self._add_comment(
             entity_id, text, notified=notify, visible=customer_visible, status=current
@@ -559,26 +578,29 @@ class MagentoConnector:
 
     def _order_for_write(self, external_id: str) -> dict[str, Any]:
         """GET /rest/V1/orders/{entity_id}: the order as it is now, read before a write."""
-        if not _DIGITS.fullmatch(str(external_id or "").strip()):
-            raise NotFoundAtShop(f"{external_id!r} is not a Magento order id")
-        return _obj(self._get(f"orders/{str(external_id).strip()}"), "orders/{id}")
+        order_id = numeric_order_id(external_id, "Magento")
+        return _obj(self._get(f"orders/{order_id}"), "orders/{id}")
 
     def _add_comment(
         self, entity_id: str, comment: str, *, notified: bool, visible: bool, status: str
     ) -> None:
         """POST /rest/V1/orders/{id}/comments (Magento answers true)."""
-        history: dict[str, Any] = {
+        history = {
             "comment": comment,
             "is_customer_notified": 1 if notified else 0,
             "is_visible_on_front": 1 if visible else 0,
             "parent_id": int(entity_id),
+            "status": status,
         }
-        if status:
-            history["status"] = status
         path = self._path(f"orders/{entity_id}/comments")
         response = self.http.request("POST", path, json={"statusHistory": history})
         if _loads(response.content, f"POST {path}") is not True:
             raise PermanentError(f"POST {path}: Magento did not add the comment")
+
+
+def _status_comment(status: str, notify: bool) -> str:
+    """The comment of a status change without a reason: the buyer reads it when notified."""
+    return f"Order status: {_status_label(status)}." if notify else STATUS_COMMENT
 
 
 # --- Translating the payload --------------------------------------------------------------
@@ -594,12 +616,18 @@ def _entry_ref(entry: Mapping[str, Any], index: int) -> str:
     return _text(entry.get("entity_id"), f"status_histories[{index}].entity_id")
 
 
-def _comment_ref(histories: list[dict[str, Any]], text: str) -> str | None:
-    """The id of the entry whose comment is `text` (spacing aside); None when absent."""
-    wanted = " ".join(text.split())
+def _comment_ref(
+    histories: list[dict[str, Any]], text: str, *, visible: bool, since: dt.datetime | None
+) -> str | None:
+    """The id of the entry that may be this comment: the same text (spacing aside), the same
+    visibility, created when it may be ours (see may_be_ours); None when there is none."""
     for index, entry in enumerate(histories):
-        comment = _text(entry.get("comment"), f"status_histories[{index}].comment")
-        if " ".join(comment.split()) == wanted:
+        field = f"status_histories[{index}]"
+        if _flag(entry.get("is_visible_on_front"), f"{field}.is_visible_on_front") != visible:
+            continue
+        if not same_text(_text(entry.get("comment"), f"{field}.comment"), text):
+            continue
+        if may_be_ours(_opt_when(entry.get("created_at"), f"{field}.created_at"), since):
             return _entry_ref(entry, index)
     return None
 
