@@ -649,8 +649,10 @@ def test_fetch_order(connector: PrestaShopConnector, stocked: PrestaShopEmulator
     assert stocked.requests_to("GET", "/api/orders/102")
     with pytest.raises(NotFoundAtShop):
         connector.fetch_order("999")
-    with pytest.raises(BadPayload):
+    asked = len(stocked.requests)
+    with pytest.raises(NotFoundAtShop):
         connector.fetch_order("../customers")
+    assert len(stocked.requests) == asked
 
 
 def test_fetch_transactions(connector: PrestaShopConnector, stocked: PrestaShopEmulator) -> None:
@@ -768,9 +770,12 @@ def test_unavailable(shop: PrestaShopEmulator) -> None:
 
 
 def test_slow_shop_times_out(shop: PrestaShopEmulator) -> None:
-    shop.slow_next(1.5)
+    shop.slow_next(0.3)
+    connector = connect(shop, timeout=0.1)
     with pytest.raises(PlatformUnavailable, match="timed out"):
-        connect(shop, timeout=0.5).list_carriers()
+        connector.list_carriers()
+    connector.close()
+    shop.wait_idle()
 
 
 def test_lookup_failure_is_not_hidden(stocked: PrestaShopEmulator) -> None:

@@ -6,11 +6,12 @@ import base64
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from tests.connectors.conftest import Connect
 from tests.emulators.base import RecordedRequest
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator, order_record
 from web.connectors.base import (
@@ -19,44 +20,22 @@ from web.connectors.base import (
     PlatformUnavailable,
     PushOutcome,
     RateLimited,
-    ShopSettings,
 )
 from web.connectors.prestashop import PrestaShopConnector
 
 ORDER = "7"
+PARIS = ZoneInfo("Europe/Paris")
 PLACED = "2025-03-10 10:00:00"
 BASIC = "Basic " + base64.b64encode(f"{DEFAULT_KEY}:".encode()).decode()
 
 
-@pytest.fixture(scope="module")
-def running_shop() -> Iterator[PrestaShopEmulator]:
-    emulator = PrestaShopEmulator()
-    emulator.start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
 @pytest.fixture()
-def shop(running_shop: PrestaShopEmulator) -> PrestaShopEmulator:
+def shop(prestashop_server: PrestaShopEmulator) -> PrestaShopEmulator:
     """A fresh install holding order 7 of the demo customer, paid (state 2)."""
-    running_shop.reset()
-    running_shop.add_order(order_record(7, PLACED, id_shop="1"))
-    running_shop.requests.clear()
-    return running_shop
-
-
-def connect(shop: PrestaShopEmulator, **extra: str) -> PrestaShopConnector:
-    settings = ShopSettings(base_url=shop.base_url, api_key=DEFAULT_KEY, timeout=5, extra=extra)
-    return PrestaShopConnector(settings)
-
-
-@pytest.fixture()
-def connector(shop: PrestaShopEmulator) -> Iterator[PrestaShopConnector]:
-    client = connect(shop)
-    yield client
-    client.close()
+    prestashop_server.reset()
+    prestashop_server.add_order(order_record(7, PLACED, id_shop="1"))
+    prestashop_server.requests.clear()
+    return prestashop_server
 
 
 def body(request: RecordedRequest, node: str) -> dict[str, str]:
@@ -141,12 +120,13 @@ def test_a_second_identical_call_writes_nothing(
     connector: PrestaShopConnector, shop: PrestaShopEmulator
 ) -> None:
     first = connector.push_status(ORDER, "4")
-    writes = len(shop.writes)
+    writes = len(shop.writes())
 
     second = connector.push_status(ORDER, "4")
 
-    assert len(shop.writes) == writes == 1
-    assert second == PushOutcome.already_there(first.remote_ref)
+    assert first.remote_ref
+    assert len(shop.writes()) == writes == 1
+    assert second == PushOutcome.already_there()
     assert len(shop.objects("order_histories")) == 1
 
 
@@ -159,8 +139,8 @@ def test_a_state_set_at_the_shop_is_already_there(
 
     outcome = connector.push_status(ORDER, "6", notify=True)
 
-    assert outcome == PushOutcome.already_there(row)
-    assert shop.writes == []
+    assert row and outcome == PushOutcome.already_there()
+    assert [(r.method, r.path) for r in shop.requests] == [("GET", "/api/orders/7")]
     assert outcome.written is False and outcome.skipped == ""
 
 
@@ -170,19 +150,19 @@ def test_a_cancellation_reason_becomes_one_private_message(
     outcome = connector.push_status(ORDER, "6", reason="Rupture de stock fournisseur")
 
     assert outcome.written
-    posts = [(r.path, r.query) for r in shop.writes]
+    posts = [(r.path, r.query) for r in shop.writes()]
     assert posts == [
         ("/api/order_histories", [("sendemail", "1")]),
         ("/api/customer_threads", []),
         ("/api/customer_messages", []),
     ]
-    message = body(shop.writes[2], "customer_message")
+    message = body(shop.writes()[2], "customer_message")
     assert message["message"] == "Cancellation reason: Rupture de stock fournisseur"
     assert message["private"] == "1"
 
     again = connector.push_status(ORDER, "6", reason="Rupture de stock fournisseur")
-    assert len(shop.writes) == 3
-    assert again == PushOutcome.already_there(outcome.remote_ref)
+    assert len(shop.writes()) == 3
+    assert again == PushOutcome.already_there()
 
 
 def test_a_reason_lost_after_the_state_change_is_written_on_retry(
@@ -195,12 +175,13 @@ def test_a_reason_lost_after_the_state_change_is_written_on_retry(
     outcome = connector.push_status(ORDER, "6", reason="Client injoignable")
 
     assert outcome.written
-    assert [r.path for r in shop.writes] == ["/api/customer_threads", "/api/customer_messages"]
+    assert [r.path for r in shop.writes()] == ["/api/customer_threads", "/api/customer_messages"]
     [message] = shop.objects("customer_messages")
     assert (message["message"], message["private"]) == (
         "Cancellation reason: Client injoignable",
         "1",
     )
+    assert outcome.remote_ref == message["id"]
 
 
 def test_a_state_that_is_not_an_id_cannot_be_pushed(
@@ -218,7 +199,7 @@ def test_an_unknown_order_is_not_found_and_nothing_is_written(
 ) -> None:
     with pytest.raises(NotFoundAtShop):
         connector.push_status("404", "4")
-    assert shop.writes == []
+    assert shop.writes() == []
 
 
 def test_a_server_error_is_retryable(
@@ -227,7 +208,7 @@ def test_a_server_error_is_retryable(
     shop.fail_next(500)
     with pytest.raises(PlatformUnavailable):
         connector.push_status(ORDER, "4")
-    assert shop.writes == []
+    assert shop.writes() == []
 
 
 def test_rate_limiting_carries_retry_after(
@@ -253,11 +234,11 @@ def test_a_failed_write_is_retried_once_and_lands_once(
     assert len(shop.objects("order_histories")) == 1
 
 
-def test_a_slow_shop_times_out_as_unavailable(shop: PrestaShopEmulator) -> None:
-    settings = ShopSettings(base_url=shop.base_url, api_key=DEFAULT_KEY, timeout=0.5)
-    shop.slow_next(1.5, path_contains="/api/order_histories")
+def test_a_slow_shop_times_out_as_unavailable(shop: PrestaShopEmulator, connect: Connect) -> None:
+    shop.slow_next(0.3, path_contains="/api/order_histories")
     with pytest.raises(PlatformUnavailable, match="timed out"):
-        PrestaShopConnector(settings).push_status(ORDER, "4")
+        connect(shop, timeout=0.1).push_status(ORDER, "4")
+    shop.wait_idle()
 
 
 # --- push_comment -----------------------------------------------------------------------------
@@ -271,10 +252,10 @@ def test_first_comment_creates_the_thread_then_the_message(
     reads = [(r.path, r.query) for r in shop.requests if r.method == "GET"]
     assert reads[0] == (
         "/api/customer_threads",
-        [("display", "full"), ("filter[id_order]", "[7]"), ("sort", "[id_ASC]")],
+        [("display", "[id]"), ("filter[id_order]", "[7]"), ("sort", "[id_ASC]")],
     )
-    assert [r.path for r in shop.writes] == ["/api/customer_threads", "/api/customer_messages"]
-    thread = body(shop.writes[0], "customer_thread")
+    assert [r.path for r in shop.writes()] == ["/api/customer_threads", "/api/customer_messages"]
+    thread = body(shop.writes()[0], "customer_thread")
     token = thread.pop("token")
     assert re.fullmatch(r"[A-Za-z0-9]{12}", token)
     assert thread == {
@@ -287,7 +268,7 @@ def test_first_comment_creates_the_thread_then_the_message(
         "status": "open",
     }
     [stored_thread] = shop.objects("customer_threads")
-    assert body(shop.writes[1], "customer_message") == {
+    assert body(shop.writes()[1], "customer_message") == {
         "id_customer_thread": stored_thread["id"],
         "id_employee": "1",
         "message": "Votre colis part demain.",
@@ -303,11 +284,11 @@ def test_a_second_identical_comment_writes_nothing(
 ) -> None:
     text = "Colis « fragile » & lourd <2 colis>"
     first = connector.push_comment(ORDER, text, customer_visible=False)
-    writes = len(shop.writes)
+    writes = len(shop.writes())
 
     second = connector.push_comment(ORDER, text, customer_visible=False)
 
-    assert len(shop.writes) == writes == 2
+    assert len(shop.writes()) == writes == 2
     assert second == PushOutcome.already_there(first.remote_ref)
     [message] = shop.objects("customer_messages")
     assert (message["message"], message["private"]) == (text, "1")
@@ -325,7 +306,7 @@ def test_a_message_already_in_the_thread_is_already_there(
     )
 
     assert outcome == PushOutcome.already_there(existing)
-    assert shop.writes == []
+    assert shop.writes() == []
     listed = shop.requests_to("GET", "/api/customer_messages")[0]
     assert listed.arg("filter[id_customer_thread]") == f"[{thread}]"
 
@@ -340,8 +321,8 @@ def test_the_same_text_with_another_visibility_is_a_new_message_in_the_same_thre
     outcome = connector.push_comment(ORDER, "Remboursement effectué.", customer_visible=True)
 
     assert outcome.written
-    assert [r.path for r in shop.writes] == ["/api/customer_messages"]
-    sent = body(shop.writes[0], "customer_message")
+    assert [r.path for r in shop.writes()] == ["/api/customer_messages"]
+    sent = body(shop.writes()[0], "customer_message")
     assert (sent["id_customer_thread"], sent["private"]) == (thread, "0")
     assert len(shop.objects("customer_threads")) == 1
 
@@ -352,17 +333,21 @@ def test_notify_cannot_make_prestashop_send_an_email(
     outcome = connector.push_comment(ORDER, "Expédié.", customer_visible=True, notify=True)
 
     assert outcome.written  # the message is still written
-    assert all(r.query == [] for r in shop.writes)
+    assert all(r.query == [] for r in shop.writes())
 
 
-def test_a_configured_employee_signs_the_message(shop: PrestaShopEmulator) -> None:
+def test_a_configured_employee_signs_the_message(
+    shop: PrestaShopEmulator, connect: Connect
+) -> None:
     add_thread(shop)
     shop.requests.clear()
 
-    connect(shop, id_employee="3").push_comment(ORDER, "Note interne.", customer_visible=False)
+    connect(shop, extra={"id_employee": "3"}).push_comment(
+        ORDER, "Note interne.", customer_visible=False
+    )
 
     assert shop.requests_to("GET", "/api/employees") == []
-    assert body(shop.writes[0], "customer_message")["id_employee"] == "3"
+    assert body(shop.writes()[0], "customer_message")["id_employee"] == "3"
 
 
 def test_comment_on_an_unknown_order_is_not_found(
@@ -370,7 +355,7 @@ def test_comment_on_an_unknown_order_is_not_found(
 ) -> None:
     with pytest.raises(NotFoundAtShop):
         connector.push_comment("404", "Bonjour", customer_visible=True)
-    assert shop.writes == []
+    assert shop.writes() == []
 
 
 def test_comment_errors_propagate_typed(
@@ -393,12 +378,88 @@ def test_comment_errors_propagate_typed(
     assert len(shop.objects("customer_messages")) == 1
 
 
-def test_an_empty_comment_cannot_be_pushed(
+def shop_time(shop: PrestaShopEmulator, when: dt.datetime) -> None:
+    """Set the shop's clock (shop-local, naive, as PrestaShop stores dates) to `when`."""
+    local = when.astimezone(PARIS).replace(tzinfo=None, microsecond=0)
+    shop.clock = lambda: local
+
+
+def test_a_message_from_before_the_comment_is_another_message(
     connector: PrestaShopConnector, shop: PrestaShopEmulator
 ) -> None:
-    outcome = connector.push_comment(ORDER, "  \n", customer_visible=True)
-    assert outcome.skipped == "the comment is empty"
-    assert shop.requests == []
+    thread = add_thread(shop)
+    shop.add(
+        "customer_messages",
+        {
+            "id_customer_thread": thread,
+            "id_employee": "1",
+            "message": "Colis parti.",
+            "private": "1",
+            "date_add": "2025-03-10 11:00:00",  # Paris time: 10:00 UTC
+        },
+    )
+    queued = dt.datetime(2025, 3, 10, 10, 5, tzinfo=dt.UTC)
+
+    outcome = connector.push_comment(ORDER, "Colis parti.", customer_visible=False, since=queued)
+
+    assert outcome.written
+    assert [m["message"] for m in shop.objects("customer_messages")] == ["Colis parti."] * 2
+
+
+def test_a_message_dated_in_shop_time_after_the_queue_time_is_ours(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    """10:01 in Paris is 09:01 UTC, before the comment was queued: not ours. 11:01 is."""
+    thread = add_thread(shop)
+    queued = dt.datetime(2025, 3, 10, 10, 0, tzinfo=dt.UTC)
+    for stamp in ("2025-03-10 10:01:00", "2025-03-10 11:01:00"):
+        shop.add(
+            "customer_messages",
+            {"id_customer_thread": thread, "message": "Bonjour", "private": "0", "date_add": stamp},
+        )
+
+    outcome = connector.push_comment(ORDER, "Bonjour", customer_visible=True, since=queued)
+
+    assert outcome == PushOutcome.already_there("2")
+    assert shop.writes() == []
+
+
+def test_two_comments_with_the_same_text_are_both_written(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    queued = dt.datetime(2025, 3, 10, 9, 0, tzinfo=dt.UTC)
+    shop_time(shop, queued + dt.timedelta(seconds=3))
+    first = connector.push_comment(ORDER, "Client rappelé.", customer_visible=True, since=queued)
+
+    later = queued + dt.timedelta(hours=5)
+    shop_time(shop, later + dt.timedelta(seconds=3))
+    second = connector.push_comment(ORDER, "Client rappelé.", customer_visible=True, since=later)
+    retry = connector.push_comment(ORDER, "Client rappelé.", customer_visible=True, since=later)
+
+    assert first.written and second.written
+    assert retry == PushOutcome.already_there(second.remote_ref)
+    messages = shop.objects("customer_messages")
+    assert [(m["message"], m["date_add"]) for m in messages] == [
+        ("Client rappelé.", "2025-03-10 10:00:03"),
+        ("Client rappelé.", "2025-03-10 15:00:03"),
+    ]
+
+
+def test_a_message_whose_answer_was_lost_is_already_there_on_retry(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    add_thread(shop)
+    queued = dt.datetime.now(dt.UTC)
+    shop.fail_next(502, path_contains="/api/customer_messages", method="POST", after=True)
+
+    with pytest.raises(PlatformUnavailable, match="HTTP 502"):
+        connector.push_comment(ORDER, "Bonjour", customer_visible=True, since=queued)
+    [landed] = shop.objects("customer_messages")
+
+    retry = connector.push_comment(ORDER, "Bonjour", customer_visible=True, since=queued)
+
+    assert retry == PushOutcome.already_there(landed["id"])
+    assert len(shop.writes()) == 1
 
 
 # --- the emulator's validation ----------------------------------------------------------------
@@ -425,8 +486,10 @@ def test_the_emulator_refuses_a_thread_without_its_required_fields(
     assert shop.objects("customer_threads") == []
 
 
-def test_the_emulator_refuses_a_history_for_an_unknown_order(shop: PrestaShopEmulator) -> None:
-    client = connect(shop)
+def test_the_emulator_refuses_a_history_for_an_unknown_order(
+    shop: PrestaShopEmulator, connector: PrestaShopConnector
+) -> None:
+    client = connector
     xml = (
         "<prestashop><order_history><id_order>99</id_order>"
         "<id_order_state>4</id_order_state></order_history></prestashop>"

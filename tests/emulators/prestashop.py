@@ -25,7 +25,8 @@ for multilingual fields, `<associations>` last. What is emulated, from
   customer_messages (required message) in the association; a new message moves the thread's
   date_upd, never the order's;
 - employees: the installer's SuperAdmin (id 1), without the password hash.
-Every request is recorded by the base class; `writes` lists the ones that are not reads.
+Every request is recorded by the base class; `writes()` lists the ones that are not reads.
+Objects created through POST get date_add / date_upd from `clock` (shop-local, naive).
 """
 
 from __future__ import annotations
@@ -438,16 +439,15 @@ class PrestaShopEmulator(Emulator):
         self.enabled = True
         # resource → allowed methods; None grants everything to the key.
         self.permissions: dict[str, set[str]] | None = None
-        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(self.tz).replace(
-            tzinfo=None, microsecond=0
-        )
+        # "Now" for the shop: a naive shop-local time, as PrestaShop stores dates.
+        self.clock: Callable[[], dt.datetime] = self._real_time
         self.data: dict[str, dict[int, Record]] = {}
         self.reset()
 
     # --- state ------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to a fresh install: seed data only, no requests, no pending faults."""
+        """Back to a fresh install: seed data only, no requests, no pending faults, real time."""
         self.wait_idle()
         with self._lock:
             self.requests.clear()
@@ -455,7 +455,11 @@ class PrestaShopEmulator(Emulator):
         self.data = {name: {} for name in SCHEMAS}
         self.enabled = True
         self.permissions = None
+        self.clock = self._real_time
         self._seed()
+
+    def _real_time(self) -> dt.datetime:
+        return dt.datetime.now(self.tz).replace(tzinfo=None, microsecond=0)
 
     def now(self) -> str:
         return self.clock().strftime("%Y-%m-%d %H:%M:%S")
@@ -508,11 +512,6 @@ class PrestaShopEmulator(Emulator):
         if "date_upd" not in changes:
             order["date_upd"] = self.now()
         return order
-
-    @property
-    def writes(self) -> list[RecordedRequest]:
-        """The recorded requests that may change the shop (every method but GET and HEAD)."""
-        return [r for r in self.requests if r.method not in ("GET", "HEAD")]
 
     def get(self, resource: str, object_id: str | int) -> Record:
         return self.data[resource][int(object_id)]

@@ -68,6 +68,7 @@ import httpx
 from defusedxml import ElementTree as SafeET
 
 from web.connectors.base import (
+    CANCEL_REASON,
     AuthFailed,
     BadPayload,
     ConnectorError,
@@ -85,8 +86,11 @@ from web.connectors.base import (
     ShopSettings,
     ShopTransaction,
     WebhookDelivery,
+    may_be_ours,
     money,
+    numeric_order_id,
     rate,
+    same_text,
     to_utc,
 )
 from web.connectors.http import ShopHttp
@@ -126,7 +130,6 @@ KNOWN_RATES = tuple(
 )
 RATE_TOLERANCE = Decimal("0.015")  # cents lost rounding the net and the gross amounts
 THREAD_TOKEN = string.ascii_letters + string.digits  # Tools::passwdGen's alphabet
-CANCEL_REASON = "Cancellation reason: "
 
 _DIGITS = re.compile(r"[0-9]{1,20}")
 # Characters XML 1.0 cannot carry, even escaped: dropped from the text we write.
@@ -153,11 +156,6 @@ def _write_xml(node: str, fields: Iterable[tuple[str, str]]) -> bytes:
     for name, value in fields:
         SubElement(item, name).text = _NOT_XML.sub("", value)
     return tostring(root, encoding="utf-8")
-
-
-def _same_text(left: str, right: str) -> bool:
-    """Message texts compared as a reader sees them (line endings and spacing aside)."""
-    return " ".join(left.split()) == " ".join(right.split())
 
 
 # --- XML reading: every failure names the field -------------------------------------------
@@ -192,6 +190,11 @@ def _cents(value: Decimal, path: str) -> Decimal:
         return money(value, path)
     except ArithmeticError as exc:
         raise BadPayload(f"{path}: {value!r} is not a usable amount") from exc
+
+
+def _order_id(external_id: str) -> str:
+    """An order id as the webservice takes it (no leading zeros); NotFoundAtShop if not one."""
+    return str(int(numeric_order_id(external_id, "PrestaShop")))
 
 
 def _identifier(raw: str, path: str) -> str:
@@ -552,7 +555,7 @@ class PrestaShopConnector:
 
     def fetch_order(self, external_id: str) -> ShopOrder:
         """GET /api/orders/{id}, then the look-ups of parse_order."""
-        order_id = _identifier(str(external_id).strip(), "external_id")
+        order_id = _order_id(external_id)
         response = self._get(f"/orders/{order_id}")
         if not response.content.strip():
             raise NotFoundAtShop(f"GET /api/orders/{order_id}: empty answer")
@@ -640,7 +643,7 @@ class PrestaShopConnector:
         """GET /api/orders?filter[id]=[N] for the reference, then
         GET /api/order_payments?filter[order_reference]=[REF]&display=full and
         GET /api/order_slip?filter[id_order]=[N]&display=full (credit slips as refunds)."""
-        order_id = _identifier(str(external_id).strip(), "external_id")
+        order_id = _order_id(external_id)
         found = self._list(
             "orders", [("display", "[id,reference,id_currency]"), ("filter[id]", f"[{order_id}]")]
         )
@@ -738,11 +741,12 @@ class PrestaShopConnector:
 
         OrderHistory::addWs runs the whole state change (stock, invoice, paid/shipped flags)
         and, with sendemail=1, the state's own e-mail template; remote_ref is the history
-        row's id (the newest row with that state when it was already set). A reason goes
-        into a private customer message "Cancellation reason: …" (see push_comment), written
-        even when the state was already set, unless the same message is already there.
+        row's id ("" when the state was already set). A reason goes into a private
+        customer message "Cancellation reason: …" (see push_comment), written even when
+        the state was already set, unless the same message is already there; when only
+        that message is written, remote_ref is its id.
         """
-        order_id = _identifier(str(external_id).strip(), "external_id")
+        order_id = _order_id(external_id)
         state = str(status).strip()
         if not _DIGITS.fullmatch(state):
             return PushOutcome.cannot(
@@ -751,43 +755,55 @@ class PrestaShopConnector:
             )
         state = str(int(state))
         order = self._order_for_write(order_id)
-        written = False
-        if order.text("current_state") == state:
-            ref = self._last_history(order_id, state)
-        else:
+        outcome = PushOutcome.already_there()
+        if order.text("current_state") != state:
             history = [("id_order", order_id), ("id_order_state", state)]
             params = [("sendemail", "1")] if notify else []
-            ref = self._create("order_histories", "order_history", history, params)
-            written = True
+            outcome = PushOutcome(
+                remote_ref=self._create("order_histories", "order_history", history, params)
+            )
         if reason.strip():
-            note = self._add_message(order_id, f"{CANCEL_REASON}{reason.strip()}", True, order)
-            written = written or note.written
-        return PushOutcome(remote_ref=ref) if written else PushOutcome.already_there(ref)
+            text = f"{CANCEL_REASON}{reason.strip()}"
+            note = self._add_message(order_id, text, private=True, since=None, order=order)
+            if note.written and not outcome.written:
+                outcome = note
+        return outcome
 
     def push_comment(
-        self, external_id: str, text: str, *, customer_visible: bool, notify: bool = False
+        self,
+        external_id: str,
+        text: str,
+        *,
+        customer_visible: bool,
+        notify: bool = False,
+        since: dt.datetime | None = None,
+        ref: str = "",
     ) -> PushOutcome:
-        """Add a customer message to the order's customer thread, unless a message with the
-        same text and the same private flag is already in one of its threads.
+        """Add a customer message to the order's customer thread, unless one of its threads
+        already holds this message: the same text and private flag, dated (`date_add`,
+        shop-local time) at or after `since` less CLOCK_SKEW. An older message with the
+        same text is another comment; `ref` is not needed, messages are dated.
 
-        Reads GET /api/customer_threads?display=full&filter[id_order]=[N] and
-        GET /api/customer_messages?display=full&filter[id_customer_thread]=[…]; when the
-        order has no thread yet, reads the order and its customer's e-mail and creates one
-        with POST /api/customer_threads (id_order, id_customer, id_shop, id_lang,
-        id_contact 0, email, a random 12-character token, status "open", as core does for
-        order messages); then POST /api/customer_messages (id_customer_thread, id_employee,
-        message, private = 0 when customer_visible, else 1). remote_ref is the message id.
+        Reads GET /api/customer_threads?display=[id]&filter[id_order]=[N] and
+        GET /api/customer_messages?display=[id,message,private,date_add]&
+        filter[id_customer_thread]=[…]; when the order has no thread yet, reads the order
+        and its customer's e-mail and creates one with POST /api/customer_threads
+        (id_order, id_customer, id_shop, id_lang, id_contact 0, email, a random
+        12-character token, status "open", as core does for order messages); then POST
+        /api/customer_messages (id_customer_thread, id_employee, message, private = 0 when
+        customer_visible, else 1). remote_ref is the message id.
 
         `notify` cannot be honoured: PrestaShop sends no e-mail for a message created
         through the webservice; a customer-visible message shows in the buyer's order
         history only. The message is signed by settings.extra["id_employee"], else by the
-        first active employee (GET /api/employees), else by nobody (id_employee 0), in which
-        case the back office shows it as written by the customer.
+        first active employee (GET /api/employees: one more request per push, as the
+        connector lives for one push), else by nobody (id_employee 0), in which case the
+        back office shows it as written by the customer.
         """
-        order_id = _identifier(str(external_id).strip(), "external_id")
-        if not text.strip():
-            return PushOutcome.cannot("the comment is empty")
-        return self._add_message(order_id, text.strip(), not customer_visible, None)
+        order_id = _order_id(external_id)
+        return self._add_message(
+            order_id, text.strip(), private=not customer_visible, since=since, order=None
+        )
 
     def _order_for_write(self, order_id: str) -> _Node:
         """GET /api/orders/{id}: the order as it is now (NotFoundAtShop when absent)."""
@@ -798,20 +814,6 @@ class PrestaShopConnector:
         if len(nodes) != 1:
             raise BadPayload(f"order: expected one <order>, found {len(nodes)}")
         return nodes[0]
-
-    def _last_history(self, order_id: str, state: str) -> str:
-        """The newest order_histories row that set the order to that state ("" if none)."""
-        rows = self._optional(
-            "order_histories",
-            [
-                ("display", "[id]"),
-                ("filter[id_order]", f"[{order_id}]"),
-                ("filter[id_order_state]", f"[{state}]"),
-                ("sort", "[id_DESC]"),
-                ("limit", "1"),
-            ],
-        )
-        return rows[0].id() if rows else ""
 
     def _create(
         self,
@@ -835,16 +837,30 @@ class PrestaShopConnector:
         return _Node(created, node).id()
 
     def _add_message(
-        self, order_id: str, text: str, private: bool, order: _Node | None
+        self,
+        order_id: str,
+        text: str,
+        *,
+        private: bool,
+        since: dt.datetime | None,
+        order: _Node | None,
     ) -> PushOutcome:
+        """The message in the order's first thread, unless one of its threads holds it."""
         threads = self._list(
             "customer_threads",
-            [("display", "full"), ("filter[id_order]", f"[{order_id}]"), ("sort", "[id_ASC]")],
+            [("display", "[id]"), ("filter[id_order]", f"[{order_id}]"), ("sort", "[id_ASC]")],
         )
         thread_ids = [thread.id() for thread in threads]
-        messages = self._by_ids("customer_messages", "full", thread_ids, "id_customer_thread")
+        messages = self._by_ids(
+            "customer_messages", "[id,message,private,date_add]", thread_ids, "id_customer_thread"
+        )
         for message in messages or ():
-            if message.flag("private") == private and _same_text(message.text("message"), text):
+            if message.flag("private") != private:
+                continue
+            if not same_text(message.text("message"), text):
+                continue
+            created = self._local_time(message.text("date_add"), message.where("date_add"))
+            if may_be_ours(created, since):
                 return PushOutcome.already_there(message.id())
         if thread_ids:
             thread_id = thread_ids[0]
@@ -884,7 +900,8 @@ class PrestaShopConnector:
         return self._create("customer_threads", "customer_thread", fields)
 
     def _employee(self) -> str:
-        """The employee who signs our messages: configured, else the first active one."""
+        """The employee who signs our messages: configured, else the first active one (one
+        GET /api/employees per connector)."""
         if self._employee_id is None:
             configured = (self.settings.extra.get("id_employee") or "").strip()
             if _DIGITS.fullmatch(configured):
