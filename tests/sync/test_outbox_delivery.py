@@ -518,10 +518,12 @@ def test_a_message_being_sent_cannot_be_ignored_or_retried_meanwhile(
         wait_until(lambda: woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}"))
         message = message_of(db_session, woo_order)
         assert message.claimed_until is not None and message.attempts == 1
-        for act in (outbox.ignore, outbox.retry):
-            with pytest.raises(InvalidTransition) as refused:
-                act(db_session, message, PERSON)
-            assert "being sent right now" in refused.value.reason
+        with pytest.raises(InvalidTransition) as refused:
+            outbox.ignore(db_session, message, PERSON)
+        assert "being sent right now" in refused.value.reason
+        outbox.retry(db_session, message, PERSON)  # still on its way: nothing to do
+        assert message.attempts == 1 and message.state == OutboxState.PENDING
+        db_session.rollback()
         assert outbox.dispatch_due(session_factory) == 0  # nobody else takes it meanwhile
     finally:
         sending.join(timeout=10)
@@ -533,11 +535,18 @@ def test_a_message_being_sent_cannot_be_ignored_or_retried_meanwhile(
 def test_an_old_status_is_not_sent_again_after_a_newer_one(
     db_session: Session,
     session_factory: sessionmaker[Session],
+    woo: Shop,
     woo_emulator: WooCommerceEmulator,
     woo_order: Order,
 ) -> None:
+    woo_emulator.orders[woo_order.external_id]["status"] = "on-hold"
     woo_order.shop_status = "on-hold"
-    order_actions.perform(db_session, woo_order, "prepare", PERSON)
+    woo_order.commercial_state = CommercialState.NEW
+    woo_order.last_pushed_milestone = None
+    for mapping in woo.milestone_mappings:
+        if mapping.milestone == "validated":
+            mapping.enabled = True  # tell the shop about validations ("processing")
+    order_actions.perform(db_session, woo_order, "validate", PERSON)
     db_session.commit()
     woo_emulator.fail_next(400, path_contains=f"/orders/{woo_order.external_id}", method="PUT")
     outbox.dispatch_due(session_factory)
