@@ -14,11 +14,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from web.models import Customer, Order, OrderLine, Shop
-from web.models.enums import Platform
+from web.models import Customer, InboxEvent, Order, OrderLine, OutboxMessage, Shop
+from web.models.enums import InboxState, OutboxState, Platform
+from web.services import outbox
 
 BASE_TIME = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 """Default placed_at of orders: a fixed Monday morning, never the real clock."""
+
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+"""The sync builders' "now": deliveries and messages are dated minutes before it."""
 
 
 def _count(session: Session, model: type[Any]) -> int:
@@ -119,3 +123,63 @@ def make_order(
     session.add(order)
     session.flush()
     return order
+
+
+def make_event(
+    session: Session,
+    shop: Shop,
+    *,
+    topic: str = "orders/updated",
+    state: InboxState = InboxState.PROCESSED,
+    body: bytes = b'{"id": 1}',
+    minutes_ago: int = 0,
+    external_order_id: str | None = None,
+    error: str = "",
+) -> InboxEvent:
+    """Add a delivery from the shop, received `minutes_ago` before NOW (failed ones retry)."""
+    count = _count(session, InboxEvent)
+    event = InboxEvent(
+        shop=shop,
+        topic=topic,
+        dedupe_key=f"key-{count}",
+        external_order_id=external_order_id,
+        raw_body=body,
+        headers={"x-shopify-topic": topic},
+        received_at=NOW - dt.timedelta(minutes=minutes_ago),
+        state=state,
+        attempts=3 if state == InboxState.FAILED else 1,
+        next_attempt_at=NOW if state == InboxState.FAILED else None,
+        error=error,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def make_message(
+    session: Session,
+    order: Order,
+    *,
+    state: OutboxState = OutboxState.DEAD,
+    minutes_ago: int = 0,
+    attempts: int = outbox.MAX_ATTEMPTS,
+    error: str = "PlatformUnavailable: GET /orders/5001: connection refused",
+    status: str = "completed",
+) -> OutboxMessage:
+    """Add a status update for the order's shop, given up by default, written before NOW."""
+    count = _count(session, OutboxMessage)
+    message = OutboxMessage(
+        shop_id=order.shop_id,
+        order_id=order.id,
+        kind=outbox.STATUS,
+        payload={"milestone": "shipped", "status": status, "notify": True},
+        idempotency_key=f"status:{order.id}:{count}",
+        state=state,
+        attempts=attempts,
+        next_attempt_at=NOW + dt.timedelta(minutes=5),
+        last_error=error if state in outbox.PROBLEM_STATES else "",
+        created_at=NOW - dt.timedelta(minutes=minutes_ago),
+    )
+    session.add(message)
+    session.flush()
+    return message

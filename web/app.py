@@ -94,6 +94,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from web.views.converters import IdConverter
+
+    app.url_map.converters["id"] = IdConverter  # before the rules that use it
     from web.views import (
         admin,
         api,

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.conftest import csrf_token
-from tests.factories import make_order, make_shop
-from tests.services.test_sync_log import make_event
+from tests.factories import make_event, make_order, make_shop
 from web.models import OrderEvent, Shop, SyncCursor, User, utcnow
 from web.models.enums import InboxState, Role
 
@@ -198,3 +197,26 @@ def test_the_nav_counts_parked_and_failed_deliveries(
     db_session.commit()
     page = text(manager.get("/"))
     assert re.search(r'<span class="nav-count" title="2 réceptions [^"]*">2</span>', page)
+
+
+@pytest.mark.parametrize("page", ["²", "0", "-1", "1" * 5000, "2000000"])
+def test_a_page_that_is_no_page_number_shows_the_first_page(
+    manager: FlaskClient, db_session: Session, shops: tuple[Shop, Shop], page: str
+) -> None:
+    event = make_event(db_session, shops[0])
+    db_session.commit()
+    response = manager.get(f"/sync/?page={page}")
+    html = text(response)
+    assert response.status_code == 200 and listed_ids(html) == [event.id]
+    assert "Certains filtres n’ont pas été compris et ont été ignorés." in html
+
+
+@pytest.mark.parametrize("event_id", ["2147483648", "99999999999999999999", "0", "²"])
+def test_ids_no_delivery_can_have_are_404(manager: FlaskClient, event_id: str) -> None:
+    token = csrf_token(manager, "/sync/")
+    assert manager.get(f"/sync/events/{event_id}").status_code == 404
+    for action in ("replay", "ignore"):
+        url = f"/sync/events/{event_id}/{action}"
+        assert manager.post(url, data={"csrf_token": token}).status_code == 404, url
+    # The largest id a row can have is looked up, and not found.
+    assert manager.get("/sync/events/2147483647").status_code == 404

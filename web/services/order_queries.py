@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -30,8 +29,10 @@ from web.models import Comment, OrderEvent, Shipment, Shop
 from web.models.customers import Customer
 from web.models.enums import CommercialState, FulfilmentState, PaymentState
 from web.models.orders import Order, OrderLine
+from web.services import paging
 from web.services.errors import NotFound
 from web.services.order_state import ready_to_prepare_clause
+from web.services.paging import Page
 from web.textfold import ACCENT_FOLDS as _ACCENT_FOLDS
 from web.textfold import LIGATURES as _LIGATURES
 from web.textfold import SQLITE_FOLD_FUNCTION, fold_text
@@ -67,19 +68,6 @@ class OrderFilters:
     sort: str = DEFAULT_SORT
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
-
-
-@dataclass
-class OrderPage:
-    """One page of matching orders and where it sits among all of them."""
-
-    items: list[Order] = field(default_factory=list)
-    total: int = 0
-    page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
-    pages: int = 1
-    has_prev: bool = False
-    has_next: bool = False
 
 
 # --- Query string ----------------------------------------------------------------------------
@@ -162,7 +150,7 @@ def parse_filters(args: Mapping[str, str]) -> tuple[OrderFilters, dict[str, str]
         date_to=_date(args, "date_to", errors),
         q=(_text(args, "q") or "")[:MAX_QUERY_LENGTH] or None,
         number=_text(args, "number"),
-        page=_int(args, "page", 1, 1, 1_000_000, errors),
+        page=_int(args, "page", 1, 1, paging.MAX_PAGE, errors),
         per_page=_int(args, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE, errors),
     )
     sort = _text(args, "sort")
@@ -338,32 +326,27 @@ def _statement(filters: OrderFilters) -> Select[Order]:
     )
 
 
+def _count(statement: Select[Order]) -> Select[int]:
+    matching = statement.with_only_columns(Order.id).order_by(None).subquery()
+    return select(func.count()).select_from(matching)
+
+
 def search_orders(
     session: Session, filters: OrderFilters, *, with_lines: bool = False
-) -> OrderPage:
+) -> Page[Order]:
     """Return one page of the orders matching the filters, with shop and customer loaded."""
     statement = _statement(filters)
-    matching = statement.with_only_columns(Order.id).order_by(None).subquery()
-    total = session.scalar(select(func.count()).select_from(matching)) or 0
+    total = session.scalar(_count(statement)) or 0
     per_page = min(max(filters.per_page, 1), MAX_PER_PAGE)
-    pages = max(1, math.ceil(total / per_page))
     # A page past the end (a stale link after filtering) shows the last page.
-    page = min(max(filters.page, 1), pages)
+    page = min(max(filters.page, 1), paging.page_count(total, per_page))
     items = session.scalars(
         statement.options(selectinload(Order.shop), selectinload(Order.customer))
         .options(*([selectinload(Order.lines)] if with_lines else []))
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    return OrderPage(
-        items=list(items),
-        total=total,
-        page=page,
-        per_page=per_page,
-        pages=pages,
-        has_prev=page > 1,
-        has_next=page < pages,
-    )
+    return Page(list(items), total, page, per_page)
 
 
 def get_order(session: Session, order_id: int) -> Order:
@@ -393,9 +376,20 @@ def get_order(session: Session, order_id: int) -> Order:
 # --- Ids only: bulk work on the list, new-order awareness ----------------------------------
 
 
-def matching_ids(session: Session, filters: OrderFilters) -> list[int]:
-    """Return the ids of every order matching the filters (all pages), in the list's order."""
-    return list(session.scalars(_statement(filters).with_only_columns(Order.id)))
+def matching_ids(session: Session, filters: OrderFilters, upto: int | None = None) -> list[int]:
+    """Return the ids of every order matching the filters (all pages), in the list's order.
+
+    With `upto`, only the orders up to that id: those the list showed when it was read.
+    """
+    statement = _statement(filters)
+    if upto is not None:
+        statement = statement.where(Order.id <= upto)
+    return list(session.scalars(statement.with_only_columns(Order.id)))
+
+
+def count_matching(session: Session, filters: OrderFilters, upto: int) -> int:
+    """Count the orders matching the filters whose id is at most `upto`."""
+    return session.scalar(_count(_statement(filters).where(Order.id <= upto))) or 0
 
 
 def newest_order_id(session: Session) -> int:
@@ -405,11 +399,4 @@ def newest_order_id(session: Session) -> int:
 
 def count_newer(session: Session, filters: OrderFilters, after_id: int) -> int:
     """Count the orders matching the filters whose id is above the watermark."""
-    newer = (
-        _statement(filters)
-        .with_only_columns(Order.id)
-        .order_by(None)
-        .where(Order.id > after_id)
-        .subquery()
-    )
-    return session.scalar(select(func.count()).select_from(newer)) or 0
+    return session.scalar(_count(_statement(filters).where(Order.id > after_id))) or 0

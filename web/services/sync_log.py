@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -19,7 +18,9 @@ from sqlalchemy.orm import Session, defer, joinedload
 from web.i18n import N_
 from web.models import InboxEvent, Order, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
+from web.services import paging
 from web.services.errors import NotFound, ValidationFailed
+from web.services.paging import Page
 from web.services.sync import ORDERS_FLOW
 from web.services.timeline import Actor, record_event
 
@@ -46,21 +47,16 @@ class EventFilters:
         return {name: str(value) for name, value in values.items() if value}
 
 
-def parse_filters(args: Mapping[str, str]) -> tuple[EventFilters, set[str]]:
-    """Read the filters from query arguments; return them and the names of refused ones."""
-    refused: set[str] = set()
+def parse_filters(args: Mapping[str, str]) -> tuple[EventFilters, dict[str, str]]:
+    """Read the filters from query arguments; return them and why refused ones were."""
+    refused: dict[str, str] = {}
     state = None
     if args.get("state"):
         try:
             state = InboxState(args["state"])
         except ValueError:
-            refused.add("state")
-    page = 1
-    if args.get("page"):
-        if args["page"].isdigit() and int(args["page"]) >= 1:
-            page = int(args["page"])
-        else:
-            refused.add("page")
+            refused["state"] = f"unknown state {args['state'][:40]!r}"
+    page = paging.parse_page(args, refused)
     return (
         EventFilters(
             shop=(args.get("shop") or "").strip()[:32] or None,
@@ -70,26 +66,6 @@ def parse_filters(args: Mapping[str, str]) -> tuple[EventFilters, set[str]]:
         ),
         refused,
     )
-
-
-@dataclass
-class EventPage:
-    items: list[InboxEvent]
-    total: int
-    page: int
-    per_page: int
-    pages: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pages = max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def _filtered(query: Select[Any], filters: EventFilters) -> Select[Any]:
@@ -102,11 +78,12 @@ def _filtered(query: Select[Any], filters: EventFilters) -> Select[Any]:
     return query
 
 
-def list_events(session: Session, filters: EventFilters, per_page: int = PER_PAGE) -> EventPage:
+def list_events(
+    session: Session, filters: EventFilters, per_page: int = PER_PAGE
+) -> Page[InboxEvent]:
     """Inbox events matching the filters, newest first, one page of them."""
     total: int = session.scalar(_filtered(select(func.count(InboxEvent.id)), filters)) or 0
-    pages = max(1, math.ceil(total / per_page))
-    page = min(filters.page, pages)
+    page = min(filters.page, paging.page_count(total, per_page))
     query = (
         _filtered(select(InboxEvent), filters)
         .options(defer(InboxEvent.raw_body), joinedload(InboxEvent.shop))
@@ -114,7 +91,7 @@ def list_events(session: Session, filters: EventFilters, per_page: int = PER_PAG
         .offset((page - 1) * per_page)
         .limit(per_page)
     )
-    return EventPage(list(session.scalars(query)), total, page, per_page)
+    return Page(list(session.scalars(query)), total, page, per_page)
 
 
 def topics(session: Session) -> list[str]:

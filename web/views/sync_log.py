@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +16,6 @@ from web.models.enums import InboxState, Role
 from web.services import sync_log
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import current_actor, db, restrict
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("sync_log", __name__, url_prefix="/sync")
 restrict(bp, Role.ADMIN, Role.MANAGER)
@@ -67,7 +64,7 @@ def _event(event_id: int) -> InboxEvent:
         abort(404)
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get("/events/<id:event_id>")
 def detail(event_id: int) -> ResponseReturnValue:
     """One delivery: its state, error, headers and body as the shop sent it."""
     event = _event(event_id)
@@ -94,13 +91,13 @@ def _act(event_id: int, action: Callable[..., InboxEvent], done: str) -> Respons
     return htmx.redirect_after_post(url_for("sync_log.detail", event_id=event_id))
 
 
-@bp.post("/events/<int:event_id>/replay")
+@bp.post("/events/<id:event_id>/replay")
 def replay(event_id: int) -> ResponseReturnValue:
     """Put a delivery back in the inbox; the sync loop applies it again."""
     return _act(event_id, sync_log.replay, _("Queued again; it will be applied in a moment."))
 
 
-@bp.post("/events/<int:event_id>/ignore")
+@bp.post("/events/<id:event_id>/ignore")
 def ignore(event_id: int) -> ResponseReturnValue:
     """Set a delivery aside for good."""
     return _act(event_id, sync_log.ignore, _("Set aside; it will not be applied."))
