@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.browser.conftest import assert_no_horizontal_scroll, log_in
@@ -123,13 +124,16 @@ def test_retry_now_delivers_a_given_up_status_once(
     # The shop filter swaps the list without a reload and keeps its URL.
     page.select_option("#filter-shop", SHOP_KEY)
     page.wait_for_url(f"**/sync/issues/?shop={SHOP_KEY}")
-    assert page.locator("#issues tbody tr").count() == 1
+    expect(page.locator("#issues tbody tr")).to_have_count(1)
     row = page.locator(f"#outbox-{message_id}")
+    expect(row.locator(".issue-retry")).to_have_count(1)
     assert writes(woo, external_id) == []
 
     row.locator(".issue-retry").click()
-    page.wait_for_selector(f'#outbox-{message_id}[data-state="sent"]', timeout=10_000)
-    assert "Retry now" not in page.locator(f"#outbox-{message_id}").inner_text()
+    expect(row).to_have_attribute("data-state", "sent", timeout=10_000)
+    # Delivered: nothing left to retry or ignore.
+    expect(row.locator(".issue-retry")).to_have_count(0)
+    expect(row.locator(".issue-ignore")).to_have_count(0)
     # The badge refreshed without a reload: this message no longer counts.
     page.wait_for_function(
         "n => Number(document.querySelector('#sync-issues-count .nav-count')?.textContent ?? 0)"

@@ -11,16 +11,15 @@ from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import csrf_token
-from tests.factories import make_order, make_shop
-from tests.services.test_sync_issues import make_message
-from tests.services.test_sync_log import make_event
+from tests.factories import make_event, make_message, make_order, make_shop
 from web.models import OrderEvent, Shop, User, utcnow
 from web.models.enums import ActorType, InboxState, OutboxState, Role
 from web.models.orders import Order
+from web.services import outbox
 
 PARTIAL = {"HX-Request": "true"}
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
@@ -33,6 +32,22 @@ def text(response: object) -> str:
 
 def listed(html: str) -> list[str]:
     return re.findall(r'<tr id="((?:outbox|inbox)-\d+)"', html)
+
+
+def nav_count(html: str) -> int | None:
+    """The number in the navigation's red badge; None when it shows none."""
+    found = re.findall(r'<span class="nav-count" title="[^"]+">(\d+)</span>', html)
+    assert len(found) <= 1, "one badge at most"
+    return int(found[0]) if found else None
+
+
+def badge_fragment(client: FlaskClient) -> str:
+    """What the badge's own poll gets."""
+    response = client.get("/sync/issues/count", headers=PARTIAL)
+    assert response.status_code == 200
+    html = text(response)
+    assert html.startswith('<span id="sync-issues-count"') and "<html" not in html
+    return html
 
 
 def row(html: str, row_id: str) -> str:
@@ -103,10 +118,14 @@ def test_each_issue_shows_its_shop_order_content_cause_and_actions(
     gone = row(page, f"outbox-{dead.id}")
     assert "Boutique Lyon" in gone and f'href="/orders/{order.id}">{order.number}</a>' in gone
     assert "Status “completed”" in gone and "PlatformUnavailable: 503" in gone
-    assert ">Dead</span>" in gone and "given up after 8 attempts" in gone
+    assert ">Dead</span>" in gone and f"given up after {outbox.MAX_ATTEMPTS} attempts" in gone
     assert "Retry now" in gone and ">Ignore</button>" in gone
     retrying = row(page, f"outbox-{failing.id}")
-    assert "attempt 3 of 8" in retrying and "next at" in retrying and "timeout" in retrying
+    assert (
+        f"attempt 3 of {outbox.MAX_ATTEMPTS}" in retrying
+        and "next at" in retrying
+        and "timeout" in retrying
+    )
     waiting = row(page, f"inbox-{parked.id}")
     assert "Atelier Paris" in waiting and "order.updated" in waiting and ">777<" in waiting
     assert "unknown status &#39;wc-gift&#39;" in waiting
@@ -133,7 +152,7 @@ def test_filters_swap_the_list_and_the_same_url_loads_as_a_page(
     assert 'hx-get="/sync/issues/?shop=lyon&amp;kind=inbox"' in fragment
     # A partial answer also refreshes the nav badge, which counts every shop.
     assert re.search(r'id="sync-issues-count"[^>]*hx-swap-oob="true"', fragment)
-    assert '<span class="nav-count"' in fragment and ">3</span>" in fragment
+    assert nav_count(fragment) == 3
 
     full = text(manager.get(url))
     assert "<html" in full and listed(full) == [f"inbox-{lyon_event.id}"]
@@ -194,7 +213,7 @@ def test_retry_now_resets_the_message_rerenders_the_row_and_refreshes_the_badge(
     note = db_session.scalars(select(OrderEvent).where(OrderEvent.kind == "outbox.retried")).one()
     assert note.order_id == order.id and note.actor_type == ActorType.USER
     assert note.actor_user_id == manager_user.id
-    assert '<span class="nav-count"' not in text(manager.get("/sync/issues/count"))
+    assert nav_count(badge_fragment(manager)) is None
 
     # The worker delivered it: the row's next check shows it sent and stops asking.
     dead.state, dead.sent_at = OutboxState.SENT, utcnow()
@@ -326,7 +345,8 @@ def test_the_nav_counts_failed_and_dead_messages_and_stuck_deliveries(
 ) -> None:
     login_as(Role.ADMIN)
     in_english(client)
-    assert '<span class="nav-count"' not in text(client.get("/"))
+    calm = text(client.get("/"))
+    assert 'id="sync-issues-count"' in calm and nav_count(calm) is None
     make_message(db_session, order)
     make_message(db_session, order, state=OutboxState.FAILED)
     make_message(db_session, order, state=OutboxState.SENT)
@@ -349,6 +369,108 @@ def test_the_nav_counts_failed_and_dead_messages_and_stuck_deliveries(
     assert re.search(
         r'id="sync-issues-count" hx-get="/sync/issues/count" hx-trigger="every 30s', page
     )
-    fragment = text(client.get("/sync/issues/count", headers=PARTIAL))
-    assert fragment.startswith('<span id="sync-issues-count"') and "<html" not in fragment
-    assert ">4</span>" in fragment
+    assert nav_count(badge_fragment(client)) == 4
+
+
+def test_the_page_is_in_french_by_default(
+    client: FlaskClient, login_as: Callable[..., User], db_session: Session, order: Order
+) -> None:
+    login_as(Role.MANAGER)
+    calm = text(client.get(PAGE))
+    assert "<h1>Incidents de synchro</h1>" in calm and "Tout va bien." in calm
+    dead = make_message(db_session, order)
+    db_session.commit()
+    page = text(client.get(PAGE))
+    assert "1 incident" in page and "Dernier incident :" in page
+    gone = row(page, f"outbox-{dead.id}")
+    assert ">Abandonné</span>" in gone and ">Réessayer maintenant</button>" in gone
+
+
+def test_a_refused_retry_says_why_in_the_row(
+    manager: FlaskClient, db_session: Session, order: Order
+) -> None:
+    dead = make_message(db_session, order, status="processing", minutes_ago=10)
+    make_message(db_session, order, state=OutboxState.SENT, status="completed")
+    db_session.commit()
+    token = csrf_token(manager, PAGE)
+
+    response = manager.post(
+        f"/sync/issues/outbox/{dead.id}/retry", headers={**PARTIAL, "X-CSRFToken": token}
+    )
+
+    fragment = text(response)
+    assert response.status_code == 409 and "HX-Trigger" not in response.headers
+    assert fragment.lstrip().startswith(f'<tr id="outbox-{dead.id}"')
+    assert 'data-state="dead"' in fragment
+    assert re.search(r'role="alert">a newer status was already sent to the shop<', fragment)
+    db_session.expire_all()
+    assert dead.state == OutboxState.DEAD
+    # Without htmx: back to the page, which says why.
+    plain = manager.post(f"/sync/issues/outbox/{dead.id}/retry", data={"csrf_token": token})
+    assert plain.status_code == 303 and plain.headers["Location"] == PAGE
+    assert "a newer status was already sent to the shop" in text(manager.get(PAGE))
+
+
+@pytest.mark.parametrize("page", ["²", "0", "-1", "1" * 5000, "2000000"])
+def test_a_page_that_is_no_page_number_shows_the_first_page(
+    manager: FlaskClient, db_session: Session, order: Order, page: str
+) -> None:
+    make_message(db_session, order)
+    db_session.commit()
+    response = manager.get(f"{PAGE}?page={page}")
+    html = text(response)
+    assert response.status_code == 200
+    assert "Some filters were not understood" in html and len(listed(html)) == 1
+
+
+def test_a_row_check_count_that_is_no_number_starts_again(
+    manager: FlaskClient, db_session: Session, order: Order
+) -> None:
+    pending = make_message(db_session, order, state=OutboxState.PENDING, attempts=0)
+    db_session.commit()
+    url = f"/sync/issues/outbox/{pending.id}"
+    for checks in ("²", "-1", "x", "9" * 5000):
+        response = manager.get(f"{url}?checks={checks}", headers=PARTIAL)
+        assert response.status_code == 200
+        assert f'hx-get="{url}?checks=1"' in text(response)
+
+
+@pytest.mark.parametrize("item_id", ["2147483648", "99999999999999999999", "0", "²"])
+def test_ids_no_row_can_have_are_404(manager: FlaskClient, item_id: str) -> None:
+    token = csrf_token(manager, PAGE)
+    assert manager.get(f"/sync/issues/outbox/{item_id}", headers=PARTIAL).status_code == 404
+    assert manager.get(f"/sync/issues/inbox/{item_id}", headers=PARTIAL).status_code == 404
+    for action in ("outbox/{}/retry", "outbox/{}/ignore", "inbox/{}/replay", "inbox/{}/ignore"):
+        url = "/sync/issues/" + action.format(item_id)
+        assert manager.post(url, data={"csrf_token": token}).status_code == 404, url
+
+
+def test_the_largest_id_reaches_the_database_and_is_not_found(manager: FlaskClient) -> None:
+    assert manager.get("/sync/issues/outbox/2147483647", headers=PARTIAL).status_code == 404
+    assert manager.get("/sync/issues/inbox/2147483647", headers=PARTIAL).status_code == 404
+
+
+def test_the_page_counts_the_issues_once_for_its_list_and_the_nav(
+    manager: FlaskClient,
+    db_session: Session,
+    engine: Engine,
+    shops: tuple[Shop, Shop],
+    order: Order,
+) -> None:
+    make_message(db_session, order)
+    make_event(db_session, shops[0], state=InboxState.PARKED)
+    db_session.commit()
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        full = text(manager.get(PAGE))
+        partial = text(manager.get(PAGE, headers=PARTIAL))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert nav_count(full) == 2 and nav_count(partial) == 2
+    counts = [s for s in statements if "count(" in s and "from outbox_messages" in s]
+    assert len(counts) == 2, "one count of the outbox per request"

@@ -9,9 +9,8 @@ sends a message again or ignores it (web.services.outbox), replays or ignores a 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -29,8 +28,9 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from web.models import InboxEvent, Order, OutboxMessage, Shop
 from web.models.enums import InboxState, OutboxState
-from web.services import outbox
+from web.services import outbox, paging
 from web.services.errors import NotFound
+from web.services.paging import Page
 
 PER_PAGE = 25
 OUTBOX = "outbox"
@@ -58,19 +58,14 @@ class IssueFilters:
         return self.kind is None or self.kind == kind
 
 
-def parse_filters(args: Mapping[str, str]) -> tuple[IssueFilters, set[str]]:
-    """Read the filters from query arguments; return them and the names of refused ones."""
-    refused: set[str] = set()
+def parse_filters(args: Mapping[str, str]) -> tuple[IssueFilters, dict[str, str]]:
+    """Read the filters from query arguments; return them and why refused ones were."""
+    refused: dict[str, str] = {}
     kind = args.get("kind") or None
     if kind is not None and kind not in KINDS:
-        refused.add("kind")
+        refused["kind"] = f"expected one of {', '.join(KINDS)}, got {kind[:40]!r}"
         kind = None
-    page = 1
-    if args.get("page"):
-        if args["page"].isdigit() and int(args["page"]) >= 1:
-            page = int(args["page"])
-        else:
-            refused.add("page")
+    page = paging.parse_page(args, refused)
     shop = (args.get("shop") or "").strip()[:32] or None
     return IssueFilters(shop=shop, kind=kind, page=page), refused
 
@@ -147,25 +142,11 @@ class Issue:
 
 
 @dataclass
-class IssuePage:
-    items: list[Issue]
-    total: int
-    page: int
-    per_page: int
-    counts: IssueCounts
+class IssuePage(Page[Issue]):
+    """One page of issues, the counts it was drawn from, and when the newest one happened."""
+
+    counts: IssueCounts = IssueCounts()
     latest_at: dt.datetime | None = None
-    pages: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pages = max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def _problems(filters: IssueFilters) -> Any:
@@ -196,27 +177,19 @@ def list_issues(session: Session, filters: IssueFilters, per_page: int = PER_PAG
     total = (found.outbox if filters.wants(OUTBOX) else 0) + (
         found.inbox if filters.wants(INBOX) else 0
     )
-    pages = max(1, math.ceil(total / per_page))
-    page = min(filters.page, pages)
+    page = min(filters.page, paging.page_count(total, per_page))
     problems = _problems(filters)
-    rows = session.execute(
-        select(problems.c.kind, problems.c.id)
-        .order_by(problems.c.at.desc(), problems.c.kind, problems.c.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    latest = session.scalar(select(func.max(problems.c.at))) if total else None
+    newest_first = select(problems.c.kind, problems.c.id).order_by(
+        problems.c.at.desc(), problems.c.kind, problems.c.id.desc()
+    )
+    rows = session.execute(newest_first.offset((page - 1) * per_page).limit(per_page)).all()
     items = _load(session, [(str(kind), int(item_id)) for kind, item_id in rows])
-    return IssuePage(items, total, page, per_page, found, _aware(latest))
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    # SQLite hands an aggregate over a subquery back as text, without its offset.
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    # Page 1 starts with the newest issue; a later page asks for its time.
+    if page == 1:
+        latest = items[0].at if items else None
+    else:
+        latest = session.scalar(select(problems.c.at).order_by(problems.c.at.desc()).limit(1))
+    return IssuePage(items, total, page, per_page, found, latest)
 
 
 def _load(session: Session, keys: list[tuple[str, int]]) -> list[Issue]:

@@ -20,8 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web import htmx
 from web.models import Shop, utcnow
-from web.services import outbox, sync_issues, sync_log
-from web.services.errors import NotFound, ValidationFailed
+from web.services import outbox, paging, sync_issues, sync_log
+from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.sync_issues import Issue, IssueCounts
 from web.views.base import EDITOR_ROLES, current_actor, db, has_role, restrict
 
@@ -47,19 +47,24 @@ STATE_TONES = {
 }
 
 
+def _counts() -> IssueCounts:
+    """Every shop's counts, counted once per request (the page may have counted them)."""
+    if "sync_issue_counts" not in g:
+        g.sync_issue_counts = sync_issues.counts(db())
+    counts: IssueCounts = g.sync_issue_counts
+    return counts
+
+
 @bp.app_context_processor
 def _nav_counts() -> dict[str, Callable[[], IssueCounts | None]]:
     def nav_counts() -> IssueCounts | None:
         if not has_role(*EDITOR_ROLES):
             return None
-        if "sync_issue_counts" not in g:
-            try:
-                g.sync_issue_counts = sync_issues.counts(db())
-            except SQLAlchemyError:  # the nav must never break a page, an error page least of all
-                log.warning("could not count sync issues", exc_info=True)
-                return None
-        counts: IssueCounts = g.sync_issue_counts
-        return counts
+        try:
+            return _counts()
+        except SQLAlchemyError:  # the nav must never break a page, an error page least of all
+            log.warning("could not count sync issues", exc_info=True)
+            return None
 
     return {"sync_issue_counts": nav_counts}
 
@@ -80,6 +85,8 @@ def index() -> ResponseReturnValue:
     """List the issues matching the filters; htmx swaps and polls get the results only."""
     filters, refused = sync_issues.parse_filters(request.args)
     results = sync_issues.list_issues(db(), filters)
+    if filters.shop is None:
+        g.sync_issue_counts = results.counts  # the nav's counts too: no need to count again
     latest = results.latest_at
     return htmx.render(
         "sync_issues/index.html",
@@ -97,7 +104,7 @@ def index() -> ResponseReturnValue:
 @bp.get("/count")
 def count() -> ResponseReturnValue:
     """The navigation badge alone, polled by every page."""
-    return htmx.render("sync_issues/_nav_count.html", counts=sync_issues.counts(db()))
+    return htmx.render("sync_issues/_nav_count.html", counts=_counts())
 
 
 def _issue(find: Callable[[Any, int], Issue], item_id: int) -> Issue:
@@ -108,19 +115,19 @@ def _issue(find: Callable[[Any, int], Issue], item_id: int) -> Issue:
 
 
 def _row(issue: Issue, status: int = 200, **context: Any) -> Response:
-    checks = request.args.get("checks", "0")
-    checks_done = int(checks) if checks.isdigit() else 0
+    # The count the row sends itself (the template stops at ROW_CHECKS); no count starts one.
+    checks = paging.whole_number(request.args.get("checks"), 0, paging.MAX_ID) or 0
     return htmx.render(
         "sync_issues/_row.html",
         "sync_issues/_row.html",
         status=status,
         issue=issue,
-        checks=checks_done,
+        checks=checks,
         **context,
     )
 
 
-@bp.get("/outbox/<int:message_id>")
+@bp.get("/outbox/<id:message_id>")
 def outbox_row(message_id: int) -> ResponseReturnValue:
     """One message's row, as a retried row polls it until the worker is done."""
     if not htmx.is_partial_request():
@@ -128,7 +135,7 @@ def outbox_row(message_id: int) -> ResponseReturnValue:
     return _row(_issue(sync_issues.outbox_issue, message_id))
 
 
-@bp.get("/inbox/<int:event_id>")
+@bp.get("/inbox/<id:event_id>")
 def inbox_row(event_id: int) -> ResponseReturnValue:
     """One delivery's row, as a replayed row polls it until the worker is done."""
     if not htmx.is_partial_request():
@@ -144,34 +151,43 @@ def _acted(issue: Issue, notice: str) -> ResponseReturnValue:
     return htmx.redirect_after_post(url_for("sync_issues.index"))
 
 
-def _refused(issue: Issue, exc: ValidationFailed) -> ResponseReturnValue:
+def _refused(issue: Issue, exc: ValidationFailed | InvalidTransition) -> ResponseReturnValue:
     db().rollback()
-    error = _(next(iter(exc.errors.values()), str(exc)))
+    if isinstance(exc, InvalidTransition):
+        status, error = 409, _(exc.reason)
+    else:
+        status, error = 422, _(next(iter(exc.errors.values()), str(exc)))
     if htmx.is_htmx_request():
-        return _row(issue, 422, error=error)
+        return _row(issue, status, error=error)
     flash(error, "error")
     return htmx.redirect_after_post(url_for("sync_issues.index"))
 
 
-@bp.post("/outbox/<int:message_id>/retry")
+@bp.post("/outbox/<id:message_id>/retry")
 def retry(message_id: int) -> ResponseReturnValue:
     """Send a failed or given-up message again now, with a fresh count of attempts."""
     issue = _issue(sync_issues.outbox_issue, message_id)
     assert issue.message is not None
-    outbox.retry(db(), issue.message, current_actor())
+    try:
+        outbox.retry(db(), issue.message, current_actor())
+    except InvalidTransition as exc:
+        return _refused(issue, exc)
     return _acted(issue, _("Sending again now."))
 
 
-@bp.post("/outbox/<int:message_id>/ignore")
+@bp.post("/outbox/<id:message_id>/ignore")
 def ignore_message(message_id: int) -> ResponseReturnValue:
     """Give up on a message: the shop will not learn this change from Comptoir."""
     issue = _issue(sync_issues.outbox_issue, message_id)
     assert issue.message is not None
-    outbox.ignore(db(), issue.message, current_actor())
+    try:
+        outbox.ignore(db(), issue.message, current_actor())
+    except InvalidTransition as exc:
+        return _refused(issue, exc)
     return _acted(issue, _("Ignored; it will not be sent."))
 
 
-@bp.post("/inbox/<int:event_id>/replay")
+@bp.post("/inbox/<id:event_id>/replay")
 def replay(event_id: int) -> ResponseReturnValue:
     """Put a delivery back in the inbox; the worker applies it again."""
     issue = _issue(sync_issues.inbox_issue, event_id)
@@ -183,7 +199,7 @@ def replay(event_id: int) -> ResponseReturnValue:
     return _acted(issue, _("Queued again; it will be applied in a moment."))
 
 
-@bp.post("/inbox/<int:event_id>/ignore")
+@bp.post("/inbox/<id:event_id>/ignore")
 def ignore_event(event_id: int) -> ResponseReturnValue:
     """Set a delivery aside for good."""
     issue = _issue(sync_issues.inbox_issue, event_id)
