@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from web import config
 from web.db import make_engine
-from web.services.users import authenticate, create_api_token, user_for_token
+from web.services.users import authenticate, create_api_token, find_api_token
 
 
 def _flask(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -59,8 +59,8 @@ def test_users_create_and_token(app: Flask, db_session) -> None:
     assert token_result.exit_code == 0
     token = token_result.output.strip()
     assert token.startswith("cpt_")
-    user = user_for_token(db_session, token)
-    assert user is not None and user.email == "a@example.com"
+    api_token = find_api_token(db_session, token)
+    assert api_token is not None and api_token.user.email == "a@example.com"
 
 
 def test_users_create_refuses_bad_input_with_a_reason(app: Flask) -> None:
@@ -84,7 +84,7 @@ def test_revoked_token_no_longer_works(db_session, make_user) -> None:
     user = make_user()
     token = create_api_token(db_session, user)
     user.tokens[0].revoked_at = utcnow()
-    assert user_for_token(db_session, token) is None
+    assert find_api_token(db_session, token) is None
 
 
 def test_demo_seed_once_then_only_prints_the_logins(app: Flask, db_session) -> None:

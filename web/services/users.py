@@ -150,16 +150,6 @@ def create_api_token(session: Session, user: User, label: str = "") -> str:
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """Return the active user holding this unrevoked token."""
-    api_token = find_api_token(session, token)
-    if api_token is None:
-        return None
-    if token_use_is_stale(api_token):
-        api_token.last_used_at = utcnow()
-    return api_token.user
-
-
 TOKEN_USE_INTERVAL = dt.timedelta(minutes=1)
 """How stale a token's last_used_at may get before a request records it again."""
 

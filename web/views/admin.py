@@ -12,7 +12,7 @@ from flask_login import current_user
 from web import htmx
 from web.i18n import N_
 from web.models.enums import Role
-from web.services import users
+from web.services import paging, users
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import db, restrict
 
@@ -71,9 +71,12 @@ def user_create() -> ResponseReturnValue:
     return htmx.redirect_after_post(url_for("admin.user_list"))
 
 
-@bp.post("/users/<int:user_id>/active")
+@bp.post("/users/<id:user_id>/active")
 def user_set_active(user_id: int) -> ResponseReturnValue:
-    user = users.get_user(db(), user_id)
+    try:
+        user = users.get_user(db(), user_id)
+    except NotFound:
+        abort(404)
     try:
         users.set_active(db(), user, request.form.get("active") == "1", current_user)
     except ValidationFailed as exc:
@@ -86,15 +89,12 @@ def user_set_active(user_id: int) -> ResponseReturnValue:
 @bp.post("/tokens")
 def token_create() -> ResponseReturnValue:
     form = request.form
-    user_id = form.get("user_id", "")
+    # 0 for anything that is not an id: no user has it.
+    user_id = paging.whole_number(form.get("user_id"), 1, paging.MAX_ID) or 0
     try:
-        user = (
-            users.get_user(db(), int(user_id))
-            if user_id.isdecimal() and len(user_id) < 10
-            else None
-        )
-        if user is None or not user.is_active:
-            raise NotFound(user_id)
+        user = users.get_user(db(), user_id)
+        if not user.is_active:
+            raise NotFound(f"user {user_id} is not active")
         token = users.create_api_token(db(), user, form.get("label", ""))
     except (NotFound, ValidationFailed) as exc:
         db().rollback()
@@ -120,7 +120,7 @@ def token_create() -> ResponseReturnValue:
     )
 
 
-@bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@bp.post("/users/<id:user_id>/tokens/<id:token_id>/revoke")
 def token_revoke(user_id: int, token_id: int) -> ResponseReturnValue:
     try:
         users.revoke_api_token(db(), users.get_user(db(), user_id), token_id)
