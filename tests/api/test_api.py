@@ -441,6 +441,11 @@ def test_unknown_order_is_a_json_404(api: Api, order: Order) -> None:
     assert "does not exist" in error_of(api.get(f"/orders/{order.id + 1000}"), 404)["error"]
     error_of(api.get("/orders/abc"), 404)
     error_of(api.get("/orders/99999999999999999999"), 404)
+    # The largest id a row can have is looked up; one more matches no route.
+    assert "does not exist" in error_of(api.get("/orders/2147483647"), 404)["error"]
+    assert "no such API route" in error_of(api.get("/orders/2147483648"), 404)["error"]
+    error_of(api.post("/orders/2147483648/actions/validate", {}), 404)
+    error_of(api.post("/orders/2147483648/transactions", {"kind": "payment"}), 404)
     error_of(api.post("/orders/0/comments", {"text": "x"}), 404)
     error_of(api.post(f"/orders/{order.id + 1000}/comments", {"text": "x"}), 404)
 
@@ -608,7 +613,8 @@ def test_payment_as_json_number_is_exact(api: Api, order: Order) -> None:
     first = api.post(f"/orders/{order.id}/transactions", data=raw, content_type="application/json")
     assert first.status_code == 201
     assert first.get_json()["transaction"]["amount"] == "4.10"
-    assert first.get_json()["transaction"]["occurred_at"] == "2026-03-02T12:00:00+00:00"
+    # A day is noon where the merchant works: 12:00 in Paris, 11:00 UTC in winter.
+    assert first.get_json()["transaction"]["occurred_at"] == "2026-03-02T11:00:00+00:00"
     assert first.get_json()["order"]["payment_state"] == "partially_paid"
     # 19.90 as a float is 19.899999999999998578...; read as a decimal it is exact.
     raw = '{"kind": "payment", "source": "cheque", "amount": 19.90}'
@@ -627,7 +633,7 @@ def test_refund_above_what_was_received_is_refused(
     assert pay(api, order, kind="payment", amount="10.00").status_code == 201
     body = error_of(pay(api, order, kind="refund", amount="10.01"), 422)
     assert list(body["fields"]) == ["amount"]
-    assert "10.00 EUR" in body["fields"]["amount"]
+    assert "cannot exceed the money received" in body["fields"]["amount"]
     refunded = pay(api, order, kind="refund", amount="10.00")
     assert refunded.status_code == 201
     assert refunded.get_json()["order"]["payment_state"] == "refunded"
@@ -828,5 +834,30 @@ def test_only_admins_manage_tokens(
         data={"csrf_token": csrf_from(page)},
     )
     assert response.status_code == 403
+    db_session.refresh(api_token)
+    assert api_token.revoked_at is None
+
+
+def test_token_forms_answer_ids_no_user_can_have_with_a_refusal(
+    client: FlaskClient, db_session: Session, login_as: Callable[..., User], token_for: TokenFor
+) -> None:
+    token_for(Role.VIEWER)
+    api_token = db_session.scalars(select(ApiToken)).one()
+    login_as(Role.ADMIN)
+    page = client.get("/admin/users").get_data(as_text=True)
+    token = csrf_from(page)
+    for user_id in ("²", "0", "-1", "2147483648", "9" * 5000, "abc", str(api_token.user_id + 99)):
+        response = client.post(
+            "/admin/tokens", data={"user_id": user_id, "csrf_token": token}, headers=PARTIAL
+        )
+        assert response.status_code == 422, user_id
+        assert "Choisissez un utilisateur." in response.get_data(as_text=True)
+    for user_id in ("2147483648", "99999999999999999999", "0", str(api_token.user_id + 99)):
+        revoke = f"/admin/users/{user_id}/tokens/{api_token.id}/revoke"
+        assert client.post(revoke, data={"csrf_token": token}).status_code == 404, revoke
+        active = f"/admin/users/{user_id}/active"
+        assert client.post(active, data={"csrf_token": token}).status_code == 404, active
+    revoke = f"/admin/users/{api_token.user_id}/tokens/2147483648/revoke"
+    assert client.post(revoke, data={"csrf_token": token}).status_code == 404
     db_session.refresh(api_token)
     assert api_token.revoked_at is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterator, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from web.models import Order, Shipment, Shop
+from web.models import Order, OrderLine, Shipment, Shop, Transaction
 
 BATCH = 200
 
@@ -67,15 +68,20 @@ def _tell(progress: Progress | None, count: int) -> None:
         progress(count)
 
 
-def order_record(order: Order) -> dict[str, Any]:
-    """One order as plain data (amounts as strings, times in ISO 8601)."""
+def when(moment: dt.datetime | None) -> str | None:
+    """Write a moment as ISO 8601 in UTC; None stays None."""
+    return moment.astimezone(dt.UTC).isoformat() if moment is not None else None
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    """The order's own fields as plain data: who, when, its states and what it comes to."""
     return {
         "id": order.id,
         "shop": order.shop.key,
         "external_id": order.external_id,
         "number": order.number,
-        "placed_at": order.placed_at.isoformat(),
-        "shop_updated_at": order.shop_updated_at.isoformat(),
+        "placed_at": when(order.placed_at),
+        "shop_updated_at": when(order.shop_updated_at),
         "currency": order.currency,
         "email": order.email,
         "customer": order.customer_name,
@@ -84,10 +90,75 @@ def order_record(order: Order) -> dict[str, Any]:
         "payment_state": order.payment_state.value,
         "on_hold": order.on_hold,
         "hold_reason": order.hold_reason,
+        "cancel_reason": order.cancel_reason,
         "needs_mapping": order.needs_mapping,
         "mapping_issue": order.mapping_issue,
         "shop_status": order.shop_status,
         "payment_method": order.payment_method,
+        "grand_total": str(order.grand_total),
+    }
+
+
+def transaction_record(tx: Transaction) -> dict[str, Any]:
+    """One payment, capture or refund as plain data."""
+    return {
+        "id": tx.id,
+        "external_id": tx.external_id,
+        "kind": tx.kind.value,
+        "status": tx.status.value,
+        "source": tx.source.value,
+        "method": tx.method,
+        "amount": str(tx.amount),
+        "currency": tx.currency,
+        "occurred_at": when(tx.occurred_at),
+        "reference": tx.reference,
+    }
+
+
+def _line_record(line: OrderLine) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "sku": line.sku,
+        "ean": line.ean,
+        "name": line.name,
+        "options": line.options,
+        "kind": line.kind.value,
+        "quantity": line.quantity,
+        "unit_price": str(line.unit_price),
+        # Plain notation: Decimal("20.0000").normalize() alone would print as "2E+1".
+        "tax_rate": f"{line.tax_rate.normalize():f}",
+        "discount_amount": str(line.discount_amount),
+        "total_net": str(line.total_net),
+        "tax_amount": str(line.tax_amount),
+        "total_gross": str(line.total_gross),
+    }
+
+
+def _shipment_record(shipment: Shipment) -> dict[str, Any]:
+    return {
+        "id": shipment.id,
+        "number": shipment.number,
+        "state": shipment.state.value,
+        "shipped_at": when(shipment.shipped_at),
+        "lines": [
+            {"order_line_id": sl.order_line_id, "quantity": sl.quantity} for sl in shipment.lines
+        ],
+        "parcels": [
+            {
+                "id": parcel.id,
+                "tracking_number": parcel.tracking_number,
+                "tracking_url": parcel.tracking_url,
+                "weight_kg": str(parcel.weight_kg) if parcel.weight_kg else None,
+            }
+            for parcel in shipment.parcels
+        ],
+    }
+
+
+def order_record(order: Order) -> dict[str, Any]:
+    """One order as plain data with its lines, transactions, shipments and parcels."""
+    return {
+        **order_summary(order),
         "shipping_label": order.shipping_label,
         "shipping_mode": order.shipping_mode.code if order.shipping_mode else None,
         "subtotal": str(order.subtotal),
@@ -96,61 +167,12 @@ def order_record(order: Order) -> dict[str, Any]:
         "shipping_total": str(order.shipping_total),
         "shipping_tax": str(order.shipping_tax),
         "tax_total": str(order.tax_total),
-        "grand_total": str(order.grand_total),
         "billing_address": order.billing_address,
         "shipping_address": order.shipping_address,
         "buyer_note": order.buyer_note,
-        "lines": [
-            {
-                "sku": line.sku,
-                "ean": line.ean,
-                "name": line.name,
-                "options": line.options,
-                "kind": line.kind.value,
-                "quantity": line.quantity,
-                "unit_price": str(line.unit_price),
-                "tax_rate": f"{line.tax_rate.normalize():f}",
-                "discount_amount": str(line.discount_amount),
-                "total_net": str(line.total_net),
-                "tax_amount": str(line.tax_amount),
-                "total_gross": str(line.total_gross),
-            }
-            for line in order.lines
-        ],
-        "transactions": [
-            {
-                "external_id": tx.external_id,
-                "kind": tx.kind.value,
-                "status": tx.status.value,
-                "source": tx.source.value,
-                "method": tx.method,
-                "amount": str(tx.amount),
-                "currency": tx.currency,
-                "occurred_at": tx.occurred_at.isoformat(),
-                "reference": tx.reference,
-            }
-            for tx in order.transactions
-        ],
-        "shipments": [
-            {
-                "number": shipment.number,
-                "state": shipment.state.value,
-                "shipped_at": shipment.shipped_at.isoformat() if shipment.shipped_at else None,
-                "lines": [
-                    {"order_line_id": sl.order_line_id, "quantity": sl.quantity}
-                    for sl in shipment.lines
-                ],
-                "parcels": [
-                    {
-                        "tracking_number": parcel.tracking_number,
-                        "tracking_url": parcel.tracking_url,
-                        "weight_kg": str(parcel.weight_kg) if parcel.weight_kg else None,
-                    }
-                    for parcel in shipment.parcels
-                ],
-            }
-            for shipment in order.shipments
-        ],
+        "lines": [_line_record(line) for line in order.lines],
+        "transactions": [transaction_record(tx) for tx in order.transactions],
+        "shipments": [_shipment_record(shipment) for shipment in order.shipments],
     }
 
 

@@ -20,11 +20,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
-from web.services import comments, order_actions, order_queries, order_state, payments
-
-MAX_PAGE = 1_000_000
-MAX_ORDER_ID = 2_147_483_647
-"""The largest order id a route accepts (PostgreSQL integer)."""
+from web.services import comments, order_actions, order_queries, order_state, paging, payments
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -291,8 +287,8 @@ TRANSACTION_CREATE: dict[str, Any] = {
         },
         "occurred_at": {
             "type": "string",
-            "description": "YYYY-MM-DD or an ISO 8601 date-time (UTC when no offset); "
-            "not in the future, not before 2000; default now",
+            "description": "YYYY-MM-DD (noon in Paris; now for today) or an ISO 8601 "
+            "date-time (UTC when no offset); not in the future, not before 2000; default now",
             "example": "2026-03-02",
         },
         "reference": {"type": "string", "maxLength": payments.REFERENCE_MAX_LENGTH},
@@ -336,7 +332,7 @@ ORDER_ID = {
     "name": "order_id",
     "in": "path",
     "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ORDER_ID},
+    "schema": {"type": "integer", "minimum": 1, "maximum": paging.MAX_ID},
 }
 
 
@@ -369,7 +365,9 @@ LIST_PARAMETERS = [
         "Words to find in number, customer, e-mail, company or SKU",
     ),
     _query("sort", _enum(order_queries.SORTS), "Sort order; '-' means descending"),
-    _query("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, "Page"),
+    _query(
+        "page", {"type": "integer", "minimum": 1, "maximum": paging.MAX_PAGE, "default": 1}, "Page"
+    ),
     _query(
         "per_page",
         {
