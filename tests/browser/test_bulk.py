@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -80,11 +79,9 @@ def test_put_the_orders_of_a_page_on_hold_and_follow_the_job(page: Any, live_app
 
 
 @pytest.fixture()
-def quick_arrivals(live_app: Flask) -> Iterator[None]:
-    """Ask for new orders every second instead of every ten."""
-    live_app.config["ORDERS_ARRIVALS_POLL_SECONDS"] = 1
-    yield
-    live_app.config.pop("ORDERS_ARRIVALS_POLL_SECONDS")
+def quick_arrivals(live_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ask for new orders every second instead of every ten (as before after the test)."""
+    monkeypatch.setitem(live_app.config, "ORDERS_ARRIVALS_POLL_SECONDS", 1)
 
 
 def test_a_new_order_is_announced_and_shown_on_request(

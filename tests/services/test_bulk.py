@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.factories import BASE_TIME, make_customer, make_line, make_order, make_shop
 from web import queue
+from web.db import make_engine
 from web.models import Comment, Job, MilestoneMapping, OrderEvent, OutboxMessage, Shop, User
 from web.models.enums import (
     CommercialState,
@@ -25,14 +27,45 @@ from web.models.enums import (
     Role,
 )
 from web.models.orders import Order
-from web.services import bulk, comments, order_actions
+from web.services import bulk, comments
 from web.services.errors import ValidationFailed
+from web.services.paging import MAX_ID
 from web.services.timeline import Actor
+from web.services.users import create_user
 
 
 @pytest.fixture()
 def manager(make_user: Callable[..., User]) -> User:
     return make_user(Role.MANAGER)
+
+
+FailSaving = Callable[[int, BaseException], Callable[[], None]]
+
+
+@pytest.fixture()
+def fail_saving() -> Iterator[FailSaving]:
+    """Make saving a change to one order raise `error`, below Comptoir: in SQLAlchemy's flush.
+
+    Returns a function that stops it; it stops anyway at the end of the test.
+    """
+    listeners: list[Callable[..., None]] = []
+
+    def stop(listener: Callable[..., None]) -> None:
+        if event.contains(Session, "before_flush", listener):
+            event.remove(Session, "before_flush", listener)
+
+    def fail(order_id: int, error: BaseException) -> Callable[[], None]:
+        def before_flush(session: Session, _context: object, _instances: object) -> None:
+            if any(isinstance(item, Order) and item.id == order_id for item in session.dirty):
+                raise error
+
+        event.listen(Session, "before_flush", before_flush)
+        listeners.append(before_flush)
+        return lambda: stop(before_flush)
+
+    yield fail
+    for listener in listeners:
+        stop(listener)
 
 
 def shop_with_milestones(session: Session, key: str | None = None) -> Shop:
@@ -131,52 +164,86 @@ def test_validate_queues_the_milestone_for_the_shop_with_the_notify_choice(
     assert outbox(db_session, cancelled) == []
 
 
-def test_cancel_every_order_matching_the_filters_resolved_when_the_job_runs(
+def test_cancel_every_order_matching_the_filters_among_those_the_list_had(
     db_session: Session, session_factory: sessionmaker[Session], manager: User
 ) -> None:
     shop = shop_with_milestones(db_session, "cancel-here")
     other = shop_with_milestones(db_session, "leave-alone")
     mine = [make_order(db_session, shop) for _ in range(2)]
     theirs = make_order(db_session, other)
-    selection = bulk.select_orders([], {"shop": "cancel-here", "page": "3", "per_page": "1"})
-    assert selection == {"filters": {"shop": "cancel-here"}}
+    shown_upto = theirs.id  # the newest order when the list was shown
+    # Arrived after the list was shown, before the person pressed the button.
+    unseen = make_order(db_session, shop)
+    args = {"shop": "cancel-here", "page": "3", "per_page": "1", "upto": str(shown_upto)}
+    selection = bulk.select_orders(db_session, [], args)
+    assert selection == {"filters": {"shop": "cancel-here"}, "upto": shown_upto}
     job = bulk.start_action(
         db_session, selection, "cancel", reason="Out of stock", created_by_id=manager.id
     )
-    # Queued before it runs, so it is included: the filters are read by the worker.
+    # Arrived after the job was queued: not seen either.
     late = make_order(db_session, shop)
 
     job = run(db_session, session_factory, job)
 
-    assert (job.result["done"], job.result["refused_count"]) == (3, 0)
-    assert (job.progress, job.total) == (3, 3)
-    for order in [*mine, late]:
+    assert (job.result["done"], job.result["refused_count"]) == (2, 0)
+    assert (job.progress, job.total) == (2, 2)
+    for order in mine:
         db_session.refresh(order)
         assert order.commercial_state == CommercialState.CANCELLED
         assert order.cancel_reason == "Out of stock"
         [message] = outbox(db_session, order)
         assert message.payload["milestone"] == "cancelled"
         assert message.payload["reason"] == "Out of stock"
-    db_session.refresh(theirs)
-    assert theirs.commercial_state == CommercialState.NEW
+    for order in (theirs, unseen, late):
+        db_session.refresh(order)
+        assert order.commercial_state == CommercialState.NEW
+        assert outbox(db_session, order) == []
+
+
+def test_all_matching_without_the_lists_newest_id_means_those_there_at_submit(
+    db_session: Session, session_factory: sessionmaker[Session], manager: User
+) -> None:
+    shop = make_shop(db_session, "no-upto")
+    there = [make_order(db_session, shop) for _ in range(2)]
+    for upto in (None, "", "²", "-3", str(MAX_ID + 1)):
+        args = {"shop": "no-upto"} if upto is None else {"shop": "no-upto", "upto": upto}
+        assert bulk.select_orders(db_session, [], args)["upto"] == there[-1].id
+    selection = bulk.select_orders(db_session, [], {"shop": "no-upto"})
+    job = bulk.start_action(db_session, selection, "validate", created_by_id=manager.id)
+    late = make_order(db_session, shop)
+    job = run(db_session, session_factory, job)
+    assert job.result["done"] == 2
+    db_session.refresh(late)
+    assert late.commercial_state == CommercialState.NEW
+
+
+def test_all_matching_is_refused_above_the_cap_or_when_nothing_matches(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = make_shop(db_session, "capped")
+    orders = [make_order(db_session, shop) for _ in range(3)]
+    monkeypatch.setattr(bulk, "MAX_SELECTION", 2)
+    with pytest.raises(ValidationFailed) as refused:
+        bulk.select_orders(db_session, [], {"shop": "capped", "upto": str(orders[-1].id)})
+    assert list(refused.value.errors) == ["scope"]
+    # Up to the second order, two match: within the cap.
+    upto = str(orders[1].id)
+    assert bulk.select_orders(db_session, [], {"shop": "capped", "upto": upto})["upto"] == int(upto)
+    with pytest.raises(ValidationFailed):
+        bulk.select_orders(db_session, [], {"shop": "capped", "upto": "0"})
+    assert db_session.scalars(select(Job)).all() == []
 
 
 def test_a_failing_order_is_reported_and_the_others_still_change(
     db_session: Session,
     session_factory: sessionmaker[Session],
     manager: User,
-    monkeypatch: pytest.MonkeyPatch,
+    fail_saving: FailSaving,
 ) -> None:
     shop = make_shop(db_session)
     good, bad, also_good = (make_order(db_session, shop) for _ in range(3))
-    real_perform = order_actions.perform
-
-    def flaky(session: Session, order: Order, action: str, *args: Any, **kwargs: Any) -> None:
-        real_perform(session, order, action, *args, **kwargs)
-        if order.id == bad.id:
-            raise RuntimeError("disk full")
-
-    monkeypatch.setattr(order_actions, "perform", flaky)
+    db_session.commit()
+    fail_saving(bad.id, OperationalError("UPDATE orders", {}, Exception("disk full")))
     selection = {"ids": [good.id, bad.id, also_good.id]}
     job = bulk.start_action(db_session, selection, "validate", created_by_id=manager.id)
     job = run(db_session, session_factory, job)
@@ -257,12 +324,13 @@ def test_an_action_without_its_reason_is_refused_before_anything_is_queued(
     assert db_session.scalars(select(Job)).all() == []
 
 
-def test_the_selection_is_checked_before_anything_is_queued() -> None:
-    assert bulk.select_orders(["3", "x", "1", "3"]) == {"ids": [3, 1]}
+def test_the_selection_is_checked_before_anything_is_queued(db_session: Session) -> None:
+    chosen = ["3", "x", "1", "3", "²", "0", "-2", str(MAX_ID + 1), "9" * 5000]
+    assert bulk.select_orders(db_session, chosen) == {"ids": [3, 1]}
     with pytest.raises(ValidationFailed):
-        bulk.select_orders(["", "abc"])
+        bulk.select_orders(db_session, ["", "abc", "²"])
     with pytest.raises(ValidationFailed):
-        bulk.select_orders([str(n) for n in range(1, bulk.MAX_SELECTION + 2)])
+        bulk.select_orders(db_session, [str(n) for n in range(1, bulk.MAX_SELECTION + 2)])
 
 
 # --- Export -------------------------------------------------------------------------------
@@ -307,12 +375,12 @@ def test_the_export_file_holds_what_the_cli_prints_for_the_same_orders(
     by: str,
 ) -> None:
     if by == "filters":
-        selection = bulk.select_orders([], {"shop": export_shop.key})
+        selection = bulk.select_orders(db_session, [], {"shop": export_shop.key})
     else:
         ids = db_session.scalars(
             select(Order.id).where(Order.shop_id == export_shop.id).order_by(Order.id.desc())
         )
-        selection = bulk.select_orders([str(order_id) for order_id in ids])
+        selection = bulk.select_orders(db_session, [str(order_id) for order_id in ids])
     job = bulk.start_export(db_session, selection, fmt, tmp_path / "exports", manager.id)
     job = run(db_session, session_factory, job)
 
@@ -333,7 +401,7 @@ def test_exports_older_than_a_day_are_removed_by_the_next_export(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "exports"
-    selection = bulk.select_orders([], {"shop": export_shop.key})
+    selection = bulk.select_orders(db_session, [], {"shop": export_shop.key})
     first = run(
         db_session,
         session_factory,
@@ -385,3 +453,58 @@ def test_a_job_cut_off_by_a_restart_resumes_after_the_last_order_it_committed(
     for order in orders:
         written = db_session.scalars(select(Comment).where(Comment.order_id == order.id)).all()
         assert [c.text for c in written] == ["Colis en route"]
+
+
+class Killed(BaseException):
+    """The worker's process stopping mid-job: nothing in Comptoir catches it."""
+
+
+@pytest.fixture()
+def own_database(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a database of their own, whose commits are real: a worker cut off in the
+    middle of a job keeps what it committed, as in production (the test connection's
+    savepoints would undo it with the worker's rolled-back session)."""
+    url = separate_database_url(tmp_path, "bulk_resume")
+    engine = make_engine(url)
+    reset_schema(engine)
+    migrate(url)
+    yield sessionmaker(engine, expire_on_commit=False)
+    engine.dispose()
+
+
+def test_a_resumed_job_keeps_the_first_runs_refusals_and_counts_right(
+    own_database: sessionmaker[Session], fail_saving: FailSaving
+) -> None:
+    sessions = own_database
+    with sessions.begin() as session:
+        manager, _password = create_user(session, "chef@example.com", Role.MANAGER)
+        shop = make_shop(session)
+        shipped = make_order(session, shop, fulfilment_state=FulfilmentState.SHIPPED)
+        first, cut, last = (make_order(session, shop) for _ in range(3))
+        ids = [shipped.id, first.id, cut.id, last.id]
+        job_id = bulk.start_action(
+            session, {"ids": ids}, "hold", reason="Inventaire", created_by_id=manager.id
+        ).id
+    # The first run refuses the shipped order, holds the next one, and dies on the third.
+    stop = fail_saving(cut.id, Killed())
+    with pytest.raises(Killed):
+        queue.run_pending(sessions)
+    stop()
+    with sessions() as session:
+        cut_off = session.get_one(Job, job_id)
+        assert (cut_off.state, cut_off.progress, cut_off.total) == (JobState.RUNNING, 2, 4)
+        assert cut_off.result["refused_count"] == 1
+
+    assert queue.requeue_interrupted(sessions) == 1
+    assert queue.run_pending(sessions) == 1
+
+    with sessions() as session:
+        finished = session.get_one(Job, job_id)
+        assert finished.state == JobState.DONE and finished.result["resumed_from"] == 2
+        assert (finished.result["done"], finished.result["refused_count"]) == (3, 1)
+        assert finished.result["refused"] == [
+            {"id": shipped.id, "number": shipped.number, "reason": "the order is already shipped"}
+        ]
+        for order_id in ids[1:]:
+            order = session.get_one(Order, order_id)
+            assert order.on_hold and len(events(session, order, "order.held")) == 1

@@ -20,6 +20,7 @@ from web import queue
 from web.models import Job, Shop, User
 from web.models.enums import CommercialState, FulfilmentState, JobState, Role
 from web.models.orders import Order
+from web.services import bulk
 
 PARTIAL = {"HX-Request": "true"}
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
@@ -169,6 +170,7 @@ def test_an_unknown_operation_is_a_bad_request(
         {"op": "cancel"},
         {"op": "comment", "text": "", "visibility": "internal"},
         {"op": "validate", "ids": []},
+        {"op": "validate", "ids": ["²", "0", "2147483648", "9" * 5000]},
     ],
 )
 def test_a_missing_reason_or_selection_is_a_form_error_and_queues_nothing(
@@ -245,14 +247,40 @@ def test_without_htmx_the_form_ends_in_a_redirect_to_the_job_page(
     assert "<html" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
-def test_all_matching_sends_the_filters_not_the_ids(
-    client: FlaskClient, login_as: Callable[..., User], db_session: Session, orders: list[Order]
+def test_all_matching_sends_the_filters_and_the_newest_order_the_list_had(
+    client: FlaskClient,
+    login_as: Callable[..., User],
+    db_session: Session,
+    shop: Shop,
+    orders: list[Order],
 ) -> None:
     login_as(Role.MANAGER)
+    listing = client.get("/orders/?shop=bulk-shop", headers=PARTIAL).get_data(as_text=True)
+    newest = max(order.id for order in orders)
+    assert f'<input type="hidden" form="bulk-form" name="upto" value="{newest}">' in listing
+    make_order(db_session, shop)  # arrives while the person decides
+    db_session.commit()
+
     data = {"op": "validate", "scope": "all", "ids": ids(orders[0]), "shop": "bulk-shop"}
-    assert post(client, data).status_code == 200
+    assert post(client, {**data, "upto": str(newest)}).status_code == 200
     job = db_session.scalars(select(Job)).one()
-    assert job.payload["selection"] == {"filters": {"shop": "bulk-shop"}}
+    assert job.payload["selection"] == {"filters": {"shop": "bulk-shop"}, "upto": newest}
+
+
+def test_all_matching_above_the_cap_is_a_form_error(
+    client: FlaskClient,
+    login_as: Callable[..., User],
+    db_session: Session,
+    orders: list[Order],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login_as(Role.MANAGER)
+    monkeypatch.setattr(bulk, "MAX_SELECTION", 2)
+    response = post(client, {"op": "export_csv", "scope": "all", "shop": "bulk-shop"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'class="inline-errors bulk-errors"' in html
+    assert "More than 10,000 orders match the filters" in html
+    assert job_count(db_session) == 0
 
 
 def test_only_its_creator_or_an_admin_sees_a_job(
@@ -340,6 +368,9 @@ def test_a_job_that_is_not_a_finished_export_has_nothing_to_download(
     assert export.state == JobState.QUEUED
     assert client.get(f"/orders/bulk/jobs/{export.id}/download").status_code == 404
     assert client.get(f"/orders/bulk/jobs/{action.id}/download").status_code == 404
+    for odd in ("0", "2147483648", "99999999999999999999", "²"):
+        assert client.get(f"/orders/bulk/jobs/{odd}").status_code == 404
+        assert client.get(f"/orders/bulk/jobs/{odd}/download").status_code == 404
 
 
 # --- New orders since the page was shown ------------------------------------------------------
@@ -383,6 +414,10 @@ def test_the_arrivals_count_only_newer_orders_matching_the_filters(
     assert count("&shop=bulk-shop") == "2"
     assert count("&shop=bulk-shop&commercial=new") == "1"
     assert count("&shop=nowhere") is None
+    # A watermark that is no order id counts nothing rather than failing.
+    for odd in ("²", "-1", "abc", "2147483648", "9" * 5000):
+        response = client.get(f"/orders/arrivals?after={odd}", headers=PARTIAL)
+        assert response.status_code == 200 and 'data-count="' not in response.get_data(True)
     # "Show" lists the orders again with the same filters.
     html = client.get(f"/orders/arrivals?after={after}&shop=bulk-shop&page=4", headers=PARTIAL)
     assert 'hx-get="/orders/?shop=bulk-shop"' in html.get_data(as_text=True)

@@ -1,10 +1,11 @@
 """Work on many orders at once: state changes, comments and exports as background jobs.
 
 The view checks the request and queues one job; the handler resolves the orders (the ids
-chosen on the page, or every order matching the list's filters at the time the job runs),
-then changes each order in its own transaction through `sessions`, so one refused or failing
-order never undoes the others, and commits the job's progress as it goes so the page can
-show it. The job's own session only reads.
+chosen on the page, or every order matching the list's filters among those the list had when
+it was shown), then changes each order in its own transaction through `sessions`, so one
+refused or failing order never undoes the others, and commits the job's progress and
+refusals as it goes so the page can show them and a restarted job can resume. The job's own
+session only reads.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from web.i18n import N_
 from web.models import Job, User, utcnow
 from web.models.enums import CommentVisibility, JobState
 from web.models.orders import Order
-from web.services import comments, export, order_actions, order_queries, order_state
+from web.services import comments, export, order_actions, order_queries, order_state, paging
 from web.services.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
 
@@ -55,17 +56,18 @@ OrderWork = Callable[[Session, Order, Actor], object]
 
 
 def select_orders(
-    raw_ids: Iterable[str], matching: Mapping[str, str] | None = None
+    session: Session, raw_ids: Iterable[str], matching: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """Name the orders of a job: every order matching the filters, or the ids chosen."""
+    """Name the orders of a job: every order matching the filters, or the ids chosen.
+
+    Matching the filters means among the orders up to `upto`, the newest id the list had
+    when it was shown (the newest now when the form does not say): an order arriving
+    afterwards was never seen, so it is left alone.
+    """
     if matching is not None:
-        filters, _errors = order_queries.parse_filters(matching)
-        args = order_queries.filters_to_args(filters)
-        args.pop("page", None)
-        args.pop("per_page", None)
-        return {"filters": args}
-    ids = [int(raw) for raw in raw_ids if str(raw).strip().isdigit()]
-    ids = list(dict.fromkeys(ids))
+        return _select_matching(session, matching)
+    ids = [paging.whole_number(str(raw), 1, paging.MAX_ID) for raw in raw_ids]
+    ids = list(dict.fromkeys(order_id for order_id in ids if order_id is not None))
     if not ids:
         message = N_("Select at least one order.")
         raise ValidationFailed(message, {"ids": message})
@@ -75,6 +77,24 @@ def select_orders(
         )
         raise ValidationFailed(message, {"ids": message})
     return {"ids": ids}
+
+
+def _select_matching(session: Session, matching: Mapping[str, str]) -> dict[str, Any]:
+    filters, _errors = order_queries.parse_filters(matching)
+    upto = paging.whole_number(matching.get("upto"), 0, paging.MAX_ID)
+    if upto is None:
+        upto = order_queries.newest_order_id(session)
+    count = order_queries.count_matching(session, filters, upto)
+    if count == 0:
+        message = N_("Select at least one order.")
+        raise ValidationFailed(message, {"ids": message})
+    if count > MAX_SELECTION:
+        message = N_("More than 10,000 orders match the filters; narrow them down first.")
+        raise ValidationFailed(message, {"scope": message})
+    args = order_queries.filters_to_args(filters)
+    args.pop("page", None)
+    args.pop("per_page", None)
+    return {"filters": args, "upto": upto}
 
 
 def start_action(
@@ -152,9 +172,12 @@ def get_job(session: Session, job_id: int) -> Job:
 
 
 def export_file(job: Job, now: dt.datetime | None = None) -> Path | None:
-    """The file a finished export wrote, while it is kept; None otherwise."""
+    """The file a finished export wrote, while it is kept, None once removed.
+
+    NotFound when the job is not a finished export: it has no file to offer.
+    """
     if job.kind != EXPORT_JOB or job.state != JobState.DONE or not job.result.get("file"):
-        return None
+        raise NotFound(f"job {job.id} is not a finished export")
     path = Path(job.payload["folder"]) / Path(job.result["file"]).name
     if not path.is_file() or _expired(path, now):
         return None
@@ -173,7 +196,7 @@ def download_name(job: Job) -> str:
 def _resolve(session: Session, selection: Mapping[str, Any]) -> list[int]:
     if "filters" in selection:
         filters, _errors = order_queries.parse_filters(selection["filters"])
-        return order_queries.matching_ids(session, filters)
+        return order_queries.matching_ids(session, filters, upto=selection.get("upto"))
     return [int(order_id) for order_id in selection["ids"]]
 
 
@@ -192,10 +215,26 @@ def _set_progress(session: Session, job_id: int, progress: int, total: int | Non
 
 
 def _report(
-    sessions: sessionmaker[Session], job_id: int, progress: int, total: int | None = None
+    sessions: sessionmaker[Session],
+    job_id: int,
+    progress: int,
+    total: int | None = None,
+    refusal: dict[str, Any] | None = None,
 ) -> None:
     with sessions.begin() as session:
         _set_progress(session, job_id, progress, total)
+        if refusal is not None:
+            _keep_refusal(session, job_id, refusal)
+
+
+def _keep_refusal(session: Session, job_id: int, refusal: dict[str, Any]) -> None:
+    """Count the refusal in the job's result, and list it while fewer than the cap are."""
+    job = session.get_one(Job, job_id)
+    refused = list(job.result.get("refused", []))
+    if len(refused) < MAX_REFUSALS_SHOWN:
+        refused.append(refusal)
+    count = int(job.result.get("refused_count", 0)) + 1
+    job.result = {**job.result, "refused": refused, "refused_count": count}
 
 
 def _reason(exc: Exception) -> str:
@@ -213,32 +252,33 @@ def _each_order(
     job_id = job.id
     actor = _actor(session, job)
     ids, resume_from = _orders_of(session, job, sessions)
-    done = 0
-    refused: list[dict[str, Any]] = []
     for position, order_id in enumerate(ids, start=1):
         if position <= resume_from:
-            continue  # done by an earlier run of this job, in the same transaction as its change
+            continue  # gone through by an earlier run, its progress saved with its outcome
         number = ""
         try:
             with sessions.begin() as unit:
-                order = unit.get(Order, order_id)
+                order = order_actions.lock_order(unit, order_id)
                 if order is None:
                     raise NotFound(GONE)
                 number = order.number
                 work(unit, order, actor)
                 _set_progress(unit, job_id, position)
-            done += 1
         except Exception as exc:  # one order must never stop the others
             if not isinstance(exc, DomainError):
                 log.exception("bulk job %s: order %s failed", job_id, order_id)
-            refused.append({"id": order_id, "number": number, "reason": _reason(exc)})
-            _report(sessions, job_id, position)
+            refusal = {"id": order_id, "number": number, "reason": _reason(exc)}
+            _report(sessions, job_id, position, refusal=refusal)
+    # Read afresh: the refusals of every run, this one's included, are in the job's row.
+    with sessions.begin() as unit:
+        kept = unit.get_one(Job, job_id).result
+    refused_count = int(kept.get("refused_count", 0))
     return {
         "total": len(ids),
-        "done": done + resume_from,
+        "done": len(ids) - refused_count,
         "resumed_from": resume_from,
-        "refused_count": len(refused),
-        "refused": refused[:MAX_REFUSALS_SHOWN],
+        "refused_count": refused_count,
+        "refused": kept.get("refused", []),
     }
 
 

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from web import htmx
 from web.models import Job
 from web.models.enums import JobState, Role
-from web.services import bulk, order_actions, order_queries
+from web.services import bulk, order_actions, order_queries, paging
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import DESK_ROLES, EDITOR_ROLES, db, has_role, restrict
 
@@ -65,7 +65,7 @@ def submit() -> ResponseReturnValue:
 
 def _start(operation: str, form: MultiDict[str, str]) -> Job:
     matching = form if form.get("scope") == "all" else None
-    selection = bulk.select_orders(form.getlist("ids"), matching)
+    selection = bulk.select_orders(db(), form.getlist("ids"), matching)
     if operation in EXPORTS:
         folder = Path(current_app.instance_path) / "exports"
         return bulk.start_export(db(), selection, EXPORTS[operation], folder, current_user.id)
@@ -110,19 +110,20 @@ def _job_page(job: Job) -> Response:
     return response
 
 
-@bp.get("/bulk/jobs/<int:job_id>")
+@bp.get("/bulk/jobs/<id:job_id>")
 def job_status(job_id: int) -> ResponseReturnValue:
     """A bulk job's progress and outcome; the fragment polls itself every second until done."""
     return _job_page(_own_job(job_id))
 
 
-@bp.get("/bulk/jobs/<int:job_id>/download")
+@bp.get("/bulk/jobs/<id:job_id>/download")
 def download(job_id: int) -> ResponseReturnValue:
     """Send the file an export job wrote, to the user who asked for it or an admin."""
     job = _own_job(job_id)
-    if job.kind != bulk.EXPORT_JOB or job.state != JobState.DONE:
+    try:
+        path = bulk.export_file(job)
+    except NotFound:
         abort(404)
-    path = bulk.export_file(job)
     if path is None:
         return htmx.render(
             "errors/page.html",
@@ -147,7 +148,7 @@ def download(job_id: int) -> ResponseReturnValue:
 def arrivals() -> ResponseReturnValue:
     """Count the orders matching the list's filters that arrived after the list was shown."""
     filters, _errors = order_queries.parse_filters(request.args)
-    after = request.args.get("after", type=int)
+    after = paging.whole_number(request.args.get("after"), 0, paging.MAX_ID)
     count = 0 if after is None else order_queries.count_newer(db(), filters, after)
     args = order_queries.filters_to_args(filters)
     args.pop("page", None)
