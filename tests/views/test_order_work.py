@@ -305,3 +305,14 @@ def test_the_timeline_filters_by_who_did_it(
     shop = client.get(f"/orders/{order.id}/timeline?who=shop&who=bogus").get_data(as_text=True)
     assert "event-shop" in shop and "event-user" not in shop
     assert "orders/updated" in shop  # how the shop's change came
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/orders/2147483648", "/orders/99999999999999999999/timeline", "/orders/0"],
+)
+def test_order_ids_beyond_the_database_are_not_found(
+    client: FlaskClient, login_as: Callable[..., User], path: str
+) -> None:
+    login_as(Role.MANAGER)
+    assert client.get(path).status_code == 404

@@ -164,13 +164,13 @@ def index() -> ResponseReturnValue:
     )
 
 
-@bp.get("/<int:order_id>")
+@bp.get("/<id:order_id>")
 def detail(order_id: int) -> ResponseReturnValue:
     """Show everything about one order."""
     return _detail_page(order_id)
 
 
-@bp.get("/<int:order_id>/timeline")
+@bp.get("/<id:order_id>/timeline")
 def timeline(order_id: int) -> ResponseReturnValue:
     """Re-render the order's timeline, keeping only the chosen kinds of event and authors.
 
@@ -383,7 +383,7 @@ def _refused(order_id: int, status: int, **errors: Any) -> Response:
     return response
 
 
-@bp.post("/<int:order_id>/actions/<action>")
+@bp.post("/<id:order_id>/actions/<action>")
 @roles_required(*EDITOR_ROLES)
 def act(order_id: int, action: str) -> ResponseReturnValue:
     """Run one state action from the order page."""
@@ -414,7 +414,7 @@ def act(order_id: int, action: str) -> ResponseReturnValue:
     return _done(order_id, str(ACTION_DONE[action]))
 
 
-@bp.post("/<int:order_id>/transactions")
+@bp.post("/<id:order_id>/transactions")
 @roles_required(*EDITOR_ROLES)
 def add_transaction(order_id: int) -> ResponseReturnValue:
     """Record a payment or refund entered by hand (transfer, cheque, cash, other)."""
@@ -443,7 +443,7 @@ def add_transaction(order_id: int) -> ResponseReturnValue:
     return _done(order_id, done, "#payment-title")
 
 
-@bp.post("/<int:order_id>/comments")
+@bp.post("/<id:order_id>/comments")
 @roles_required(*EDITOR_ROLES)
 def add_comment(order_id: int) -> ResponseReturnValue:
     """Write a comment, internal or for the buyer."""
@@ -470,7 +470,7 @@ def _comment(order_id: int, comment_id: int) -> Comment:
     return comment
 
 
-@bp.post("/<int:order_id>/comments/<int:comment_id>/edit")
+@bp.post("/<id:order_id>/comments/<id:comment_id>/edit")
 @roles_required(*EDITOR_ROLES)
 def edit_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
     """Change an internal comment's text (its author or an admin)."""
@@ -487,7 +487,7 @@ def edit_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
     return _done(order_id, _("Comment changed."), "#comments-title")
 
 
-@bp.post("/<int:order_id>/comments/<int:comment_id>/delete")
+@bp.post("/<id:order_id>/comments/<id:comment_id>/delete")
 @roles_required(*EDITOR_ROLES)
 def delete_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
     """Delete an internal comment; the timeline keeps its text."""

@@ -227,7 +227,7 @@ def backfill(key: str) -> ResponseReturnValue:
     return _job_started(shop, job.id)
 
 
-@bp.get("/<key>/jobs/<int:job_id>")
+@bp.get("/<key>/jobs/<id:job_id>")
 def job_status(key: str, job_id: int) -> ResponseReturnValue:
     """A job's state and result; the fragment polls itself every second until done."""
     shop = _shop(key)
@@ -292,7 +292,7 @@ def mapping_add(key: str, kind: str) -> ResponseReturnValue:
     return _after_mapping_change(shop, _("Mapping saved."))
 
 
-@bp.post("/<key>/mappings/<kind>/<int:mapping_id>")
+@bp.post("/<key>/mappings/<kind>/<id:mapping_id>")
 def mapping_edit(key: str, kind: str, mapping_id: int) -> ResponseReturnValue:
     """Change one mapping row in place."""
     shop, kind = _shop(key), _kind(kind)
@@ -321,7 +321,7 @@ def mapping_edit(key: str, kind: str, mapping_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/<key>/mappings/<kind>/<int:mapping_id>/delete")
+@bp.post("/<key>/mappings/<kind>/<id:mapping_id>/delete")
 def mapping_delete(key: str, kind: str, mapping_id: int) -> ResponseReturnValue:
     shop, kind = _shop(key), _kind(kind)
     try:
