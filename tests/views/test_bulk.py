@@ -279,7 +279,7 @@ def test_all_matching_above_the_cap_is_a_form_error(
     response = post(client, {"op": "export_csv", "scope": "all", "shop": "bulk-shop"})
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and 'class="inline-errors bulk-errors"' in html
-    assert "More than 10,000 orders match the filters" in html
+    assert "Plus de 10 000 commandes correspondent aux filtres" in html
     assert job_count(db_session) == 0
 
 
