@@ -54,6 +54,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 Money = Numeric(14, 2, asdecimal=True)
 """Amounts in an order's currency, to the cent."""
 
+UnitPrice = Numeric(18, 6, asdecimal=True)
+"""A unit price at the shop's own precision (PrestaShop keeps six decimals)."""
+
 Rate = Numeric(7, 4, asdecimal=True)
 """Tax rates in percent (20.0000 for 20 %)."""
 

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from web.models.base import Base, Rate, enum_column, utcnow
+from web.models.base import Base, Rate, UnitPrice, enum_column, utcnow
 from web.models.customers import Customer
 from web.models.enums import (
     CommercialState,
@@ -70,7 +70,10 @@ class Order(Base):
     shipping_label: Mapped[str] = mapped_column(String(200), default="")
     shipping_mode_id: Mapped[int | None] = mapped_column(ForeignKey("shipping_modes.id"))
     payment_method: Mapped[str] = mapped_column(String(120), default="")
+    # The codes the buyer typed, searchable; `discounts` holds every discount with its
+    # amount: [{"code": "", "label": "", "amount": "5.00"}], amounts as strings.
     discount_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    discounts: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
 
     subtotal: Mapped[Decimal] = mapped_column(default=ZERO)
     discount_total: Mapped[Decimal] = mapped_column(default=ZERO)
@@ -78,6 +81,11 @@ class Order(Base):
     shipping_tax: Mapped[Decimal] = mapped_column(default=ZERO)
     tax_total: Mapped[Decimal] = mapped_column(default=ZERO)
     grand_total: Mapped[Decimal] = mapped_column(default=ZERO)
+    # What lines, shipping and discounts add up to when that differs from grand_total;
+    # None when the order reconciles to the cent.
+    computed_total: Mapped[Decimal | None]
+    # The order came from a webhook body whose payments must still be read from the shop.
+    payment_details_pending: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     buyer_note: Mapped[str] = mapped_column(Text, default="")
     marketplace_ref: Mapped[str] = mapped_column(String(120), default="")
@@ -87,6 +95,8 @@ class Order(Base):
     hold_reason: Mapped[str] = mapped_column(String(500), default="")
     needs_mapping: Mapped[bool] = mapped_column(default=False, server_default=false())
     mapping_issue: Mapped[str] = mapped_column(String(500), default="")
+    # [{"kind": "status" | "carrier" | "payment_method", "value": "...", "label": "..."}]
+    mapping_issues: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     needs_review: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     commercial_state: Mapped[CommercialState] = enum_column(
@@ -153,12 +163,14 @@ class OrderLine(Base):
     name: Mapped[str] = mapped_column(String(500))
     options: Mapped[str] = mapped_column(String(500), default="")
     quantity: Mapped[int]
-    unit_price: Mapped[Decimal]
+    unit_price: Mapped[Decimal] = mapped_column(UnitPrice)
     tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("0"))
     discount_amount: Mapped[Decimal] = mapped_column(default=ZERO)
     total_net: Mapped[Decimal] = mapped_column(default=ZERO)
     tax_amount: Mapped[Decimal] = mapped_column(default=ZERO)
     total_gross: Mapped[Decimal] = mapped_column(default=ZERO)
+    # Virtual, downloadable and gift-card lines never wait for a shipment.
+    needs_shipping: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     order: Mapped[Order] = relationship(back_populates="lines")
     parent: Mapped[OrderLine | None] = relationship(remote_side=[id])

@@ -39,6 +39,11 @@ class InboxEvent(Base):
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime | None]
     error: Mapped[str] = mapped_column(Text, default="")
+    # The cause (or, on a processed event, a notice such as totals that do not add up) as
+    # a kind and its parameters, rendered in the reader's language; `error` keeps the
+    # technical text.
+    cause_kind: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    cause_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     processed_at: Mapped[dt.datetime | None]
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
 
