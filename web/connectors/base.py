@@ -5,14 +5,22 @@ database; services persist them keyed on (shop, external_id).
 
 Money conventions (every amount a Decimal parsed from the shop's string or number by
 money(), never through a float, rounded half-up to the cent):
-- ShopLine.unit_price is the price of one unit as charged, tax included, before the
-  line's discount; discount_amount is the line's discount, tax included;
-  total_net / tax_amount / total_gross are the line's amounts after its discount.
+- ShopLine.unit_price is the price of one unit before the line's discount, in the
+  order's price basis (tax included when ShopOrder.prices_include_tax, excluded
+  otherwise), at the shop's own precision (price(), up to six decimals); discount_amount
+  is the line's discount in the same basis; total_net / tax_amount / total_gross are the
+  line's amounts after its discount, to the cent, as the shop gives them.
+- One line per thing the buyer ordered: the components of a bundle (or the child of a
+  configurable product) point at their parent with parent_external_id, carry the
+  quantities to pick and no money of their own; needs_shipping is False for virtual,
+  downloadable and gift-card lines.
 - ShopOrder.subtotal is the sum of the lines tax included before discounts;
-  discount_total the order's discounts tax included; shipping_total the shipping
-  tax included and shipping_tax its tax; tax_total all tax; grand_total what the buyer
-  pays. subtotal - discount_total + shipping_total == grand_total for the shops'
-  own figures (wrapping and fees arrive as lines of kind fee / gift_wrap).
+  discount_total the order's discounts tax included, each kept in `discounts` with its
+  code and amount; shipping_total the shipping tax included and shipping_tax its tax;
+  tax_total all tax; grand_total what the buyer pays. subtotal - discount_total +
+  shipping_total == grand_total for the shops' own figures (wrapping and fees arrive as
+  lines of kind fee / gift_wrap); an order whose figures do not add up is flagged, never
+  silently corrected.
 - Timestamps are timezone-aware UTC: connectors convert the shop's local times.
 """
 
@@ -118,6 +126,16 @@ class ShopCustomer:
 
 
 @dataclass(frozen=True)
+class ShopDiscount:
+    """A discount as the shop applied it: the code typed (empty for an automatic one), the
+    shop's title for it, and its amount, tax included."""
+
+    code: str
+    amount: Decimal
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class ShopLine:
     external_id: str
     name: str
@@ -133,6 +151,7 @@ class ShopLine:
     total_gross: Decimal = Decimal("0.00")
     kind: LineKind = LineKind.PRODUCT
     parent_external_id: str | None = None
+    needs_shipping: bool = True
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,7 @@ class ShopOrder:
     payment_method: str = ""
     payment_method_label: str = ""
     discount_codes: tuple[str, ...] = ()
+    discounts: tuple[ShopDiscount, ...] = ()
     buyer_note: str = ""
     marketplace_ref: str = ""
     cancelled_at: dt.datetime | None = None
@@ -380,6 +400,30 @@ def money(value: Any, field_name: str = "amount") -> Decimal:
         raise BadPayload(f"{field_name}: {value!r} is not an amount")
     # PrestaShop sends six decimals ("12.500000"); amounts are kept to the cent.
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+PRICE_PRECISION = Decimal("0.000001")
+
+
+def price(value: Any, field_name: str = "price") -> Decimal:
+    """Parse a unit price at the shop's precision (up to six decimals, at least two)."""
+    if value is None or value == "":
+        return Decimal("0.00")
+    if isinstance(value, bool):
+        raise BadPayload(f"{field_name}: expected an amount, got {value!r}")
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError) as exc:
+        raise BadPayload(f"{field_name}: {value!r} is not an amount") from exc
+    if not amount.is_finite():
+        raise BadPayload(f"{field_name}: {value!r} is not an amount")
+    amount = amount.quantize(PRICE_PRECISION, rounding=ROUND_HALF_UP)
+    # "12.500000" reads 12.50, "3.225" stays 3.225: trailing zeros past the cent go.
+    for places in range(2, 7):
+        shorter = amount.quantize(Decimal(1).scaleb(-places))
+        if shorter == amount:
+            return shorter
+    return amount
 
 
 def rate(value: Any, field_name: str = "tax rate") -> Decimal:
