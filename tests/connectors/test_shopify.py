@@ -746,7 +746,8 @@ def test_mutated_payloads_raise_only_bad_payload(data: st.DataObject) -> None:
     document: Any = doc(data.draw(st.sampled_from(ORDER_FIXTURES)))
     for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
         path = data.draw(st.sampled_from(list(paths(document))))
-        replacement = data.draw(nasty | json_values)
+        # A copy: NASTY holds lists and dicts that must not be shared or mutated.
+        replacement = copy.deepcopy(data.draw(nasty | json_values))
         if not path:
             document = replacement
             continue
