@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
 
+from web.models.base import trim_price
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
 
 # --- Errors -------------------------------------------------------------------------------
@@ -167,6 +168,30 @@ class ShopTransaction:
 
 
 @dataclass(frozen=True)
+class PaymentSummary:
+    """What an order payload says of its money when it carries no transactions.
+
+    Read from the payload's payment status and totals; `exact` is False when the status
+    says money was refunded by an amount the payload does not give (a partial refund
+    without its refund records). The transactions themselves are read later, by a
+    follow-up.
+    """
+
+    paid: Decimal = Decimal("0.00")
+    refunded: Decimal = Decimal("0.00")
+    authorized: Decimal = Decimal("0.00")
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class ShopRefund:
+    """A refund delivered on its own (Shopify refunds/create): its order and its money."""
+
+    order_external_id: str
+    transactions: tuple[ShopTransaction, ...]
+
+
+@dataclass(frozen=True)
 class ShopOrder:
     """One order as the shop sees it now."""
 
@@ -198,8 +223,10 @@ class ShopOrder:
     marketplace_ref: str = ""
     cancelled_at: dt.datetime | None = None
     cancel_reason: str = ""
-    # None: the payload does not carry payments; ask fetch_transactions() for them.
+    # None: the payload does not carry payments; fetch_transactions() reads them, and
+    # payment_summary says what the payload itself tells of them meanwhile.
     transactions: tuple[ShopTransaction, ...] | None = None
+    payment_summary: PaymentSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -417,13 +444,7 @@ def price(value: Any, field_name: str = "price") -> Decimal:
         raise BadPayload(f"{field_name}: {value!r} is not an amount") from exc
     if not amount.is_finite():
         raise BadPayload(f"{field_name}: {value!r} is not an amount")
-    amount = amount.quantize(PRICE_PRECISION, rounding=ROUND_HALF_UP)
-    # "12.500000" reads 12.50, "3.225" stays 3.225: trailing zeros past the cent go.
-    for places in range(2, 7):
-        shorter = amount.quantize(Decimal(1).scaleb(-places))
-        if shorter == amount:
-            return shorter
-    return amount
+    return trim_price(amount.quantize(PRICE_PRECISION, rounding=ROUND_HALF_UP))
 
 
 def rate(value: Any, field_name: str = "tax rate") -> Decimal:

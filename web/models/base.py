@@ -54,8 +54,28 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 Money = Numeric(14, 2, asdecimal=True)
 """Amounts in an order's currency, to the cent."""
 
-UnitPrice = Numeric(18, 6, asdecimal=True)
-"""A unit price at the shop's own precision (PrestaShop keeps six decimals)."""
+
+class UnitPrice(TypeDecorator[Decimal]):
+    """A unit price at the shop's own precision (PrestaShop keeps six decimals), read back
+    with at least two decimals and no trailing zeros beyond them: 12.00, 3.225."""
+
+    impl = Numeric(18, 6, asdecimal=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return trim_price(Decimal(value))
+
+
+def trim_price(amount: Decimal) -> Decimal:
+    """Drop the zeros past the cent: 12.500000 reads 12.50, 3.225000 reads 3.225."""
+    for places in range(2, 6):
+        shorter = amount.quantize(Decimal(1).scaleb(-places))
+        if shorter == amount:
+            return shorter
+    return amount
+
 
 Rate = Numeric(7, 4, asdecimal=True)
 """Tax rates in percent (20.0000 for 20 %)."""

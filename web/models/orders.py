@@ -163,7 +163,7 @@ class OrderLine(Base):
     name: Mapped[str] = mapped_column(String(500))
     options: Mapped[str] = mapped_column(String(500), default="")
     quantity: Mapped[int]
-    unit_price: Mapped[Decimal] = mapped_column(UnitPrice)
+    unit_price: Mapped[Decimal] = mapped_column(UnitPrice())
     tax_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("0"))
     discount_amount: Mapped[Decimal] = mapped_column(default=ZERO)
     total_net: Mapped[Decimal] = mapped_column(default=ZERO)
