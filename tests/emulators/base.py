@@ -82,7 +82,8 @@ class Emulator:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> str:
+    def start(self, port: int = 0) -> str:
+        """Serve on loopback, on `port` when given (a restart after stop())."""
         emulator = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,7 +124,7 @@ class Emulator:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         # Without TCP_NODELAY the separate header and body writes meet delayed ACKs and
         # every keep-alive request waits 40 ms.
         self._server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -169,6 +170,11 @@ class Emulator:
         with self._lock:
             for status in statuses:
                 self._faults.append(Fault(status, retry_after, delay, path_contains, method, after))
+
+    def clear_faults(self) -> None:
+        """Forget the faults not yet served: the shop answers normally again."""
+        with self._lock:
+            self._faults.clear()
 
     def slow_next(self, seconds: float, path_contains: str = "", method: str = "") -> None:
         """Delay the next matching request, then answer it normally.

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,11 +20,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.emulators.shopify import ShopifyEmulator
-from web.models import CarrierMapping, InboxEvent, Order, Shop, SyncCursor
+from web.models import CarrierMapping, InboxEvent, Order, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState, PaymentState
 from web.services import shops
 from web.services.shipping_modes import ensure_default_shipping_modes
-from web.services.sync import run_sync
+from web.services.sync import process_pending, run_sync
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "shopify"
 
@@ -107,9 +111,89 @@ def test_the_same_delivery_ten_times_is_stored_once(
     answers = [post(client, shop, body, headers).get_json()["status"] for _ in range(10)]
     assert answers == ["stored"] + ["duplicate"] * 9
     run_sync(session_factory, shop.key)
-    assert inbox_count(db_session) == 1
+    topics = db_session.scalars(select(InboxEvent.topic).order_by(InboxEvent.id)).all()
+    # The delivery once, and once the follow-up that read its payments.
+    assert topics == ["orders/paid", "fetch/transactions"]
     order = db_session.scalars(select(Order)).one()
-    assert len(order.transactions) == len({tx.external_id for tx in order.transactions})
+    assert [(tx.kind.value, tx.amount) for tx in order.transactions] == [("sale", Decimal("84.82"))]
+    assert len(emulator.requests_to("GET", "/transactions.json")) == 1
+
+
+@pytest.mark.parametrize("outage", ["connection refused", "401", "429"])
+def test_an_order_arrives_whole_while_the_shops_api_refuses_every_call(
+    outage: str,
+    client: FlaskClient,
+    emulator: ShopifyEmulator,
+    shop: Shop,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    login_as,
+) -> None:
+    stored = emulator.add_order(fixture("order-fr-relay-point.json"))
+    body, headers = emulator.webhook("orders/create", stored["id"])
+    port = urlsplit(emulator.base_url).port or 0
+    if outage == "connection refused":
+        emulator.stop()
+    else:
+        emulator.fail_next(*[int(outage)] * 100, retry_after="1")
+    assert post(client, shop, body, headers).get_json() == {"status": "stored"}
+    process_pending(session_factory)  # the delivery
+    process_pending(session_factory)  # its follow-up, which the shop refuses
+
+    order = db_session.scalars(select(Order)).one()
+    assert order.number == "#1042" and order.grand_total == Decimal("84.82")
+    assert [line.sku for line in order.lines] == ["LIV-CUIS-01", "TAB-LIN-BLE-M"]
+    assert order.customer is not None and order.email
+    # Paid, as the order body says, and marked as awaiting the shop's transactions.
+    assert order.payment_state == PaymentState.PAID
+    assert order.payment_details_pending
+    follow_up = db_session.scalars(
+        select(InboxEvent).where(InboxEvent.topic == "fetch/transactions")
+    ).one()
+    assert follow_up.state == InboxState.FAILED and follow_up.error
+    login_as("manager")
+    page = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert 'id="payment-details-pending"' in page and "en attente du détail" in page
+    sync_log = client.get("/sync/?topic=fetch/transactions").get_data(as_text=True)
+    assert "Paiements lus auprès de la boutique après réception" in sync_log
+
+    # The API comes back; the follow-up's retry time arrives.
+    if outage == "connection refused":
+        emulator.start(port)
+    else:
+        emulator.clear_faults()
+    follow_up.next_attempt_at = utcnow()
+    db_session.commit()
+    process_pending(session_factory)
+    # A late duplicate of the delivery changes nothing.
+    post(client, shop, body, {**headers, "X-Shopify-Webhook-Id": "late-copy"})
+    process_pending(session_factory)
+
+    db_session.expire_all()
+    order = db_session.scalars(select(Order)).one()
+    assert not order.payment_details_pending
+    assert order.payment_state == PaymentState.PAID
+    assert [(tx.kind.value, tx.amount) for tx in order.transactions] == [("sale", Decimal("84.82"))]
+    assert not order.transactions[0].external_id.startswith("body:")
+    assert len(emulator.requests_to("GET", "/transactions.json")) >= 1
+    page = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert 'id="payment-details-pending"' not in page
+
+
+def test_an_unpaid_order_needs_no_follow_up(
+    client: FlaskClient,
+    emulator: ShopifyEmulator,
+    shop: Shop,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    stored = emulator.add_order(fixture("order-fr-company-bundle.json"))  # pending
+    post(client, shop, *emulator.webhook("orders/create", stored["id"]))
+    process_pending(session_factory)
+    order = db_session.scalars(select(Order)).one()
+    assert order.payment_state == PaymentState.UNPAID and not order.payment_details_pending
+    assert db_session.scalars(select(InboxEvent.topic)).all() == ["orders/create"]
+    assert not emulator.requests
 
 
 @pytest.mark.parametrize(
@@ -228,7 +312,7 @@ def test_hostile_signed_bodies_never_cause_a_500(
         )
 
 
-def test_a_refund_webhook_reads_the_order_and_records_the_refund(
+def test_a_refund_webhook_reads_the_refund_and_records_it(
     client: FlaskClient,
     emulator: ShopifyEmulator,
     shop: Shop,
@@ -236,21 +320,23 @@ def test_a_refund_webhook_reads_the_order_and_records_the_refund(
     session_factory: sessionmaker[Session],
 ) -> None:
     stored = emulator.add_order(fixture("order-fr-relay-point.json"))
+    sale = {
+        "id": 1,
+        "kind": "sale",
+        "status": "success",
+        "amount": "84.82",
+        "currency": "EUR",
+        "gateway": "shopify_payments",
+        "created_at": stored["created_at"],
+    }
+    emulator.set_transactions(stored["id"], [sale])
     post(client, shop, *emulator.webhook("orders/create", stored["id"]))
     run_sync(session_factory, shop.key)
     emulator.update_order(stored["id"], financial_status="partially_refunded")
     emulator.set_transactions(
         stored["id"],
         [
-            {
-                "id": 1,
-                "kind": "sale",
-                "status": "success",
-                "amount": "84.82",
-                "currency": "EUR",
-                "gateway": "shopify_payments",
-                "created_at": stored["created_at"],
-            },
+            sale,
             {
                 "id": 2,
                 "kind": "refund",
@@ -262,12 +348,96 @@ def test_a_refund_webhook_reads_the_order_and_records_the_refund(
             },
         ],
     )
+    # The synthetic refund body carries no transaction: how much is read from the shop.
     response = post(client, shop, *emulator.webhook("refunds/create", stored["id"]))
     assert response.status_code == 200
     run_sync(session_factory, shop.key)
     order = db_session.scalars(select(Order)).one()
     db_session.refresh(order)
     assert order.payment_state == PaymentState.PARTIALLY_REFUNDED
+    assert sorted((tx.kind.value, tx.amount) for tx in order.transactions) == [
+        ("refund", Decimal("10.00")),
+        ("sale", Decimal("84.82")),
+    ]
+    assert not order.payment_details_pending
+
+
+def refund_body(order_id: int, amount: str, transaction_id: int = 77) -> dict[str, Any]:
+    """A refunds/create body as Shopify sends it, with the refund's transaction."""
+    return {
+        "id": 900 + transaction_id,
+        "order_id": order_id,
+        "created_at": "2025-03-03T10:00:00+01:00",
+        "note": "Article abîmé",
+        "restock": False,
+        "refund_line_items": [],
+        "order_adjustments": [],
+        "transactions": [
+            {
+                "id": transaction_id,
+                "order_id": order_id,
+                "kind": "refund",
+                "status": "success",
+                "amount": amount,
+                "currency": "EUR",
+                "gateway": "shopify_payments",
+                "created_at": "2025-03-03T10:00:00+01:00",
+                "processed_at": "2025-03-03T10:00:00+01:00",
+            }
+        ],
+    }
+
+
+def signed(emulator: ShopifyEmulator, topic: str, data: dict[str, Any]) -> tuple[bytes, dict]:
+    """Sign a body of our own the way the emulator signs its webhooks."""
+    body = json.dumps(data).encode()
+    _, headers = emulator.webhook("orders/create", data.get("order_id") or data["id"])
+    key = emulator.webhook_secret.encode()
+    headers["X-Shopify-Hmac-Sha256"] = base64.b64encode(
+        hmac.new(key, body, hashlib.sha256).digest()
+    ).decode()
+    headers["X-Shopify-Topic"] = topic
+    return body, headers
+
+
+def test_a_refund_carrying_its_transaction_is_recorded_without_asking_the_shop(
+    client: FlaskClient,
+    emulator: ShopifyEmulator,
+    shop: Shop,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    stored = emulator.add_order(fixture("order-fr-relay-point.json"))
+    post(client, shop, *emulator.webhook("orders/create", stored["id"]))
+    run_sync(session_factory, shop.key)
+    reads = len(emulator.requests_to("GET", "/transactions.json"))
+    post(client, shop, *signed(emulator, "refunds/create", refund_body(stored["id"], "12.50")))
+    run_sync(session_factory, shop.key)
+    order = db_session.scalars(select(Order)).one()
+    db_session.refresh(order)
+    assert order.payment_state == PaymentState.PARTIALLY_REFUNDED
+    refunds = [tx for tx in order.transactions if tx.kind.value == "refund"]
+    assert [(tx.external_id, tx.amount) for tx in refunds] == [("77", Decimal("12.50"))]
+    # Everything was in the delivery: neither the order nor its payments were read again.
+    assert len(emulator.requests_to("GET", "/transactions.json")) == reads
+    assert not emulator.requests_to("GET", f"/orders/{stored['id']}.json")
+
+
+def test_a_refund_of_an_unknown_order_reads_the_order_by_a_follow_up(
+    client: FlaskClient,
+    emulator: ShopifyEmulator,
+    shop: Shop,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    stored = emulator.add_order(fixture("order-fr-relay-point.json"))
+    post(client, shop, *signed(emulator, "refunds/create", refund_body(stored["id"], "5.00")))
+    run_sync(session_factory, shop.key)
+    order = db_session.scalars(select(Order)).one()
+    assert order.number == "#1042" and order.grand_total == Decimal("84.82")
+    assert order.payment_state == PaymentState.PAID
+    topics = db_session.scalars(select(InboxEvent.topic).order_by(InboxEvent.id)).all()
+    assert topics == ["refunds/create", "fetch/order"]
     assert emulator.requests_to("GET", f"/orders/{stored['id']}.json")
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from web.connectors.base import (
     BadPayload,
+    PaymentSummary,
     ShopAddress,
     ShopCustomer,
+    ShopDiscount,
     ShopLine,
     ShopOrder,
     ShopTransaction,
@@ -34,6 +36,11 @@ def encode_order(order: ShopOrder) -> bytes:
 
 def _time(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
+
+
+def _summary(data: dict[str, Any]) -> PaymentSummary:
+    amounts = ("paid", "refunded", "authorized")
+    return PaymentSummary(**{**data, **{name: Decimal(data[name]) for name in amounts}})
 
 
 def decode_order(body: bytes) -> ShopOrder:
@@ -73,6 +80,7 @@ def decode_order(body: bytes) -> ShopOrder:
             )
         )
         shipping = data.pop("shipping")
+        summary = data.pop("payment_summary", None)
         money_fields = (
             "grand_total",
             "subtotal",
@@ -92,8 +100,13 @@ def decode_order(body: bytes) -> ShopOrder:
                 "billing": ShopAddress(**data["billing"]),
                 "shipping": None if shipping is None else ShopAddress(**shipping),
                 "discount_codes": tuple(data["discount_codes"]),
+                "discounts": tuple(
+                    ShopDiscount(**{**item, "amount": Decimal(item["amount"])})
+                    for item in data.get("discounts", ())
+                ),
                 "lines": lines,
                 "transactions": transactions,
+                "payment_summary": None if summary is None else _summary(summary),
             }
         )
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:

@@ -58,6 +58,7 @@ from web.connectors.base import (
     ConnectorError,
     InvalidSignature,
     OrderBatch,
+    PaymentSummary,
     PermanentError,
     PushOutcome,
     RetryableError,
@@ -66,6 +67,7 @@ from web.connectors.base import (
     ShopCustomer,
     ShopLine,
     ShopOrder,
+    ShopRefund,
     ShopSettings,
     ShopTransaction,
     WebhookDelivery,
@@ -373,6 +375,19 @@ class ShopifyConnector:
                 f"this is a refund of order {data.get('order_id')!r}, not an order: fetch the order"
             )
         return _guarded("order", _parse_order, data)
+
+    def parse_refund(self, payload: bytes) -> ShopRefund:
+        """Read a refunds/create body: the Refund, its order id and its transactions."""
+        data = _obj(_loads(payload, "refund payload"), "refund payload")
+        if isinstance(data.get("refund"), dict):
+            data = data["refund"]
+        order_id = _id(data.get("order_id"), "refund.order_id")
+        items = _list(data.get("transactions"), "refund.transactions")
+        transactions = tuple(
+            _guarded(f"refund.transactions[{i}]", _transaction, item, f"refund.transactions[{i}]")
+            for i, item in enumerate(items)
+        )
+        return ShopRefund(order_external_id=order_id, transactions=transactions)
 
     def fetch_order(self, external_id: str) -> ShopOrder:
         """GET /admin/api/2025-01/orders/{id}.json"""
@@ -925,6 +940,7 @@ def _parse_order(data: dict[str, Any]) -> ShopOrder:
         cancelled_at=cancelled_at,
         cancel_reason=_text(data.get("cancel_reason"), "cancel_reason"),
         transactions=None,
+        payment_summary=_payment_summary(data, financial_status, grand_total),
     )
 
 
@@ -951,3 +967,33 @@ def _transaction(value: Any, field: str) -> ShopTransaction:
         method=_text(data.get("gateway"), f"{field}.gateway"),
         reference=_text(data.get("authorization"), f"{field}.authorization"),
     )
+
+
+# financial_status values whose whole total was paid (refunds come on top).
+PAID_STATUSES = ("paid", "partially_refunded", "refunded")
+
+
+def _payment_summary(data: Mapping[str, Any], status: str, total: Decimal) -> PaymentSummary:
+    """What the order body tells of its money: `financial_status`, `total_outstanding` and
+    the refunds' transactions it embeds (the transactions themselves are read later)."""
+    refunded = Decimal("0.00")
+    for index, item in enumerate(_list(data.get("refunds"), "refunds")):
+        refund = _obj(item, f"refunds[{index}]")
+        for tx_index, raw in enumerate(_list(refund.get("transactions"), "refunds.transactions")):
+            tx = _guarded(f"refunds[{index}].transactions[{tx_index}]", _transaction, raw, "tx")
+            if tx.kind == TransactionKind.REFUND and tx.status == TransactionStatus.SUCCESS:
+                refunded += tx.amount
+    if status == "authorized":
+        return PaymentSummary(authorized=total)
+    if status == "partially_paid":
+        outstanding = data.get("total_outstanding")
+        if outstanding in (None, ""):
+            return PaymentSummary(exact=False)
+        return PaymentSummary(paid=max(Decimal("0.00"), total - _money(outstanding, "total")))
+    if status not in PAID_STATUSES:
+        return PaymentSummary()
+    if status == "refunded" and not refunded:
+        return PaymentSummary(paid=total, refunded=total)
+    # A partial refund the body carries no record of: its amount comes with the details.
+    exact = status != "partially_refunded" or bool(refunded)
+    return PaymentSummary(paid=total, refunded=refunded, exact=exact)

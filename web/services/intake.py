@@ -14,6 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,11 +26,13 @@ from web.connectors.base import (
     Connector,
     ConnectorError,
     InvalidSignature,
+    PaymentSummary,
     PermanentError,
     RateLimited,
     RetryableError,
     ShopLine,
     ShopOrder,
+    ShopRefund,
     ShopTransaction,
 )
 from web.connectors.codec import decode_order
@@ -48,7 +51,9 @@ from web.models.enums import (
     FulfilmentState,
     InboxState,
     ShopStatusMeaning,
+    TransactionKind,
     TransactionSource,
+    TransactionStatus,
 )
 from web.services import order_state, outbox
 from web.services.errors import InvalidTransition
@@ -59,6 +64,13 @@ from web.services.timeline import Actor, record_event
 log = logging.getLogger(__name__)
 
 POLL_TOPIC = "poll/order"
+# Follow-ups: what a delivery lacks is read from the shop by an inbox event of its own,
+# with its own retries, after the delivery itself has been applied.
+FETCH_TRANSACTIONS = "fetch/transactions"
+FETCH_ORDER = "fetch/order"
+FOLLOW_UP_TOPICS = (FETCH_TRANSACTIONS, FETCH_ORDER)
+# Payments shown from an order body's totals until the shop's transactions are read.
+PROVISIONAL_PREFIX = "body:"
 MAX_ATTEMPTS = 8
 KEPT_HEADER_PREFIXES = (
     "x-shopify-",
@@ -295,28 +307,103 @@ def _apply(
 ) -> Order | None:
     if event.topic.endswith(("deleted", "delete")):
         return _deleted_at_shop(session, shop, event, actor)
-    shop_order = _order_from_event(event, connector)
+    if event.topic == FETCH_TRANSACTIONS:
+        return _read_transactions(session, shop, event, connector, actor)
+    if event.topic == FETCH_ORDER:
+        return _read_order(session, shop, event, connector, actor)
+    if event.topic == POLL_TOPIC:
+        shop_order = decode_order(event.raw_body)
+    else:
+        refund = _refund_from(event, connector)
+        if refund is not None:
+            return _apply_refund(session, shop, event, refund, actor)
+        shop_order = connector.get().parse_order(event.raw_body)
+    backfill = event.headers.get(BACKFILL_HEADER) == "1"
+    order = upsert_order(session, shop, shop_order, actor, backfill=backfill).order
+    if order is not None and order.payment_details_pending and shop_order.transactions is None:
+        _follow_up(session, shop, FETCH_TRANSACTIONS, order.external_id, event)
+    return order
+
+
+def _follow_up(
+    session: Session, shop: Shop, topic: str, external_order_id: str, cause: InboxEvent
+) -> None:
+    """Store the follow-up that reads from the shop what this delivery lacked (once)."""
+    store_event(
+        session,
+        shop,
+        topic,
+        f"{topic}:{external_order_id}:after:{cause.id}",
+        external_order_id,
+        b"",
+        {},
+    )
+
+
+def _refund_from(event: InboxEvent, connector: _Lazy) -> ShopRefund | None:
+    parse: Callable[[bytes], ShopRefund] | None = getattr(connector.get(), "parse_refund", None)
+    if parse is None or not event.topic.startswith("refunds/"):
+        return None
+    return parse(event.raw_body)
+
+
+def _apply_refund(
+    session: Session, shop: Shop, event: InboxEvent, refund: ShopRefund, actor: Actor
+) -> Order | None:
+    """Record a refund from its own delivery; an order not yet known is read from the shop."""
+    order = _find_order(session, shop, refund.order_external_id)
+    if order is None:
+        _follow_up(session, shop, FETCH_ORDER, refund.order_external_id, event)
+        return None
+    _record_transactions(session, order, refund.transactions, actor)
+    if _drop_provisional(order) or not refund.transactions:
+        # Figures shown from a body may now count this refund twice, or the delivery did
+        # not say how much: the shop's transactions settle it.
+        _await_details(session, order, actor, PaymentSummary(exact=False))
+        _follow_up(session, shop, FETCH_TRANSACTIONS, order.external_id, event)
+    _refresh_money(session, shop, order, actor)
+    return order
+
+
+def _read_transactions(
+    session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
+) -> Order | None:
+    """The follow-up of a body without payments: read them, replace the figures shown."""
+    order = _find_order(session, shop, event.external_order_id or "")
+    if order is None or not order.payment_details_pending:
+        return order  # a later follow-up already read them
+    transactions = connector.get().fetch_transactions(order.external_id)
+    _drop_provisional(order)
+    _record_transactions(session, order, transactions, actor)
+    order.payment_details_pending = False
+    record_event(
+        session,
+        order,
+        actor,
+        "payment.details_received",
+        f"Payment details read from the shop ({len(transactions)} transaction(s)).",
+        {"count": len(transactions)},
+    )
+    _refresh_money(session, shop, order, actor)
+    return order
+
+
+def _read_order(
+    session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
+) -> Order | None:
+    """The follow-up of a delivery about an order Comptoir does not have: read it whole."""
+    shop_order = connector.get().fetch_order(event.external_order_id or "")
     if shop_order.transactions is None:
         transactions = connector.get().fetch_transactions(shop_order.external_id)
-        shop_order = _with_transactions(shop_order, transactions)
-    backfill = event.headers.get(BACKFILL_HEADER) == "1"
-    return upsert_order(session, shop, shop_order, actor, backfill=backfill).order
+        shop_order = dataclasses.replace(shop_order, transactions=transactions)
+    return upsert_order(session, shop, shop_order, actor).order
 
 
-def _order_from_event(event: InboxEvent, connector: _Lazy) -> ShopOrder:
-    if event.topic == POLL_TOPIC:
-        return decode_order(event.raw_body)
-    try:
-        return connector.get().parse_order(event.raw_body)
-    except BadPayload:
-        # Some topics (Shopify refunds/create) carry something else than the order: read it.
-        if not event.external_order_id:
-            raise
-        return connector.get().fetch_order(event.external_order_id)
-
-
-def _with_transactions(order: ShopOrder, transactions: tuple[ShopTransaction, ...]) -> ShopOrder:
-    return dataclasses.replace(order, transactions=transactions)
+def _refresh_money(session: Session, shop: Shop, order: Order, actor: Actor) -> None:
+    order_state.refresh_payment_state(
+        session, order, actor, counts_as_payment=payment_counter(shop, order)
+    )
+    outbox.queue_milestone(session, order, actor)
 
 
 def _deleted_at_shop(session: Session, shop: Shop, event: InboxEvent, actor: Actor) -> Order | None:
@@ -397,12 +484,12 @@ def upsert_order(
             {"shop_status": incoming.status},
         )
     _resolve_mappings(session, shop, order, incoming, actor)
-    new_money = _record_transactions(session, order, incoming.transactions or (), actor)
+    if incoming.transactions is None:
+        new_money = _show_payment_summary(session, order, incoming.payment_summary, actor)
+    else:
+        new_money = _record_transactions(session, order, incoming.transactions, actor)
     _apply_status_meaning(session, order, incoming, status_meaning, actor)
-    order_state.refresh_payment_state(
-        session, order, actor, counts_as_payment=payment_counter(shop, order)
-    )
-    outbox.queue_milestone(session, order, actor)
+    _refresh_money(session, shop, order, actor)
     if not created and not new_money:
         record_event(
             session,
@@ -685,3 +772,93 @@ def _apply_status_meaning(
             )
         except InvalidTransition:
             pass
+
+
+# --- Payments shown from a body, until the shop's transactions are read ------------------
+
+_PAID_KINDS = (TransactionKind.SALE, TransactionKind.CAPTURE)
+
+
+def _is_provisional(transaction: Transaction) -> bool:
+    return (transaction.external_id or "").startswith(PROVISIONAL_PREFIX)
+
+
+def _drop_provisional(order: Order) -> bool:
+    provisional = [tx for tx in order.transactions if _is_provisional(tx)]
+    for transaction in provisional:
+        order.transactions.remove(transaction)
+    return bool(provisional)
+
+
+def _show_payment_summary(
+    session: Session, order: Order, summary: PaymentSummary | None, actor: Actor
+) -> bool:
+    """Show what the body says of the money beyond the transactions already read, marked
+    as awaiting details; return whether the money shown changed."""
+    known = [
+        tx
+        for tx in order.transactions
+        if tx.source == TransactionSource.SHOP
+        and tx.status == TransactionStatus.SUCCESS
+        and not _is_provisional(tx)
+    ]
+
+    def read(*kinds: TransactionKind) -> Decimal:
+        return sum((tx.amount for tx in known if tx.kind in kinds), Decimal("0.00"))
+
+    wanted: dict[TransactionKind, Decimal] = {}
+    if summary is not None:
+        wanted = {
+            TransactionKind.SALE: summary.paid - read(*_PAID_KINDS),
+            TransactionKind.REFUND: summary.refunded - read(TransactionKind.REFUND),
+            TransactionKind.AUTHORIZATION: (
+                summary.authorized - read(TransactionKind.AUTHORIZATION, *_PAID_KINDS)
+            ),
+        }
+    missing = {kind: amount for kind, amount in wanted.items() if amount > 0}
+    shown = {tx.kind: tx.amount for tx in order.transactions if _is_provisional(tx)}
+    changed = shown != missing
+    if changed:
+        _drop_provisional(order)
+        for kind, amount in missing.items():
+            order.transactions.append(
+                Transaction(
+                    external_id=f"{PROVISIONAL_PREFIX}{kind.value}",
+                    method=order.payment_method,
+                    kind=kind,
+                    status=TransactionStatus.SUCCESS,
+                    source=TransactionSource.SHOP,
+                    amount=amount,
+                    currency=order.currency,
+                    reference="",
+                    occurred_at=order.shop_updated_at,
+                )
+            )
+        session.flush()
+    # An inexact summary names a refund without its amount: known refunds answer it.
+    unknown = summary is None or (not summary.exact and not read(TransactionKind.REFUND))
+    if missing or unknown:
+        _await_details(session, order, actor, summary)
+    else:
+        order.payment_details_pending = False
+    return changed
+
+
+def _await_details(
+    session: Session, order: Order, actor: Actor, summary: PaymentSummary | None
+) -> None:
+    if order.payment_details_pending:
+        return
+    order.payment_details_pending = True
+    record_event(
+        session,
+        order,
+        actor,
+        "payment.awaiting_details",
+        "Payment shown from the shop's order; its transactions will be read from the shop.",
+        {
+            "paid": str(summary.paid) if summary else None,
+            "refunded": str(summary.refunded) if summary else None,
+            "currency": order.currency,
+        },
+    )

@@ -177,15 +177,24 @@ def _default_since(shop: Shop, cursor: SyncCursor, now: dt.datetime) -> dt.datet
 def process_pending(
     sessions: sessionmaker[Session], shop_id: int | None = None, limit: int = 500
 ) -> int:
-    """Process due inbox events, each in its own transaction; return how many were tried."""
-    with sessions() as session:
-        ids = intake.due_events(session, shop_id, limit)
-    for event_id in ids:
-        with sessions.begin() as session:
-            event = session.get(InboxEvent, event_id)
-            if event is not None:
-                intake.process_event(session, event)
-    return len(ids)
+    """Process due inbox events, each in its own transaction; return how many were tried.
+
+    Goes on until none is due (or `limit`), so the follow-ups that applying a delivery
+    stores (its payments to read from the shop) are worked in the same run.
+    """
+    tried = 0
+    while tried < limit:
+        with sessions() as session:
+            ids = intake.due_events(session, shop_id, min(100, limit - tried))
+        if not ids:
+            break
+        for event_id in ids:
+            with sessions.begin() as session:
+                event = session.get(InboxEvent, event_id)
+                if event is not None:
+                    intake.process_event(session, event)
+        tried += len(ids)
+    return tried
 
 
 def due_shops(session: Session, now: dt.datetime) -> list[int]:

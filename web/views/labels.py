@@ -83,6 +83,9 @@ KIND_LABELS = {
     "woocommerce": "WooCommerce",
     "prestashop": "PrestaShop",
     "magento": "Magento 2",
+    # inbox follow-ups: what a delivery lacked, read from the shop afterwards
+    "fetch/transactions": _l("Payments read from the shop after the delivery"),
+    "fetch/order": _l("Order read from the shop after a delivery about it"),
     # invoicing policy of a shop
     "manual": _l("By hand"),
     "on_payment": _l("When paid"),
