@@ -7,10 +7,10 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
