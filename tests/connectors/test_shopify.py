@@ -396,6 +396,36 @@ def test_the_spread_tax_sums_to_the_orders_exactly() -> None:
     assert [line.tax_amount for line in order.lines] == [D("0.34"), D("0.33"), D("0.33")]
 
 
+def test_stacked_order_taxes_add_their_rates() -> None:
+    data = doc("order-fr-order-level-tax.json")
+    data["tax_lines"] = [  # two taxes on every line, 12 % and 8 %
+        {"price": "8.62", "rate": 0.12, "title": "Provincial"},
+        {"price": "5.74", "rate": 0.08, "title": "Federal"},
+    ]
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert [(line.tax_amount, line.tax_rate) for line in order.lines[:3]] == [
+        (D("5.82"), D("20")),
+        (D("6.23"), D("20")),
+        (D("1.33"), D("20")),
+    ]
+
+
+def test_order_taxes_at_several_rates_give_the_overall_rate() -> None:
+    data = doc("order-fr-order-level-tax.json")
+    data["tax_lines"] = [
+        {"price": "13.36", "rate": 0.2, "title": "FR TVA"},
+        {"price": "1.00", "rate": 0.055, "title": "FR TVA"},
+    ]
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    # 13.38 of line tax on 80.25 tax included: 20.01 %, not 20 + 5.5.
+    assert {line.tax_rate for line in order.lines[:3]} == {D("20.01")}
+    assert sum((line.tax_amount for line in order.lines), D("0")) == D("13.38")
+
+
 def test_lines_with_their_own_tax_lines_keep_them() -> None:
     order = parse("order-fr-relay-point.json")
 

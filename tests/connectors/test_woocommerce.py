@@ -373,6 +373,15 @@ def test_an_order_made_in_the_admin_says_nothing_about_shipping() -> None:
     assert all(line.needs_shipping for line in order.lines)
 
 
+def test_a_package_list_naming_none_of_the_lines_tells_nothing() -> None:
+    payload = fixture("fr-order-variation-virtual.json")
+    payload["shipping_lines"][0]["meta_data"][0]["value"] = "Colis 30 × 20, Palette × 1"
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert all(line.needs_shipping for line in order.lines)
+
+
 def test_slugs_are_made_readable_without_display_values() -> None:
     payload = fixture("fr-order-variation-virtual.json")
     for entry in payload["line_items"][0]["meta_data"]:

@@ -36,7 +36,8 @@ What the payload cannot tell us, and how we cope:
   no shipping. An order whose lines carry no `tax_lines` while the order has some (tax
   computed on the order only) gets the order's line tax (its `tax_lines` less the
   shipping's) spread over its taxable lines in proportion to their amount after
-  discounts, to the cent, summing to it exactly, at the order tax lines' added-up rate.
+  discounts, to the cent, summing to it exactly, at the order tax line's rate (several:
+  their added-up rate for stacked taxes, else the overall rate the amounts give).
 - Discounts: one per `discount_applications[]` entry, its amount the sum of the line and
   shipping `discount_allocations` that point at it; a code of `discount_codes[]` without
   one keeps that entry's `amount`, even when `total_discounts` says 0.00 (Shopify's own
@@ -848,11 +849,17 @@ def _spread(amount: Decimal, weights: list[Decimal]) -> list[Decimal]:
     return [Decimal(share) * CENT for share in shares]
 
 
-def _order_tax(items: list[_Item], order_tax_lines: Any, shipping_tax: Decimal) -> list[_Item]:
+def _order_tax(
+    items: list[_Item], order_tax_lines: Any, shipping_tax: Decimal, taxes_included: bool
+) -> list[_Item]:
     """Lines without tax_lines on an order whose tax sits only in its own tax_lines: the
     order's line tax (its tax_lines less the shipping's) spread over the taxable lines in
-    proportion to their amount after discounts, to the cent, summing to it exactly. The
-    rate is the order tax lines' rates added up (stacked taxes such as state + county)."""
+    proportion to their amount after discounts, to the cent, summing to it exactly.
+
+    The rate is the order tax line's `rate`; several tax lines are stacked taxes (state +
+    county) whose rates add up, unless the amounts say otherwise (rates that each apply
+    to some lines only): then the lines get the overall rate the amounts give.
+    """
     if not items or any(item.has_tax_lines for item in items):
         return items
     amount, tax_rate = _tax(order_tax_lines, "tax_lines")
@@ -860,7 +867,13 @@ def _order_tax(items: list[_Item], order_tax_lines: Any, shipping_tax: Decimal) 
     taxed = [item for item in items if item.taxable]
     if amount <= 0 or not taxed:
         return items
-    shares = _spread(amount, [max(item.after_discount, Decimal("0")) for item in taxed])
+    weights = [max(item.after_discount, Decimal("0")) for item in taxed]
+    shares = _spread(amount, weights)
+    if len(_list(order_tax_lines, "tax_lines")) > 1:
+        base = sum(weights, Decimal("0")) - (amount if taxes_included else 0)
+        overall = (amount * 100 / base).quantize(CENT, rounding=ROUND_HALF_UP) if base > 0 else 0
+        if abs(overall - tax_rate) >= Decimal("0.5"):
+            tax_rate = rate(overall, "tax_lines rate")
     for item, share in zip(taxed, shares, strict=True):
         item.tax_amount, item.tax_rate = share, tax_rate
     return items
@@ -958,7 +971,9 @@ def _lines(
         _guarded(f"line_items[{index}]", _item, item, f"line_items[{index}]", allocations)
         for index, item in enumerate(_list(data.get("line_items"), "line_items"))
     ]
-    items = _guarded("tax_lines", _order_tax, items, data.get("tax_lines"), shipping_tax)
+    items = _guarded(
+        "tax_lines", _order_tax, items, data.get("tax_lines"), shipping_tax, taxes_included
+    )
     groups = _groups(data)
     members: dict[str, list[ShopLine]] = {}
     for item in items:

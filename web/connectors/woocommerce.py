@@ -42,7 +42,8 @@ How the payload is read (choices the API leaves open):
   downloadable, and a product lookup is no part of parsing. The checkout writes each
   shipping line's package contents in a meta ("Items", translated: "Articles"), "Name
   &times; 2, ...", products needing shipping only: a line not listed there needs no
-  shipping. An order made at the checkout without any shipping line needs none at all.
+  shipping (unless the list names none of the order's lines: then it tells nothing). An
+  order made at the checkout without any shipping line needs none at all.
   Orders made in the admin or through the API carry neither sign: their lines need
   shipping.
 - Discounts: each `coupon_lines[]` entry with its code and `discount` + `discount_tax` (tax
@@ -162,6 +163,8 @@ GIFT_WRAP_WORDS = ("emballage cadeau", "paquet cadeau", "papier cadeau", "gift w
 
 DIGITS = re.compile(r"[0-9]+")
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# A shipping line's package list: "Name × 2, Other name × 1".
+PACKAGE_LIST = re.compile(r".*\S × [0-9]+", re.DOTALL)
 # Order statuses that say the buyer paid (wc_get_is_paid_statuses()) or was refunded.
 PAID_STATUSES = ("processing", "completed", "refunded")
 PING_BODY = re.compile(rb"webhook_id=[0-9]+")
@@ -386,8 +389,8 @@ def _shipped_items(shipping_lines: list[dict[str, Any]]) -> list[str] | None:
             key, value = entry.get("key"), entry.get("value")
             if not isinstance(key, str) or key.startswith("_") or not isinstance(value, str):
                 continue
-            text = html.unescape(value)
-            if " × " not in text:
+            text = html.unescape(value).strip()
+            if not PACKAGE_LIST.fullmatch(text):
                 continue
             found = [*(found or []), text]
     return found
@@ -927,14 +930,21 @@ class WooCommerceConnector:
             for index, item in enumerate(_list(data.get("line_items"), "line_items"))
         ]
         parents = _bundle_parents(items)
-        lines: list[ShopLine] = []
-        for index, item in enumerate(items):
-            line = self._product_line(item, index, rates, include_tax, parents)
-            if nothing_shipped or (
-                packages is not None and not _is_shipped(packages, line.name, line.quantity)
-            ):
-                line = replace(line, needs_shipping=False)
-            lines.append(line)
+        lines = [
+            self._product_line(item, index, rates, include_tax, parents)
+            for index, item in enumerate(items)
+        ]
+        shipped = [
+            packages is not None and _is_shipped(packages, line.name, line.quantity)
+            for line in lines
+        ]
+        # A list that names none of the lines is no package list of this order (renamed
+        # products, a plugin's meta): it tells nothing.
+        if nothing_shipped or any(shipped):
+            lines = [
+                line if is_shipped else replace(line, needs_shipping=False)
+                for line, is_shipped in zip(lines, shipped, strict=True)
+            ]
         lines = _fold_bundles(lines)
         # What the lines cost tax included before the coupons, as WooCommerce states it.
         subtotal = sum(
