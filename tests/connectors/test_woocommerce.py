@@ -24,6 +24,8 @@ from web.connectors.base import (
     PlatformUnavailable,
     RateLimited,
     ShopChoice,
+    ShopDiscount,
+    ShopOrder,
     ShopSettings,
 )
 from web.connectors.woocommerce import WooCommerceConnector
@@ -98,6 +100,27 @@ def order_at(template: dict[str, Any], order_id: int, modified: dt.datetime) -> 
     return order
 
 
+def assert_adds_up(order: ShopOrder) -> None:
+    """The base.py conventions: subtotal - discounts + shipping = grand total; each line's
+    unit price × quantity - its discount is its total in the order's price basis (gross
+    when prices include tax, net otherwise), a component carries no money; the lines'
+    totals plus the shipping make the grand total, their tax plus the shipping's all tax."""
+    assert order.subtotal - order.discount_total + order.shipping_total == order.grand_total
+    for line in order.lines:
+        in_basis = line.total_gross if order.prices_include_tax else line.total_net
+        before = (line.unit_price * line.quantity).quantize(D("0.01"))
+        assert before - line.discount_amount == in_basis, line.external_id
+        assert line.total_net + line.tax_amount == line.total_gross, line.external_id
+        if line.parent_external_id is not None:
+            assert (line.unit_price, line.total_gross, line.discount_amount) == (0, 0, 0)
+    lines_total = sum((line.total_gross for line in order.lines), D("0"))
+    assert lines_total + order.shipping_total == order.grand_total
+    lines_tax = sum((line.tax_amount for line in order.lines), D("0"))
+    assert lines_tax + order.shipping_tax == order.tax_total
+    coupons = sum((found.amount for found in order.discounts), D("0"))
+    assert coupons == order.discount_total
+
+
 # --- The published order --------------------------------------------------------------------
 
 
@@ -133,7 +156,8 @@ def test_the_documented_order_parses_to_exact_values() -> None:
         2,
         "",
     )
-    assert single.unit_price == D("3.23")  # (6.00 + 0.45) / 2, half up
+    # Prices exclude tax in this shop: the unit price is too (its `price`, 3).
+    assert single.unit_price == D("3.00")
     assert (single.total_net, single.tax_amount, single.total_gross) == (
         D("6.00"),
         D("0.45"),
@@ -141,8 +165,11 @@ def test_the_documented_order_parses_to_exact_values() -> None:
     )
     assert single.tax_rate == D("7.5")  # no rate_percent in 3.0.0: computed from the line
     assert variation.name == "Ship Your Idea – Color: Black, Size: M Test"
-    assert (variation.sku, variation.unit_price) == ("Bar3", D("12.90"))
-    assert variation.options == "pa_color: black, size: M Test"
+    assert (variation.sku, variation.unit_price) == ("Bar3", D("12.00"))
+    # WC 3.0.0 answers have no display_key / display_value: the attribute's readable name.
+    assert variation.options == "Color: black, size: M Test"
+    assert all(line.needs_shipping for line in order.lines)  # nothing tells otherwise
+    assert_adds_up(order)
     assert all(line.kind == LineKind.PRODUCT for line in order.lines)
 
     assert order.subtotal == D("19.35")
@@ -173,13 +200,15 @@ def test_the_documented_order_parses_to_exact_values() -> None:
         "fr-order-relay-coupon-refund.json",
         "fr-order-company-bundle.json",
         "fr-order-cancelled-colissimo-relay.json",
+        "fr-order-variation-virtual.json",
+        "fr-order-refund-no-date-paid.json",
+        "fr-order-composite.json",
     ],
 )
 def test_totals_add_up_as_the_shop_counts_them(name: str) -> None:
     order = offline().parse_order(fixture_bytes(name))
 
-    assert order.subtotal - order.discount_total + order.shipping_total == order.grand_total
-    assert order.subtotal == sum(line.total_gross + line.discount_amount for line in order.lines)
+    assert_adds_up(order)
 
 
 # --- French orders --------------------------------------------------------------------------
@@ -216,6 +245,8 @@ def test_a_relay_point_order_with_a_coupon_and_a_refund() -> None:
     assert teapot.sku == "TETSUBIN-08-NOIR"
 
     assert order.discount_codes == ("bienvenue10",)
+    # The coupon's discount + discount_tax: 6.61 + 0.96.
+    assert order.discounts == (ShopDiscount("bienvenue10", D("7.57"), "bienvenue10"),)
     assert (order.subtotal, order.discount_total) == (D("75.70"), D("7.57"))
     assert (order.shipping_total, order.shipping_tax) == (D("4.90"), D("0.82"))
     assert (order.tax_total, order.grand_total) == (D("9.42"), D("73.03"))
@@ -265,6 +296,10 @@ def test_a_company_order_with_a_bundle_and_gift_wrap() -> None:
     assert (assam.unit_price, assam.tax_rate, assam.sku) == (D("0.00"), D("5.5"), "THE-ASSAM-50")
     assert tin.options == "Texte à graver: Atelier Dupré & fils"
     assert (wrap.kind, wrap.name, wrap.quantity) == (LineKind.GIFT_WRAP, "Emballage cadeau", 1)
+    assert not wrap.needs_shipping  # a charge, not goods
+    # The shipping line's "Items" lists the bundle, its contents and the tin: all shipped.
+    assert all(line.needs_shipping for line in (box, assam, rooibos, tin))
+    assert (assam.quantity, rooibos.quantity, box.total_gross) == (2, 2, D("78.00"))
     assert (wrap.unit_price, wrap.total_net, wrap.tax_amount, wrap.tax_rate) == (
         D("3.00"),
         D("2.50"),
@@ -292,10 +327,155 @@ def test_a_cancelled_order_for_a_colissimo_pickup_point() -> None:
     assert order.shipping is not None and order.shipping.relay_point_id == "293040"
     assert order.shipping_label == "Colissimo Point Retrait"
     assert order.discount_codes == ("livraisonofferte",)
+    # A free-shipping coupon takes nothing off the goods: kept with its 0.00.
+    assert order.discounts == (ShopDiscount("livraisonofferte", D("0.00"), "livraisonofferte"),)
     (mug,) = order.lines
     assert mug.name == "Mug en grès émaillé « Thé & Sérénité »"
     assert (mug.ean, mug.unit_price) == ("3760123450017", D("24.90"))
     assert order.transactions == ()
+
+
+def test_variation_labels_and_lines_that_need_no_shipping() -> None:
+    order = offline().parse_order(fixture_bytes("fr-order-variation-virtual.json"))
+
+    plaid, ebook, gift_card = order.lines
+    # display_key / display_value: the attribute's label and the term's name, not slugs.
+    assert plaid.options == "Couleur: Bleu marine, Taille: 130 × 170 cm"
+    assert (plaid.quantity, plaid.unit_price, plaid.tax_rate) == (1, D("78.90"), D("20"))
+    # The shipping line's package lists the plaid only: the e-book and the gift card are
+    # virtual or downloadable.
+    assert [line.needs_shipping for line in order.lines] == [True, False, False]
+    assert (ebook.unit_price, ebook.tax_rate, ebook.tax_amount) == (D("9.90"), D("5.5"), D("0.52"))
+    assert gift_card.options == "Destinataire: lucie.perrin@example.fr, Message: Bon anniversaire !"
+    assert (gift_card.tax_rate, gift_card.total_gross) == (D("0"), D("30.00"))
+    assert order.grand_total == D("124.70")
+    assert_adds_up(order)
+
+
+def test_an_order_from_the_checkout_without_shipping_lines_ships_nothing() -> None:
+    payload = fixture("fr-order-variation-virtual.json")
+    payload["line_items"] = payload["line_items"][1:]  # the e-book and the gift card
+    payload["shipping_lines"] = []
+    payload["shipping_total"] = payload["shipping_tax"] = "0.00"
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert [line.needs_shipping for line in order.lines] == [False, False]
+
+
+def test_an_order_made_in_the_admin_says_nothing_about_shipping() -> None:
+    payload = fixture("fr-order-variation-virtual.json")
+    payload["created_via"] = "admin"
+    payload["shipping_lines"][0]["meta_data"] = []
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert all(line.needs_shipping for line in order.lines)
+
+
+def test_a_package_list_naming_none_of_the_lines_tells_nothing() -> None:
+    payload = fixture("fr-order-variation-virtual.json")
+    payload["shipping_lines"][0]["meta_data"][0]["value"] = "Colis 30 × 20, Palette × 1"
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert all(line.needs_shipping for line in order.lines)
+
+
+def test_slugs_are_made_readable_without_display_values() -> None:
+    payload = fixture("fr-order-variation-virtual.json")
+    for entry in payload["line_items"][0]["meta_data"]:
+        entry.pop("display_key"), entry.pop("display_value")
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert order.lines[0].options == "Couleur: bleu marine, Taille: 130 x 170 cm"
+
+
+def test_a_paid_then_refunded_order_without_date_paid_shows_both() -> None:
+    order = offline().parse_order(fixture_bytes("fr-order-refund-no-date-paid.json"))
+
+    assert (order.status, order.grand_total) == ("completed", D("39.00"))
+    assert order.prices_include_tax is False
+    sachets, teapot = order.lines
+    # `price` 3.225 kept at the shop's precision: 3.225 × 2 = 6.45, the line's net.
+    assert (sachets.quantity, sachets.unit_price, sachets.total_net) == (2, D("3.225"), D("6.45"))
+    assert (sachets.tax_amount, sachets.total_gross) == (D("0.35"), D("6.80"))
+    assert (teapot.unit_price, teapot.total_gross) == (D("21.83"), D("26.20"))
+    assert_adds_up(order)
+    # date_paid is null, yet the order is completed and partly refunded: it was paid, at
+    # its completion, and the refund is money handed back, not the only movement.
+    assert order.transactions is not None
+    paid, refund = order.transactions
+    assert (paid.kind, paid.amount, paid.method) == (TransactionKind.CAPTURE, D("39.00"), "cheque")
+    assert paid.occurred_at == at("2024-07-09T16:20:05")
+    assert (refund.kind, refund.amount) == (TransactionKind.REFUND, D("19.00"))
+    net = sum(
+        t.amount if t.kind == TransactionKind.CAPTURE else -t.amount for t in order.transactions
+    )
+    assert net == D("20.00")
+
+
+@pytest.mark.parametrize(
+    ("changes", "paid"),
+    [
+        ({"status": "on-hold", "date_completed_gmt": None}, True),  # refunds say it was paid
+        ({"status": "on-hold", "date_completed_gmt": None, "refunds": []}, False),
+        ({"status": "processing", "date_completed_gmt": None, "refunds": []}, True),
+        ({"status": "pending", "refunds": [], "transaction_id": "ch_3PqZ"}, True),
+        ({"status": "cancelled", "refunds": []}, False),
+    ],
+)
+def test_payment_without_date_paid(changes: dict[str, Any], paid: bool) -> None:
+    payload = fixture("fr-order-refund-no-date-paid.json")
+    payload.update(changes)
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert order.transactions is not None
+    captures = [t for t in order.transactions if t.kind == TransactionKind.CAPTURE]
+    assert [t.amount for t in captures] == ([D("39.00")] if paid else [])
+    if paid and payload["date_completed_gmt"] is None:
+        assert captures[0].occurred_at == at("2024-07-05T14:02:10")  # the order's own date
+
+
+def test_a_composite_product_carries_the_money_of_its_components() -> None:
+    order = offline().parse_order(fixture_bytes("fr-order-composite.json"))
+
+    box, tea, cups = order.lines
+    assert [tea.parent_external_id, cups.parent_external_id] == ["6301", "6301"]
+    assert box.parent_external_id is None
+    # The box (25.00) and the tea priced individually (12.00): 37.00 on the box line.
+    assert (box.quantity, box.unit_price, box.total_gross) == (1, D("37.00"), D("37.00"))
+    assert (box.total_net, box.tax_amount) == (D("32.20"), D("4.80"))
+    assert box.tax_rate == D("14.91")  # 20 % and 5.5 %: 4.80 / 32.20
+    assert [(line.sku, line.quantity, line.total_gross) for line in (tea, cups)] == [
+        ("PAI-MU-TAN-50", 1, D("0")),
+        ("TASSE-PORC-BL", 2, D("0")),
+    ]
+    assert cups.options == "Couleur: Blanc, Composant: Tasse"
+    assert all(line.needs_shipping for line in order.lines)
+    assert order.transactions == ()  # bank transfer awaited
+    assert_adds_up(order)
+
+
+def test_bundle_children_found_by_their_cart_key_meta() -> None:
+    payload = fixture("fr-order-company-bundle.json")
+    for item in payload["line_items"]:
+        item.pop("bundled_by"), item.pop("bundled_items")
+
+    order = offline().parse_order(json.dumps(payload).encode())
+
+    assert [line.parent_external_id for line in order.lines] == [None, "5601", "5601", None, None]
+
+
+def test_a_cart_key_no_line_has_is_refused() -> None:
+    payload = fixture("fr-order-company-bundle.json")
+    payload["line_items"][1].pop("bundled_by")
+    payload["line_items"][1]["meta_data"][0]["value"] = "ffffffffffff"
+
+    with pytest.raises(BadPayload, match="_bundled_by"):
+        offline().parse_order(json.dumps(payload).encode())
 
 
 def test_extra_relay_point_and_vat_keys_come_from_the_shop_settings() -> None:
@@ -683,6 +863,9 @@ VALID_PAYLOADS = [
     fixture("fr-order-relay-coupon-refund.json"),
     fixture("fr-order-company-bundle.json"),
     fixture("fr-order-cancelled-colissimo-relay.json"),
+    fixture("fr-order-variation-virtual.json"),
+    fixture("fr-order-refund-no-date-paid.json"),
+    fixture("fr-order-composite.json"),
 ]
 
 

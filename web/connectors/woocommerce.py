@@ -10,6 +10,10 @@ Vendor pages:
   `plugins/woocommerce/includes/class-wc-webhook.php`
 - Product Bundles' `bundled_by` / `bundled_items` on order lines:
   https://woocommerce.com/document/bundles-rest-api-reference/
+- Composite Products' `composite_parent` / `composite_children` on order lines:
+  https://woocommerce.com/document/composite-products-rest-api-reference/
+- Shipping lines' package contents ("Items" meta): woocommerce/woocommerce
+  `plugins/woocommerce/includes/abstracts/abstract-wc-shipping-method.php`, add_rate()
 
 Auth: HTTP Basic consumer key / secret (HTTPS shops); `settings.extra["auth"] = "query"` sends
 them as `consumer_key` / `consumer_secret` query parameters for servers that strip the
@@ -18,13 +22,32 @@ Authorization header. Plain-HTTP shops (one-legged OAuth 1.0a) are not supported
 How the payload is read (choices the API leaves open):
 - Dates: the `*_gmt` fields (UTC without offset); the unsuffixed ones are site-local.
 - Money: every WooCommerce line amount is tax excluded (`subtotal` before coupons, `total`
-  after), whatever `prices_include_tax` says; unit prices are rebuilt tax included from them.
-  `line_items[].price` (a number, after discount, tax excluded) is not used.
+  after), whatever `prices_include_tax` says; the line totals are kept as given (`total`,
+  `total_tax`). The unit price is in the order's basis at the shop's precision: with
+  prices including tax (`subtotal` + `subtotal_tax`) / quantity; without, the line's
+  `price` (a JSON number such as 3.225, read from its text, never through a float; it is
+  the line total over its quantity, so only a line no coupon touched uses it), else
+  `subtotal` / quantity.
 - Tax rate of a line: the `rate_percent` of the `tax_lines` its `taxes[]` point to (WC 5.7+);
   older shops without `rate_percent` get the rate computed from the line's tax and net.
-- Options: the line's visible meta (keys not starting with "_"), `display_key: display_value`.
+- Options: the line's visible meta (keys not starting with "_"), `display_key: display_value`
+  (WC >= 3.x answers give the attribute's label and the term's name); without them a
+  global attribute reads "pa_couleur: bleu-marine" as "Couleur: bleu marine".
 - Bundles: Product Bundles' `bundled_by` (or Composite Products' `composite_parent`) gives
-  the parent line id.
+  the parent line id, or failing those the children's `_bundled_by` / `_composite_parent`
+  meta (the container's cart key). The container line carries the money of the whole (its
+  components' too, when they are priced individually; several tax rates give the overall
+  rate), the components keep their quantities to pick and no money.
+- Needs no shipping: the order line does not say whether a product is virtual or
+  downloadable, and a product lookup is no part of parsing. The checkout writes each
+  shipping line's package contents in a meta ("Items", translated: "Articles"), "Name
+  &times; 2, ...", products needing shipping only: a line not listed there needs no
+  shipping (unless the list names none of the order's lines: then it tells nothing). An
+  order made at the checkout without any shipping line needs none at all.
+  Orders made in the admin or through the API carry neither sign: their lines need
+  shipping.
+- Discounts: each `coupon_lines[]` entry with its code and `discount` + `discount_tax` (tax
+  included, like discount_total); a free-shipping coupon keeps its 0.00.
 - Fees: `fee_lines` become lines of kind fee, or gift_wrap when the name says so.
 - Shipping label: `shipping_lines[0].method_title`. WooCommerce has no carrier concept.
 - Relay point: the first of RELAY_POINT_META_KEYS found in the order meta (plus any keys
@@ -34,6 +57,11 @@ How the payload is read (choices the API leaves open):
 - Transactions: WooCommerce exposes no payment records; they are synthesized: a capture of
   `total` at `date_paid_gmt` (reference `transaction_id`), and one refund per `refunds[]`
   entry dated at the order's `date_modified_gmt` (refunds carry no date in the order).
+  `date_paid` is null on some paid orders (status set by hand or by a plugin without
+  WooCommerce's payment hooks, imports): an order with refunds, a paid status
+  (processing, completed, refunded) or a `transaction_id` was paid all the same, at
+  `date_completed_gmt` or else `date_created_gmt`; a refunded order never shows only its
+  refunds. Pending, on-hold, failed and cancelled orders without any of these are unpaid.
 - Cancellation: WooCommerce keeps no cancellation date; `date_modified_gmt` of a cancelled
   order stands in for it.
 
@@ -56,6 +84,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -75,6 +104,7 @@ from web.connectors.base import (
     ShopAddress,
     ShopChoice,
     ShopCustomer,
+    ShopDiscount,
     ShopLine,
     ShopOrder,
     ShopSettings,
@@ -83,6 +113,7 @@ from web.connectors.base import (
     may_be_ours,
     money,
     numeric_order_id,
+    price,
     rate,
     reject,
     same_text,
@@ -131,6 +162,11 @@ VAT_META_KEYS: tuple[str, ...] = (
 GIFT_WRAP_WORDS = ("emballage cadeau", "paquet cadeau", "papier cadeau", "gift wrap")
 
 DIGITS = re.compile(r"[0-9]+")
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# A shipping line's package list: "Name × 2, Other name × 1".
+PACKAGE_LIST = re.compile(r".*\S × [0-9]+", re.DOTALL)
+# Order statuses that say the buyer paid (wc_get_is_paid_statuses()) or was refunded.
+PAID_STATUSES = ("processing", "completed", "refunded")
 PING_BODY = re.compile(rb"webhook_id=[0-9]+")
 WP_SPECIALCHARS = re.compile(r"&(?:amp|lt|gt|quot|#0*39|#x0*27);", re.IGNORECASE)
 WP_SPECIALCHARS_MAP = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"'}
@@ -206,6 +242,13 @@ def _money(value: Any, field: str) -> Decimal:
     try:
         return money(value, field)
     except ArithmeticError as exc:  # quantize() of an absurd exponent
+        raise BadPayload(f"{field}: {value!r} is not an amount"[:200]) from exc
+
+
+def _price(value: Any, field: str) -> Decimal:
+    try:
+        return price(value, field)
+    except ArithmeticError as exc:
         raise BadPayload(f"{field}: {value!r} is not an amount"[:200]) from exc
 
 
@@ -296,6 +339,15 @@ def _relay_id(value: Any, depth: int = 0) -> str:
     return ""
 
 
+def _readable(slug: str, *, label: bool = False) -> str:
+    """A readable form of a slug, for answers without display_key / display_value: an
+    attribute "pa_couleur" → "Couleur", a term "bleu-marine" → "bleu marine" (the term's
+    own name, capitals and accents, is not in the order)."""
+    text = slug[3:] if label and slug.startswith("pa_") else slug
+    text = " ".join(text.replace("-", " ").replace("_", " ").split())
+    return text[:1].upper() + text[1:] if label else text
+
+
 def _options(meta_data: Any, field: str) -> str:
     parts = []
     for index, entry in enumerate(_list(meta_data, field)):
@@ -303,8 +355,16 @@ def _options(meta_data: Any, field: str) -> str:
         key = _text(entry.get("key"), f"{field}[{index}].key")
         if key.startswith("_"):  # hidden meta: stock, bundle and plugin bookkeeping
             continue
-        label = entry.get("display_key", key)
-        value = entry.get("display_value", entry.get("value"))
+        label = entry.get("display_key")
+        value = entry.get("display_value")
+        # A global attribute (pa_*) stores the term's slug: without WooCommerce's labels
+        # (display_key / display_value, WC >= 3.x answers) its readable form stands in.
+        if not isinstance(label, str) or not label.strip():
+            label = _readable(key, label=True) if key.startswith("pa_") else key
+        if value is None:
+            value = entry.get("value")
+            if key.startswith("pa_") and isinstance(value, str) and SLUG.fullmatch(value):
+                value = _readable(value)
         # Plugins also store arrays and objects on lines; those are not options.
         if not isinstance(label, str) or not isinstance(value, str):
             continue
@@ -312,6 +372,135 @@ def _options(meta_data: Any, field: str) -> str:
         if value:
             parts.append(f"{label}: {value}" if label else value)
     return ", ".join(parts)
+
+
+def _shipped_items(shipping_lines: list[dict[str, Any]]) -> list[str] | None:
+    """The "name × quantity" entries of the packages the shipping lines carry.
+
+    WooCommerce's checkout writes each shipping rate's package contents as a meta
+    ("Items", under its translated name: "Articles"...), "Name &times; 2, Other &times; 1",
+    listing only products that need shipping. None when no shipping line has it (orders
+    made in the admin or through the API), so nothing can be told from it.
+    """
+    found: list[str] | None = None
+    for index, line in enumerate(shipping_lines):
+        for m_index, entry in enumerate(_list(line.get("meta_data"), "shipping_lines.meta_data")):
+            entry = _obj(entry, f"shipping_lines[{index}].meta_data[{m_index}]")
+            key, value = entry.get("key"), entry.get("value")
+            if not isinstance(key, str) or key.startswith("_") or not isinstance(value, str):
+                continue
+            text = html.unescape(value).strip()
+            if not PACKAGE_LIST.fullmatch(text):
+                continue
+            found = [*(found or []), text]
+    return found
+
+
+def _is_shipped(packages: list[str], name: str, quantity: int) -> bool:
+    """Whether "name × quantity" is one entry of a package list (names may hold commas)."""
+    entry = re.compile(rf"(?:^|, ){re.escape(f'{name} × {quantity}')}(?:,|$)")
+    return any(entry.search(package) for package in packages)
+
+
+def _bundle_parents(items: list[dict[str, Any]]) -> dict[str, str]:
+    """line id → the id of the bundle or composite line it belongs to.
+
+    Product Bundles adds `bundled_by` (the container's line id) to its lines' REST answer
+    and Composite Products `composite_parent`; without them (a webhook built before the
+    plugin's REST fields load) their hidden meta tells it: a child's `_bundled_by` /
+    `_composite_parent` is the cart key its container keeps in `_bundle_cart_key` /
+    `_composite_cart_key`.
+    """
+    cart_keys: dict[tuple[str, str], str] = {}
+    metas = []
+    for index, item in enumerate(items):
+        line_id = _id(item.get("id"), f"line_items[{index}].id")
+        meta = _meta_values(item.get("meta_data"), f"line_items[{index}].meta_data")
+        metas.append((index, line_id, meta))
+        for kind, key in (("bundle", "_bundle_cart_key"), ("composite", "_composite_cart_key")):
+            value = meta.get(key)
+            if isinstance(value, str) and value.strip():
+                cart_keys.setdefault((kind, value.strip()), line_id)
+    parents: dict[str, str] = {}
+    for index, line_id, meta in metas:
+        item = items[index]
+        parent = None
+        for key in ("bundled_by", "composite_parent"):
+            parent = _opt_id(item.get(key), f"line_items[{index}].{key}")
+            if parent is not None:
+                break
+        if parent is None:
+            for kind, key in (("bundle", "_bundled_by"), ("composite", "_composite_parent")):
+                value = meta.get(key)
+                if isinstance(value, str) and value.strip():
+                    parent = cart_keys.get((kind, value.strip()))
+                    if parent is None:
+                        raise BadPayload(
+                            f"line_items[{index}].meta_data.{key}: no line of the order has "
+                            f"the cart key {value.strip()!r}"[:200]
+                        )
+                    break
+        if parent is not None and parent != line_id:
+            parents[line_id] = parent
+    return parents
+
+
+def _fold_bundles(lines: list[ShopLine]) -> list[ShopLine]:
+    """A bundle (or composite) line carries its components' money, if they have any (items
+    priced individually); the components keep their quantities to pick and no money."""
+    line_ids = {line.external_id for line in lines}
+    children: dict[str, list[ShopLine]] = {}
+    for line in lines:
+        if line.parent_external_id is None:
+            continue
+        if line.parent_external_id not in line_ids:
+            raise BadPayload(
+                f"line {line.external_id}: bundle parent {line.parent_external_id} "
+                "is not a line of the order"
+            )
+        children.setdefault(line.parent_external_id, []).append(line)
+    zero = Decimal("0.00")
+    folded = []
+    for line in lines:
+        if line.parent_external_id is not None:
+            folded.append(
+                replace(
+                    line,
+                    unit_price=zero,
+                    discount_amount=zero,
+                    total_net=zero,
+                    tax_amount=zero,
+                    total_gross=zero,
+                )
+            )
+            continue
+        parts = children.get(line.external_id, [])
+        if not parts:
+            folded.append(line)
+            continue
+        together = [line, *parts]
+        before = sum((part.unit_price * part.quantity for part in together), Decimal("0"))
+        net = sum((part.total_net for part in together), zero)
+        tax = sum((part.tax_amount for part in together), zero)
+        priced = [part for part in together if part.total_gross or part.unit_price]
+        rates = {part.tax_rate for part in priced} or {line.tax_rate}
+        if len(rates) == 1:
+            tax_rate = rates.pop()
+        else:  # components at several rates: the bundle's overall rate
+            tax_rate = rate((tax * 100 / net).quantize(CENT, rounding=ROUND_HALF_UP), "tax rate")
+        folded.append(
+            replace(
+                line,
+                unit_price=price(before / line.quantity, f"line {line.external_id} price"),
+                discount_amount=sum((part.discount_amount for part in together), zero),
+                total_net=net,
+                tax_amount=tax,
+                total_gross=sum((part.total_gross for part in together), zero),
+                tax_rate=tax_rate,
+                needs_shipping=any(part.needs_shipping for part in together),
+            )
+        )
+    return folded
 
 
 def _reason_note(status: str, reason: str) -> str:
@@ -723,37 +912,67 @@ class WooCommerceConnector:
             shipping = None
 
         rates = self._tax_rates(data.get("tax_lines"))
-        lines: list[ShopLine] = []
-        subtotal = Decimal("0.00")
-        for index, item in enumerate(_list(data.get("line_items"), "line_items")):
-            line = self._product_line(_obj(item, f"line_items[{index}]"), index, rates)
-            lines.append(line)
-            subtotal += line.total_gross + line.discount_amount
+        shipping_lines = [
+            _obj(entry, f"shipping_lines[{index}]")
+            for index, entry in enumerate(_list(data.get("shipping_lines"), "shipping_lines"))
+        ]
+        shipping_label = (
+            _label(shipping_lines[0].get("method_title"), "shipping_lines[0].method_title")
+            if shipping_lines
+            else ""
+        )
+        packages = _shipped_items(shipping_lines)
+        created_via = _text(data.get("created_via"), "created_via").strip()
+        # WooCommerce's checkout adds no shipping line when nothing in the cart needs one.
+        nothing_shipped = not shipping_lines and created_via in ("checkout", "store-api")
+        items = [
+            _obj(item, f"line_items[{index}]")
+            for index, item in enumerate(_list(data.get("line_items"), "line_items"))
+        ]
+        parents = _bundle_parents(items)
+        lines = [
+            self._product_line(item, index, rates, include_tax, parents)
+            for index, item in enumerate(items)
+        ]
+        shipped = [
+            packages is not None and _is_shipped(packages, line.name, line.quantity)
+            for line in lines
+        ]
+        # A list that names none of the lines is no package list of this order (renamed
+        # products, a plugin's meta): it tells nothing.
+        if nothing_shipped or any(shipped):
+            lines = [
+                line if is_shipped else replace(line, needs_shipping=False)
+                for line, is_shipped in zip(lines, shipped, strict=True)
+            ]
+        lines = _fold_bundles(lines)
+        # What the lines cost tax included before the coupons, as WooCommerce states it.
+        subtotal = sum(
+            (
+                _money(item.get("subtotal"), f"line_items[{index}].subtotal")
+                + _money(item.get("subtotal_tax"), f"line_items[{index}].subtotal_tax")
+                for index, item in enumerate(items)
+            ),
+            Decimal("0.00"),
+        )
         for index, fee in enumerate(_list(data.get("fee_lines"), "fee_lines")):
-            line = self._fee_line(_obj(fee, f"fee_lines[{index}]"), index, rates)
+            line = self._fee_line(_obj(fee, f"fee_lines[{index}]"), index, rates, include_tax)
             lines.append(line)
             subtotal += line.total_gross
-        line_ids = {line.external_id for line in lines}
-        for line in lines:
-            if line.parent_external_id is not None and line.parent_external_id not in line_ids:
-                raise BadPayload(
-                    f"line {line.external_id}: bundle parent {line.parent_external_id} "
-                    "is not a line of the order"
-                )
 
-        shipping_label = ""
-        for index, entry in enumerate(_list(data.get("shipping_lines"), "shipping_lines")):
-            entry = _obj(entry, f"shipping_lines[{index}]")
-            title = _label(entry.get("method_title"), f"shipping_lines[{index}].method_title")
-            if index == 0:
-                shipping_label = title
-
-        codes = []
+        discounts = []
         for index, coupon in enumerate(_list(data.get("coupon_lines"), "coupon_lines")):
             coupon = _obj(coupon, f"coupon_lines[{index}]")
             code = _label(coupon.get("code"), f"coupon_lines[{index}].code")
-            if code:
-                codes.append(code)
+            amount = _money(coupon.get("discount"), f"coupon_lines[{index}].discount") + _money(
+                coupon.get("discount_tax"), f"coupon_lines[{index}].discount_tax"
+            )
+            if code or amount:
+                discounts.append(ShopDiscount(code=code, amount=amount, label=code))
+        codes = [found.code for found in discounts if found.code]
+        discount_total = _money(data.get("discount_total"), "discount_total") + _money(
+            data.get("discount_tax"), "discount_tax"
+        )
 
         grand_total = _money(data.get("total"), "total")
         shipping_tax = _money(data.get("shipping_tax"), "shipping_tax")
@@ -781,8 +1000,7 @@ class WooCommerceConnector:
             lines=tuple(lines),
             grand_total=grand_total,
             subtotal=subtotal,
-            discount_total=_money(data.get("discount_total"), "discount_total")
-            + _money(data.get("discount_tax"), "discount_tax"),
+            discount_total=discount_total,
             shipping_total=_money(data.get("shipping_total"), "shipping_total") + shipping_tax,
             shipping_tax=shipping_tax,
             tax_total=_money(data.get("total_tax"), "total_tax"),
@@ -791,6 +1009,7 @@ class WooCommerceConnector:
             payment_method=payment_method,
             payment_method_label=_label(data.get("payment_method_title"), "payment_method_title"),
             discount_codes=tuple(codes),
+            discounts=tuple(discounts),
             buyer_note=_text(data.get("customer_note"), "customer_note").strip(),
             cancelled_at=updated_at if status == "cancelled" else None,
             transactions=self._transactions(
@@ -875,40 +1094,55 @@ class WooCommerceConnector:
         return rate(computed, f"{field} tax rate")
 
     def _product_line(
-        self, item: dict[str, Any], index: int, rates: Mapping[str, Decimal | None]
+        self,
+        item: dict[str, Any],
+        index: int,
+        rates: Mapping[str, Decimal | None],
+        include_tax: bool,
+        parents: Mapping[str, str],
     ) -> ShopLine:
         field = f"line_items[{index}]"
+        external_id = _id(item.get("id"), f"{field}.id")
         quantity = _quantity(item.get("quantity"), f"{field}.quantity")
         subtotal = _money(item.get("subtotal"), f"{field}.subtotal")
         subtotal_tax = _money(item.get("subtotal_tax"), f"{field}.subtotal_tax")
         total = _money(item.get("total"), f"{field}.total")
         total_tax = _money(item.get("total_tax"), f"{field}.total_tax")
-        before = subtotal + subtotal_tax
-        after = total + total_tax
-        parent = None
-        for key in ("bundled_by", "composite_parent"):
-            parent = _opt_id(item.get(key), f"{field}.{key}")
-            if parent is not None:
-                break
+        if include_tax:
+            unit_price = _price((subtotal + subtotal_tax) / quantity, f"{field}.subtotal")
+            discount = (subtotal + subtotal_tax) - (total + total_tax)
+        else:
+            discount = subtotal - total
+            # `price` is the line's total over its quantity, at the shop's precision (3.225
+            # where the line says 6.45): the unit price when no coupon took anything off.
+            raw_price = item.get("price")
+            if not discount and raw_price not in (None, ""):
+                unit_price = _price(raw_price, f"{field}.price")
+            else:
+                unit_price = _price(subtotal / quantity, f"{field}.subtotal")
         return ShopLine(
-            external_id=_id(item.get("id"), f"{field}.id"),
+            external_id=external_id,
             name=_label(item.get("name"), f"{field}.name"),
             quantity=quantity,
-            unit_price=(before / quantity).quantize(CENT, rounding=ROUND_HALF_UP),
+            unit_price=unit_price,
             sku=_text(item.get("sku"), f"{field}.sku").strip(),
             ean=_text(item.get("global_unique_id"), f"{field}.global_unique_id").strip(),
             options=_options(item.get("meta_data"), f"{field}.meta_data"),
             tax_rate=self._line_rate(item, field, rates, subtotal, subtotal_tax),
-            discount_amount=before - after,
+            discount_amount=discount,
             total_net=total,
             tax_amount=total_tax,
-            total_gross=after,
+            total_gross=total + total_tax,
             kind=LineKind.PRODUCT,
-            parent_external_id=parent,
+            parent_external_id=parents.get(external_id),
         )
 
     def _fee_line(
-        self, fee: dict[str, Any], index: int, rates: Mapping[str, Decimal | None]
+        self,
+        fee: dict[str, Any],
+        index: int,
+        rates: Mapping[str, Decimal | None],
+        include_tax: bool,
     ) -> ShopLine:
         field = f"fee_lines[{index}]"
         name = _label(fee.get("name"), f"{field}.name")
@@ -920,12 +1154,14 @@ class WooCommerceConnector:
             external_id=_id(fee.get("id"), f"{field}.id"),
             name=name,
             quantity=1,
-            unit_price=total + total_tax,
+            unit_price=total + total_tax if include_tax else total,
             tax_rate=self._line_rate(fee, field, rates, total, total_tax),
             total_net=total,
             tax_amount=total_tax,
             total_gross=total + total_tax,
             kind=LineKind.GIFT_WRAP if wrap else LineKind.FEE,
+            # A fee is a charge, not goods to pick and ship.
+            needs_shipping=False,
         )
 
     @staticmethod
@@ -939,6 +1175,17 @@ class WooCommerceConnector:
     ) -> tuple[ShopTransaction, ...]:
         transactions = []
         paid_at = _date(data.get("date_paid_gmt"), "date_paid_gmt")
+        reference = _text(data.get("transaction_id"), "transaction_id").strip()
+        status = _text(data.get("status"), "status").strip()
+        if paid_at is None and (
+            status in PAID_STATUSES or _list(data.get("refunds"), "refunds") or reference
+        ):
+            # Paid without a payment date (an order marked paid by hand, imported, or
+            # refunded before WooCommerce kept date_paid): a refund or a paid status says
+            # the money came in; when is the completion date, else the order's own.
+            paid_at = _date(data.get("date_completed_gmt"), "date_completed_gmt") or (
+                _required_date(data.get("date_created_gmt"), "date_created_gmt")
+            )
         if paid_at is not None:
             transactions.append(
                 ShopTransaction(
@@ -948,7 +1195,7 @@ class WooCommerceConnector:
                     currency=currency,
                     occurred_at=paid_at,
                     method=method,
-                    reference=_text(data.get("transaction_id"), "transaction_id").strip(),
+                    reference=reference,
                 )
             )
         for index, refund in enumerate(_list(data.get("refunds"), "refunds")):
