@@ -12,6 +12,7 @@ from web.connectors.base import (
     BadPayload,
     ShopAddress,
     ShopCustomer,
+    ShopDiscount,
     ShopLine,
     ShopOrder,
     ShopTransaction,
@@ -37,7 +38,7 @@ def _time(value: str | None) -> dt.datetime | None:
 
 
 def decode_order(body: bytes) -> ShopOrder:
-    """Read back what encode_order wrote."""
+    """Read back what encode_order wrote (older bodies lack discounts and needs_shipping)."""
     try:
         data = json.loads(body)
         lines = tuple(
@@ -73,6 +74,11 @@ def decode_order(body: bytes) -> ShopOrder:
             )
         )
         shipping = data.pop("shipping")
+        # Bodies encoded before discounts carried amounts have no "discounts" key.
+        discounts = tuple(
+            ShopDiscount(**{**item, "amount": Decimal(item["amount"])})
+            for item in data.pop("discounts", [])
+        )
         money_fields = (
             "grand_total",
             "subtotal",
@@ -92,6 +98,7 @@ def decode_order(body: bytes) -> ShopOrder:
                 "billing": ShopAddress(**data["billing"]),
                 "shipping": None if shipping is None else ShopAddress(**shipping),
                 "discount_codes": tuple(data["discount_codes"]),
+                "discounts": discounts,
                 "lines": lines,
                 "transactions": transactions,
             }

@@ -14,6 +14,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -50,7 +51,7 @@ from web.models.enums import (
     ShopStatusMeaning,
     TransactionSource,
 )
-from web.services import order_state, outbox
+from web.services import order_state, outbox, reconcile
 from web.services.errors import InvalidTransition
 from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for
@@ -227,7 +228,7 @@ def process_event(
     actor = Actor.shop(event.topic)
     try:
         with session.begin_nested():
-            order = _apply(session, shop, event, _Lazy(shop, connector), actor)
+            outcome = _apply(session, shop, event, _Lazy(shop, connector), actor)
     except (BadPayload, PermanentError) as exc:
         if isinstance(exc, AuthFailed):
             _retry_later(event, exc)
@@ -246,7 +247,10 @@ def process_event(
     event.error = ""
     event.processed_at = utcnow()
     event.next_attempt_at = None
-    event.order_id = order.id if order is not None else None
+    event.order_id = outcome.order.id if outcome.order is not None else None
+    # A processed event may still carry a notice (totals that do not add up).
+    event.cause_kind = outcome.notice.kind if outcome.notice else ""
+    event.cause_params = dict(outcome.notice.params) if outcome.notice else {}
     return event.state
 
 
@@ -292,15 +296,15 @@ def _note_on_order(session: Session, shop: Shop, event: InboxEvent, actor: Actor
 
 def _apply(
     session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
-) -> Order | None:
+) -> Outcome:
     if event.topic.endswith(("deleted", "delete")):
-        return _deleted_at_shop(session, shop, event, actor)
+        return Outcome("deleted", _deleted_at_shop(session, shop, event, actor))
     shop_order = _order_from_event(event, connector)
     if shop_order.transactions is None:
         transactions = connector.get().fetch_transactions(shop_order.external_id)
         shop_order = _with_transactions(shop_order, transactions)
     backfill = event.headers.get(BACKFILL_HEADER) == "1"
-    return upsert_order(session, shop, shop_order, actor, backfill=backfill).order
+    return upsert_order(session, shop, shop_order, actor, backfill=backfill)
 
 
 def _order_from_event(event: InboxEvent, connector: _Lazy) -> ShopOrder:
@@ -345,11 +349,21 @@ def _find_order(session: Session, shop: Shop, external_id: str) -> Order | None:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something to tell about an event that was applied (its cause kind and parameters)."""
+
+    kind: str
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What an upsert did: created, updated, stale, skipped (before import date or ignored)."""
+    """What an upsert did: created, updated, stale, skipped (before import date or ignored),
+    and the notice the inbox event carries (totals that do not add up), if any."""
 
     kind: str
     order: Order | None
+    notice: Notice | None = None
 
 
 def upsert_order(
@@ -370,6 +384,7 @@ def upsert_order(
         session.add(order)
         _apply_snapshot(order, incoming)
         created = True
+        before: tuple[Decimal | None, Decimal | None] = (None, None)
     else:
         if incoming.updated_at < order.shop_updated_at:
             record_event(
@@ -382,6 +397,7 @@ def upsert_order(
             )
             return Outcome("stale", order)
         created = False
+        before = (order.computed_total, order.grand_total)
         _apply_update(session, order, incoming, actor)
     order.shop_status = incoming.status[:120]
     order.shop_updated_at = incoming.updated_at
@@ -397,6 +413,7 @@ def upsert_order(
             {"shop_status": incoming.status},
         )
     _resolve_mappings(session, shop, order, incoming, actor)
+    mismatch = reconcile.reconcile(session, order, actor, before)
     new_money = _record_transactions(session, order, incoming.transactions or (), actor)
     _apply_status_meaning(session, order, incoming, status_meaning, actor)
     order_state.refresh_payment_state(
@@ -411,7 +428,8 @@ def upsert_order(
             "order.updated_by_shop",
             f"The shop sent an update (status {incoming.status or '—'}).",
         )
-    return Outcome("created" if created else "updated", order)
+    notice = Notice(reconcile.MISMATCH_KIND, mismatch.params()) if mismatch else None
+    return Outcome("created" if created else "updated", order, notice)
 
 
 def _status_meaning(shop: Shop, status: str) -> ShopStatusMeaning | None:
@@ -432,7 +450,11 @@ def _apply_snapshot(order: Order, incoming: ShopOrder) -> None:
     order.shipping_address = (incoming.shipping or incoming.billing).as_dict()
     order.shipping_label = incoming.shipping_label[:200]
     order.payment_method = incoming.payment_method[:120]
-    order.discount_codes = list(incoming.discount_codes)
+    order.discount_codes = _codes(incoming)
+    order.discounts = [
+        {"code": d.code[:120], "label": d.label[:200], "amount": str(d.amount)}
+        for d in incoming.discounts
+    ]
     order.subtotal = incoming.subtotal
     order.discount_total = incoming.discount_total
     order.shipping_total = incoming.shipping_total
@@ -444,11 +466,39 @@ def _apply_snapshot(order: Order, incoming: ShopOrder) -> None:
     _replace_lines(order, incoming.lines)
 
 
+def _codes(incoming: ShopOrder) -> list[str]:
+    """The codes the buyer typed, searchable: the order's, then any only its discounts name."""
+    codes = list(incoming.discount_codes)
+    for discount in incoming.discounts:
+        if discount.code and discount.code not in codes:
+            codes.append(discount.code)
+    return codes
+
+
 def _line_signature(lines: list[OrderLine] | tuple[ShopLine, ...]) -> list[tuple[object, ...]]:
+    """What makes two sets of lines the same order content (a re-delivery keeps the rows)."""
     return sorted(
-        (line.external_id, line.sku, line.name, line.quantity, line.unit_price, line.total_gross)
+        (
+            line.external_id,
+            line.sku,
+            line.name,
+            line.options,
+            line.quantity,
+            line.unit_price,
+            line.tax_rate,
+            line.discount_amount,
+            line.total_gross,
+            line.needs_shipping,
+            _parent_key(line),
+        )
         for line in lines
     )
+
+
+def _parent_key(line: OrderLine | ShopLine) -> str:
+    if isinstance(line, ShopLine):
+        return line.parent_external_id or ""
+    return line.parent.external_id if line.parent is not None else ""
 
 
 def _replace_lines(order: Order, lines: tuple[ShopLine, ...]) -> None:
@@ -472,6 +522,7 @@ def _replace_lines(order: Order, lines: tuple[ShopLine, ...]) -> None:
             total_net=line.total_net,
             tax_amount=line.tax_amount,
             total_gross=line.total_gross,
+            needs_shipping=line.needs_shipping,
         )
         by_external[line.external_id] = row
         order.lines.append(row)
