@@ -7,8 +7,8 @@ tests/sync/; here the orders go through the same inbox path as polled ones.
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as dt
+import json
 import random
 from decimal import Decimal
 
