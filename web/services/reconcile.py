@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from web.connectors.base import ShopOrder
-from web.models import Order
+from web.models import Order, OrderLine
 from web.services.timeline import Actor, record_event
 
 CENT = Decimal("0.01")
@@ -106,12 +106,20 @@ def stored_order_total(order: Order) -> Decimal:
         (
             LineFigures(line.total_gross, line.discount_amount, line.tax_rate)
             for line in order.lines
-            if line.parent is None and line.parent_line_id is None
+            if _top_level(line)
         ),
         prices_include_tax=order.prices_include_tax,
         shipping_total=order.shipping_total,
         discount_total=order.discount_total,
     )
+
+
+def _top_level(line: OrderLine) -> bool:
+    if line.parent_line_id is not None:
+        return False
+    # Lines not flushed yet know their parent only through the relationship (read from
+    # the instance so that a detached line is not loaded).
+    return line.__dict__.get("parent") is None
 
 
 def reconcile(
