@@ -528,6 +528,9 @@ def test_option_labels_come_from_product_options() -> None:
     )
     order = offline().parse_order(json.dumps(data).encode())
     assert order.lines[1].options == "Gravure: Léa"
+    # The variant's SKU is what the warehouse picks, when the parent row says otherwise.
+    data["items"][1]["sku"] = "TAB-LIN"
+    assert offline().parse_order(json.dumps(data).encode()).lines[1].sku == "TAB-LIN-MOUT-M"
 
 
 def test_prices_without_tax_stay_in_their_basis() -> None:

@@ -936,12 +936,16 @@ def _line(
     # The price in the order's basis (tax included or not), and what the line pays in it.
     unit_price, paid = (unit_gross, total_gross) if include_tax else (unit_net, total_net)
     gross_discount = _cents(row_gross - total_gross) if discount else Decimal("0.00")
+    sku = _text(item.get("sku"), f"{field}.sku")
+    if product_type == "configurable" and kids:
+        # The variant is what is picked: its SKU (Magento usually repeats it on the parent).
+        sku = _text(kids[0][1].get("sku"), f"{kids[0][0]}.sku") or sku
     line = ShopLine(
         external_id=external_id,
         name=name,
         quantity=quantity,
         unit_price=unit_price,
-        sku=_text(item.get("sku"), f"{field}.sku"),
+        sku=sku,
         ean="",
         options=options,
         tax_rate=tax_rate,
