@@ -861,3 +861,36 @@ def test_token_forms_answer_ids_no_user_can_have_with_a_refusal(
     assert client.post(revoke, data={"csrf_token": token}).status_code == 404
     db_session.refresh(api_token)
     assert api_token.revoked_at is None
+
+
+def test_detail_has_discounts_components_and_lines_without_shipping(
+    api: Api, db_session: Session
+) -> None:
+    shop = make_shop(db_session, key="nantes", name="Boutique Nantes")
+    box = make_line("COFFRET", 1, "33.00")
+    tea = make_line("THE-LAV", 2, "0.00")
+    ebook = make_line("EBOOK", 1, "3.225", total_gross=Decimal("3.23"), needs_shipping=False)
+    order = make_order(
+        db_session,
+        shop,
+        [box, tea, ebook],
+        discounts=[{"code": "BIENVENUE10", "label": "Bienvenue -10 %", "amount": "3.62"}],
+        discount_total=Decimal("3.62"),
+        grand_total=Decimal("32.61"),
+        computed_total=Decimal("32.61") + Decimal("0.01"),
+    )
+    db_session.flush()
+    tea.parent_line_id = box.id
+    db_session.commit()
+    data = api.get(f"/orders/{order.id}").get_json()
+    assert data["discounts"] == [
+        {"code": "BIENVENUE10", "label": "Bienvenue -10 %", "amount": "3.62"}
+    ]
+    assert data["computed_total"] == "32.62"
+    lines = {line["sku"]: line for line in data["lines"]}
+    assert lines["THE-LAV"]["parent_line_id"] == lines["COFFRET"]["id"]
+    assert lines["COFFRET"]["parent_line_id"] is None
+    assert (lines["EBOOK"]["unit_price"], lines["EBOOK"]["needs_shipping"]) == ("3.225", False)
+    assert lines["COFFRET"]["needs_shipping"] is True
+    line_schema = api_schema.LINE["properties"]
+    assert set(lines["EBOOK"]) == set(line_schema)

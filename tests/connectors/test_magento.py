@@ -23,12 +23,14 @@ from web.connectors.base import (
     PlatformUnavailable,
     RateLimited,
     ShopChoice,
+    ShopDiscount,
     ShopOrder,
     ShopSettings,
 )
 from web.connectors.magento import MagentoConnector
 from web.connectors.registry import connector_class
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
+from web.services.reconcile import shop_order_mismatch, shop_order_total
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "magento"
 PUBLISHED = Path("/work/shared/reference/payloads")
@@ -56,13 +58,25 @@ def d(value: str) -> Decimal:
 
 
 def assert_adds_up(order: ShopOrder) -> None:
+    """The shop's figures, the lines and the reconciliation all agree (prices with tax)."""
+    top = [line for line in order.lines if line.parent_external_id is None]
+    components = [line for line in order.lines if line.parent_external_id is not None]
     assert order.subtotal - order.discount_total + order.shipping_total == order.grand_total
-    assert sum(line.unit_price * line.quantity for line in order.lines) == order.subtotal
-    lines_paid = sum(line.total_gross for line in order.lines)
-    assert lines_paid == order.subtotal - sum(line.discount_amount for line in order.lines)
-    for line in order.lines:
+    assert sum(line.unit_price * line.quantity for line in top) == order.subtotal
+    lines_paid = sum(line.total_gross for line in top)
+    assert lines_paid == order.subtotal - sum(line.discount_amount for line in top)
+    for line in top:
         assert line.unit_price * line.quantity - line.discount_amount == line.total_gross
         assert line.total_net + line.tax_amount == line.total_gross
+    for line in components:
+        assert (line.unit_price, line.total_gross, line.tax_amount) == (0, 0, 0)
+    assert shop_order_mismatch(order) is None
+    assert shop_order_total(order) == order.grand_total
+
+
+def ordered_quantity(order: ShopOrder) -> int:
+    """What the buyer ordered, counted as Magento's total_qty_ordered counts it."""
+    return sum(line.quantity for line in order.lines if line.parent_external_id is None)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +176,14 @@ def test_published_order_parses_exactly() -> None:
     assert order.shipping.as_dict() == expected_address
 
     lines = {line.external_id: line for line in order.lines}
-    assert list(lines) == ["3", "4", "5", "6", "7", "8", "9", "10", "11"]
+    # Nine items, four things ordered: the configurable's child (11) is folded into its
+    # parent, the bundle's four children follow it as components.
+    assert list(lines) == ["3", "4", "5", "6", "7", "8", "9", "10"]
+    assert (
+        ordered_quantity(order)
+        == 4
+        == json.loads(fixture("magento-order.json"))["total_qty_ordered"]
+    )
     tee = lines["3"]
     assert (tee.name, tee.sku, tee.quantity, tee.unit_price) == (
         "Radiant Tee-M-Orange",
@@ -171,20 +192,45 @@ def test_published_order_parses_exactly() -> None:
         d("22.00"),
     )
     assert (tee.total_gross, tee.tax_amount, tee.kind) == (d("22.00"), d("0.00"), LineKind.PRODUCT)
-    # The dynamic bundle: its children carry the prices, the parent row is kept at zero.
+    assert tee.needs_shipping is True
+    # The downloadable video ships nothing.
+    video = lines["4"]
+    assert (video.name, video.unit_price, video.needs_shipping) == (
+        "Advanced Pilates & Yoga (Strength)",
+        d("18.00"),
+        False,
+    )
+    # The bundle carries the price the buyer saw (68 = 27 + 5 + 17 + 19); its children
+    # are components to pick, with their quantities and no money.
     kit = lines["5"]
     assert kit.name == "Sprite Yoga Companion Kit"
-    assert (kit.unit_price, kit.total_gross, kit.parent_external_id) == (d("0"), d("0"), None)
+    assert (kit.quantity, kit.unit_price, kit.total_gross, kit.parent_external_id) == (
+        1,
+        d("68.00"),
+        d("68.00"),
+        None,
+    )
+    assert kit.needs_shipping is True
     children = {key: lines[key] for key in ("6", "7", "8", "9")}
     assert {key: line.parent_external_id for key, line in children.items()} == dict.fromkeys(
         children, "5"
     )
-    assert [line.unit_price for line in children.values()] == [d("27"), d("5"), d("17"), d("19")]
-    assert lines["6"].sku == "24-WG082-blue"
-    # The configurable: the parent carries the price, its simple child is at zero.
-    hoodie, variant = lines["10"], lines["11"]
-    assert (hoodie.unit_price, hoodie.sku, hoodie.options) == (d("52.00"), "MH01-S-Gray", "S-Gray")
-    assert (variant.unit_price, variant.parent_external_id) == (d("0.00"), "10")
+    assert [(line.sku, line.quantity) for line in children.values()] == [
+        ("24-WG082-blue", 1),
+        ("24-WG084", 1),
+        ("24-WG086", 1),
+        ("24-WG088", 1),
+    ]
+    assert all(line.unit_price == 0 and line.total_gross == 0 for line in children.values())
+    # The configurable: one line with the parent's price, the chosen variant's SKU and
+    # its options (from the child's name: the answer carries no option labels).
+    hoodie = lines["10"]
+    assert (hoodie.quantity, hoodie.unit_price, hoodie.sku, hoodie.options) == (
+        1,
+        d("52.00"),
+        "MH01-S-Gray",
+        "S-Gray",
+    )
     assert all(line.ean == "" for line in order.lines)
     assert_adds_up(order)
 
@@ -223,7 +269,13 @@ def test_relay_point_order_with_coupon_and_two_vat_rates() -> None:
     assert (order.shipping.postcode, order.shipping.country_code) == ("69007", "FR")
     assert order.shipping.relay_point_id == "069123"
 
-    book, apron, variant = order.lines
+    assert order.discounts == (ShopDiscount(code="BIENVENUE10", amount=d("8.88")),)
+    assert (
+        ordered_quantity(order)
+        == 3
+        == order_json("fr-order-relay-coupon.json")["total_qty_ordered"]
+    )
+    book, apron = order.lines
     assert (book.name, book.sku, book.tax_rate) == (
         "Le Petit Prince — édition illustrée",
         "LIV-PPRINCE-ILL",
@@ -242,7 +294,7 @@ def test_relay_point_order_with_coupon_and_two_vat_rates() -> None:
         d("62.82"),
     )
     assert apron.options == "Moutarde-M"
-    assert (variant.parent_external_id, variant.unit_price, variant.quantity) == ("1202", d("0"), 2)
+    assert (apron.sku, apron.needs_shipping) == ("TAB-LIN-MOUT-M", True)
     assert order.transactions is not None
     (paid,) = order.transactions
     assert (paid.external_id, paid.kind, paid.amount, paid.currency) == (
@@ -281,20 +333,36 @@ def test_company_order_with_vat_number_and_bundle() -> None:
     )
     assert order.transactions == ()
     box, tea, mug, soap = order.lines
-    assert (box.name, box.unit_price, box.parent_external_id) == (
+    # The bundle row repeats its children's sum (17.00 + 16.00): it carries the money,
+    # with the tax of both rates (0.89 + 2.67) and their blended rate; each component
+    # keeps its own rate for the invoice and its quantity for picking.
+    assert (box.name, box.quantity, box.unit_price, box.parent_external_id) == (
         "Coffret Dégustation Provence",
-        d("0"),
+        1,
+        d("33.00"),
         None,
     )
+    assert (box.total_net, box.tax_amount, box.total_gross) == (d("29.44"), d("3.56"), d("33.00"))
+    assert box.tax_rate == d("12.09")
     assert (tea.parent_external_id, tea.quantity, tea.unit_price, tea.tax_rate) == (
         "1301",
         2,
-        d("8.50"),
+        d("0"),
         d("5.5"),
     )
-    assert (tea.tax_amount, tea.total_gross) == (d("0.89"), d("17.00"))
-    assert (mug.parent_external_id, mug.tax_rate, mug.tax_amount) == ("1301", d("20"), d("2.67"))
-    assert (soap.quantity, soap.total_gross, soap.parent_external_id) == (3, d("20.70"), None)
+    assert (tea.tax_amount, tea.total_gross) == (d("0"), d("0"))
+    assert (mug.parent_external_id, mug.quantity, mug.tax_rate) == ("1301", 1, d("20"))
+    assert (soap.quantity, soap.unit_price, soap.total_gross, soap.parent_external_id) == (
+        3,
+        d("6.90"),
+        d("20.70"),
+        None,
+    )
+    assert (
+        ordered_quantity(order)
+        == 4
+        == order_json("fr-order-company-bundle.json")["total_qty_ordered"]
+    )
     line_tax = sum(line.tax_amount for line in order.lines)
     assert line_tax + order.shipping_tax == order.tax_total
     assert_adds_up(order)
@@ -380,6 +448,144 @@ def test_discount_before_tax_is_restated_tax_included() -> None:
     )
     assert order.discount_total == d("2.90")
     assert_adds_up(order)
+
+
+def test_dynamic_bundle_at_zero_takes_its_childrens_money() -> None:
+    """A bundle row Magento leaves at 0.00: the bundle carries its children's sum."""
+    data = order_json("fr-order-company-bundle.json")
+    box = data["items"][0]
+    for key in ("price", "price_incl_tax", "original_price", "row_total", "row_total_incl_tax"):
+        box[key] = 0
+    box["tax_amount"] = 0
+    order = offline().parse_order(json.dumps(data).encode())
+    box_line, tea, mug, soap = order.lines
+    assert (box_line.quantity, box_line.unit_price, box_line.total_gross) == (
+        1,
+        d("33.00"),
+        d("33.00"),
+    )
+    assert (box_line.total_net, box_line.tax_amount) == (d("29.44"), d("3.56"))
+    assert [(c.sku, c.quantity, c.total_gross) for c in (tea, mug)] == [
+        ("THE-VERT-LAV-100", 2, d("0")),
+        ("MUG-GRES-BLEU", 1, d("0")),
+    ]
+    assert soap.total_gross == d("20.70")
+    assert_adds_up(order)
+
+
+def test_fixed_price_bundle_keeps_its_price_on_the_parent() -> None:
+    data = order_json("fr-order-company-bundle.json")
+    for child in data["items"][1:3]:
+        for key in ("price", "price_incl_tax", "original_price", "row_total"):
+            child[key] = 0
+        child.update(row_total_incl_tax=0, tax_amount=0)
+    data["items"][0]["tax_percent"] = 20
+    order = offline().parse_order(json.dumps(data).encode())
+    box_line, tea, mug, _soap = order.lines
+    assert (box_line.unit_price, box_line.tax_rate, box_line.total_gross) == (
+        d("33.00"),
+        d("20"),
+        d("33.00"),
+    )
+    assert (tea.quantity, tea.parent_external_id, mug.quantity) == (2, "1301", 1)
+    assert shop_order_mismatch(order) is None
+
+
+def test_virtual_downloadable_and_gift_card_items_need_no_shipping() -> None:
+    data = order_json("fr-order-company-bundle.json")
+    soap = data["items"][3]
+    for product_type, is_virtual, expected in (
+        ("virtual", 0, False),
+        ("downloadable", 1, False),
+        ("giftcard", 0, False),
+        ("simple", 1, False),
+        ("simple", 0, True),
+    ):
+        soap.update(product_type=product_type, is_virtual=is_virtual)
+        line = offline().parse_order(json.dumps(data).encode()).lines[-1]
+        assert line.needs_shipping is expected, product_type
+    # A bundle made only of virtual parts ships nothing either.
+    for child in data["items"][1:3]:
+        child["product_type"] = "virtual"
+    box, tea, mug, _ = offline().parse_order(json.dumps(data).encode()).lines
+    assert (box.needs_shipping, tea.needs_shipping, mug.needs_shipping) == (False, False, False)
+
+
+def test_option_labels_come_from_product_options() -> None:
+    data = order_json("fr-order-relay-coupon.json")
+    data["items"][1]["product_options"] = {
+        "info_buyRequest": {"qty": 2},
+        "attributes_info": [
+            {"label": "Couleur", "value": "Moutarde", "option_id": 93, "option_value": 52},
+            {"label": "Taille", "value": "M", "option_id": 144, "option_value": 167},
+        ],
+    }
+    order = offline().parse_order(json.dumps(data).encode())
+    assert order.lines[1].options == "Couleur: Moutarde, Taille: M"
+    # Some answers keep the column as its serialized JSON text.
+    data["items"][1]["product_options"] = json.dumps(
+        {"options": [{"label": "Gravure", "value": "Léa"}]}
+    )
+    order = offline().parse_order(json.dumps(data).encode())
+    assert order.lines[1].options == "Gravure: Léa"
+    # The variant's SKU is what the warehouse picks, when the parent row says otherwise.
+    data["items"][1]["sku"] = "TAB-LIN"
+    assert offline().parse_order(json.dumps(data).encode()).lines[1].sku == "TAB-LIN-MOUT-M"
+
+
+def test_prices_without_tax_stay_in_their_basis() -> None:
+    """A B2B catalogue without tax: unit prices and line discounts without tax."""
+    data = order_json("fr-order-cancelled.json")
+    item = data["items"][0]
+    # 24.17 without tax, 10 % off (2.42), tax after the discount.
+    item.update(
+        original_price=24.17,
+        discount_amount=2.42,
+        tax_amount=4.35,
+        discount_tax_compensation_amount=0,
+    )
+    data.update(
+        discount_amount=-2.42,
+        tax_amount=4.35,
+        grand_total=26.10,
+        coupon_code="PRO10",
+        discount_description="Remise professionnels",
+    )
+    order = offline().parse_order(json.dumps(data).encode())
+    assert order.prices_include_tax is False
+    (line,) = order.lines
+    assert (line.unit_price, line.discount_amount, line.total_net) == (
+        d("24.17"),
+        d("2.42"),
+        d("21.75"),
+    )
+    assert (line.tax_amount, line.total_gross) == (d("4.35"), d("26.10"))
+    assert order.discounts == (
+        ShopDiscount(code="PRO10", amount=d("2.90"), label="Remise professionnels"),
+    )
+    assert shop_order_total(order) == d("26.10")
+    assert shop_order_mismatch(order) is None
+
+
+def test_a_self_contradicting_order_is_flagged_with_both_figures() -> None:
+    data = order_json("fr-order-company-bundle.json")
+    data["grand_total"] = 61.61  # a cent more than lines + shipping
+    order = offline().parse_order(json.dumps(data).encode())
+    mismatch = shop_order_mismatch(order)
+    assert mismatch is not None
+    assert (mismatch.computed, mismatch.stated, mismatch.currency) == (
+        d("61.60"),
+        d("61.61"),
+        "EUR",
+    )
+    # With a coupon too: the discount comes from the lines, so the cent is not absorbed.
+    data = order_json("fr-order-relay-coupon.json")
+    data["grand_total"] = 84.82
+    order = offline().parse_order(json.dumps(data).encode())
+    assert order.discount_total == d("8.88")
+    mismatch = shop_order_mismatch(order)
+    assert mismatch is not None
+    assert (mismatch.computed, mismatch.stated) == (d("84.81"), d("84.82"))
 
 
 def test_webhooks_are_refused() -> None:
@@ -488,7 +694,7 @@ def test_fetch_order_and_missing_order(emulator: MagentoEmulator) -> None:
     emulator.add_order(order_json("magento-order.json"))
     connector = connect(emulator)
     order = connector.fetch_order("3")
-    assert (order.number, order.grand_total, len(order.lines)) == ("000000003", d("165.00"), 9)
+    assert (order.number, order.grand_total, len(order.lines)) == ("000000003", d("165.00"), 8)
     assert emulator.requests_to("GET", "/rest/V1/orders/3")
     with pytest.raises(NotFoundAtShop):
         connector.fetch_order("404")

@@ -25,12 +25,14 @@ from web.connectors.base import (
     RateLimited,
     ShopAddress,
     ShopCustomer,
+    ShopDiscount,
     ShopOrder,
     ShopSettings,
 )
 from web.connectors.codec import decode_order, encode_order
 from web.connectors.prestashop import PrestaShopConnector, dedupe_key
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
+from web.services.reconcile import shop_order_mismatch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prestashop"
 UTC = dt.UTC
@@ -333,6 +335,76 @@ def test_shop_figures_add_up(connector: PrestaShopConnector, name: str) -> None:
     assert sum(line.total_gross for line in order.lines) == order.subtotal
     for line in order.lines:
         assert line.total_net + line.tax_amount == line.total_gross
+    # Lines + shipping - cart rules (never inside PrestaShop's line totals) = total paid.
+    assert shop_order_mismatch(order) is None
+    assert sum(d.amount for d in order.discounts) == order.discount_total
+
+
+def test_cart_rules_are_discounts_with_names_codes_and_amounts(
+    connector: PrestaShopConnector,
+) -> None:
+    assert parse(connector, "fr-order-101.xml").discounts == (
+        ShopDiscount(code="BIENVENUE10", amount=D("12.00"), label="Bienvenue -10 %"),
+    )
+    # Free shipping is a rule worth the shipping (9.90); a code-less gift rule took nothing.
+    assert parse(connector, "fr-order-103.xml").discounts == (
+        ShopDiscount(code="LIVRAISONOFFERTE", amount=D("9.90"), label="Livraison offerte"),
+        ShopDiscount(code="", amount=D("0.00"), label="Cadeau fidélité"),
+    )
+    assert parse(connector, "prestashop-order.xml").discounts == ()
+
+
+def test_every_line_is_a_thing_to_ship_unless_downloadable(
+    connector: PrestaShopConnector, stocked: PrestaShopEmulator
+) -> None:
+    for name in ORDER_FIXTURES:
+        order = parse(connector, name)
+        assert all(line.needs_shipping for line in order.lines), name
+        assert all(line.parent_external_id is None for line in order.lines), name
+    # The book of order 101 sold as an e-book: its order detail carries a download link.
+    head, book_id, tail = raw("fr-order_details.xml").partition(b"<![CDATA[1003]]>")
+    tail = tail.replace(
+        b"<download_hash></download_hash>",
+        b"<download_hash><![CDATA[3f2a9c0e7b1d4e6f8a0b2c4d6e8f0a1b3c5d7e9f]]></download_hash>",
+        1,
+    )
+    details = head + book_id + tail
+    stocked.load(details)
+    sketchbook, apron, book = parse(connector, "fr-order-101.xml").lines
+    assert (sketchbook.needs_shipping, apron.needs_shipping) == (True, True)
+    assert (book.sku, book.needs_shipping) == ("LIV-CERAM", False)
+
+
+def test_unit_prices_keep_six_decimals_and_line_totals_stay_as_given(
+    connector: PrestaShopConnector,
+) -> None:
+    # Order 103 without order_details, its cups at 3.225 with tax (2 × 3.225 = 6.45).
+    payload = (
+        raw("fr-order-103.xml")
+        .replace(
+            b"<![CDATA[18.000000]]></unit_price_tax_incl>",
+            b"<![CDATA[3.225000]]></unit_price_tax_incl>",
+        )
+        .replace(
+            b"<![CDATA[15.000000]]></unit_price_tax_excl>",
+            b"<![CDATA[2.687500]]></unit_price_tax_excl>",
+        )
+        .replace(
+            b"<total_products_wt><![CDATA[71.000000]]>", b"<total_products_wt><![CDATA[41.450000]]>"
+        )
+        .replace(
+            b"<total_paid_tax_incl><![CDATA[71.000000]]>",
+            b"<total_paid_tax_incl><![CDATA[41.450000]]>",
+        )
+    )
+    order = connector.parse_order(payload)
+    _pack, cups = order.lines
+    assert (cups.quantity, cups.unit_price, cups.total_gross) == (2, D("3.225"), D("6.45"))
+    assert order.grand_total == D("41.45")
+    assert shop_order_mismatch(order) is None
+    # The published order's 16.510000 reads as 16.51.
+    published = parse(connector, "prestashop-order.xml")
+    assert [line.unit_price for line in published.lines] == [D("16.51"), D("27.00"), D("26.00")]
 
 
 @pytest.mark.parametrize("name", ORDER_FIXTURES)

@@ -45,6 +45,7 @@ from web.models.shipping import Shipment
 from web.services.demo import DemoSummary, seed_demo
 from web.services.errors import ValidationFailed
 from web.services.order_state import derive_payment_state, is_ready_to_prepare
+from web.services.reconcile import stored_order_total
 
 TODAY = dt.date(2026, 11, 27)
 PARIS = ZoneInfo("Europe/Paris")
@@ -355,6 +356,12 @@ def test_totals_add_up_to_the_cent(seeded: Seeded) -> None:
         )
         if order.discount_total:
             assert order.discount_codes and order.discount_codes[0]["code"]
+            # Each discount with its amount, adding up to the order's discount total.
+            amounts = [Decimal(d["amount"]) for d in order.discounts]
+            assert sum(amounts, Decimal("0")) == order.discount_total
+            assert order.discounts[0]["code"] == order.discount_codes[0]["code"]
+        # The demo's orders reconcile: no totals banner on any of them.
+        assert stored_order_total(order) == order.grand_total
     assert ("demo-shopify", Decimal("20")) in rates
     assert ("demo-presta", Decimal("5.5")) in rates
     assert ("demo-presta", Decimal("20")) in rates

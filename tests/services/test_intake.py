@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import random
 from decimal import Decimal
 
@@ -18,7 +19,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_shop
-from web.connectors.base import ShopAddress, ShopCustomer, ShopLine, ShopOrder, ShopTransaction
+from web.connectors.base import (
+    ShopAddress,
+    ShopCustomer,
+    ShopDiscount,
+    ShopLine,
+    ShopOrder,
+    ShopTransaction,
+)
 from web.connectors.codec import decode_order, encode_order
 from web.models import CarrierMapping, Customer, InboxEvent, Order, OrderEvent, Transaction
 from web.models.enums import (
@@ -503,3 +511,167 @@ def test_a_switched_off_shops_deliveries_wait_until_it_is_switched_on(
     shop.is_active = True
     db_session.flush()
     assert intake.due_events(db_session) == [event.id]
+
+
+# --- Lines you can ship and invoice ---------------------------------------------------------
+
+
+def bundle_order(**changes: object) -> ShopOrder:
+    """The base order with a gift box (two components to pick) and an e-book."""
+    box = ShopLine(
+        external_id="l3",
+        sku="COFFRET",
+        name="Coffret Provence",
+        quantity=1,
+        unit_price=Decimal("33.00"),
+        tax_rate=Decimal("12.09"),
+        total_net=Decimal("29.44"),
+        tax_amount=Decimal("3.56"),
+        total_gross=Decimal("33.00"),
+    )
+    tea = ShopLine(
+        external_id="l4",
+        sku="THE-LAV",
+        name="Thé à la lavande",
+        quantity=2,
+        unit_price=Decimal("0"),
+        tax_rate=Decimal("5.5"),
+        parent_external_id="l3",
+    )
+    mug = ShopLine(
+        external_id="l5",
+        sku="MUG",
+        name="Mug en grès",
+        quantity=1,
+        unit_price=Decimal("0"),
+        tax_rate=Decimal("20"),
+        parent_external_id="l3",
+    )
+    ebook = ShopLine(
+        external_id="l6",
+        sku="EBOOK",
+        name="Recettes (e-book)",
+        quantity=1,
+        unit_price=Decimal("3.225"),
+        tax_rate=Decimal("5.5"),
+        total_net=Decimal("3.06"),
+        tax_amount=Decimal("0.17"),
+        total_gross=Decimal("3.23"),
+        needs_shipping=False,
+    )
+    base = shop_order()
+    order = dataclasses.replace(
+        base,
+        lines=(*base.lines, box, tea, mug, ebook),
+        subtotal=Decimal("102.63"),
+        grand_total=Decimal("100.89"),
+        discounts=(
+            ShopDiscount(code="BIENVENUE10", amount=Decimal("6.64"), label="Bienvenue -10 %"),
+        ),
+    )
+    return dataclasses.replace(order, **changes)  # type: ignore[arg-type]
+
+
+def test_components_are_stored_under_their_parent_and_prices_at_shop_precision(
+    db_session: Session, shop
+) -> None:
+    event = deliver(db_session, shop, bundle_order())
+    assert (event.state, event.cause_kind, event.cause_params) == (InboxState.PROCESSED, "", {})
+    order = the_order(db_session, shop)
+    lines = {line.sku: line for line in order.lines}
+    box = lines["COFFRET"]
+    assert box.parent_line_id is None
+    assert [(lines[sku].parent_line_id, lines[sku].quantity) for sku in ("THE-LAV", "MUG")] == [
+        (box.id, 2),
+        (box.id, 1),
+    ]
+    assert lines["EBOOK"].unit_price == Decimal("3.225")
+    assert (lines["EBOOK"].needs_shipping, box.needs_shipping) == (False, True)
+    assert order.discounts == [
+        {"code": "BIENVENUE10", "label": "Bienvenue -10 %", "amount": "6.64"}
+    ]
+    assert order.discount_codes == ["BIENVENUE10"]
+    assert order.computed_total is None
+    db_session.expire_all()
+    assert the_order(db_session, shop).lines[-1].unit_price == Decimal("3.225")
+
+
+def test_a_redelivery_with_the_same_lines_keeps_the_rows(db_session: Session, shop) -> None:
+    deliver(db_session, shop, bundle_order())
+    before = {line.sku: line.id for line in the_order(db_session, shop).lines}
+    deliver(
+        db_session,
+        shop,
+        bundle_order(updated_at=T0 + dt.timedelta(minutes=5), buyer_note="Sonner"),
+    )
+    order = the_order(db_session, shop)
+    assert order.buyer_note == "Sonner"
+    assert {line.sku: line.id for line in order.lines} == before
+    assert "order.edited_at_shop" not in [event.kind for event in order.events]
+    # A component that changes quantity is an edit: the lines are rebuilt.
+    changed = bundle_order(updated_at=T0 + dt.timedelta(minutes=9))
+    changed = dataclasses.replace(
+        changed,
+        lines=tuple(
+            dataclasses.replace(line, quantity=3) if line.sku == "THE-LAV" else line
+            for line in changed.lines
+        ),
+    )
+    deliver(db_session, shop, changed)
+    order = the_order(db_session, shop)
+    assert {line.sku: line.quantity for line in order.lines}["THE-LAV"] == 3
+    edits = [event for event in order.events if event.kind == "order.edited_at_shop"]
+    assert [event.details["changes"] for event in edits] == [["lines"]]
+
+
+def test_an_order_that_does_not_add_up_is_flagged_once_with_both_figures(
+    db_session: Session, shop
+) -> None:
+    # The shop says 100.90; lines 102.63 + shipping 4.90 - discount 6.64 = 100.89.
+    wrong = bundle_order(grand_total=Decimal("100.90"))
+    event = deliver(db_session, shop, wrong)
+    assert event.state == InboxState.PROCESSED
+    assert event.cause_kind == "totals_mismatch"
+    assert event.cause_params == {
+        "computed": "100.89",
+        "stated": "100.90",
+        "difference": "-0.01",
+        "currency": "EUR",
+    }
+    order = the_order(db_session, shop)
+    assert (order.computed_total, order.grand_total) == (Decimal("100.89"), Decimal("100.90"))
+    flagged = [event for event in order.events if event.kind == "order.totals_mismatch"]
+    assert len(flagged) == 1
+    assert flagged[0].details["computed"] == "100.89"
+    assert flagged[0].details["stated"] == "100.90"
+
+    # The same figures again (another version of the order): no second event, same notice.
+    again = deliver(db_session, shop, dataclasses.replace(wrong, updated_at=T0 + dt.timedelta(1)))
+    assert again.cause_kind == "totals_mismatch"
+    order = the_order(db_session, shop)
+    assert [e.kind for e in order.events].count("order.totals_mismatch") == 1
+
+    # New figures: recorded again. Then a copy that adds up clears the flag.
+    other = dataclasses.replace(
+        wrong, grand_total=Decimal("101.00"), updated_at=T0 + dt.timedelta(2)
+    )
+    deliver(db_session, shop, other)
+    order = the_order(db_session, shop)
+    assert [e.kind for e in order.events].count("order.totals_mismatch") == 2
+    fixed = deliver(db_session, shop, bundle_order(updated_at=T0 + dt.timedelta(3)))
+    assert (fixed.cause_kind, fixed.cause_params) == ("", {})
+    assert the_order(db_session, shop).computed_total is None
+
+
+def test_codec_round_trips_lines_and_discounts_and_reads_older_bodies() -> None:
+    order = bundle_order()
+    assert decode_order(encode_order(order)) == order
+    # A body stored by an earlier version: no discounts, no needs_shipping on lines.
+    data = json.loads(encode_order(order))
+    del data["discounts"]
+    for line in data["lines"]:
+        del line["needs_shipping"]
+    old = decode_order(json.dumps(data).encode())
+    assert old.discounts == ()
+    assert all(line.needs_shipping for line in old.lines)
+    assert [line.parent_external_id for line in old.lines][-2] == "l3"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -143,6 +144,20 @@ def test_needs_attention_lists_orders_and_stuck_sync(
     assert "orders/updated" in attention and "Événement entrant bloqué" in attention
     assert "tracking.push" in attention and "Envoi à la boutique en échec" in attention
     assert re.search(r'<a href="/orders/\d+">Commande #100\d</a>', attention)
+
+
+def test_needs_attention_lists_orders_whose_totals_do_not_add_up(
+    db_session: Session, client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    shop = make_shop(db_session)
+    make_order(db_session, shop, grand_total=Decimal("32.62"), computed_total=Decimal("32.61"))
+    make_order(db_session, shop)
+    db_session.commit()
+    login_as("manager")
+    html = client.get("/").get_data(as_text=True)
+    attention = html[html.index('id="attention-heading"') :]
+    assert attention.count("Les totaux ne concordent pas") == 1
+    assert "32.61 ≠ 32.62 EUR" in attention
 
 
 def test_empty_dashboard(client: FlaskClient, login_as: Callable[..., User]) -> None:

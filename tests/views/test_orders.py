@@ -525,3 +525,69 @@ def test_warehouse_cannot_open_an_order(
 ) -> None:
     login_as("warehouse")
     assert client.get(f"/orders/{full_order.id}").status_code == 403
+
+
+def test_detail_shows_totals_that_do_not_add_up_discounts_and_components(
+    db_session: Session, client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    shop = make_shop(db_session, key="nantes", name="Boutique Nantes")
+    box = make_line("COFFRET", 1, "33.00", name="Coffret Provence")
+    tea = make_line("THE-LAV", 2, "0.00", name="Thé à la lavande", tax_rate=Decimal("5.5"))
+    ebook = make_line(
+        "EBOOK",
+        1,
+        "3.225",
+        name="Recettes de Provence (e-book)",
+        total_gross=Decimal("3.23"),
+        total_net=Decimal("2.69"),
+        tax_amount=Decimal("0.54"),
+        needs_shipping=False,
+    )
+    order = make_order(
+        db_session,
+        shop,
+        [box, tea, ebook],
+        discount_codes=["BIENVENUE10"],
+        discounts=[
+            {"code": "BIENVENUE10", "label": "Bienvenue -10 %", "amount": "3.62"},
+            {"code": "", "label": "Livraison offerte", "amount": "4.90"},
+        ],
+        discount_total=Decimal("8.52"),
+        shipping_total=Decimal("4.90"),
+        subtotal=Decimal("36.23"),
+        grand_total=Decimal("32.62"),
+        computed_total=Decimal("32.61"),
+    )
+    db_session.flush()
+    tea.parent_line_id = box.id
+    db_session.commit()
+    login_as("viewer")
+    html = page(client, f"/orders/{order.id}")
+
+    banner = html[html.index("totals-mismatch") :]
+    banner = banner[: banner.index("</div>")]
+    assert "Les totaux ne concordent pas" in banner
+    assert "32,61\xa0€" in banner and "32,62\xa0€" in banner and "-0,01\xa0€" in banner
+    # Each discount with its code or name and its amount.
+    assert "BIENVENUE10" in html and "Bienvenue -10 %" in html and "−3,62\xa0€" in html
+    assert "Livraison offerte" in html and "−4,90\xa0€" in html
+    assert "−8,52\xa0€" in html  # their sum
+    # The component right under its bundle, without money of its own.
+    assert html.index("COFFRET") < html.index("THE-LAV") < html.index("EBOOK")
+    tea_row = html[html.index("THE-LAV") : html.index("EBOOK")]
+    assert "élément d’un lot" in tea_row and "bundle-child depth-1" in html
+    assert "compris dans le lot" in tea_row and "€" not in tea_row
+    # The e-book: its price at the shop's precision, and nothing to ship.
+    ebook_row = html[html.index("EBOOK") :]
+    ebook_row = ebook_row[: ebook_row.index("</tr>")]
+    assert "3,225\xa0€" in ebook_row and "Rien à expédier" in ebook_row
+    box_row = html[html.index("COFFRET") : html.index("THE-LAV")]
+    assert "Rien à expédier" not in box_row and "33,00\xa0€" in box_row
+
+
+def test_an_order_that_adds_up_has_no_totals_banner(
+    client: FlaskClient, login_as: Callable[..., User], full_order: Order
+) -> None:
+    login_as("viewer")
+    html = page(client, f"/orders/{full_order.id}")
+    assert "totals-mismatch" not in html and "Rien à expédier" not in html

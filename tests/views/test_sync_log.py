@@ -220,3 +220,31 @@ def test_ids_no_delivery_can_have_are_404(manager: FlaskClient, event_id: str) -
         assert manager.post(url, data={"csrf_token": token}).status_code == 404, url
     # The largest id a row can have is looked up, and not found.
     assert manager.get("/sync/events/2147483647").status_code == 404
+
+
+def test_a_delivery_applied_with_a_totals_notice_shows_both_figures(
+    manager: FlaskClient, db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    event = make_event(db_session, shops[0], topic="orders/create")
+    event.cause_kind = "totals_mismatch"
+    event.cause_params = {
+        "computed": "100.89",
+        "stated": "100.90",
+        "difference": "-0.01",
+        "currency": "EUR",
+    }
+    plain = make_event(db_session, shops[0], topic="orders/paid")
+    db_session.commit()
+
+    page = text(manager.get("/sync/"))
+    row = page[page.index(f'id="event-{event.id}"') :]
+    row = row[: row.index("</tr>")]
+    assert "Les totaux ne concordent pas" in row
+    assert "les lignes font 100,89\xa0€, la boutique dit 100,90\xa0€" in row
+    assert ">Traité<" in row  # applied: the notice does not make it an error
+    other = page[page.index(f'id="event-{plain.id}"') :]
+    assert "concordent" not in other[: other.index("</tr>")]
+
+    detail = text(manager.get(f"/sync/events/{event.id}"))
+    assert "Les totaux ne concordent pas" in detail
+    assert "100,89\xa0€" in detail and "100,90\xa0€" in detail

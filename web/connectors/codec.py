@@ -44,7 +44,7 @@ def _summary(data: dict[str, Any]) -> PaymentSummary:
 
 
 def decode_order(body: bytes) -> ShopOrder:
-    """Read back what encode_order wrote."""
+    """Read back what encode_order wrote (older bodies lack discounts and needs_shipping)."""
     try:
         data = json.loads(body)
         lines = tuple(
@@ -81,6 +81,11 @@ def decode_order(body: bytes) -> ShopOrder:
         )
         shipping = data.pop("shipping")
         summary = data.pop("payment_summary", None)
+        # Bodies encoded before discounts carried amounts have no "discounts" key.
+        discounts = tuple(
+            ShopDiscount(**{**item, "amount": Decimal(item["amount"])})
+            for item in data.pop("discounts", [])
+        )
         money_fields = (
             "grand_total",
             "subtotal",
@@ -100,10 +105,7 @@ def decode_order(body: bytes) -> ShopOrder:
                 "billing": ShopAddress(**data["billing"]),
                 "shipping": None if shipping is None else ShopAddress(**shipping),
                 "discount_codes": tuple(data["discount_codes"]),
-                "discounts": tuple(
-                    ShopDiscount(**{**item, "amount": Decimal(item["amount"])})
-                    for item in data.get("discounts", ())
-                ),
+                "discounts": discounts,
                 "lines": lines,
                 "transactions": transactions,
                 "payment_summary": None if summary is None else _summary(summary),

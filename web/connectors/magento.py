@@ -24,14 +24,25 @@ What the payload cannot tell us, and how we cope:
 - Times are UTC `YYYY-MM-DD HH:MM:SS` without a zone: read as UTC.
 - Money is JSON numbers: the body is parsed with parse_float=Decimal so no float ever appears.
 - Items come flat: configurable and bundle children carry `parent_item_id` (and an
-  embedded `parent_item`). Every item becomes a line, children pointing at their parent.
-  A configurable parent carries the price (its child has price 0). A dynamic-price bundle
-  carries the price on its children and Magento repeats their sum on the parent row; that
-  parent is emitted at zero so the lines add up to the subtotal once. A fixed-price bundle
-  keeps the price on the parent (its children are at 0).
+  embedded `parent_item`). One line per thing ordered: a configurable's simple child (same
+  SKU, price 0) is folded into its parent, which keeps the price and the ordered quantity
+  and takes the chosen options (`product_options.attributes_info` labels when the answer
+  carries them, else the child's name "{parent}-{option}-{option}"). A bundle's children
+  follow it as components: their own quantities to pick, no money, their own tax rate. The
+  bundle line carries the price where the buyer saw it: its own row when Magento fills it
+  (fixed price, or a dynamic price repeated by recalculateParent), else the sum of its
+  children's rows; children at several tax rates give it their blended rate. So the top
+  level's quantities add up to `total_qty_ordered`.
+- `product_type` virtual, downloadable or giftcard, or `is_virtual`, marks a line that
+  needs no shipping (a bundle whose parts are all virtual too).
+- Unit prices are in the order's basis (price_incl_tax when the catalogue includes tax,
+  price otherwise) at the shop's precision (price()).
 - Line amounts are rebuilt tax included whatever the shop's discount settings: the line
   pays row_total + tax_amount + discount_tax_compensation_amount - discount_amount, and
-  its tax-included discount is what separates that from price_incl_tax × qty.
+  its discount is what separates that from the row before discount. The order's
+  discount_total is those line discounts with tax plus `shipping_discount_amount`; its one
+  ShopDiscount carries `coupon_code` and `discount_description` (Magento keeps a single
+  figure for all cart rules).
 - No EAN on order items (a custom product attribute at most): ShopLine.ean is "".
 - No relay-point field in core: the id is read from extension attributes (core MSI
   in-store pickup `pickup_location_code`, or a relay module's attribute whose name says
@@ -54,9 +65,10 @@ Write-back (no write is idempotent, so each one reads the order first):
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -69,6 +81,7 @@ from web.connectors.base import (
     ShopAddress,
     ShopChoice,
     ShopCustomer,
+    ShopDiscount,
     ShopLine,
     ShopOrder,
     ShopSettings,
@@ -77,6 +90,7 @@ from web.connectors.base import (
     may_be_ours,
     money,
     numeric_order_id,
+    price,
     rate,
     reject,
     same_text,
@@ -131,6 +145,10 @@ GIFT_WRAPPING = (("gw", "gw"), ("gw_items", "gw_items"), ("gw_card", "gw_card"))
 STATUS_COMMENT = "Status updated by Comptoir"
 # States whose status no comment may move any more.
 FINAL_STATES = ("canceled", "closed")
+
+# Items that never wait for a shipment.
+VIRTUAL_TYPES = ("virtual", "downloadable", "giftcard")
+CENT = Decimal("0.01")
 
 RELAY_WORDS = ("relay", "relais", "pickup", "pudo", "retrait", "locker")
 RECENT_ORDERS = 100
@@ -224,6 +242,10 @@ def _guarded(field: str, step: Callable[..., T], *args: Any) -> T:
         raise
     except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise BadPayload(f"{field}: {type(exc).__name__}: {exc}") from exc
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _stamp(value: dt.datetime) -> str:
@@ -754,99 +776,187 @@ def _carries_amounts(item: Mapping[str, Any], field: str) -> bool:
     )
 
 
-def _lines(value: Any) -> list[ShopLine]:
+def _is_virtual(item: Mapping[str, Any], field: str) -> bool:
+    product_type = _text(item.get("product_type"), f"{field}.product_type")
+    return product_type in VIRTUAL_TYPES or _flag(item.get("is_virtual"), f"{field}.is_virtual")
+
+
+def _option_labels(item: Mapping[str, Any], field: str) -> str:
+    """The buyer's choices as "Label: value", from the item's `product_options` (the
+    serialized options Magento keeps on the order item: `attributes_info` for a
+    configurable's attributes, `options` for custom options), when the answer carries them."""
+    raw = item.get("product_options")
+    if isinstance(raw, str) and raw.strip().startswith("{"):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    if not isinstance(raw, dict):
+        return ""
+    labels = []
+    for key in ("attributes_info", "options"):
+        entries = raw.get(key)
+        if not isinstance(entries, list):
+            continue
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            where = f"{field}.product_options.{key}[{index}]"
+            label = _text(entry.get("label"), f"{where}.label")
+            value = entry.get("print_value", entry.get("value"))
+            shown = (
+                _text(value, f"{where}.value")
+                if not isinstance(value, int | Decimal)
+                else str(value)
+            )
+            if label and shown:
+                labels.append(f"{label}: {shown}")
+    return ", ".join(labels)
+
+
+def _lines(value: Any, include_tax: bool) -> tuple[list[ShopLine], Decimal]:
+    """One line per thing ordered: a configurable's simple child is folded into its parent,
+    a bundle's children follow it as components (quantities to pick, no money). Also the
+    lines' discounts tax included, whatever the basis of their prices."""
     items = [
         (f"items[{index}]", _obj(item, f"items[{index}]"))
         for index, item in enumerate(_list(value, "items"))
     ]
-    parents = {field: _parent_of(item, field) for field, item in items}
-    # Parents whose figures are the sum of their children's (dynamic-price bundles).
-    summed = {
-        parent
-        for field, item in items
-        if (parent := parents[field]) is not None and _carries_amounts(item, field)
-    }
-    names: dict[str, str] = {}
+    by_id: dict[str, Mapping[str, Any]] = {}
     for field, item in items:
         item_id = _opt_id(item.get("item_id"), f"{field}.item_id")
         if item_id is not None:
-            names[item_id] = _text(item.get("name"), f"{field}.name")
-    child_names: dict[str, str] = {}
+            by_id[item_id] = item
+    parents = {field: _parent_of(item, field) for field, item in items}
+    children: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for field, item in items:
         parent = parents[field]
-        if parent is not None and parent not in child_names:
-            child_names[parent] = _text(item.get("name"), f"{field}.name")
-    return [
-        _guarded(
-            field,
-            _line,
-            item,
-            field,
-            parents[field],
-            _opt_id(item.get("item_id"), f"{field}.item_id") in summed,
-            child_names,
-        )
-        for field, item in items
-    ]
+        if parent is not None and parent in by_id:
+            children.setdefault(parent, []).append((field, item))
+    lines = []
+    discounts = Decimal("0.00")
+    for field, item in items:
+        parent = parents[field]
+        if parent is None or parent not in by_id:
+            item_id = _opt_id(item.get("item_id"), f"{field}.item_id") or ""
+            kids = children.get(item_id, [])
+            line, discount = _guarded(field, _line, item, field, kids, include_tax)
+            lines.append(line)
+            discounts += discount
+            continue
+        parent_type = _text(by_id[parent].get("product_type"), f"{field}.parent product_type")
+        if parent_type == "configurable":
+            continue  # the variant the buyer chose: its parent line says it all
+        lines.append(_guarded(field, _component, item, field, parent))
+    return lines, discounts
+
+
+def _component(item: Mapping[str, Any], field: str, parent: str) -> ShopLine:
+    return ShopLine(
+        external_id=_id(item.get("item_id"), f"{field}.item_id"),
+        name=_text(item.get("name"), f"{field}.name"),
+        quantity=_quantity(item.get("qty_ordered"), f"{field}.qty_ordered"),
+        unit_price=Decimal("0.00"),
+        sku=_text(item.get("sku"), f"{field}.sku"),
+        options=_option_labels(item, field),
+        tax_rate=_rate(item.get("tax_percent"), f"{field}.tax_percent"),
+        kind=LineKind.PRODUCT,
+        parent_external_id=parent,
+        needs_shipping=not _is_virtual(item, field),
+    )
+
+
+def _summed(kids: list[tuple[str, Mapping[str, Any]]], keys: tuple[str, ...]) -> dict[str, Decimal]:
+    return {
+        key: sum((_money(kid.get(key), f"{field}.{key}") for field, kid in kids), Decimal("0"))
+        for key in keys
+    }
 
 
 def _line(
     item: Mapping[str, Any],
     field: str,
-    parent: str | None,
-    zeroed: bool,
-    child_names: Mapping[str, str],
-) -> ShopLine:
+    kids: list[tuple[str, Mapping[str, Any]]],
+    include_tax: bool,
+) -> tuple[ShopLine, Decimal]:
     external_id = _id(item.get("item_id"), f"{field}.item_id")
     quantity = _quantity(item.get("qty_ordered"), f"{field}.qty_ordered")
     name = _text(item.get("name"), f"{field}.name")
     product_type = _text(item.get("product_type"), f"{field}.product_type")
-    options = ""
-    child_name = child_names.get(external_id, "")
-    if product_type == "configurable" and child_name.startswith(name) and child_name != name:
-        # The simple child is named "{parent}-{option}-{option}" by default.
-        options = child_name[len(name) :].strip(" -")
-    if zeroed:
-        return ShopLine(
-            external_id=external_id,
-            name=name,
-            quantity=quantity,
-            unit_price=Decimal("0.00"),
-            sku=_text(item.get("sku"), f"{field}.sku"),
-            options=options,
-            kind=LineKind.PRODUCT,
-            parent_external_id=parent,
-        )
-    row_total = _money(item.get("row_total"), f"{field}.row_total")
-    tax_amount = _money(item.get("tax_amount"), f"{field}.tax_amount")
-    compensation = _money(
-        item.get("discount_tax_compensation_amount"), f"{field}.discount_tax_compensation_amount"
+    options = _option_labels(item, field)
+    if not options and product_type == "configurable" and kids:
+        child_name = _text(kids[0][1].get("name"), f"{kids[0][0]}.name")
+        if child_name.startswith(name) and child_name != name:
+            # The simple child is named "{parent}-{option}-{option}" by default.
+            options = child_name[len(name) :].strip(" -")
+    needs_shipping = not _is_virtual(item, field)
+    if product_type != "configurable" and kids:
+        needs_shipping = any(not _is_virtual(kid, kf) for kf, kid in kids)
+    keys = (
+        "row_total",
+        "row_total_incl_tax",
+        "tax_amount",
+        "discount_tax_compensation_amount",
+        "discount_amount",
     )
-    discount = abs(_money(item.get("discount_amount"), f"{field}.discount_amount"))
-    unit_price = _opt_money(item.get("price_incl_tax"), f"{field}.price_incl_tax")
-    if unit_price is None:
-        row_gross = _opt_money(item.get("row_total_incl_tax"), f"{field}.row_total_incl_tax")
-        if row_gross is None:
-            row_gross = row_total + tax_amount + compensation
-        unit_price = money(row_gross / quantity, f"{field} unit price") if quantity else row_gross
+    source: Mapping[str, Any] = item
+    rates = {_rate(kid.get("tax_percent"), f"{kf}.tax_percent") for kf, kid in kids}
+    if product_type != "configurable" and kids and not _carries_amounts(item, field):
+        # A dynamic-price bundle whose row stays at zero: its children carry the money,
+        # the buyer saw their sum on the bundle.
+        source = _summed(kids, keys)
+    row_total = _money(source.get("row_total"), f"{field}.row_total")
+    tax_amount = _money(source.get("tax_amount"), f"{field}.tax_amount")
+    compensation = _money(
+        source.get("discount_tax_compensation_amount"),
+        f"{field}.discount_tax_compensation_amount",
+    )
+    discount = abs(_money(source.get("discount_amount"), f"{field}.discount_amount"))
     total_gross = row_total + tax_amount + compensation - discount
-    line_discount = unit_price * quantity - total_gross if discount else Decimal("0.00")
-    return ShopLine(
+    total_net = total_gross - tax_amount
+    row_gross = _opt_money(source.get("row_total_incl_tax"), f"{field}.row_total_incl_tax")
+    if row_gross is None:
+        row_gross = row_total + tax_amount + compensation
+    if source is item and item.get("price_incl_tax") not in (None, ""):
+        unit_gross = price(item.get("price_incl_tax"), f"{field}.price_incl_tax")
+    else:
+        unit_gross = price(row_gross / quantity, f"{field} unit price") if quantity else row_gross
+    if source is item and item.get("price") not in (None, ""):
+        unit_net = price(item.get("price"), f"{field}.price")
+    else:
+        unit_net = price(row_total / quantity, f"{field} unit price") if quantity else row_total
+    tax_rate = _rate(item.get("tax_percent"), f"{field}.tax_percent")
+    if item.get("tax_percent") is None and kids and product_type != "configurable":
+        if len(rates) == 1:
+            tax_rate = rates.pop()
+        elif total_net > 0:
+            # Children at several rates: the bundle's own rate is their blend; each
+            # component keeps its rate.
+            tax_rate = _rate((tax_amount * 100 / total_net).quantize(CENT), f"{field} rate")
+    # The price in the order's basis (tax included or not), and what the line pays in it.
+    unit_price, paid = (unit_gross, total_gross) if include_tax else (unit_net, total_net)
+    gross_discount = _cents(row_gross - total_gross) if discount else Decimal("0.00")
+    sku = _text(item.get("sku"), f"{field}.sku")
+    if product_type == "configurable" and kids:
+        # The variant is what is picked: its SKU (Magento usually repeats it on the parent).
+        sku = _text(kids[0][1].get("sku"), f"{kids[0][0]}.sku") or sku
+    line = ShopLine(
         external_id=external_id,
         name=name,
         quantity=quantity,
         unit_price=unit_price,
-        sku=_text(item.get("sku"), f"{field}.sku"),
+        sku=sku,
         ean="",
         options=options,
-        tax_rate=_rate(item.get("tax_percent"), f"{field}.tax_percent"),
-        discount_amount=line_discount,
-        total_net=total_gross - tax_amount,
+        tax_rate=tax_rate,
+        discount_amount=_cents(unit_price * quantity - paid) if discount else Decimal("0.00"),
+        total_net=total_net,
         tax_amount=tax_amount,
         total_gross=total_gross,
         kind=LineKind.PRODUCT,
-        parent_external_id=parent,
+        needs_shipping=needs_shipping,
     )
+    return line, gross_discount
 
 
 def _gift_wrapping(ext: Mapping[str, Any], order_id: str) -> list[ShopLine]:
@@ -997,7 +1107,8 @@ def _parse_order(data: dict[str, Any]) -> ShopOrder:
     )
 
     items = _list(data.get("items"), "items")
-    lines = _lines(items)
+    include_tax = _prices_include_tax(items)
+    lines, line_discounts = _lines(items, include_tax)
     wrapping = _gift_wrapping(ext, external_id)
 
     subtotal_incl = _opt_money(data.get("subtotal_incl_tax"), "subtotal_incl_tax")
@@ -1009,14 +1120,14 @@ def _parse_order(data: dict[str, Any]) -> ShopOrder:
     if shipping_total is None:
         shipping_total = _money(data.get("shipping_amount"), "shipping_amount") + shipping_tax
     grand_total = _money(data.get("grand_total"), "grand_total")
-    # Negative on the order; before or after tax depending on the shop's settings, so
-    # when it does not reconcile the tax-included figure is what separates the totals.
-    stated_discount = abs(_money(data.get("discount_amount"), "discount_amount"))
-    discount_total = stated_discount
-    if stated_discount and subtotal - stated_discount + shipping_total != grand_total:
-        derived = subtotal + shipping_total - grand_total
-        if derived > 0:
-            discount_total = derived
+    # The order's discount_amount is in the basis the shop discounts (before or after
+    # tax): the tax-included figure is what the lines lost to their discounts, plus any
+    # discount on the shipping. Taken from the lines, never from the grand total, so an
+    # order whose figures contradict each other is flagged, not made to add up.
+    shipping_discount = abs(
+        _money(data.get("shipping_discount_amount"), "shipping_discount_amount")
+    )
+    discount_total = line_discounts + shipping_discount
 
     payment = _opt_obj(data.get("payment"), "payment") or {}
     payment_method = _text(payment.get("method"), "payment.method")
@@ -1029,6 +1140,12 @@ def _parse_order(data: dict[str, Any]) -> ShopOrder:
         cancelled_at, cancel_reason = _cancellation(data, updated_at)
 
     coupon = _text(data.get("coupon_code"), "coupon_code")
+    description = _text(data.get("discount_description"), "discount_description")
+    discounts: tuple[ShopDiscount, ...] = ()
+    if discount_total or coupon:
+        # Magento keeps one figure for all its cart rules; the description names them.
+        label = "" if description == coupon else description
+        discounts = (ShopDiscount(code=coupon, amount=discount_total, label=label),)
 
     return ShopOrder(
         external_id=external_id,
@@ -1048,12 +1165,13 @@ def _parse_order(data: dict[str, Any]) -> ShopOrder:
         shipping_total=shipping_total,
         shipping_tax=shipping_tax,
         tax_total=_money(data.get("tax_amount"), "tax_amount"),
-        prices_include_tax=_prices_include_tax(items),
+        prices_include_tax=include_tax,
         email=email,
         shipping_label=_text(data.get("shipping_description"), "shipping_description"),
         payment_method=payment_method,
         payment_method_label=_payment_label(payment, payment_method) if payment_method else "",
         discount_codes=(coupon,) if coupon else (),
+        discounts=discounts,
         buyer_note=_text(data.get("customer_note"), "customer_note"),
         marketplace_ref="",
         cancelled_at=cancelled_at,

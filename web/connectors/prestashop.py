@@ -32,9 +32,19 @@ What the shop cannot tell us, and how we cope:
 - Per-line tax rates are hidden by the webservice: they come from the order detail's `taxes`
   association (`/api/taxes` rates), else from the tax-excluded and tax-included amounts.
 - Cart-rule discounts are order-level: lines carry no discount, discount_total is
-  `total_discounts_tax_incl`, codes come from order_cart_rules + cart_rules (rules without a
-  code contribute their name). Both resources are optional (older shops lack them).
-- Packs are one line (PrestaShop does not list their components in the order).
+  `total_discounts_tax_incl`, each rule is a ShopDiscount (order_cart_rules `name` and
+  `value`, tax included; the code from cart_rules), codes come from order_cart_rules +
+  cart_rules (rules without a code contribute their name). Both resources are optional
+  (older shops lack them).
+- Unit prices keep the webservice's six decimals (price()); line totals are the order
+  detail's own `total_price_tax_incl`/`_excl`, to the cent.
+- Packs are one line: neither order_rows nor order_details mark a pack or list its
+  components (only the product resource's `type` would say so).
+- Virtual products: an order detail says so only for a downloadable one (`download_hash`
+  set); a virtual product without a file is not marked in the order (the product
+  resource's `is_virtual` is), so such a line still needs shipping.
+- Options: PrestaShop writes them into the line's name ("Blouse - Color : Black, Size :
+  S"); they are split back into name and options.
 - No relay-point field in core: the Mondial Relay module writes "Point Mondial Relay :
   FR-066974" into the delivery address `alias` and `other`; that id is read from there.
 - No cancellation time: cancelled_at is the time of the order history row that set the
@@ -81,6 +91,7 @@ from web.connectors.base import (
     ShopAddress,
     ShopChoice,
     ShopCustomer,
+    ShopDiscount,
     ShopLine,
     ShopOrder,
     ShopSettings,
@@ -89,6 +100,7 @@ from web.connectors.base import (
     may_be_ours,
     money,
     numeric_order_id,
+    price,
     rate,
     same_text,
     to_utc,
@@ -188,6 +200,14 @@ def _amount(raw: str, path: str) -> Decimal:
 def _cents(value: Decimal, path: str) -> Decimal:
     try:
         return money(value, path)
+    except ArithmeticError as exc:
+        raise BadPayload(f"{path}: {value!r} is not a usable amount") from exc
+
+
+def _unit(value: Decimal, path: str) -> Decimal:
+    """A unit price at PrestaShop's six decimals (16.510000 reads 16.51, 3.225 stays)."""
+    try:
+        return price(value, path)
     except ArithmeticError as exc:
         raise BadPayload(f"{path}: {value!r} is not a usable amount") from exc
 
@@ -422,6 +442,7 @@ class _Detail:
     total_incl: Decimal
     total_excl: Decimal
     tax_ids: tuple[str, ...]
+    virtual: bool = False
 
 
 @dataclass(frozen=True)
@@ -444,7 +465,7 @@ class _Call:
     states: dict[str, _State] | None = None
     details: dict[str, dict[str, _Detail]] = field(default_factory=dict)
     taxes: dict[str, Decimal] | None = None
-    discounts: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+    discounts: dict[str, list[tuple[str | None, str, Decimal]]] = field(default_factory=dict)
     codes: dict[str, str] = field(default_factory=dict)
     messages: dict[str, list[tuple[str, int, str]]] = field(default_factory=dict)
     history: dict[str, list[tuple[str, int, dt.datetime]]] = field(default_factory=dict)
@@ -1086,6 +1107,8 @@ class PrestaShopConnector:
                 total_incl=node.money("total_price_tax_incl"),
                 total_excl=node.money("total_price_tax_excl"),
                 tax_ids=taxes,
+                # A download link (virtual product with a file), or a module's is_virtual.
+                virtual=bool(node.text("download_hash")) or node.flag("is_virtual"),
             )
         if tax_ids:
             found = self._by_ids("taxes", "[id,rate]", tax_ids, optional=True)
@@ -1103,7 +1126,8 @@ class PrestaShopConnector:
             rule_id = node.ref("id_cart_rule")
             if rule_id:
                 rule_ids.add(rule_id)
-            call.discounts.setdefault(node.id("id_order"), []).append((rule_id, node.text("name")))
+            applied = (rule_id, node.text("name"), node.money("value"))
+            call.discounts.setdefault(node.id("id_order"), []).append(applied)
         for node in self._by_ids("cart_rules", "[id,code]", rule_ids, optional=True) or ():
             call.codes[node.id()] = node.text("code")
 
@@ -1167,7 +1191,7 @@ class PrestaShopConnector:
             external_id=row.id,
             name=name,
             quantity=row.quantity,
-            unit_price=_cents(unit_incl, f"{row.path}.unit_price_tax_incl"),
+            unit_price=_unit(unit_incl, f"{row.path}.unit_price_tax_incl"),
             sku=row.sku,
             ean=row.ean,
             options=options,
@@ -1176,6 +1200,7 @@ class PrestaShopConnector:
             tax_amount=gross - net,
             total_gross=gross,
             kind=LineKind.PRODUCT,
+            needs_shipping=not (detail is not None and detail.virtual),
         )
 
     def _gift_wrap(self, raw: _RawOrder) -> ShopLine:
@@ -1193,11 +1218,19 @@ class PrestaShopConnector:
 
     def _discount_codes(self, call: _Call, order_id: str) -> tuple[str, ...]:
         codes: list[str] = []
-        for rule_id, name in call.discounts.get(order_id, []):
+        for rule_id, name, _value in call.discounts.get(order_id, []):
             code = call.codes.get(rule_id or "", "") or name
             if code and code not in codes:
                 codes.append(code)
         return tuple(codes)
+
+    def _discounts(self, call: _Call, order_id: str) -> tuple[ShopDiscount, ...]:
+        """The order's cart rules: the code typed (none for an automatic rule), the rule's
+        name and the amount it took, tax included (order_cart_rules `value`)."""
+        return tuple(
+            ShopDiscount(code=call.codes.get(rule_id or "", ""), amount=value, label=name)
+            for rule_id, name, value in call.discounts.get(order_id, [])
+        )
 
     def _buyer_note(self, call: _Call, raw: _RawOrder) -> str:
         notes = [text for _, _, text in sorted(call.messages.get(raw.id, [])) if text]
@@ -1258,6 +1291,7 @@ class PrestaShopConnector:
             payment_method=raw.module,
             payment_method_label=raw.payment,
             discount_codes=self._discount_codes(call, raw.id),
+            discounts=self._discounts(call, raw.id),
             buyer_note=self._buyer_note(call, raw),
             cancelled_at=cancelled_at,
             transactions=None,

@@ -54,7 +54,9 @@ class DayCount:
 class AttentionItem:
     """Something a person should look at: an order, an inbound event or an outbound message.
 
-    kind is one of on_hold, needs_mapping, needs_review, inbox, outbox; title names the thing
+    kind is one of on_hold, needs_mapping, needs_review, totals_mismatch (lines, shipping and
+    discounts that do not add up to the total; detail holds both figures), inbox, outbox;
+    title names the thing
     (order number, webhook topic, message kind) and detail says what is wrong.
     """
 
@@ -174,7 +176,7 @@ def _flagged_orders(
 ) -> list[AttentionItem]:
     orders = session.scalars(
         select(Order)
-        .where(flag.is_(True))
+        .where(flag)
         .options(joinedload(Order.shop))
         .order_by(occurred.desc(), Order.id.desc())
         .limit(limit)
@@ -194,21 +196,40 @@ def _flagged_orders(
 
 
 def needs_attention(session: Session, limit: int = 20) -> list[AttentionItem]:
-    """List what needs someone: held, unmapped and to-review orders, stuck sync, newest first."""
+    """List what needs someone: held, unmapped, to-review and not-adding-up orders, stuck
+    sync, newest first."""
     items = [
         *_flagged_orders(
-            session, "on_hold", Order.on_hold, Order.updated_at, lambda o: o.hold_reason, limit
+            session,
+            "on_hold",
+            Order.on_hold.is_(True),
+            Order.updated_at,
+            lambda o: o.hold_reason,
+            limit,
         ),
         *_flagged_orders(
             session,
             "needs_mapping",
-            Order.needs_mapping,
+            Order.needs_mapping.is_(True),
             Order.updated_at,
             lambda o: o.mapping_issue,
             limit,
         ),
         *_flagged_orders(
-            session, "needs_review", Order.needs_review, Order.updated_at, lambda o: "", limit
+            session,
+            "needs_review",
+            Order.needs_review.is_(True),
+            Order.updated_at,
+            lambda o: "",
+            limit,
+        ),
+        *_flagged_orders(
+            session,
+            "totals_mismatch",
+            Order.computed_total.is_not(None),
+            Order.updated_at,
+            lambda o: f"{o.computed_total} ≠ {o.grand_total} {o.currency}",
+            limit,
         ),
     ]
     events = session.scalars(

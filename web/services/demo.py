@@ -8,7 +8,8 @@ Amount conventions (prices include tax, as on both platforms):
 - a line's `total_gross` = `unit_price` x `quantity` - `discount_amount`, split exactly into
   `total_net` + `tax_amount` at the line's rate;
 - `subtotal` = sum of `unit_price` x `quantity` (before discounts), `discount_total` = sum of
-  line discounts, `shipping_total` includes 20 % VAT (`shipping_tax`);
+  line discounts (kept with its code and amount in `discounts`), `shipping_total` includes
+  20 % VAT (`shipping_tax`);
 - `grand_total` = `subtotal` - `discount_total` + `shipping_total`
   = sum of line `total_gross` + `shipping_total`;
 - `tax_total` = sum of line `tax_amount` + `shipping_tax`.
@@ -1171,6 +1172,20 @@ class _DemoBuilder:
         for entry in codes:
             if entry["type"] == "percentage":
                 entry["amount"] = str(discount)
+        # Each discount with its amount, as the connectors keep them (tax included). Free
+        # shipping is taken off the shipping itself, so its own amount is nothing more.
+        order.discounts = [
+            {
+                "code": entry["code"],
+                "label": (
+                    f"Remise {entry['value']} %"
+                    if entry["type"] == "percentage"
+                    else "Livraison offerte"
+                ),
+                "amount": str(discount) if entry["type"] == "percentage" else "0.00",
+            }
+            for entry in codes
+        ]
         _, shipping_tax = _split_gross(shipping_total, VAT_STANDARD)
         order.discount_codes = codes
         order.subtotal = subtotal

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from web.connectors.base import price
 from web.models import Order, OrderLine, Shipment, Shop, Transaction
 
 BATCH = 200
@@ -124,13 +125,17 @@ def _line_record(line: OrderLine) -> dict[str, Any]:
         "options": line.options,
         "kind": line.kind.value,
         "quantity": line.quantity,
-        "unit_price": str(line.unit_price),
+        # At the shop's precision: "3.225", "12.50" (never "12.500000").
+        "unit_price": str(price(line.unit_price)),
         # Plain notation: Decimal("20.0000").normalize() alone would print as "2E+1".
         "tax_rate": f"{line.tax_rate.normalize():f}",
         "discount_amount": str(line.discount_amount),
         "total_net": str(line.total_net),
         "tax_amount": str(line.tax_amount),
         "total_gross": str(line.total_gross),
+        "needs_shipping": line.needs_shipping,
+        # A component of a bundle: the line it belongs to (its money is in that line's).
+        "parent_line_id": line.parent_line_id,
     }
 
 
@@ -164,6 +169,16 @@ def order_record(order: Order) -> dict[str, Any]:
         "subtotal": str(order.subtotal),
         "discount_total": str(order.discount_total),
         "discount_codes": list(order.discount_codes or []),
+        "discounts": [
+            {
+                "code": item.get("code", ""),
+                "label": item.get("label", ""),
+                "amount": item.get("amount"),
+            }
+            for item in order.discounts or []
+        ],
+        # What lines, shipping and discounts add up to when it is not grand_total.
+        "computed_total": None if order.computed_total is None else str(order.computed_total),
         "shipping_total": str(order.shipping_total),
         "shipping_tax": str(order.shipping_tax),
         "tax_total": str(order.tax_total),

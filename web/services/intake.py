@@ -55,7 +55,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
-from web.services import order_state, outbox
+from web.services import order_state, outbox, reconcile
 from web.services.errors import InvalidTransition
 from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for
@@ -239,7 +239,7 @@ def process_event(
     actor = Actor.shop(event.topic)
     try:
         with session.begin_nested():
-            order = _apply(session, shop, event, _Lazy(shop, connector), actor)
+            outcome = _apply(session, shop, event, _Lazy(shop, connector), actor)
     except (BadPayload, PermanentError) as exc:
         if isinstance(exc, AuthFailed):
             _retry_later(event, exc)
@@ -258,7 +258,10 @@ def process_event(
     event.error = ""
     event.processed_at = utcnow()
     event.next_attempt_at = None
-    event.order_id = order.id if order is not None else None
+    event.order_id = outcome.order.id if outcome.order is not None else None
+    # A processed event may still carry a notice (totals that do not add up).
+    event.cause_kind = outcome.notice.kind if outcome.notice else ""
+    event.cause_params = dict(outcome.notice.params) if outcome.notice else {}
     return event.state
 
 
@@ -304,11 +307,11 @@ def _note_on_order(session: Session, shop: Shop, event: InboxEvent, actor: Actor
 
 def _apply(
     session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
-) -> Order | None:
+) -> Outcome:
     if event.topic.endswith(("deleted", "delete")):
-        return _deleted_at_shop(session, shop, event, actor)
+        return Outcome("deleted", _deleted_at_shop(session, shop, event, actor))
     if event.topic == FETCH_TRANSACTIONS:
-        return _read_transactions(session, shop, event, connector, actor)
+        return Outcome("updated", _read_transactions(session, shop, event, connector, actor))
     if event.topic == FETCH_ORDER:
         return _read_order(session, shop, event, connector, actor)
     if event.topic == POLL_TOPIC:
@@ -316,13 +319,14 @@ def _apply(
     else:
         refund = _refund_from(event, connector)
         if refund is not None:
-            return _apply_refund(session, shop, event, refund, actor)
+            return Outcome("updated", _apply_refund(session, shop, event, refund, actor))
         shop_order = connector.get().parse_order(event.raw_body)
     backfill = event.headers.get(BACKFILL_HEADER) == "1"
-    order = upsert_order(session, shop, shop_order, actor, backfill=backfill).order
+    outcome = upsert_order(session, shop, shop_order, actor, backfill=backfill)
+    order = outcome.order
     if order is not None and order.payment_details_pending and shop_order.transactions is None:
         _follow_up(session, shop, FETCH_TRANSACTIONS, order.external_id, event)
-    return order
+    return outcome
 
 
 def _follow_up(
@@ -390,13 +394,13 @@ def _read_transactions(
 
 def _read_order(
     session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
-) -> Order | None:
+) -> Outcome:
     """The follow-up of a delivery about an order Comptoir does not have: read it whole."""
     shop_order = connector.get().fetch_order(event.external_order_id or "")
     if shop_order.transactions is None:
         transactions = connector.get().fetch_transactions(shop_order.external_id)
         shop_order = dataclasses.replace(shop_order, transactions=transactions)
-    return upsert_order(session, shop, shop_order, actor).order
+    return upsert_order(session, shop, shop_order, actor)
 
 
 def _refresh_money(session: Session, shop: Shop, order: Order, actor: Actor) -> None:
@@ -432,11 +436,21 @@ def _find_order(session: Session, shop: Shop, external_id: str) -> Order | None:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something to tell about an event that was applied (its cause kind and parameters)."""
+
+    kind: str
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What an upsert did: created, updated, stale, skipped (before import date or ignored)."""
+    """What an upsert did: created, updated, stale, skipped (before import date or ignored),
+    and the notice the inbox event carries (totals that do not add up), if any."""
 
     kind: str
     order: Order | None
+    notice: Notice | None = None
 
 
 def upsert_order(
@@ -457,6 +471,7 @@ def upsert_order(
         session.add(order)
         _apply_snapshot(order, incoming)
         created = True
+        before: tuple[Decimal | None, Decimal | None] = (None, None)
     else:
         if incoming.updated_at < order.shop_updated_at:
             record_event(
@@ -469,6 +484,7 @@ def upsert_order(
             )
             return Outcome("stale", order)
         created = False
+        before = (order.computed_total, order.grand_total)
         _apply_update(session, order, incoming, actor)
     order.shop_status = incoming.status[:120]
     order.shop_updated_at = incoming.updated_at
@@ -484,6 +500,7 @@ def upsert_order(
             {"shop_status": incoming.status},
         )
     _resolve_mappings(session, shop, order, incoming, actor)
+    mismatch = reconcile.reconcile(session, order, actor, before)
     if incoming.transactions is None:
         new_money = _show_payment_summary(session, order, incoming.payment_summary, actor)
     else:
@@ -498,7 +515,8 @@ def upsert_order(
             "order.updated_by_shop",
             f"The shop sent an update (status {incoming.status or '—'}).",
         )
-    return Outcome("created" if created else "updated", order)
+    notice = Notice(reconcile.MISMATCH_KIND, mismatch.params()) if mismatch else None
+    return Outcome("created" if created else "updated", order, notice)
 
 
 def _status_meaning(shop: Shop, status: str) -> ShopStatusMeaning | None:
@@ -519,7 +537,11 @@ def _apply_snapshot(order: Order, incoming: ShopOrder) -> None:
     order.shipping_address = (incoming.shipping or incoming.billing).as_dict()
     order.shipping_label = incoming.shipping_label[:200]
     order.payment_method = incoming.payment_method[:120]
-    order.discount_codes = list(incoming.discount_codes)
+    order.discount_codes = _codes(incoming)
+    order.discounts = [
+        {"code": d.code[:120], "label": d.label[:200], "amount": str(d.amount)}
+        for d in incoming.discounts
+    ]
     order.subtotal = incoming.subtotal
     order.discount_total = incoming.discount_total
     order.shipping_total = incoming.shipping_total
@@ -531,11 +553,39 @@ def _apply_snapshot(order: Order, incoming: ShopOrder) -> None:
     _replace_lines(order, incoming.lines)
 
 
+def _codes(incoming: ShopOrder) -> list[str]:
+    """The codes the buyer typed, searchable: the order's, then any only its discounts name."""
+    codes = list(incoming.discount_codes)
+    for discount in incoming.discounts:
+        if discount.code and discount.code not in codes:
+            codes.append(discount.code)
+    return codes
+
+
 def _line_signature(lines: list[OrderLine] | tuple[ShopLine, ...]) -> list[tuple[object, ...]]:
+    """What makes two sets of lines the same order content (a re-delivery keeps the rows)."""
     return sorted(
-        (line.external_id, line.sku, line.name, line.quantity, line.unit_price, line.total_gross)
+        (
+            line.external_id,
+            line.sku,
+            line.name,
+            line.options,
+            line.quantity,
+            line.unit_price,
+            line.tax_rate,
+            line.discount_amount,
+            line.total_gross,
+            line.needs_shipping,
+            _parent_key(line),
+        )
         for line in lines
     )
+
+
+def _parent_key(line: OrderLine | ShopLine) -> str:
+    if isinstance(line, ShopLine):
+        return line.parent_external_id or ""
+    return line.parent.external_id if line.parent is not None else ""
 
 
 def _replace_lines(order: Order, lines: tuple[ShopLine, ...]) -> None:
@@ -559,6 +609,7 @@ def _replace_lines(order: Order, lines: tuple[ShopLine, ...]) -> None:
             total_net=line.total_net,
             tax_amount=line.tax_amount,
             total_gross=line.total_gross,
+            needs_shipping=line.needs_shipping,
         )
         by_external[line.external_id] = row
         order.lines.append(row)

@@ -104,12 +104,41 @@ LINE = _object(
         "options": STRING,
         "kind": _enum(LineKind),
         "quantity": INTEGER,
-        "unit_price": MONEY,
+        "unit_price": {
+            **MONEY,
+            "description": "One unit before the line's discount, at the shop's precision "
+            "(up to six decimals), tax included when the order's prices include it",
+            "example": "3.225",
+        },
         "tax_rate": {**MONEY, "description": "In percent", "example": "20"},
         "discount_amount": MONEY,
         "total_net": MONEY,
         "tax_amount": MONEY,
         "total_gross": MONEY,
+        "needs_shipping": {
+            **BOOLEAN,
+            "description": "False for virtual, downloadable and gift-card lines",
+        },
+        "parent_line_id": _nullable(
+            {
+                **INTEGER,
+                "description": "A bundle component: the line it belongs to. Components "
+                "carry quantities to pick and no money (it is in the parent's amounts)",
+            }
+        ),
+    }
+)
+
+DISCOUNT = _object(
+    {
+        "code": {**STRING, "description": "The code the buyer typed; empty when automatic"},
+        "label": {**STRING, "description": "The shop's name for the discount"},
+        "amount": _nullable(
+            {
+                **MONEY,
+                "description": "Tax included; null for orders imported before amounts were kept",
+            }
+        ),
     }
 )
 
@@ -186,6 +215,15 @@ ORDER_DETAIL: dict[str, Any] = {
                 "subtotal": MONEY,
                 "discount_total": MONEY,
                 "discount_codes": {"type": "array", "items": {}},
+                "discounts": {"type": "array", "items": _ref("Discount")},
+                "computed_total": _nullable(
+                    {
+                        **MONEY,
+                        "description": "What the lines, shipping and discounts add up to, "
+                        "when that is not grand_total (the order is flagged); null when "
+                        "it adds up",
+                    }
+                ),
                 "shipping_total": MONEY,
                 "shipping_tax": MONEY,
                 "tax_total": MONEY,
@@ -497,6 +535,7 @@ def document() -> dict[str, Any]:
                 "OrderDetail": ORDER_DETAIL,
                 "OrderPage": ORDER_PAGE,
                 "Line": LINE,
+                "Discount": DISCOUNT,
                 "Transaction": TRANSACTION,
                 "Shipment": SHIPMENT,
                 "Parcel": PARCEL,

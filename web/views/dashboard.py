@@ -23,6 +23,7 @@ ATTENTION_LABELS = {
     "on_hold": _l("On hold"),
     "needs_mapping": _l("Needs mapping"),
     "needs_review": _l("To review"),
+    "totals_mismatch": _l("Totals do not add up"),
     "inbox": _l("Incoming event stuck"),
     "outbox": _l("Update to the shop failed"),
 }

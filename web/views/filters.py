@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import format_currency as babel_format_currency
 from flask import Flask, request, url_for
 from flask_babel import format_currency, format_date, format_datetime, get_locale
 from flask_wtf.csrf import generate_csrf
@@ -14,10 +15,18 @@ from web.views.base import has_role
 from web.views.labels import KIND_LABELS, ROLE_LABELS, STATE_LABELS
 
 
-def money(amount: Decimal | None, currency: str = "EUR") -> str:
+def money(amount: Decimal | str | None, currency: str = "EUR") -> str:
+    if amount is None or amount == "":
+        return ""
+    # Amounts kept in JSON (an order's discounts) are text.
+    return format_currency(Decimal(amount) if isinstance(amount, str) else amount, currency)
+
+
+def unit_money(amount: Decimal | None, currency: str = "EUR") -> str:
+    """A unit price at the shop's precision: 3.225 stays 3.225, 12.50 shows two decimals."""
     if amount is None:
         return ""
-    return format_currency(amount, currency)
+    return babel_format_currency(amount, currency, locale=get_locale(), decimal_quantization=False)
 
 
 def when(value: dt.datetime | None, fmt: str = "short") -> str:
@@ -48,6 +57,7 @@ def url_with(**changes: Any) -> str:
 
 def register(app: Flask) -> None:
     app.add_template_filter(money)
+    app.add_template_filter(unit_money)
     app.add_template_filter(when)
     app.add_template_filter(day)
     app.add_template_filter(label)
