@@ -367,3 +367,47 @@ def test_0007_reads_old_sentences_back_into_parameters_and_loses_nothing(
     assert "summary" not in columns and "details" in columns
     assert "mapping_issue" not in {c["name"] for c in inspect(engine).get_columns("orders")}
     engine.dispose()
+
+
+def test_upgrading_a_database_with_orders_keeps_everything_that_hangs_off_them(
+    tmp_path: Path,
+) -> None:
+    """On SQLite a batch rebuild drops the old table: no cascade may reach the children."""
+    url = separate_database_url(tmp_path, "migkeep")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0004")
+    tables = ("orders", "order_lines", "shipments", "shipment_lines", "order_events")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(connection, "orders", shop_id=shop_id, external_id="1", number="#1")
+        line_id = _insert(
+            connection, "order_lines", order_id=order_id, kind="product", name="Mug", quantity=2
+        )
+        _insert(
+            connection,
+            "order_lines",
+            order_id=order_id,
+            kind="product",
+            name="Anse",
+            quantity=2,
+            parent_line_id=line_id,
+        )
+        shipment_id = _insert(connection, "shipments", order_id=order_id, state="shipped")
+        _insert(
+            connection, "shipment_lines", shipment_id=shipment_id, order_line_id=line_id, quantity=2
+        )
+        _insert(
+            connection,
+            "order_events",
+            order_id=order_id,
+            actor_type="system",
+            kind="order.closed",
+            summary="Order closed.",
+            details={},
+        )
+    upgrade(url)
+    with engine.connect() as connection:
+        counts = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables]
+    assert counts == [1, 2, 1, 1, 1]
+    engine.dispose()
