@@ -197,6 +197,9 @@ def test_values_are_formatted_for_the_reader(app: Flask) -> None:
         "Modifiée dans la boutique : lignes, adresse de livraison et total 24,00\xa0€ → 30,50\xa0€."
     )
     assert english == "Edited in the shop: lines, delivery address, and total €24.00 → €30.50."
+    slow = {"retry_after": 2.5, "detail": "RateLimited"}
+    french, english = in_both(app, lambda: render_cause("rate_limited", slow).text)
+    assert french.endswith("après 2,5 s.") and english.endswith("after 2.5 s.")
 
 
 def test_unknown_kinds_and_old_sentences_render_readably(app: Flask) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from babel.lists import format_list
 from flask import Flask
-from flask_babel import format_currency, format_datetime, get_locale, gettext
+from flask_babel import format_currency, format_datetime, format_decimal, get_locale, gettext
 
 from web.i18n import N_
 from web.services import mapping_issues
@@ -45,6 +45,13 @@ def money(value: Any, params: Params) -> str:
     except (InvalidOperation, ValueError):
         return str(value)
     return format_currency(amount, str(params.get("currency") or "EUR"))
+
+
+def number(value: Any, params: Params) -> str:
+    try:
+        return format_decimal(Decimal(str(value)).normalize(), "#,##0.###")
+    except (InvalidOperation, ValueError):
+        return str(value)
 
 
 def state(value: Any, params: Params) -> str:
@@ -316,6 +323,7 @@ def _rate_limited(params: Params) -> Message:
     if params.get("retry_after"):
         return Message(
             N_("The shop asked Comptoir to slow down; it can try again after %(retry_after)s s."),
+            {"retry_after": number},
             detail="detail",
         )
     return Message(N_("The shop asked Comptoir to slow down."), detail="detail")
