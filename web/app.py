@@ -120,9 +120,10 @@ def _register_blueprints(app: Flask) -> None:
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)
-    from web.views import filters
+    from web.views import events, filters
 
     filters.register(app)
+    events.register(app)
 
 
 def _register_hooks(app: Flask) -> None:

@@ -379,7 +379,7 @@ def full_order(db_session: Session, make_user: Callable[..., User]) -> Order:
                 occurred_at=BASE_TIME,
                 actor_type=ActorType.SHOP,
                 kind="order.imported",
-                summary="Imported from the shop.",
+                details={"text": "Imported from the shop."},
             ),
             OrderEvent(
                 order=order,
@@ -387,7 +387,6 @@ def full_order(db_session: Session, make_user: Callable[..., User]) -> Order:
                 actor_type=ActorType.USER,
                 actor_user=author,
                 kind="order.validated",
-                summary="Order validated by hand.",
             ),
         ]
     )
@@ -429,6 +428,11 @@ def test_detail_has_lines_money_shipments_comments_and_timeline(
     assert [(e["kind"], e["actor_type"], e["actor"]) for e in order["events"]] == [
         ("order.imported", "shop", None),
         ("order.validated", "user", "Manager"),
+    ]
+    # The manager has no language of their own: the app's default, French.
+    assert [(e["params"], e["text"]) for e in order["events"]] == [
+        ({"text": "Imported from the shop."}, "Imported from the shop."),
+        ({}, "Commande validée à la main."),
     ]
     assert order["allowed_actions"] == ["close"]
     detail_schema = api_schema.ORDER_DETAIL["allOf"][1]
@@ -894,3 +898,76 @@ def test_detail_has_discounts_components_and_lines_without_shipping(
     assert lines["COFFRET"]["needs_shipping"] is True
     line_schema = api_schema.LINE["properties"]
     assert set(lines["EBOOK"]) == set(line_schema)
+
+
+# --- Events in the token user's language ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "held", "cancelled", "issue"),
+    [
+        (
+            "en",
+            "Order put on hold: Adresse à vérifier",
+            "Payment state changed from Unpaid to Paid.",
+            "unknown shipping method “Drone”",
+        ),
+        (
+            "fr",
+            "Commande mise en attente : Adresse à vérifier",
+            "État du paiement passé de Non payée à Payée.",
+            "mode de livraison inconnu « Drone »",
+        ),
+        (
+            None,
+            "Commande mise en attente : Adresse à vérifier",
+            "État du paiement passé de Non payée à Payée.",
+            "mode de livraison inconnu « Drone »",
+        ),
+    ],
+)
+def test_event_text_follows_the_token_users_language(
+    client: FlaskClient,
+    db_session: Session,
+    make_user: Callable[..., User],
+    order: Order,
+    locale: str | None,
+    held: str,
+    cancelled: str,
+    issue: str,
+) -> None:
+    user = make_user(Role.MANAGER)
+    user.locale = locale
+    token = users.create_api_token(db_session, user, "tests")
+    order.needs_mapping = True
+    order.mapping_issues = [{"kind": "carrier", "value": "Drone", "label": ""}]
+    db_session.add_all(
+        [
+            OrderEvent(
+                order=order,
+                actor_type=ActorType.USER,
+                actor_user=user,
+                kind="order.held",
+                details={"reason": "Adresse à vérifier"},
+            ),
+            OrderEvent(
+                order=order,
+                actor_type=ActorType.SYSTEM,
+                kind="payment.state_changed",
+                details={"from": "unpaid", "to": "paid"},
+            ),
+        ]
+    )
+    db_session.commit()
+    api = Api(client, token)
+
+    body = api.get(f"/orders/{order.id}").get_json()
+
+    assert [(e["kind"], e["params"], e["text"]) for e in body["events"]] == [
+        ("order.held", {"reason": "Adresse à vérifier"}, held),
+        ("payment.state_changed", {"from": "unpaid", "to": "paid"}, cancelled),
+    ]
+    assert body["mapping_issue"] == issue
+    assert body["mapping_issues"] == [{"kind": "carrier", "value": "Drone", "label": ""}]
+    [listed] = api.get("/orders").get_json()["orders"]
+    assert listed["mapping_issue"] == issue

@@ -94,7 +94,6 @@ def order_ids(db_session: Session, make_user: Callable[..., User]) -> list[int]:
                         actor_type=ActorType.USER,
                         actor_user=author,
                         kind="order.validated",
-                        summary="Order validated by hand.",
                         details={"automatic": False},
                     ),
                 ]

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from web.models import Base, Document, InboxEvent, Order, OutboxMessage, Shop
+from tests.conftest import reset_schema, separate_database_url
+from web.db import make_engine
+from web.migrate import upgrade
+from web.models import Base, Document, InboxEvent, Order, OrderEvent, OutboxMessage, Shop
 from web.models.enums import DocumentKind, DocumentState, Platform
 
 
@@ -139,3 +145,269 @@ def test_naive_timestamps_are_refused(db_session: Session) -> None:
     db_session.add(order)
     with pytest.raises(Exception, match="naive datetime"):
         db_session.flush()
+
+
+# --- 0007: events carry a kind and parameters ---------------------------------------------------
+
+
+def _insert(connection: Any, table_name: str, **values: Any) -> int:
+    """Insert a row at an old revision, filling required columns the test does not care about."""
+    table = sa.Table(table_name, sa.MetaData(), autoload_with=connection)
+    row = dict(values)
+    for column in table.columns:
+        if column.name in row or column.nullable or column.server_default is not None:
+            continue
+        if column.primary_key:
+            continue
+        python_type = column.type.python_type if not isinstance(column.type, sa.JSON) else dict
+        filler: Any = {
+            str: "x",
+            int: 0,
+            bool: False,
+            Decimal: Decimal("0"),
+            dt.datetime: dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC),
+            dict: {},
+            bytes: b"{}",
+        }[python_type]
+        row[column.name] = filler
+    return int(connection.execute(table.insert().values(**row)).inserted_primary_key[0])
+
+
+OLD_EVENTS = [
+    # (kind, summary, details) as the code wrote them up to revision 0005
+    ("order.received", "Order #1042 received from Boutique Lumière.", {"shop_status": "paid"}),
+    ("order.validated", "Order validated automatically (total is zero).", {"automatic": True}),
+    (
+        "order.held",
+        "Order put on hold: Adresse à vérifier",
+        {"reason": "Adresse à vérifier"},
+    ),
+    (
+        "order.needs_mapping",
+        "Needs mapping: unknown shop status “Expédition partielle” (wc-partial); "
+        "unknown shipping method “Drone”.",
+        {"issues": ["unknown shop status …", "unknown shipping method “Drone”"]},
+    ),
+    (
+        "order.edited_at_shop",
+        "Edited in the shop: lines, total 24.00 → 30.50.",
+        {"changes": ["lines", "total 24.00 → 30.50"]},
+    ),
+    ("payment.capture", "Capture of 24.00 EUR (success).", {"external_id": "T-1"}),
+    (
+        "payment.recorded",
+        "Payment of 24.00 EUR by bank transfer entered by hand (ref. VIR-77).",
+        {"transaction_id": 4, "amount": "24.00", "source": "bank_transfer", "reference": "VIR-77"},
+    ),
+    ("payment.captured", "Payment of 24.00 EUR captured (Carte bancaire).", {"amount": "24.00"}),
+    (
+        "payment.state_changed",
+        "Payment state changed from partially paid to paid.",
+        {"from": "partially_paid", "to": "paid"},
+    ),
+    (
+        "outbox.failed",
+        "Status “wc-completed” failed (attempt 2), retrying at 10:00:05 UTC: "
+        "PlatformUnavailable: HTTP 503",
+        {"message_id": 9, "kind": "status", "attempts": 2},
+    ),
+    (
+        "inbox.parked",
+        "A delivery from the shop could not be applied: AuthFailed: GET /x: HTTP 401 ''",
+        {"inbox_event_id": 3, "topic": "orders/updated"},
+    ),
+    ("comment.internal", "Appeler avant 18 h.", {"comment_id": 1, "notify": False}),
+    ("order.imported", "Imported from the legacy tool.", {}),
+    ("order.held", "Mis en attente (ancien format)", {}),
+]
+
+
+def test_0007_reads_old_sentences_back_into_parameters_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    url = separate_database_url(tmp_path, "mig0007")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0005")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(
+            connection,
+            "orders",
+            shop_id=shop_id,
+            external_id="42",
+            number="#1042",
+            currency="EUR",
+            needs_mapping=True,
+            mapping_issue="unknown shop status “Expédition partielle” (wc-partial); "
+            "unknown payment method “crypto”",
+        )
+        demo_id = _insert(
+            connection,
+            "orders",
+            shop_id=shop_id,
+            external_id="43",
+            number="#1043",
+            currency="EUR",
+            mapping_issue="Unknown shipping label « Drone »: map it to a shipping mode in the "
+            "shop's carrier settings.",
+        )
+        event_ids = [
+            _insert(
+                connection,
+                "order_events",
+                order_id=order_id,
+                actor_type="system",
+                kind=kind,
+                summary=summary,
+                details=details,
+            )
+            for kind, summary, details in OLD_EVENTS
+        ]
+        inbox_ids = [
+            _insert(
+                connection,
+                "inbox_events",
+                shop_id=shop_id,
+                topic="orders/create",
+                dedupe_key=f"k{n}",
+                raw_body=b"{}",
+                state=state,
+                attempts=attempts,
+                error=error,
+            )
+            for n, (state, attempts, error) in enumerate(
+                [
+                    ("failed", 2, "RateLimited: GET /x: HTTP 429 ''"),
+                    ("parked", 8, "PlatformUnavailable: GET /x: HTTP 502 'bad gateway'"),
+                    ("rejected", 0, "the body is not JSON"),
+                    ("parked", 1, "unknown shop status “X” (x)"),
+                    ("processed", 1, ""),
+                ]
+            )
+        ]
+    upgrade(url)
+
+    with Session(engine) as session:
+        events = {e.id: e for e in session.scalars(sa.select(OrderEvent))}
+        params = [events[event_id].details for event_id in event_ids]
+        assert params == [
+            {"shop_status": "paid", "number": "#1042", "shop": "Boutique Lumière"},
+            {"automatic": True, "why": "free"},
+            {"reason": "Adresse à vérifier"},
+            {
+                "issues": [
+                    {"kind": "status", "value": "wc-partial", "label": "Expédition partielle"},
+                    {"kind": "carrier", "value": "Drone", "label": ""},
+                ]
+            },
+            {
+                "changes": ["lines", "total"],
+                "total_was": "24.00",
+                "total_now": "30.50",
+                "currency": "EUR",
+            },
+            {"external_id": "T-1", "amount": "24.00", "currency": "EUR", "status": "success"},
+            {
+                "transaction_id": 4,
+                "amount": "24.00",
+                "currency": "EUR",
+                "source": "bank_transfer",
+                "reference": "VIR-77",
+            },
+            {"amount": "24.00", "currency": "EUR", "method_label": "Carte bancaire"},
+            {"from": "partially_paid", "to": "paid"},
+            {
+                "message_id": 9,
+                "kind": "status",
+                "attempts": 2,
+                "status": "wc-completed",
+                "error": "PlatformUnavailable: HTTP 503",
+            },
+            {
+                "inbox_event_id": 3,
+                "topic": "orders/updated",
+                "cause": "auth_failed",
+                "cause_params": {"detail": "AuthFailed: GET /x: HTTP 401 ''", "status": 401},
+            },
+            {"comment_id": 1, "notify": False, "excerpt": "Appeler avant 18 h."},
+            {"text": "Imported from the legacy tool."},
+            {"text": "Mis en attente (ancien format)"},
+        ]
+        orders = {o.id: o for o in session.scalars(sa.select(Order))}
+        assert orders[order_id].mapping_issues == [
+            {"kind": "status", "value": "wc-partial", "label": "Expédition partielle"},
+            {"kind": "payment_method", "value": "crypto", "label": ""},
+        ]
+        assert orders[demo_id].mapping_issues == [
+            {"kind": "carrier", "value": "Drone", "label": ""}
+        ]
+        inbox = {e.id: e for e in session.scalars(sa.select(InboxEvent))}
+        assert [(inbox[i].cause_kind, inbox[i].cause_params) for i in inbox_ids] == [
+            ("rate_limited", {"detail": "RateLimited: GET /x: HTTP 429 ''", "retry_after": None}),
+            (
+                "gave_up",
+                {
+                    "attempts": 8,
+                    "cause": "shop_unavailable",
+                    "detail": "PlatformUnavailable: GET /x: HTTP 502 'bad gateway'",
+                    "status": 502,
+                },
+            ),
+            ("unreadable", {"detail": "the body is not JSON"}),
+            (
+                "needs_mapping",
+                {"issues": [{"kind": "status", "value": "x", "label": "X"}]},
+            ),
+            ("", {}),
+        ]
+        # The technical text stays where it was.
+        assert inbox[inbox_ids[0]].error == "RateLimited: GET /x: HTTP 429 ''"
+    columns = {c["name"] for c in inspect(engine).get_columns("order_events")}
+    assert "summary" not in columns and "details" in columns
+    assert "mapping_issue" not in {c["name"] for c in inspect(engine).get_columns("orders")}
+    engine.dispose()
+
+
+def test_upgrading_a_database_with_orders_keeps_everything_that_hangs_off_them(
+    tmp_path: Path,
+) -> None:
+    """On SQLite a batch rebuild drops the old table: no cascade may reach the children."""
+    url = separate_database_url(tmp_path, "migkeep")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0004")
+    tables = ("orders", "order_lines", "shipments", "shipment_lines", "order_events")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(connection, "orders", shop_id=shop_id, external_id="1", number="#1")
+        line_id = _insert(
+            connection, "order_lines", order_id=order_id, kind="product", name="Mug", quantity=2
+        )
+        _insert(
+            connection,
+            "order_lines",
+            order_id=order_id,
+            kind="product",
+            name="Anse",
+            quantity=2,
+            parent_line_id=line_id,
+        )
+        shipment_id = _insert(connection, "shipments", order_id=order_id, state="shipped")
+        _insert(
+            connection, "shipment_lines", shipment_id=shipment_id, order_line_id=line_id, quantity=2
+        )
+        _insert(
+            connection,
+            "order_events",
+            order_id=order_id,
+            actor_type="system",
+            kind="order.closed",
+            summary="Order closed.",
+            details={},
+        )
+    upgrade(url)
+    with engine.connect() as connection:
+        counts = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables]
+    assert counts == [1, 2, 1, 1, 1]
+    engine.dispose()

@@ -155,7 +155,7 @@ def test_needs_attention_lists_every_kind_newest_first(db_session: Session) -> N
         shop,
         number="#2",
         needs_mapping=True,
-        mapping_issue="Unknown carrier 'Colissimo Relais'",
+        mapping_issues=[{"kind": "carrier", "value": "Colissimo Relais", "label": ""}],
     )
     review = make_order(db_session, shop, number="#3", needs_review=True)
     make_order(db_session, shop, number="#4")
@@ -221,8 +221,11 @@ def test_needs_attention_lists_every_kind_newest_first(db_session: Session) -> N
 
     items = needs_attention(db_session)
 
+    assert items[0].mapping_issues == [
+        {"kind": "carrier", "value": "Colissimo Relais", "label": ""}
+    ]
     assert [(item.kind, item.title, item.detail) for item in items] == [
-        ("needs_mapping", "#2", "Unknown carrier 'Colissimo Relais'"),
+        ("needs_mapping", "#2", ""),
         ("inbox", "orders/updated", "unknown status 'wc-custom'"),
         ("on_hold", "#1", "Adresse à vérifier"),
         ("needs_review", "#3", ""),

@@ -315,9 +315,13 @@ def test_unknown_status_carrier_and_payment_method_park_the_order_others_flow(
         key=lambda order: order.external_id,
     )
     assert parked.needs_mapping
-    assert "awaiting_courier" in parked.mapping_issue
-    assert "Coursier vélo" in parked.mapping_issue
-    assert "crypto_wallet" in parked.mapping_issue
+    assert parked.mapping_issues == [
+        {"kind": "status", "value": "awaiting_courier", "label": "Paid"},
+        {"kind": "carrier", "value": "Coursier vélo", "label": ""},
+        {"kind": "payment_method", "value": "crypto_wallet", "label": ""},
+    ]
+    needs_mapping = [e for e in parked.events if e.kind == "order.needs_mapping"]
+    assert [e.details["issues"] for e in needs_mapping] == [parked.mapping_issues]
     # A payment through an unmapped method does not count until someone maps it.
     assert parked.payment_state == PaymentState.UNPAID
     assert not flowing.needs_mapping
@@ -340,7 +344,7 @@ def test_mapping_the_missing_value_clears_the_flag_on_the_next_update(
         shop,
         shop_order(shipping_label="Coursier vélo", updated_at=T0 + dt.timedelta(minutes=1)),
     )
-    assert not order.needs_mapping and order.mapping_issue == ""
+    assert not order.needs_mapping and order.mapping_issues == []
 
 
 def test_orders_placed_before_the_import_date_are_ignored_unless_backfilled(
@@ -395,7 +399,7 @@ def test_edits_after_preparation_started_are_flagged_not_applied(db_session: Ses
     assert [line.sku for line in order.lines] == ["BOUG-FIG", "THE-VERT"]
     assert order.needs_review
     review = [e for e in order.events if e.kind == "order.edit_needs_review"]
-    assert review and "lines" in review[0].summary
+    assert review and review[0].details["changes"] == ["lines"]
 
 
 def test_cancellation_from_the_shop(db_session: Session, shop) -> None:

@@ -189,7 +189,8 @@ def test_mapping_a_status_unparks_the_orders_waiting_for_it(
 ) -> None:
     event = receive(db_session, session_factory, woo, order_copy(status="wc-awaiting-shipment"))
     order = db_session.scalars(select(Order)).one()
-    assert order.needs_mapping and "wc-awaiting-shipment" in order.mapping_issue
+    assert order.needs_mapping
+    assert [i["value"] for i in order.mapping_issues] == ["wc-awaiting-shipment"]
     assert event.state == InboxState.PROCESSED
 
     shop_settings.set_status_mapping(
@@ -199,7 +200,7 @@ def test_mapping_a_status_unparks_the_orders_waiting_for_it(
     db_session.commit()
     sync.process_pending(session_factory, woo.id)
     db_session.expire_all()
-    assert not order.needs_mapping and order.mapping_issue == ""
+    assert not order.needs_mapping and order.mapping_issues == []
     assert event.state == InboxState.PROCESSED
 
 

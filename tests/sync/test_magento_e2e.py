@@ -75,7 +75,7 @@ def test_a_polled_order_arrives_with_its_payment_and_relay_point(
     assert order.shipping_mode is not None and order.shipping_mode.code == "mondial_relay"
     assert order.payment_state == PaymentState.PAID
     assert order.commercial_state == CommercialState.VALIDATED
-    assert not order.needs_mapping, order.mapping_issue
+    assert not order.needs_mapping, order.mapping_issues
 
 
 def test_many_pages_then_an_update_then_nothing_new(

@@ -73,7 +73,7 @@ def test_polling_brings_every_order_in_its_state(
     assert paid.shipping_mode is not None and paid.shipping_mode.code == "mondial_relay"
     assert cancelled.commercial_state == CommercialState.CANCELLED
     assert not any(o.needs_mapping for o in orders.values()), [
-        o.mapping_issue for o in orders.values()
+        o.mapping_issues for o in orders.values()
     ]
 
 

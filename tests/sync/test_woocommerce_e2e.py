@@ -84,7 +84,7 @@ def test_order_created_webhook_to_the_desk_with_refund_and_coupon(
     assert [line.sku for line in order.lines] == ["THE-SENCHA-100", "TETSUBIN-08-NOIR"]
     assert order.shipping_mode is not None and order.shipping_mode.code == "mondial_relay"
     assert order.payment_state == PaymentState.PARTIALLY_REFUNDED
-    assert not order.needs_mapping, order.mapping_issue
+    assert not order.needs_mapping, order.mapping_issues
 
 
 def test_redelivery_of_the_same_version_is_a_duplicate_an_update_is_new(
@@ -136,7 +136,8 @@ def test_a_shop_status_nobody_mapped_parks_the_order_with_its_name(
     post(client, shop, *emulator.webhook("order.created", order_id))
     run_sync(session_factory, shop.key)
     order = db_session.scalars(select(Order)).one()
-    assert order.needs_mapping and "expedition-partielle" in order.mapping_issue
+    assert order.needs_mapping
+    assert "expedition-partielle" in [i["value"] for i in order.mapping_issues]
 
 
 def test_polling_finds_orders_woocommerce_never_retried(

@@ -59,7 +59,7 @@ def seed(session: Session) -> None:
         session,
         shop,
         needs_mapping=True,
-        mapping_issue="Unknown carrier 'Drone'",
+        mapping_issues=[{"kind": "carrier", "value": "Drone", "label": ""}],
         commercial_state=CommercialState.CANCELLED,
         placed_at=now,
     )
@@ -140,7 +140,7 @@ def test_needs_attention_lists_orders_and_stuck_sync(
     html = client.get("/").get_data(as_text=True)
     attention = html[html.index('id="attention-heading"') :]
     assert "Adresse incomplète" in attention
-    assert "Unknown carrier &#39;Drone&#39;" in attention
+    assert "mode de livraison inconnu « Drone »" in attention
     assert "orders/updated" in attention and "Événement entrant bloqué" in attention
     assert "tracking.push" in attention and "Envoi à la boutique en échec" in attention
     assert re.search(r'<a href="/orders/\d+">Commande #100\d</a>', attention)

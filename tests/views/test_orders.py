@@ -105,7 +105,7 @@ def desk(db_session: Session, client: FlaskClient, login_as: Callable[..., User]
             commercial_state=CommercialState.CANCELLED,
             fulfilment_state=FulfilmentState.UNFULFILLED,
             needs_mapping=True,
-            mapping_issue="Unknown carrier 'Drone'",
+            mapping_issues=[{"kind": "carrier", "value": "Drone", "label": ""}],
             placed_at=BASE_TIME + dt.timedelta(days=9),
         ),
     }
@@ -403,14 +403,14 @@ def full_order(db_session: Session, make_user: Callable[..., User]) -> Order:
                 occurred_at=BASE_TIME,
                 actor_type=ActorType.SHOP,
                 kind="order.imported",
-                summary="Imported from the shop.",
+                details={"text": "Imported from the shop."},
             ),
             OrderEvent(
                 order=order,
                 occurred_at=BASE_TIME + dt.timedelta(minutes=5),
                 actor_type=ActorType.SYSTEM,
                 kind="payment.state_changed",
-                summary="Payment state changed from unpaid to paid.",
+                details={"from": "unpaid", "to": "paid"},
             ),
             OrderEvent(
                 order=order,
@@ -418,7 +418,7 @@ def full_order(db_session: Session, make_user: Callable[..., User]) -> Order:
                 actor_type=ActorType.USER,
                 actor_user=author,
                 kind="order.held",
-                summary="Order put on hold: Client injoignable",
+                details={"reason": "Client injoignable"},
             ),
         ]
     )

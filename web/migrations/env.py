@@ -27,6 +27,14 @@ def run_migrations_online() -> None:
     assert url, "sqlalchemy.url is not set"
     engine = make_engine(url)
     with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # Batch mode rebuilds a table by copying it and dropping the old one; with foreign
+            # keys on, SQLite's DROP TABLE first deletes the rows, cascading to every child
+            # table (an order's lines, events, shipments…). The pragma only takes effect
+            # outside a transaction, hence on the driver's connection, before the migration's.
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -37,6 +45,9 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if engine.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                assert not broken, f"the migration left rows without their parent: {broken}"
     engine.dispose()
 
 

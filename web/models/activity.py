@@ -47,7 +47,8 @@ class OrderEvent(Base):
     actor_type: Mapped[ActorType] = enum_column(ActorType, name="event_actor_type")
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(60))
-    summary: Mapped[str] = mapped_column(String(500), default="")
+    # The event's parameters (amounts with their currency, states, labels, reasons as typed):
+    # the views render kind + parameters in the reader's language.
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     order: Mapped[Order] = relationship(back_populates="events")

@@ -94,7 +94,6 @@ class Order(Base):
     on_hold: Mapped[bool] = mapped_column(default=False, server_default=false())
     hold_reason: Mapped[str] = mapped_column(String(500), default="")
     needs_mapping: Mapped[bool] = mapped_column(default=False, server_default=false())
-    mapping_issue: Mapped[str] = mapped_column(String(500), default="")
     # [{"kind": "status" | "carrier" | "payment_method", "value": "...", "label": "..."}]
     mapping_issues: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     needs_review: Mapped[bool] = mapped_column(default=False, server_default=false())

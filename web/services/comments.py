@@ -14,7 +14,7 @@ from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.timeline import Actor, excerpt, record_event
 
 TEXT_MAX_LENGTH = 4000
-SUMMARY_LENGTH = 200
+EXCERPT_LENGTH = 200
 ON_ITS_WAY = (OutboxState.PENDING, OutboxState.FAILED, OutboxState.SENT)
 
 
@@ -70,8 +70,7 @@ def add_comment(
         order,
         actor,
         f"comment.{visibility.value}",
-        excerpt(cleaned, SUMMARY_LENGTH),
-        {"comment_id": comment.id, "notify": notify},
+        {"comment_id": comment.id, "notify": notify, "excerpt": excerpt(cleaned, EXCERPT_LENGTH)},
     )
     outbox.queue_comment(session, comment)
     return comment
@@ -127,8 +126,11 @@ def edit_comment(
         comment.order,
         actor,
         "comment.edited",
-        excerpt(cleaned, SUMMARY_LENGTH),
-        {"comment_id": comment.id, "previous": previous},
+        {
+            "comment_id": comment.id,
+            "previous": previous,
+            "excerpt": excerpt(cleaned, EXCERPT_LENGTH),
+        },
     )
 
 
@@ -145,7 +147,10 @@ def delete_comment(
         comment.order,
         actor,
         "comment.deleted",
-        excerpt(comment.text, SUMMARY_LENGTH),
-        {"comment_id": comment.id, "text": comment.text},
+        {
+            "comment_id": comment.id,
+            "text": comment.text,
+            "excerpt": excerpt(comment.text, EXCERPT_LENGTH),
+        },
     )
     session.delete(comment)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypedDict
@@ -55,9 +55,10 @@ class AttentionItem:
     """Something a person should look at: an order, an inbound event or an outbound message.
 
     kind is one of on_hold, needs_mapping, needs_review, totals_mismatch (lines, shipping and
-    discounts that do not add up to the total; detail holds both figures), inbox, outbox;
-    title names the thing
-    (order number, webhook topic, message kind) and detail says what is wrong.
+    discounts that do not add up to the total; detail holds both figures), inbox, outbox; title
+    names the thing (order number, webhook topic, message kind) and detail says what is wrong:
+    words typed by a person or a technical text, or (rendered by the views) the order's mapping
+    issues or the inbound event's cause.
     """
 
     kind: str
@@ -67,6 +68,9 @@ class AttentionItem:
     order_id: int | None
     shop_name: str
     source_id: int
+    mapping_issues: list[dict[str, Any]] = field(default_factory=list)
+    cause_kind: str = ""
+    cause_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,6 +194,7 @@ def _flagged_orders(
             order_id=order.id,
             shop_name=order.shop.name,
             source_id=order.id,
+            mapping_issues=list(order.mapping_issues or []) if kind == "needs_mapping" else [],
         )
         for order in orders
     ]
@@ -212,7 +217,7 @@ def needs_attention(session: Session, limit: int = 20) -> list[AttentionItem]:
             "needs_mapping",
             Order.needs_mapping.is_(True),
             Order.updated_at,
-            lambda o: o.mapping_issue,
+            lambda o: "",
             limit,
         ),
         *_flagged_orders(
@@ -248,6 +253,8 @@ def needs_attention(session: Session, limit: int = 20) -> list[AttentionItem]:
             order_id=event.order_id,
             shop_name=event.shop.name,
             source_id=event.id,
+            cause_kind=event.cause_kind,
+            cause_params=dict(event.cause_params or {}),
         )
         for event in events
     ]

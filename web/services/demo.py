@@ -74,7 +74,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
-from web.services import outbox
+from web.services import mapping_issues, outbox
 from web.services.errors import ValidationFailed
 from web.services.order_state import derive_payment_state, milestone
 from web.services.shipping_modes import ensure_default_shipping_modes
@@ -940,32 +940,28 @@ class _DemoBuilder:
         self.summary.order_lines += len(order.lines)
 
         shop_times = [placed_at]
-        events: list[tuple[dt.datetime, Actor, str, str, dict[str, Any]]] = []
+        events: list[tuple[dt.datetime, Actor, str, dict[str, Any]]] = []
 
-        def event(at: dt.datetime, actor: Actor, kind: str, summary: str, **details: Any) -> None:
-            events.append((at, actor, kind, summary, details))
+        def event(at: dt.datetime, actor: Actor, kind: str, /, **params: Any) -> None:
+            events.append((at, actor, kind, params))
 
         event(
             received,
             shop_actor,
             "order.received",
-            f"Order {order.number} received from {ctx.shop.name}.",
+            number=order.number,
+            shop=ctx.shop.name,
             via="webhook orders/create" if ctx.is_shopify else "poll",
             total=str(order.grand_total),
         )
         if sc.mapping:
             order.needs_mapping = True
-            order.mapping_issue = (
-                f"Unknown shipping label « {rate.label} »: map it to a shipping mode "
-                "in the shop's carrier settings."
-            )
+            order.mapping_issues = [{"kind": "carrier", "value": rate.label, "label": ""}]
             event(
                 clock.after(dt.timedelta(seconds=1)),
                 system,
                 "order.needs_mapping",
-                order.mapping_issue,
-                field="shipping_label",
-                value=rate.label,
+                issues=order.mapping_issues,
             )
 
         # Payment.
@@ -987,14 +983,8 @@ class _DemoBuilder:
             at = clock.after(dt.timedelta(seconds=rng.randint(1, 5)))
             order.commercial_state = CommercialState.VALIDATED
             order.validated_at = at
-            why = "total is zero" if order.grand_total == ZERO else "paid"
-            event(
-                at,
-                system,
-                "order.validated",
-                f"Order validated automatically ({why}).",
-                automatic=True,
-            )
+            why = "free" if order.grand_total == ZERO else "paid"
+            event(at, system, "order.validated", automatic=True, why=why)
         elif sc.validation == "manual":
             at = clock.after(dt.timedelta(hours=rng.uniform(1, 4)), business=True)
             order.commercial_state = CommercialState.VALIDATED
@@ -1003,7 +993,6 @@ class _DemoBuilder:
                 at,
                 system,
                 "order.validated",
-                "Order validated by hand.",
                 note="Business customer, payment at 30 days.",
             )
             self._comment(order, clock.after(dt.timedelta(minutes=1)), B2B_COMMENT, False, event)
@@ -1017,7 +1006,6 @@ class _DemoBuilder:
                 at,
                 system,
                 "order.held",
-                f"Order put on hold: {order.hold_reason}",
                 reason=order.hold_reason,
             )
 
@@ -1027,7 +1015,7 @@ class _DemoBuilder:
         if sc.stage >= 1:
             at = clock.after(dt.timedelta(hours=rng.uniform(0.5, 20)), business=True)
             order.fulfilment_state = FulfilmentState.IN_PREPARATION
-            event(at, system, "order.preparation_started", "Preparation started.")
+            event(at, system, "order.preparation_started")
             self._push_milestone(ctx, order, clock, event, shop_times)
         if sc.stage >= 2:
             self._ship(ctx, order, sc, clock, event, shop_times)
@@ -1037,7 +1025,7 @@ class _DemoBuilder:
             at = clock.after(dt.timedelta(days=rng.uniform(5, 12)), business=True)
             order.commercial_state = CommercialState.CLOSED
             order.closed_at = at
-            event(at, system, "order.closed", "Order closed.")
+            event(at, system, "order.closed")
 
         if rng.random() < 0.12 and sc.stage >= 1:
             at = clock.after(dt.timedelta(minutes=rng.randint(10, 600)), business=True)
@@ -1049,8 +1037,8 @@ class _DemoBuilder:
         order.shop_updated_at = max(shop_times)
         order.updated_at = max([received, *(e[0] for e in events)])
         self.session.add(order)
-        for at, actor, kind, summary, details in events:
-            recorded = record_event(self.session, order, actor, kind, summary, details)
+        for at, actor, kind, params in events:
+            recorded = record_event(self.session, order, actor, kind, params)
             recorded.occurred_at = at
         self.summary.order_events += len(events)
         self.summary.transactions += len(order.transactions)
@@ -1268,9 +1256,10 @@ class _DemoBuilder:
                 captured,
                 shop_actor,
                 "payment.captured",
-                f"Payment of {total} EUR captured ({payment.label}).",
                 amount=str(total),
+                currency=order.currency,
                 method=payment.method,
+                method_label=payment.label,
             )
             return captured
         order.transactions.append(self._tx(ctx, payment, TransactionKind.SALE, total, tx_at))
@@ -1279,9 +1268,10 @@ class _DemoBuilder:
             at,
             shop_actor,
             "payment.received",
-            f"Payment of {total} EUR received ({payment.label}).",
             amount=str(total),
+            currency=order.currency,
             method=payment.method,
+            method_label=payment.label,
         )
         return tx_at
 
@@ -1331,8 +1321,9 @@ class _DemoBuilder:
             at,
             Actor.system(),
             "payment.recorded",
-            f"{payment.label} of {amount} EUR recorded by hand.",
             amount=str(amount),
+            currency="EUR",
+            source=payment.source.value,
             method=payment.method,
             reference=reference,
         )
@@ -1408,8 +1399,8 @@ class _DemoBuilder:
             at,
             shop_actor,
             "payment.refunded",
-            f"Refund of {amount} EUR: {reason}",
             amount=str(amount),
+            currency="EUR",
             reason=reason,
         )
 
@@ -1441,7 +1432,7 @@ class _DemoBuilder:
         order.cancel_reason = reason
         order.on_hold = False
         order.hold_reason = ""
-        event(at, actor, "order.cancelled", f"Order cancelled: {reason}", reason=reason)
+        event(at, actor, "order.cancelled", reason=reason)
         if actor is shop_actor:
             shop_times.append(at)
         if sc.cancel == "refunded":
@@ -1508,8 +1499,7 @@ class _DemoBuilder:
                 shipped_at,
                 Actor.system(),
                 "shipment.shipped",
-                f"Shipment {shipment.number} shipped with "
-                f"{order.shipping_mode.name if order.shipping_mode else 'carrier'}.",
+                carrier=order.shipping_mode.name if order.shipping_mode else "",
                 shipment=shipment.number,
                 tracking=tracking,
             )
@@ -1518,7 +1508,6 @@ class _DemoBuilder:
                     clock.after(dt.timedelta(seconds=1)),
                     Actor.system(),
                     f"order.{state.value}",
-                    f"Order {state.value.replace('_', ' ')}.",
                     **{"from": previous.value, "to": state.value},
                 )
             self._push_milestone(ctx, order, clock, event, shop_times)
@@ -1532,7 +1521,6 @@ class _DemoBuilder:
                 delivered_at,
                 Actor.system(),
                 "order.delivered",
-                "Order delivered.",
                 **{"from": FulfilmentState.SHIPPED.value, "to": "delivered"},
             )
             order.fulfilment_state = FulfilmentState.DELIVERED
@@ -1627,14 +1615,18 @@ class _DemoBuilder:
             queued,
             Actor.system(),
             "outbox.queued",
-            f"Status “{status}” ({current.value.replace('_', ' ')}) queued for {ctx.shop.name}.",
+            kind=outbox.STATUS,
+            status=status,
+            shop=ctx.shop.name,
             milestone=current.value,
         )
         event(
             at,
             Actor.system(),
             "outbox.sent",
-            f"Status “{status}” sent ({ctx.shop.name}).",
+            kind=outbox.STATUS,
+            status=status,
+            shop=ctx.shop.name,
             milestone=current.value,
             written=True,
         )
@@ -1669,7 +1661,11 @@ class _DemoBuilder:
             )
         kind = "comment.customer" if visible else "comment.internal"
         event(
-            at, Actor.system(), kind, text[:200], visibility="customer" if visible else "internal"
+            at,
+            Actor.system(),
+            kind,
+            excerpt=text[:200],
+            visibility="customer" if visible else "internal",
         )
 
     def _shop_status(self, ctx: _ShopCtx, order: Order, payment: _PaymentSpec) -> str:
@@ -1722,7 +1718,9 @@ class _DemoBuilder:
         if parked is not None:
             ctx = shopify if parked.shop is shopify.shop else presta
             row = self._inbox_row(ctx, parked, InboxState.PARKED)
-            row.error = parked.mapping_issue
+            row.error = mapping_issues.describe(parked.mapping_issues)
+            row.cause_kind = "needs_mapping"
+            row.cause_params = {"issues": parked.mapping_issues}
             row.processed_at = None
             rows.append(row)
         failed_id = str(presta.next_external)
@@ -1743,6 +1741,12 @@ class _DemoBuilder:
                     f"PlatformUnavailable: HTTP 503 Service Unavailable from "
                     f"{presta.shop.base_url}/api/orders/{failed_id} after 5 attempts"
                 ),
+                cause_kind="shop_unavailable",
+                cause_params={
+                    "status": 503,
+                    "detail": f"PlatformUnavailable: HTTP 503 Service Unavailable from "
+                    f"{presta.shop.base_url}/api/orders/{failed_id} after 5 attempts",
+                },
                 processed_at=None,
                 order_id=None,
             )

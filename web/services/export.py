@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from web.connectors.base import price
 from web.models import Order, OrderLine, Shipment, Shop, Transaction
+from web.services import mapping_issues
+
+Translate = Callable[[str], str]
 
 BATCH = 200
 
@@ -69,13 +72,22 @@ def _tell(progress: Progress | None, count: int) -> None:
         progress(count)
 
 
+def _same(message: str) -> str:
+    return message
+
+
 def when(moment: dt.datetime | None) -> str | None:
     """Write a moment as ISO 8601 in UTC; None stays None."""
     return moment.astimezone(dt.UTC).isoformat() if moment is not None else None
 
 
-def order_summary(order: Order) -> dict[str, Any]:
-    """The order's own fields as plain data: who, when, its states and what it comes to."""
+def order_summary(order: Order, gettext: Translate | None = None) -> dict[str, Any]:
+    """The order's own fields as plain data: who, when, its states and what it comes to.
+
+    `mapping_issue` is the issues in words, translated by `gettext` when one is given (the
+    API, in its user's language); `mapping_issues` holds them as data.
+    """
+    issues = list(order.mapping_issues or [])
     return {
         "id": order.id,
         "shop": order.shop.key,
@@ -93,7 +105,8 @@ def order_summary(order: Order) -> dict[str, Any]:
         "hold_reason": order.hold_reason,
         "cancel_reason": order.cancel_reason,
         "needs_mapping": order.needs_mapping,
-        "mapping_issue": order.mapping_issue,
+        "mapping_issue": mapping_issues.describe(issues, gettext or _same),
+        "mapping_issues": issues,
         "shop_status": order.shop_status,
         "payment_method": order.payment_method,
         "grand_total": str(order.grand_total),
@@ -160,10 +173,10 @@ def _shipment_record(shipment: Shipment) -> dict[str, Any]:
     }
 
 
-def order_record(order: Order) -> dict[str, Any]:
+def order_record(order: Order, gettext: Translate | None = None) -> dict[str, Any]:
     """One order as plain data with its lines, transactions, shipments and parcels."""
     return {
-        **order_summary(order),
+        **order_summary(order, gettext),
         "shipping_label": order.shipping_label,
         "shipping_mode": order.shipping_mode.code if order.shipping_mode else None,
         "subtotal": str(order.subtotal),

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +37,7 @@ from web.connectors.base import (
     ShopTransaction,
 )
 from web.connectors.codec import decode_order
+from web.i18n import N_
 from web.models import (
     Customer,
     CustomerShopLink,
@@ -55,7 +57,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
-from web.services import order_state, outbox, reconcile
+from web.services import causes, order_state, outbox, reconcile
 from web.services.errors import InvalidTransition
 from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for
@@ -145,6 +147,7 @@ def receive_webhook(
             headers,
             state=InboxState.REJECTED,
             error=str(exc),
+            cause=causes.cause_of(exc),
         )
         raise
     return store_event(
@@ -169,6 +172,7 @@ def store_event(
     *,
     state: InboxState = InboxState.PENDING,
     error: str = "",
+    cause: tuple[str, dict[str, Any]] | None = None,
 ) -> Received:
     """Insert an inbox event unless one with the same dedupe key exists for the shop."""
     existing = _find_event(session, shop, dedupe_key)
@@ -183,6 +187,8 @@ def store_event(
         headers=_kept_headers(headers),
         state=state,
         error=error,
+        cause_kind=cause[0] if cause else "",
+        cause_params=cause[1] if cause else {},
     )
     try:
         with session.begin_nested():
@@ -246,6 +252,7 @@ def process_event(
         else:
             event.state = InboxState.PARKED
             event.error = str(exc)
+            causes.set_cause(event, *causes.cause_of(exc))
         _note_on_order(session, shop, event, actor)
         return event.state
     except RetryableError as exc:
@@ -256,6 +263,7 @@ def process_event(
         return event.state
     event.state = InboxState.PROCESSED
     event.error = ""
+    causes.clear_failure(event)
     event.processed_at = utcnow()
     event.next_attempt_at = None
     event.order_id = outcome.order.id if outcome.order is not None else None
@@ -280,8 +288,10 @@ class _Lazy:
 
 def _retry_later(event: InboxEvent, exc: Exception) -> None:
     event.error = f"{type(exc).__name__}: {exc}"
+    causes.set_cause(event, *causes.cause_of(exc))
     if event.attempts >= MAX_ATTEMPTS:
         event.state = InboxState.PARKED
+        causes.gave_up(event, *causes.cause_of(exc))
         return
     event.state = InboxState.FAILED
     delay = min(3600.0, 5.0 * 2 ** (event.attempts - 1))
@@ -300,8 +310,12 @@ def _note_on_order(session: Session, shop: Shop, event: InboxEvent, actor: Actor
             order,
             actor,
             "inbox.parked",
-            f"A delivery from the shop could not be applied: {event.error[:300]}",
-            {"inbox_event_id": event.id, "topic": event.topic},
+            {
+                "inbox_event_id": event.id,
+                "topic": event.topic,
+                "cause": event.cause_kind,
+                "cause_params": event.cause_params,
+            },
         )
 
 
@@ -385,7 +399,6 @@ def _read_transactions(
         order,
         actor,
         "payment.details_received",
-        f"Payment details read from the shop ({len(transactions)} transaction(s)).",
         {"count": len(transactions)},
     )
     _refresh_money(session, shop, order, actor)
@@ -420,7 +433,6 @@ def _deleted_at_shop(session: Session, shop: Shop, event: InboxEvent, actor: Act
         order,
         actor,
         "order.deleted_at_shop",
-        "The order was deleted in the shop; Comptoir keeps it. Check it.",
     )
     return order
 
@@ -479,7 +491,6 @@ def upsert_order(
                 order,
                 actor,
                 "inbox.stale",
-                "An older copy of the order arrived and was ignored.",
                 {"copy_updated_at": incoming.updated_at.isoformat()},
             )
             return Outcome("stale", order)
@@ -496,8 +507,7 @@ def upsert_order(
             order,
             actor,
             "order.received",
-            f"Order {incoming.number} received from {shop.name}.",
-            {"shop_status": incoming.status},
+            {"number": incoming.number, "shop": shop.name, "shop_status": incoming.status},
         )
     _resolve_mappings(session, shop, order, incoming, actor)
     mismatch = reconcile.reconcile(session, order, actor, before)
@@ -513,7 +523,7 @@ def upsert_order(
             order,
             actor,
             "order.updated_by_shop",
-            f"The shop sent an update (status {incoming.status or '—'}).",
+            {"status": incoming.status},
         )
     notice = Notice(reconcile.MISMATCH_KIND, mismatch.params()) if mismatch else None
     return Outcome("created" if created else "updated", order, notice)
@@ -625,19 +635,26 @@ def _editable(order: Order) -> bool:
     )
 
 
-def _differences(order: Order, incoming: ShopOrder) -> list[str]:
+def _differences(order: Order, incoming: ShopOrder) -> dict[str, Any]:
+    """What the shop's copy changes, as parameters of the event that tells it."""
     changes = []
     if _line_signature(order.lines) != _line_signature(incoming.lines):
         changes.append("lines")
     if order.shipping_address != (incoming.shipping or incoming.billing).as_dict():
-        changes.append("delivery address")
+        changes.append("delivery_address")
     if order.billing_address != incoming.billing.as_dict():
-        changes.append("billing address")
+        changes.append("billing_address")
+    figures: dict[str, Any] = {}
     if order.grand_total != incoming.grand_total:
-        changes.append(f"total {order.grand_total} → {incoming.grand_total}")
+        changes.append("total")
+        figures = {
+            "total_was": str(order.grand_total),
+            "total_now": str(incoming.grand_total),
+            "currency": order.currency,
+        }
     if order.shipping_label != incoming.shipping_label[:200]:
-        changes.append("shipping method")
-    return changes
+        changes.append("shipping_method")
+    return {"changes": changes, **figures} if changes else {}
 
 
 def _apply_update(session: Session, order: Order, incoming: ShopOrder, actor: Actor) -> None:
@@ -650,8 +667,7 @@ def _apply_update(session: Session, order: Order, incoming: ShopOrder, actor: Ac
                 order,
                 actor,
                 "order.edited_at_shop",
-                "Edited in the shop: " + ", ".join(changes) + ".",
-                {"changes": changes},
+                changes,
             )
         return
     # In preparation or beyond: the warehouse may be working on the old version.
@@ -664,10 +680,7 @@ def _apply_update(session: Session, order: Order, incoming: ShopOrder, actor: Ac
             order,
             actor,
             "order.edit_needs_review",
-            "Edited in the shop after preparation started, not applied: "
-            + ", ".join(changes)
-            + ". Check with the warehouse.",
-            {"changes": changes},
+            changes,
         )
 
 
@@ -708,35 +721,25 @@ def _match_customer(
 def _resolve_mappings(
     session: Session, shop: Shop, order: Order, incoming: ShopOrder, actor: Actor
 ) -> None:
-    issues = []
+    issues: list[dict[str, str]] = []
     if incoming.status and _status_meaning(shop, incoming.status) is None:
-        issues.append(
-            f"unknown shop status “{incoming.status_label or incoming.status}”"
-            + (f" ({incoming.status})" if incoming.status_label else "")
-        )
+        issues.append({"kind": "status", "value": incoming.status, "label": incoming.status_label})
     if incoming.shipping_label:
         mapping = next(
             (m for m in shop.carrier_mappings if m.shop_label == incoming.shipping_label), None
         )
         if mapping is None:
-            issues.append(f"unknown shipping method “{incoming.shipping_label}”")
+            issues.append({"kind": "carrier", "value": incoming.shipping_label, "label": ""})
             order.shipping_mode = None
         else:
             order.shipping_mode_id = mapping.shipping_mode_id
     if incoming.payment_method and payment_mapping(shop, incoming.payment_method) is None:
-        issues.append(f"unknown payment method “{incoming.payment_method}”")
+        issues.append({"kind": "payment_method", "value": incoming.payment_method, "label": ""})
     was_parked = order.needs_mapping
     order.needs_mapping = bool(issues)
-    order.mapping_issue = "; ".join(issues)[:500]
+    order.mapping_issues = issues
     if issues and not was_parked:
-        record_event(
-            session,
-            order,
-            actor,
-            "order.needs_mapping",
-            "Needs mapping: " + order.mapping_issue + ".",
-            {"issues": issues},
-        )
+        record_event(session, order, actor, "order.needs_mapping", {"issues": issues})
 
 
 def _record_transactions(
@@ -756,9 +759,13 @@ def _record_transactions(
                     order,
                     actor,
                     "payment.changed",
-                    f"Payment {shop_tx.external_id} now {amount} {existing.currency} "
-                    f"({shop_tx.status.value}).",
-                    {"external_id": shop_tx.external_id, "was": str(existing.amount)},
+                    {
+                        "external_id": shop_tx.external_id,
+                        "was": str(existing.amount),
+                        "amount": str(amount),
+                        "currency": existing.currency,
+                        "status": shop_tx.status.value,
+                    },
                 )
                 existing.status = shop_tx.status
                 existing.amount = amount
@@ -783,9 +790,12 @@ def _record_transactions(
             order,
             actor,
             f"payment.{shop_tx.kind.value}",
-            f"{shop_tx.kind.value.capitalize()} of {abs(shop_tx.amount)} "
-            f"{shop_tx.currency or order.currency} ({shop_tx.status.value}).",
-            {"external_id": shop_tx.external_id, "amount": str(abs(shop_tx.amount))},
+            {
+                "external_id": shop_tx.external_id,
+                "amount": str(abs(shop_tx.amount)),
+                "currency": (shop_tx.currency or order.currency)[:3].upper(),
+                "status": shop_tx.status.value,
+            },
         )
     if changed:
         session.flush()
@@ -801,7 +811,8 @@ def _apply_status_meaning(
 ) -> None:
     cancelled = incoming.cancelled_at is not None or meaning == ShopStatusMeaning.CANCELLED
     if cancelled and order.commercial_state != CommercialState.CANCELLED:
-        reason = incoming.cancel_reason or "Cancelled in the shop"
+        # A msgid when the shop gives no reason: shown in the reader's language.
+        reason = incoming.cancel_reason or N_("Cancelled in the shop")
         try:
             order_state.cancel(session, order, actor, reason)
         except InvalidTransition as exc:
@@ -811,7 +822,7 @@ def _apply_status_meaning(
                 order,
                 actor,
                 "order.cancel_needs_review",
-                f"The shop cancelled the order but Comptoir cannot: {exc.reason}",
+                {"reason": exc.reason},
             )
     elif meaning == ShopStatusMeaning.ON_HOLD and not order.on_hold:
         try:
@@ -819,7 +830,7 @@ def _apply_status_meaning(
                 session,
                 order,
                 actor,
-                f"On hold in the shop ({incoming.status_label or incoming.status})",
+                N_("On hold in the shop"),
             )
         except InvalidTransition:
             pass
@@ -906,7 +917,6 @@ def _await_details(
         order,
         actor,
         "payment.awaiting_details",
-        "Payment shown from the shop's order; its transactions will be read from the shop.",
         {
             "paid": str(summary.paid) if summary else None,
             "refunded": str(summary.refunded) if summary else None,

@@ -25,7 +25,7 @@ from web.models.enums import (
 )
 from web.models.orders import Order, Transaction
 from web.services.errors import InvalidTransition, ValidationFailed
-from web.services.timeline import Actor, excerpt, record_event
+from web.services.timeline import Actor, record_event
 
 ZERO = Decimal("0")
 REASON_MAX_LENGTH = 500
@@ -150,7 +150,6 @@ def refresh_payment_state(
             order,
             actor,
             "payment.state_changed",
-            f"Payment state changed from {_words(previous)} to {_words(current)}.",
             {"from": previous.value, "to": current.value},
         )
     auto_validate(session, order, actor)
@@ -346,7 +345,7 @@ def validate(session: Session, order: Order, actor: Actor) -> None:
     _ensure_allowed("validate", order)
     order.commercial_state = CommercialState.VALIDATED
     order.validated_at = utcnow()
-    record_event(session, order, actor, "order.validated", "Order validated by hand.")
+    record_event(session, order, actor, "order.validated")
 
 
 def hold(session: Session, order: Order, actor: Actor, reason: str) -> None:
@@ -360,7 +359,6 @@ def hold(session: Session, order: Order, actor: Actor, reason: str) -> None:
         order,
         actor,
         "order.held",
-        excerpt(f"Order put on hold: {reason}"),
         {"reason": reason},
     )
 
@@ -376,7 +374,6 @@ def release(session: Session, order: Order, actor: Actor) -> None:
         order,
         actor,
         "order.released",
-        "Order released from hold.",
         {"previous_reason": previous_reason},
     )
 
@@ -385,7 +382,7 @@ def start_preparation(session: Session, order: Order, actor: Actor) -> None:
     """Start preparing an order that is ready and not yet touched by the warehouse."""
     _ensure_allowed("prepare", order)
     order.fulfilment_state = FulfilmentState.IN_PREPARATION
-    record_event(session, order, actor, "order.preparation_started", "Preparation started.")
+    record_event(session, order, actor, "order.preparation_started")
 
 
 def cancel(session: Session, order: Order, actor: Actor, reason: str) -> None:
@@ -403,7 +400,6 @@ def cancel(session: Session, order: Order, actor: Actor, reason: str) -> None:
         order,
         actor,
         "order.cancelled",
-        excerpt(f"Order cancelled: {reason}"),
         {"reason": reason},
     )
 
@@ -413,7 +409,7 @@ def close(session: Session, order: Order, actor: Actor) -> None:
     _ensure_allowed("close", order)
     order.commercial_state = CommercialState.CLOSED
     order.closed_at = utcnow()
-    record_event(session, order, actor, "order.closed", "Order closed.")
+    record_event(session, order, actor, "order.closed")
 
 
 def auto_validate(session: Session, order: Order, actor: Actor) -> bool:
@@ -427,14 +423,12 @@ def auto_validate(session: Session, order: Order, actor: Actor) -> bool:
         return False
     order.commercial_state = CommercialState.VALIDATED
     order.validated_at = utcnow()
-    why = "paid" if paid else "total is zero"
     record_event(
         session,
         order,
         actor,
         "order.validated",
-        f"Order validated automatically ({why}).",
-        {"automatic": True},
+        {"automatic": True, "why": "paid" if paid else "free"},
     )
     return True
 
@@ -461,7 +455,6 @@ def apply_fulfilment(
         order,
         actor,
         f"order.{new_state.value}",
-        f"Order {_words(new_state)}.",
         {"from": previous.value, "to": new_state.value},
     )
     return True

@@ -60,7 +60,7 @@ PROBLEM_STATES = (OutboxState.FAILED, OutboxState.DEAD)
 
 
 def _queue(
-    session: Session, order: Order, kind: str, key: str, payload: dict[str, Any], summary: str
+    session: Session, order: Order, kind: str, key: str, payload: dict[str, Any]
 ) -> OutboxMessage | None:
     existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
     if existing is not None:
@@ -81,8 +81,7 @@ def _queue(
         order,
         Actor.system(),
         "outbox.queued",
-        summary,
-        {"message_id": message.id, "kind": kind},
+        _details(message),
     )
     queue.wake_after_commit(session)
     return message
@@ -126,7 +125,6 @@ def queue_milestone(
         STATUS,
         f"status:{order.id}:{target.value}",
         payload,
-        f"Status “{status}” ({target.value.replace('_', ' ')}) queued for {shop.name}.",
     )
 
 
@@ -192,8 +190,6 @@ def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
             "customer_visible": customer_visible,
             "notify": comment.notify_customer,
         },
-        f"Comment queued for {order.shop.name}"
-        + ("." if customer_visible else " as a private note."),
     )
 
 
@@ -298,11 +294,11 @@ def _claim(message: OutboxMessage, now: dt.datetime) -> _Claim:
 def _switched_off(message: OutboxMessage) -> str | None:
     shop = message.shop
     if message.kind == STATUS and not shop.push_statuses:
-        return "Status pushes are switched off for this shop."
+        return N_("Status pushes are switched off for this shop.")
     if message.kind == COMMENT:
         customer_visible = bool(message.payload.get("customer_visible", True))
         if not (shop.push_comments if customer_visible else shop.push_internal_comments):
-            return "Comment pushes are switched off for this shop."
+            return N_("Comment pushes are switched off for this shop.")
     return None
 
 
@@ -331,13 +327,17 @@ def _call(claim: _Claim) -> PushOutcome:
         connector.close()
 
 
-def describe(message: OutboxMessage) -> str:
-    """A short English description of what the message carries, starting with a capital."""
+def subject(message: OutboxMessage) -> dict[str, Any]:
+    """What the message carries, as the parameters of the events that tell of it."""
+    payload = message.payload or {}
     if message.kind == STATUS:
-        return f"Status “{message.payload.get('status', '')}”"
+        return {"status": payload.get("status", ""), "milestone": payload.get("milestone", "")}
     if message.kind == COMMENT:
-        return f"Comment “{excerpt(str(message.payload.get('text', '')), 60)}”"
-    return message.kind
+        return {
+            "excerpt": excerpt(str(payload.get("text", "")), 60),
+            "customer_visible": bool(payload.get("customer_visible", True)),
+        }
+    return {}
 
 
 def deliver(
@@ -413,13 +413,11 @@ def _finish(
             if comment is not None:
                 comment.pushed_at = now
         if order is not None:
-            done = "sent" if outcome.written else "already at the shop, nothing written"
             record_event(
                 session,
                 order,
                 Actor.system(),
                 "outbox.sent",
-                f"{describe(message)} {done} ({message.shop.name}).",
                 _details(message, written=outcome.written),
             )
     elif order is not None:
@@ -428,13 +426,19 @@ def _finish(
             order,
             Actor.system(),
             "outbox.ignored",
-            f"{describe(message)} not sent: {error}",
-            _details(message),
+            _details(message, reason=error),
         )
 
 
 def _details(message: OutboxMessage, **extra: Any) -> dict[str, Any]:
-    return {"message_id": message.id, "kind": message.kind, "attempts": message.attempts, **extra}
+    return {
+        "message_id": message.id,
+        "kind": message.kind,
+        "attempts": message.attempts,
+        "shop": message.shop.name if message.shop else "",
+        **subject(message),
+        **extra,
+    }
 
 
 def _record_failure(
@@ -448,15 +452,13 @@ def _record_failure(
     order = message.order
     if refused or message.attempts >= MAX_ATTEMPTS:
         message.state = OutboxState.DEAD
-        why = "the shop refused it" if refused else f"{message.attempts} attempts failed"
         if order is not None:
             record_event(
                 session,
                 order,
                 Actor.system(),
                 "outbox.dead",
-                f"{describe(message)} given up ({why}): {text}",
-                _details(message),
+                _details(message, refused=refused, error=text),
             )
         return
     retry_after = error.retry_after if isinstance(error, RateLimited) else None
@@ -468,9 +470,7 @@ def _record_failure(
             order,
             Actor.system(),
             "outbox.failed",
-            f"{describe(message)} failed (attempt {message.attempts}), "
-            f"retrying at {message.next_attempt_at:%H:%M:%S} UTC: {text}",
-            _details(message, next_attempt_at=message.next_attempt_at.isoformat()),
+            _details(message, next_attempt_at=message.next_attempt_at.isoformat(), error=text),
         )
 
 
@@ -552,7 +552,6 @@ def retry(session: Session, message: OutboxMessage, actor: Actor) -> None:
             message.order,
             actor,
             "outbox.retried",
-            f"{describe(message)} sent again by hand.",
             _details(message),
         )
     queue.wake_after_commit(session)
@@ -570,6 +569,5 @@ def ignore(session: Session, message: OutboxMessage, actor: Actor) -> None:
             message.order,
             actor,
             "outbox.ignored",
-            f"{describe(message)} ignored by hand.",
-            _details(message),
+            _details(message, by_hand=True),
         )

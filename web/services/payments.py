@@ -162,17 +162,15 @@ def record_manual(
     )
     session.add(transaction)
     session.flush()
-    words = "Payment" if kind == "payment" else "Refund"
     record_event(
         session,
         order,
         actor,
         "payment.recorded" if kind == "payment" else "payment.refunded",
-        f"{words} of {value} {order.currency} by {method.value.replace('_', ' ')} entered by hand"
-        + (f" (ref. {reference})." if reference else "."),
         {
             "transaction_id": transaction.id,
             "amount": str(value),
+            "currency": order.currency,
             "source": method.value,
             "reference": reference,
         },

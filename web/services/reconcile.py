@@ -145,8 +145,6 @@ def reconcile(
             order,
             actor,
             "order.totals_mismatch",
-            f"The lines, shipping and discounts add up to {computed} {order.currency}, "
-            f"the shop's total is {order.grand_total} {order.currency}.",
             _details(mismatch),
         )
     return mismatch

@@ -140,6 +140,7 @@ def poll_shop(
                         headers,
                         state=InboxState.PARKED,
                         error=rejected.error,
+                        cause=("unreadable", {"detail": rejected.error}),
                     )
                     result.rejected += 0 if received.duplicate else 1
             page = batch.next_page

@@ -173,7 +173,7 @@ def replay(session: Session, event: InboxEvent, actor: Actor | None = None) -> I
     event.state = InboxState.PENDING
     event.attempts = 0
     event.next_attempt_at = None
-    _note(session, event, actor, "inbox.replayed", "Delivery %s queued again by hand.")
+    _note(session, event, actor, "inbox.replayed")
     session.flush()
     return event
 
@@ -187,14 +187,12 @@ def ignore(session: Session, event: InboxEvent, actor: Actor | None = None) -> I
         raise ValidationFailed(message, {"event": message})
     event.state = InboxState.IGNORED
     event.next_attempt_at = None
-    _note(session, event, actor, "inbox.ignored", "Delivery %s set aside by hand.")
+    _note(session, event, actor, "inbox.ignored")
     session.flush()
     return event
 
 
-def _note(
-    session: Session, event: InboxEvent, actor: Actor | None, kind: str, summary: str
-) -> None:
+def _note(session: Session, event: InboxEvent, actor: Actor | None, kind: str) -> None:
     order = _order_of(session, event)
     if order is not None and actor is not None:
         record_event(
@@ -202,7 +200,6 @@ def _note(
             order,
             actor,
             kind,
-            summary % f"{event.topic} #{event.id}",
             {"inbox_event_id": event.id, "topic": event.topic},
         )
 

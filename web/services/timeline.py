@@ -1,7 +1,13 @@
-"""The order timeline: who did what, written next to every change."""
+"""The order timeline: who did what, written next to every change.
+
+An event stores what happened as a kind ("order.cancelled") and its parameters (amounts as
+strings with their currency, states, labels, who, and the words people typed, as typed);
+the views turn them into a sentence in the reader's language (web/views/events.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +39,10 @@ class Actor:
         return cls(ActorType.SYSTEM, None, label)
 
 
-SUMMARY_MAX_LENGTH = 500
+EXCERPT_MAX_LENGTH = 500
 
 
-def excerpt(text: str, limit: int = SUMMARY_MAX_LENGTH) -> str:
+def excerpt(text: str, limit: int = EXCERPT_MAX_LENGTH) -> str:
     """The text cut to `limit` characters, an ellipsis marking the cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -46,15 +52,14 @@ def record_event(
     order: Order,
     actor: Actor,
     kind: str,
-    summary: str = "",
-    details: dict[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> OrderEvent:
-    """Append one event to the order's timeline.
+    """Append one event, a kind and its parameters, to the order's timeline.
 
     A shop's or Comptoir's label (the webhook topic, "poll", the job) is kept in the
-    details as "via", so the timeline says how the change came.
+    parameters as "via", so the timeline says how the change came.
     """
-    details = dict(details or {})
+    details = dict(params or {})
     if actor.label and actor.type != ActorType.USER:
         details.setdefault("via", actor.label)
     event = OrderEvent(
@@ -63,7 +68,6 @@ def record_event(
         actor_type=actor.type,
         actor_user_id=actor.user_id,
         kind=kind,
-        summary=summary,
         details=details,
     )
     session.add(event)

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from web.db import read_only
@@ -37,6 +38,7 @@ from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
 from web.views import api_schema
 from web.views.base import DESK_ROLES, EDITOR_ROLES, db
+from web.views.events import render_event
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = logging.getLogger(__name__)
@@ -305,8 +307,18 @@ def _locked_order(order_id: int) -> Order:
 # --- Answers -------------------------------------------------------------------------------
 
 
+def _reader_locale() -> str:
+    """The token user's language, else the app's default (the first of LANGUAGES)."""
+    languages = tuple(current_app.config["LANGUAGES"])
+    user = g.get("api_user")
+    locale = user.locale if user is not None else None
+    return str(locale) if locale in languages else languages[0]
+
+
 def _summary(order: Order) -> dict[str, Any]:
-    return {**export.order_summary(order), "allowed_actions": _allowed_actions(order)}
+    with force_locale(_reader_locale()):
+        summary = export.order_summary(order, gettext)
+    return {**summary, "allowed_actions": _allowed_actions(order)}
 
 
 def _allowed_actions(order: Order) -> list[str]:
@@ -334,19 +346,20 @@ def _event(event: OrderEvent) -> dict[str, Any]:
         "actor_type": event.actor_type.value,
         "actor": event.actor_user.name if event.actor_user else None,
         "kind": event.kind,
-        "summary": event.summary,
-        "details": event.details or {},
+        "params": event.details or {},
+        "text": render_event(event.kind, event.details).full,
     }
 
 
 def _detail(order: Order) -> dict[str, Any]:
     """The export's record of the order, with its allowed actions, comments and timeline."""
-    return {
-        **export.order_record(order),
-        "allowed_actions": _allowed_actions(order),
-        "comments": [_comment(comment) for comment in order.comments],
-        "events": [_event(event) for event in order.events],
-    }
+    with force_locale(_reader_locale()):
+        return {
+            **export.order_record(order, gettext),
+            "allowed_actions": _allowed_actions(order),
+            "comments": [_comment(comment) for comment in order.comments],
+            "events": [_event(event) for event in order.events],
+        }
 
 
 # --- Routes --------------------------------------------------------------------------------

@@ -83,7 +83,21 @@ ORDER_SUMMARY = _object(
         "hold_reason": STRING,
         "cancel_reason": STRING,
         "needs_mapping": BOOLEAN,
-        "mapping_issue": STRING,
+        "mapping_issue": {
+            **STRING,
+            "description": "The mapping issues in words, in the token user's language",
+        },
+        "mapping_issues": {
+            "type": "array",
+            "description": "What the shop sent that its settings do not map yet",
+            "items": _object(
+                {
+                    "kind": {**STRING, "enum": ["status", "carrier", "payment_method"]},
+                    "value": {**STRING, "description": "The shop's code"},
+                    "label": {**STRING, "description": "The shop's wording, when it has one"},
+                }
+            ),
+        },
         "shop_status": STRING,
         "payment_method": STRING,
         "grand_total": MONEY,
@@ -200,8 +214,16 @@ EVENT = _object(
         "actor_type": _enum(ActorType),
         "actor": _nullable({**STRING, "description": "The person, for actor_type user"}),
         "kind": {**STRING, "example": "order.validated"},
-        "summary": STRING,
-        "details": {"type": "object", "additionalProperties": True},
+        "params": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "What the event carries: amounts (strings) with their currency, "
+            "states, labels, reasons as typed; its keys depend on the kind",
+        },
+        "text": {
+            **STRING,
+            "description": "The event in words, in the token user's language (else French)",
+        },
     }
 )
 

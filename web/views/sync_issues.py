@@ -74,7 +74,6 @@ def _helpers() -> dict[str, Any]:
     return {
         "state_tones": STATE_TONES,
         "max_attempts": outbox.MAX_ATTEMPTS,
-        "describe": outbox.describe,
         "row_checks": ROW_CHECKS,
         "page_poll": PAGE_POLL,
     }
