@@ -130,7 +130,8 @@ def _register_hooks(app: Flask) -> None:
     @app.before_request
     def require_login() -> Any:
         endpoint = request.endpoint or ""
-        if endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
+        # No route matched: the 404 follows (JSON under /api), whoever asks.
+        if not endpoint or endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
             return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()

@@ -971,3 +971,9 @@ def test_event_text_follows_the_token_users_language(
     assert body["mapping_issues"] == [{"kind": "carrier", "value": "Drone", "label": ""}]
     [listed] = api.get("/orders").get_json()["orders"]
     assert listed["mapping_issue"] == issue
+
+
+def test_a_path_with_a_control_character_is_a_json_404(client: FlaskClient) -> None:
+    response = client.post("/api/v1/orders/2/actions/%0A", headers={"Authorization": "Bearer x"})
+    assert response.status_code == 404
+    assert "no such API route" in response.get_json()["error"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g
+from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_limiter.errors import RateLimitExceeded
@@ -46,6 +46,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(exc: HTTPException) -> ResponseReturnValue:
+        # A path the API's own catch-all cannot match (a control character in it).
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"no such API route: {request.path!r}"), 404
         return _page(404, _("Page not found"), _("This page does not exist or was removed."))
 
     @app.errorhandler(405)
