@@ -64,7 +64,8 @@ def _init_database(app: Flask) -> None:
         Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
-    engine = make_engine(app.config["DATABASE_URL"])
+    size = int(app.config["DATABASE_POOL_SIZE"])
+    engine = make_engine(app.config["DATABASE_URL"], pool_size=size, max_overflow=size)
     app.extensions["comptoir.engine"] = engine
     app.extensions["comptoir.sessions"] = make_session_factory(engine)
 
