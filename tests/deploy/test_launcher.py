@@ -64,8 +64,11 @@ def test_the_launcher_serves_through_gunicorn_and_its_worker_applies_a_webhook(
     finally:
         if launcher.poll() is None:
             launcher.kill()
-    for pid in (gunicorn_pid, worker_pid, *gunicorn_workers):
-        wait_until(lambda pid=pid: not alive(pid), 10, f"process {pid} to end")
+    wait_until(
+        lambda: not any(alive(pid) for pid in (gunicorn_pid, worker_pid, *gunicorn_workers)),
+        10,
+        "gunicorn, its workers and the queue worker to end",
+    )
     output = log.read_text()
     assert "worker: stopped" in output and "comptoir-run: stopped" in output
     # Served by gunicorn, not by Werkzeug's development server.
