@@ -299,9 +299,11 @@ def gunicorn(url: str, tmp: str, key: str, args: argparse.Namespace) -> Iterator
         "--log-level",
         "warning",
     ]
-    if args.config:
-        command += ["--config", args.config]
-    command.append("web.wsgi:app")
+    # Only the settings above: gunicorn would otherwise read ./gunicorn.conf.py, whose access
+    # log (a line per request on stdout) would be measured too.
+    empty = Path(tmp) / "gunicorn-bench.conf.py"
+    empty.write_text("")
+    command += ["--config", args.config or str(empty), "web.wsgi:app"]
     server = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 30
@@ -327,7 +329,9 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--config", default="", help="a gunicorn config file to add")
+    parser.add_argument(
+        "--config", default="", help="a gunicorn config file (e.g. gunicorn.conf.py) to add"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, database(args, tmp) as url:

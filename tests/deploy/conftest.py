@@ -69,7 +69,7 @@ def server_env(url: str, tmp_path: Path, encryption_key: str, **extra: str) -> d
     return env
 
 
-def wait_for_healthz(base_url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+def wait_for_healthz(base_url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
     def answers() -> bool:
         assert process.poll() is None, f"the server exited with {process.returncode}"
         try:
@@ -122,7 +122,7 @@ def order_exists(url: str, external_id: str) -> bool:
     return found is not None
 
 
-def wait_for_order(url: str, external_id: str, seconds: float = 30) -> float:
+def wait_for_order(url: str, external_id: str, seconds: float = 90) -> float:
     """Wait until the worker has created the order; return how long it took."""
     started = time.monotonic()
     wait_until(lambda: order_exists(url, external_id), seconds, f"order {external_id}")
