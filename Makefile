@@ -11,10 +11,10 @@ APT_UPDATED := /tmp/.comptoir-apt-updated
 
 .PHONY: run test install lint format translations system-deps test-sqlite test-postgres clean
 
-run: install  ## Serve the app and its worker at http://127.0.0.1:5000 (SQLite, demo data on first run)
-	$(FLASK) db upgrade
-	$(FLASK) demo seed --if-empty
-	$(FLASK) serve --host 127.0.0.1 --port 5000
+# bin/comptoir-run migrates, seeds the demo on first run (printing the logins), then runs
+# gunicorn and the queue worker as two processes and stops both on Ctrl+C.
+run: install  ## Serve the app (gunicorn) and its worker at http://127.0.0.1:5000 (SQLite, demo data on first run)
+	$(PY) bin/comptoir-run --demo --bind 127.0.0.1:5000
 
 test: install system-deps lint  ## Lint, then the whole suite on SQLite and on a throwaway PostgreSQL
 	tests/tools/run-suite.sh
@@ -48,13 +48,13 @@ system-deps:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check web sync_lambdas tests bench
-	$(VENV)/bin/ruff format --check web sync_lambdas tests bench
+	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run
+	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench
-	$(VENV)/bin/ruff format web sync_lambdas tests bench
+	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run
+	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run
 
 test-sqlite: install
 	$(PY) -m pytest $(ARGS)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 from flask import Flask, current_app
@@ -220,6 +223,43 @@ def serve(host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
+@click.command("worker")
+def worker() -> None:
+    """Work jobs, the inbox, the outbox and due polls beside a web server, until stopped.
+
+    For gunicorn (which never runs the worker itself). SIGTERM or SIGINT: the unit of work
+    under way finishes, then the process exits.
+    """
+    from web.queue import requeue_interrupted, serve_queue
+    from web.services.sync import run_sync, work_due
+
+    sessions = current_app.extensions["comptoir.sessions"]
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if not stopping.is_set():
+            click.echo(f"worker: {signal.Signals(signum).name} received, stopping")
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    interrupted = requeue_interrupted(sessions)
+    if interrupted:
+        click.echo(f"worker: {interrupted} job(s) interrupted by the last stop queued again")
+    check = float(current_app.config["WORKER_CHECK_SECONDS"])
+    click.echo(f"worker: started, checking for due work every {check:g} s")
+    sys.stdout.flush()
+    serve_queue(
+        sessions,
+        stopping,
+        tick=lambda: run_sync(sessions),
+        work_due=lambda: work_due(sessions),
+        poll_seconds=float(current_app.config["WORKER_POLL_SECONDS"]),
+        check_seconds=check,
+    )
+    click.echo("worker: stopped")
+
+
 def register(app: Flask) -> None:
     """Attach every command group to the app."""
     app.cli.add_command(db_cli)
@@ -229,3 +269,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(sync_cli)
     app.cli.add_command(orders_cli)
     app.cli.add_command(serve)
+    app.cli.add_command(worker)

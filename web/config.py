@@ -34,6 +34,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "WORKER": "embedded",
         "WORKER_POLL_SECONDS": 1.0,
+        # The worker process (`flask worker`) asks this often whether work is due.
+        "WORKER_CHECK_SECONDS": 0.25,
+        # Connections each process keeps open: at least gunicorn's threads per worker.
+        "DATABASE_POOL_SIZE": 5,
         "ORDERS_PER_PAGE": 25,
     }
 

@@ -20,6 +20,16 @@ def read_only(session: Session) -> Session:
     return session
 
 
+def end_read(session: Session) -> None:
+    """On SQLite, end the session's read so its next write begins a transaction of its own.
+
+    The write then holds SQLite's single write lock only for itself. Other databases lock
+    rows, not the database: the session goes on in the same transaction.
+    """
+    if is_sqlite(session.get_bind()):  # type: ignore[arg-type]
+        session.commit()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and real transactions."""
     sa_url = make_url(url)
@@ -42,6 +52,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if not is_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit
+            # survives the process crashing, the last ones may not survive a power cut.
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

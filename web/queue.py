@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -175,6 +176,44 @@ class EmbeddedWorker(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         _wakeup.set()
+
+
+def job_due(session: Session) -> bool:
+    """Whether a queued job's time has come (one indexed read)."""
+    query = select(Job.id).where(Job.state == JobState.QUEUED, Job.run_after <= utcnow())
+    return session.scalar(query.limit(1)) is not None
+
+
+def serve_queue(
+    sessions: sessionmaker[Session],
+    stopping: threading.Event,
+    *,
+    tick: Callable[[], object],
+    work_due: Callable[[], bool],
+    poll_seconds: float = 1.0,
+    check_seconds: float = 0.25,
+) -> None:
+    """Work the queue in this thread until `stopping` is set, as a process of its own.
+
+    Nothing wakes this process when the web server commits (it is another process), so
+    every `check_seconds` it asks `work_due` (a cheap read that takes no write lock);
+    jobs and the sync tick run when it says yes, and at least every `poll_seconds` (due
+    shop polls). A stop request is honoured between units of work: the job or the sync
+    pass under way finishes first.
+    """
+    last_tick = float("-inf")
+    while not stopping.is_set():
+        try:
+            if time.monotonic() - last_tick >= poll_seconds or work_due():
+                last_tick = time.monotonic()
+                ran = 0
+                while ran < 100 and not stopping.is_set() and run_next_job(sessions):
+                    ran += 1
+                if not stopping.is_set():
+                    tick()
+        except Exception:  # a failing pass must not stop the worker
+            log.exception("worker pass failed; retrying")
+        stopping.wait(check_seconds)
 
 
 def requeue_interrupted(sessions: sessionmaker[Session]) -> int:

@@ -181,8 +181,17 @@ def test_dashboard_in_english(
     assert "Needs attention" in html
 
 
-def test_warehouse_staff_cannot_see_the_dashboard(
+def test_warehouse_staff_opening_home_land_on_their_queue(
     client: FlaskClient, login_as: Callable[..., User]
 ) -> None:
     login_as("warehouse")
-    assert client.get("/").status_code == 403
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/warehouse/"
+    followed = client.get("/", follow_redirects=True)
+    assert followed.status_code == 200
+    assert followed.request.path == "/warehouse/"
+    html = followed.get_data(as_text=True)
+    assert "Votre rôle ne donne pas accès" not in html
+    # The dashboard's own figures stay out of reach.
+    assert "Needs attention" not in html and "À traiter" not in html

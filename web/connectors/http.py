@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import ssl
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +24,23 @@ from web.connectors.base import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Comptoir/0.1 (+https://github.com/comptoir)"
+
+_ssl_context: ssl.SSLContext | None = None
+_ssl_lock = threading.Lock()
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """The one TLS context of this process, built (CA bundle loaded) on first use.
+
+    Loading the CA bundle costs tens of milliseconds; every connector's client verifies
+    with this context instead of building its own.
+    """
+    global _ssl_context
+    if _ssl_context is None:
+        with _ssl_lock:
+            if _ssl_context is None:
+                _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -53,15 +72,29 @@ class ShopHttp:
         params: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            auth=auth,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
-            params=params,
-            transport=transport,
-            follow_redirects=False,
-        )
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.auth = auth
+        self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self.params = params
+        self.transport = transport
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """The httpx client, created on first use: a webhook's connector never needs one."""
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.base_url,
+                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+                auth=self.auth,
+                headers=self.headers,
+                params=self.params,
+                transport=self.transport,
+                verify=shared_ssl_context(),
+                follow_redirects=False,
+            )
+        return self._client
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; raise a typed ConnectorError for anything but a 2xx."""
@@ -94,4 +127,6 @@ class ShopHttp:
             raise BadPayload(f"{method} {path}: the answer is not JSON") from exc
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from web.connectors.base import (
@@ -60,7 +62,7 @@ from web.models.enums import (
 from web.services import causes, order_state, outbox, reconcile
 from web.services.errors import InvalidTransition
 from web.services.payments import payment_counter, payment_mapping
-from web.services.shops import connector_for
+from web.services.shops import connector_for, webhook_connector
 from web.services.timeline import Actor, record_event
 
 log = logging.getLogger(__name__)
@@ -97,9 +99,17 @@ CLOSED_MEANINGS = (
 class Received:
     """What happened to one delivery."""
 
-    event: InboxEvent | None
+    event_id: int | None
     duplicate: bool = False
     ping: bool = False
+    session: Session | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def event(self) -> InboxEvent | None:
+        """The stored (or already present) inbox event, loaded when asked for."""
+        if self.event_id is None or self.session is None:
+            return None
+        return self.session.get(InboxEvent, self.event_id)
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -125,7 +135,7 @@ def receive_webhook(
     """
     # Our own markers are set by the poller only, never by whoever calls the webhook URL.
     headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-comptoir-")}
-    connector = connector_for(shop)
+    connector = webhook_connector(shop)
     if _is_ping(connector, body, headers):
         return Received(None, ping=True)
     if not connector.has_webhooks:
@@ -174,38 +184,53 @@ def store_event(
     error: str = "",
     cause: tuple[str, dict[str, Any]] | None = None,
 ) -> Received:
-    """Insert an inbox event unless one with the same dedupe key exists for the shop."""
-    existing = _find_event(session, shop, dedupe_key)
-    if existing is not None:
-        return Received(existing, duplicate=True)
-    event = InboxEvent(
-        shop=shop,
-        topic=topic[:80],
-        dedupe_key=dedupe_key[:200],
-        external_order_id=external_order_id,
-        raw_body=body,
-        headers=_kept_headers(headers),
-        state=state,
-        error=error,
-        cause_kind=cause[0] if cause else "",
-        cause_params=cause[1] if cause else {},
-    )
-    try:
-        with session.begin_nested():
-            session.add(event)
-    except IntegrityError:
-        # Another worker stored the same delivery between our look-up and insert.
-        existing = _find_event(session, shop, dedupe_key)
-        assert existing is not None
-        return Received(existing, duplicate=True)
-    return Received(event)
+    """Insert an inbox event unless one with the same dedupe key exists for the shop.
 
-
-def _find_event(session: Session, shop: Shop, dedupe_key: str) -> InboxEvent | None:
-    return session.scalar(
-        select(InboxEvent).where(
-            InboxEvent.shop_id == shop.id, InboxEvent.dedupe_key == dedupe_key[:200]
+    One statement: the insert does nothing on a dedupe key already stored (by an earlier
+    delivery, or by a concurrent one that committed first), and only then is the existing
+    event looked up.
+    """
+    dedupe_key = dedupe_key[:200]
+    new_id = session.execute(
+        _insert_event_statement(session.get_bind().dialect.name),
+        {
+            "shop_id": shop.id,
+            "topic": topic[:80],
+            "dedupe_key": dedupe_key,
+            "external_order_id": external_order_id,
+            "raw_body": body,
+            "headers": _kept_headers(headers),
+            "received_at": utcnow(),
+            "state": state,
+            "error": error,
+            "cause_kind": cause[0] if cause else "",
+            "cause_params": cause[1] if cause else {},
+        },
+    ).scalar()
+    if new_id is not None:
+        return Received(new_id, session=session)
+    existing = session.scalar(
+        select(InboxEvent.id).where(
+            InboxEvent.shop_id == shop.id, InboxEvent.dedupe_key == dedupe_key
         )
+    )
+    assert existing is not None
+    return Received(existing, duplicate=True, session=session)
+
+
+@functools.cache
+def _insert_event_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id, built once.
+
+    On the table, not the mapped class: a webhook pays for one compiled-cache hit, not
+    for the ORM's bulk-insert bookkeeping.
+    """
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    table = cast(Table, InboxEvent.__table__)
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.shop_id, table.c.dedupe_key])
+        .returning(table.c.id)
     )
 
 

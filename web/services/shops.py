@@ -7,8 +7,8 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, load_only
 
 from web.connectors.base import Connector, ShopSettings
 from web.connectors.registry import make_connector
@@ -221,6 +221,33 @@ def find_by_key(session: Session, key: str) -> Shop | None:
     return session.scalar(select(Shop).where(Shop.key == key))
 
 
+# Built once: a webhook pays for a compiled-cache hit, not for building the options.
+_WEBHOOK_SHOP = (
+    select(Shop)
+    .where(Shop.key == bindparam("key"))
+    .options(
+        load_only(
+            Shop.id,
+            Shop.key,
+            Shop.platform,
+            Shop.base_url,
+            Shop.webhook_secret,
+            Shop.is_active,
+            raiseload=True,
+        )
+    )
+)
+
+
+def find_for_webhook(session: Session, key: str) -> Shop | None:
+    """The shop with this public key, with only what checking a delivery needs, or None.
+
+    One indexed row: no mappings, and no API credentials decrypted (only the webhook
+    secret); reading any other attribute of the returned shop raises.
+    """
+    return session.scalar(_WEBHOOK_SHOP, {"key": key})
+
+
 def get_by_key(session: Session, key: str) -> Shop:
     """The shop with this public key; NotFound otherwise."""
     shop = find_by_key(session, key)
@@ -252,6 +279,14 @@ def settings_for(shop: Shop) -> ShopSettings:
 def connector_for(shop: Shop) -> Connector:
     """The connector that talks to this shop."""
     return make_connector(shop.platform, settings_for(shop))
+
+
+def webhook_connector(shop: Shop) -> Connector:
+    """A connector that can check and read this shop's deliveries, without its API keys."""
+    return make_connector(
+        shop.platform,
+        ShopSettings(base_url=shop.base_url, webhook_secret=shop.webhook_secret or ""),
+    )
 
 
 _CARRIER_WORDS = (

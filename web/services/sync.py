@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web import queue
 from web.connectors.base import Connector, ConnectorError
 from web.connectors.codec import encode_order
+from web.db import read_only
 from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
 from web.services import intake, outbox
@@ -207,6 +208,21 @@ def due_shops(session: Session, now: dt.datetime) -> list[int]:
         if cursor.last_run_at is None or now - cursor.last_run_at >= interval:
             due.append(shop.id)
     return due
+
+
+def work_due(sessions: sessionmaker[Session]) -> bool:
+    """Whether a job, an inbox event or an outbox message waits now: a few indexed reads.
+
+    A read-only transaction, so a worker asking several times a second never takes
+    SQLite's write lock; shop polls are not asked about (the worker polls every second).
+    """
+    with sessions() as session, session.begin():
+        read_only(session)
+        return (
+            queue.job_due(session)
+            or bool(intake.due_events(session, limit=1))
+            or bool(outbox.due_message_ids(session, limit=1))
+        )
 
 
 def run_sync(

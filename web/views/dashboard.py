@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
 from web import htmx
+from web.models.enums import Role
 from web.services import dashboard
-from web.views.base import DESK_ROLES, db, restrict
+from web.views.base import DESK_ROLES, db, has_role, restrict
 
 bp = Blueprint("dashboard", __name__)
-restrict(bp, *DESK_ROLES)
+
+
+@bp.before_request
+def _warehouse_home() -> ResponseReturnValue | None:
+    """Warehouse staff opening `/` (a bookmark, the logo) land on their queue, not a 403."""
+    if request.endpoint == "dashboard.index" and has_role(Role.WAREHOUSE):
+        return redirect(url_for("warehouse.queue"))
+    return None
+
+
+restrict(bp, *DESK_ROLES)  # after the redirect above: before_request hooks run in order
 
 # The chart's drawing area in SVG units; the page scales it to the screen (viewBox).
 CHART = {"width": 600, "height": 220, "left": 40, "right": 8, "top": 12, "bottom": 30}

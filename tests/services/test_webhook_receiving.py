@@ -1,0 +1,102 @@
+"""Receiving a webhook stays cheap: no HTTP client, no API credentials, one insert."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import Session
+
+from web.connectors.base import ShopSettings
+from web.connectors.registry import make_connector
+from web.connectors.woocommerce import WooCommerceConnector
+from web.models import InboxEvent
+from web.services import intake, shops
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "woocommerce" / "fr-order-company-bundle.json"
+SECRET = "receiving-secret"
+
+
+def delivery(order_id: int) -> tuple[bytes, dict[str, str]]:
+    order = json.loads(FIXTURE.read_text())
+    order["id"] = order_id
+    body = json.dumps(order).encode()
+    return body, {
+        "X-WC-Webhook-Topic": "order.created",
+        "X-WC-Webhook-Signature": WooCommerceConnector.signature(SECRET, body),
+    }
+
+
+def test_a_webhook_is_stored_without_an_http_client_or_the_api_keys(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = shops.create_shop(
+        db_session,
+        "woocommerce",
+        "Atelier",
+        "https://atelier.example",
+        webhook_secret=SECRET,
+        api_key="ck_secret",
+        api_secret="cs_secret",
+    )
+    db_session.commit()
+    db_session.expunge_all()
+    clients: list[Any] = []
+    original = httpx.Client.__init__
+
+    def counting(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        clients.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "__init__", counting)
+
+    shop = shops.find_for_webhook(db_session, created.key)
+    assert shop is not None and shop.webhook_secret == SECRET
+    with pytest.raises(InvalidRequestError):
+        _ = shop.api_key  # never loaded, never decrypted
+    body, headers = delivery(80_001)
+    first = intake.receive_webhook(db_session, shop, body, headers)
+    again = intake.receive_webhook(db_session, shop, body, headers)
+    db_session.commit()
+
+    assert clients == []
+    assert not first.duplicate and again.duplicate and again.event_id == first.event_id
+    stored = db_session.scalars(select(InboxEvent).where(InboxEvent.shop_id == shop.id)).all()
+    assert [(e.topic, e.external_order_id, e.raw_body) for e in stored] == [
+        ("order.created", "80001", body)
+    ]
+    assert first.event is not None and first.event.dedupe_key.startswith("80001:")
+    assert shops.find_for_webhook(db_session, "no-such-shop") is None
+
+
+def test_connectors_build_their_client_on_first_use_with_one_tls_context() -> None:
+    connectors = [
+        make_connector("shopify", ShopSettings(base_url=f"https://shop{n}.myshopify.com"))
+        for n in range(2)
+    ]
+    assert all(connector.http._client is None for connector in connectors)  # type: ignore[attr-defined]
+    contexts = {
+        id(connector.http.client._transport._pool._ssl_context)  # type: ignore[attr-defined]
+        for connector in connectors
+    }
+    assert len(contexts) == 1  # the CA bundle is loaded once per process
+
+
+def test_inbox_counts_stay_exact_when_the_same_delivery_comes_twice_in_one_transaction(
+    db_session: Session,
+) -> None:
+    shop = shops.create_shop(
+        db_session, "woocommerce", "Atelier", "https://atelier.example", webhook_secret=SECRET
+    )
+    for order_id in (80_010, 80_011, 80_010):
+        body, headers = delivery(order_id)
+        intake.receive_webhook(db_session, shop, body, headers)
+    count = db_session.scalar(
+        select(func.count()).select_from(InboxEvent).where(InboxEvent.shop_id == shop.id)
+    )
+    assert count == 2
