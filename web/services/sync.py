@@ -182,10 +182,22 @@ def process_pending(
         ids = intake.due_events(session, shop_id, limit)
     for event_id in ids:
         with sessions.begin() as session:
-            event = session.get(InboxEvent, event_id)
+            event = _locked_event(session, event_id)
             if event is not None:
                 intake.process_event(session, event)
     return len(ids)
+
+
+def _locked_event(session: Session, event_id: int) -> InboxEvent | None:
+    """The event read afresh; on PostgreSQL its row locked, None if another worker has it.
+
+    Two workers going through the same due list must not apply one event twice; SQLite's
+    write lock already serialises them.
+    """
+    query = select(InboxEvent).where(InboxEvent.id == event_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)
 
 
 def due_shops(session: Session, now: dt.datetime) -> list[int]:
