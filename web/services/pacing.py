@@ -16,7 +16,8 @@ whose retry schedule (inbox, outbox) honours it.
 On SQLite a unit of work holds the database's write lock from its first statement to its
 commit, shop calls included; a pacer transaction on another connection would wait for its
 own thread. When the session the shop was loaded in holds that lock, the pacer works in a
-savepoint of it: the lock already keeps the other processes out until the commit.
+savepoint of it: the lock already keeps the other processes out until the commit (a
+caller that rolls back loses that call's reservation and observation with its own work).
 """
 
 from __future__ import annotations
