@@ -105,6 +105,8 @@ class DbPacer:
         self.max_wait = max_wait
         self.clock = clock
         self.sleep = sleep
+        # (level, capacity, when) as our last reservation left the row.
+        self._known: tuple[float, int, dt.datetime] | None = None
 
     def before_call(self) -> None:
         """Wait for the shop's turn (reserving it), or raise RateLimited if it is too far."""
@@ -117,8 +119,8 @@ class DbPacer:
     ) -> None:
         """Record the shop's bucket level and any Retry-After, for every process."""
         refused = status == 429
-        if not refused and retry_after is None and bucket is None:
-            return  # nothing learnt: no transaction
+        if not refused and retry_after is None and not self._news(bucket):
+            return  # nothing we did not know: no transaction
         try:
             with self._transaction() as session:
                 row = self._row(session)
@@ -161,7 +163,22 @@ class DbPacer:
                     f"the shop's API allowance is used up for {wait:.1f} s", retry_after=wait
                 )
             row.level += 1
+            self._known = (row.level, row.capacity, now)
             return wait
+
+    def _news(self, bucket: BucketReading | None) -> bool:
+        """Whether the shop's reading could raise the shared estimate.
+
+        The row's level is at least what our last reservation left (other processes only
+        add to it), so a reading at or under that, leaked to now, changes nothing.
+        """
+        if bucket is None:
+            return False
+        if self._known is None:
+            return True
+        level, capacity, at = self._known
+        elapsed = (self.clock() - at).total_seconds()
+        return bucket.capacity != capacity or bucket.used > leaked(level, self.rate, elapsed)
 
     def _blocked_for(self) -> float:
         """Seconds left of the shop's last Retry-After: one read, no lock, no row written."""
