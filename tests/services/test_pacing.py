@@ -297,3 +297,42 @@ def test_storing_a_webhook_asks_nothing_of_the_pacing_processing_it_does(
             assert emulator.requests_to("GET", "/transactions.json")
         finally:
             event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_a_worker_waits_for_room_holding_no_lock_and_reserves_nothing(
+    processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    first, second = processes
+    shop_id = _shop(first)
+    clock = Clock()
+    assert pacing.wait_for_room(second, shop_id, clock=clock) == 0.0  # no row yet
+    a = _pacer(first, shop_id, clock)
+    for _ in range(40):
+        a.before_call()
+    level = _row(first, shop_id).level  # type: ignore[union-attr]
+    slept: list[float] = []
+    wait = pacing.wait_for_room(second, shop_id, clock=clock, sleep=slept.append)
+    assert wait == slept[0] == 1.5  # 40 in the bucket: room for one more in 1.5 s at 2/s
+    assert _row(first, shop_id).level == level  # type: ignore[union-attr]
+
+
+def test_a_pacer_under_sqlites_write_lock_never_sleeps_long(database: str) -> None:
+    engine = make_engine(database)
+    sessions = make_session_factory(engine)
+    shop_id = _shop(sessions)
+    clock = Clock()
+    _pacer_full = _pacer(sessions, shop_id, clock)
+    for _ in range(38):
+        _pacer_full.before_call()
+    with sessions.begin() as caller:
+        caller.get_one(ShopPacing, _row(sessions, shop_id).id)  # type: ignore[union-attr]
+        locked = _pacer(sessions, shop_id, clock, caller=caller)
+        locked.before_call()  # one turn (0.5 s) may be slept under the lock
+        if engine.dialect.name == "sqlite":
+            with pytest.raises(RateLimited) as refused:
+                locked.before_call()  # a second turn is a retry later
+            assert refused.value.retry_after == 1.0
+        else:
+            locked.before_call()  # PostgreSQL's pacer has its own connection
+    assert locked.sleeps[0] == 0.5  # type: ignore[attr-defined]
+    engine.dispose()

@@ -18,6 +18,9 @@ commit, shop calls included; a pacer transaction on another connection would wai
 own thread. When the session the shop was loaded in holds that lock, the pacer works in a
 savepoint of it: the lock already keeps the other processes out until the commit (a
 caller that rolls back loses that call's reservation and observation with its own work).
+Such a pacer sleeps at most LOCKED_MAX_WAIT, since every other writer (webhook intake
+included) waits meanwhile: the worker first waits for room with wait_for_room(), holding
+no lock, and a longer turn is a RateLimited retried later.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ SHOPIFY_CAPACITY = 40
 SHOPIFY_CALLS_PER_SECOND = 2.0
 # Longest wait slept inside a call; beyond it the caller is told to retry later.
 MAX_WAIT = 5.0
+# Longest wait slept while holding SQLite's write lock (one turn at 2 requests/s).
+LOCKED_MAX_WAIT = 0.5
 # How long a 429 without Retry-After blocks a shop that announces no bucket.
 DEFAULT_BLOCK = 2.0
 
@@ -110,7 +115,12 @@ class DbPacer:
 
     def before_call(self) -> None:
         """Wait for the shop's turn (reserving it), or raise RateLimited if it is too far."""
-        wait = self._reserve()
+        try:
+            wait = self._reserve()
+        except SQLAlchemyError:
+            # Pacing is a courtesy to the shop: its own 429s still guard the call.
+            log.exception("could not reserve a call to shop %s; calling unpaced", self.shop_id)
+            return
         if wait > 0:
             self.sleep(wait)
 
@@ -150,6 +160,7 @@ class DbPacer:
             if wait > self.max_wait:
                 raise RateLimited(f"the shop asked to wait {wait:.1f} s", retry_after=wait)
             return wait
+        locked = self._locking_caller() is not None
         with self._transaction() as session:
             row = self._row(session)
             now = self.clock()
@@ -158,7 +169,7 @@ class DbPacer:
             if row.blocked_until is not None and row.blocked_until > now:
                 wait = (row.blocked_until - now).total_seconds()
             wait = max(wait, slot_wait(row.level, row.capacity, row.leak_rate))
-            if wait > self.max_wait:
+            if wait > (min(self.max_wait, LOCKED_MAX_WAIT) if locked else self.max_wait):
                 raise RateLimited(
                     f"the shop's API allowance is used up for {wait:.1f} s", retry_after=wait
                 )
@@ -245,6 +256,34 @@ class DbPacer:
         if connection.get_execution_options().get(READ_ONLY):
             return None
         return caller
+
+
+def wait_for_room(
+    sessions: sessionmaker[Session],
+    shop_id: int,
+    *,
+    max_wait: float = MAX_WAIT,
+    clock: Callable[[], dt.datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Sleep, holding no lock, until the shop could take one more call; return the wait.
+
+    Reserves nothing: a worker on SQLite calls it before a unit of work that may call the
+    shop, so the pacer inside it (under the write lock) finds a turn at once.
+    """
+    with sessions() as session:
+        row = read_only(session).scalar(select(ShopPacing).where(ShopPacing.shop_id == shop_id))
+    if row is None:
+        return 0.0
+    now = clock()
+    level = leaked(row.level, row.leak_rate, (now - row.observed_at).total_seconds())
+    wait = slot_wait(level, row.capacity, row.leak_rate)
+    if row.blocked_until is not None and row.blocked_until > now:
+        wait = max(wait, (row.blocked_until - now).total_seconds())
+    wait = min(wait, max_wait)
+    if wait > 0:
+        sleep(wait)
+    return wait
 
 
 def _sessions_for(bind: Engine | Connection) -> sessionmaker[Session]:

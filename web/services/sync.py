@@ -22,7 +22,7 @@ from web.connectors.base import Connector, ConnectorError
 from web.connectors.codec import encode_order
 from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
-from web.services import intake, outbox
+from web.services import intake, outbox, pacing
 from web.services.shops import connector_for
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,15 @@ def process_pending(
     """Process due inbox events, each in its own transaction; return how many were tried."""
     with sessions() as session:
         ids = intake.due_events(session, shop_id, limit)
+        # SQLite: a unit of work holds the write lock while it calls the shop; wait for
+        # the shop's turn before taking it, not inside (see web.services.pacing).
+        shops_of: dict[int, int] = {}
+        if ids and session.get_bind().dialect.name == "sqlite":
+            query = select(InboxEvent.id, InboxEvent.shop_id).where(InboxEvent.id.in_(ids))
+            shops_of = dict(session.execute(query).tuples().all())
     for event_id in ids:
+        if event_id in shops_of:
+            pacing.wait_for_room(sessions, shops_of[event_id])
         with sessions.begin() as session:
             event = _locked_event(session, event_id)
             if event is not None:
