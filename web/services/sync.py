@@ -185,7 +185,7 @@ def process_pending(
         shops_of: dict[int, int] = {}
         if ids and session.get_bind().dialect.name == "sqlite":
             query = select(InboxEvent.id, InboxEvent.shop_id).where(InboxEvent.id.in_(ids))
-            shops_of = dict(session.execute(query).tuples().all())
+            shops_of = {event_id: shop_id for event_id, shop_id in session.execute(query)}
     for event_id in ids:
         if event_id in shops_of:
             pacing.wait_for_room(sessions, shops_of[event_id])
