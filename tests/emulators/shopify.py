@@ -1,6 +1,13 @@
 """A Shopify shop on loopback: the REST Admin API (any version path, 2025-01 shapes) and
 signed webhooks, with Shopify's cursor pagination, filters, sorting and auth answers.
 
+Rate limit: a leaky bucket per shop, as Shopify's REST API
+(https://shopify.dev/docs/api/usage/rate-limits): `bucket_capacity` requests (40) leaking
+`leak_rate` per second (2, standard plans). Every API answer carries
+`X-Shopify-Shop-Api-Call-Limit: used/capacity`; a request that finds the bucket full is
+answered 429 with Retry-After (the seconds until a request fits, at least 0.1) and is
+counted in `refusals`.
+
 Orders are kept as the JSON objects Shopify would send (ids as integers, money as strings,
 timestamps with the shop's UTC offset). Read endpoints:
 - GET orders.json (status, financial_status, ids, since_id, created/updated/processed_at
@@ -32,8 +39,10 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -104,8 +113,17 @@ class ShopifyEmulator(Emulator):
         shop_domain: str = "maison-lumiere.myshopify.com",
         api_version: str = "2025-01",
         timezone: dt.tzinfo = PARIS_WINTER,
+        bucket_capacity: int = 40,
+        leak_rate: float = 2.0,
     ) -> None:
         super().__init__()
+        self.bucket_capacity = bucket_capacity
+        self.leak_rate = leak_rate
+        self.refusals = 0
+        # The fullest the bucket has been (requests), for tests that show pacing at work.
+        self.peak = 0
+        self._level = 0.0
+        self._leaked_at = time.monotonic()
         self.access_token = access_token
         self.webhook_secret = webhook_secret
         self.shop_domain = shop_domain
@@ -166,6 +184,10 @@ class ShopifyEmulator(Emulator):
             self.shop = self._default_shop()
             self.shipping_zones = self._default_shipping_zones()
             self._last_stamp = None
+            self.refusals = 0
+            self.peak = 0
+            self._level = 0.0
+            self._leaked_at = time.monotonic()
 
     def add_order(self, payload: dict[str, Any] | bytes | str) -> dict[str, Any]:
         """Store an order (bare or wrapped in {"order": …}); return the stored copy."""
@@ -254,6 +276,13 @@ class ShopifyEmulator(Emulator):
             return _error(404, "Not Found")
         if request.headers.get("x-shopify-access-token") != self.access_token:
             return _error(401, INVALID_TOKEN)
+        used, retry_after = self._take_from_bucket()
+        limit = f"{used}/{self.bucket_capacity}"
+        if retry_after is not None:
+            reply = _error(429, "Exceeded 2 calls per second for api client. Reduce request rates.")
+            reply.headers["Retry-After"] = f"{retry_after:.1f}"
+            reply.headers["X-Shopify-Shop-Api-Call-Limit"] = limit
+            return reply
         rest = match.group("rest")
         with self._state:
             for method, pattern, handler in self.routes:
@@ -263,9 +292,25 @@ class ShopifyEmulator(Emulator):
                     break
             else:
                 reply = self._fallback(request, rest)
-        reply.headers.setdefault("X-Shopify-Shop-Api-Call-Limit", "1/40")
+        reply.headers.setdefault("X-Shopify-Shop-Api-Call-Limit", limit)
         reply.headers.setdefault("X-Request-Id", str(uuid.uuid4()))
         return reply
+
+    def _take_from_bucket(self) -> tuple[int, float | None]:
+        """Leak the bucket to now and add this request: (used, None), or (used, Retry-After)
+        when the bucket is full."""
+        with self._lock:
+            now = time.monotonic()
+            self._level = max(0.0, self._level - self.leak_rate * (now - self._leaked_at))
+            self._leaked_at = now
+            if self._level + 1 > self.bucket_capacity:
+                self.refusals += 1
+                wait = (self._level + 1 - self.bucket_capacity) / self.leak_rate
+                return self.bucket_capacity, max(0.1, math.ceil(wait * 10) / 10)
+            self._level += 1
+            used = math.ceil(self._level)
+            self.peak = max(self.peak, used)
+            return used, None
 
     def _fallback(self, request: RecordedRequest, rest: str) -> Reply:
         if request.method not in ("POST", "PUT"):

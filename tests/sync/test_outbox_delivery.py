@@ -25,7 +25,15 @@ from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
-from web.models import Comment, InboxEvent, OrderEvent, OutboxMessage, Shop, utcnow
+from web.models import (
+    Comment,
+    InboxEvent,
+    OrderEvent,
+    OutboxMessage,
+    Shop,
+    ShopPacing,
+    utcnow,
+)
 from web.models.enums import CommercialState, InboxState, OutboxState
 from web.models.orders import Order
 from web.services import comments, intake, order_actions, outbox, shops
@@ -187,6 +195,14 @@ def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
     assert message.attempts == 3 and message.state == OutboxState.FAILED
     assert message.next_attempt_at >= third + dt.timedelta(seconds=119)
     assert outbox.dispatch_due(session_factory, now=third + dt.timedelta(seconds=90)) == 0
+    # The Retry-After also holds back every other call to the shop, on the real clock:
+    # let it run out as the dispatcher's clock does.
+    pacing = db_session.scalars(select(ShopPacing)).one()
+    assert pacing.refusals == 1
+    assert pacing.blocked_until is not None
+    assert pacing.blocked_until >= utcnow() + dt.timedelta(seconds=100)
+    pacing.blocked_until = None
+    db_session.commit()
 
     outbox.dispatch_due(session_factory, now=t0 + dt.timedelta(seconds=200))
     message = message_of(db_session, woo_order)

@@ -18,7 +18,7 @@ from tests.emulators.shopify import ShopifyEmulator
 from tests.factories import make_shop
 from tests.services.test_shop_settings import order_copy, receive
 from web import queue
-from web.models import InboxEvent, Job, Order, ShippingMode, Shop, User
+from web.models import InboxEvent, Job, Order, ShippingMode, Shop, ShopPacing, User
 from web.models.enums import InboxState, JobState, Role, ShopStatusMeaning
 from web.services import shop_settings, sync
 
@@ -204,6 +204,39 @@ def test_a_too_short_poll_interval_is_refused_with_the_form_kept(
     assert 'value="Nouveau nom"' in page
     db_session.expire_all()
     assert woo.name == "Atelier Paris" and woo.poll_interval_seconds == 300
+
+
+def test_a_shopify_plus_shop_is_paced_at_the_rate_typed_in_its_settings(
+    admin: FlaskClient, token: str, db_session: Session, shopify: ShopifyEmulator
+) -> None:
+    shop = make_shop(db_session, "plus", base_url=shopify.base_url, api_key=shopify.access_token)
+    db_session.commit()
+    form = {
+        "csrf_token": token,
+        "name": "Plus",
+        "base_url": shopify.base_url,
+        "poll_interval_seconds": "300",
+        "invoice_policy": "manual",
+        "api_calls_per_second": "vingt",
+    }
+    response = admin.post(f"/shops/{shop.key}", data=form)
+    assert response.status_code == 422
+    assert "Indiquez un nombre de requêtes par seconde, par exemple 2 ou 20." in text(response)
+    response = admin.post(f"/shops/{shop.key}", data={**form, "api_calls_per_second": "20"})
+    assert response.status_code == 303
+    page = text(admin.get(f"/shops/{shop.key}"))
+    assert "Requêtes d’API par seconde" in page and 'value="20.00"' in page
+
+    # Talking to the shop goes through the pacer, at the shop's own rate.
+    db_session.expire_all()
+    assert shop_settings.test_connection(shop).ok
+    pacing = db_session.scalars(select(ShopPacing).where(ShopPacing.shop_id == shop.id)).one()
+    assert pacing.leak_rate == 20.0 and pacing.capacity == 40 and pacing.level >= 1
+
+    response = admin.post(f"/shops/{shop.key}", data={**form, "api_calls_per_second": ""})
+    assert response.status_code == 303
+    db_session.expire_all()
+    assert shop.api_calls_per_second is None  # blank: Shopify's standard pace again
 
 
 def test_an_unknown_shop_is_a_404(admin: FlaskClient) -> None:

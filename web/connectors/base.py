@@ -84,8 +84,36 @@ class InvalidSignature(PermanentError):
 
 
 @dataclass(frozen=True)
+class BucketReading:
+    """What a shop said about its request bucket after a call: `used` of `capacity`."""
+
+    used: int
+    capacity: int
+
+
+class Pacer(Protocol):
+    """Paces the calls to one shop; services implement it (shared between processes).
+
+    ShopHttp calls before_call() before every request and after_call() with every answer.
+    """
+
+    def before_call(self) -> None:
+        """Wait for the shop's turn, or raise RateLimited(retry_after=…) if that is too long."""
+        ...
+
+    def after_call(
+        self, status: int, retry_after: float | None, bucket: BucketReading | None
+    ) -> None:
+        """Record what the shop said: its answer's status, Retry-After and bucket level."""
+        ...
+
+
+@dataclass(frozen=True)
 class ShopSettings:
-    """What a connector needs to reach one shop (secrets already decrypted)."""
+    """What a connector needs to reach one shop (secrets already decrypted).
+
+    `pacer` paces its calls (None: unpaced, for parsing tests and one-off calls).
+    """
 
     base_url: str
     api_key: str = ""
@@ -93,6 +121,7 @@ class ShopSettings:
     webhook_secret: str = ""
     timeout: float = 15.0
     extra: Mapping[str, str] = field(default_factory=dict)
+    pacer: Pacer | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -15,8 +15,10 @@ import httpx
 from web.connectors.base import (
     AuthFailed,
     BadPayload,
+    BucketReading,
     ConnectorError,
     NotFoundAtShop,
+    Pacer,
     PlatformUnavailable,
     RateLimited,
 )
@@ -60,7 +62,12 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class ShopHttp:
-    """A small wrapper over httpx.Client bound to one shop's base URL and auth."""
+    """A small wrapper over httpx.Client bound to one shop's base URL and auth.
+
+    With a pacer, every request waits for the shop's turn first and reports the answer's
+    Retry-After (429, or 503 carrying one) and bucket level (`read_bucket` reads the
+    platform's header) afterwards.
+    """
 
     def __init__(
         self,
@@ -71,7 +78,11 @@ class ShopHttp:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        pacer: Pacer | None = None,
+        read_bucket: Callable[[httpx.Headers], BucketReading | None] | None = None,
     ) -> None:
+        self.pacer = pacer
+        self.read_bucket = read_bucket
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.auth = auth
@@ -98,6 +109,8 @@ class ShopHttp:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; raise a typed ConnectorError for anything but a 2xx."""
+        if self.pacer is not None:
+            self.pacer.before_call()
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -105,6 +118,8 @@ class ShopHttp:
         except httpx.TransportError as exc:
             raise PlatformUnavailable(f"{method} {path}: {exc}") from exc
         status = response.status_code
+        if self.pacer is not None:
+            self._report(status, response.headers)
         if 200 <= status < 300:
             return response
         summary = f"{method} {path}: HTTP {status} {response.text[:300]!r}"
@@ -117,6 +132,14 @@ class ShopHttp:
         if status >= 500:
             raise PlatformUnavailable(summary)
         raise ConnectorError(summary)
+
+    def _report(self, status: int, headers: httpx.Headers) -> None:
+        assert self.pacer is not None
+        retry_after = None
+        if status in (429, 503):
+            retry_after = retry_after_seconds(headers.get("Retry-After"))
+        bucket = self.read_bucket(headers) if self.read_bucket is not None else None
+        self.pacer.after_call(status, retry_after, bucket)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and decode its JSON body (BadPayload when it is not JSON)."""

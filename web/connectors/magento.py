@@ -311,6 +311,7 @@ class MagentoConnector:
                 "Accept": "application/json",
             },
             transport=transport,
+            pacer=settings.pacer,
         )
         configured = settings.extra.get("page_size") or ""
         self.limit = max(1, min(300, int(configured))) if configured.isdigit() else self.page_size

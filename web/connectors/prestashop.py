@@ -509,6 +509,7 @@ class PrestaShopConnector:
             auth=(settings.api_key, ""),
             params={"id_shop": shop_id} if shop_id.isdigit() else None,
             transport=transport,
+            pacer=settings.pacer,
         )
         self._employee_id: str | None = None
 

@@ -10,7 +10,8 @@ Vendor pages:
   https://shopify.dev/docs/api/admin-rest/usage/pagination
 - Webhook HTTPS delivery and HMAC check:
   https://shopify.dev/docs/apps/build/webhooks/subscribe/https
-- Rate limits (429 + Retry-After): https://shopify.dev/docs/api/usage/rate-limits
+- Rate limits (429 + Retry-After; X-Shopify-Shop-Api-Call-Limit "used/capacity" on every
+  answer): https://shopify.dev/docs/api/usage/rate-limits
 - Order cancel / close / update (write-back), same Order resource page; fulfilled and
   partly fulfilled orders cannot be cancelled:
   https://shopify.dev/changelog/fulfilled-and-partially-fulfilled-orders-can-no-longer-be-canceled-by-using-the-order-resource
@@ -76,6 +77,7 @@ import httpx
 from web.connectors.base import (
     CENT,
     BadPayload,
+    BucketReading,
     ConnectorError,
     InvalidSignature,
     OrderBatch,
@@ -255,6 +257,17 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return next((found[key] for key in wanted if found.get(key)), "")
 
 
+_CALL_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def call_limit(headers: Mapping[str, str]) -> BucketReading | None:
+    """Read X-Shopify-Shop-Api-Call-Limit ("32/40"): the bucket's level after this call."""
+    match = _CALL_LIMIT.match(_header(headers, "Shop-Api-Call-Limit"))
+    if match is None or int(match.group(2)) <= 0:
+        return None
+    return BucketReading(used=int(match.group(1)), capacity=int(match.group(2)))
+
+
 def _page_info(page: str) -> str:
     """Accept either a bare page_info token or the whole `next` URL of a Link header."""
     if "page_info=" in page:
@@ -302,6 +315,8 @@ class ShopifyConnector:
                 "Accept": "application/json",
             },
             transport=transport,
+            pacer=settings.pacer,
+            read_bucket=call_limit,
         )
         self.limit = self._page_size(settings.extra.get("page_size"))
 

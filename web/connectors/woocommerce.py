@@ -546,6 +546,7 @@ class WooCommerceConnector:
             ),
             headers={"Accept": "application/json"},
             transport=transport,
+            pacer=settings.pacer,
         )
         self.relay_point_meta_keys = (
             _split_keys(settings.extra.get("relay_point_meta_keys")) + RELAY_POINT_META_KEYS

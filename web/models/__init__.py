@@ -14,7 +14,7 @@ from web.models.shops import (
     Shop,
     StatusMapping,
 )
-from web.models.sync import InboxEvent, Job, OutboxMessage, SyncCursor
+from web.models.sync import InboxEvent, Job, OutboxMessage, ShopPacing, SyncCursor
 from web.models.users import ApiToken, User
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ShipmentLine",
     "ShippingMode",
     "Shop",
+    "ShopPacing",
     "StatusMapping",
     "SyncCursor",
     "Transaction",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false, true
+from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from web.crypto import EncryptedText
@@ -26,6 +27,9 @@ class Shop(Base):
     webhook_secret: Mapped[str | None] = mapped_column(EncryptedText())
     import_from: Mapped[dt.date | None]
     poll_interval_seconds: Mapped[int] = mapped_column(default=300, server_default="300")
+    # Requests per second the shop's API allows Comptoir (Shopify's leak rate: 2 on
+    # standard plans, 20 on Shopify Plus); None: the platform's default.
+    api_calls_per_second: Mapped[Decimal | None] = mapped_column(Numeric(7, 2))
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_statuses: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_tracking: Mapped[bool] = mapped_column(default=True, server_default=true())

@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from web.models.base import Base, enum_column, utcnow
@@ -97,6 +106,28 @@ class SyncCursor(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     shop: Mapped[Shop] = relationship()
+
+
+class ShopPacing(Base):
+    """How full one shop's API allowance is, shared by every process that calls the shop.
+
+    `level` is the estimated number of requests in the shop's leaky bucket at
+    `observed_at`, our reservations included (a level above `capacity` means callers are
+    scheduled to wait); it leaks `leak_rate` requests per second. `blocked_until` is the
+    end of the shop's last Retry-After. capacity 0: the platform announces no bucket.
+    """
+
+    __tablename__ = "shop_pacing"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), unique=True)
+    level: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    capacity: Mapped[int] = mapped_column(default=0, server_default="0")
+    leak_rate: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    observed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[dt.datetime | None]
+    refusals: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_refusal_at: Mapped[dt.datetime | None]
 
 
 class Job(Base):

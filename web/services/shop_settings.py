@@ -14,6 +14,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,6 +79,7 @@ EDITABLE_FIELDS = frozenset(
         "import_from",
         "poll_interval_seconds",
         "invoice_policy",
+        "api_calls_per_second",
         *SECRET_FIELDS,
         *FLAG_FIELDS,
     )
@@ -121,6 +123,26 @@ def _clean_date(value: Any) -> dt.date | None:
         raise ValueError(N_("Enter a date as YYYY-MM-DD.")) from exc
 
 
+MAX_CALLS_PER_SECOND = Decimal("1000")
+
+
+def _clean_calls_per_second(value: Any) -> Decimal | None:
+    """Blank: the platform's default pace; else requests per second, up to two decimals."""
+    text = str(value or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        rate = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(N_("Enter a number of requests per second, such as 2 or 20.")) from exc
+    if not rate.is_finite() or rate <= 0 or rate > MAX_CALLS_PER_SECOND:
+        raise ValueError(N_("Enter a number of requests per second, such as 2 or 20."))
+    rate = rate.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if rate <= 0:
+        raise ValueError(N_("Enter a number of requests per second, such as 2 or 20."))
+    return rate
+
+
 def _clean_name(value: Any) -> str:
     name = str(value or "").strip()
     if not name:
@@ -150,6 +172,7 @@ _CLEANERS: dict[str, Callable[[Any], Any]] = {
     "import_from": _clean_date,
     "poll_interval_seconds": _clean_interval,
     "invoice_policy": _clean_policy,
+    "api_calls_per_second": _clean_calls_per_second,
     **{name: _clean_secret for name in SECRET_FIELDS},
     **{name: bool for name in FLAG_FIELDS},
 }

@@ -22,6 +22,7 @@ from web.models import (
 )
 from web.models.enums import Milestone, Platform, ShopStatusMeaning
 from web.services.errors import NotFound, ValidationFailed
+from web.services.pacing import pacer_for
 from web.services.shipping_modes import ensure_default_shipping_modes
 
 M = ShopStatusMeaning
@@ -267,17 +268,18 @@ def webhook_url(base_url: str, shop: Shop) -> str:
 
 
 def settings_for(shop: Shop) -> ShopSettings:
-    """Connection settings of a shop, secrets decrypted."""
+    """Connection settings of a shop, secrets decrypted, its calls paced with every process's."""
     return ShopSettings(
         base_url=shop.base_url,
         api_key=shop.api_key or "",
         api_secret=shop.api_secret or "",
         webhook_secret=shop.webhook_secret or "",
+        pacer=pacer_for(shop),
     )
 
 
 def connector_for(shop: Shop) -> Connector:
-    """The connector that talks to this shop."""
+    """The connector that talks to this shop, paced (see web.services.pacing)."""
     return make_connector(shop.platform, settings_for(shop))
 
 

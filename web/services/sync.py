@@ -23,7 +23,7 @@ from web.connectors.codec import encode_order
 from web.db import read_only
 from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
-from web.services import intake, outbox
+from web.services import intake, outbox, pacing
 from web.services.shops import connector_for
 
 log = logging.getLogger(__name__)
@@ -188,15 +188,35 @@ def process_pending(
     while tried < limit:
         with sessions() as session:
             ids = intake.due_events(session, shop_id, min(100, limit - tried))
+            # SQLite: a unit of work holds the write lock while it calls the shop; wait for
+            # the shop's turn before taking it, not inside (see web.services.pacing).
+            shops_of: dict[int, int] = {}
+            if ids and session.get_bind().dialect.name == "sqlite":
+                query = select(InboxEvent.id, InboxEvent.shop_id).where(InboxEvent.id.in_(ids))
+                shops_of = {event_id: shop for event_id, shop in session.execute(query)}
         if not ids:
             break
         for event_id in ids:
+            if event_id in shops_of:
+                pacing.wait_for_room(sessions, shops_of[event_id])
             with sessions.begin() as session:
-                event = session.get(InboxEvent, event_id)
+                event = _locked_event(session, event_id)
                 if event is not None:
                     intake.process_event(session, event)
         tried += len(ids)
     return tried
+
+
+def _locked_event(session: Session, event_id: int) -> InboxEvent | None:
+    """The event read afresh; on PostgreSQL its row locked, None if another worker has it.
+
+    Two workers going through the same due list must not apply one event twice; SQLite's
+    write lock already serialises them.
+    """
+    query = select(InboxEvent).where(InboxEvent.id == event_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)
 
 
 def due_shops(session: Session, now: dt.datetime) -> list[int]:

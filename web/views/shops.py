@@ -39,7 +39,14 @@ CREDENTIAL_LABELS = {
     Platform.MAGENTO: (_l("Integration access token"), None),
 }
 
-FORM_FIELDS = ("name", "base_url", "import_from", "poll_interval_seconds", "invoice_policy")
+FORM_FIELDS = (
+    "name",
+    "base_url",
+    "import_from",
+    "poll_interval_seconds",
+    "invoice_policy",
+    "api_calls_per_second",
+)
 
 
 @bp.context_processor

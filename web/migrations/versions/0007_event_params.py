@@ -2,7 +2,7 @@
 errors become structured, then the English columns go
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 Order events: each English summary is read back into the parameters it was written from
 (the sentence forms below are the ones the code wrote up to this revision, demo data
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
