@@ -411,3 +411,61 @@ def test_upgrading_a_database_with_orders_keeps_everything_that_hangs_off_them(
         counts = [connection.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables]
     assert counts == [1, 2, 1, 1, 1]
     engine.dispose()
+
+
+# --- 0008: security ------------------------------------------------------------------------------
+
+
+def test_0008_keeps_users_and_what_hangs_off_them_and_starts_every_session_version_at_0(
+    tmp_path: Path,
+) -> None:
+    """The users table is rebuilt on SQLite: its tokens, comments and events must survive."""
+    url = separate_database_url(tmp_path, "mig0008")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0007")
+    with engine.begin() as connection:
+        user_id = _insert(
+            connection, "users", email="ana@example.test", password_hash="h", role="admin"
+        )
+        _insert(connection, "api_tokens", user_id=user_id, token_hash="a" * 64)
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(connection, "orders", shop_id=shop_id, external_id="1", number="#1")
+        _insert(connection, "comments", order_id=order_id, author_id=user_id, text="Fragile")
+        _insert(
+            connection,
+            "inbox_events",
+            shop_id=shop_id,
+            topic="orders/create",
+            dedupe_key="w-1",
+            raw_body=b"{}",
+        )
+    upgrade(url)
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT session_version FROM users")).scalars().all()
+        kept = [
+            connection.execute(text(f"SELECT count(*) FROM {t}")).scalar()
+            for t in ("api_tokens", "comments", "inbox_events")
+        ]
+        content_keys = connection.execute(text("SELECT content_key FROM inbox_events")).all()
+    assert versions == [0]
+    assert kept == [1, 1, 1]
+    assert content_keys == [(None,)]
+    engine.dispose()
+
+
+def test_inbox_content_key_is_unique_per_shop_but_may_be_absent(db_session: Session) -> None:
+    shop = _shop(db_session)
+    for n in (1, 2):
+        db_session.add(
+            InboxEvent(shop=shop, topic="t", dedupe_key=f"n{n}", raw_body=b"{}", content_key=None)
+        )
+    db_session.add(
+        InboxEvent(shop=shop, topic="t", dedupe_key="a", raw_body=b"{}", content_key="o:1")
+    )
+    db_session.flush()
+    db_session.add(
+        InboxEvent(shop=shop, topic="t", dedupe_key="b", raw_body=b"{}", content_key="o:1")
+    )
+    with pytest.raises(IntegrityError):
+        db_session.flush()

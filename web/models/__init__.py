@@ -15,10 +15,11 @@ from web.models.shops import (
     StatusMapping,
 )
 from web.models.sync import InboxEvent, Job, OutboxMessage, ShopPacing, SyncCursor
-from web.models.users import ApiToken, User
+from web.models.users import ApiToken, AuditEvent, LoginThrottle, User
 
 __all__ = [
     "ApiToken",
+    "AuditEvent",
     "Base",
     "CarrierMapping",
     "Comment",
@@ -27,6 +28,7 @@ __all__ = [
     "Document",
     "InboxEvent",
     "Job",
+    "LoginThrottle",
     "MilestoneMapping",
     "NumberSeries",
     "Order",

@@ -31,6 +31,7 @@ class InboxEvent(Base):
     __tablename__ = "inbox_events"
     __table_args__ = (
         UniqueConstraint("shop_id", "dedupe_key"),
+        UniqueConstraint("shop_id", "content_key"),
         Index("ix_inbox_events_state", "state", "received_at"),
     )
 
@@ -38,6 +39,10 @@ class InboxEvent(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     topic: Mapped[str] = mapped_column(String(80))
     dedupe_key: Mapped[str] = mapped_column(String(200))
+    # What the body says it is (topic family, order id, modification time), so a body
+    # already stored is a duplicate whatever delivery id or header it is re-posted with;
+    # None where the body carries no such identity.
+    content_key: Mapped[str | None] = mapped_column(String(200))
     external_order_id: Mapped[str | None] = mapped_column(String(64))
     raw_body: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

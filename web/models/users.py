@@ -1,10 +1,11 @@
-"""People who log in, and the API tokens they hold."""
+"""People who log in, the API tokens they hold, login throttles and the audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, true
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from web.models.base import Base, enum_column, utcnow
@@ -23,6 +24,10 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
+    # Raised to end every session issued before: a session cookie carries the version it
+    # was issued under and is refused once it no longer matches (logout, password change,
+    # deactivation, "log out everywhere").
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -55,3 +60,38 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginThrottle(Base):
+    """Failed logins counted per account (the e-mail typed) and per address.
+
+    Each failure past the free ones doubles the wait before the next attempt is heard;
+    a success clears the account's row. Unknown e-mails are counted like real ones, so
+    the throttle does not tell which accounts exist.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # "account" or "address"
+    key: Mapped[str] = mapped_column(String(254))
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_failure_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    blocked_until: Mapped[dt.datetime | None]
+
+
+class AuditEvent(Base):
+    """A security-relevant fact that belongs to no order: logins refused, sessions ended,
+    passwords changed, shop credentials cleared. Rendered from kind + parameters."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_time", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(60))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    subject_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
