@@ -1,4 +1,5 @@
-"""What happened, in the reader's language: order events, sync-log causes, mapping issues.
+"""What happened, in the reader's language: order events, sync-log causes, mapping issues
+and the audit log.
 
 Services store a kind and its parameters; this module holds one registry per family, kind →
 message with named placeholders, and renders a message with its values formatted for the
@@ -7,7 +8,8 @@ time zone). Words a person typed (a reason, a comment) are parameters shown as t
 technical text (an error from the shop) is kept apart as the rendering's `detail`, which pages
 show in monospace. An unknown kind renders as its kind and parameters, never as an error.
 
-To add a kind: one entry in EVENTS (or CAUSES), its msgid marked with N_, then the catalogues.
+To add a kind: one entry in EVENTS (or CAUSES, or AUDIT), its msgid marked with N_, then the
+catalogues.
 """
 
 from __future__ import annotations
@@ -386,6 +388,28 @@ CAUSES: dict[str, Entry] = {
 }
 
 
+AUDIT: dict[str, Entry] = {
+    "login.throttled": Message(
+        N_(
+            "Logins to %(email)s slowed down after %(failures)s failed attempts: the next one "
+            "is heard in %(wait_seconds)s s."
+        ),
+        {"wait_seconds": number},
+    ),
+    "session.ended_everywhere": Message(N_("Every session of %(email)s ended.")),
+    "password.changed": Message(N_("Password of %(email)s changed; its sessions ended.")),
+    "user.deactivated": Message(N_("%(email)s deactivated; its sessions ended.")),
+    "api_token.created": Message(N_("API token “%(label)s” created for %(email)s.")),
+    "api_token.revoked": Message(N_("API token “%(label)s” of %(email)s revoked.")),
+    "shop.url_changed": Message(
+        N_(
+            "Address of shop %(shop)s changed from %(old_url)s to %(new_url)s; its stored "
+            "credentials were cleared."
+        )
+    ),
+}
+
+
 # --- Rendering -----------------------------------------------------------------------------
 
 
@@ -450,6 +474,11 @@ def render_event(kind: str, params: Params | None) -> Rendered:
 def render_cause(kind: str, params: Params | None) -> Rendered:
     """Why an inbound event is not applied, in the reader's language."""
     return _render(CAUSES, kind, params)
+
+
+def render_audit(kind: str, params: Params | None) -> Rendered:
+    """An audit-log entry in the reader's language."""
+    return _render(AUDIT, kind, params)
 
 
 def mapping_text(items: Any) -> str:
