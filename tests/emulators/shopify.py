@@ -232,6 +232,8 @@ class ShopifyEmulator(Emulator):
             if topic == "refunds/create":
                 refunds = order.get("refunds") or [self._synthetic_refund(order)]
                 data: dict[str, Any] = refunds[-1]
+            elif topic == "orders/delete":
+                data = {"id": order["id"]}  # Shopify's orders/delete body is the id alone
             else:
                 data = order
             body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

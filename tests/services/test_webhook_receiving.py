@@ -71,6 +71,8 @@ def test_a_webhook_is_stored_without_an_http_client_or_the_api_keys(
         ("order.created", "80001", body)
     ]
     assert first.event is not None and first.event.dedupe_key.startswith("80001:")
+    assert (first.event.content_key or "").startswith("order:80001:")
+    assert first.event.headers == {"x-wc-webhook-topic": "order.created"}  # no signature
     assert shops.find_for_webhook(db_session, "no-such-shop") is None
 
 
@@ -100,3 +102,33 @@ def test_inbox_counts_stay_exact_when_the_same_delivery_comes_twice_in_one_trans
         select(func.count()).select_from(InboxEvent).where(InboxEvent.shop_id == shop.id)
     )
     assert count == 2
+
+
+def test_one_insert_gives_way_to_either_unique_key_and_finds_the_event_it_met(
+    db_session: Session,
+) -> None:
+    shop = shops.create_shop(
+        db_session, "woocommerce", "Atelier", "https://atelier.example", webhook_secret=SECRET
+    )
+
+    def store(dedupe_key: str, content_key: str | None) -> intake.Received:
+        return intake.store_event(
+            db_session, shop, "order.updated", dedupe_key, "1", b"{}", {}, content_key=content_key
+        )
+
+    first = store("delivery-1", "order:1:2026-11-20T09:00:00")
+    same_body = store("delivery-2", "order:1:2026-11-20T09:00:00")
+    same_delivery = store("delivery-1", "order:1:2026-11-20T10:00:00")
+    later = store("delivery-3", "order:1:2026-11-20T10:00:00")
+    both = store("delivery-3", "order:1:2026-11-20T09:00:00")  # meets two events
+    no_body_key = [store(f"fetch-{n}", None) for n in range(2)]  # NULLs never conflict
+
+    assert not first.duplicate and not later.duplicate
+    assert same_body.duplicate and same_body.event_id == first.event_id
+    assert same_delivery.duplicate and same_delivery.event_id == first.event_id
+    assert both.duplicate and both.event_id == later.event_id  # the same delivery first
+    assert [r.duplicate for r in no_body_key] == [False, False]
+    count = db_session.scalar(
+        select(func.count()).select_from(InboxEvent).where(InboxEvent.shop_id == shop.id)
+    )
+    assert count == 4

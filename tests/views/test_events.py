@@ -142,6 +142,10 @@ CAUSE_SAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("not_found_at_shop", {"detail": "NotFoundAtShop: HTTP 404"}),
     ("unreadable", {"detail": "no line items"}),
     ("invalid_signature", {"detail": "InvalidSignature: bad HMAC"}),
+    (
+        "topic_mismatch",
+        {"topic": "order.deleted", "detail": "order.deleted carries a deleted order's id"},
+    ),
     ("refused", {"detail": "PermanentError: gone"}),
     ("failed", {"detail": "something odd"}),
     ("connector_error", {"status": 418, "detail": "ConnectorError: HTTP 418"}),

@@ -80,6 +80,17 @@ class InvalidSignature(PermanentError):
     """A webhook whose signature is missing or does not match."""
 
 
+class TopicMismatch(BadPayload):
+    """A signed body under a topic that names another kind of body (or none we handle).
+
+    The signature covers the body only: the topic header is whatever the sender wrote.
+    """
+
+    def __init__(self, topic: str, message: str) -> None:
+        super().__init__(message)
+        self.topic = topic
+
+
 # --- Data ---------------------------------------------------------------------------------
 
 
@@ -266,6 +277,9 @@ class WebhookDelivery:
     dedupe_key: str
     external_order_id: str | None = None
     is_ping: bool = False
+    # What the body is, whatever the topic and delivery id it came with: an order at one
+    # modification time, a refund, or a deletion. A body already stored is a duplicate.
+    content_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -334,7 +348,11 @@ class Connector(Protocol):
         ...
 
     def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
-        """Read topic, dedupe key and order id of a verified delivery (BadPayload if not)."""
+        """Read topic, dedupe and content keys and order id of a verified delivery.
+
+        BadPayload if the body cannot be read; TopicMismatch if the topic names another
+        kind of body than the one signed (a full order under a delete topic).
+        """
         ...
 
     def parse_order(self, payload: bytes) -> ShopOrder:

@@ -94,6 +94,7 @@ from web.connectors.base import (
     ShopRefund,
     ShopSettings,
     ShopTransaction,
+    TopicMismatch,
     WebhookDelivery,
     money,
     numeric_order_id,
@@ -165,6 +166,21 @@ NOTE_LIMIT = 5000
 # without a reference), so the buyer's own note is never trimmed.
 NOTE_PREFIX = "Comptoir: "
 _OUR_LINE = re.compile(r"Comptoir(?: \[[^\]\n]*\])?: ")
+
+# What each topic's body is (https://shopify.dev/docs/api/webhooks): the REST Order, a
+# Refund naming its `order_id`, or the deleted order's `{"id": …}` alone. The HMAC covers the
+# body, not the topic header, so a body under another kind's topic is refused.
+ORDER_BODY, REFUND_BODY, DELETED_BODY = "an order", "a refund", "a deleted order's id"
+TOPIC_BODIES: dict[str, str] = {
+    "orders/create": ORDER_BODY,
+    "orders/updated": ORDER_BODY,
+    "orders/paid": ORDER_BODY,
+    "orders/cancelled": ORDER_BODY,
+    "orders/fulfilled": ORDER_BODY,
+    "orders/partially_fulfilled": ORDER_BODY,
+    "orders/delete": DELETED_BODY,
+    "refunds/create": REFUND_BODY,
+}
 
 T = TypeVar("T")
 
@@ -245,6 +261,17 @@ def _guarded(field: str, step: Callable[..., T], *args: Any) -> T:
         raise
     except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise BadPayload(f"{field}: {type(exc).__name__}: {exc}") from exc
+
+
+def _body_kind(data: Mapping[str, Any], topic: str) -> str:
+    """Which of the bodies Shopify signs this is: an order, a refund or a deletion."""
+    if set(data) == {"id"}:
+        return DELETED_BODY
+    if "line_items" in data and "order_id" not in data:
+        return ORDER_BODY
+    if "order_id" in data and "line_items" not in data:
+        return REFUND_BODY
+    raise BadPayload(f"{topic} body: neither an order, a refund nor a deleted order's id")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -357,8 +384,8 @@ class ShopifyConnector:
     def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
         """Topic from X-Shopify-Topic, dedupe key X-Shopify-Webhook-Id, order id from the body.
 
-        orders/* bodies are the order (`id`); a refunds/create body is a Refund whose
-        `order_id` names the order.
+        The body must be what the topic carries (TOPIC_BODIES). Its content key names it
+        whatever the headers say: `order:{id}:{updated_at}`, `refund:{id}`, `deleted:{id}`.
         """
         topic = _header(headers, "Topic")
         if not topic:
@@ -367,15 +394,30 @@ class ShopifyConnector:
         if not dedupe_key:
             raise BadPayload("X-Shopify-Webhook-Id header is missing")
         data = _obj(_loads(body, f"{topic} body"), f"{topic} body")
-        if topic.startswith("orders/"):
-            order_id: str | None = _id(data.get("id"), f"{topic} body: id")
+        expected = TOPIC_BODIES.get(topic)
+        if expected is None:
+            raise TopicMismatch(topic, f"{topic} is not a topic Comptoir handles")
+        found = _body_kind(data, topic)
+        if found != expected:
+            raise TopicMismatch(topic, f"{topic} carries {expected}, this body is {found}")
+        if found == REFUND_BODY:
+            order_id = _id(data.get("order_id"), f"{topic} body: order_id")
+            content_key = f"refund:{_id(data.get('id'), f'{topic} body: id')}"
+        elif found == DELETED_BODY:
+            order_id = _id(data.get("id"), f"{topic} body: id")
+            content_key = f"deleted:{order_id}"
         else:
-            order_id = _opt_id(data.get("order_id"), f"{topic} body: order_id")
+            order_id = _id(data.get("id"), f"{topic} body: id")
+            updated_at = _text(data.get("updated_at"), f"{topic} body: updated_at")
+            if not updated_at:
+                raise BadPayload(f"{topic} body: updated_at is missing")
+            content_key = f"order:{order_id}:{updated_at}"
         return WebhookDelivery(
             topic=topic,
             dedupe_key=dedupe_key,
             external_order_id=order_id,
             is_ping=self.is_ping(body, headers),
+            content_key=content_key,
         )
 
     def register_webhooks(self, callback_url: str) -> list[str]:

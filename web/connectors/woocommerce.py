@@ -109,6 +109,7 @@ from web.connectors.base import (
     ShopOrder,
     ShopSettings,
     ShopTransaction,
+    TopicMismatch,
     WebhookDelivery,
     may_be_ours,
     money,
@@ -168,6 +169,16 @@ PACKAGE_LIST = re.compile(r".*\S × [0-9]+", re.DOTALL)
 # Order statuses that say the buyer paid (wc_get_is_paid_statuses()) or was refunded.
 PAID_STATUSES = ("processing", "completed", "refunded")
 PING_BODY = re.compile(rb"webhook_id=[0-9]+")
+# What each order topic's body is (`WC_Webhook::build_payload`): the order as
+# GET /orders/{id} gives it, or for a deletion `{"id": N}` alone. The signature covers the
+# body, not the topic header, so a body under another kind's topic is refused.
+ORDER_BODY, DELETED_BODY = "a whole order", "a deleted order's id"
+TOPIC_BODIES: dict[str, str] = {
+    "order.created": ORDER_BODY,
+    "order.updated": ORDER_BODY,
+    "order.restored": ORDER_BODY,
+    "order.deleted": DELETED_BODY,
+}
 WP_SPECIALCHARS = re.compile(r"&(?:amp|lt|gt|quot|#0*39|#x0*27);", re.IGNORECASE)
 WP_SPECIALCHARS_MAP = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"'}
 
@@ -592,9 +603,11 @@ class WooCommerceConnector:
     def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
         """Topic from X-WC-Webhook-Topic; dedupe key `{id}:{date_modified_gmt}`.
 
-        `order.deleted` bodies are only `{"id": N}`: their key adds the delivery id, so
-        that a later second deletion of a restored order is not mistaken for a repeat
-        (WooCommerce never retries a delivery).
+        The body must be what the topic carries: `order.deleted` only `{"id": N}`, the
+        other order topics the whole order (TOPIC_BODIES). Its content key names it
+        whatever the headers say: `order:{id}:{date_modified_gmt}` or `deleted:{id}`.
+        A deletion's dedupe key adds the delivery id (WooCommerce never retries one); its
+        content key makes a re-post of it a duplicate until the order is seen again.
         """
         if self.is_ping(body, headers):
             webhook_id = body.strip().partition(b"=")[2].decode("ascii")
@@ -603,18 +616,26 @@ class WooCommerceConnector:
         if not topic:
             raise BadPayload("X-WC-Webhook-Topic header missing")
         data = load_json(body, f"{topic} body")
-        if not topic.startswith("order."):
-            digest = hashlib.sha256(body).hexdigest()
-            return WebhookDelivery(topic=topic, dedupe_key=f"{topic}:{digest}")
+        expected = TOPIC_BODIES.get(topic)
+        if expected is None:
+            raise TopicMismatch(topic, f"{topic} is not a topic Comptoir handles")
         order = _obj(data, f"{topic} body")
         order_id = _id(order.get("id"), "id")
-        if topic == "order.deleted":
+        found = DELETED_BODY if set(order) == {"id"} else ORDER_BODY
+        if found != expected:
+            raise TopicMismatch(topic, f"{topic} carries {expected}, this body is {found}")
+        if found == DELETED_BODY:
             delivery = (_header(headers, "X-WC-Webhook-Delivery-ID") or "").strip()
             key = f"{order_id}:deleted" + (f":{delivery}" if delivery else "")
-            return WebhookDelivery(topic, key[:200], order_id)
+            return WebhookDelivery(topic, key[:200], order_id, content_key=f"deleted:{order_id}")
         modified = _text(order.get("date_modified_gmt"), "date_modified_gmt").strip()
         _required_date(modified, "date_modified_gmt")
-        return WebhookDelivery(topic, f"{order_id}:{modified}", order_id)
+        return WebhookDelivery(
+            topic,
+            f"{order_id}:{modified}",
+            order_id,
+            content_key=f"order:{order_id}:{modified}",
+        )
 
     def register_webhooks(self, callback_url: str) -> list[str]:
         """Create our order webhooks: GET then POST /wp-json/wc/v3/webhooks.

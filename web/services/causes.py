@@ -17,6 +17,7 @@ from web.connectors.base import (
     PermanentError,
     PlatformUnavailable,
     RateLimited,
+    TopicMismatch,
 )
 from web.models import InboxEvent
 
@@ -54,6 +55,8 @@ def cause_of(exc: Exception) -> tuple[str, dict[str, Any]]:
         return "not_found_at_shop", {"detail": detail}
     if isinstance(exc, InvalidSignature):
         return "invalid_signature", {"detail": detail}
+    if isinstance(exc, TopicMismatch):
+        return "topic_mismatch", {"topic": exc.topic[:80], "detail": str(exc)[:DETAIL_MAX_LENGTH]}
     if isinstance(exc, BadPayload):
         return "unreadable", {"detail": str(exc)[:DETAIL_MAX_LENGTH]}
     if isinstance(exc, PermanentError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, case, false, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -84,6 +84,10 @@ KEPT_HEADER_PREFIXES = (
     "content-type",
     "user-agent",
 )
+# The HMAC of the body: kept out of the inbox, so nobody who can read the sync log can
+# re-post a signed body (WooCommerce, Shopify, and Adobe Commerce's names all contain one
+# of these words).
+SIGNATURE_HEADER_WORDS = ("hmac", "signature")
 BACKFILL_HEADER = "x-comptoir-backfill"
 CLOSED_MEANINGS = (
     ShopStatusMeaning.COMPLETED,
@@ -112,11 +116,16 @@ class Received:
         return self.session.get(InboxEvent, self.event_id)
 
 
+def is_signature_header(name: str) -> bool:
+    """Whether the header carries a signature, which is never stored nor shown."""
+    return any(word in name.lower() for word in SIGNATURE_HEADER_WORDS)
+
+
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {
         name.lower(): value
         for name, value in headers.items()
-        if name.lower().startswith(KEPT_HEADER_PREFIXES)
+        if name.lower().startswith(KEPT_HEADER_PREFIXES) and not is_signature_header(name)
     }
 
 
@@ -131,7 +140,8 @@ def receive_webhook(
     """Check the signature on the raw body, then store the delivery once.
 
     Raises InvalidSignature (nothing stored) or BadPayload (a rejected-event record is
-    stored with its cause, so a person can see what the shop sent).
+    stored with its cause, so a person can see what the shop sent), TopicMismatch among
+    them: a signed body under a topic that names another kind of body is never applied.
     """
     # Our own markers are set by the poller only, never by whoever calls the webhook URL.
     headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-comptoir-")}
@@ -168,6 +178,7 @@ def receive_webhook(
         delivery.external_order_id,
         body,
         headers,
+        content_key=delivery.content_key,
     )
 
 
@@ -180,23 +191,26 @@ def store_event(
     body: bytes,
     headers: Mapping[str, str],
     *,
+    content_key: str | None = None,
     state: InboxState = InboxState.PENDING,
     error: str = "",
     cause: tuple[str, dict[str, Any]] | None = None,
 ) -> Received:
-    """Insert an inbox event unless one with the same dedupe key exists for the shop.
+    """Insert an inbox event unless the shop has one with its dedupe or content key.
 
-    One statement: the insert does nothing on a dedupe key already stored (by an earlier
-    delivery, or by a concurrent one that committed first), and only then is the existing
-    event looked up.
+    One statement: the insert does nothing on either key already stored (by an earlier
+    delivery, by the same body under another delivery id or topic, or by a concurrent one
+    that committed first), and only then is the existing event looked up.
     """
     dedupe_key = dedupe_key[:200]
+    content_key = content_key[:200] if content_key else None
     new_id = session.execute(
         _insert_event_statement(session.get_bind().dialect.name),
         {
             "shop_id": shop.id,
             "topic": topic[:80],
             "dedupe_key": dedupe_key,
+            "content_key": content_key,
             "external_order_id": external_order_id,
             "raw_body": body,
             "headers": _kept_headers(headers),
@@ -209,10 +223,13 @@ def store_event(
     ).scalar()
     if new_id is not None:
         return Received(new_id, session=session)
+    same_delivery = InboxEvent.dedupe_key == dedupe_key
+    same_body = InboxEvent.content_key == content_key if content_key else false()
     existing = session.scalar(
-        select(InboxEvent.id).where(
-            InboxEvent.shop_id == shop.id, InboxEvent.dedupe_key == dedupe_key
-        )
+        select(InboxEvent.id)
+        .where(InboxEvent.shop_id == shop.id, or_(same_delivery, same_body))
+        .order_by(case((same_delivery, 0), else_=1))
+        .limit(1)
     )
     assert existing is not None
     return Received(existing, duplicate=True, session=session)
@@ -220,18 +237,16 @@ def store_event(
 
 @functools.cache
 def _insert_event_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id, built once.
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, built once.
 
-    On the table, not the mapped class: a webhook pays for one compiled-cache hit, not
-    for the ORM's bulk-insert bookkeeping.
+    No conflict target: on PostgreSQL and SQLite alike the insert then gives way to every
+    unique key, (shop_id, dedupe_key) and (shop_id, content_key). On the table, not the
+    mapped class: a webhook pays for one compiled-cache hit, not for the ORM's bulk-insert
+    bookkeeping.
     """
     insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
     table = cast(Table, InboxEvent.__table__)
-    return (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=[table.c.shop_id, table.c.dedupe_key])
-        .returning(table.c.id)
-    )
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
 # --- Processing ----------------------------------------------------------------------------
@@ -362,10 +377,26 @@ def _apply(
         shop_order = connector.get().parse_order(event.raw_body)
     backfill = event.headers.get(BACKFILL_HEADER) == "1"
     outcome = upsert_order(session, shop, shop_order, actor, backfill=backfill)
+    if outcome.kind in ("created", "updated"):
+        _allow_a_new_deletion(session, shop, shop_order.external_id)
     order = outcome.order
     if order is not None and order.payment_details_pending and shop_order.transactions is None:
         _follow_up(session, shop, FETCH_TRANSACTIONS, order.external_id, event)
     return outcome
+
+
+def _allow_a_new_deletion(session: Session, shop: Shop, external_id: str) -> None:
+    """The order is at the shop again (restored from the trash): a later deletion is new.
+
+    A deletion body is only `{"id": N}`, the same every time: its content key makes a
+    re-post of it a duplicate until a newer copy of the order has been applied.
+    """
+    session.execute(
+        update(InboxEvent)
+        .where(InboxEvent.shop_id == shop.id, InboxEvent.content_key == f"deleted:{external_id}")
+        .values(content_key=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _follow_up(

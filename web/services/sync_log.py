@@ -20,6 +20,7 @@ from web.models import InboxEvent, Order, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
 from web.services import paging
 from web.services.errors import NotFound, ValidationFailed
+from web.services.intake import is_signature_header
 from web.services.paging import Page
 from web.services.sync import ORDERS_FLOW
 from web.services.timeline import Actor, record_event
@@ -144,6 +145,15 @@ def payload_view(event: InboxEvent, cap: int = PAYLOAD_CAP) -> Payload:
         text = encoded[:cap].decode("utf-8", "ignore")
         return Payload(kind, text, size, True)
     return Payload(kind, text, size, False)
+
+
+def shown_headers(event: InboxEvent) -> dict[str, str]:
+    """The delivery's headers, without its signature (rows stored before it was dropped)."""
+    return {
+        str(name): str(value)
+        for name, value in (event.headers or {}).items()
+        if not is_signature_header(str(name))
+    }
 
 
 def _order_of(session: Session, event: InboxEvent) -> Order | None:

@@ -363,6 +363,13 @@ CAUSES: dict[str, Entry] = {
     ),
     "not_found_at_shop": Message(N_("The shop does not know this order."), detail="detail"),
     "unreadable": Message(N_("The shop sent something Comptoir cannot read."), detail="detail"),
+    "topic_mismatch": Message(
+        N_(
+            "Refused, nothing applied: the topic %(topic)s does not match the signed body, "
+            "or is not one Comptoir handles."
+        ),
+        detail="detail",
+    ),
     "invalid_signature": Message(
         N_("The delivery's signature does not match the shop's webhook secret."),
         detail="detail",

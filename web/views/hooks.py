@@ -3,6 +3,12 @@
 Authenticated by HMAC, not by login or CSRF. No shop API call and no order processing
 happens here: the worker picks the inbox event up within a second.
 
+The HMAC covers the body only. A signed body under a topic that names another kind of body
+(an order re-posted as a deletion) is kept as a rejected event with its cause and answered
+200 "refused": the same body would be refused again, so a 4xx would only make Shopify retry
+it for 4 hours and then drop the subscription, and count towards WooCommerce disabling the
+webhook after 5 failures — while a replayer is not the shop and gains nothing either way.
+
 On SQLite the shop look-up is a read of its own (no lock) and the insert a write
 transaction of its own, so the database's single write lock is held for one insert and
 its commit, not while the body is checked and parsed.
@@ -16,7 +22,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from web.connectors.base import BadPayload, InvalidSignature
+from web.connectors.base import BadPayload, InvalidSignature, TopicMismatch
 from web.db import end_read, read_only
 from web.services import intake, shops
 from web.views.base import db
@@ -49,6 +55,9 @@ def receive(platform: str, shop_key: str) -> ResponseReturnValue:
     except InvalidSignature as exc:
         log.warning("webhook for shop %s refused: %s", shop.key, exc)
         return _error(401, f"signature refused: {exc}")
+    except TopicMismatch as exc:
+        db().commit()  # the refused delivery, with its cause, for the sync log
+        return jsonify(status="refused", reason=str(exc))
     except BadPayload as exc:
         db().commit()  # keeps the rejected-event record, with its cause, for the sync log
         return _error(400, f"unreadable delivery: {exc}")

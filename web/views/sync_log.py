@@ -71,6 +71,7 @@ def detail(event_id: int) -> ResponseReturnValue:
     return htmx.render(
         "sync_log/detail.html",
         event=event,
+        headers=sync_log.shown_headers(event),
         payload=sync_log.payload_view(event),
         order=sync_log.order_of(db(), event),
     )
