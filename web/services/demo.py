@@ -20,10 +20,7 @@ phone numbers come from the ranges ARCEP sets aside for fiction (01 99 00, 06 39
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import random
 import string
@@ -1771,15 +1768,12 @@ class _DemoBuilder:
                 ensure_ascii=False,
             ).encode()
             webhook_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            secret = (ctx.shop.webhook_secret or "").encode()
-            signature = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest())
             topic = "orders/create"
             dedupe = webhook_id
             headers = {
                 "X-Shopify-Topic": topic,
                 "X-Shopify-Shop-Domain": "atelier-lumiere.myshopify.com",
                 "X-Shopify-Webhook-Id": webhook_id,
-                "X-Shopify-Hmac-Sha256": signature.decode(),
                 "X-Shopify-API-Version": "2025-10",
             }
         else:
