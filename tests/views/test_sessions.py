@@ -197,6 +197,24 @@ def test_an_admin_ends_every_session_of_a_user(
     )
 
 
+def test_reactivating_a_user_does_not_revive_their_old_cookies(
+    app: Flask, make_user: Callable[..., User], db_session: Session
+) -> None:
+    victim = make_user(Role.MANAGER)
+    stolen = copy_of(logged_in(app, victim))
+    admin = logged_in(app, make_user(Role.ADMIN))
+    for active in ("0", "1"):
+        page = admin.get("/admin/users").get_data(as_text=True)
+        admin.post(
+            f"/admin/users/{victim.id}/active",
+            data={"csrf_token": csrf_from(page), "active": active},
+        )
+    db_session.expire_all()
+    assert db_session.get(User, victim.id).is_active
+    assert_refused(app, stolen, db_session)
+    assert logged_in(app, victim).get("/account").status_code == 200
+
+
 def test_an_admin_who_logs_themselves_out_everywhere_lands_on_the_login_page(
     app: Flask, make_user: Callable[..., User]
 ) -> None:
