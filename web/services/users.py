@@ -116,7 +116,7 @@ def set_password(user: User, password: str) -> None:
 
 
 def generate_password() -> str:
-    """A password for someone else to hand over: 16 URL-safe characters."""
+    """Generate a password for someone else to hand over: 16 URL-safe characters."""
     return secrets.token_urlsafe(12)
 
 
