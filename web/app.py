@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request, session
+from flask import Flask, Response, current_app, g, request, session, url_for
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
 from web import config as app_config
-from web import crypto
+from web import crypto, htmx
 from web.db import make_engine, make_session_factory
 from web.extensions import limiter
 
@@ -89,9 +89,9 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
 
-    from web.views.base import load_user
+    from web.views import sessions
 
-    login_manager.user_loader(load_user)
+    login_manager.user_loader(sessions.load_user)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -99,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.url_map.converters["id"] = IdConverter  # before the rules that use it
     from web.views import (
+        account,
         admin,
         api,
         auth,
@@ -118,6 +119,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.register_blueprint(sync_issues.bp)
     app.register_blueprint(bulk.bp)
+    app.register_blueprint(account.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     limiter.exempt(hooks.bp)  # shops send bursts; a refused delivery is lost on WooCommerce
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
@@ -136,6 +138,9 @@ def _register_hooks(app: Flask) -> None:
         if not endpoint or endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
             return None
         if not current_user.is_authenticated:
+            if htmx.is_htmx_request():
+                # A fragment swapped in place would show the login form inside the page.
+                return htmx.login_required(url_for("auth.login", next=htmx.current_page_path()))
             return login_manager.unauthorized()
         return None
 

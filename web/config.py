@@ -30,7 +30,10 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "comptoir_session",
+        # A login lasts a working day at most, and ends after an hour without a request
+        # (web/views/sessions.py); background polls do not count as activity.
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "SESSION_IDLE_MINUTES": 60,
         "WTF_CSRF_TIME_LIMIT": None,
         "WORKER": "embedded",
         "WORKER_POLL_SECONDS": 1.0,

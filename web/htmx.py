@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, render_template, request
 
@@ -16,6 +17,26 @@ def is_htmx_request() -> bool:
 def is_partial_request() -> bool:
     """True for htmx requests that swap a fragment; boosted navigation wants full pages."""
     return is_htmx_request() and request.headers.get("HX-Boosted") != "true"
+
+
+# Requests htmx makes on its own, on a timer: they must not keep an idle login alive.
+# An endpoint maps to the id of the polling element when the same endpoint also answers
+# the user (HX-Trigger names the element that fired), to None when it only ever polls.
+BACKGROUND_POLLS: dict[str, str | None] = {
+    "sync_issues.count": None,
+    "sync_issues.index": "issues",
+    "bulk.arrivals": None,
+    "bulk.job_status": None,
+    "shops.job_status": None,
+}
+
+
+def is_background_poll() -> bool:
+    """True for a request a page sends on a timer, not because someone did something."""
+    if not is_partial_request() or request.endpoint not in BACKGROUND_POLLS:
+        return False
+    element = BACKGROUND_POLLS[request.endpoint]
+    return element is None or request.headers.get("HX-Trigger") == element
 
 
 def render(page: str, fragment: str | None = None, status: int = 200, **context: Any) -> Response:
@@ -35,6 +56,22 @@ def redirect_after_post(url: str) -> Response:
     response = Response(status=303)
     response.headers["Location"] = url
     return response
+
+
+def login_required(url: str) -> Response:
+    """Send an htmx request whose login has ended to the login page, not into a swap."""
+    response = Response(status=401)
+    response.headers["HX-Redirect"] = url
+    return response
+
+
+def current_page_path() -> str | None:
+    """The path (and query) of the page an htmx request was sent from."""
+    current = request.headers.get("HX-Current-URL", "")
+    parts = urlsplit(current)
+    if not current or parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def trigger(response: Response, event: str) -> Response:

@@ -765,7 +765,7 @@ def test_admin_creates_a_token_shown_once_that_works(
         data={"user_id": integration.id, "label": "ERP", "csrf_token": csrf_from(page)},
         headers=PARTIAL,
     )
-    assert response.status_code == 200
+    assert response.status_code == 201
     fragment = response.get_data(as_text=True)
     assert "<html" not in fragment and 'id="api-tokens"' in fragment
     token = re.search(r'<code class="token-once"[^>]*>(cpt_[^<]+)</code>', fragment).group(1)
@@ -796,7 +796,7 @@ def test_admin_revokes_a_token(
     error_of(Api(client, token).get("/orders"), 401)
 
 
-def test_token_form_without_htmx_redirects_and_flashes_the_token(
+def test_token_form_without_htmx_shows_the_token_in_the_page_it_answers(
     client: FlaskClient, login_as: Callable[..., User], order: Order
 ) -> None:
     admin = login_as(Role.ADMIN)
@@ -804,10 +804,13 @@ def test_token_form_without_htmx_redirects_and_flashes_the_token(
     response = client.post(
         "/admin/tokens", data={"user_id": admin.id, "label": "", "csrf_token": csrf_from(page)}
     )
-    assert response.status_code == 303
-    flashed = client.get("/admin/users").get_data(as_text=True)
-    token = re.search(r"(cpt_[A-Za-z0-9_-]+)", flashed).group(1)
+    assert response.status_code == 201
+    assert response.headers["Cache-Control"] == "no-store"
+    html = response.get_data(as_text=True)
+    assert "<html" in html
+    token = re.search(r"(cpt_[A-Za-z0-9_-]+)", html).group(1)
     assert Api(client, token).get("/orders").status_code == 200
+    assert token not in client.get("/admin/users").get_data(as_text=True)
 
 
 def test_token_form_refuses_a_long_label(

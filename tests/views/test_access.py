@@ -20,6 +20,10 @@ MATRIX = [
     ("GET", "/admin/users", {Role.ADMIN}),
     ("POST", "/admin/users", {Role.ADMIN}),
     ("POST", "/admin/users/{own_id}/active", {Role.ADMIN}),
+    ("POST", "/admin/users/{own_id}/password", {Role.ADMIN}),
+    ("POST", "/admin/users/{own_id}/sessions/end", {Role.ADMIN}),
+    ("GET", "/account", {Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.WAREHOUSE}),
+    ("POST", "/account/password", {Role.ADMIN, Role.MANAGER, Role.VIEWER, Role.WAREHOUSE}),
     ("GET", "/shops/", {Role.ADMIN}),
     ("GET", "/shops/new", {Role.ADMIN}),
     ("POST", "/shops/", {Role.ADMIN}),
@@ -54,7 +58,7 @@ def test_role_matrix(
     if role in allowed:
         # Reaching the view is what counts here: 422 is the form refusing our dummy input.
         # `/` redirects warehouse staff to their queue.
-        reached = (302,) if (path, role) == ("/", Role.WAREHOUSE) else (200, 303, 404, 422)
+        reached = (302,) if (path, role) == ("/", Role.WAREHOUSE) else (200, 201, 303, 404, 422)
         assert response.status_code in reached, (role, path, response.status_code)
     else:
         assert response.status_code == 403, (role, path)

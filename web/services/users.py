@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from web.i18n import N_
 from web.models import ApiToken, User, utcnow
 from web.models.enums import Role
+from web.services.audit import record_audit
 from web.services.errors import NotFound, ValidationFailed
 
 # argon2-cffi's defaults are argon2id with the RFC 9106 "low memory" profile.
@@ -65,7 +66,7 @@ def create_user(
     except ValueError:
         errors["role"] = N_("Unknown role.")
     if password is None:
-        password = secrets.token_urlsafe(12)
+        password = generate_password()
     elif len(password) < MIN_PASSWORD_LENGTH:
         errors["password"] = N_("The password needs at least 10 characters.")
     if "email" not in errors and find_by_email(session, email) is not None:
@@ -114,10 +115,88 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
 
 
-def set_active(session: Session, user: User, active: bool, acting: User) -> None:
-    """Enable or disable a login; an admin cannot lock themselves out."""
+def generate_password() -> str:
+    """Generate a password for someone else to hand over: 16 URL-safe characters."""
+    return secrets.token_urlsafe(12)
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every login session of the user: their cookies carry an older version."""
+    # In SQL, so that two requests ending sessions at once both count.
+    user.session_version = User.session_version + 1
+    session.flush()
+
+
+def log_out_everywhere(session: Session, user: User, *, actor: User, address: str = "") -> None:
+    """End every session of the user, the actor's own included when it is them."""
+    end_sessions(session, user)
+    record_audit(
+        session,
+        "session.ended_everywhere",
+        actor=actor,
+        subject=user,
+        address=address,
+        params={"email": user.email},
+    )
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, repeated: str, *, address: str = ""
+) -> None:
+    """Replace the user's own password, the current one given; end every session."""
+    errors: dict[str, str] = {}
+    if not _verify(user.password_hash, current):
+        errors["current_password"] = N_("This is not your current password.")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new_password"] = N_("The password needs at least 10 characters.")
+    elif new != repeated:
+        errors["repeat_password"] = N_("The two new passwords differ.")
+    if errors:
+        raise ValidationFailed(N_("The password was not changed."), errors)
+    set_password(user, new)
+    end_sessions(session, user)
+    record_audit(
+        session,
+        "password.changed",
+        actor=user,
+        subject=user,
+        address=address,
+        params={"email": user.email},
+    )
+
+
+def reset_password(session: Session, user: User, *, actor: User, address: str = "") -> str:
+    """Give the user a generated password and end their sessions; return the password."""
+    password = generate_password()
+    set_password(user, password)
+    end_sessions(session, user)
+    record_audit(
+        session,
+        "password.changed",
+        actor=actor,
+        subject=user,
+        address=address,
+        params={"email": user.email},
+    )
+    return password
+
+
+def set_active(
+    session: Session, user: User, active: bool, acting: User, *, address: str = ""
+) -> None:
+    """Enable or disable a login; disabling ends its sessions. Admins cannot lock themselves out."""
     if user.id == acting.id and not active:
         raise ValidationFailed(N_("You cannot deactivate your own account."))
+    if user.is_active and not active:
+        end_sessions(session, user)
+        record_audit(
+            session,
+            "user.deactivated",
+            actor=acting,
+            subject=user,
+            address=address,
+            params={"email": user.email},
+        )
     user.is_active = active
 
 
@@ -138,7 +217,9 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(session: Session, user: User, label: str = "") -> str:
+def create_api_token(
+    session: Session, user: User, label: str = "", *, actor: User | None = None, address: str = ""
+) -> str:
     """Create a bearer token for the user; only its hash is stored."""
     label = label.strip()
     if len(label) > TOKEN_LABEL_MAX_LENGTH:
@@ -147,6 +228,14 @@ def create_api_token(session: Session, user: User, label: str = "") -> str:
     token = "cpt_" + secrets.token_urlsafe(32)
     session.add(ApiToken(user=user, token_hash=_token_digest(token), label=label))
     session.flush()
+    record_audit(
+        session,
+        "api_token.created",
+        actor=actor,
+        subject=user,
+        address=address,
+        params={"email": user.email, "label": label},
+    )
     return token
 
 
@@ -197,11 +286,26 @@ def list_api_tokens(session: Session) -> dict[int, list[ApiToken]]:
     return tokens
 
 
-def revoke_api_token(session: Session, user: User, token_id: int) -> ApiToken:
+def revoke_api_token(
+    session: Session,
+    user: User,
+    token_id: int,
+    *,
+    actor: User | None = None,
+    address: str = "",
+) -> ApiToken:
     """Revoke one of the user's tokens; it stops working at once. Revoking twice is harmless."""
     api_token = session.get(ApiToken, token_id)
     if api_token is None or api_token.user_id != user.id:
         raise NotFound(f"token {token_id} of user {user.id} not found")
     if api_token.revoked_at is None:
         api_token.revoked_at = utcnow()
+        record_audit(
+            session,
+            "api_token.revoked",
+            actor=actor,
+            subject=user,
+            address=address,
+            params={"email": user.email, "label": api_token.label},
+        )
     return api_token

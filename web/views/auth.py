@@ -17,7 +17,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, Length
 from web.extensions import limiter
 from web.models.enums import Role
 from web.services import users
+from web.views import sessions
 from web.views.base import db
 
 bp = Blueprint("auth", __name__)
@@ -71,6 +72,7 @@ def login() -> ResponseReturnValue:
             if lang:
                 session["lang"] = lang
             login_user(user)
+            sessions.start(user)
             return redirect(_safe_next(form.next.data) or home_url(), code=303)
         form.password.errors = [_("Wrong e-mail or password.")]
     status = 400 if form.errors else 200
@@ -79,11 +81,10 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    # Every session of the user ends, so a copy of this cookie is worth nothing either.
+    users.end_sessions(db(), current_user)
+    db().commit()
+    sessions.log_out()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"), code=303)
 

@@ -11,7 +11,6 @@ from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from web.db import read_only
-from web.models import User
 from web.models.enums import Role
 from web.services.timeline import Actor
 
@@ -25,13 +24,6 @@ def db() -> Session:
         if request.method in ("GET", "HEAD"):
             read_only(g.db_session)
     return g.db_session
-
-
-def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    user = db().get(User, int(user_id))
-    return user if user is not None and user.is_active else None
 
 
 def current_actor() -> Actor:
