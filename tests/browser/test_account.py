@@ -3,34 +3,18 @@ by warehouse staff, accessible (axe), and "log out everywhere" ends the other br
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 
+from tests.browser.axe import AXE, axe_violations
 from tests.browser.conftest import assert_no_horizontal_scroll
 
 pytestmark = pytest.mark.browser
 
-# axe-core from npm (MPL-2.0), vendored like the front-end libraries: version in the name.
-AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 FIRST_PASSWORD = "first password here"
 SECOND_PASSWORD = "second password here"
-
-
-def axe_violations(page: Any) -> list[str]:
-    """Run axe on the page as it is (WCAG 2.x A and AA rules); one line per violation."""
-    return page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {
-                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
-            });
-            return result.violations.map(
-                (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`
-            );
-        }"""
-    )
 
 
 def sign_in(page: Any, email: str, password: str) -> None:

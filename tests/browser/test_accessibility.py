@@ -1,0 +1,110 @@
+"""Every page passes an axe-core audit (WCAG 2.x A and AA) with no violation, on a desktop and
+on a 360 px phone, in French and in English, and does not scroll sideways on the phone.
+
+PAGES names every full page the app serves; FRAGMENTS every other GET endpoint, with the
+reason it is not a page. A new page that is in neither fails
+`test_every_page_is_audited`, so it cannot be added without its audit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.browser.axe import axe_violations, install_axe
+from tests.browser.conftest import PASSWORD, assert_no_horizontal_scroll, log_in
+
+pytestmark = pytest.mark.browser
+
+# endpoint → how to reach it (a path, or the page that links to it and the link's selector)
+PAGES: dict[str, tuple[str, str | None]] = {
+    "auth.login": ("/login", None),
+    "dashboard.index": ("/", None),
+    "account.index": ("/account", None),
+    "admin.user_list": ("/admin/users", None),
+    "orders.index": ("/orders/", None),
+    "orders.detail": ("/orders/", ".orders-table tbody tr a[href*='/orders/']"),
+    "shops.index": ("/shops/", None),
+    "shops.new": ("/shops/new", None),
+    "shops.edit": ("/shops/", "main a[href^='/shops/']:not([href$='/new'])"),
+    "shops.mappings": ("/shops/", "main a[href^='/shops/']:not([href$='/new'])"),
+    "sync_log.index": ("/sync/", None),
+    "sync_log.detail": ("/sync/", "main a[href^='/sync/events/']"),
+    "sync_issues.index": ("/sync/issues/", None),
+    "warehouse.queue": ("/warehouse/", None),
+}
+FRAGMENTS = {
+    "static": "files",
+    "health.healthz": "JSON for monitors",
+    "api.openapi": "JSON",
+    "api.order_list": "JSON",
+    "api.order_detail": "JSON",
+    "api.unknown": "JSON 404",
+    "orders.timeline": "fragment of the order page",
+    "bulk.arrivals": "fragment polled by the order list",
+    "bulk.job_status": "fragment polled by the bulk bar",
+    "bulk.download": "file",
+    "shops.job_status": "fragment polled by the shop page",
+    "shops.shop_lists": "fragment of the mappings page",
+    "sync_issues.count": "fragment polled by the header",
+    "sync_issues.inbox_row": "fragment of the sync issues page",
+    "sync_issues.outbox_row": "fragment of the sync issues page",
+}
+
+
+def test_every_page_is_audited(live_app: Flask) -> None:
+    endpoints = {
+        rule.endpoint for rule in live_app.url_map.iter_rules() if "GET" in (rule.methods or ())
+    }
+    assert endpoints - PAGES.keys() - FRAGMENTS.keys() == set()
+    assert (PAGES.keys() | FRAGMENTS.keys()) - endpoints == set()
+
+
+def _open(page: Any, endpoint: str) -> None:
+    path, link = PAGES[endpoint]
+    page.goto(path)
+    if link is not None:
+        href = page.locator(link).first.get_attribute("href")
+        assert href, f"no link to {endpoint} on {path}"
+        if endpoint == "shops.mappings":
+            href = href.rstrip("/") + "/mappings"
+        page.goto(href)
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.parametrize("endpoint", sorted(PAGES))
+def test_page_has_no_accessibility_violation(page: Any, endpoint: str) -> None:
+    install_axe(page)
+    if endpoint != "auth.login":
+        log_in(page, "admin@example.com")
+    _open(page, endpoint)
+    assert (
+        page.url.split("?")[0].rstrip("/").endswith(PAGES[endpoint][0].rstrip("/"))
+        or PAGES[endpoint][1] is not None
+    ), f"{endpoint} redirected to {page.url}"
+    assert axe_violations(page) == []
+    if page.viewport_name == "phone":
+        assert_no_horizontal_scroll(page)
+
+
+@pytest.mark.parametrize("endpoint", ["dashboard.index", "orders.index", "orders.detail"])
+def test_english_pages_have_no_accessibility_violation(
+    page: Any, live_app: Flask, endpoint: str
+) -> None:
+    # A user of its own: the language chosen is stored on the user, and the other browser
+    # tests expect the demo users in French.
+    email = f"axe-{page.viewport_name}-{endpoint}@example.com"
+    result = live_app.test_cli_runner().invoke(
+        args=["users", "create", "--email", email, "--role", "admin", "--password", PASSWORD]
+    )
+    assert result.exit_code == 0, result.output
+    install_axe(page)
+    log_in(page, email)
+    page.goto("/account")
+    page.locator("main button[name=lang][value=en]").click()
+    page.wait_for_load_state("networkidle")
+    _open(page, endpoint)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert axe_violations(page) == []
