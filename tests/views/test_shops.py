@@ -250,14 +250,16 @@ def test_an_unknown_shop_is_a_404(admin: FlaskClient) -> None:
 def test_testing_the_connection_to_a_dead_port_says_so_inline(
     admin: FlaskClient, token: str, db_session: Session
 ) -> None:
-    shop = make_shop(db_session, "dead", base_url=f"http://127.0.0.1:{closed_port()}")
+    shop = make_shop(
+        db_session, "dead", base_url=f"http://127.0.0.1:{closed_port()}", api_key="x"
+    )
     db_session.commit()
     response = admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token}, headers=PARTIAL)
     assert response.status_code == 200
     fragment = text(response)
     assert "<html" not in fragment and 'id="test-result"' in fragment
     assert "Impossible de joindre la boutique." in fragment
-    assert "Connection refused" in fragment  # the technical detail, for whoever fixes it
+    assert "Connection refused" not in fragment  # our own words only: the log has the rest
 
     # Without htmx: back to the settings page, the message on top.
     response = admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token})
