@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import csrf_token
 from tests.connectors.test_addresses import Listener, resolve_as
+from tests.factories import make_shop
 from web.connectors import addresses
 from web.models import Shop, User
 from web.models.enums import Role
@@ -266,3 +267,18 @@ def test_open_and_closed_ports_on_a_refused_address_answer_alike(
         answers.append(response.get_data(as_text=True))
     assert REFUSED in answers[0] and answers[0] == answers[1]
     assert listener.accepted == 0
+
+
+@pytest.mark.parametrize(
+    "url", [url for url, message in HOSTILE_URLS if message != USERINFO], ids=lambda url: url
+)
+def test_the_connection_test_refuses_each_private_address_saved_before(
+    admin: FlaskClient, token: str, db_session: Session, url: str
+) -> None:
+    shop = make_shop(
+        db_session, "legacy", "woocommerce", base_url=url, api_key="ck", api_secret="cs"
+    )
+    db_session.commit()
+    response = admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token}, headers=PARTIAL)
+    fragment = response.get_data(as_text=True)
+    assert REFUSED in fragment and "HTTP" not in fragment
