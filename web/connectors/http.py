@@ -130,12 +130,11 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self, ssl_context: ssl.SSLContext) -> None:
         super().__init__(verify=ssl_context, trust_env=False)
-        # httpx takes no network backend; its pool is rebuilt with ours (same defaults).
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        # httpx takes no network backend; its pool is rebuilt with ours (httpx's limits).
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
+            max_connections=100,
+            max_keepalive_connections=20,
             keepalive_expiry=5.0,
             network_backend=_CheckedBackend(),
         )
