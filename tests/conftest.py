@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from web import crypto
 from web.app import create_app
+from web.connectors import addresses
 from web.db import make_engine
 from web.models import User
 from web.models.enums import Role
@@ -78,6 +79,17 @@ def migrate(url: str) -> None:
 def _encryption(encryption_key: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Services that read shop secrets need a key even without an app."""
     crypto.configure(encryption_key, tmp_path_factory.mktemp("instance"))
+
+
+@pytest.fixture(autouse=True)
+def _private_shop_urls_allowed() -> Iterator[None]:
+    """The shops of the tests are loopback emulators: allowed, as APP_ALLOW_PRIVATE_SHOP_URLS=1.
+
+    Set again after each test, as a test that builds its app without it turns it off.
+    """
+    addresses.configure(allow_private=True)
+    yield
+    addresses.configure(allow_private=True)
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +156,7 @@ def app_overrides(tmp_path: Path, database_url: str, encryption_key: str) -> dic
         "ENCRYPTION_KEY": encryption_key,
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "BASE_URL": "http://comptoir.test",
+        "ALLOW_PRIVATE_SHOP_URLS": True,
     }
 
 

@@ -16,6 +16,7 @@ from htmx_flask import Htmx
 
 from web import config as app_config
 from web import crypto, htmx
+from web.connectors import addresses
 from web.db import make_engine, make_session_factory
 from web.extensions import limiter
 
@@ -49,6 +50,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
 
     crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
+    addresses.configure(allow_private=bool(app.config["ALLOW_PRIVATE_SHOP_URLS"]))
     _init_database(app)
     _init_extensions(app)
     _register_blueprints(app)

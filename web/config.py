@@ -42,6 +42,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # Connections each process keeps open: at least gunicorn's threads per worker.
         "DATABASE_POOL_SIZE": 5,
         "ORDERS_PER_PAGE": 25,
+        # Shop URLs on loopback, private or reserved addresses, and plain http: refused unless
+        # APP_ALLOW_PRIVATE_SHOP_URLS=1 (tests and local shop emulators only).
+        "ALLOW_PRIVATE_SHOP_URLS": False,
     }
 
 

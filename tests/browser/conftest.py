@@ -61,6 +61,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -
             "SECRET_KEY": "browser-tests",
             "ENCRYPTION_KEY": encryption_key,
             "LOGIN_RATE_LIMIT": "1000 per minute",
+            "ALLOW_PRIVATE_SHOP_URLS": True,
         }
     )
     result = app.test_cli_runner().invoke(args=["demo", "seed", "--orders", "120"])

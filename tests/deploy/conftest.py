@@ -61,6 +61,7 @@ def server_env(url: str, tmp_path: Path, encryption_key: str, **extra: str) -> d
             "APP_SECRET_KEY": "deploy-test",
             "APP_ENCRYPTION_KEY": encryption_key,
             "APP_INSTANCE_PATH": str(tmp_path / "instance"),
+            "APP_ALLOW_PRIVATE_SHOP_URLS": "1",
             "WEB_CONCURRENCY": "2",
             "COMPTOIR_THREADS": "2",
         }

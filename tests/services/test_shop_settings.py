@@ -370,7 +370,7 @@ def test_connection_test_against_a_dead_port_says_the_shop_cannot_be_reached(
     shop = make_shop(db_session, base_url=f"http://127.0.0.1:{closed_port()}", api_key="x")
     answer = shop_settings.test_connection(shop)
     assert (answer.ok, answer.kind) == (False, "unreachable")
-    assert "127.0.0.1" not in answer.kind and answer.detail
+    assert answer.detail == ""  # our summary only, never the socket's or the shop's words
 
 
 def test_connection_test_and_webhook_registration_against_shopify(db_session: Session) -> None:

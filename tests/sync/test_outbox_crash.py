@@ -76,6 +76,7 @@ def test_a_dispatcher_killed_mid_delivery_delivers_once_on_restart(
             "APP_ENCRYPTION_KEY": encryption_key,
             "APP_SECRET_KEY": "crash-test",
             "APP_INSTANCE_PATH": str(tmp_path / "instance"),
+            "APP_ALLOW_PRIVATE_SHOP_URLS": "1",  # the shop is a loopback emulator
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "web.wsgi", "sync", "run", "--shop", shop_key],

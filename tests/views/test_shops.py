@@ -14,13 +14,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import csrf_token
+from tests.connectors.test_addresses import Answering
+from tests.emulators.base import RecordedRequest, Reply
 from tests.emulators.shopify import ShopifyEmulator
+from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.factories import make_shop
 from tests.services.test_shop_settings import order_copy, receive
 from web import queue
-from web.models import InboxEvent, Job, Order, ShippingMode, Shop, ShopPacing, User
+from web.models import AuditEvent, InboxEvent, Job, Order, ShippingMode, Shop, ShopPacing, User
 from web.models.enums import InboxState, JobState, Role, ShopStatusMeaning
-from web.services import shop_settings, sync
+from web.services import shop_settings, shops, sync
 
 PARTIAL = {"HX-Request": "true"}
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
@@ -250,14 +253,14 @@ def test_an_unknown_shop_is_a_404(admin: FlaskClient) -> None:
 def test_testing_the_connection_to_a_dead_port_says_so_inline(
     admin: FlaskClient, token: str, db_session: Session
 ) -> None:
-    shop = make_shop(db_session, "dead", base_url=f"http://127.0.0.1:{closed_port()}")
+    shop = make_shop(db_session, "dead", base_url=f"http://127.0.0.1:{closed_port()}", api_key="x")
     db_session.commit()
     response = admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token}, headers=PARTIAL)
     assert response.status_code == 200
     fragment = text(response)
     assert "<html" not in fragment and 'id="test-result"' in fragment
     assert "Impossible de joindre la boutique." in fragment
-    assert "Connection refused" in fragment  # the technical detail, for whoever fixes it
+    assert "Connection refused" not in fragment  # our own words only: the log has the rest
 
     # Without htmx: back to the settings page, the message on top.
     response = admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token})
@@ -473,6 +476,159 @@ def test_the_shop_lists_say_when_the_shop_cannot_be_reached(
     db_session.commit()
     fragment = text(admin.get(f"/shops/{shop.key}/mappings/shop-lists", headers=PARTIAL))
     assert "Impossible de joindre la boutique." in fragment
+
+
+# --- What answered, and where the credentials go -------------------------------------------
+# Private addresses are allowed here (as with APP_ALLOW_PRIVATE_SHOP_URLS=1) to reach the
+# loopback servers: tests/views/test_shop_addresses.py shows them refused otherwise.
+
+METADATA_ANSWER = "ami-id\ninstance-id\niam/security-credentials/comptoir-role AKIA-LEAKED-7F3Q"
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (200, "La boutique a répondu, mais pas comme son API."),
+        (403, "La boutique a refusé les identifiants."),
+        (404, "La boutique a répondu, mais pas comme son API."),
+        (418, "La boutique a répondu avec un statut d’erreur."),
+        (500, "La boutique a répondu avec un statut d’erreur."),
+    ],
+)
+def test_the_connection_test_never_shows_what_answered(
+    admin: FlaskClient, token: str, db_session: Session, status: int, message: str
+) -> None:
+    with Answering(Reply(status, METADATA_ANSWER.encode(), {"Content-Type": "text/plain"})) as meta:
+        shop = make_shop(
+            db_session, "meta", "woocommerce", base_url=meta.base_url, api_key="ck", api_secret="cs"
+        )
+        db_session.commit()
+        url = f"/shops/{shop.key}/test"
+        pages = [text(admin.post(url, data={"csrf_token": token}, headers=PARTIAL))]
+        response = admin.post(url, data={"csrf_token": token})
+        pages.append(text(admin.get(response.headers["Location"])))
+        pages.append(text(admin.get(f"/shops/{shop.key}/mappings/shop-lists", headers=PARTIAL)))
+        webhooks = f"/shops/{shop.key}/webhooks"
+        pages.append(text(admin.post(webhooks, data={"csrf_token": token}, headers=PARTIAL)))
+        assert len(meta.requests) >= 4  # it was reached, and answered every time
+    for page in pages:
+        assert "AKIA-LEAKED" not in page and "instance-id" not in page
+    assert message in pages[0] and message in pages[1]
+    assert (f"HTTP {status}" in pages[0]) == (status != 200)  # our summary: the status only
+
+
+def test_a_redirect_is_not_followed_and_says_so(
+    admin: FlaskClient, token: str, db_session: Session
+) -> None:
+    with Answering(Reply(200, METADATA_ANSWER.encode())) as inside:
+        target = f"{inside.base_url}/latest/meta-data/"
+        moved = Reply(301, b"", {"Location": target})
+        with Answering(moved) as outside:
+            shop = make_shop(db_session, "moved", base_url=outside.base_url, api_key="shpat_x")
+            db_session.commit()
+            fragment = text(
+                admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token}, headers=PARTIAL)
+            )
+            assert len(outside.requests) == 1
+        assert inside.requests == []
+    assert "L’adresse de la boutique redirige ailleurs" in fragment and "HTTP 301" in fragment
+    assert "AKIA-LEAKED" not in fragment and target not in fragment
+
+
+def carries(request: RecordedRequest, *secrets: str) -> bool:
+    """Whether any of the secrets travels in the request, anywhere or base64-encoded."""
+    import base64
+
+    seen = " ".join(
+        [request.path, repr(request.query), repr(request.headers), request.body.decode()]
+    )
+    encoded = [base64.b64encode(f"{a}:{b}".encode()).decode() for a in secrets for b in secrets]
+    return any(secret in seen for secret in [*secrets, *encoded])
+
+
+def test_a_new_address_clears_the_credentials_and_the_new_host_never_gets_them(
+    admin: FlaskClient, token: str, db_session: Session
+) -> None:
+    with WooCommerceEmulator() as woo, Answering(Reply.json({})) as elsewhere:
+        assert isinstance(woo, WooCommerceEmulator)
+        shop = shop_settings.add_shop(
+            db_session,
+            "woocommerce",
+            name="Atelier",
+            base_url=woo.base_url,
+            api_key=woo.consumer_key,
+            api_secret=woo.consumer_secret,
+        )
+        db_session.commit()
+        webhook_secret = shop.webhook_secret
+        assert shop_settings.test_connection(shop).ok
+        credentials = (woo.consumer_key, woo.consumer_secret)
+        assert all(carries(r, *credentials) for r in woo.requests)  # the check can see them
+
+        form = {
+            "csrf_token": token,
+            "name": "Atelier",
+            "base_url": elsewhere.base_url,
+            "poll_interval_seconds": "300",
+            "invoice_policy": "manual",
+            "api_key": "",
+            "api_secret": "",
+        }
+        response = admin.post(f"/shops/{shop.key}", data=form)
+        assert response.status_code == 303
+        page = text(admin.get(response.headers["Location"]))
+        assert "ses identifiants d’API ont été effacés. Saisissez-les de nouveau." in page
+        assert 'id="needs-credentials"' in page
+        db_session.expire_all()
+        assert (shop.base_url, shop.api_key, shop.api_secret) == (elsewhere.base_url, None, None)
+        assert shop.webhook_secret == webhook_secret  # ours, checked on arrival, never sent
+
+        # The connection test sends nothing; the shop lists and a sync send no credentials.
+        answer = text(
+            admin.post(f"/shops/{shop.key}/test", data={"csrf_token": token}, headers=PARTIAL)
+        )
+        assert "La boutique n’a pas encore d’identifiants d’API" in answer
+        assert elsewhere.requests == []
+        admin.get(f"/shops/{shop.key}/mappings/shop-lists", headers=PARTIAL)
+        admin.post(f"/shops/{shop.key}/webhooks", data={"csrf_token": token}, headers=PARTIAL)
+        shop_settings.test_connection(shop, shops.connector_for(shop))
+        assert elsewhere.requests
+        assert not any(carries(r, *credentials) for r in elsewhere.requests)
+        old_url, new_url = woo.base_url, elsewhere.base_url
+
+    event = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "shop.url_changed")
+    ).one()
+    admin_user = db_session.scalars(select(User).where(User.role == Role.ADMIN)).one()
+    assert event.actor_user_id == admin_user.id
+    assert event.params == {
+        "shop": "Atelier",
+        "old_url": old_url,
+        "new_url": new_url,
+    }
+
+
+def test_credentials_typed_with_the_new_address_are_kept(
+    admin: FlaskClient, token: str, db_session: Session, woo: Shop
+) -> None:
+    form = {
+        "csrf_token": token,
+        "name": woo.name,
+        "base_url": "https://atelier-paris.example.fr",
+        "poll_interval_seconds": "300",
+        "invoice_policy": "manual",
+        "api_key": "ck_new",
+        "api_secret": "",
+    }
+    response = admin.post(f"/shops/{woo.key}", data=form)
+    assert response.status_code == 303
+    page = text(admin.get(response.headers["Location"]))
+    assert "ont été effacés" not in page and 'id="needs-credentials"' not in page
+    db_session.expire_all()
+    # The secret was not typed again: it belonged to the old address.
+    assert (woo.api_key, woo.api_secret) == ("ck_new", None)
+    kinds = db_session.scalars(select(AuditEvent.kind)).all()
+    assert kinds == ["shop.url_changed"]
 
 
 # --- Sync now and backfill ------------------------------------------------------------------

@@ -41,7 +41,11 @@ from web.models.enums import LineKind, TransactionKind, TransactionStatus
 
 
 class ConnectorError(Exception):
-    """Root of everything a connector raises."""
+    """Root of everything a connector raises; `status` is the shop's HTTP status if it answered."""
+
+    def __init__(self, *args: object, status: int | None = None) -> None:
+        super().__init__(*args)
+        self.status = status
 
 
 class RetryableError(ConnectorError):
@@ -51,8 +55,10 @@ class RetryableError(ConnectorError):
 class RateLimited(RetryableError):
     """The shop asked us to slow down (HTTP 429); retry_after is in seconds."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, status: int | None = None
+    ) -> None:
+        super().__init__(message, status=status)
         self.retry_after = retry_after
 
 
@@ -60,8 +66,31 @@ class PlatformUnavailable(RetryableError):
     """Timeout, connection failure or a 5xx from the shop."""
 
 
+class TimedOut(PlatformUnavailable):
+    """The shop did not answer in time."""
+
+
+class TlsFailed(PlatformUnavailable):
+    """The TLS handshake failed: a certificate that does not verify, or no TLS at all."""
+
+
 class PermanentError(ConnectorError):
     """Trying again will not help until a person changes something."""
+
+
+class AddressRefused(PermanentError):
+    """The shop's address leads where Comptoir does not connect (web/connectors/addresses.py).
+
+    `reason` is the message id saying why.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Redirected(PermanentError):
+    """The shop answered with a redirect (3xx), which Comptoir does not follow."""
 
 
 class AuthFailed(PermanentError):

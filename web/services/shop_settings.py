@@ -1,9 +1,10 @@
 """Shop settings: edit a shop, its mappings, talk to it from the settings page, start syncs.
 
 Secrets are write-only: a blank field keeps the stored value, and only the webhook secret
-is ever shown back (the merchant pastes it into the shop). A mapping change re-queues the
-latest delivery of every order parked on a mapping, so the order flows as soon as the
-sync loop picks it up.
+is ever shown back (the merchant pastes it into the shop). The API credentials belong to the
+shop's address: changing the address clears them, so they are never sent to the new one.
+A mapping change re-queues the latest delivery of every order parked on a mapping, so the
+order flows as soon as the sync loop picks it up.
 """
 
 from __future__ import annotations
@@ -16,20 +17,24 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web import queue
 from web.connectors.base import (
+    AddressRefused,
     AuthFailed,
+    BadPayload,
     Connector,
     ConnectorError,
     NotFoundAtShop,
     PlatformUnavailable,
     RateLimited,
+    Redirected,
     ShopChoice,
+    TimedOut,
+    TlsFailed,
 )
 from web.i18n import N_
 from web.models import (
@@ -42,6 +47,7 @@ from web.models import (
     ShippingMode,
     Shop,
     StatusMapping,
+    User,
     utcnow,
 )
 from web.models.enums import (
@@ -54,6 +60,7 @@ from web.models.enums import (
 )
 from web.services import shops
 from web.services import sync as _sync  # noqa: F401  (registers the sync.* job handlers)
+from web.services.audit import record_audit
 from web.services.errors import NotFound, ValidationFailed
 from web.textfold import fold_text
 
@@ -63,6 +70,9 @@ MIN_POLL_INTERVAL = 60
 MAX_POLL_INTERVAL = 86_400
 BACKFILL_MAX_DAYS = 366
 SECRET_FIELDS = ("api_key", "api_secret", "webhook_secret")
+# Sent to the shop with every API call, so they go with its address. The webhook secret
+# stays: Comptoir never sends it with a call, it checks what the shop sends us.
+API_CREDENTIALS = ("api_key", "api_secret")
 FLAG_FIELDS = (
     "is_active",
     "push_statuses",
@@ -89,14 +99,6 @@ BACKFILL_JOB = "sync.backfill"
 
 
 # --- The shop itself -------------------------------------------------------------------------
-
-
-def _clean_url(value: Any) -> str:
-    url = str(value or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or " " in url or len(url) > 500:
-        raise ValueError(N_("Enter the shop's address, starting with https://"))
-    return url.rstrip("/")
 
 
 def _clean_interval(value: Any) -> int:
@@ -168,7 +170,7 @@ def _clean_secret(value: Any) -> str:
 
 _CLEANERS: dict[str, Callable[[Any], Any]] = {
     "name": _clean_name,
-    "base_url": _clean_url,
+    "base_url": shops.clean_base_url,
     "import_from": _clean_date,
     "poll_interval_seconds": _clean_interval,
     "invoice_policy": _clean_policy,
@@ -200,12 +202,39 @@ def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def update_shop(session: Session, shop: Shop, **fields: Any) -> Shop:
-    """Change the shop's settings; secrets only change when a new value is typed."""
-    for name, value in clean_fields(fields).items():
+def update_shop(
+    session: Session,
+    shop: Shop,
+    *,
+    actor: User | None = None,
+    address: str = "",
+    **fields: Any,
+) -> Shop:
+    """Change the shop's settings; secrets only change when a new value is typed.
+
+    A new address clears the API credentials not typed again with it, and is audited.
+    """
+    values = clean_fields(fields)
+    new_url = values.get("base_url")
+    if new_url is not None and new_url != shop.base_url:
+        for name in API_CREDENTIALS:
+            values.setdefault(name, None)
+        record_audit(
+            session,
+            "shop.url_changed",
+            actor=actor,
+            address=address,
+            params={"shop": shop.name, "old_url": shop.base_url, "new_url": new_url},
+        )
+    for name, value in values.items():
         setattr(shop, name, value)
     session.flush()
     return shop
+
+
+def needs_credentials(shop: Shop) -> bool:
+    """Whether the shop has no API key to call it with (never set, or cleared by a new address)."""
+    return not shop.api_key
 
 
 def add_shop(session: Session, platform: Platform | str, **fields: Any) -> Shop:
@@ -269,9 +298,11 @@ def regenerate_webhook_secret(session: Session, shop: Shop) -> str:
 
 @dataclass(frozen=True)
 class ShopAnswer:
-    """What the shop answered: ok with a description, or the kind of failure and its detail.
+    """What the shop answered: ok with a description, or the kind of failure.
 
-    kind is one of ok, unreachable, auth, rate_limited, not_found, unsupported, error.
+    kind is one of ok, no_credentials, refused_address, unreachable, timeout, tls, redirect,
+    status, auth, rate_limited, not_found, unsupported, error. A failure's detail is our own
+    summary ("HTTP 502"), never what the other end said: the address may lead anywhere.
     """
 
     ok: bool
@@ -280,20 +311,29 @@ class ShopAnswer:
     items: tuple[str, ...] = ()
 
 
+# Checked in this order: a TimedOut is also a PlatformUnavailable.
+_FAILURE_KINDS: tuple[tuple[type[Exception], str], ...] = (
+    (AddressRefused, "refused_address"),
+    (TimedOut, "timeout"),
+    (TlsFailed, "tls"),
+    (Redirected, "redirect"),
+    (AuthFailed, "auth"),
+    (RateLimited, "rate_limited"),
+    (NotFoundAtShop, "not_found"),
+    (BadPayload, "not_found"),
+    (NotImplementedError, "unsupported"),
+    (ImportError, "unsupported"),
+)
+
+
 def _failure(exc: Exception) -> ShopAnswer:
-    if isinstance(exc, PlatformUnavailable):
-        kind = "unreachable"
-    elif isinstance(exc, AuthFailed):
-        kind = "auth"
-    elif isinstance(exc, RateLimited):
-        kind = "rate_limited"
-    elif isinstance(exc, NotFoundAtShop):
-        kind = "not_found"
-    elif isinstance(exc, NotImplementedError | ImportError):
-        kind = "unsupported"
-    else:
-        kind = "error"
-    return ShopAnswer(False, kind, str(exc)[:500])
+    status = exc.status if isinstance(exc, ConnectorError) else None
+    kind = next((kind for cls, kind in _FAILURE_KINDS if isinstance(exc, cls)), None)
+    if kind is None and status is not None:
+        kind = "status"
+    elif kind is None:
+        kind = "unreachable" if isinstance(exc, PlatformUnavailable) else "error"
+    return ShopAnswer(False, kind, f"HTTP {status}" if status is not None else "")
 
 
 def _connect(shop: Shop) -> Connector:
@@ -311,6 +351,8 @@ def _close(connector: Connector) -> None:
 
 def test_connection(shop: Shop, connector: Connector | None = None) -> ShopAnswer:
     """Call a cheap authenticated endpoint of the shop and say how it went."""
+    if needs_credentials(shop) and connector is None:
+        return ShopAnswer(False, "no_credentials")
     try:
         connector = connector or _connect(shop)
         try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, load_only
 
+from web.connectors import addresses
 from web.connectors.base import Connector, ShopSettings
 from web.connectors.registry import make_connector
 from web.i18n import N_
@@ -152,14 +152,23 @@ def new_shop_key(platform: Platform) -> str:
     return f"{platform.value[:4]}-{secrets.token_hex(6)}"
 
 
+def clean_base_url(url: object) -> str:
+    """The shop's URL without its trailing slash, if Comptoir may connect to it.
+
+    ValueError (a message id) otherwise: an https:// URL of a shop on the public internet,
+    or anything http(s) with APP_ALLOW_PRIVATE_SHOP_URLS=1 (see web/connectors/addresses.py).
+    """
+    try:
+        return addresses.check_shop_url(url)
+    except addresses.RefusedAddress as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def _validate_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValidationFailed(
-            N_("The shop URL must start with https://"),
-            {"url": N_("The shop URL must start with https://")},
-        )
-    return url.strip().rstrip("/")
+    try:
+        return clean_base_url(url)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), {"url": str(exc)}) from exc
 
 
 def create_shop(

@@ -22,8 +22,27 @@ from web.views.base import db, restrict
 bp = Blueprint("shops", __name__, url_prefix="/shops")
 restrict(bp, Role.ADMIN)
 
+# Our own words for each kind of failure: never what answered at the address, which may be
+# anything (see web/connectors/addresses.py).
 ANSWER_MESSAGES = {
+    "no_credentials": _l(
+        "The shop has no API credentials yet: type them in the settings below. Nothing was sent."
+    ),
+    "refused_address": _l(
+        "Comptoir does not connect to this address: it leads to this server, a private network "
+        "or a reserved range. Enter the shop's public https:// address."
+    ),
     "unreachable": _l("Cannot reach the shop. Check its address and that it is online."),
+    "timeout": _l("The shop did not answer in time. Try again, or check its address."),
+    "tls": _l(
+        "The secure connection to the shop failed: its certificate does not match its address, "
+        "or it does not speak https."
+    ),
+    "redirect": _l(
+        "The shop's address redirects elsewhere, and Comptoir follows no redirect. Enter the "
+        "address it leads to."
+    ),
+    "status": _l("The shop answered with an error status."),
     "auth": _l("The shop refused the credentials. Check the API key and secret."),
     "rate_limited": _l("The shop asks Comptoir to slow down. Try again in a minute."),
     "not_found": _l("The shop answered, but not as its API would. Check the address."),
@@ -116,6 +135,7 @@ def _edit_page(shop: Shop, status: int = 200, **context: Any) -> ResponseReturnV
         webhook_url=shops.webhook_url(current_app.config["BASE_URL"], shop),
         has_webhooks=shop_settings.platform_has_webhooks(shop),
         can_register=shop_settings.can_register_webhooks(shop),
+        needs_credentials=shop_settings.needs_credentials(shop),
         cursor=cursor,
         jobs=shop_settings.open_jobs(db(), shop),
         **context,
@@ -131,13 +151,25 @@ def edit(key: str) -> ResponseReturnValue:
 @bp.post("/<key>")
 def update(key: str) -> ResponseReturnValue:
     shop = _shop(key)
+    old_url = shop.base_url
     try:
-        shop_settings.update_shop(db(), shop, **_form_fields(request.form, with_flags=True))
+        shop_settings.update_shop(
+            db(),
+            shop,
+            actor=current_user._get_current_object(),
+            address=request.remote_addr or "",
+            **_form_fields(request.form, with_flags=True),
+        )
     except ValidationFailed as exc:
         db().rollback()
         return _edit_page(_shop(key), 422, form=request.form, errors=exc.errors)
     db().commit()
     flash(_("Settings saved."), "success")
+    if shop.base_url != old_url and shop_settings.needs_credentials(shop):
+        flash(
+            _("The shop's address changed: its API credentials were cleared. Type them again."),
+            "info",
+        )
     return htmx.redirect_after_post(url_for("shops.edit", key=key))
 
 
@@ -159,7 +191,8 @@ def _answer(shop: Shop, answer: ShopAnswer, action: str) -> ResponseReturnValue:
     if answer.ok:
         flash(_answer_text(answer, action), "success")
     else:
-        flash(f"{ANSWER_MESSAGES[answer.kind]} ({answer.detail})", "error")
+        detail = f" ({answer.detail})" if answer.detail else ""
+        flash(f"{ANSWER_MESSAGES[answer.kind]}{detail}", "error")
     return htmx.redirect_after_post(url_for("shops.edit", key=shop.key))
 
 
