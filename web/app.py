@@ -18,6 +18,7 @@ from web import config as app_config
 from web import crypto
 from web.db import make_engine, make_session_factory
 from web.extensions import limiter
+from web.private_files import private_folder
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_database(app: Flask) -> None:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
-        Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+        # The database holds every name and address: its folder is ours alone.
+        private_folder(Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent)
     size = int(app.config["DATABASE_POOL_SIZE"])
     engine = make_engine(app.config["DATABASE_URL"], pool_size=size, max_overflow=size)
     app.extensions["comptoir.engine"] = engine

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from web.private_files import private_folder, write_private
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +70,8 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 def _instance_secret(instance_path: Path, filename: str) -> str:
     path = instance_path / filename
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        private_folder(path.parent)
+        write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
