@@ -13,11 +13,11 @@ from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web import config as app_config
 from web import crypto
 from web.db import make_engine, make_session_factory
-from web.extensions import limiter
 from web.private_files import private_folder
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(app_config.load(overrides, instance_path=instance_path))
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
 
+    if app.config["PROXY_HOPS"]:
+        # Behind the TLS proxy every client would be 127.0.0.1: read the address it forwards.
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
     _init_database(app)
     _init_extensions(app)
@@ -84,7 +88,6 @@ def _init_extensions(app: Flask) -> None:
     Htmx(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -119,7 +122,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(sync_issues.bp)
     app.register_blueprint(bulk.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
-    limiter.exempt(hooks.bp)  # shops send bursts; a refused delivery is lost on WooCommerce
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)
     from web.views import events, filters

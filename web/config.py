@@ -27,8 +27,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "LANGUAGES": ("fr", "en"),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
-        "LOGIN_RATE_LIMIT": "10 per minute",
-        "RATELIMIT_STORAGE_URI": "memory://",
+        # Proxies in front that append to X-Forwarded-For (1 behind Caddy or nginx); 0 when
+        # clients connect directly, so that nobody can choose their own address.
+        "PROXY_HOPS": 0,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "comptoir_session",
