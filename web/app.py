@@ -104,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     from web.views import (
         admin,
         api,
+        audit,
         auth,
         bulk,
         dashboard,
@@ -121,6 +122,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.register_blueprint(sync_issues.bp)
     app.register_blueprint(bulk.bp)
+    app.register_blueprint(audit.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)
