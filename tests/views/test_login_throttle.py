@@ -243,3 +243,19 @@ def test_address_keys() -> None:
     assert key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert key("not an address") == "not an address"
     assert login_throttle.account_key("  Owner@Example.COM ") == "owner@example.com"
+
+
+def test_a_day_without_failures_starts_the_count_over(
+    client: FlaskClient, clock: Clock, db_session: Session
+) -> None:
+    assert spray(client, "typo@example.com", 5) == [400] * 5
+    clock.move(hours=25)
+    # Five free failures again, and the sixth, not the first, makes the next one wait.
+    assert spray(client, "typo@example.com", 6, first=20) == [400] * 6
+    assert attempt(client, "typo@example.com").headers["Retry-After"] == "1"
+    # Counts quiet for a day and no longer waiting are deleted, not kept for ever.
+    clock.move(hours=25)
+    attempt(client, "someone-else@example.com", address="192.0.2.200")
+    db_session.expire_all()
+    keys = {row.key for row in db_session.scalars(select(LoginThrottle))}
+    assert "typo@example.com" not in keys and "someone-else@example.com" in keys
