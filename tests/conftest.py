@@ -154,7 +154,6 @@ def app_overrides(tmp_path: Path, database_url: str, encryption_key: str) -> dic
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test-secret-key",
         "ENCRYPTION_KEY": encryption_key,
-        "LOGIN_RATE_LIMIT": "1000 per minute",
         "BASE_URL": "http://comptoir.test",
         "ALLOW_PRIVATE_SHOP_URLS": True,
     }

@@ -13,12 +13,13 @@ from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web import config as app_config
 from web import crypto, htmx
 from web.connectors import addresses
 from web.db import make_engine, make_session_factory
-from web.extensions import limiter
+from web.private_files import private_folder
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(app_config.load(overrides, instance_path=instance_path))
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(Path(__file__).parent / "translations")
 
+    if app.config["PROXY_HOPS"]:
+        # Behind the TLS proxy every client would be 127.0.0.1: read the address it forwards.
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
     addresses.configure(allow_private=bool(app.config["ALLOW_PRIVATE_SHOP_URLS"]))
     _init_database(app)
@@ -63,9 +68,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def _init_database(app: Flask) -> None:
     if app.config["DATABASE_URL"].startswith("sqlite:///"):
-        Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+        # The database holds every name and address: its folder is ours alone.
+        private_folder(Path(app.config["DATABASE_URL"].removeprefix("sqlite:///")).parent)
     size = int(app.config["DATABASE_POOL_SIZE"])
     engine = make_engine(app.config["DATABASE_URL"], pool_size=size, max_overflow=size)
     app.extensions["comptoir.engine"] = engine
@@ -86,7 +90,6 @@ def _init_extensions(app: Flask) -> None:
     Htmx(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
-    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -104,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
         account,
         admin,
         api,
+        audit,
         auth,
         bulk,
         dashboard,
@@ -122,8 +126,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(sync_issues.bp)
     app.register_blueprint(bulk.bp)
     app.register_blueprint(account.bp)
+    app.register_blueprint(audit.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
-    limiter.exempt(hooks.bp)  # shops send bursts; a refused delivery is lost on WooCommerce
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)
     from web.views import events, filters

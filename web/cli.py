@@ -197,15 +197,28 @@ def sync_run(shop_key: str | None) -> None:
 @orders_cli.command("export")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("--shop", "shop_key", default=None)
-def orders_export(fmt: str, shop_key: str | None) -> None:
-    """Write orders with lines, transactions, shipments and parcels to stdout."""
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file, readable by you only (0600), instead of stdout.",
+)
+def orders_export(fmt: str, shop_key: str | None, output: str | None) -> None:
+    """Write orders with lines, transactions, shipments and parcels to stdout or a file."""
+    from web.private_files import open_private
     from web.services import export
 
     with _session() as session:
         if shop_key and shops.find_by_key(session, shop_key) is None:
             raise click.ClickException(f"no shop with key {shop_key!r}")
         writer = export.export_json if fmt == "json" else export.export_csv
-        writer(session, sys.stdout, shop_key)
+        if output is None:
+            writer(session, sys.stdout, shop_key)
+            return
+        with open_private(output, "w", encoding="utf-8", newline="") as out:
+            count = writer(session, out, shop_key)
+        click.echo(f"{count} orders written to {output}", err=True)
 
 
 @click.command("serve")

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from web.private_files import private_folder, write_private
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +27,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "LANGUAGES": ("fr", "en"),
         "BABEL_DEFAULT_LOCALE": "fr",
         "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
-        "LOGIN_RATE_LIMIT": "10 per minute",
-        "RATELIMIT_STORAGE_URI": "memory://",
+        # Proxies in front that append to X-Forwarded-For (1 behind Caddy or nginx); 0 when
+        # clients connect directly, so that nobody can choose their own address.
+        "PROXY_HOPS": 0,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_NAME": "comptoir_session",
@@ -74,9 +77,8 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
 def _instance_secret(instance_path: Path, filename: str) -> str:
     path = instance_path / filename
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        private_folder(path.parent)
+        write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 

@@ -10,6 +10,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 
+from web.private_files import private_folder, write_private
+
 log = logging.getLogger(__name__)
 
 _fernet: MultiFernet | None = None
@@ -29,9 +31,8 @@ def configure(keys: str | None, instance_path: str | Path) -> None:
     if not keys:
         key_file = Path(instance_path) / "dev-encryption.key"
         if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            key_file.write_bytes(Fernet.generate_key())
-            key_file.chmod(0o600)
+            private_folder(key_file.parent)
+            write_private(key_file, Fernet.generate_key())
         log.warning(
             "APP_ENCRYPTION_KEY is not set: shop credentials are encrypted with the "
             "development key in %s. Set APP_ENCRYPTION_KEY in production.",

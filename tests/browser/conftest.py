@@ -60,7 +60,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -
             "INSTANCE_PATH": str(tmp / "instance"),
             "SECRET_KEY": "browser-tests",
             "ENCRYPTION_KEY": encryption_key,
-            "LOGIN_RATE_LIMIT": "1000 per minute",
             "ALLOW_PRIVATE_SHOP_URLS": True,
         }
     )

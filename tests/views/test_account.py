@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,3 +80,45 @@ def test_my_language_is_chosen_on_my_account_page(
     assert "Change my password" in client.get("/account").get_data(as_text=True)
     db_session.refresh(user)
     assert user.locale == "en"
+
+
+def test_guessing_the_current_password_is_throttled_like_a_login(
+    app: Flask, client: FlaskClient, login_as: Callable[..., User], db_session: Session
+) -> None:
+    """A stolen session cannot brute-force the password through the account page: the
+    guesses count for the account, and past the free ones the form refuses unheard."""
+    frozen = dt.datetime(2026, 3, 2, 10, tzinfo=dt.UTC)  # time stands still: no wait expires
+    app.extensions["comptoir.clock"] = lambda: frozen
+    user = login_as(Role.MANAGER)
+    before = user.password_hash
+    statuses = []
+    for guess in range(8):
+        page = client.get("/account").get_data(as_text=True)
+        response = client.post(
+            "/account/password",
+            data={
+                "csrf_token": csrf_from(page),
+                "current_password": f"guess number {guess}",
+                "new_password": "a long new password",
+                "repeat_password": "a long new password",
+            },
+        )
+        statuses.append(response.status_code)
+    assert statuses[:5] == [422] * 5
+    assert 429 in statuses[5:]
+    refused = response.get_data(as_text=True)
+    assert "Trop de tentatives" in refused
+    # Even the right password is not heard during the wait.
+    page = client.get("/account").get_data(as_text=True)
+    response = client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf_from(page),
+            "current_password": TEST_PASSWORD,
+            "new_password": "a long new password",
+            "repeat_password": "a long new password",
+        },
+    )
+    assert response.status_code == 429
+    db_session.refresh(user)
+    assert user.password_hash == before

@@ -136,26 +136,6 @@ def test_session_cookie_is_secure_behind_https(app_overrides, session_factory) -
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
-def test_login_is_rate_limited(app_overrides, session_factory, make_user) -> None:
-    from web.app import create_app
-
-    app = create_app({**app_overrides, "LOGIN_RATE_LIMIT": "3 per minute"})
-    app.extensions["comptoir.sessions"] = session_factory
-    client = app.test_client()
-    user = make_user()
-    statuses = []
-    for _ in range(5):
-        token = csrf_token(client)
-        statuses.append(
-            client.post(
-                "/login",
-                data={"email": user.email, "password": "bad password!", "csrf_token": token},
-            ).status_code
-        )
-    assert statuses[:3] == [400, 400, 400]
-    assert statuses[3:] == [429, 429]
-
-
 def test_language_switch_to_english_and_back(client: FlaskClient) -> None:
     token = csrf_token(client)
     response = client.post("/language", data={"lang": "en", "next": "/login", "csrf_token": token})

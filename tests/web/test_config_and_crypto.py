@@ -43,6 +43,13 @@ def test_missing_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert first == second and len(first) > 40
 
 
+def test_generated_keys_are_created_readable_by_us_only(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    config.load(environ={}, instance_path=instance)
+    assert (instance / "dev-secret.key").stat().st_mode & 0o777 == 0o600
+    assert instance.stat().st_mode & 0o777 == 0o700
+
+
 def test_shop_credentials_are_encrypted_in_the_database(db_session: Session) -> None:
     shop = Shop(
         key="k1",

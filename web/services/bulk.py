@@ -24,6 +24,7 @@ from web.i18n import N_
 from web.models import Job, User, utcnow
 from web.models.enums import CommentVisibility, JobState
 from web.models.orders import Order
+from web.private_files import open_private, private_folder
 from web.services import comments, export, order_actions, order_queries, order_state, paging
 from web.services.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
@@ -334,12 +335,12 @@ def _export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> 
     folder = Path(job.payload["folder"])
     ids = _resolve(session, job.payload["selection"])
     _report(sessions, job_id, 0, len(ids))
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     remove_old_exports(folder)
     path = folder / f"orders-{job_id}.{fmt}"
     partial = path.with_name(path.name + ".part")
     writer = export.export_json if fmt == "json" else export.export_csv
-    with partial.open("w", encoding="utf-8", newline="") as out:
+    with open_private(partial, "w", encoding="utf-8", newline="") as out:
         count = writer(
             session,
             out,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from web.connectors.base import price
 from web.models import Order, OrderLine, Shipment, Shop, Transaction
 from web.services import mapping_issues
+from web.services.csvsafe import csv_writer
 
 Translate = Callable[[str], str]
 
@@ -270,7 +270,7 @@ def export_csv(
     progress: Progress | None = None,
 ) -> int:
     """Write one CSV row per order line (order columns repeated); return how many orders."""
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
     for order in _orders(session, shop_key, order_ids):
@@ -288,31 +288,30 @@ def export_csv(
             record["payment_state"],
             record["payment_method"],
             record["shipping_mode"] or "",
-            record["grand_total"],
-            record["tax_total"],
-            record["shipping_total"],
-            record["discount_total"],
+            # Amounts as numbers, so a negative one stays a number in the spreadsheet.
+            order.grand_total,
+            order.tax_total,
+            order.shipping_total,
+            order.discount_total,
         ]
         tail = [
             _money_list(order),
             "; ".join(f"{s.number} {s.state.value}" for s in order.shipments),
             "; ".join(p.tracking_number for s in order.shipments for p in s.parcels),
         ]
-        for line in record["lines"] or [None]:
-            cells = (
-                [
-                    line["sku"],
-                    line["ean"],
-                    line["name"],
-                    line["options"],
-                    line["quantity"],
-                    line["unit_price"],
-                    line["tax_rate"],
-                    line["total_gross"],
-                ]
-                if line
-                else [""] * 8
-            )
+        if not order.lines:
+            writer.writerow(head + [""] * 8 + tail)
+        for line in order.lines:
+            cells = [
+                line.sku,
+                line.ean,
+                line.name,
+                line.options,
+                line.quantity,
+                price(line.unit_price),
+                line.tax_rate.normalize(),
+                line.total_gross,
+            ]
             writer.writerow(head + cells + tail)
         count += 1
         _tell(progress, count)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, current_app, flash, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from web import htmx
-from web.extensions import limiter
-from web.services import users
+from web.models import utcnow
+from web.services import login_throttle, users
 from web.services.errors import ValidationFailed
 from web.views import sessions
 from web.views.base import db
@@ -23,9 +25,8 @@ def _page(status: int = 200, **context: Any) -> ResponseReturnValue:
     return htmx.render("account/index.html", status=status, **({"errors": {}} | context))
 
 
-def _password_limit() -> str:
-    # Guessing the current password here is guessing a login: the same limit applies.
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
+def _now() -> dt.datetime:
+    return current_app.extensions.get("comptoir.clock", utcnow)()
 
 
 @bp.get("")
@@ -34,9 +35,19 @@ def index() -> ResponseReturnValue:
 
 
 @bp.post("/password")
-@limiter.limit(_password_limit)
 def change_password() -> ResponseReturnValue:
     form = request.form
+    # Guessing the current password here is guessing a login: the login throttle counts it.
+    attempt = login_throttle.Attempt(current_user.email, request.remote_addr or "")
+    now = _now()
+    wait = login_throttle.check(db(), attempt, now)
+    if wait is not None:
+        db().rollback()
+        message = _(
+            "Too many failed attempts. Try again in %(wait)s.",
+            wait=format_timedelta(dt.timedelta(seconds=wait.wait_seconds), threshold=1.5),
+        )
+        return _page(status=429, throttled=message)
     try:
         users.change_password(
             db(),
@@ -48,6 +59,9 @@ def change_password() -> ResponseReturnValue:
         )
     except ValidationFailed as exc:
         db().rollback()
+        if "current_password" in exc.errors:
+            login_throttle.record_failure(db(), attempt, now)
+            db().commit()
         return _page(status=422, errors=exc.errors)
     db().commit()
     sessions.keep(current_user)  # this session goes on; every other one has ended

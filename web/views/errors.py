@@ -7,7 +7,6 @@ import logging
 from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -32,12 +31,6 @@ def register(app: Flask) -> None:
     def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
         return _page(
             400, _("Form expired"), _("The form had expired. Reload the page and try again.")
-        )
-
-    @app.errorhandler(RateLimitExceeded)
-    def too_many(exc: RateLimitExceeded) -> ResponseReturnValue:
-        return _page(
-            429, _("Too many attempts"), _("Too many attempts. Wait a minute and try again.")
         )
 
     @app.errorhandler(403)

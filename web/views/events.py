@@ -395,14 +395,35 @@ CAUSES: dict[str, Entry] = {
 }
 
 
-AUDIT: dict[str, Entry] = {
-    "login.throttled": Message(
+def _throttled(params: Params) -> Message:
+    formats = {"wait_seconds": number}
+    if params.get("scope") == "address":
+        return Message(
+            N_(
+                "Logins from %(address)s slowed down after %(failures)s failed attempts (the "
+                "last one for %(email)s): the next one is heard in %(wait_seconds)s s."
+            ),
+            formats,
+        )
+    if params.get("scope") == "device":
+        return Message(
+            N_(
+                "Logins to %(email)s from one known device slowed down after %(failures)s "
+                "failed attempts: the next one is heard in %(wait_seconds)s s."
+            ),
+            formats,
+        )
+    return Message(
         N_(
             "Logins to %(email)s slowed down after %(failures)s failed attempts: the next one "
             "is heard in %(wait_seconds)s s."
         ),
-        {"wait_seconds": number},
-    ),
+        formats,
+    )
+
+
+AUDIT: dict[str, Entry] = {
+    "login.throttled": _throttled,
     "session.ended_everywhere": Message(N_("Every session of %(email)s ended.")),
     "password.changed": Message(N_("Password of %(email)s changed; its sessions ended.")),
     "user.deactivated": Message(N_("%(email)s deactivated; its sessions ended.")),
