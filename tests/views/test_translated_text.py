@@ -7,6 +7,7 @@ filter, which returns plain text that autoescaping then escapes.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,27 @@ def test_no_template_translates_a_variable(app: Flask) -> None:
                 texts = call.args[:3]
             if not all(isinstance(text, nodes.Const) for text in texts):
                 offenders.append(f"{path.relative_to(templates)}:{call.lineno}")
+    assert not offenders, offenders
+
+
+# The registries that translate the msgids services store, by name.
+TRANSLATORS = {"web/views/events.py", "web/services/mapping_issues.py"}
+
+
+def test_no_python_code_translates_a_variable_outside_the_registries(app: Flask) -> None:
+    root = Path(app.root_path).parent
+    offenders = []
+    for path in sorted((root / "web").rglob("*.py")):
+        if str(path.relative_to(root)) in TRANSLATORS:
+            continue
+        for call in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+                continue
+            if call.func.id not in GETTEXT | {"_l", "lazy_gettext"} or not call.args:
+                continue
+            texts = call.args[:2] if call.func.id == "ngettext" else call.args[:1]
+            if not all(isinstance(t, ast.Constant) and isinstance(t.value, str) for t in texts):
+                offenders.append(f"{path.relative_to(root)}:{call.lineno}")
     assert not offenders, offenders
 
 

@@ -15,6 +15,7 @@ from web.models.enums import Role
 from web.services import paging, users
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import db, restrict
+from web.views.events import translated
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 restrict(bp, Role.ADMIN)
@@ -80,7 +81,7 @@ def user_set_active(user_id: int) -> ResponseReturnValue:
     try:
         users.set_active(db(), user, request.form.get("active") == "1", current_user)
     except ValidationFailed as exc:
-        flash(_(str(exc)), "error")
+        flash(translated(str(exc)), "error")
         return htmx.redirect_after_post(url_for("admin.user_list"))
     db().commit()
     return htmx.redirect_after_post(url_for("admin.user_list"))
