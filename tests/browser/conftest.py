@@ -96,9 +96,43 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+# Runs in every document before its own scripts: each Content-Security-Policy violation the
+# page reports goes to Python through the binding, so one on a page left since still counts.
+REPORT_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const text = `${event.effectiveDirective} refused ${event.blockedURI || "inline code"}`
+    + ` at ${event.sourceFile || event.documentURI}:${event.lineNumber}`
+    + (event.sample ? ` (${event.sample})` : "");
+  window.__reportCspViolation(text);
+  window.__cspViolations.push(text);
+});
+"""
+
+
+def watch_csp_violations(context: Any) -> list[str]:
+    """Collect what the policy refused in any page of the context (reports and console)."""
+    violations: list[str] = []
+    context.expose_binding(
+        "__reportCspViolation",
+        lambda source, text: violations.append(f"{source['page'].url}: {text}"),
+    )
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    context.on("console", on_console)
+    return violations
+
+
 @pytest.fixture(params=["desktop", "phone"])
 def page(request: pytest.FixtureRequest, browser: Any, live_server: str) -> Iterator[Any]:
-    """A fresh browser context at a desktop size, then at a 360 px phone size."""
+    """A fresh browser context at a desktop size, then at a 360 px phone size.
+
+    Whatever the test does, the test fails if a page reported a CSP violation.
+    """
     viewport = DESKTOP if request.param == "desktop" else PHONE
     context = browser.new_context(
         viewport=viewport,
@@ -108,10 +142,13 @@ def page(request: pytest.FixtureRequest, browser: Any, live_server: str) -> Iter
         has_touch=request.param == "phone",
     )
     context.set_default_timeout(10_000)
+    violations = watch_csp_violations(context)
     page = context.new_page()
     page.viewport_name = request.param
+    page.csp_violations = violations
     yield page
     context.close()
+    assert not violations, "the Content-Security-Policy refused:\n" + "\n".join(violations)
 
 
 def log_in(page: Any, email: str = "manager@example.com") -> None:

@@ -69,7 +69,7 @@ def test_search_then_open_an_order(page: Any) -> None:
     first_number = page.locator(".orders-table tbody tr .cell-number a").first.inner_text()
     _open_filters(page)
     page.fill("#order-search", first_number)
-    page.wait_for_function("document.querySelectorAll('.orders-table tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('.orders-table tbody tr').length === 1")
     page.click(f".orders-table tbody tr .cell-number a:text-is('{first_number}')")
     page.wait_for_url("**/orders/*")
     heading = page.get_by_role("heading", level=1).inner_text()

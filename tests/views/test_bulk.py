@@ -383,7 +383,8 @@ def test_the_list_polls_for_orders_newer_than_the_newest_it_saw(
     html = client.get("/orders/?shop=bulk-shop").get_data(as_text=True)
     newest = max(order.id for order in orders)
     assert f'hx-get="/orders/arrivals?after={newest}&amp;shop=bulk-shop"' in html
-    assert "every 10s [document.visibilityState === 'visible']" in html
+    # Only while the tab is visible: the condition is named, static/js/app.js checks it.
+    assert 'hx-trigger="every 10s" data-request-if="visible"' in html
 
 
 def test_the_arrivals_count_only_newer_orders_matching_the_filters(

@@ -72,6 +72,7 @@ def test_server_error_page_rolls_back_and_says_nothing_was_saved(
     html = response.get_data(as_text=True)
     assert "Rien n'a été enregistré" in html or "Rien n&#39;a été enregistré" in html
     assert "kaboom" not in html
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
 def test_static_htmx_is_served_locally_without_login(client: FlaskClient) -> None:

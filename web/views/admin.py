@@ -17,6 +17,7 @@ from web.services import paging, users
 from web.services.errors import NotFound, ValidationFailed
 from web.views import sessions
 from web.views.base import db, restrict
+from web.views.events import translated
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 restrict(bp, Role.ADMIN)
@@ -97,7 +98,7 @@ def user_set_active(user_id: int) -> ResponseReturnValue:
         active = request.form.get("active") == "1"
         users.set_active(db(), user, active, current_user, address=_address())
     except ValidationFailed as exc:
-        flash(_(str(exc)), "error")
+        flash(translated(str(exc)), "error")
         return htmx.redirect_after_post(url_for("admin.user_list"))
     db().commit()
     return htmx.redirect_after_post(url_for("admin.user_list"))

@@ -17,6 +17,7 @@ from web.models.enums import JobState, Role
 from web.services import bulk, order_actions, order_queries, paging
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import DESK_ROLES, EDITOR_ROLES, db, has_role, restrict
+from web.views.events import translated
 
 bp = Blueprint("bulk", __name__, url_prefix="/orders")
 restrict(bp, *DESK_ROLES)
@@ -53,7 +54,8 @@ def submit() -> ResponseReturnValue:
         job = _start(operation, request.form)
     except ValidationFailed as exc:
         db().rollback()
-        messages = [_(message) for message in dict.fromkeys(exc.errors.values())] or [_(str(exc))]
+        texts = list(dict.fromkeys(exc.errors.values())) or [str(exc)]
+        messages = [translated(text) for text in texts]
         return htmx.render(
             "orders/bulk_job.html", "orders/_bulk_errors.html", status=422, messages=messages
         )

@@ -62,7 +62,11 @@ def state(value: Any, params: Params) -> str:
 
 
 def translated(value: Any, params: Params | None = None) -> str:
-    """A msgid a service stored (a refusal reason), in the reader's language."""
+    """A msgid a service stored (a refusal reason, a field error), in the reader's language.
+
+    Plain text, which templates escape: Jinja's `_()` would return markup, so a stored text
+    that is not a msgid would reach the page as HTML. Templates use `value | translated`.
+    """
     text = str(value or "")
     return gettext(text) if text else ""
 

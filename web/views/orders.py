@@ -31,6 +31,7 @@ from web.views.base import (
     restrict,
     roles_required,
 )
+from web.views.events import translated
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 restrict(bp, *DESK_ROLES)
@@ -400,7 +401,7 @@ def act(order_id: int, action: str) -> ResponseReturnValue:
             notify=request.form.get("notify", "on") == "on",
         )
     except ValidationFailed as exc:
-        return _refused(order_id, 422, action_error=_(str(exc)), open_action=action)
+        return _refused(order_id, 422, action_error=translated(str(exc)), open_action=action)
     except InvalidTransition as exc:
         return _refused(
             order_id,
@@ -408,7 +409,7 @@ def act(order_id: int, action: str) -> ResponseReturnValue:
             action_error=_(
                 "%(action)s is not possible: %(reason)s.",
                 action=ACTION_LABELS[action],
-                reason=_(exc.reason),
+                reason=translated(exc.reason),
             ),
         )
     return _done(order_id, str(ACTION_DONE[action]))
@@ -438,7 +439,9 @@ def add_transaction(order_id: int) -> ResponseReturnValue:
             reference=form.get("reference", ""),
         )
     except ValidationFailed as exc:
-        return _refused(order_id, 422, payment_errors={k: _(v) for k, v in exc.errors.items()})
+        return _refused(
+            order_id, 422, payment_errors={k: translated(v) for k, v in exc.errors.items()}
+        )
     done = _("Refund recorded.") if form.get("kind") == "refund" else _("Payment recorded.")
     return _done(order_id, done, "#payment-title")
 
@@ -459,7 +462,9 @@ def add_comment(order_id: int) -> ResponseReturnValue:
             notify=form.get("notify") == "on",
         )
     except ValidationFailed as exc:
-        return _refused(order_id, 422, comment_errors={k: _(v) for k, v in exc.errors.items()})
+        return _refused(
+            order_id, 422, comment_errors={k: translated(v) for k, v in exc.errors.items()}
+        )
     return _done(order_id, _("Comment added."), "#comments-title")
 
 
@@ -480,10 +485,10 @@ def edit_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
     try:
         comments.edit_comment(db(), comment, current_actor(), request.form.get("text", ""), user)
     except ValidationFailed as exc:
-        errors = {k: _(v) for k, v in exc.errors.items()}
+        errors = {k: translated(v) for k, v in exc.errors.items()}
         return _refused(order_id, 422, edit_errors={comment_id: errors}, editing=comment_id)
     except InvalidTransition as exc:
-        return _refused(order_id, 409, comment_refusal=_(exc.reason))
+        return _refused(order_id, 409, comment_refusal=translated(exc.reason))
     return _done(order_id, _("Comment changed."), "#comments-title")
 
 
@@ -497,5 +502,5 @@ def delete_comment(order_id: int, comment_id: int) -> ResponseReturnValue:
     try:
         comments.delete_comment(db(), comment, current_actor(), user)
     except InvalidTransition as exc:
-        return _refused(order_id, 409, comment_refusal=_(exc.reason))
+        return _refused(order_id, 409, comment_refusal=translated(exc.reason))
     return _done(order_id, _("Comment deleted."), "#comments-title")

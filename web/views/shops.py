@@ -18,6 +18,7 @@ from web.services import shop_settings, shops, sync_log
 from web.services.errors import NotFound, ValidationFailed
 from web.services.shop_settings import ShopAnswer
 from web.views.base import db, restrict
+from web.views.events import translated
 
 bp = Blueprint("shops", __name__, url_prefix="/shops")
 restrict(bp, Role.ADMIN)
@@ -261,9 +262,9 @@ def backfill(key: str) -> ResponseReturnValue:
                 "shops/_backfill_error.html",
                 "shops/_backfill_error.html",
                 status=422,
-                message=_(exc.errors["since"]),
+                message=translated(exc.errors["since"]),
             )
-        return _edit_page(_shop(key), 422, backfill_error=_(exc.errors["since"]))
+        return _edit_page(_shop(key), 422, backfill_error=translated(exc.errors["since"]))
     return _job_started(shop, job.id)
 
 
@@ -347,7 +348,7 @@ def mapping_edit(key: str, kind: str, mapping_id: int) -> ResponseReturnValue:
         errors = exc.errors
     if not htmx.is_htmx_request():
         if errors:
-            reason = _(next(iter(errors.values())))
+            reason = translated(next(iter(errors.values())))
             flash(_("The mapping was not saved: %(reason)s", reason=reason), "error")
         else:
             flash(_("Mapping saved."), "success")

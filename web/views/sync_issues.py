@@ -24,6 +24,7 @@ from web.services import outbox, paging, sync_issues, sync_log
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.sync_issues import Issue, IssueCounts
 from web.views.base import EDITOR_ROLES, current_actor, db, has_role, restrict
+from web.views.events import translated
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +154,9 @@ def _acted(issue: Issue, notice: str) -> ResponseReturnValue:
 def _refused(issue: Issue, exc: ValidationFailed | InvalidTransition) -> ResponseReturnValue:
     db().rollback()
     if isinstance(exc, InvalidTransition):
-        status, error = 409, _(exc.reason)
+        status, error = 409, translated(exc.reason)
     else:
-        status, error = 422, _(next(iter(exc.errors.values()), str(exc)))
+        status, error = 422, translated(next(iter(exc.errors.values()), str(exc)))
     if htmx.is_htmx_request():
         return _row(issue, status, error=error)
     flash(error, "error")

@@ -16,6 +16,7 @@ from web.models.enums import InboxState, Role
 from web.services import sync_log
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import current_actor, db, restrict
+from web.views.events import translated
 
 bp = Blueprint("sync_log", __name__, url_prefix="/sync")
 restrict(bp, Role.ADMIN, Role.MANAGER)
@@ -83,7 +84,7 @@ def _act(event_id: int, action: Callable[..., InboxEvent], done: str) -> Respons
         action(db(), event, current_actor())
     except ValidationFailed as exc:
         db().rollback()
-        flash(_(next(iter(exc.errors.values()), str(exc))), "error")
+        flash(translated(next(iter(exc.errors.values()), str(exc))), "error")
         return htmx.redirect_after_post(url_for("sync_log.detail", event_id=event_id))
     db().commit()
     if htmx.is_htmx_request():
