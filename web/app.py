@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request, session, url_for
-from flask_babel import Babel
+from flask_babel import Babel, gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
@@ -19,6 +19,7 @@ from web import config as app_config
 from web import crypto, htmx
 from web.connectors import addresses
 from web.db import make_engine, make_session_factory
+from web.i18n import N_
 from web.private_files import private_folder
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,10 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    # Flask-Login's own notice, in the reader's language (its default is English).
+    login_manager.login_message = N_("Please log in to access this page.")
+    login_manager.login_message_category = "info"
+    login_manager.localize_callback = gettext
 
     from web.views import sessions
 

@@ -144,3 +144,11 @@ def test_language_switch_to_english_and_back(client: FlaskClient) -> None:
     assert '<html lang="en">' in html and "Log in" in html
     client.post("/language", data={"lang": "fr", "next": "/login", "csrf_token": token})
     assert "Se connecter" in client.get("/login").get_data(as_text=True)
+
+
+def test_the_login_notice_after_a_redirect_is_in_the_readers_language(
+    client: FlaskClient,
+) -> None:
+    page = client.get("/orders/", follow_redirects=True).get_data(as_text=True)
+    assert "Veuillez vous connecter pour accéder à cette page." in page
+    assert "Please log in" not in page
