@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import reset_schema, separate_database_url
 from web.db import make_engine
-from web.migrate import upgrade
+from web.migrate import downgrade, upgrade
 from web.models import Base, Document, InboxEvent, Order, OrderEvent, OutboxMessage, Shop
 from web.models.enums import DocumentKind, DocumentState, Platform
 
@@ -469,3 +469,28 @@ def test_inbox_content_key_is_unique_per_shop_but_may_be_absent(db_session: Sess
     )
     with pytest.raises(IntegrityError):
         db_session.flush()
+
+
+# --- 0009: shipments -----------------------------------------------------------------------------
+
+
+def test_0009_keeps_shipments_and_allows_the_cancelled_state_both_ways(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0009")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0008")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(connection, "orders", shop_id=shop_id, external_id="1", number="#1")
+        _insert(connection, "shipments", order_id=order_id, number="EXP-1", state="shipped")
+    upgrade(url)
+    with engine.begin() as connection:
+        row = connection.execute(text("SELECT state, origin, cancel_reason FROM shipments")).one()
+        assert tuple(row) == ("shipped", "comptoir", "")
+        connection.execute(text("UPDATE shipments SET state = 'cancelled'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE shipments SET state = 'lost'"))
+    downgrade(url, "0008")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT state FROM shipments")).scalar() == "draft"
+    engine.dispose()

@@ -87,6 +87,14 @@ class ShipmentState(StrEnum):
     PACKED = "packed"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+class ShipmentOrigin(StrEnum):
+    """Who made the shipment: Comptoir (pushed to the shop) or the shop (never pushed back)."""
+
+    COMPTOIR = "comptoir"
+    SHOP = "shop"
 
 
 class DocumentKind(StrEnum):

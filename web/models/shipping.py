@@ -10,7 +10,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from web.models.base import Base, Quantity, enum_column, utcnow
-from web.models.enums import ShipmentState
+from web.models.enums import ShipmentOrigin, ShipmentState
 from web.models.shops import ShippingMode
 
 if TYPE_CHECKING:
@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 class Shipment(Base):
     __tablename__ = "shipments"
+    __table_args__ = (
+        # A shipment made in the shop arrives once, whatever the route (webhook, poll).
+        UniqueConstraint("order_id", "external_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
@@ -31,6 +35,17 @@ class Shipment(Base):
     shipped_at: Mapped[dt.datetime | None]
     delivered_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    origin: Mapped[ShipmentOrigin] = enum_column(
+        ShipmentOrigin, name="shipment_origin", default=ShipmentOrigin.COMPTOIR
+    )
+    # The shop's own id for it (Shopify fulfillment, Magento shipment, …), once known.
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    # A client's retry of the same "create" (API Idempotency-Key, the pack screen's confirm)
+    # finds this shipment instead of making a second one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    cancelled_at: Mapped[dt.datetime | None]
+    cancel_reason: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    pushed_at: Mapped[dt.datetime | None]
 
     order: Mapped[Order] = relationship(back_populates="shipments")
     shipping_mode: Mapped[ShippingMode | None] = relationship()
@@ -68,6 +83,8 @@ class Parcel(Base):
     tracking_number: Mapped[str] = mapped_column(String(80), default="", index=True)
     tracking_url: Mapped[str] = mapped_column(String(500), default="")
     weight_kg: Mapped[Decimal | None] = mapped_column(Quantity)
+    # The shop's id for this tracking entry (WooCommerce tracking item, Magento track).
+    external_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     shipment: Mapped[Shipment] = relationship(back_populates="parcels")
