@@ -32,7 +32,7 @@ def _status() -> str:
 
 
 def _list_context(status: str) -> dict[str, Any]:
-    return {"rows": shipping_modes.list_modes(db(), status), "status": status}
+    return {"rows": shipping_modes.list_modes(db(), status), "shown": status}
 
 
 @bp.get("/")
