@@ -20,6 +20,7 @@ from web.models.enums import Role
 from web.services import shipping_modes
 
 PARTIAL = {"HX-Request": "true"}
+LIST_SWAP = {**PARTIAL, "HX-Target": "modes-results"}
 BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
 BASE = "/admin/shipping-modes/"
 
@@ -92,12 +93,12 @@ def test_the_filter_swaps_the_list_and_its_url_loads_a_whole_page(
 ) -> None:
     seeded["gls"].is_active = False
     db_session.commit()
-    fragment = admin.get(BASE, query_string={"status": "inactive"}, headers=PARTIAL)
+    fragment = admin.get(BASE, query_string={"status": "inactive"}, headers=LIST_SWAP)
     assert fragment.status_code == 200
     assert "<html" not in text(fragment) and 'id="modes-results"' in text(fragment)
     assert row_names(text(fragment)) == ["GLS Chez vous"]
     assert "HX-Request" in fragment.headers["Vary"]
-    active = row_names(text(admin.get(BASE, query_string={"status": "active"}, headers=PARTIAL)))
+    active = row_names(text(admin.get(BASE, query_string={"status": "active"}, headers=LIST_SWAP)))
     assert "GLS Chez vous" not in active and len(active) == len(seeded) - 1
     full = admin.get(BASE, query_string={"status": "inactive"}, headers=BOOSTED)
     assert "<html" in text(full) and row_names(text(full)) == ["GLS Chez vous"]
@@ -167,6 +168,9 @@ def test_an_admin_edits_a_mode_and_its_code_stays(
     response = admin.post(f"{BASE}{mode.id}", data=data, headers=PARTIAL)
     assert response.status_code == 204
     assert response.headers["HX-Location"].endswith(BASE)
+    # htmx loads that address into the body: the whole page, with the message.
+    visit = text(admin.get(response.headers["HX-Location"], headers=PARTIAL))
+    assert "<html" in visit and "DPD Relais" in visit and 'class="flashes"' in visit
     db_session.expire_all()
     mode = db_session.get(ShippingMode, mode.id)
     assert mode is not None
@@ -219,7 +223,7 @@ def test_deactivate_and_reactivate_with_htmx_keep_the_filter(
     response = admin.post(
         f"{BASE}{gls.id}/active",
         data={"active": "0", "status": "active", "csrf_token": token},
-        headers=PARTIAL,
+        headers=LIST_SWAP,
     )
     assert response.status_code == 200 and "<html" not in text(response)
     assert "GLS Chez vous" not in row_names(text(response))

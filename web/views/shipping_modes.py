@@ -38,8 +38,8 @@ def _list_context(status: str) -> dict[str, Any]:
 @bp.get("/")
 def index() -> ResponseReturnValue:
     """The modes, active first; the filter swaps the list only."""
-    context = _list_context(_status())
-    return htmx.render("shipping_modes/index.html", "shipping_modes/_results.html", **context)
+    results = "shipping_modes/_results.html" if htmx.is_swap_of("modes-results") else None
+    return htmx.render("shipping_modes/index.html", results, **_list_context(_status()))
 
 
 def _form_page(
@@ -107,7 +107,7 @@ def set_active(mode_id: int) -> ResponseReturnValue:
     else:
         message = _("Shipping mode %(name)s deactivated: it is no longer offered.", name=mode.name)
     status = _status()
-    if htmx.is_partial_request():
+    if htmx.is_swap_of("modes-results"):
         context = _list_context(status)
         return htmx.render("shipping_modes/_results.html", notice=message, **context)
     flash(message, "success")
