@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import csrf_token
 from tests.factories import make_order, make_shop
-from web.models import CarrierMapping, ShippingMode, User
+from web.models import AuditEvent, CarrierMapping, ShippingMode, User
 from web.models.enums import Role
 from web.services import shipping_modes
 
@@ -176,6 +176,19 @@ def test_an_admin_edits_a_mode_and_its_code_stays(
     assert mode is not None
     assert (mode.code, mode.name, mode.is_relay_point) == ("dpd", "DPD Relais", True)
     assert mode.tracking_url("1/2", "75011") == "https://trace.dpd.fr/fr/trace/1%2F2?cp=75011"
+    # Where every buyer is sent changed: the audit log says who changed it, from what.
+    entry = db_session.scalars(select(AuditEvent)).one()
+    assert entry.kind == "shipping_mode.tracking_url_changed"
+    assert entry.params == {
+        "mode": "dpd",
+        "old_url": "https://trace.dpd.fr/fr/trace/{tracking}",
+        "new_url": "https://trace.dpd.fr/fr/trace/{tracking}?cp={postcode}",
+    }
+    assert entry.actor_user_id is not None
+    assert "?cp={postcode}" in text(admin.get("/admin/audit/"))
+    # Saving again without changing the link adds nothing.
+    admin.post(f"{BASE}{mode.id}", data={**data, "name": "DPD Relais 2"})
+    assert len(db_session.scalars(select(AuditEvent)).all()) == 1
 
 
 def test_a_refused_edit_changes_nothing(

@@ -21,7 +21,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from web.i18n import N_
-from web.models import CarrierMapping, Shipment, ShippingMode
+from web.models import CarrierMapping, Shipment, ShippingMode, User
+from web.services.audit import record_audit
 from web.services.errors import NotFound, ValidationFailed
 
 
@@ -255,9 +256,32 @@ def create_mode(session: Session, fields: Mapping[str, Any]) -> ShippingMode:
     return mode
 
 
-def update_mode(session: Session, mode: ShippingMode, fields: Mapping[str, Any]) -> ShippingMode:
-    """Change a mode's name, carrier, service, relay flag, tracking link and platform codes."""
-    for name, value in clean_fields(fields).items():
+def update_mode(
+    session: Session,
+    mode: ShippingMode,
+    fields: Mapping[str, Any],
+    *,
+    actor: User | None = None,
+    address: str = "",
+) -> ShippingMode:
+    """Change a mode's name, carrier, service, relay flag, tracking link and platform codes.
+
+    A new tracking link goes to the audit log: it decides where every buyer is sent.
+    """
+    values = clean_fields(fields)
+    if values["tracking_url_template"] != mode.tracking_url_template:
+        record_audit(
+            session,
+            "shipping_mode.tracking_url_changed",
+            actor=actor,
+            address=address,
+            params={
+                "mode": mode.code,
+                "old_url": mode.tracking_url_template,
+                "new_url": values["tracking_url_template"],
+            },
+        )
+    for name, value in values.items():
         setattr(mode, name, value)
     session.flush()
     return mode

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from web import htmx
 from web.models import ShippingMode
@@ -85,7 +86,13 @@ def edit(mode_id: int) -> ResponseReturnValue:
 def update(mode_id: int) -> ResponseReturnValue:
     mode = _mode(mode_id)
     try:
-        shipping_modes.update_mode(db(), mode, request.form)
+        shipping_modes.update_mode(
+            db(),
+            mode,
+            request.form,
+            actor=current_user._get_current_object(),
+            address=request.remote_addr or "",
+        )
     except ValidationFailed as exc:
         db().rollback()
         form = {**request.form.to_dict(), "code": _mode(mode_id).code}
