@@ -139,6 +139,7 @@ def _register_blueprints(app: Flask) -> None:
         health,
         hooks,
         orders,
+        shipping_modes,
         shops,
         sync_issues,
         sync_log,
@@ -151,6 +152,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bulk.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(shipping_modes.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

@@ -19,6 +19,12 @@ def is_partial_request() -> bool:
     return is_htmx_request() and request.headers.get("HX-Boosted") != "true"
 
 
+def is_swap_of(element_id: str) -> bool:
+    """True for a partial request that swaps the element with this id (not, say, the body
+    an HX-Location visit loads the page into)."""
+    return is_partial_request() and request.headers.get("HX-Target") == element_id
+
+
 # Requests htmx makes on its own, on a timer: they must not keep an idle login alive.
 # An endpoint maps to the id of the polling element when the same endpoint also answers
 # the user (HX-Trigger names the element that fired), to None when it only ever polls.

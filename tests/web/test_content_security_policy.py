@@ -24,7 +24,7 @@ from tests.conftest import csrf_token
 from tests.factories import make_event, make_message, make_order, make_shop
 from web import queue
 from web.app import CONTENT_SECURITY_POLICY
-from web.models import Job, User
+from web.models import Job, ShippingMode, User
 from web.models.enums import InboxState, JobState, Role
 from web.services.shop_settings import SYNC_JOB
 from web.services.users import create_api_token
@@ -120,6 +120,8 @@ def _objects(
     message = make_message(db_session, order)
     sync = Job(kind=SYNC_JOB, payload={"shop_id": shop.id}, state=JobState.DONE)
     db_session.add(sync)
+    mode = ShippingMode(code="csp", name="CSP", carrier="CSP", tracking_url_template="")
+    db_session.add(mode)
     token = create_api_token(db_session, admin, "csp")
     db_session.commit()
     # A real export, so its download is a file.
@@ -140,6 +142,7 @@ def _objects(
             "key": shop.key,
             "event_id": event.id,
             "message_id": message.id,
+            "mode_id": mode.id,
             "filename": "js/app.js",
             "path": "no-such-route",
         },

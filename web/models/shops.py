@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -106,11 +107,25 @@ class ShippingMode(Base):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     def tracking_url(self, tracking: str, postcode: str = "") -> str:
-        """Fill the tracking URL template for one parcel."""
-        if not self.tracking_url_template:
+        """Fill the tracking URL template for one parcel ("" without a number or a template).
+
+        Each value is URL-encoded whole, so a tracking number like `A/../?x=1#y` stays data
+        and never changes the link's host, path or query. A template that is not an http(s)
+        address with a fixed host (web/services/shipping_modes.py refuses those) makes none.
+        """
+        template = self.tracking_url_template or ""
+        tracking = tracking.strip()
+        parts = urlsplit(template)
+        if (
+            not tracking
+            or not template.lower().startswith(("https://", "http://"))
+            or any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in template)
+            or not parts.hostname
+            or any(char in parts.netloc for char in "{}@")
+        ):
             return ""
-        return self.tracking_url_template.replace("{tracking}", tracking).replace(
-            "{postcode}", postcode
+        return template.replace("{tracking}", quote(tracking, safe="")).replace(
+            "{postcode}", quote(postcode.strip(), safe="")
         )
 
 

@@ -455,10 +455,11 @@ def set_carrier_mapping(
     mode = None
     if str(shipping_mode_id).strip().isdigit():
         mode = session.get(ShippingMode, int(shipping_mode_id))
-    if mode is None:
+    mapping = next((m for m in shop.carrier_mappings if m.shop_label == shop_label), None)
+    # A deactivated mode is no longer a choice; a mapping that has it may keep it.
+    if mode is None or not (mode.is_active or (mapping and mapping.shipping_mode_id == mode.id)):
         message = N_("Choose a shipping mode.")
         raise ValidationFailed(message, {"shipping_mode_id": message})
-    mapping = next((m for m in shop.carrier_mappings if m.shop_label == shop_label), None)
     if mapping is None:
         mapping = CarrierMapping(shop_label=shop_label, shipping_mode=mode)
         shop.carrier_mappings.append(mapping)

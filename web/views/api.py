@@ -31,6 +31,7 @@ from web.services import (
     order_state,
     paging,
     payments,
+    shipping_modes,
     shops,
     users,
 )
@@ -368,6 +369,23 @@ def _detail(order: Order) -> dict[str, Any]:
 @bp.get("/openapi.json")
 def openapi() -> ResponseReturnValue:
     return jsonify(api_schema.document())
+
+
+@bp.get("/shipping-modes")
+def shipping_mode_list() -> ResponseReturnValue:
+    """The active shipping modes, by name: the codes integrations may send."""
+    modes = shipping_modes.active_modes(db())
+    return jsonify(
+        shipping_modes=[
+            {
+                "code": mode.code,
+                "name": mode.name,
+                "carrier": mode.carrier,
+                "relay": mode.is_relay_point,
+            }
+            for mode in modes
+        ]
+    )
 
 
 @bp.get("/orders")

@@ -445,6 +445,23 @@ def _json_body(schema: str, *, required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": _ref(schema)}}}
 
 
+SHIPPING_MODE_LIST = _object(
+    {
+        "shipping_modes": {
+            "type": "array",
+            "description": "The active shipping modes, by name",
+            "items": _object(
+                {
+                    "code": {**STRING, "description": "Stable code", "example": "colissimo"},
+                    "name": STRING,
+                    "carrier": STRING,
+                    "relay": {**BOOLEAN, "description": "Delivered to a relay point"},
+                }
+            ),
+        }
+    }
+)
+
 PATHS: dict[str, Any] = {
     "/openapi.json": {
         "get": {
@@ -456,6 +473,16 @@ PATHS: dict[str, Any] = {
                     "description": "OpenAPI document",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 }
+            },
+        }
+    },
+    "/shipping-modes": {
+        "get": {
+            "operationId": "listShippingModes",
+            "summary": "The shipping modes an order can be shipped with",
+            "responses": {
+                "200": _answer("The active shipping modes", "ShippingModeList"),
+                **_errors(401, 403),
             },
         }
     },
@@ -567,6 +594,7 @@ def document() -> dict[str, Any]:
                 "ActionRequest": ACTION_REQUEST,
                 "TransactionCreate": TRANSACTION_CREATE,
                 "TransactionCreated": TRANSACTION_CREATED,
+                "ShippingModeList": SHIPPING_MODE_LIST,
             },
         },
     }

@@ -26,6 +26,7 @@ KIND_NAMES = {
     "api_token.created": _l("API tokens created"),
     "api_token.revoked": _l("API tokens revoked"),
     "shop.url_changed": _l("Shop addresses changed"),
+    "shipping_mode.tracking_url_changed": _l("Tracking links changed"),
 }
 
 

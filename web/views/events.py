@@ -439,6 +439,9 @@ AUDIT: dict[str, Entry] = {
             "credentials were cleared."
         )
     ),
+    "shipping_mode.tracking_url_changed": Message(
+        N_("Tracking link of shipping mode %(mode)s changed from “%(old_url)s” to “%(new_url)s”.")
+    ),
 }
 
 
