@@ -134,6 +134,7 @@ def _register_blueprints(app: Flask) -> None:
         health,
         hooks,
         orders,
+        shipments,
         shops,
         sync_issues,
         sync_log,
@@ -146,6 +147,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bulk.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(shipments.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

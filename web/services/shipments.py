@@ -147,7 +147,7 @@ def _shop_must_learn(shipment: Shipment) -> None:
 # --- Refusals --------------------------------------------------------------------------------
 
 
-def _order_refusal(order: Order) -> str | None:
+def order_refusal(order: Order) -> str | None:
     if order.commercial_state == CommercialState.CANCELLED:
         return N_("the order is cancelled")
     if order.commercial_state == CommercialState.CLOSED:
@@ -160,7 +160,7 @@ def _order_refusal(order: Order) -> str | None:
 
 
 def _ensure_order_allows(action: str, order: Order) -> None:
-    reason = _order_refusal(order)
+    reason = order_refusal(order)
     if reason is not None:
         raise InvalidTransition(action, reason)
 
@@ -452,7 +452,7 @@ def perform(
 
 def allowed_actions(shipment: Shipment) -> set[str]:
     """The actions the shipment allows right now."""
-    order_ok = _order_refusal(shipment.order) is None
+    order_ok = order_refusal(shipment.order) is None
     state = shipment.state
     allowed = set()
     if state == ShipmentState.DRAFT and order_ok:
