@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -11,10 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import make_line, make_order, make_shop
-from web.models import OrderEvent
+from web import queue
+from web.models import Job, OrderEvent, User
 from web.models.enums import CommercialState, FulfilmentState, LineKind, ShipmentState
 from web.models.orders import Order
-from web.services import shipments
+from web.models.shipping import Shipment
+from web.services import bulk, shipments
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.shipments import ParcelInput
 from web.services.shipping_modes import ensure_default_shipping_modes
@@ -393,3 +396,32 @@ def test_no_sequence_ships_more_than_ordered_and_the_state_follows(
     finally:
         session.rollback()
         session.close()
+
+
+# --- Bulk "mark delivered" -------------------------------------------------------------------
+
+
+def test_bulk_mark_delivered_delivers_what_is_on_its_way_and_lists_the_rest(
+    db_session: Session, session_factory: sessionmaker[Session], make_user: Callable[..., User]
+) -> None:
+    manager = make_user("manager")
+    shipped = _order(db_session)
+    on_its_way = shipments.ship_everything(db_session, shipped, ACTOR, "6A1")
+    draft_only = _order(db_session)
+    shipments.create_shipment(db_session, draft_only, ACTOR)
+    selection = bulk.select_orders(db_session, [str(shipped.id), str(draft_only.id)])
+    job = bulk.start_deliver(db_session, selection, manager.id)
+    db_session.commit()
+    assert queue.run_pending(session_factory) == 1
+    db_session.expire_all()
+    done = db_session.get_one(Job, job.id)
+    assert done.result["done"] == 1
+    assert done.result["refused"] == [
+        {
+            "id": draft_only.id,
+            "number": draft_only.number,
+            "reason": "no shipment of the order is on its way",
+        }
+    ]
+    assert db_session.get_one(Shipment, on_its_way.id).state == S.DELIVERED
+    assert db_session.get_one(Order, shipped.id).fulfilment_state == F.DELIVERED

@@ -8,10 +8,11 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import csrf_from
 from tests.factories import make_line, make_order, make_shop
+from web import queue
 from web.models import User
 from web.models.enums import CommercialState, FulfilmentState, ShipmentState
 from web.models.orders import Order
@@ -245,3 +246,30 @@ def test_a_held_order_says_why_it_cannot_ship(
         f"/orders/{other.id}/shipments/everything", data={"csrf_token": token}, headers=PARTIAL
     )
     assert refused.status_code == 409
+
+
+def test_bulk_mark_delivered_from_the_order_list(
+    client: FlaskClient,
+    login_as: Callable[..., User],
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    order: Order,
+) -> None:
+    shipments.ship_everything(db_session, order, Actor.system(), "6A7")
+    db_session.commit()
+    login_as("viewer")
+    token = csrf_from(client.get("/orders/").get_data(as_text=True))
+    data = {"op": "deliver", "ids": str(order.id), "csrf_token": token}
+    assert client.post("/orders/bulk", data=data).status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+    login_as("manager")
+    html = client.get("/orders/").get_data(as_text=True)
+    assert 'name="op" value="deliver"' in html
+    data["csrf_token"] = csrf_from(html)
+    response = client.post("/orders/bulk", data=data)
+    assert response.status_code == 303
+    assert queue.run_pending(session_factory) == 1
+    db_session.expire_all()
+    assert db_session.get_one(Order, order.id).fulfilment_state == FulfilmentState.DELIVERED
+    job_page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Marquer les commandes livrées" in job_page

@@ -434,6 +434,16 @@ def cancel(session: Session, shipment: Shipment, actor: Actor, reason: str = "")
         _follow_fulfilment(session, shipment.order, actor)
 
 
+def deliver_order(session: Session, order: Order, actor: Actor) -> int:
+    """Mark every shipped shipment of the order delivered; return how many."""
+    on_their_way = [s for s in order.shipments if s.state == ShipmentState.SHIPPED]
+    if not on_their_way:
+        raise InvalidTransition("deliver", N_("no shipment of the order is on its way"))
+    for shipment in on_their_way:
+        deliver(session, shipment, actor)
+    return len(on_their_way)
+
+
 def perform(
     session: Session, shipment: Shipment, action: str, actor: Actor, *, reason: str = ""
 ) -> None:
