@@ -259,6 +259,7 @@ def test_each_change_is_in_the_timeline_and_nothing_is_queued_for_the_shop(
         select(OrderEvent.kind).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
     ).all()
     assert kinds == [
+        "order.preparation_started",
         "shipment.created",
         "shipment.shipped",
         "order.shipped",

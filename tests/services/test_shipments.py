@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -100,6 +101,14 @@ def test_a_partial_shipment_then_the_rest(db_session: Session, order: Order) -> 
     kinds = _kinds(db_session, order)
     assert kinds.count("shipment.created") == 2 and "shipment.packed" in kinds
     assert "order.partially_shipped" in kinds and "order.shipped" in kinds
+
+
+def test_a_draft_puts_the_order_in_preparation_so_shop_edits_leave_its_lines(
+    db_session: Session, order: Order
+) -> None:
+    shipments.create_shipment(db_session, order, ACTOR)
+    assert order.fulfilment_state == F.IN_PREPARATION
+    assert _kinds(db_session, order)[:2] == ["order.preparation_started", "shipment.created"]
 
 
 def test_over_shipping_is_refused(db_session: Session, order: Order) -> None:
@@ -425,3 +434,21 @@ def test_bulk_mark_delivered_delivers_what_is_on_its_way_and_lists_the_rest(
     ]
     assert db_session.get_one(Shipment, on_its_way.id).state == S.DELIVERED
     assert db_session.get_one(Order, shipped.id).fulfilment_state == F.DELIVERED
+
+
+def test_a_shop_edit_after_a_draft_keeps_the_shipped_lines(db_session: Session) -> None:
+    from tests.services.test_intake import T0, deliver, shop_order, the_order
+
+    modes = ensure_default_shipping_modes(db_session)
+    shop = make_shop(db_session, "edits")
+    order_id = deliver(db_session, shop, shop_order()).order_id
+    order = the_order(db_session, shop)
+    assert order.id == order_id
+    order.commercial_state = CommercialState.VALIDATED
+    draft = shipments.create_shipment(db_session, order, ACTOR, shipping_mode=modes["dpd"])
+    edited = shop_order(lines=shop_order().lines[:1], updated_at=T0 + dt.timedelta(minutes=1))
+    deliver(db_session, shop, edited)
+    db_session.flush()
+    assert [line.sku for line in order.lines] == ["BOUG-FIG", "THE-VERT"]
+    assert order.needs_review
+    assert sum(item.quantity for item in draft.lines) == 3

@@ -327,6 +327,11 @@ def create_shipment(
     shipment.parcels = [_parcel(shipment, order, tracking, weight) for tracking, weight in cleaned]
     session.add(shipment)
     session.flush()
+    if order.fulfilment_state == FulfilmentState.UNFULFILLED:
+        # The warehouse now holds these lines: a shop's edit must no longer rewrite them
+        # (intake applies edits to unfulfilled orders only, else asks for a review).
+        order.fulfilment_state = FulfilmentState.IN_PREPARATION
+        record_event(session, order, actor, "order.preparation_started")
     record_event(
         session,
         order,
