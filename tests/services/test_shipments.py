@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.factories import make_line, make_order, make_shop
 from web import queue
+from web.db import make_engine, make_session_factory
 from web.models import Job, OrderEvent, User
 from web.models.enums import CommercialState, FulfilmentState, LineKind, ShipmentState
 from web.models.orders import Order
 from web.models.shipping import Shipment
-from web.services import bulk, shipments
+from web.services import bulk, order_actions, shipments
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.shipments import ParcelInput
 from web.services.shipping_modes import ensure_default_shipping_modes
@@ -452,3 +455,83 @@ def test_a_shop_edit_after_a_draft_keeps_the_shipped_lines(db_session: Session) 
     assert [line.sku for line in order.lines] == ["BOUG-FIG", "THE-VERT"]
     assert order.needs_review
     assert sum(item.quantity for item in draft.lines) == 3
+
+
+# --- Two people at once (PostgreSQL: row locks) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def parallel_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = separate_database_url(tmp_path_factory.mktemp("shipments"), "shipments")
+    engine = make_engine(url)
+    reset_schema(engine)
+    engine.dispose()
+    migrate(url)
+    yield url
+
+
+@pytest.fixture()
+def two_processes(parallel_database: str) -> Iterator[list[sessionmaker[Session]]]:
+    engines = [make_engine(parallel_database), make_engine(parallel_database)]
+    if engines[0].dialect.name == "sqlite":
+        pytest.skip("SQLite write transactions never interleave: nothing to race")
+    yield [make_session_factory(engine) for engine in engines]
+    for engine in engines:
+        engine.dispose()
+
+
+def _race(
+    factories: list[sessionmaker[Session]], order_id: int, keys: tuple[str, str]
+) -> list[object]:
+    """Ship everything of the order from two connections at once; each outcome, in order."""
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = [None, None]
+
+    def attempt(index: int) -> None:
+        barrier.wait()
+        try:
+            with factories[index].begin() as session:
+                order = order_actions.lock_order(session, order_id)
+                assert order is not None
+                shipment = shipments.ship_everything(
+                    session, order, ACTOR, idempotency_key=keys[index]
+                )
+                outcomes[index] = shipment.id
+        except Exception as exc:  # the outcome is what the test looks at
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=attempt, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def _fresh_order(factory: sessionmaker[Session]) -> int:
+    with factory.begin() as session:
+        return _order(session).id
+
+
+def test_the_same_key_sent_twice_at_once_makes_one_shipment(
+    two_processes: list[sessionmaker[Session]],
+) -> None:
+    order_id = _fresh_order(two_processes[0])
+    outcomes = _race(two_processes, order_id, ("confirm-1", "confirm-1"))
+    assert isinstance(outcomes[0], int) and outcomes[0] == outcomes[1], outcomes
+    with two_processes[0]() as session:
+        count = session.scalar(
+            select(func.count()).select_from(Shipment).where(Shipment.order_id == order_id)
+        )
+    assert count == 1
+
+
+def test_two_people_shipping_everything_at_once_ship_it_once(
+    two_processes: list[sessionmaker[Session]],
+) -> None:
+    order_id = _fresh_order(two_processes[0])
+    outcomes = _race(two_processes, order_id, ("desk-a", "desk-b"))
+    shipped = [outcome for outcome in outcomes if isinstance(outcome, int)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, InvalidTransition)]
+    assert len(shipped) == 1 and len(refused) == 1, outcomes
+    assert refused[0].reason == "nothing remains to ship"
