@@ -119,6 +119,7 @@ def test_over_shipping_is_a_409_with_the_reason(
     body = {"lines": [{"line_id": mug, "quantity": 3}], "ship": True}
     refused = error_of(api.post(f"/orders/{order.id}/shipments", body), 409)
     assert refused["reason"] == "more is asked than remains to ship"
+    assert refused["error"] == "cannot ship the order: more is asked than remains to ship"
     assert api.post(f"/orders/{order.id}/shipments", {"ship": True}).status_code == 201
     again = error_of(api.post(f"/orders/{order.id}/shipments"), 409)
     assert again["reason"] == "nothing remains to ship"
@@ -219,7 +220,7 @@ def test_cancelling_a_pushed_shipment_needs_a_reason(
     assert done.get_json()["cancel_reason"] == "Colis perdu"
     assert done.get_json()["order"]["fulfilment_state"] == "in_preparation"
     again = error_of(api.post(f"/shipments/{shipment['id']}/actions/ship"), 409)
-    assert again["reason"] == "the shipment is cancelled"
+    assert again["error"] == "cannot ship the shipment: the shipment is cancelled"
 
 
 def test_unknown_shipment_and_action(api: Api, order: Order) -> None:

@@ -543,12 +543,10 @@ def shipment_create(order_id: int) -> ResponseReturnValue:
     fields.check()
     order = _locked_order(order_id)
     existing = shipments.shipment_for_key(db(), key)
-    try:
-        shipment = shipments.create_shipment(
-            db(), order, _actor(), lines, parcels, mode, ship=ship, idempotency_key=key
-        )
-    except InvalidTransition as exc:
-        return _shipment_refused(exc)
+    # A refusal here is the order's: "cannot ship the order: nothing remains to ship".
+    shipment = shipments.create_shipment(
+        db(), order, _actor(), lines, parcels, mode, ship=ship, idempotency_key=key
+    )
     db().commit()
     return jsonify(_shipment(shipment)), 200 if existing is not None else 201
 
