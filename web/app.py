@@ -139,6 +139,7 @@ def _register_blueprints(app: Flask) -> None:
         health,
         hooks,
         orders,
+        shipments,
         shipping_modes,
         shops,
         sync_issues,
@@ -153,6 +154,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(account.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(shipping_modes.bp)
+    app.register_blueprint(shipments.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

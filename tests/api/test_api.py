@@ -737,6 +737,9 @@ def test_openapi_document_is_public_and_describes_every_route(client: FlaskClien
         ("POST", "/orders/{order_id}/comments"),
         ("POST", "/orders/{order_id}/actions/{action}"),
         ("POST", "/orders/{order_id}/transactions"),
+        ("POST", "/orders/{order_id}/shipments"),
+        ("POST", "/shipments/{shipment_id}/parcels"),
+        ("POST", "/shipments/{shipment_id}/actions/{action}"),
     }
     flask_routes = {
         (method, re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1")))

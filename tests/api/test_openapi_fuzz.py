@@ -40,6 +40,7 @@ from web.models.enums import (
     TransactionKind,
 )
 from web.services import users
+from web.services.shipping_modes import ensure_default_shipping_modes
 from web.views import api_schema
 
 MAX_EXAMPLES = 30
@@ -59,6 +60,7 @@ def order_ids(db_session: Session, make_user: Callable[..., User]) -> list[int]:
     """Six orders with everything an answer can hold; half of them shipped and paid."""
     shop = make_shop(db_session, "boutique")
     author = make_user(Role.MANAGER)
+    colissimo = ensure_default_shipping_modes(db_session)["colissimo"]
     for number in range(6):
         order = make_order(
             db_session,
@@ -71,6 +73,7 @@ def order_ids(db_session: Session, make_user: Callable[..., User]) -> list[int]:
             order.commercial_state = CommercialState.VALIDATED
             order.payment_state = PaymentState.PAID
             order.fulfilment_state = FulfilmentState.SHIPPED
+            order.shipping_mode = colissimo
             db_session.add_all(
                 [
                     Transaction(
@@ -110,17 +113,18 @@ def manager_token(db_session: Session, make_user: Callable[..., User]) -> str:
 
 
 def cases(
-    operation: APIOperation, mode: GenerationMode, order_ids: list[int]
+    operation: APIOperation, mode: GenerationMode, order_ids: list[int], shipment_ids: list[int]
 ) -> st.SearchStrategy[schemathesis.Case]:
-    """The operation's cases; an order id is mostly one that exists, so bodies get used."""
+    """The operation's cases; an order or shipment id is mostly one that exists, so bodies get
+    used."""
     has_body = operation.body is not None and len(operation.body) > 0
-    if "{order_id}" not in operation.path or (mode == GenerationMode.NEGATIVE and not has_body):
+    name = next((n for n in ("order_id", "shipment_id") if f"{{{n}}}" in operation.path), None)
+    if name is None or (mode == GenerationMode.NEGATIVE and not has_body):
         return operation.as_strategy(generation_mode=mode)
-    known = st.sampled_from([*order_ids, order_ids[-1] + 1000])
+    ids = order_ids if name == "order_id" else shipment_ids
+    known = st.sampled_from([*ids, ids[-1] + 1000])
     return known.flatmap(
-        lambda order_id: operation.as_strategy(
-            generation_mode=mode, path_parameters={"order_id": order_id}
-        )
+        lambda value: operation.as_strategy(generation_mode=mode, path_parameters={name: value})
     )
 
 
@@ -137,6 +141,7 @@ CASES = [
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_every_answer_conforms_and_none_is_a_server_error(
     app: Flask,
+    db_session: Session,
     order_ids: list[int],
     manager_token: str,
     method: str,
@@ -149,7 +154,9 @@ def test_every_answer_conforms_and_none_is_a_server_error(
     operation = schema[path][method]
     headers = {"Authorization": f"Bearer {manager_token}"}
 
-    @given(case=cases(operation, mode, order_ids))
+    shipment_ids = list(db_session.scalars(select(Shipment.id).order_by(Shipment.id)))
+
+    @given(case=cases(operation, mode, order_ids, shipment_ids))
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,

@@ -35,6 +35,8 @@ MATRIX = [
     ("GET", "/sync/issues/count", {Role.ADMIN, Role.MANAGER}),
     ("POST", "/sync/issues/outbox/999999/retry", {Role.ADMIN, Role.MANAGER}),
     ("POST", "/sync/issues/inbox/999999/ignore", {Role.ADMIN, Role.MANAGER}),
+    ("POST", "/shipments/999999/actions/ship", {Role.ADMIN, Role.MANAGER, Role.WAREHOUSE}),
+    ("POST", "/orders/999999/shipments/everything", {Role.ADMIN, Role.MANAGER, Role.WAREHOUSE}),
 ]
 
 

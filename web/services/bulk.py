@@ -25,7 +25,15 @@ from web.models import Job, User, utcnow
 from web.models.enums import CommentVisibility, JobState
 from web.models.orders import Order
 from web.private_files import open_private, private_folder
-from web.services import comments, export, order_actions, order_queries, order_state, paging
+from web.services import (
+    comments,
+    export,
+    order_actions,
+    order_queries,
+    order_state,
+    paging,
+    shipments,
+)
 from web.services.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
 
@@ -34,7 +42,8 @@ log = logging.getLogger(__name__)
 ACTION_JOB = "orders.bulk_action"
 COMMENT_JOB = "orders.bulk_comment"
 EXPORT_JOB = "orders.export"
-KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB)
+DELIVER_JOB = "orders.bulk_deliver"
+KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB, DELIVER_JOB)
 
 MAX_SELECTION = 10_000
 # The outcome lists at most this many refused orders; the count covers them all.
@@ -122,6 +131,14 @@ def start_action(
         reason = ""
     payload = {"selection": selection, "action": action, "reason": reason, "notify": notify}
     return queue.enqueue(session, ACTION_JOB, payload, created_by_id)
+
+
+def start_deliver(
+    session: Session, selection: dict[str, Any], created_by_id: int | None = None
+) -> Job:
+    """Queue "mark delivered" for the shipments on their way of each selected order."""
+    payload = {"selection": selection, "action": "deliver"}
+    return queue.enqueue(session, DELIVER_JOB, payload, created_by_id)
 
 
 def start_comment(
@@ -324,6 +341,16 @@ def _comment_job(session: Session, job: Job, sessions: sessionmaker[Session]) ->
 
     def work(unit: Session, order: Order, actor: Actor) -> None:
         comments.add_comment(unit, order, actor, text, visibility, notify=notify)
+
+    return _each_order(session, job, sessions, work)
+
+
+@queue.handler(DELIVER_JOB)
+def _deliver_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Mark the shipped shipments of each selected order delivered."""
+
+    def work(unit: Session, order: Order, actor: Actor) -> None:
+        shipments.deliver_order(unit, order, actor)
 
     return _each_order(session, job, sessions, work)
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from web.connectors.base import price
 from web.models import Order, OrderLine, Shipment, Shop, Transaction
+from web.models.enums import DocumentKind
 from web.services import mapping_issues
 from web.services.csvsafe import csv_writer
 
@@ -39,6 +40,8 @@ def _orders(
             selectinload(Order.transactions),
             selectinload(Order.shipments).selectinload(Shipment.parcels),
             selectinload(Order.shipments).selectinload(Shipment.lines),
+            selectinload(Order.shipments).selectinload(Shipment.shipping_mode),
+            selectinload(Order.documents),
         )
         .execution_options(yield_per=BATCH)
     )
@@ -152,14 +155,36 @@ def _line_record(line: OrderLine) -> dict[str, Any]:
     }
 
 
-def _shipment_record(shipment: Shipment) -> dict[str, Any]:
+def _delivery_note(shipment: Shipment) -> dict[str, Any] | None:
+    for document in shipment.order.documents:
+        if document.kind == DocumentKind.DELIVERY_NOTE and document.shipment_id == shipment.id:
+            return {"id": document.id, "reference": document.reference}
+    return None
+
+
+def shipment_record(shipment: Shipment) -> dict[str, Any]:
+    """One shipment as plain data: state, mode, lines, parcels and its delivery note."""
     return {
         "id": shipment.id,
+        "order_id": shipment.order_id,
         "number": shipment.number,
         "state": shipment.state.value,
+        "shipping_mode": shipment.shipping_mode.code if shipment.shipping_mode else None,
+        "origin": shipment.origin.value,
+        "created_at": when(shipment.created_at),
         "shipped_at": when(shipment.shipped_at),
+        "delivered_at": when(shipment.delivered_at),
+        "cancelled_at": when(shipment.cancelled_at),
+        "cancel_reason": shipment.cancel_reason,
+        "pushed_at": when(shipment.pushed_at),
+        # line_id is the name the API takes; order_line_id stays for older readers.
         "lines": [
-            {"order_line_id": sl.order_line_id, "quantity": sl.quantity} for sl in shipment.lines
+            {
+                "line_id": sl.order_line_id,
+                "order_line_id": sl.order_line_id,
+                "quantity": sl.quantity,
+            }
+            for sl in shipment.lines
         ],
         "parcels": [
             {
@@ -170,6 +195,7 @@ def _shipment_record(shipment: Shipment) -> dict[str, Any]:
             }
             for parcel in shipment.parcels
         ],
+        "delivery_note": _delivery_note(shipment),
     }
 
 
@@ -200,7 +226,11 @@ def order_record(order: Order, gettext: Translate | None = None) -> dict[str, An
         "buyer_note": order.buyer_note,
         "lines": [_line_record(line) for line in order.lines],
         "transactions": [transaction_record(tx) for tx in order.transactions],
-        "shipments": [_shipment_record(shipment) for shipment in order.shipments],
+        "shipments": [shipment_record(shipment) for shipment in order.shipments],
+        "documents": [
+            {"id": document.id, "kind": document.kind.value, "reference": document.reference}
+            for document in order.documents
+        ],
     }
 
 

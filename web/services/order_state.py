@@ -52,6 +52,9 @@ FULFILMENT_MOVES: dict[FulfilmentState, frozenset[FulfilmentState]] = {
     FulfilmentState.DELIVERED: frozenset(),
 }
 
+# How far an order has gone; a cancelled shipment may move it back down.
+FULFILMENT_RANK = {state: rank for rank, state in enumerate(FulfilmentState)}
+
 PaymentFilter = Callable[[Transaction], bool]
 
 
@@ -455,6 +458,37 @@ def apply_fulfilment(
         order,
         actor,
         f"order.{new_state.value}",
+        {"from": previous.value, "to": new_state.value},
+    )
+    return True
+
+
+def withdraw_fulfilment(
+    session: Session, order: Order, actor: Actor, new_state: FulfilmentState
+) -> bool:
+    """Move the fulfilment state back after a shipped shipment is cancelled; tell whether it did.
+
+    Nothing shipped any more leaves the order in preparation, never unfulfilled: the
+    warehouse has worked on it.
+    """
+    new_state = FulfilmentState(new_state)
+    previous = order.fulfilment_state
+    if new_state == previous:
+        return False
+    if (
+        new_state == FulfilmentState.UNFULFILLED
+        or FULFILMENT_RANK[new_state] > FULFILMENT_RANK[previous]
+    ):
+        raise InvalidTransition(
+            "fulfilment",
+            f"an order that is {_words(previous)} cannot go back to {_words(new_state)}",
+        )
+    order.fulfilment_state = new_state
+    record_event(
+        session,
+        order,
+        actor,
+        "order.fulfilment_withdrawn",
         {"from": previous.value, "to": new_state.value},
     )
     return True

@@ -18,11 +18,13 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, gettext
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from web.db import read_only
-from web.models import Comment, OrderEvent, User
+from web.models import Comment, OrderEvent, ShippingMode, User
 from web.models.orders import Order
+from web.models.shipping import Shipment
 from web.services import (
     comments,
     export,
@@ -31,6 +33,7 @@ from web.services import (
     order_state,
     paging,
     payments,
+    shipments,
     shipping_modes,
     shops,
     users,
@@ -38,7 +41,7 @@ from web.services import (
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
 from web.views import api_schema
-from web.views.base import DESK_ROLES, EDITOR_ROLES, db
+from web.views.base import DESK_ROLES, EDITOR_ROLES, WAREHOUSE_ROLES, db
 from web.views.events import render_event
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -48,6 +51,10 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_TOKEN_LENGTH = 200
 ORDER_ID = "<id:order_id>"
 ACTION = f"<any({', '.join(order_actions.ACTIONS)}):action>"
+SHIPMENT_ID = "<id:shipment_id>"
+SHIPMENT_ACTION = f"<any({', '.join(shipments.ACTIONS)}):action>"
+# The warehouse ships: these writes take its role too (it reads no order).
+SHIPPING_ENDPOINTS = {"api.shipment_create", "api.parcel_create", "api.shipment_action"}
 READ_METHODS = ("GET", "HEAD")
 # Reachable without a token: the API's description, and the JSON 404/405 for unknown routes.
 OPEN_ENDPOINTS = {"api.openapi", "api.unknown"}
@@ -163,7 +170,8 @@ def _authenticate() -> None:
             headers={"WWW-Authenticate": challenge},
         )
     reading = request.method in READ_METHODS
-    if user.role not in (DESK_ROLES if reading else EDITOR_ROLES):
+    writers = WAREHOUSE_ROLES if request.endpoint in SHIPPING_ENDPOINTS else EDITOR_ROLES
+    if user.role not in (DESK_ROLES if reading else writers):
         what = "read orders" if reading else "change orders"
         raise ApiError(403, f"the {user.role.value} role cannot {what}")
     g.api_user = user
@@ -454,6 +462,146 @@ def transaction_create(order_id: int) -> ResponseReturnValue:
     )
     db().commit()
     return jsonify(transaction=export.transaction_record(transaction), order=_summary(order)), 201
+
+
+# --- Shipments -------------------------------------------------------------------------------
+
+
+def _shipment(shipment: Shipment) -> dict[str, Any]:
+    allowed = shipments.allowed_actions(shipment)
+    return {
+        **export.shipment_record(shipment),
+        "allowed_actions": [action for action in shipments.ACTIONS if action in allowed],
+        "order": _summary(shipment.order),
+    }
+
+
+def _shipment_refused(exc: InvalidTransition) -> Response:
+    return _error(409, f"cannot {exc.action} the shipment: {exc.reason}", reason=exc.reason)
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shipment_lines(fields: _Fields) -> dict[int, int] | None:
+    raw = fields.body.get("lines")
+    if raw is None:
+        return None
+    chosen: dict[int, int] = {}
+    if not isinstance(raw, list):
+        fields.errors["lines"] = "expected a list of {line_id, quantity}"
+        return None
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"line_id", "quantity"}:
+            fields.errors["lines"] = "each line is {line_id, quantity}, nothing else"
+        elif not (_whole_number(item["line_id"]) and _whole_number(item["quantity"])):
+            fields.errors["lines"] = "line_id and quantity are whole numbers"
+        elif item["quantity"] < 1:
+            fields.errors["lines"] = "a quantity is 1 or more"
+        elif item["line_id"] in chosen:
+            fields.errors["lines"] = f"line {item['line_id']} is named twice"
+        else:
+            chosen[item["line_id"]] = item["quantity"]
+    return chosen
+
+
+def _parcel_input(fields: _Fields, item: Any, name: str) -> shipments.ParcelInput | None:
+    if not isinstance(item, dict) or not set(item) <= {"tracking_number", "weight_kg"}:
+        fields.errors[name] = "a parcel is {tracking_number, weight_kg}, nothing else"
+        return None
+    tracking = item.get("tracking_number", "")
+    weight = item.get("weight_kg")
+    if not isinstance(tracking, str) or not _is_text(tracking):
+        fields.errors[name] = "tracking_number is text"
+        return None
+    if weight is not None and (
+        isinstance(weight, bool)
+        or not isinstance(weight, str | int | Decimal)
+        or (isinstance(weight, str) and not _is_text(weight))
+    ):
+        fields.errors[name] = 'weight_kg is text ("1.2") or a number'
+        return None
+    return shipments.ParcelInput(tracking, weight)
+
+
+def _shipment_parcels(fields: _Fields) -> list[shipments.ParcelInput]:
+    raw = fields.body.get("parcels")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        fields.errors["parcels"] = "expected a list of {tracking_number, weight_kg}"
+        return []
+    parcels = [_parcel_input(fields, item, "parcels") for item in raw]
+    return [parcel for parcel in parcels if parcel is not None]
+
+
+def _shipping_mode(fields: _Fields) -> ShippingMode | None:
+    code = fields.text("shipping_mode", default="").strip()
+    if not code or "shipping_mode" in fields.errors:
+        return None
+    mode = db().scalar(select(ShippingMode).where(ShippingMode.code == code[:40]))
+    if mode is None:
+        fields.errors["shipping_mode"] = f"no shipping mode has the code {code[:40]!r}"
+    return mode
+
+
+@bp.post(f"/orders/{ORDER_ID}/shipments")
+def shipment_create(order_id: int) -> ResponseReturnValue:
+    """Create a shipment; the same Idempotency-Key answers the first one again (200)."""
+    body = _json_body(frozenset({"shipping_mode", "lines", "parcels", "ship"}), optional=True)
+    fields = _Fields(body)
+    mode = _shipping_mode(fields)
+    lines = _shipment_lines(fields)
+    parcels = _shipment_parcels(fields)
+    ship = fields.flag("ship", default=False)
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > shipments.KEY_MAX_LENGTH or not _is_text(key):
+        fields.errors["Idempotency-Key"] = f"at most {shipments.KEY_MAX_LENGTH} characters"
+    fields.check()
+    order = _locked_order(order_id)
+    existing = shipments.shipment_for_key(db(), key)
+    # A refusal here is the order's: "cannot ship the order: nothing remains to ship".
+    shipment = shipments.create_shipment(
+        db(), order, _actor(), lines, parcels, mode, ship=ship, idempotency_key=key
+    )
+    db().commit()
+    return jsonify(_shipment(shipment)), 200 if existing is not None else 201
+
+
+def _locked_shipment(shipment_id: int) -> Shipment:
+    return shipments.lock_shipment(db(), shipment_id)
+
+
+@bp.post(f"/shipments/{SHIPMENT_ID}/parcels")
+def parcel_create(shipment_id: int) -> ResponseReturnValue:
+    """Add a parcel to a shipment; the shop is told again once that is built."""
+    fields = _Fields(_json_body(frozenset({"tracking_number", "weight_kg"})))
+    parcel = _parcel_input(fields, fields.body, "parcel")
+    fields.check()
+    assert parcel is not None
+    shipment = _locked_shipment(shipment_id)
+    try:
+        shipments.add_parcel(db(), shipment, _actor(), parcel.tracking_number, parcel.weight_kg)
+    except InvalidTransition as exc:
+        return _shipment_refused(exc)
+    db().commit()
+    return jsonify(_shipment(shipment)), 201
+
+
+@bp.post(f"/shipments/{SHIPMENT_ID}/actions/{SHIPMENT_ACTION}")
+def shipment_action(shipment_id: int, action: str) -> ResponseReturnValue:
+    """Pack, ship, deliver or cancel a shipment."""
+    fields = _Fields(_json_body(frozenset({"reason"}), optional=True))
+    reason = fields.text("reason", default="")
+    fields.check()
+    shipment = _locked_shipment(shipment_id)
+    try:
+        shipments.perform(db(), shipment, action, _actor(), reason=reason)
+    except InvalidTransition as exc:
+        return _shipment_refused(exc)
+    db().commit()
+    return jsonify(_shipment(shipment))
 
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -12,15 +12,25 @@ from web.models.enums import (
     ActorType,
     CommentVisibility,
     CommercialState,
+    DocumentKind,
     FulfilmentState,
     LineKind,
     PaymentState,
+    ShipmentOrigin,
     ShipmentState,
     TransactionKind,
     TransactionSource,
     TransactionStatus,
 )
-from web.services import comments, order_actions, order_queries, order_state, paging, payments
+from web.services import (
+    comments,
+    order_actions,
+    order_queries,
+    order_state,
+    paging,
+    payments,
+    shipments,
+)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -183,14 +193,62 @@ PARCEL = _object(
 SHIPMENT = _object(
     {
         "id": INTEGER,
-        "number": STRING,
+        "order_id": INTEGER,
+        "number": {**STRING, "description": "Unique, EXP-{order id}-{n}", "example": "EXP-42-1"},
         "state": _enum(ShipmentState),
+        "shipping_mode": _nullable({**STRING, "description": "Shipping mode code"}),
+        "origin": {
+            **_enum(ShipmentOrigin),
+            "description": "comptoir: made here and pushed to the shop; shop: made in the shop",
+        },
+        "created_at": TIMESTAMP,
         "shipped_at": _nullable(TIMESTAMP),
+        "delivered_at": _nullable(TIMESTAMP),
+        "cancelled_at": _nullable(TIMESTAMP),
+        "cancel_reason": STRING,
+        "pushed_at": _nullable(
+            {**TIMESTAMP, "description": "When the shop last received it; null until then"}
+        ),
         "lines": {
             "type": "array",
-            "items": _object({"order_line_id": INTEGER, "quantity": INTEGER}),
+            "items": _object(
+                {
+                    "line_id": {**INTEGER, "description": "The order line (lines[].id)"},
+                    "order_line_id": {**INTEGER, "description": "Same as line_id (older name)"},
+                    "quantity": {**INTEGER, "minimum": 1},
+                }
+            ),
         },
         "parcels": {"type": "array", "items": _ref("Parcel")},
+        "delivery_note": _nullable(
+            _object({"id": INTEGER, "reference": _nullable(STRING)})
+            | {"description": "The shipment's delivery note, once issued"}
+        ),
+    }
+)
+
+SHIPMENT_ANSWER: dict[str, Any] = {
+    "allOf": [
+        _ref("Shipment"),
+        _object(
+            {
+                "allowed_actions": {
+                    "type": "array",
+                    "items": _enum(shipments.ACTIONS),
+                    "description": "What POST /shipments/{shipment_id}/actions/{action} "
+                    "accepts now",
+                },
+                "order": _ref("OrderSummary"),
+            }
+        ),
+    ]
+}
+
+DOCUMENT = _object(
+    {
+        "id": INTEGER,
+        "kind": _enum(DocumentKind),
+        "reference": _nullable({**STRING, "description": "Its number; null for a draft"}),
     }
 )
 
@@ -255,6 +313,7 @@ ORDER_DETAIL: dict[str, Any] = {
                 "lines": {"type": "array", "items": _ref("Line")},
                 "transactions": {"type": "array", "items": _ref("Transaction")},
                 "shipments": {"type": "array", "items": _ref("Shipment")},
+                "documents": {"type": "array", "items": _ref("Document")},
                 "comments": {"type": "array", "items": _ref("Comment")},
                 "events": {
                     "type": "array",
@@ -355,6 +414,74 @@ TRANSACTION_CREATE: dict[str, Any] = {
     },
 }
 
+WEIGHT: dict[str, Any] = {
+    "description": "Kilograms, above 0 and up to 1000, to the gram; text or a JSON number",
+    "oneOf": [
+        {"type": "string", "pattern": r"^[0-9]{1,4}(\.[0-9]{1,3})?$", "example": "1.2"},
+        {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1000},
+    ],
+}
+
+PARCEL_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "tracking_number": {"type": "string", "maxLength": shipments.TRACKING_MAX_LENGTH},
+        "weight_kg": WEIGHT,
+    },
+    "description": "A tracking number, a weight, or both",
+}
+
+SHIPMENT_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "shipping_mode": {
+            "type": "string",
+            "maxLength": 40,
+            "description": "A shipping mode code (GET /shipping-modes); default: the mode the "
+            "order's shipping method is mapped to (409 when it is not mapped)",
+        },
+        "lines": {
+            "type": "array",
+            "maxItems": 500,
+            "description": "What to ship; default: everything that remains. Only product "
+            "lines that need shipping and are not bundle components can be chosen",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["line_id", "quantity"],
+                "properties": {
+                    "line_id": {**INTEGER, "minimum": 1, "maximum": paging.MAX_ID},
+                    "quantity": {**INTEGER, "minimum": 1, "maximum": 100000},
+                },
+            },
+        },
+        "parcels": {
+            "type": "array",
+            "maxItems": shipments.MAX_PARCELS,
+            "items": _ref("ParcelCreate"),
+        },
+        "ship": {
+            **BOOLEAN,
+            "default": False,
+            "description": "Ship it now (else it is created as a draft)",
+        },
+    },
+}
+
+SHIPMENT_ACTION_REQUEST: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "reason": {
+            "type": "string",
+            "maxLength": shipments.REASON_MAX_LENGTH,
+            "description": "Why it is cancelled; required to cancel a shipment the shop has",
+        },
+    },
+}
+
 TRANSACTION_CREATED = _object({"transaction": _ref("Transaction"), "order": _ref("OrderSummary")})
 
 
@@ -379,8 +506,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed request: a bad query parameter or unreadable JSON",
         401: "Missing, unknown or revoked token",
         403: "The token's role does not allow this",
-        404: "No such order",
-        409: "The order's current state refuses the action",
+        404: "No such order or shipment",
+        409: "The order's or the shipment's current state refuses the action",
         413: "Body larger than 64 KiB",
         415: "Body not sent as application/json",
         422: "A field was refused; `fields` says which and why",
@@ -393,6 +520,23 @@ ORDER_ID = {
     "in": "path",
     "required": True,
     "schema": {"type": "integer", "minimum": 1, "maximum": paging.MAX_ID},
+}
+
+
+SHIPMENT_ID = {
+    "name": "shipment_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": paging.MAX_ID},
+}
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": shipments.KEY_MAX_LENGTH, "pattern": "^[!-~]+$"},
+    "description": "Sent again with a retry, returns the shipment the first request created "
+    "(200) instead of creating another (201)",
 }
 
 
@@ -556,6 +700,59 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/orders/{order_id}/shipments": {
+        "post": {
+            "operationId": "createShipment",
+            "summary": "Ship some or all of what remains of the order, in one or more parcels",
+            "description": "Each parcel's tracking URL is computed from the shipping mode and "
+            "the delivery postcode. More than remains to ship, a cancelled, closed, "
+            "unvalidated or held order, or no shipping mode: 409 with the reason.",
+            "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
+            "requestBody": _json_body("ShipmentCreate", required=False),
+            "responses": {
+                "201": _answer("The shipment created", "ShipmentAnswer"),
+                "200": _answer(
+                    "The shipment an earlier request with the same Idempotency-Key created",
+                    "ShipmentAnswer",
+                ),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
+    "/shipments/{shipment_id}/parcels": {
+        "post": {
+            "operationId": "addParcel",
+            "summary": "Add a parcel (tracking number, weight) to a shipment, shipped or not",
+            "parameters": [SHIPMENT_ID],
+            "requestBody": _json_body("ParcelCreate"),
+            "responses": {
+                "201": _answer("The shipment with its new parcel", "ShipmentAnswer"),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
+    "/shipments/{shipment_id}/actions/{action}": {
+        "post": {
+            "operationId": "shipmentAction",
+            "summary": "Pack, ship, deliver or cancel a shipment",
+            "description": "The order's shipping state follows the shipped quantities. "
+            "Cancelling a shipment the shop already has needs a reason.",
+            "parameters": [
+                SHIPMENT_ID,
+                {
+                    "name": "action",
+                    "in": "path",
+                    "required": True,
+                    "schema": _enum(shipments.ACTIONS),
+                },
+            ],
+            "requestBody": _json_body("ShipmentActionRequest", required=False),
+            "responses": {
+                "200": _answer("The shipment after the action", "ShipmentAnswer"),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
 }
 
 
@@ -568,7 +765,8 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Orders for integrations. Authenticate with "
             "`Authorization: Bearer <token>` (`flask users token --email E`, or Users in the "
-            "admin screens). Readers: admin, manager, viewer; writers: admin, manager. "
+            "admin screens). Readers: admin, manager, viewer; writers: admin, manager; "
+            "shipments (create, parcels, actions) also warehouse. "
             'Every error is JSON `{"error": "..."}`. Money is text, never a float.',
         },
         "servers": [{"url": "/api/v1"}],
@@ -595,6 +793,11 @@ def document() -> dict[str, Any]:
                 "TransactionCreate": TRANSACTION_CREATE,
                 "TransactionCreated": TRANSACTION_CREATED,
                 "ShippingModeList": SHIPPING_MODE_LIST,
+                "ShipmentAnswer": SHIPMENT_ANSWER,
+                "ShipmentCreate": SHIPMENT_CREATE,
+                "ShipmentActionRequest": SHIPMENT_ACTION_REQUEST,
+                "ParcelCreate": PARCEL_CREATE,
+                "Document": DOCUMENT,
             },
         },
     }

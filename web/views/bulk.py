@@ -30,6 +30,7 @@ TITLES = {
     "prepare": _l("Start preparing orders"),
     "cancel": _l("Cancel orders"),
     "close": _l("Close orders"),
+    "deliver": _l("Mark orders delivered"),
     "comment": _l("Comment on orders"),
     "csv": _l("Export to CSV"),
     "json": _l("Export to JSON"),
@@ -46,7 +47,7 @@ def job_title(job: Job) -> str:
 def submit() -> ResponseReturnValue:
     """Queue a bulk job for the chosen orders and show its progress."""
     operation = request.form.get("op", "")
-    if operation not in (*order_actions.ACTIONS, "comment", *EXPORTS):
+    if operation not in (*order_actions.ACTIONS, "deliver", "comment", *EXPORTS):
         abort(400)
     if operation not in EXPORTS and not has_role(*EDITOR_ROLES):
         abort(403)
@@ -71,6 +72,8 @@ def _start(operation: str, form: MultiDict[str, str]) -> Job:
     if operation in EXPORTS:
         folder = Path(current_app.instance_path) / "exports"
         return bulk.start_export(db(), selection, EXPORTS[operation], folder, current_user.id)
+    if operation == "deliver":
+        return bulk.start_deliver(db(), selection, current_user.id)
     if operation == "comment":
         return bulk.start_comment(
             db(),

@@ -34,7 +34,9 @@ Format = Callable[[Any, Params], str]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 MISSING = "—"
 # Parameters that say how or where, not what: left out when an unknown kind is shown.
-TECHNICAL = frozenset({"via", "message_id", "inbox_event_id", "comment_id", "transaction_id"})
+TECHNICAL = frozenset(
+    {"via", "message_id", "inbox_event_id", "comment_id", "transaction_id", "shipment_id"}
+)
 
 
 # --- Formatting one value ------------------------------------------------------------------
@@ -197,9 +199,41 @@ def _manual(by_hand: str, by_hand_ref: str, by_shop: str, plain: str) -> Picker:
 
 
 def _shipped(params: Params) -> Message:
+    if params.get("carrier") and params.get("tracking"):
+        return Message(N_("Shipment %(shipment)s shipped with %(carrier)s, tracking %(tracking)s."))
     if params.get("carrier"):
         return Message(N_("Shipment %(shipment)s shipped with %(carrier)s."))
     return Message(N_("Shipment %(shipment)s shipped."))
+
+
+def _shipment_created(params: Params) -> Message:
+    if params.get("carrier"):
+        return Message(
+            N_("Shipment %(shipment)s prepared: %(items)s item(s) with %(carrier)s."),
+            {"items": number},
+        )
+    return Message(N_("Shipment %(shipment)s prepared: %(items)s item(s)."), {"items": number})
+
+
+def _shipment_cancelled(params: Params) -> Message:
+    # The reason is typed by a person: shown as typed.
+    if params.get("reason"):
+        return Message(N_("Shipment %(shipment)s cancelled: %(reason)s"))
+    return Message(N_("Shipment %(shipment)s cancelled."))
+
+
+def _parcel_added(params: Params) -> Message:
+    if params.get("tracking"):
+        return Message(N_("Parcel with tracking %(tracking)s added to shipment %(shipment)s."))
+    return Message(N_("Parcel added to shipment %(shipment)s."))
+
+
+def _tracking_changed(params: Params) -> Message:
+    if params.get("previous"):
+        return Message(
+            N_("Tracking of shipment %(shipment)s changed from %(previous)s to %(tracking)s.")
+        )
+    return Message(N_("Tracking %(tracking)s added to shipment %(shipment)s."))
 
 
 def _queued(params: Params) -> Message:
@@ -322,7 +356,16 @@ EVENTS: dict[str, Entry] = {
         N_("Refund of %(amount)s."),
     ),
     # Shipping
+    "shipment.created": _shipment_created,
+    "shipment.packed": Message(N_("Shipment %(shipment)s packed.")),
     "shipment.shipped": _shipped,
+    "shipment.delivered": Message(N_("Shipment %(shipment)s delivered.")),
+    "shipment.cancelled": _shipment_cancelled,
+    "shipment.parcel_added": _parcel_added,
+    "shipment.tracking_changed": _tracking_changed,
+    "order.fulfilment_withdrawn": Message(
+        N_("A shipped shipment was cancelled: shipping state back to %(to)s."), {"to": state}
+    ),
     # Comments: the words as written
     "comment.customer": Message(verbatim="excerpt"),
     "comment.internal": Message(verbatim="excerpt"),
