@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.emulators.woocommerce import WooCommerceEmulator  # noqa: E402
 from web import crypto  # noqa: E402
+from web.connectors import addresses  # noqa: E402
 from web.db import make_engine, make_session_factory  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
 from web.models.orders import Order  # noqa: E402
@@ -44,6 +46,10 @@ def percentile(samples: list[float], share: float) -> float:
 
 
 def main() -> None:
+    # The shops here are on loopback (emulators, this run's gunicorn): allowed for the bench
+    # process and the processes it starts, as in the tests.
+    os.environ["APP_ALLOW_PRIVATE_SHOP_URLS"] = "1"
+    addresses.configure(allow_private=True)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--database-url", default="")

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from web import crypto  # noqa: E402
+from web.connectors import addresses  # noqa: E402
 from web.connectors.woocommerce import WooCommerceConnector  # noqa: E402
 from web.db import make_engine, make_session_factory  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
@@ -322,6 +323,10 @@ def gunicorn(url: str, tmp: str, key: str, args: argparse.Namespace) -> Iterator
 
 
 def main() -> None:
+    # The shops here are on loopback (emulators, this run's gunicorn): allowed for the bench
+    # process and the processes it starts, as in the tests.
+    os.environ["APP_ALLOW_PRIVATE_SHOP_URLS"] = "1"
+    addresses.configure(allow_private=True)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--deliveries", type=int, default=3000)
     parser.add_argument("--healthz", type=int, default=6000)
