@@ -1,0 +1,41 @@
+"""Issued documents' files, read back as stored: a reprint is never a new rendering."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from web.documents.storage import DocumentStorage, KeyMissing, configured, sha256
+from web.models import Document
+from web.models.enums import DocumentState
+from web.services.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+
+class DocumentDamaged(Exception):
+    """The stored bytes are missing or no longer match the SHA-256 kept at issue."""
+
+
+def stored_pdf(
+    session: Session, document_id: int, storage: DocumentStorage | None = None
+) -> tuple[Document, bytes]:
+    """The issued document and its PDF, checked against the hash kept in its row."""
+    document = session.get(Document, document_id)
+    if document is None or document.state != DocumentState.ISSUED or not document.pdf_storage_key:
+        raise NotFound(f"document {document_id} does not exist or has no PDF")
+    try:
+        data = (storage or configured()).get(document.pdf_storage_key)
+    except KeyMissing as exc:
+        log.error("document %s: its PDF is missing from storage", document.id)
+        raise DocumentDamaged(f"the PDF of {document.reference} is missing") from exc
+    if sha256(data) != document.pdf_sha256:
+        log.error("document %s: the stored PDF does not match its SHA-256", document.id)
+        raise DocumentDamaged(f"the PDF of {document.reference} does not match its hash")
+    return document, data
+
+
+def pdf_filename(document: Document) -> str:
+    """The download's name: the document's reference."""
+    return f"{document.reference or document.id}.pdf"
