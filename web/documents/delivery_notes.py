@@ -52,6 +52,7 @@ def issue_delivery_note(
     Never commits: the caller's commit releases the series' lock. `with_prices` adds unit
     prices and amounts (without it, a delivery note shows none).
     """
+    session.flush()  # a shipment built in this unit of work gets its id
     # Two issuers of the same shipment: the second waits here, then finds the first's note.
     locked = select(Shipment).where(Shipment.id == shipment.id).with_for_update()
     shipment = session.scalars(locked).one()

@@ -21,6 +21,7 @@ from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from web.db import read_only
+from web.documents import issued
 from web.models import Comment, OrderEvent, User
 from web.models.orders import Order
 from web.services import (
@@ -36,7 +37,7 @@ from web.services import (
 )
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
-from web.views import api_schema
+from web.views import api_schema, documents
 from web.views.base import DESK_ROLES, EDITOR_ROLES, db
 from web.views.events import render_event
 
@@ -436,6 +437,12 @@ def transaction_create(order_id: int) -> ResponseReturnValue:
     )
     db().commit()
     return jsonify(transaction=export.transaction_record(transaction), order=_summary(order)), 201
+
+
+@bp.get("/documents/<id:document_id>/pdf")
+def document_pdf(document_id: int) -> ResponseReturnValue:
+    document, data = issued.stored_pdf(db(), document_id)
+    return documents.pdf_response(data, issued.pdf_filename(document))
 
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
