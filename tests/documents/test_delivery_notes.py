@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 
+import pypdf
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -155,3 +157,26 @@ def test_a_cancelled_shipment_gets_no_note_and_no_number(
     other = ship(db_session, order, {"MUG-BLEU": 1})
     note = delivery_notes.issue_delivery_note(db_session, other, ACTOR, storage=storage)
     assert note.number == 1
+
+
+def test_many_notes_print_as_one_pdf_in_the_order_asked(
+    db_session: Session, storage: LocalStorage
+) -> None:
+    order = relay_order(db_session)
+    notes = [
+        delivery_notes.issue_delivery_note(
+            db_session,
+            ship(db_session, order, {"MUG-BLEU": 1}, (f"6A900{n}",)),
+            ACTOR,
+            storage=storage,
+        )
+        for n in range(3)
+    ]
+
+    combined = issued.combined_pdf(db_session, [notes[2].id, notes[0].id], storage)
+
+    reader = pypdf.PdfReader(io.BytesIO(combined))
+    assert len(reader.pages) == 2
+    assert notes[2].reference in reader.pages[0].extract_text()
+    assert notes[0].reference in reader.pages[1].extract_text()
+    assert notes[1].reference not in pdf_text(combined)

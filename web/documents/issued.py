@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 from sqlalchemy.orm import Session
@@ -39,3 +40,18 @@ def stored_pdf(
 def pdf_filename(document: Document) -> str:
     """The download's name: the document's reference."""
     return f"{document.reference or document.id}.pdf"
+
+
+def combined_pdf(
+    session: Session, document_ids: list[int], storage: DocumentStorage | None = None
+) -> bytes:
+    """The documents' stored PDFs one after another, as one PDF to print at once."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for document_id in document_ids:
+        _document, data = stored_pdf(session, document_id, storage)
+        writer.append(io.BytesIO(data))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
