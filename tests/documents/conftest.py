@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pypdf
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.factories import make_customer, make_line, make_order, make_shop
 from web.documents.storage import LocalStorage
-from web.models import Order, Parcel, Shipment, ShipmentLine, ShippingMode
+from web.models import Order, Parcel, Shipment, ShipmentLine, ShippingMode, Shop
 from web.models.enums import ShipmentState
 
 
@@ -29,15 +30,18 @@ def storage(tmp_path: Path) -> LocalStorage:
 
 def relay_order(session: Session) -> Order:
     """An order of three lines to a Mondial Relay point, placed on 2 March 2026."""
-    shop = make_shop(session, "boutique", name="La Boutique du Thé")
-    mode = ShippingMode(
-        code="relay-test",
-        name="Mondial Relay Point Relais",
-        carrier="Mondial Relay",
-        is_relay_point=True,
-    )
-    session.add(mode)
-    customer = make_customer(session, "marie@example.test", "Marie", "Curie")
+    shop = session.scalars(select(Shop).where(Shop.key == "boutique")).first()
+    mode = session.scalars(select(ShippingMode).where(ShippingMode.code == "relay-test")).first()
+    if shop is None or mode is None:
+        shop = make_shop(session, "boutique", name="La Boutique du Thé")
+        mode = ShippingMode(
+            code="relay-test",
+            name="Mondial Relay Point Relais",
+            carrier="Mondial Relay",
+            is_relay_point=True,
+        )
+        session.add(mode)
+    customer = make_customer(session, None, "Marie", "Curie")
     lines = [
         make_line("MUG-BLEU", 3, "12.00", name="Mug bleu"),
         make_line("THE-VERT", 2, "5.50", name="Thé vert Sencha"),

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 
+import pypdf
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import csrf_from, log_in
 from tests.documents.conftest import pdf_text, relay_order, ship
-from web.models import Document, User
-from web.models.enums import Role, ShipmentState
+from web import queue
+from web.models import Document, Job, User
+from web.models.enums import JobState, Role, ShipmentState
 from web.services import users
 
 
@@ -148,3 +151,53 @@ def test_the_api_returns_the_stored_bytes_to_a_token(
         headers={"Authorization": f"Bearer {viewer_token}"},
     )
     assert missing.status_code == 404 and missing.is_json
+
+
+def test_the_delivery_notes_of_many_orders_print_as_one_pdf(
+    app: Flask,
+    db_session: Session,
+    make_user: Callable[..., User],
+    session_factory: sessionmaker[Session],
+) -> None:
+    first, second, without = (
+        relay_order(db_session),
+        relay_order(db_session),
+        relay_order(db_session),
+    )
+    shipments = [
+        ship(db_session, first, {"MUG-BLEU": 1}, ("6A3001",)),
+        ship(db_session, first, {"MUG-BLEU": 2}, ("6A3002",)),
+        ship(db_session, second, {"THE-VERT": 2}, ("6A3003",)),
+    ]
+    db_session.commit()
+    manager = client_as(app, make_user, Role.MANAGER)
+    for shipment in shipments:
+        issue_from_the_order_page(manager, shipment.order_id, shipment.id)
+    viewer = client_as(app, make_user, Role.VIEWER)
+    page = viewer.get("/orders/").get_data(as_text=True)
+    assert 'name="op" value="print_delivery_notes"' in page
+    selected = [str(order.id) for order in (second, without, first)]
+
+    started = viewer.post(
+        "/orders/bulk",
+        data={"op": "print_delivery_notes", "ids": selected},
+        headers={"HX-Request": "true", "X-CSRFToken": csrf_from(page)},
+    )
+    assert started.status_code == 200
+    assert queue.run_pending(session_factory) == 1
+
+    db_session.expire_all()
+    job = db_session.scalars(select(Job).where(Job.kind == "orders.export")).one()
+    assert (job.state, job.progress, job.total) == (JobState.DONE, 3, 3)
+    status = viewer.get(f"/orders/bulk/jobs/{job.id}").get_data(as_text=True)
+    assert "Imprimer les bons de livraison" in status
+    assert without.number in status and "aucun bon de livraison émis" in status
+    download = viewer.get(f"/orders/bulk/jobs/{job.id}/download")
+    assert download.status_code == 200 and download.mimetype == "application/pdf"
+    reader = pypdf.PdfReader(io.BytesIO(download.data))
+    notes = db_session.scalars(select(Document).order_by(Document.id)).all()
+    # The orders in the order chosen, each order's notes in the order issued.
+    expected = [notes[2], notes[0], notes[1]]
+    assert len(reader.pages) == 3
+    for page_of_pdf, note in zip(reader.pages, expected, strict=True):
+        assert note.reference in page_of_pdf.extract_text()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from web.documents.storage import DocumentStorage, KeyMissing, configured, sha256
 from web.models import Document
-from web.models.enums import DocumentState
+from web.models.enums import DocumentKind, DocumentState
 from web.services.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,20 @@ def stored_pdf(
         log.error("document %s: the stored PDF does not match its SHA-256", document.id)
         raise DocumentDamaged(f"the PDF of {document.reference} does not match its hash")
     return document, data
+
+
+def delivery_note_ids(session: Session, order_id: int) -> list[int]:
+    """The order's issued delivery notes, in the order they were issued."""
+    query = (
+        select(Document.id)
+        .where(
+            Document.order_id == order_id,
+            Document.kind == DocumentKind.DELIVERY_NOTE,
+            Document.state == DocumentState.ISSUED,
+        )
+        .order_by(Document.id)
+    )
+    return list(session.scalars(query))
 
 
 def pdf_filename(document: Document) -> str:
