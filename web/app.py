@@ -19,6 +19,7 @@ from web import config as app_config
 from web import crypto, htmx
 from web.connectors import addresses
 from web.db import make_engine, make_session_factory
+from web.documents import storage as document_storage
 from web.i18n import N_
 from web.private_files import private_folder
 
@@ -76,6 +77,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
     addresses.configure(allow_private=bool(app.config["ALLOW_PRIVATE_SHOP_URLS"]))
+    document_storage.configure(document_storage.LocalStorage(instance_path / "documents"))
     _init_database(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -135,6 +137,7 @@ def _register_blueprints(app: Flask) -> None:
         auth,
         bulk,
         dashboard,
+        documents,
         errors,
         health,
         hooks,
@@ -155,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(audit.bp)
     app.register_blueprint(shipping_modes.bp)
     app.register_blueprint(shipments.bp)
+    app.register_blueprint(documents.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

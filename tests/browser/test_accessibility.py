@@ -53,6 +53,8 @@ FRAGMENTS = {
     "bulk.arrivals": "fragment polled by the order list",
     "bulk.job_status": "fragment polled by the bulk bar",
     "bulk.download": "file",
+    "documents.pdf": "file (a stored PDF)",
+    "api.document_pdf": "file (a stored PDF)",
     "shops.job_status": "fragment polled by the shop page",
     "shops.shop_lists": "fragment of the mappings page",
     "shipping_modes.preview": "fragment of the shipping mode form",

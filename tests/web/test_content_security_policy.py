@@ -24,9 +24,11 @@ from tests.conftest import csrf_token
 from tests.factories import make_event, make_message, make_order, make_shop
 from web import queue
 from web.app import CONTENT_SECURITY_POLICY
-from web.models import Job, ShippingMode, User
+from web.documents.delivery_notes import issue_delivery_note
+from web.models import Job, Shipment, ShipmentLine, ShippingMode, User
 from web.models.enums import InboxState, JobState, Role
 from web.services.shop_settings import SYNC_JOB
+from web.services.timeline import Actor
 from web.services.users import create_api_token
 
 PARTIAL = {"HX-Request": "true"}
@@ -123,6 +125,11 @@ def _objects(
     mode = ShippingMode(code="csp", name="CSP", carrier="CSP", tracking_url_template="")
     db_session.add(mode)
     token = create_api_token(db_session, admin, "csp")
+    shipment = Shipment(
+        order=order, number="CSP-1", lines=[ShipmentLine(order_line=order.lines[0], quantity=1)]
+    )
+    db_session.add(shipment)
+    note = issue_delivery_note(db_session, shipment, Actor.system())  # a PDF download
     db_session.commit()
     # A real export, so its download is a file.
     posted = client.post(
@@ -143,6 +150,7 @@ def _objects(
             "event_id": event.id,
             "message_id": message.id,
             "mode_id": mode.id,
+            "document_id": note.id,
             "filename": "js/app.js",
             "path": "no-such-route",
         },
@@ -183,7 +191,8 @@ def test_every_get_route_sends_the_policy_and_no_inline_code(
                 assert not found, f"{where}: {found}"
     # Every kind of answer was met: pages, fragments, JSON, a file download, a static file.
     kinds = {mimetype for _endpoint, _status, mimetype in seen}
-    assert {"text/html", "application/json", "text/csv", "text/javascript"} <= kinds, kinds
+    assert {"text/html", "application/json", "text/csv", "application/pdf"} <= kinds, kinds
+    assert "text/javascript" in kinds, kinds
     # The ids resolved: nothing but the API's catch-all answered "not found".
     missing = {endpoint for endpoint, status, _ in seen if status == 404}
     assert missing <= {"api.unknown"}, missing

@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from web import queue
+from web.documents import issued
 from web.i18n import N_
 from web.models import Job, User, utcnow
 from web.models.enums import CommentVisibility, JobState
@@ -48,7 +49,8 @@ KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB, DELIVER_JOB)
 MAX_SELECTION = 10_000
 # The outcome lists at most this many refused orders; the count covers them all.
 MAX_REFUSALS_SHOWN = 200
-EXPORT_FORMATS = ("csv", "json")
+# "pdf": the selected orders' delivery notes, printed as one PDF.
+EXPORT_FORMATS = ("csv", "json", "pdf")
 # An export file is kept this long, then removed by the next export (any user's).
 EXPORT_TTL = dt.timedelta(hours=24)
 
@@ -175,7 +177,7 @@ def start_export(
 ) -> Job:
     """Queue an export of the selected orders to a file in `folder`."""
     if fmt not in EXPORT_FORMATS:
-        message = N_("Choose CSV or JSON.")
+        message = N_("Choose CSV, JSON or the delivery notes.")
         raise ValidationFailed(message, {"format": message})
     payload = {"selection": selection, "format": fmt, "folder": str(folder)}
     return queue.enqueue(session, EXPORT_JOB, payload, created_by_id)
@@ -366,6 +368,8 @@ def _export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> 
     remove_old_exports(folder)
     path = folder / f"orders-{job_id}.{fmt}"
     partial = path.with_name(path.name + ".part")
+    if fmt == "pdf":
+        return _print_delivery_notes(session, sessions, job_id, ids, path)
     writer = export.export_json if fmt == "json" else export.export_csv
     with open_private(partial, "w", encoding="utf-8", newline="") as out:
         count = writer(
@@ -377,6 +381,39 @@ def _export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> 
     partial.replace(path)
     _report(sessions, job_id, len(ids))
     return {"total": len(ids), "done": count, "file": path.name}
+
+
+NO_DELIVERY_NOTE = N_("no delivery note issued yet")
+
+
+def _print_delivery_notes(
+    session: Session, sessions: sessionmaker[Session], job_id: int, ids: list[int], path: Path
+) -> dict[str, Any]:
+    """The orders' delivery notes as one PDF, as stored; the orders without one are listed."""
+    document_ids: list[int] = []
+    refused: list[dict[str, Any]] = []
+    for position, order_id in enumerate(ids, start=1):
+        notes = issued.delivery_note_ids(session, order_id)
+        if not notes:
+            order = session.get(Order, order_id)
+            number = order.number if order is not None else ""
+            refused.append({"id": order_id, "number": number, "reason": NO_DELIVERY_NOTE})
+        document_ids += notes
+        if position % 20 == 0:
+            _report(sessions, job_id, position)
+    partial = path.with_name(path.name + ".part")
+    with open_private(partial, "wb") as out:
+        out.write(issued.combined_pdf(session, document_ids))
+    partial.replace(path)
+    _report(sessions, job_id, len(ids))
+    return {
+        "total": len(ids),
+        "done": len(ids) - len(refused),
+        "documents": len(document_ids),
+        "file": path.name,
+        "refused_count": len(refused),
+        "refused": refused[:MAX_REFUSALS_SHOWN],
+    }
 
 
 def remove_old_exports(folder: Path, now: dt.datetime | None = None) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from web.db import read_only
+from web.documents import issued
 from web.models import Comment, OrderEvent, ShippingMode, User
 from web.models.orders import Order
 from web.models.shipping import Shipment
@@ -40,7 +41,7 @@ from web.services import (
 )
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor
-from web.views import api_schema
+from web.views import api_schema, documents
 from web.views.base import DESK_ROLES, EDITOR_ROLES, WAREHOUSE_ROLES, db
 from web.views.events import render_event
 
@@ -602,6 +603,12 @@ def shipment_action(shipment_id: int, action: str) -> ResponseReturnValue:
         return _shipment_refused(exc)
     db().commit()
     return jsonify(_shipment(shipment))
+
+
+@bp.get("/documents/<id:document_id>/pdf")
+def document_pdf(document_id: int) -> ResponseReturnValue:
+    document, data = issued.stored_pdf(db(), document_id)
+    return documents.pdf_response(data, issued.pdf_filename(document))
 
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -630,6 +630,23 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/documents/{document_id}/pdf": {
+        "get": {
+            "operationId": "getDocumentPdf",
+            "summary": "An issued document's PDF (delivery note), the bytes stored at issue",
+            "parameters": [{**ORDER_ID, "name": "document_id"}],
+            "responses": {
+                "200": {
+                    "description": "The PDF",
+                    "content": {
+                        "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                **_errors(401, 403),
+                "404": _error("No such document, or it has no PDF"),
+            },
+        }
+    },
     "/orders": {
         "get": {
             "operationId": "listOrders",

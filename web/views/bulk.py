@@ -22,7 +22,8 @@ from web.views.events import translated
 bp = Blueprint("bulk", __name__, url_prefix="/orders")
 restrict(bp, *DESK_ROLES)
 
-EXPORTS = {"export_csv": "csv", "export_json": "json"}
+EXPORTS = {"export_csv": "csv", "export_json": "json", "print_delivery_notes": "pdf"}
+MIME_TYPES = {"csv": "text/csv", "json": "application/json", "pdf": "application/pdf"}
 TITLES = {
     "validate": _l("Validate orders"),
     "hold": _l("Put orders on hold"),
@@ -34,6 +35,7 @@ TITLES = {
     "comment": _l("Comment on orders"),
     "csv": _l("Export to CSV"),
     "json": _l("Export to JSON"),
+    "pdf": _l("Print the delivery notes"),
 }
 
 
@@ -140,7 +142,7 @@ def download(job_id: int) -> ResponseReturnValue:
         )
     response = send_file(
         path,
-        mimetype="application/json" if job.payload["format"] == "json" else "text/csv",
+        mimetype=MIME_TYPES[job.payload["format"]],
         as_attachment=True,
         download_name=bulk.download_name(job),
         max_age=0,

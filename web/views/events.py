@@ -320,6 +320,10 @@ EVENTS: dict[str, Entry] = {
     ),
     "inbox.replayed": Message(N_("Delivery %(topic)s #%(inbox_event_id)s queued again by hand.")),
     "inbox.ignored": Message(N_("Delivery %(topic)s #%(inbox_event_id)s set aside by hand.")),
+    # Documents
+    "delivery_note.issued": Message(
+        N_("Delivery note %(reference)s issued for shipment %(shipment)s.")
+    ),
     # Money
     "payment.state_changed": Message(
         N_("Payment state changed from %(from)s to %(to)s."), {"from": state, "to": state}

@@ -1,0 +1,72 @@
+"""Issued documents' files, read back as stored: a reprint is never a new rendering."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from web.documents.storage import DocumentStorage, KeyMissing, configured, sha256
+from web.models import Document
+from web.models.enums import DocumentKind, DocumentState
+from web.services.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+
+class DocumentDamaged(Exception):
+    """The stored bytes are missing or no longer match the SHA-256 kept at issue."""
+
+
+def stored_pdf(
+    session: Session, document_id: int, storage: DocumentStorage | None = None
+) -> tuple[Document, bytes]:
+    """The issued document and its PDF, checked against the hash kept in its row."""
+    document = session.get(Document, document_id)
+    if document is None or document.state != DocumentState.ISSUED or not document.pdf_storage_key:
+        raise NotFound(f"document {document_id} does not exist or has no PDF")
+    try:
+        data = (storage or configured()).get(document.pdf_storage_key)
+    except KeyMissing as exc:
+        log.error("document %s: its PDF is missing from storage", document.id)
+        raise DocumentDamaged(f"the PDF of {document.reference} is missing") from exc
+    if sha256(data) != document.pdf_sha256:
+        log.error("document %s: the stored PDF does not match its SHA-256", document.id)
+        raise DocumentDamaged(f"the PDF of {document.reference} does not match its hash")
+    return document, data
+
+
+def delivery_note_ids(session: Session, order_id: int) -> list[int]:
+    """The order's issued delivery notes, in the order they were issued."""
+    query = (
+        select(Document.id)
+        .where(
+            Document.order_id == order_id,
+            Document.kind == DocumentKind.DELIVERY_NOTE,
+            Document.state == DocumentState.ISSUED,
+        )
+        .order_by(Document.id)
+    )
+    return list(session.scalars(query))
+
+
+def pdf_filename(document: Document) -> str:
+    """The download's name: the document's reference."""
+    return f"{document.reference or document.id}.pdf"
+
+
+def combined_pdf(
+    session: Session, document_ids: list[int], storage: DocumentStorage | None = None
+) -> bytes:
+    """The documents' stored PDFs one after another, as one PDF to print at once."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for document_id in document_ids:
+        _document, data = stored_pdf(session, document_id, storage)
+        writer.append(io.BytesIO(data))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
