@@ -7,7 +7,7 @@ from typing import Any
 
 # axe-core from npm (MPL-2.0), vendored like the front-end libraries: version in the name.
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
 def install_axe(page: Any) -> None:
