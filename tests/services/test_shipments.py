@@ -248,7 +248,7 @@ def test_the_life_of_a_shipment(db_session: Session, order: Order) -> None:
     assert shipments.allowed_actions(shipment) == set()
     with pytest.raises(InvalidTransition):
         shipments.cancel(db_session, shipment, ACTOR, "Perdu")
-    kinds = _kinds(db_session, order)
+    kinds = [k for k in _kinds(db_session, order) if not k.startswith("outbox.")]
     assert kinds[-3:] == ["order.shipped", "shipment.delivered", "order.delivered"]
 
 

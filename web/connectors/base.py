@@ -261,6 +261,79 @@ class ShopRefund:
 
 
 @dataclass(frozen=True)
+class ShopParcel:
+    """One tracking number of a shipment made or known at the shop."""
+
+    tracking_number: str
+    carrier: str = ""
+    tracking_url: str = ""
+    external_id: str = ""
+
+
+@dataclass(frozen=True)
+class ShopShipment:
+    """A shipment as the shop records it (a Shopify fulfillment, a Magento shipment...).
+
+    `lines` pairs the shop's line ids with quantities; None when the platform records no
+    lines for it (WooCommerce tracking items, PrestaShop's order carrier): it then stands
+    for everything that remained to ship. `cancelled` when the shop cancelled it.
+    """
+
+    external_id: str
+    parcels: tuple[ShopParcel, ...] = ()
+    lines: tuple[tuple[str, int], ...] | None = None
+    carrier: str = ""
+    shipped_at: dt.datetime | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class ShipmentLineToPush:
+    """One line of a shipment Comptoir sends: the shop's line id and the quantity."""
+
+    line_external_id: str
+    quantity: int
+    sku: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ParcelToPush:
+    tracking_number: str
+    tracking_url: str = ""
+    weight_kg: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ShipmentToPush:
+    """A shipment as the shop must show it now, read when the message is sent.
+
+    `reference` is Comptoir's number for it (EXP-12-1); `external_id` the shop's id once
+    an earlier push or the shop's own copy gave it ("" before). `carrier_code` is the
+    shipping mode's code for this platform ("" when none is set), `carrier_name` its name.
+    `cancelled`: the shipment was cancelled in Comptoir and the shop must drop it where it
+    can. `whole_order`: the shipment holds everything the order ships (nothing before or
+    after it), for platforms that only know "shipped" for a whole order. `notify`: the
+    shop may e-mail the buyer.
+    """
+
+    reference: str
+    external_id: str
+    lines: tuple[ShipmentLineToPush, ...]
+    parcels: tuple[ParcelToPush, ...]
+    carrier_code: str = ""
+    carrier_name: str = ""
+    cancelled: bool = False
+    whole_order: bool = False
+    notify: bool = True
+    shipped_at: dt.datetime | None = None
+
+    @property
+    def tracking_numbers(self) -> tuple[str, ...]:
+        return tuple(p.tracking_number for p in self.parcels if p.tracking_number)
+
+
+@dataclass(frozen=True)
 class ShopOrder:
     """One order as the shop sees it now."""
 
@@ -296,6 +369,8 @@ class ShopOrder:
     # payment_summary says what the payload itself tells of them meanwhile.
     transactions: tuple[ShopTransaction, ...] | None = None
     payment_summary: PaymentSummary | None = None
+    # None: this copy does not say which shipments the shop holds (not read); () none.
+    shipments: tuple[ShopShipment, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -351,10 +426,14 @@ class PushOutcome:
     written: bool = True
     remote_ref: str = ""
     skipped: str = ""
+    # For a shipment: the shop's ids of its tracking numbers, (tracking number, id) pairs.
+    parcel_refs: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def already_there(cls, remote_ref: str = "") -> PushOutcome:
-        return cls(written=False, remote_ref=remote_ref)
+    def already_there(
+        cls, remote_ref: str = "", parcel_refs: tuple[tuple[str, str], ...] = ()
+    ) -> PushOutcome:
+        return cls(written=False, remote_ref=remote_ref, parcel_refs=parcel_refs)
 
     @classmethod
     def cannot(cls, why: str) -> PushOutcome:
@@ -447,6 +526,20 @@ class Connector(Protocol):
         so an older comment with the same text never hides a new one. `ref` is Comptoir's
         reference of the comment ("c123"), for platforms whose comments carry no date.
         Without either, any entry with the same text counts as already there.
+        """
+        ...
+
+    def push_shipment(
+        self, external_id: str, shipment: ShipmentToPush, *, since: dt.datetime | None = None
+    ) -> PushOutcome:
+        """Make the shop show this shipment (created, tracking completed, or cancelled).
+
+        Reads the shop first: a shipment it already holds (known by `shipment.external_id`,
+        or found by its lines and tracking numbers among those the shop dates at or after
+        `since` less CLOCK_SKEW, after an answer that was lost) is completed or left alone,
+        never written twice. Returns the shop's id of the shipment as `remote_ref` and its
+        tracking numbers' ids as `parcel_refs`; `PushOutcome.cannot` for what the platform
+        cannot hold (the timeline says why).
         """
         ...
 

@@ -5,7 +5,7 @@ from web.models.base import Base, utcnow
 from web.models.customers import Customer, CustomerShopLink
 from web.models.documents import Document, NumberSeries
 from web.models.orders import Order, OrderLine, Transaction
-from web.models.shipping import Parcel, Shipment, ShipmentLine
+from web.models.shipping import Parcel, Shipment, ShipmentLine, WarehouseBin
 from web.models.shops import (
     CarrierMapping,
     MilestoneMapping,
@@ -39,6 +39,7 @@ __all__ = [
     "PaymentMethodMapping",
     "Shipment",
     "ShipmentLine",
+    "WarehouseBin",
     "ShippingMode",
     "Shop",
     "ShopPacing",

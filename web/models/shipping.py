@@ -88,3 +88,14 @@ class Parcel(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     shipment: Mapped[Shipment] = relationship(back_populates="parcels")
+
+
+class WarehouseBin(Base):
+    """Where the warehouse keeps a SKU: shown on pick lists, filled by import."""
+
+    __tablename__ = "warehouse_bins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(120), unique=True)
+    location: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

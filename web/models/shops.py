@@ -34,6 +34,9 @@ class Shop(Base):
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_statuses: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_tracking: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Whether the shop e-mails the buyer when a shipment reaches it (where the platform lets
+    # the caller choose: Shopify's notify_customer, Magento's notify).
+    notify_shipments: Mapped[bool] = mapped_column(default=True, server_default=true())
     push_comments: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Internal comments copied to the shop as private notes (staff only), when asked.
     push_internal_comments: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -59,7 +59,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
-from web.services import causes, order_state, outbox, reconcile
+from web.services import causes, order_state, outbox, reconcile, shipments
 from web.services.errors import InvalidTransition
 from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for, webhook_connector
@@ -572,6 +572,8 @@ def upsert_order(
     else:
         new_money = _record_transactions(session, order, incoming.transactions, actor)
     _apply_status_meaning(session, order, incoming, status_meaning, actor)
+    if incoming.shipments is not None:
+        shipments.record_shop_shipments(session, order, incoming.shipments, actor)
     _refresh_money(session, shop, order, actor)
     if not created and not new_money:
         record_event(

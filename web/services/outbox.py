@@ -26,12 +26,29 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from web import queue
-from web.connectors.base import ConnectorError, PushOutcome, RateLimited, RetryableError
+from web.connectors.base import (
+    ConnectorError,
+    ParcelToPush,
+    PushOutcome,
+    RateLimited,
+    RetryableError,
+    ShipmentLineToPush,
+    ShipmentToPush,
+)
 from web.connectors.registry import make_connector
 from web.i18n import N_
 from web.models import Comment, OutboxMessage, Shop, utcnow
-from web.models.enums import ActorType, CommentVisibility, Milestone, OutboxState
+from web.models.enums import (
+    ActorType,
+    CommentVisibility,
+    LineKind,
+    Milestone,
+    OutboxState,
+    ShipmentOrigin,
+    ShipmentState,
+)
 from web.models.orders import Order
+from web.models.shipping import Shipment
 from web.services import order_state
 from web.services.errors import InvalidTransition
 from web.services.shops import settings_for
@@ -52,6 +69,7 @@ PUSH_TIMEOUT = 10.0
 
 STATUS = "status"
 COMMENT = "comment"
+SHIPMENT = "shipment"
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.FAILED)
 PROBLEM_STATES = (OutboxState.FAILED, OutboxState.DEAD)
@@ -193,6 +211,42 @@ def queue_comment(session: Session, comment: Comment) -> OutboxMessage | None:
     )
 
 
+def _shipment_messages(session: Session, shipment: Shipment) -> list[OutboxMessage]:
+    messages = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.order_id == shipment.order_id, OutboxMessage.kind == SHIPMENT
+        )
+    )
+    return [m for m in messages if m.payload.get("shipment_id") == shipment.id]
+
+
+def queue_shipment(session: Session, shipment: Shipment) -> OutboxMessage | None:
+    """Queue "make the shop show this shipment as it is now", unless a waiting message will.
+
+    The message carries the shipment's id only: what the shop receives is read when it is
+    sent, so a message still waiting (pending, or failed and due again) already carries
+    any later change and no second one is queued. One being sent right now may carry the
+    state before this change: a new message follows it. Shipments that came from the
+    shop are never sent back to it.
+    """
+    if shipment.origin == ShipmentOrigin.SHOP:
+        return None
+    if shipment.id is None:
+        session.flush()
+    earlier = _shipment_messages(session, shipment)
+    now = utcnow()
+    for message in earlier:
+        if message.state in OPEN_STATES and not _is_claimed(message, now):
+            return message
+    return _queue(
+        session,
+        shipment.order,
+        SHIPMENT,
+        f"shipment:{shipment.id}:{len(earlier) + 1}",
+        {"shipment_id": shipment.id, "number": shipment.number},
+    )
+
+
 # --- Delivering them -------------------------------------------------------------------------
 
 
@@ -250,6 +304,7 @@ class _Claim:
     kind: str
     payload: dict[str, Any]
     queued_at: dt.datetime
+    shipment: ShipmentToPush | None = None
 
 
 def _locked(session: Session, message_id: int) -> OutboxMessage | None:
@@ -277,9 +332,64 @@ def _due(message: OutboxMessage | None, now: dt.datetime) -> bool:
     )
 
 
-def _claim(message: OutboxMessage, now: dt.datetime) -> _Claim:
+def shipment_to_push(shipment: Shipment) -> ShipmentToPush:
+    """The shipment as its shop must show it now, in the shop's own ids and codes."""
+    order = shipment.order
+    shop = order.shop
+    mode = shipment.shipping_mode
+    platform = shop.platform.value
+    code = str((mode.carrier_codes or {}).get(platform) or "") if mode else ""
+    lines = tuple(
+        ShipmentLineToPush(
+            line_external_id=item.order_line.external_id,
+            quantity=item.quantity,
+            sku=item.order_line.sku,
+            name=item.order_line.name,
+        )
+        for item in shipment.lines
+    )
+    others = [
+        s
+        for s in order.shipments
+        if s.id != shipment.id and s.state != ShipmentState.CANCELLED and s.lines
+    ]
+    shipped = {item.order_line_id: item.quantity for item in shipment.lines}
+    ships = [
+        line
+        for line in order.lines
+        if line.needs_shipping and line.parent_line_id is None and line.kind == LineKind.PRODUCT
+    ]
+    whole = not others and all(shipped.get(line.id, 0) >= line.quantity for line in ships)
+    return ShipmentToPush(
+        reference=shipment.number,
+        external_id=shipment.external_id or "",
+        lines=lines,
+        parcels=tuple(
+            ParcelToPush(p.tracking_number, p.tracking_url, p.weight_kg)
+            for p in shipment.parcels
+            if p.tracking_number
+        ),
+        carrier_code=code,
+        carrier_name=mode.carrier if mode else "",
+        cancelled=shipment.state == ShipmentState.CANCELLED,
+        whole_order=whole,
+        notify=shop.notify_shipments,
+        shipped_at=shipment.shipped_at,
+    )
+
+
+def _shipment_of(session: Session, message: OutboxMessage) -> Shipment | None:
+    shipment_id = message.payload.get("shipment_id")
+    return session.get(Shipment, shipment_id) if shipment_id else None
+
+
+def _claim(session: Session, message: OutboxMessage, now: dt.datetime) -> _Claim:
     message.attempts += 1
     message.claimed_until = now + LEASE
+    shipment = None
+    if message.kind == SHIPMENT:
+        found = _shipment_of(session, message)
+        shipment = shipment_to_push(found) if found is not None else None
     return _Claim(
         attempts=message.attempts,
         platform=message.shop.platform.value,
@@ -288,6 +398,7 @@ def _claim(message: OutboxMessage, now: dt.datetime) -> _Claim:
         kind=message.kind,
         payload=dict(message.payload),
         queued_at=message.created_at,
+        shipment=shipment,
     )
 
 
@@ -299,6 +410,23 @@ def _switched_off(message: OutboxMessage) -> str | None:
         customer_visible = bool(message.payload.get("customer_visible", True))
         if not (shop.push_comments if customer_visible else shop.push_internal_comments):
             return N_("Comment pushes are switched off for this shop.")
+    if message.kind == SHIPMENT and not shop.push_tracking:
+        return N_("Shipment pushes are switched off for this shop.")
+    return None
+
+
+def _pointless(session: Session, message: OutboxMessage) -> str | None:
+    """Why a shipment message has nothing left to tell, if so."""
+    if message.kind != SHIPMENT:
+        return None
+    shipment = _shipment_of(session, message)
+    if shipment is None:
+        return N_("Its shipment no longer exists.")
+    never_left = shipment.shipped_at is None and not shipment.external_id
+    if shipment.state in (ShipmentState.DRAFT, ShipmentState.PACKED) or (
+        shipment.state == ShipmentState.CANCELLED and never_left
+    ):
+        return N_("The shipment has not left the warehouse: nothing to tell the shop.")
     return None
 
 
@@ -313,6 +441,10 @@ def _call(claim: _Claim) -> PushOutcome:
                 notify=bool(payload.get("notify", True)),
                 reason=str(payload.get("reason", "")),
             )
+        if claim.kind == SHIPMENT:
+            if claim.shipment is None:
+                raise ValueError("the shipment of this message no longer exists")
+            return connector.push_shipment(claim.external_id, claim.shipment, since=claim.queued_at)
         if claim.kind == COMMENT:
             return connector.push_comment(
                 claim.external_id,
@@ -337,6 +469,8 @@ def subject(message: OutboxMessage) -> dict[str, Any]:
             "excerpt": excerpt(str(payload.get("text", "")), 60),
             "customer_visible": bool(payload.get("customer_visible", True)),
         }
+    if message.kind == SHIPMENT:
+        return {"shipment": payload.get("number", "")}
     return {}
 
 
@@ -349,11 +483,11 @@ def deliver(
         message = _locked(session, message_id)
         if message is None or not _due(message, now):
             return None
-        off = _switched_off(message)
+        off = _switched_off(message) or _pointless(session, message)
         if off is not None:
             _finish(session, message, OutboxState.IGNORED, now, error=off)
             return OutboxState.IGNORED
-        claim = _claim(message, now)
+        claim = _claim(session, message, now)
     outcome: PushOutcome | None = None
     error: Exception | None = None
     try:
@@ -412,6 +546,8 @@ def _finish(
             comment = session.get(Comment, message.payload.get("comment_id"))
             if comment is not None:
                 comment.pushed_at = now
+        if message.kind == SHIPMENT:
+            _shipment_told(session, message, outcome, now)
         if order is not None:
             record_event(
                 session,
@@ -428,6 +564,22 @@ def _finish(
             "outbox.ignored",
             _details(message, reason=error),
         )
+
+
+def _shipment_told(
+    session: Session, message: OutboxMessage, outcome: PushOutcome, now: dt.datetime
+) -> None:
+    shipment = _shipment_of(session, message)
+    if shipment is None:
+        return
+    shipment.pushed_at = now
+    if outcome.remote_ref and not shipment.external_id:
+        shipment.external_id = outcome.remote_ref[:64]
+    refs = dict(outcome.parcel_refs)
+    for parcel in shipment.parcels:
+        ref = refs.get(parcel.tracking_number)
+        if ref:
+            parcel.external_id = ref[:64]
 
 
 def _details(message: OutboxMessage, **extra: Any) -> dict[str, Any]:
@@ -516,6 +668,8 @@ def _retry_refusal(session: Session, message: OutboxMessage) -> str | None:
     if message.kind == COMMENT:
         if session.get(Comment, message.payload.get("comment_id")) is None:
             return N_("its comment was deleted")
+    if message.kind == SHIPMENT and _shipment_of(session, message) is None:
+        return N_("its shipment no longer exists")
     if message.kind == STATUS and message.order_id is not None:
         newer = session.scalar(
             select(OutboxMessage.id).where(

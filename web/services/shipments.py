@@ -16,9 +16,12 @@ cancelled while nothing was pushed to the shop, or later with a reason. After ea
 the order's fulfilment state is derived from the shipped quantities (partially shipped,
 shipped, delivered once every shipped shipment is delivered) through `order_state`.
 
-Telling the shop is not done here yet: each change writes its timeline event and leaves
-`pushed_at` empty; the outbox has no "shipment" message to deliver so far, so nothing is
-queued (see `_shop_must_learn`). Every function mutates and leaves the commit to the caller.
+Telling the shop: a change the shop must learn (shipped, cancelled after leaving, a tracking
+number added or corrected) empties `pushed_at` and queues an outbox "shipment" message, then
+the order's milestone; the outbox reads the shipment when it sends, and sets `pushed_at` and
+the shop's ids. Shipments made in the shop (`origin` shop) arrive through intake
+(`record_shop_shipments`) and are never sent back. Every function mutates and leaves the
+commit to the caller.
 """
 
 from __future__ import annotations
@@ -30,13 +33,20 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from web.connectors.base import ShopShipment
 from web.i18n import N_
 from web.models import ShippingMode
 from web.models.base import utcnow
-from web.models.enums import CommercialState, FulfilmentState, LineKind, ShipmentState
+from web.models.enums import (
+    CommercialState,
+    FulfilmentState,
+    LineKind,
+    ShipmentOrigin,
+    ShipmentState,
+)
 from web.models.orders import Order, OrderLine
 from web.models.shipping import Parcel, Shipment, ShipmentLine
-from web.services import order_state
+from web.services import order_state, outbox
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor, record_event
 
@@ -134,14 +144,13 @@ def _follow_fulfilment(session: Session, order: Order, actor: Actor) -> None:
     order_state.apply_fulfilment(session, order, actor, target)
 
 
-def _shop_must_learn(shipment: Shipment) -> None:
-    """Mark the shipment as not yet told to the shop.
-
-    This is where pushing shipments to the shop plugs in (an outbox message of kind
-    "shipment", then the order's milestone); the outbox cannot deliver such a message yet,
-    so nothing is queued and the milestone waits for it.
-    """
+def _shop_must_learn(session: Session, shipment: Shipment, actor: Actor) -> None:
+    """Queue the shipment for its shop, then the order's milestone (in that order)."""
+    if shipment.origin == ShipmentOrigin.SHOP:
+        return
     shipment.pushed_at = None
+    outbox.queue_shipment(session, shipment)
+    outbox.queue_milestone(session, shipment.order, actor)
 
 
 # --- Refusals --------------------------------------------------------------------------------
@@ -409,8 +418,8 @@ def ship_shipment(session: Session, shipment: Shipment, actor: Actor) -> None:
         carrier=mode.name if mode else "",
         tracking=[p.tracking_number for p in shipment.parcels if p.tracking_number],
     )
-    _shop_must_learn(shipment)
     _follow_fulfilment(session, shipment.order, actor)
+    _shop_must_learn(session, shipment, actor)
 
 
 def deliver(session: Session, shipment: Shipment, actor: Actor) -> None:
@@ -422,6 +431,7 @@ def deliver(session: Session, shipment: Shipment, actor: Actor) -> None:
     shipment.delivered_at = utcnow()
     _event(session, shipment, actor, "shipment.delivered")
     _follow_fulfilment(session, shipment.order, actor)
+    outbox.queue_milestone(session, shipment.order, actor)
 
 
 def cancel(session: Session, shipment: Shipment, actor: Actor, reason: str = "") -> None:
@@ -435,8 +445,8 @@ def cancel(session: Session, shipment: Shipment, actor: Actor, reason: str = "")
     shipment.cancel_reason = reason
     _event(session, shipment, actor, "shipment.cancelled", reason=reason, was=was.value)
     if was == ShipmentState.SHIPPED:
-        _shop_must_learn(shipment)
         _follow_fulfilment(session, shipment.order, actor)
+        _shop_must_learn(session, shipment, actor)
 
 
 def deliver_order(session: Session, order: Order, actor: Actor) -> int:
@@ -511,7 +521,7 @@ def add_parcel(
     session.flush()
     _event(session, shipment, actor, "shipment.parcel_added", tracking=tracking)
     if shipment.state in SENT_STATES:
-        _shop_must_learn(shipment)
+        _shop_must_learn(session, shipment, actor)
     return parcel
 
 
@@ -538,7 +548,196 @@ def correct_tracking(session: Session, parcel: Parcel, actor: Actor, tracking_nu
         session, shipment, actor, "shipment.tracking_changed", tracking=tracking, previous=previous
     )
     if shipment.state in SENT_STATES:
-        _shop_must_learn(shipment)
+        _shop_must_learn(session, shipment, actor)
+
+
+# --- Shipments made in the shop --------------------------------------------------------------
+
+SHOP_CANCEL_REASON = N_("Cancelled in the shop")
+
+
+def _tracking_numbers(shipment: Shipment) -> set[str]:
+    return {p.tracking_number for p in shipment.parcels if p.tracking_number}
+
+
+def _known(order: Order, incoming: ShopShipment) -> Shipment | None:
+    """The shipment of the order this copy from the shop is, by the shop's ids."""
+    for shipment in order.shipments:
+        if shipment.external_id and shipment.external_id == incoming.external_id:
+            return shipment
+    for shipment in order.shipments:
+        refs = {p.external_id for p in shipment.parcels if p.external_id}
+        if incoming.external_id in refs:
+            return shipment
+    return None
+
+
+def _ours_unconfirmed(order: Order, incoming: ShopShipment) -> Shipment | None:
+    """A shipment Comptoir sent whose answer was lost: same tracking numbers, no shop id.
+
+    Without tracking numbers on either side, the same lines and quantities are the match.
+    """
+    numbers = {p.tracking_number for p in incoming.parcels if p.tracking_number}
+    candidates = [
+        s
+        for s in order.shipments
+        if s.origin == ShipmentOrigin.COMPTOIR and not s.external_id and s.shipped_at is not None
+    ]
+    for shipment in candidates:
+        if numbers and numbers <= _tracking_numbers(shipment):
+            return shipment
+    if numbers or incoming.lines is None:
+        return None
+    wanted = dict(incoming.lines)
+    for shipment in candidates:
+        if not _tracking_numbers(shipment):
+            sent = {i.order_line.external_id: i.quantity for i in shipment.lines}
+            if sent == wanted:
+                return shipment
+    return None
+
+
+def _shop_quantities(order: Order, incoming: ShopShipment) -> dict[int, int]:
+    """What of the order the shop's shipment holds, within what remains to ship."""
+    remaining = remaining_quantities(order)
+    if incoming.lines is None:
+        return {line_id: qty for line_id, qty in remaining.items() if qty > 0}
+    by_external = {line.external_id: line for line in shippable_lines(order)}
+    chosen: dict[int, int] = {}
+    for external_id, quantity in incoming.lines:
+        line = by_external.get(external_id)
+        if line is None:
+            continue
+        take = min(quantity, remaining.get(line.id, 0) - chosen.get(line.id, 0))
+        if take > 0:
+            chosen[line.id] = chosen.get(line.id, 0) + take
+    return chosen
+
+
+def _add_shop_parcels(shipment: Shipment, incoming: ShopShipment) -> list[str]:
+    have = _tracking_numbers(shipment)
+    added = []
+    for parcel in incoming.parcels:
+        number = parcel.tracking_number[:TRACKING_MAX_LENGTH]
+        if not number or number in have:
+            continue
+        made = _parcel(shipment, shipment.order, number, None)
+        if parcel.tracking_url.startswith(("https://", "http://")) and not made.tracking_url:
+            made.tracking_url = parcel.tracking_url[:500]
+        made.external_id = (parcel.external_id or incoming.external_id)[:64] or None
+        shipment.parcels.append(made)
+        have.add(number)
+        added.append(number)
+    return added
+
+
+def _update_from_shop(
+    session: Session, shipment: Shipment, incoming: ShopShipment, actor: Actor
+) -> bool:
+    if shipment.origin == ShipmentOrigin.COMPTOIR:
+        return False  # our own, as the shop shows it: Comptoir's copy leads
+    changed = False
+    added = _add_shop_parcels(shipment, incoming)
+    if added:
+        session.flush()
+        _event(session, shipment, actor, "shipment.tracking_from_shop", tracking=added)
+        changed = True
+    if incoming.cancelled and shipment.state != ShipmentState.CANCELLED:
+        shipment.state = ShipmentState.CANCELLED
+        shipment.cancelled_at = utcnow()
+        shipment.cancel_reason = SHOP_CANCEL_REASON
+        _event(session, shipment, actor, "shipment.cancelled_in_shop")
+        _follow_fulfilment(session, shipment.order, actor)
+        changed = True
+    return changed
+
+
+def _create_from_shop(
+    session: Session, order: Order, incoming: ShopShipment, actor: Actor
+) -> Shipment | None:
+    chosen = _shop_quantities(order, incoming)
+    if not chosen:
+        if incoming.lines is None:
+            # A platform without line-level shipments: more tracking for what left already.
+            made_in_shop = [
+                s
+                for s in order.shipments
+                if s.origin == ShipmentOrigin.SHOP and s.state in SENT_STATES
+            ]
+            if made_in_shop and _update_from_shop(session, made_in_shop[-1], incoming, actor):
+                return made_in_shop[-1]
+        record_event(
+            session,
+            order,
+            actor,
+            "shipment.shop_extra",
+            {"external_id": incoming.external_id, "reason": N_("nothing remains to ship")},
+        )
+        return None
+    now = utcnow()
+    shipment = Shipment(
+        order=order,
+        number=_next_number(order),
+        state=ShipmentState.SHIPPED,
+        origin=ShipmentOrigin.SHOP,
+        shipping_mode=order.shipping_mode,
+        external_id=incoming.external_id[:64] or None,
+        shipped_at=incoming.shipped_at or now,
+        pushed_at=now,
+    )
+    shipment.lines = [
+        ShipmentLine(order_line_id=line_id, quantity=quantity)
+        for line_id, quantity in chosen.items()
+    ]
+    session.add(shipment)
+    _add_shop_parcels(shipment, incoming)
+    session.flush()
+    if order.fulfilment_state == FulfilmentState.UNFULFILLED:
+        order.fulfilment_state = FulfilmentState.IN_PREPARATION
+    _event(
+        session,
+        shipment,
+        actor,
+        "shipment.received_from_shop",
+        items=sum(chosen.values()),
+        tracking=sorted(_tracking_numbers(shipment)),
+        carrier=incoming.carrier[:80],
+    )
+    _follow_fulfilment(session, order, actor)
+    # The shop made it: it knows the order left, so that milestone is not sent back.
+    target = order_state.milestone_to_push(order)
+    if target is not None:
+        order_state.mark_milestone_pushed(order, target)
+    return shipment
+
+
+def record_shop_shipments(
+    session: Session, order: Order, incoming: Sequence[ShopShipment], actor: Actor
+) -> int:
+    """Take in the shipments the shop holds for the order; return how many changed.
+
+    A shipment Comptoir already has (by the shop's id) is completed with new tracking
+    numbers or cancelled when the shop cancelled it; one Comptoir made and sent is left as
+    Comptoir has it, even when its answer was lost (then it is recognised by its tracking
+    numbers, or lines, and takes the shop's id). Any other is created as made in the shop,
+    shipped, never more than remains to ship, and never sent back. Running it again with
+    the same copy changes nothing.
+    """
+    changed = 0
+    for shop_shipment in incoming:
+        known = _known(order, shop_shipment)
+        if known is not None:
+            changed += _update_from_shop(session, known, shop_shipment, actor)
+            continue
+        if shop_shipment.cancelled:
+            continue
+        ours = _ours_unconfirmed(order, shop_shipment)
+        if ours is not None:
+            ours.external_id = shop_shipment.external_id[:64] or None
+            changed += 1
+            continue
+        changed += _create_from_shop(session, order, shop_shipment, actor) is not None
+    return changed
 
 
 # --- Finding ---------------------------------------------------------------------------------

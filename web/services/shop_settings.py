@@ -77,6 +77,7 @@ FLAG_FIELDS = (
     "is_active",
     "push_statuses",
     "push_tracking",
+    "notify_shipments",
     "push_comments",
     "push_internal_comments",
     "push_documents",

@@ -125,6 +125,8 @@ def subject(value: Any, params: Params) -> str:
         return gettext("Status “%(status)s”", status=params.get("status") or MISSING)
     if params.get("kind") == "comment" or params.get("excerpt"):
         return gettext("Comment “%(excerpt)s”", excerpt=params.get("excerpt") or "…")
+    if params.get("kind") == "shipment":
+        return gettext("Shipment %(shipment)s", shipment=params.get("shipment") or MISSING)
     return str(params.get("kind") or gettext("Update"))
 
 
@@ -228,6 +230,17 @@ def _parcel_added(params: Params) -> Message:
     return Message(N_("Parcel added to shipment %(shipment)s."))
 
 
+def _received_from_shop(params: Params) -> Message:
+    if params.get("tracking"):
+        return Message(
+            N_("Shipment %(shipment)s made in the shop: %(items)s item(s), tracking %(tracking)s."),
+            {"items": number},
+        )
+    return Message(
+        N_("Shipment %(shipment)s made in the shop: %(items)s item(s)."), {"items": number}
+    )
+
+
 def _tracking_changed(params: Params) -> Message:
     if params.get("previous"):
         return Message(
@@ -241,6 +254,8 @@ def _queued(params: Params) -> Message:
         return Message(N_("Comment queued for %(shop)s as a private note."))
     if params.get("kind") == "comment":
         return Message(N_("Comment queued for %(shop)s."))
+    if params.get("kind") == "shipment":
+        return Message(N_("Shipment %(shipment)s queued for %(shop)s."))
     return Message(
         N_("Status “%(status)s” (%(milestone)s) queued for %(shop)s."), {"milestone": state}
     )
@@ -367,6 +382,15 @@ EVENTS: dict[str, Entry] = {
     "shipment.cancelled": _shipment_cancelled,
     "shipment.parcel_added": _parcel_added,
     "shipment.tracking_changed": _tracking_changed,
+    "shipment.received_from_shop": _received_from_shop,
+    "shipment.tracking_from_shop": Message(
+        N_("The shop added tracking %(tracking)s to shipment %(shipment)s.")
+    ),
+    "shipment.cancelled_in_shop": Message(N_("Shipment %(shipment)s cancelled in the shop.")),
+    "shipment.shop_extra": Message(
+        N_("A shipment made in the shop (%(external_id)s) was not taken in: %(reason)s."),
+        {"reason": translated},
+    ),
     "order.fulfilment_withdrawn": Message(
         N_("A shipped shipment was cancelled: shipping state back to %(to)s."), {"to": state}
     ),
