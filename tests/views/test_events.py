@@ -25,6 +25,7 @@ from web.views.events import CAUSES, EVENTS, render_cause, render_event
 ROOT = Path(__file__).resolve().parents[2]
 OUTBOX_STATUS = {"message_id": 7, "kind": "status", "status": "wc-completed", "shop": "Lumière"}
 OUTBOX_COMMENT = {"message_id": 8, "kind": "comment", "excerpt": "Colis parti", "shop": "Lumière"}
+OUTBOX_SHIPMENT = {"message_id": 9, "kind": "shipment", "shipment": "EXP-4-1", "shop": "Lumière"}
 FAILURE = "PlatformUnavailable: GET /orders/5: HTTP 503 'busy'"
 
 # Every registered kind, and every wording a kind can take, with the parameters it is stored with.
@@ -125,10 +126,20 @@ EVENT_SAMPLES: list[tuple[str, dict[str, Any]]] = [
         {"shipment": "EXP-4-1", "tracking": "6A126", "previous": "6A125"},
     ),
     ("shipment.tracking_changed", {"shipment": "EXP-4-1", "tracking": "6A126", "previous": ""}),
+    (
+        "shipment.received_from_shop",
+        {"shipment": "EXP-4-2", "items": 2, "tracking": ["LB1", "LB2"], "carrier": "Colissimo"},
+    ),
+    ("shipment.received_from_shop", {"shipment": "EXP-4-2", "items": 1, "tracking": []}),
+    ("shipment.tracking_from_shop", {"shipment": "EXP-4-2", "tracking": ["LB3"]}),
+    ("shipment.cancelled_in_shop", {"shipment": "EXP-4-2"}),
+    ("shipment.shop_extra", {"external_id": "4711", "reason": "nothing remains to ship"}),
     ("order.fulfilment_withdrawn", {"from": "shipped", "to": "partially_shipped"}),
     ("outbox.queued", {**OUTBOX_STATUS, "milestone": "completed"}),
     ("outbox.queued", {**OUTBOX_COMMENT, "customer_visible": True}),
     ("outbox.queued", {**OUTBOX_COMMENT, "customer_visible": False}),
+    ("outbox.queued", {**OUTBOX_SHIPMENT}),
+    ("outbox.sent", {**OUTBOX_SHIPMENT, "written": True}),
     ("outbox.sent", {**OUTBOX_STATUS, "written": True}),
     ("outbox.sent", {**OUTBOX_COMMENT, "written": False}),
     ("outbox.ignored", {**OUTBOX_STATUS, "by_hand": True}),
