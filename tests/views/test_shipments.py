@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
 
 import pytest
 from flask.testing import FlaskClient
@@ -273,3 +274,25 @@ def test_bulk_mark_delivered_from_the_order_list(
     assert db_session.get_one(Order, order.id).fulfilment_state == FulfilmentState.DELIVERED
     job_page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Marquer les commandes livrées" in job_page
+
+
+def test_each_shipment_says_whether_the_shop_has_it(
+    client: FlaskClient, login_as: Callable[..., User], db_session: Session, order: Order
+) -> None:
+    from web.connectors.base import ShopParcel, ShopShipment
+
+    login_as("manager")
+    mug = order.lines[0]
+    ours = shipments.create_shipment(
+        db_session, order, Actor.system(), {mug.id: 2}, [shipments.ParcelInput("6A1")], ship=True
+    )
+    db_session.commit()
+    assert "En route vers la boutique…" in page_of(client, order)
+    ours.pushed_at = ours.shipped_at
+    made = ShopShipment("F1", (ShopParcel("LB1"),), lines=None)
+    shipments.record_shop_shipments(db_session, order, [made], Actor.shop())
+    db_session.commit()
+    html = unescape(page_of(client, order))
+    assert "La boutique l'a reçue" in html
+    assert "Faite dans la boutique" in html
+    assert "En route vers la boutique" not in html

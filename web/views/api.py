@@ -56,6 +56,8 @@ SHIPMENT_ID = "<id:shipment_id>"
 SHIPMENT_ACTION = f"<any({', '.join(shipments.ACTIONS)}):action>"
 # The warehouse ships: these writes take its role too (it reads no order).
 SHIPPING_ENDPOINTS = {"api.shipment_create", "api.parcel_create", "api.shipment_action"}
+# What the warehouse may read: the shipping modes it ships with (not the orders).
+WAREHOUSE_READS = {"api.shipping_mode_list"}
 READ_METHODS = ("GET", "HEAD")
 # Reachable without a token: the API's description, and the JSON 404/405 for unknown routes.
 OPEN_ENDPOINTS = {"api.openapi", "api.unknown"}
@@ -172,7 +174,8 @@ def _authenticate() -> None:
         )
     reading = request.method in READ_METHODS
     writers = WAREHOUSE_ROLES if request.endpoint in SHIPPING_ENDPOINTS else EDITOR_ROLES
-    if user.role not in (DESK_ROLES if reading else writers):
+    readers = (*DESK_ROLES, *WAREHOUSE_ROLES) if request.endpoint in WAREHOUSE_READS else DESK_ROLES
+    if user.role not in (readers if reading else writers):
         what = "read orders" if reading else "change orders"
         raise ApiError(403, f"the {user.role.value} role cannot {what}")
     g.api_user = user

@@ -624,6 +624,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listShippingModes",
             "summary": "The shipping modes an order can be shipped with",
+            "description": "Readable by every role, the warehouse included.",
             "responses": {
                 "200": _answer("The active shipping modes", "ShippingModeList"),
                 **_errors(401, 403),
