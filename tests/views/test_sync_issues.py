@@ -474,3 +474,20 @@ def test_the_page_counts_the_issues_once_for_its_list_and_the_nav(
     assert nav_count(full) == 2 and nav_count(partial) == 2
     counts = [s for s in statements if "count(" in s and "from outbox_messages" in s]
     assert len(counts) == 2, "one count of the outbox per request"
+
+
+def test_a_shipment_that_did_not_reach_the_shop_is_named_and_can_be_retried(
+    manager: FlaskClient, db_session: Session, order: Order
+) -> None:
+    message = make_message(db_session, order, error="PermanentError: HTTP 422")
+    message.kind = outbox.SHIPMENT
+    message.payload = {"shipment_id": 999, "number": "EXP-7-1"}
+    db_session.commit()
+    shown = row(text(manager.get(PAGE)), f"outbox-{message.id}")
+    assert "Shipment EXP-7-1" in shown and "HTTP 422" in shown
+    # Its shipment is gone: retrying says why instead of sending nothing.
+    token = csrf_token(manager, PAGE)
+    answer = manager.post(
+        f"/sync/issues/outbox/{message.id}/retry", data={"csrf_token": token}, headers=PARTIAL
+    )
+    assert "its shipment no longer exists" in text(answer)

@@ -126,7 +126,8 @@ def subject(value: Any, params: Params) -> str:
     if params.get("kind") == "comment" or params.get("excerpt"):
         return gettext("Comment “%(excerpt)s”", excerpt=params.get("excerpt") or "…")
     if params.get("kind") == "shipment":
-        return gettext("Shipment %(shipment)s", shipment=params.get("shipment") or MISSING)
+        number = params.get("shipment") or params.get("number") or MISSING
+        return gettext("Shipment %(shipment)s", shipment=number)
     return str(params.get("kind") or gettext("Update"))
 
 
