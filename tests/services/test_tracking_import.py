@@ -130,7 +130,8 @@ def test_windows_1252_with_tabs_and_an_english_header() -> None:
     parsed = tracking_import.parse(text.encode("cp1252"))
     assert (parsed.encoding, parsed.separator) == ("cp1252", "\t")
     row = parsed.rows[0]
-    assert (row.number, row.tracking, row.mode, row.weight) == ("Commande-é", "6A1", "DPD Predict", "2.5")
+    expected = ("Commande-é", "6A1", "DPD Predict", "2.5")
+    assert (row.number, row.tracking, row.mode, row.weight) == expected
 
 
 def test_commas_with_a_quoted_comma_weight_and_pipes() -> None:
@@ -269,7 +270,8 @@ def test_the_cli_imports_the_messy_file_twice(
     runner = app.test_cli_runner()
     first = runner.invoke(args=["shipping", "import-tracking", str(path)])
     assert first.exit_code == 0, first.output
-    assert "11 rows (utf-8-sig, separator ';'): 3 created, 1 completed, 2 already there, 5 refused" in first.output
+    assert "11 rows (utf-8-sig, separator ';'): " in first.output
+    assert "3 created, 1 completed, 2 already there, 5 refused" in first.output
     assert "line 7: 9999 6A9999: unknown order" in first.output
     assert "line 14: 1009 6A0009: the order is on hold" in first.output
     assert_first_run_applied(db_session, made)
