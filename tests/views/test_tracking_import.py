@@ -176,6 +176,7 @@ def test_only_the_importer_and_admins_see_an_import(
     db_session: Session,
 ) -> None:
     login_as(Role.WAREHOUSE)
+    assert 'href="/shipping/"' in client.get("/warehouse/").get_data(as_text=True)
     location = upload(client, b"1001;6A1\n").headers["Location"]
     assert client.get(location).status_code == 200
     manager = app.test_client()
