@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import make_line, make_order, make_shop
-from web.models import OutboxMessage
-from web.models.enums import CommercialState, FulfilmentState, ShipmentState
+from web import queue
+from web.models import Job, OutboxMessage
+from web.models.enums import CommercialState, FulfilmentState, JobState, ShipmentState
 from web.models.orders import Order
 from web.models.shipping import Parcel, Shipment
 from web.services import shipments, tracking_import
@@ -291,3 +292,30 @@ def test_the_cli_fails_when_the_file_cannot_be_read(app: Flask, tmp_path: Path) 
     workbook.write_bytes(b"PK\x03\x04not a csv")
     refused = runner.invoke(args=["shipping", "import-tracking", str(workbook)])
     assert refused.exit_code != 0 and "spreadsheet workbook" in refused.output
+
+
+# --- As a job --------------------------------------------------------------------------------
+
+
+def test_a_job_run_again_after_a_crash_resumes_after_its_last_save(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    made = make_messy_orders(db_session)
+    job = tracking_import.start_import(db_session, MESSY, "suivi.csv", None)
+    db_session.commit()
+    # What a run that died after its first row left: that row applied, its outcome saved.
+    rows = tracking_import.parse(MESSY).rows
+    crashed = tracking_import.run_rows(session_factory, rows[:1], Actor.system())
+    job.result = {"rows": [item.as_list() for item in crashed.outcomes], "saved_upto": 1}
+    db_session.commit()
+
+    assert queue.run_pending(session_factory) == 1
+    db_session.expire_all()
+    finished = db_session.get_one(Job, job.id)
+    assert finished.state == JobState.DONE
+    assert (finished.progress, finished.total) == (11, 11)
+    summary = tracking_import.job_summary(finished)
+    assert summary.counts == FIRST_RUN  # row 1 stays "created", not "already there"
+    assert [item.line for item in summary.outcomes] == [row.line for row in rows]
+    assert refusals(summary.outcomes) == REASONS
+    assert_first_run_applied(db_session, made)

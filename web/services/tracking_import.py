@@ -460,21 +460,22 @@ def run_rows(
     sessions: sessionmaker[Session],
     rows: Iterable[Row],
     actor: Actor,
-    after_row: Callable[[Session, Outcome], object] | None = None,
+    after_row: Callable[[Session, int, Outcome], object] | None = None,
 ) -> Summary:
     """Apply each row in a transaction of its own; a refused row is listed with its reason.
 
-    `after_row` runs in the row's transaction (a refused row gets a fresh one), so what
-    it writes (a job's progress) commits with the row.
+    `after_row(session, position, outcome)` runs in the row's transaction (a refused row
+    gets a fresh one), so what it writes (a job's progress) commits with the row; it may
+    run twice for a row whose commit failed, the second time with the refusal.
     """
     summary = Summary()
     made_here: dict[int, int] = {}
-    for row in rows:
+    for position, row in enumerate(rows, start=1):
         try:
             with sessions.begin() as unit:
                 outcome = apply_row(unit, row, actor, made_here)
                 if after_row is not None:
-                    after_row(unit, outcome)
+                    after_row(unit, position, outcome)
         except Exception as exc:  # one row must never stop the others
             if not isinstance(exc, DomainError):
                 log.exception("tracking import: line %s failed", row.line)
@@ -484,7 +485,7 @@ def run_rows(
             )
             if after_row is not None:
                 with sessions.begin() as unit:
-                    after_row(unit, outcome)
+                    after_row(unit, position, outcome)
         summary.outcomes.append(outcome)
     return summary
 
@@ -542,17 +543,20 @@ def _import_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> 
     with sessions.begin() as unit:
         unit.execute(update(Job).where(Job.id == job_id).values(total=len(rows), progress=start))
 
-    def after_row(unit: Session, outcome: Outcome) -> None:
-        position = start + len(progress) + 1
-        progress.append(outcome)
-        values: dict[str, Any] = {"progress": position}
+    done: dict[int, Outcome] = {}
+
+    def so_far() -> Summary:
+        return Summary(summary.outcomes + [done[key] for key in sorted(done)])
+
+    def after_row(unit: Session, position: int, outcome: Outcome) -> None:
+        done[position] = outcome
+        values: dict[str, Any] = {"progress": start + position}
         if position % SAVE_EVERY == 0:
-            values["result"] = _result(Summary(summary.outcomes + progress), position)
+            values["result"] = _result(so_far(), start + position)
         unit.execute(update(Job).where(Job.id == job_id).values(**values))
 
-    progress: list[Outcome] = []
     run_rows(sessions, rows[start:], actor, after_row)
-    return _result(Summary(summary.outcomes + progress), len(rows))
+    return _result(so_far(), len(rows))
 
 
 # --- The refused rows, as a file to fix and import again ------------------------------------
