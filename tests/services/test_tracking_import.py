@@ -319,3 +319,20 @@ def test_a_job_run_again_after_a_crash_resumes_after_its_last_save(
     assert [item.line for item in summary.outcomes] == [row.line for row in rows]
     assert refusals(summary.outcomes) == REASONS
     assert_first_run_applied(db_session, made)
+
+
+def test_a_number_corrected_after_its_import_is_not_imported_again(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    made = make_messy_orders(db_session)
+    rows = tracking_import.parse(b"1001;6A1\n").rows
+    tracking_import.run_rows(session_factory, rows, Actor.system())
+    db_session.expire_all()
+    (shipment,) = db_session.get_one(Order, made["1001"].id).shipments
+    shipments.correct_tracking(db_session, shipment.parcels[0], Actor.system(), "6A1-BIS")
+    db_session.commit()
+    (outcome,) = tracking_import.run_rows(session_factory, rows, Actor.system()).outcomes
+    assert (outcome.outcome, outcome.shipment) == ("already_there", shipment.number)
+    db_session.expire_all()
+    (same,) = db_session.get_one(Order, made["1001"].id).shipments
+    assert [p.tracking_number for p in same.parcels] == ["6A1-BIS"]

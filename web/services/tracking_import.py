@@ -407,6 +407,9 @@ def apply_row(
         return Outcome(row.line, order.number, tracking, outcome, shipment=shipment.number, row=row)
 
     holding = _holding(order, tracking)
+    made = shipments.shipment_for_key(session, idempotency_key(order, tracking))
+    if made is not None and made.order_id == order.id:
+        holding.append(made)  # an earlier import made it; its number was corrected since
     live = [s for s in holding if s.state != ShipmentState.CANCELLED]
     if live:
         return done(ALREADY, live[0])
