@@ -143,6 +143,18 @@ def test_commas_with_a_quoted_comma_weight_and_pipes() -> None:
     assert pipes.separator == "|" and pipes.rows[0].tracking == "6A1"
 
 
+def test_an_unquoted_decimal_comma_in_a_comma_file_refuses_its_row(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    made = make_messy_orders(db_session)
+    parsed = tracking_import.parse(b"order,tracking,weight\n1001,6A1,1,5\n1007,6A7,2\n,,,\n")
+    assert parsed.separator == "," and len(parsed.rows) == 2
+    summary = tracking_import.run_rows(session_factory, parsed.rows, Actor.system())
+    assert refusals(summary.outcomes) == {2: tracking_import.EXTRA_CELLS}
+    db_session.expire_all()
+    assert db_session.get_one(Order, made["1001"].id).shipments == []  # never 1 kg for 1,5
+
+
 def test_without_a_header_the_columns_are_taken_by_position() -> None:
     parsed = tracking_import.parse(b"1001;6A1;colissimo;1,2\n1002;6A2\n")
     assert parsed.header is False

@@ -113,6 +113,10 @@ NO_TRACKING = N_("no tracking number")
 UNKNOWN_MODE = N_("unknown shipping mode")
 CANCELLED_TRACKING = N_("a cancelled shipment of the order holds this tracking number")
 FAILED = N_("the change could not be saved; try again")
+EXTRA_CELLS = N_(
+    "this row has more cells than the first one: a value holds the separator "
+    "(a decimal comma in a comma-separated file?)"
+)
 
 CREATED, COMPLETED, ALREADY, REFUSED = "created", "completed", "already_there", "refused"
 OUTCOMES = (CREATED, COMPLETED, ALREADY, REFUSED)
@@ -128,6 +132,8 @@ class Row:
     tracking: str = ""
     mode: str = ""
     weight: str = ""
+    # Why the row cannot be read as the header says (a msgid), found while parsing.
+    problem: str = ""
 
     @property
     def order_text(self) -> str:
@@ -305,7 +311,8 @@ def parse(data: bytes) -> ParsedFile:
             value = " ".join(value.split())
             return _KG.sub("", value) if name == "weight" else value
 
-        rows.append(Row(number, *(cell(name) for name in COLUMNS)))
+        extra = any(value.strip() for value in cells[len(first) :])
+        rows.append(Row(number, *(cell(name) for name in COLUMNS), EXTRA_CELLS if extra else ""))
     return ParsedFile(rows, encoding, separator, header)
 
 
@@ -392,6 +399,8 @@ def apply_row(
     `made_here` maps order ids to the shipments this import created, so a second parcel
     of the same order in the same file joins the first one's shipment.
     """
+    if row.problem:
+        raise Refused(row.problem)
     order_text = row.order_text
     tracking = " ".join(row.tracking.split())
     found = find_order(session, order_text)
@@ -504,7 +513,9 @@ def start_import(session: Session, data: bytes, filename: str, created_by_id: in
         "encoding": parsed.encoding,
         "separator": parsed.separator,
         "header": parsed.header,
-        "rows": [[getattr(row, name) for name in ("line", *COLUMNS)] for row in parsed.rows],
+        "rows": [
+            [getattr(row, name) for name in ("line", *COLUMNS, "problem")] for row in parsed.rows
+        ],
     }
     return queue.enqueue(session, IMPORT_JOB, payload, created_by_id)
 
