@@ -312,7 +312,16 @@ def parse(data: bytes) -> ParsedFile:
             return _KG.sub("", value) if name == "weight" else value
 
         extra = any(value.strip() for value in cells[len(first) :])
-        rows.append(Row(number, *(cell(name) for name in COLUMNS), EXTRA_CELLS if extra else ""))
+        row = Row(
+            number,
+            number=cell("number"),
+            reference=cell("reference"),
+            tracking=cell("tracking"),
+            mode=cell("mode"),
+            weight=cell("weight"),
+            problem=EXTRA_CELLS if extra else "",
+        )
+        rows.append(row)
     return ParsedFile(rows, encoding, separator, header)
 
 
