@@ -302,7 +302,7 @@ def parse(data: bytes) -> ParsedFile:
     if len(body) > MAX_ROWS:
         raise _refuse(TOO_MANY)
     rows = []
-    for number, line in body:
+    for line_number, line in body:
         cells = _split([line], separator)[0] if line else []
 
         def cell(name: str, cells: list[str] = cells) -> str:
@@ -313,7 +313,7 @@ def parse(data: bytes) -> ParsedFile:
 
         extra = any(value.strip() for value in cells[len(first) :])
         row = Row(
-            number,
+            line_number,
             number=cell("number"),
             reference=cell("reference"),
             tracking=cell("tracking"),
