@@ -444,7 +444,8 @@ def apply_row(
             shipments.ship_shipment(session, waiting, actor)
         return done(COMPLETED, waiting)
     remains = any(shipments.remaining_quantities(order).values())
-    earlier = session.get(Shipment, (made_here or {}).get(order.id, 0))
+    earlier_id = (made_here or {}).get(order.id)
+    earlier = session.get(Shipment, earlier_id) if earlier_id is not None else None
     if not remains and earlier is not None and earlier.state == ShipmentState.SHIPPED:
         shipments.add_parcel(session, earlier, actor, tracking, row.weight or None)
         return done(COMPLETED, earlier)
