@@ -147,6 +147,7 @@ def _register_blueprints(app: Flask) -> None:
         shops,
         sync_issues,
         sync_log,
+        tracking,
         warehouse,
     )
 
@@ -159,6 +160,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(shipping_modes.bp)
     app.register_blueprint(shipments.bp)
     app.register_blueprint(documents.bp)
+    app.register_blueprint(tracking.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

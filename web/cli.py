@@ -281,5 +281,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(shops_cli)
     app.cli.add_command(sync_cli)
     app.cli.add_command(orders_cli)
+    from web.cli_shipping import shipping_cli
+
+    app.cli.add_command(shipping_cli)
     app.cli.add_command(serve)
     app.cli.add_command(worker)

@@ -34,6 +34,7 @@ BACKGROUND_POLLS: dict[str, str | None] = {
     "bulk.arrivals": None,
     "bulk.job_status": None,
     "shops.job_status": None,
+    "tracking.job_status": None,
 }
 
 

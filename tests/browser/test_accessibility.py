@@ -41,6 +41,9 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "sync_log.detail": ("/sync/", "main a[href^='/sync/events/']"),
     "sync_issues.index": ("/sync/issues/", None),
     "warehouse.queue": ("/warehouse/", None),
+    "tracking.index": ("/shipping/", None),
+    # Reached by uploading a file through the import form (see _open).
+    "tracking.job_status": ("/shipping/", "#tracking-import form"),
 }
 FRAGMENTS = {
     "static": "files",
@@ -62,6 +65,8 @@ FRAGMENTS = {
     "sync_issues.count": "fragment polled by the header",
     "sync_issues.inbox_row": "fragment of the sync issues page",
     "sync_issues.outbox_row": "fragment of the sync issues page",
+    "tracking.refused_csv": "file",
+    "tracking.ready_csv": "file",
 }
 
 
@@ -76,6 +81,12 @@ def test_every_page_is_audited(live_app: Flask) -> None:
 def _open(page: Any, endpoint: str) -> None:
     path, link = PAGES[endpoint]
     page.goto(path)
+    if endpoint == "tracking.job_status":
+        upload = {"name": "suivi.csv", "mimeType": "text/csv", "buffer": b"1001;6A1\r\n"}
+        page.set_input_files("#tracking-file", files=[upload])
+        page.click("#tracking-import button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        return
     if link is not None:
         href = page.locator(link).first.get_attribute("href")
         assert href, f"no link to {endpoint} on {path}"

@@ -27,6 +27,7 @@ from web.app import CONTENT_SECURITY_POLICY
 from web.documents.delivery_notes import issue_delivery_note
 from web.models import Job, Shipment, ShipmentLine, ShippingMode, User
 from web.models.enums import InboxState, JobState, Role
+from web.services import tracking_import
 from web.services.shop_settings import SYNC_JOB
 from web.services.timeline import Actor
 from web.services.users import create_api_token
@@ -130,6 +131,7 @@ def _objects(
     )
     db_session.add(shipment)
     note = issue_delivery_note(db_session, shipment, Actor.system())  # a PDF download
+    tracking = tracking_import.start_import(db_session, b"1001;6A1\n", "suivi.csv", admin.id)
     db_session.commit()
     # A real export, so its download is a file.
     posted = client.post(
@@ -138,7 +140,7 @@ def _objects(
         headers={**PARTIAL, "X-CSRFToken": csrf_token(client, "/orders/")},
     )
     assert posted.status_code == 200
-    assert queue.run_pending(session_factory) == 1
+    assert queue.run_pending(session_factory) == 2  # the export and the tracking import
     db_session.expire_all()
     export = db_session.scalars(select(Job).where(Job.kind == "orders.export")).one()
     assert export.state == JobState.DONE
@@ -158,6 +160,8 @@ def _objects(
         "by_endpoint": {
             "shops.job_status": {"job_id": sync.id},
             "sync_issues.outbox_row": {"message_id": message.id},
+            "tracking.job_status": {"job_id": tracking.id},
+            "tracking.refused_csv": {"job_id": tracking.id},
         },
         "token": token,
     }
