@@ -48,6 +48,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # Shop URLs on loopback, private or reserved addresses, and plain http: refused unless
         # APP_ALLOW_PRIVATE_SHOP_URLS=1 (tests and local shop emulators only).
         "ALLOW_PRIVATE_SHOP_URLS": False,
+        # No request body above this is read (the largest upload, a tracking CSV, is 2 MB;
+        # webhooks and the API keep lower limits of their own).
+        "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     }
 
 

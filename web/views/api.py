@@ -111,6 +111,7 @@ def _conflict(exc: InvalidTransition) -> Response:
     return _error(409, f"cannot {exc.action} the order: {exc.reason}", reason=exc.reason)
 
 
+@bp.errorhandler(413)  # by code, so the app's HTML page for 413 does not take it
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500

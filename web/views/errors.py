@@ -48,6 +48,10 @@ def register(app: Flask) -> None:
     def not_allowed(exc: HTTPException) -> ResponseReturnValue:
         return _page(405, _("Not allowed"), _("This action is not available here."))
 
+    @app.errorhandler(413)
+    def too_large(exc: HTTPException) -> ResponseReturnValue:
+        return _page(413, _("Too large"), _("What was sent is too large to be read."))
+
     @app.errorhandler(500)
     def server_error(exc: Exception) -> ResponseReturnValue:
         session = g.get("db_session")
