@@ -41,6 +41,8 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "sync_log.detail": ("/sync/", "main a[href^='/sync/events/']"),
     "sync_issues.index": ("/sync/issues/", None),
     "warehouse.queue": ("/warehouse/", None),
+    "warehouse.pick": ("/warehouse/", "#pick-page"),
+    "warehouse.pack": ("/warehouse/", "main a.pack-button"),
 }
 FRAGMENTS = {
     "static": "files",
