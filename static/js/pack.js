@@ -282,8 +282,9 @@
         finish(answer);
         return;
       }
-      if (!response || response.status >= 500) {
-        // No answer, or a proxy's: the shipment may exist. Same key again, so it is made once.
+      if (!response || response.status >= 500 || (response.ok && !answer)) {
+        // No answer, a proxy's, or a page that is not ours (a Wi-Fi portal): the shipment may
+        // exist. Same key again, so it is made once.
         confirmMessage.textContent = messages.offline;
         confirmMessage.classList.add("bad");
         retry.hidden = false;
@@ -411,11 +412,25 @@
     }
   };
 
+  // The queue's pick bar counts the ticked orders (boxes a reload may have kept ticked too).
+  const countTicked = () => {
+    const form = document.querySelector(".pick-form");
+    const count = form && form.querySelector("[data-ticked-count]");
+    if (count) count.textContent = form.querySelectorAll("input[name=ids]:checked").length;
+  };
+  document.addEventListener("change", (event) => {
+    if (event.target.closest(".pick-form")) countTicked();
+  });
+
   const scanFor = (root) => {
     if (!root.querySelector) return;
     const screen = root.matches && root.matches("[data-pack]") ? root : root.querySelector("[data-pack]");
     if (screen) setUp(screen);
   };
   scanFor(document);
-  document.addEventListener("htmx:load", (event) => scanFor(event.target));
+  countTicked();
+  document.addEventListener("htmx:load", (event) => {
+    scanFor(event.target);
+    countTicked();
+  });
 })();

@@ -117,6 +117,16 @@ def test_pack_two_orders_on_a_phone_with_a_lost_answer(
     page.locator(".mode-chip", has_text=f"Banc {n}").click()
     page.wait_for_url(f"**/warehouse/?mode={mode}")
     assert page.locator(".queue-card").count() == 2
+    # Ticked orders make the pick list, counted on its button.
+    page.locator(f'.queue-card[data-order-id="{second}"] .pick-check').click()
+    assert page.locator("[data-ticked-count]").inner_text() == "1"
+    page.click("#pick-selected")
+    page.wait_for_url("**/warehouse/pick?**")
+    assert page.locator(".pick-row").count() == 1
+    assert f"BOWL-{n}" in page.locator(".pick-row").inner_text()
+    assert axe_violations(page) == []
+    page.go_back()
+    page.wait_for_url(f"**/warehouse/?mode={mode}")
     page.locator(f'.queue-card[data-order-id="{first}"] a.pack-button').click()
     page.wait_for_url(f"**/warehouse/orders/{first}/pack?mode={mode}")
     assert page.evaluate("document.activeElement.id") == "scan-code"

@@ -130,6 +130,7 @@ def test_the_pick_list_groups_what_remains_by_sku_in_bin_order(
     )
     two = ready_order(db_session, modes, [make_line("MUG", 1), make_line("BOWL", 1)], 2)
     other = ready_order(db_session, modes, [make_line("SPOON", 5)], 3)  # not ticked
+    held = ready_order(db_session, modes, [make_line("FORK", 5)], 4, on_hold=True)
     db_session.add(WarehouseBin(sku="MUG", location="A-01"))
     db_session.add(WarehouseBin(sku="BOWL", location="B-07"))
     db_session.flush()
@@ -139,7 +140,8 @@ def test_the_pick_list_groups_what_remains_by_sku_in_bin_order(
     db_session.commit()
     login_as("warehouse")
 
-    response = client.get(f"/warehouse/pick?ids={one.id}&ids={two.id}&ids=junk&ids=99999999")
+    ticked = f"ids={one.id}&ids={two.id}&ids={held.id}&ids=junk&ids=99999999"
+    response = client.get(f"/warehouse/pick?{ticked}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     rows = re.findall(
@@ -159,6 +161,7 @@ def test_the_pick_list_groups_what_remains_by_sku_in_bin_order(
         ("—", 1, "TEA", "Thé vert", "—", "#1001 × 1"),
     ]
     assert other.number not in html.split("<main")[1]
+    assert "FORK" not in html  # held since it was ticked
     assert "data-print" in html and "no-print" in html
 
 

@@ -258,12 +258,15 @@ def _to_pick(order: Order) -> list[tuple[OrderLine, int]]:
 
 
 def orders_to_pick(session: Session, order_ids: Sequence[int]) -> list[Order]:
-    """The orders of these ids that something remains to ship of, oldest first."""
+    """The orders of these ids ready to prepare that something remains to ship of, oldest first.
+
+    One held, cancelled or not yet paid since it was ticked is left out.
+    """
     ids = list(dict.fromkeys(order_ids))[:MAX_PICK_ORDERS]
     if not ids:
         return []
     found = session.scalars(
-        select(Order)
+        _ready()
         .where(Order.id.in_(ids))
         .options(selectinload(Order.lines), selectinload(Order.shipments))
         .order_by(Order.placed_at, Order.id)
