@@ -52,6 +52,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "object-src 'none'",
     )
 )
+# The warehouse's pack screen may run the barcode polyfill (static/vendor/barcode-detector),
+# a WebAssembly module: those pages alone let the browser compile WebAssembly, which
+# 'wasm-unsafe-eval' allows without allowing any JavaScript eval.
+WASM_ENDPOINTS = frozenset({"warehouse.pack", "warehouse.confirm", "warehouse.missing"})
+WASM_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'"
+)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -189,7 +196,11 @@ def _register_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Content-Security-Policy"] = (
+            WASM_CONTENT_SECURITY_POLICY
+            if request.endpoint in WASM_ENDPOINTS
+            else CONTENT_SECURITY_POLICY
+        )
         if request.blueprint == "hooks":
             return response  # no login on webhooks: do not load a user to find out
         if current_user.is_authenticated and "Cache-Control" not in response.headers:

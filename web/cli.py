@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import BinaryIO
 
 import click
 from flask import Flask, current_app
@@ -19,7 +20,7 @@ from werkzeug.serving import run_simple
 from web import migrate
 from web.models import Shop
 from web.models.enums import Platform, Role
-from web.services import shops, users
+from web.services import shops, users, warehouse
 from web.services.errors import ValidationFailed
 
 db_cli = AppGroup("db", help="Create or migrate the database schema.")
@@ -28,6 +29,7 @@ demo_cli = AppGroup("demo", help="Demo data for a first look.")
 shops_cli = AppGroup("shops", help="Connect shops.")
 sync_cli = AppGroup("sync", help="Exchange orders with the shops.")
 orders_cli = AppGroup("orders", help="Orders out of Comptoir.")
+warehouse_cli = AppGroup("warehouse", help="The warehouse: where each SKU is kept.")
 
 DEMO_USERS = (
     ("admin@example.com", Role.ADMIN, "Camille Admin"),
@@ -221,6 +223,25 @@ def orders_export(fmt: str, shop_key: str | None, output: str | None) -> None:
         click.echo(f"{count} orders written to {output}", err=True)
 
 
+@warehouse_cli.command("bins")
+@click.argument("source", type=click.File("rb"))
+def warehouse_bins(source: BinaryIO) -> None:
+    """Set each SKU's bin from a CSV of SKU;location rows (an empty location forgets it)."""
+    try:
+        rows = warehouse.read_bins(source.read())
+    except ValidationFailed as exc:
+        _fail(exc)
+    with _session() as session:
+        result = warehouse.import_bins(session, rows)
+        session.commit()
+    click.echo(
+        f"bins: {result.created} created, {result.updated} changed, "
+        f"{result.unchanged} unchanged, {len(result.refused)} refused"
+    )
+    for line, reason in result.refused:
+        click.echo(f"line {line}: {reason}", err=True)
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -284,5 +305,6 @@ def register(app: Flask) -> None:
     from web.cli_shipping import shipping_cli
 
     app.cli.add_command(shipping_cli)
+    app.cli.add_command(warehouse_cli)
     app.cli.add_command(serve)
     app.cli.add_command(worker)

@@ -45,6 +45,11 @@
     if (button) button.closest(button.dataset.dismiss)?.remove();
   });
 
+  // data-print: the button prints the page (the pick list; print CSS leaves the rest out).
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+
   // data-copy="id": the button copies that field's value.
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-copy]");

@@ -44,6 +44,8 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "tracking.index": ("/shipping/", None),
     # Reached by uploading a file through the import form (see _open).
     "tracking.job_status": ("/shipping/", "#tracking-import form"),
+    "warehouse.pick": ("/warehouse/", "#pick-page"),
+    "warehouse.pack": ("/warehouse/", "main a.pack-button"),
 }
 FRAGMENTS = {
     "static": "files",

@@ -64,7 +64,7 @@ def test_queue_lists_only_ready_orders_oldest_first(
     assert "<dt>Articles</dt><dd>3</dd>" in html  # products only, the fee is not an item
     assert "il y a 3 jours" in html
     assert 'class="queue-card late"' in html
-    assert "lecture seule" in html
+    assert "Emballer" in html and "Liste de prélèvement" in html
     # warehouse staff cannot open the desk's order page, so no link to it
     assert 'href="/orders/' not in html.split('<ol class="queue">')[1]
 
