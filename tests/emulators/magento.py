@@ -14,9 +14,19 @@ Read endpoints:
 - store/storeConfigs, store/storeViews.
 Magento has no REST catalogue of statuses, carriers or payment methods, and Open Source sends
 no webhooks: the connector reads those from orders, so this emulator has no webhook().
+Shipments: GET shipments?searchCriteria… (the same filtering, sorting, paging and
+`fields=`), GET shipment/{id}; POST order/{id}/ship creates one (Magento's ShipOrder: the
+items asked, else everything left; 400 when the order cannot be shipped, an item is not the
+order's or asks more than remains to ship; one track per `tracks` entry, the comment kept)
+and raises the items' qty_shipped (a configurable's or bundle's children with them); POST
+shipment/track adds a track to a shipment of the order (answers the track), DELETE
+shipment/track/{id} removes one (404 when there is none). Shipment and track ids count
+from 1 each, as in their own tables. `add_shop_shipment()` is a shipment made in the
+store's admin (no request recorded).
 Writes that exist today: orders/{id}/comments, orders/{id}/cancel|hold|unhold|emails,
-order/{id}/ship, order/{id}/invoice (POST), each visible in later reads (status,
-updated_at, status_histories, item quantities); `writes()` lists them:
+order/{id}/ship, order/{id}/invoice, shipment/track (POST), shipment/track/{id} (DELETE),
+each visible in later reads (status, updated_at, status_histories, item quantities,
+shipments); `writes()` lists them:
 - comments: comment, is_customer_notified, is_visible_on_front and parent_id are required
   (400 otherwise); the entry, dated by `clock` (created_at), goes first in status_histories
   and its status becomes the order's status (Order::addStatusHistory), so an entry without
@@ -37,7 +47,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,6 +57,7 @@ TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
 NO_ENTITY = "The entity that was requested doesn't exist. Verify the entity and try again."
 NO_ROUTE = "Request does not match any route."
+SHIP_REFUSED = "Shipment Document Validation Error(s):\n"
 CAMEL = {
     "filterGroups": "filter_groups",
     "conditionType": "condition_type",
@@ -118,6 +129,13 @@ def _qty_to_invoice(item: dict[str, Any]) -> Decimal:
         ),
         Decimal(0),
     )
+
+
+def _qty_to_ship(item: dict[str, Any]) -> Decimal:
+    """What is left to ship on an order item (ordered - shipped - refunded - canceled)."""
+    names = ("qty_ordered", "qty_shipped", "qty_refunded", "qty_canceled")
+    ordered, shipped, refunded, canceled = (Decimal(str(item.get(n) or 0)) for n in names)
+    return ordered - shipped - refunded - canceled
 
 
 def _number(value: Decimal) -> int | float:
@@ -195,6 +213,9 @@ class MagentoEmulator(Emulator):
         self.invoices: list[dict[str, Any]] = []
         self._state = threading.RLock()
         self._document_ids = itertools.count(1)
+        self._shipment_ids = itertools.count(1)
+        self._track_ids = itertools.count(1)
+        self._shipment_item_ids = itertools.count(1)
         self._history_ids = itertools.count(5001)
         self._last_stamp: dt.datetime | None = None
         order = r"orders/(?P<id>\d+)"
@@ -210,6 +231,20 @@ class MagentoEmulator(Emulator):
                 self._act,
             ),
             ("POST", re.compile(r"order/(?P<id>\d+)/ship"), "Magento_Sales::ship", self._ship),
+            ("GET", re.compile(r"shipments"), "Magento_Sales::shipment", self._search_shipments),
+            (
+                "GET",
+                re.compile(r"shipment/(?P<id>\d+)"),
+                "Magento_Sales::shipment",
+                self._get_shipment,
+            ),
+            ("POST", re.compile(r"shipment/track"), "Magento_Sales::ship", self._add_track),
+            (
+                "DELETE",
+                re.compile(r"shipment/track/(?P<id>\d+)"),
+                "Magento_Sales::ship",
+                self._delete_track,
+            ),
             (
                 "POST",
                 re.compile(r"order/(?P<id>\d+)/invoice"),
@@ -250,6 +285,26 @@ class MagentoEmulator(Emulator):
             else:
                 self._touch(order)
             return order
+
+    def add_shop_shipment(
+        self,
+        order_id: int | str,
+        items: dict[int, int] | None = None,
+        tracks: Sequence[tuple[str, str, str]] = (),
+    ) -> dict[str, Any]:
+        """A shipment made in the store's admin: the items (order_item_id → qty, None for
+        everything left) and tracks as (track_number, title, carrier_code). Nothing is
+        recorded as a request; the shipment is read like any other."""
+        body: dict[str, Any] = {
+            "tracks": [
+                {"track_number": number, "title": title, "carrier_code": code}
+                for number, title, code in tracks
+            ]
+        }
+        if items is not None:
+            body["items"] = [{"order_item_id": ref, "qty": qty} for ref, qty in items.items()]
+        with self._state:
+            return self._create_shipment(self.orders[int(order_id)], body)
 
     def reset(self) -> None:
         """Forget orders, documents, recorded requests and pending faults; real time again
@@ -339,11 +394,24 @@ class MagentoEmulator(Emulator):
     # --- reads ------------------------------------------------------------------------
 
     def _search_orders(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        return self._search(request, list(self.orders.values()))
+
+    def _search_shipments(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        return self._search(request, self.shipments)
+
+    def _get_shipment(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        found = self._shipment_by_id(int(match.group("id")))
+        return _json(found) if found is not None else _error(404, NO_ENTITY)
+
+    def _shipment_by_id(self, shipment_id: int) -> dict[str, Any] | None:
+        return next((s for s in self.shipments if s["entity_id"] == shipment_id), None)
+
+    def _search(self, request: RecordedRequest, records: list[dict[str, Any]]) -> Reply:
         criteria = self._criteria(request)
         orders = [
-            order
-            for order in sorted(self.orders.values(), key=lambda o: int(o["entity_id"]))
-            if self._selected(order, criteria.get("filter_groups", []))
+            record
+            for record in sorted(records, key=lambda o: int(o["entity_id"]))
+            if self._selected(record, criteria.get("filter_groups", []))
         ]
         for sort in reversed(criteria.get("sort_orders", [])):
             field = sort.get("field", "")
@@ -569,19 +637,150 @@ class MagentoEmulator(Emulator):
         except LookupError:
             return _error(404, NO_ENTITY)
         body = self._payload(request) or {}
-        asked = {
-            int(item["order_item_id"]): Decimal(str(item["qty"]))
-            for item in body.get("items") or []
+        return _json(self._create_shipment(order, body)["entity_id"])
+
+    def _create_shipment(self, order: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """ShipOrder: validate everything, then register the items and save the shipment."""
+        items = {int(item["item_id"]): item for item in order.get("items") or []}
+        if order.get("state") in ("holded", "payment_review", "canceled", "complete", "closed"):
+            raise BadRequest(SHIP_REFUSED + "The order does not allow a shipment to be created.")
+        asked: dict[int, Decimal] = {}
+        for entry in body.get("items") or []:
+            try:
+                ref, qty = int(entry["order_item_id"]), Decimal(str(entry["qty"]))
+            except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+                raise BadRequest("Decoding error.") from exc
+            if ref not in items or items[ref].get("parent_item_id"):
+                raise BadRequest(
+                    SHIP_REFUSED + "The order does not allow a shipment to be created."
+                )
+            asked[ref] = asked.get(ref, Decimal(0)) + qty
+        if not body.get("items"):
+            asked = {
+                ref: _qty_to_ship(item)
+                for ref, item in items.items()
+                if not item.get("parent_item_id") and _qty_to_ship(item) > 0
+            }
+        if any(qty > _qty_to_ship(items[ref]) or qty < 0 for ref, qty in asked.items()):
+            raise BadRequest(SHIP_REFUSED + "The order does not allow a shipment to be created.")
+        if not any(qty > 0 for qty in asked.values()):
+            raise BadRequest(SHIP_REFUSED + "You can't create a shipment without products.")
+        for track in body.get("tracks") or []:
+            for name in ("track_number", "title", "carrier_code"):
+                if not str(track.get(name) or "").strip():
+                    raise BadRequest(
+                        '"%fieldName" is required. Enter and try again.', fieldName=name
+                    )
+        shipment_id = next(self._shipment_ids)
+        stamp = self._touch(order)
+        shipment: dict[str, Any] = {
+            "entity_id": shipment_id,
+            "increment_id": f"{shipment_id:09d}",
+            "order_id": int(order["entity_id"]),
+            "store_id": 1,
+            "created_at": stamp,
+            "updated_at": stamp,
+            "email_sent": 1 if body.get("notify") else None,
+            "total_qty": _number(sum(asked.values(), Decimal(0))),
+            "items": [],
+            "tracks": [],
+            "comments": [],
+            "packages": list(body.get("packages") or []),
         }
-        for item in order.get("items") or []:
+        for ref, qty in asked.items():
+            if qty <= 0:
+                continue
+            item = items[ref]
+            self._register(item, qty)
+            shipment["items"].append(
+                {
+                    "entity_id": next(self._shipment_item_ids),
+                    "parent_id": shipment_id,
+                    "order_item_id": ref,
+                    "qty": _number(qty),
+                    "sku": item.get("sku"),
+                    "name": item.get("name"),
+                    "price": item.get("price"),
+                    "product_id": item.get("product_id"),
+                    "weight": item.get("weight"),
+                }
+            )
             ordered = Decimal(str(item.get("qty_ordered") or 0))
-            shipped = Decimal(str(item.get("qty_shipped") or 0))
-            qty = asked.get(int(item["item_id"]), ordered - shipped if not asked else 0)
-            item["qty_shipped"] = int(shipped + qty)
-        shipment_id = next(self._document_ids)
-        self.shipments.append({"entity_id": shipment_id, "order_id": order["entity_id"], **body})
-        self._touch(order)
-        return _json(shipment_id)
+            for child in items.values():
+                if child.get("parent_item_id") and int(child["parent_item_id"]) == ref:
+                    share = Decimal(str(child.get("qty_ordered") or 0)) / ordered if ordered else 1
+                    self._register(child, qty * share)
+        for track in body.get("tracks") or []:
+            shipment["tracks"].append(self._track(shipment, track, stamp))
+        comment = body.get("comment") or {}
+        if isinstance(comment, dict) and str(comment.get("comment") or "").strip():
+            shipment["comments"].append(
+                {
+                    "entity_id": next(self._history_ids),
+                    "parent_id": shipment_id,
+                    "comment": comment["comment"],
+                    "is_visible_on_front": int(comment.get("is_visible_on_front") or 0),
+                    "is_customer_notified": 1
+                    if body.get("notify") and body.get("appendComment")
+                    else 0,
+                    "created_at": stamp,
+                }
+            )
+        if order.get("state") == "new":
+            order["state"] = order["status"] = "processing"
+        done = all(_qty_to_ship(item) <= 0 for item in items.values())
+        invoiced = all(_qty_to_invoice(item) <= 0 for item in items.values())
+        if done and invoiced:
+            order["state"] = order["status"] = "complete"
+        self.shipments.append(shipment)
+        return shipment
+
+    @staticmethod
+    def _register(item: dict[str, Any], qty: Decimal) -> None:
+        shipped = Decimal(str(item.get("qty_shipped") or 0))
+        item["qty_shipped"] = _number(shipped + qty)
+
+    def _track(self, shipment: dict[str, Any], track: dict[str, Any], stamp: str) -> dict[str, Any]:
+        return {
+            "entity_id": next(self._track_ids),
+            "parent_id": shipment["entity_id"],
+            "order_id": shipment["order_id"],
+            "track_number": str(track.get("track_number")),
+            "title": track.get("title"),
+            "carrier_code": track.get("carrier_code"),
+            "weight": track.get("weight"),
+            "qty": track.get("qty"),
+            "description": track.get("description"),
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+
+    def _add_track(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        entity = (self._payload(request) or {}).get("entity")
+        if not isinstance(entity, dict):
+            raise BadRequest('"%fieldName" is required. Enter and try again.', fieldName="entity")
+        for name in ("order_id", "parent_id", "track_number", "carrier_code"):
+            if entity.get(name) in (None, ""):
+                raise BadRequest('"%fieldName" is required. Enter and try again.', fieldName=name)
+        shipment = self._shipment_by_id(int(entity["parent_id"]))
+        if shipment is None or shipment["order_id"] != int(entity["order_id"]):
+            raise BadRequest("Could not save the shipment tracking.")
+        order = self.orders[shipment["order_id"]]
+        stamp = self._touch(order)
+        track = self._track(shipment, entity, stamp)
+        shipment["tracks"].append(track)
+        shipment["updated_at"] = stamp
+        return _json(track)
+
+    def _delete_track(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        track_id = int(match.group("id"))
+        for shipment in self.shipments:
+            for track in shipment["tracks"]:
+                if track["entity_id"] == track_id:
+                    shipment["tracks"].remove(track)
+                    shipment["updated_at"] = self._touch(self.orders[shipment["order_id"]])
+                    return _json(True)
+        return _error(404, NO_ENTITY)
 
     def _invoice(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         try:

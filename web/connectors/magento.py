@@ -60,31 +60,51 @@ Write-back (no write is idempotent, so each one reads the order first):
   is_customer_notified = e-mailed. The answer is `true` only, so no comment id comes back.
   Every comment we post carries a status: Order::addStatusHistory sets the order's status
   to the entry's, so a comment without one would clear it.
+- Shipments are Magento shipment documents: POST /V1/order/{id}/ship with the items, their
+  quantities and one track per tracking number; tracking numbers added later go through
+  POST /V1/shipment/track, corrected ones are replaced (the new track added, the old one
+  deleted). A track holds a carrier code, a title and a number, no link: the buyer's e-mail
+  and order page show the number. Each shipment we create carries a private comment
+  naming our shipment ("Comptoir shipment EXP-12-1"), so a retry after a lost answer
+  recognises it exactly. Magento's REST API cannot cancel or delete a shipment: a shipment
+  cancelled in Comptoir loses its tracks there, its items stay shipped (PushOutcome.cannot).
+
+Shipments made in the shop come with the orders (fetch_order, list_orders): one
+GET /V1/shipments search on the order ids of the page, items mapped to the order's lines
+(order_item_id), tracks to parcels (track entity_id). Magento never cancels a shipment.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 
 from web.connectors.base import (
+    AuthFailed,
     BadPayload,
+    ConnectorError,
+    NotFoundAtShop,
     OrderBatch,
     PermanentError,
     PushOutcome,
+    RetryableError,
+    ShipmentToPush,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
     ShopSettings,
+    ShopShipment,
     ShopTransaction,
     WebhookDelivery,
     may_be_ours,
@@ -103,6 +123,7 @@ from web.connectors.jsonread import loads as _loads
 from web.connectors.jsonread import obj as _obj
 from web.connectors.jsonread import opt_obj as _opt_obj
 from web.connectors.jsonread import text as _text
+from web.i18n import N_
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
 
 NO_WEBHOOKS = "Magento Open Source has no webhooks"
@@ -149,6 +170,21 @@ FINAL_STATES = ("canceled", "closed")
 # Items that never wait for a shipment.
 VIRTUAL_TYPES = ("virtual", "downloadable", "giftcard")
 CENT = Decimal("0.01")
+
+# Shipments read per call: Magento's optional input limits cap page sizes at 300.
+SHIPMENT_PAGE = 300
+SHIPMENT_FIELDS = (
+    "items[entity_id,order_id,created_at,items[order_item_id,qty],"
+    "tracks[entity_id,track_number,title,carrier_code],comments[comment]],total_count"
+)
+# The private comment that names our shipment on the one we create; read back exactly.
+SHIPMENT_COMMENT = "Comptoir shipment {reference}"
+_SHIPMENT_COMMENT = re.compile(r"Comptoir shipment (\S+)")
+CANNOT_CANCEL_SHIPMENT = N_(
+    "Magento cannot cancel a shipment: its tracking numbers were removed there, "
+    "its items stay shipped."
+)
+NOTHING_TO_SHIP = N_("This shipment holds no line Magento can ship.")
 
 RELAY_WORDS = ("relay", "relais", "pickup", "pudo", "retrait", "locker")
 RECENT_ORDERS = 100
@@ -355,7 +391,11 @@ class MagentoConnector:
         return _guarded("order", _parse_order, data)
 
     def fetch_order(self, external_id: str) -> ShopOrder:
-        """GET /rest/V1/orders/{entity_id}"""
+        """GET /rest/V1/orders/{entity_id}, then GET /rest/V1/shipments?searchCriteria… on
+        its order_id: the order with the shipments the store holds for it."""
+        return self._with_shipments([self._order_only(external_id)])[0]
+
+    def _order_only(self, external_id: str) -> ShopOrder:
         order_id = numeric_order_id(external_id, "Magento")
         order = _obj(self._get(f"orders/{order_id}"), "orders/{id}")
         return _guarded("order", _parse_order, order)
@@ -363,8 +403,65 @@ class MagentoConnector:
     def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
         """GET /rest/V1/orders/{entity_id}: the payments synthesized from its paid/refunded
         totals (Magento keeps no transaction list for offline methods)."""
-        transactions = self.fetch_order(external_id).transactions
+        transactions = self._order_only(external_id).transactions
         return transactions or ()
+
+    def _shipments_for(self, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """GET /rest/V1/shipments?searchCriteria… order_id in the ids, trimmed to what we
+        read, by pages of 300: the store's shipments by order id."""
+        groups = [[("order_id", ",".join(order_ids), "in")]]
+        found: dict[str, dict[str, Any]] = {}
+        page = 1
+        while True:
+            params = _search(groups, [("entity_id", "ASC")], SHIPMENT_PAGE, page)
+            params.append(("fields", SHIPMENT_FIELDS))
+            answer = _obj(self._get("shipments", params), "GET shipments")
+            items = _list(answer.get("items"), "shipments.items")
+            fresh = 0
+            for index, item in enumerate(items):
+                data = _obj(item, f"shipments.items[{index}]")
+                key = _id(data.get("entity_id"), f"shipments.items[{index}].entity_id")
+                fresh += key not in found
+                found[key] = data
+            total = answer.get("total_count")
+            # A page past the end comes back as the last page again: stop on nothing new.
+            if not isinstance(total, int) or len(found) >= total or not fresh:
+                break
+            page += 1
+        by_order: dict[str, list[dict[str, Any]]] = {}
+        for key, data in found.items():
+            order_id = _id(data.get("order_id"), f"shipment {key}.order_id")
+            by_order.setdefault(order_id, []).append(data)
+        return by_order
+
+    def _with_shipments(self, orders: Sequence[ShopOrder]) -> list[ShopOrder]:
+        """The orders with ShopOrder.shipments filled from one search of their shipments.
+
+        An integration not allowed to read shipments (Magento_Sales::shipment) leaves them
+        unsaid (None), as does a shipment we cannot read: the orders still come in.
+        """
+        if not orders:
+            return []
+        try:
+            found = self._shipments_for([order.external_id for order in orders])
+        except AuthFailed:
+            return list(orders)
+        filled = []
+        for order in orders:
+            lines = {
+                line.external_id
+                for line in order.lines
+                if line.parent_external_id is None and line.kind == LineKind.PRODUCT
+            }
+            try:
+                shipments: tuple[ShopShipment, ...] | None = tuple(
+                    _guarded("shipment", _parse_shipment, data, lines)
+                    for data in found.get(order.external_id, [])
+                )
+            except BadPayload:
+                shipments = None
+            filled.append(dataclasses.replace(order, shipments=shipments))
+        return filled
 
     def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
         """GET /rest/V1/orders?searchCriteria… on updated_at ≥ since, oldest change first.
@@ -374,7 +471,8 @@ class MagentoConnector:
         for (updated_at > T) OR (updated_at = T AND entity_id > id) through two filter
         groups. An order changed while we page moves behind the key instead of shifting
         the others into pages already read, and a page past the end cannot come back as
-        the last page again (Magento's collections do that with currentPage).
+        the last page again (Magento's collections do that with currentPage). The page's
+        shipments come with one more call (see fetch_order).
         """
         if page:
             match = _TOKEN.fullmatch(page.strip())
@@ -416,6 +514,7 @@ class MagentoConnector:
                 next_page = (
                     f"{orders[-1].updated_at.strftime(TIME_FORMAT)}|{orders[-1].external_id}"
                 )
+        orders = self._with_shipments(orders)
         return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
 
     # --- catalogues -------------------------------------------------------------------
@@ -619,6 +718,252 @@ class MagentoConnector:
         response = self.http.request("POST", path, json={"statusHistory": history})
         if _loads(response.content, f"POST {path}") is not True:
             raise PermanentError(f"POST {path}: Magento did not add the comment")
+
+    # --- shipments --------------------------------------------------------------------
+
+    def push_shipment(
+        self, external_id: str, shipment: ShipmentToPush, *, since: dt.datetime | None = None
+    ) -> PushOutcome:
+        """Make the store show the shipment, reading its shipments first.
+
+        Known (shipment.external_id): GET /rest/V1/shipment/{id}, then POST
+        /rest/V1/shipment/track for each tracking number it lacks and DELETE
+        /rest/V1/shipment/track/{id} for each track whose number is no longer ours (a
+        corrected number: the new track first, so the buyer always has one); nothing to
+        change is already_there. New: GET /rest/V1/shipments?searchCriteria… order_id = the
+        order; a shipment whose private comment names ours, or, without such a comment,
+        one created at or after `since` less CLOCK_SKEW whose tracks are all ours (without
+        tracking: no track and our items and quantities) is ours from an attempt whose
+        answer was lost, and is completed as a known one. Else POST
+        /rest/V1/order/{id}/ship with {items: [{order_item_id, qty}], tracks:
+        [{track_number, title, carrier_code}], notify, appendComment: false, comment: the
+        private comment naming our shipment}; Magento answers the bare shipment id, then
+        GET /rest/V1/shipment/{id} gives the tracks' ids (left to a later push when that
+        read fails). carrier_code is the shipping mode's Magento code, else "custom";
+        title the carrier's name.
+
+        Cancelled: Magento's REST API cannot cancel a shipment, so its tracks are deleted
+        (the buyer no longer follows a parcel that is not coming) and the outcome is
+        PushOutcome.cannot; a cancelled shipment the store never received is already_there.
+        Magento's 400 to a ship (nothing left to ship, the order cannot be shipped) is a
+        PermanentError.
+        """
+        order_id = numeric_order_id(external_id, "Magento")
+        if shipment.external_id:
+            found: _Remote | None = self._shipment(shipment.external_id, order_id)
+        else:
+            found = self._our_shipment(order_id, shipment, since)
+        if shipment.cancelled:
+            if found is None:
+                return PushOutcome.already_there()
+            for track_id, _number in found.tracks:
+                self._delete_track(track_id)
+            return PushOutcome.cannot(CANNOT_CANCEL_SHIPMENT)
+        if found is None:
+            return self._ship(order_id, shipment)
+        return self._complete(order_id, found, shipment)
+
+    def _shipment(self, shipment_id: str, order_id: str) -> _Remote:
+        """GET /rest/V1/shipment/{id}: the shipment, which must be the order's."""
+        ref = _id(shipment_id, "shipment.external_id")
+        data = _obj(self._get(f"shipment/{ref}"), "shipment/{id}")
+        remote = _guarded("shipment", _remote, data)
+        if remote.order_id != order_id:
+            raise PermanentError(
+                f"Magento shipment {ref} belongs to order {remote.order_id}, not {order_id}"
+            )
+        return remote
+
+    def _our_shipment(
+        self, order_id: str, shipment: ShipmentToPush, since: dt.datetime | None
+    ) -> _Remote | None:
+        """The order's shipment at the store that is this one, written by an attempt whose
+        answer was lost (see push_shipment); None when there is none."""
+        numbers = set(shipment.tracking_numbers)
+        wanted = _line_quantities(shipment)
+        for data in self._shipments_for([order_id]).get(order_id, []):
+            remote = _guarded("shipment", _remote, data)
+            if remote.reference:
+                if remote.reference == shipment.reference:
+                    return remote
+                continue  # another shipment of ours
+            if not may_be_ours(remote.created_at, since):
+                continue
+            theirs = {number for _track, number in remote.tracks}
+            if numbers and theirs and theirs <= numbers:
+                return remote
+            if not numbers and not theirs and remote.items == wanted:
+                return remote
+        return None
+
+    def _ship(self, order_id: str, shipment: ShipmentToPush) -> PushOutcome:
+        """POST /rest/V1/order/{id}/ship, then read the new shipment's track ids."""
+        quantities = _line_quantities(shipment)
+        if not quantities or not all(ref.isdigit() for ref in quantities):
+            return PushOutcome.cannot(NOTHING_TO_SHIP)
+        numbers = list(dict.fromkeys(shipment.tracking_numbers))
+        code, title = _carrier(shipment)
+        body = {
+            "items": [{"order_item_id": int(ref), "qty": qty} for ref, qty in quantities.items()],
+            "notify": shipment.notify,
+            "appendComment": False,
+            "comment": {
+                "comment": SHIPMENT_COMMENT.format(reference=shipment.reference),
+                "is_visible_on_front": 0,
+            },
+            "tracks": [
+                {"track_number": number, "title": title, "carrier_code": code} for number in numbers
+            ],
+        }
+        path = self._path(f"order/{order_id}/ship")
+        try:
+            response = self.http.request("POST", path, json=body)
+        except ConnectorError as exc:
+            if isinstance(exc, RetryableError | PermanentError):
+                raise
+            raise PermanentError(
+                f"Magento refused to ship {shipment.reference} on order {order_id}: {exc}",
+                status=exc.status,
+            ) from exc
+        shipment_id = _id(_loads(response.content, f"POST {path}"), f"POST {path}")
+        try:
+            remote = self._shipment(shipment_id, order_id)
+        except RetryableError:
+            return PushOutcome(remote_ref=shipment_id)  # its tracks are found by number later
+        return PushOutcome(remote_ref=shipment_id, parcel_refs=_refs(remote, numbers))
+
+    def _complete(self, order_id: str, remote: _Remote, shipment: ShipmentToPush) -> PushOutcome:
+        """Bring a shipment the store holds to our tracking numbers, adding before deleting."""
+        numbers = list(dict.fromkeys(shipment.tracking_numbers))
+        have = {number: track_id for track_id, number in remote.tracks}
+        stale = [track_id for track_id, number in remote.tracks if number not in numbers]
+        missing = [number for number in numbers if number not in have]
+        code, title = _carrier(shipment)
+        for number in missing:
+            have[number] = self._add_track(order_id, remote.entity_id, number, code, title)
+        for track_id in stale:
+            self._delete_track(track_id)
+        refs = tuple((number, have[number]) for number in numbers)
+        if not missing and not stale:
+            return PushOutcome.already_there(remote.entity_id, refs)
+        return PushOutcome(remote_ref=remote.entity_id, parcel_refs=refs)
+
+    def _add_track(
+        self, order_id: str, shipment_id: str, number: str, code: str, title: str
+    ) -> str:
+        """POST /rest/V1/shipment/track; Magento answers the track with its entity_id."""
+        entity = {
+            "order_id": int(order_id),
+            "parent_id": int(shipment_id),
+            "track_number": number,
+            "title": title,
+            "carrier_code": code,
+            "weight": 0,
+            "qty": 0,
+            "description": "",
+        }
+        path = self._path("shipment/track")
+        response = self.http.request("POST", path, json={"entity": entity})
+        answer = _obj(_loads(response.content, f"POST {path}"), f"POST {path}")
+        return _id(answer.get("entity_id"), f"POST {path}: entity_id")
+
+    def _delete_track(self, track_id: str) -> None:
+        """DELETE /rest/V1/shipment/track/{id}; a track already gone is fine."""
+        path = self._path(f"shipment/track/{track_id}")
+        try:
+            self.http.request("DELETE", path)
+        except NotFoundAtShop:
+            pass
+
+
+@dataclasses.dataclass(frozen=True)
+class _Remote:
+    """A shipment as the store holds it: ids, our reference if it names one, items, tracks."""
+
+    entity_id: str
+    order_id: str
+    created_at: dt.datetime | None
+    reference: str
+    items: dict[str, int]
+    tracks: tuple[tuple[str, str], ...]  # (track entity_id, track_number)
+
+
+def _remote(data: Mapping[str, Any]) -> _Remote:
+    entity_id = _id(data.get("entity_id"), "shipment.entity_id")
+    items: dict[str, int] = {}
+    for index, item in enumerate(_list(data.get("items"), "shipment.items")):
+        field = f"shipment.items[{index}]"
+        entry = _obj(item, field)
+        ref = _id(entry.get("order_item_id"), f"{field}.order_item_id")
+        quantity = _quantity(entry.get("qty"), f"{field}.qty")
+        if quantity:
+            items[ref] = items.get(ref, 0) + quantity
+    tracks = []
+    for index, item in enumerate(_list(data.get("tracks"), "shipment.tracks")):
+        field = f"shipment.tracks[{index}]"
+        entry = _obj(item, field)
+        number = _text(entry.get("track_number"), f"{field}.track_number")
+        if number:
+            tracks.append((_id(entry.get("entity_id"), f"{field}.entity_id"), number))
+    reference = ""
+    for index, item in enumerate(_list(data.get("comments"), "shipment.comments")):
+        comment = _text(_obj(item, "shipment.comments").get("comment"), f"comments[{index}]")
+        match = _SHIPMENT_COMMENT.fullmatch(comment)
+        if match is not None:
+            reference = match.group(1)
+    return _Remote(
+        entity_id=entity_id,
+        order_id=_id(data.get("order_id"), "shipment.order_id"),
+        created_at=_opt_when(data.get("created_at"), "shipment.created_at"),
+        reference=reference,
+        items=items,
+        tracks=tuple(tracks),
+    )
+
+
+def _parse_shipment(data: Mapping[str, Any], lines: set[str]) -> ShopShipment:
+    """A shipment of the store as ShopShipment: its items on the order's lines (an item
+    that is no line of ours, a configurable's child, is left out), a parcel per track."""
+    remote = _remote(data)
+    titles = {}
+    carrier = ""
+    for index, item in enumerate(_list(data.get("tracks"), "shipment.tracks")):
+        entry = _obj(item, f"shipment.tracks[{index}]")
+        title = _text(entry.get("title"), f"shipment.tracks[{index}].title")
+        code = _text(entry.get("carrier_code"), f"shipment.tracks[{index}].carrier_code")
+        track = _text(entry.get("entity_id"), f"shipment.tracks[{index}].entity_id")
+        titles[track] = title or code
+        carrier = carrier or title or code
+    return ShopShipment(
+        external_id=remote.entity_id,
+        parcels=tuple(
+            ShopParcel(tracking_number=number, carrier=titles.get(track, ""), external_id=track)
+            for track, number in remote.tracks
+        ),
+        lines=tuple((ref, qty) for ref, qty in remote.items.items() if ref in lines),
+        carrier=carrier,
+        shipped_at=remote.created_at,
+    )
+
+
+def _line_quantities(shipment: ShipmentToPush) -> dict[str, int]:
+    quantities: dict[str, int] = {}
+    for line in shipment.lines:
+        if line.quantity > 0:
+            ref = line.line_external_id
+            quantities[ref] = quantities.get(ref, 0) + line.quantity
+    return quantities
+
+
+def _carrier(shipment: ShipmentToPush) -> tuple[str, str]:
+    """(carrier_code, title) of our tracks: the mode's Magento code, else custom."""
+    code = shipment.carrier_code.strip() or "custom"
+    return code, shipment.carrier_name.strip() or code
+
+
+def _refs(remote: _Remote, numbers: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    have = {number: track_id for track_id, number in remote.tracks}
+    return tuple((number, have[number]) for number in numbers if number in have)
 
 
 def _status_comment(status: str, notify: bool) -> str:
