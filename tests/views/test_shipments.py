@@ -296,3 +296,24 @@ def test_each_shipment_says_whether_the_shop_has_it(
     assert "La boutique l'a reçue" in html
     assert "Faite dans la boutique" in html
     assert "En route vers la boutique" not in html
+
+
+def test_why_a_shipment_was_not_sent_reads_in_the_readers_language(
+    client: FlaskClient, login_as: Callable[..., User], db_session: Session, order: Order
+) -> None:
+    from web.db import make_session_factory
+    from web.models import OutboxMessage
+
+    login_as("manager")
+    shipments.ship_everything(db_session, order, Actor.system(), "6A1")
+    order.shop.push_tracking = False
+    db_session.commit()
+    message = db_session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "shipment")
+    ).one()
+    from web.services import outbox
+
+    outbox.deliver(make_session_factory(db_session.get_bind()), message.id)  # type: ignore[arg-type]
+    html = unescape(page_of(client, order))
+    assert "L'envoi des expéditions est désactivé pour cette boutique." in html
+    assert f"Expédition {order.shipments[0].number}" in html
