@@ -13,12 +13,25 @@ timestamps with the shop's UTC offset). Read endpoints:
 - GET orders.json (status, financial_status, ids, since_id, created/updated/processed_at
   min/max, order, fields, limit ≤ 250; Link-header pagination with page_info, after which
   only limit and fields are accepted), orders/count.json, orders/{id}.json (fields),
-  orders/{id}/transactions.json, orders/{id}/fulfillment_orders.json;
+  orders/{id}/transactions.json, orders/{id}/fulfillment_orders.json,
+  orders/{id}/fulfillments.json;
 - shop.json, shipping_zones.json, webhooks.json.
 Writes that exist today: webhooks.json (POST, DELETE), orders/{id}.json (PUT),
-orders/{id}/cancel|close|open.json and fulfillments.json (POST). Any other POST/PUT is
-recorded and answered 201/200 with the posted resource given an id, so later issues can
-add real behaviour by appending to `routes`.
+orders/{id}/cancel|close|open.json, fulfillments.json, fulfillments/{id}/update_tracking.json
+and fulfillments/{id}/cancel.json (POST), and graphql.json for the mutations
+fulfillmentCreate and fulfillmentTrackingInfoUpdate (several tracking numbers). Any other
+POST/PUT is recorded and answered 201/200 with the posted resource given an id, so later
+issues can add real behaviour by appending to `routes`.
+
+Fulfillments live on the order (`fulfillments`, in its payload and webhooks) and move its
+`updated_at`, line `fulfillable_quantity`/`fulfillment_status` and order
+`fulfillment_status`. Fulfillment orders are derived, one per location (`line_locations`
+places a line elsewhere than DEFAULT_LOCATION): each line's quantity less what standing
+fulfillments hold; "open", "in_progress", "closed" once all is fulfilled, "cancelled" with
+the order. A fulfillment takes fulfillment orders of one location only, never more than is
+fulfillable (422 otherwise). The REST `tracking_info` keeps `number`, `url`, `company` (one
+number per fulfillment, as documented); `numbers`/`urls` count only through GraphQL.
+`fulfil_in_shop` and `cancel_in_shop` act as the merchant in Shopify's admin.
 
 Order writes keep state that later reads return, and move `updated_at` forward:
 - PUT orders/{id}.json changes the fields sent (`id` must match); a `note` longer than
@@ -261,6 +274,16 @@ class ShopifyEmulator(Emulator):
             order.update(copy.deepcopy(changes))
             self._touch(order)
             return order
+
+    def cancel_in_shop(self, fulfillment_id: int | str) -> None:
+        """The merchant cancels a fulfillment in Shopify's admin (no API request)."""
+        with self._state:
+            found = self._find_fulfillment(str(fulfillment_id))
+            assert found is not None, fulfillment_id
+            order, fulfillment = found
+            fulfillment["status"] = "cancelled"
+            fulfillment["updated_at"] = self._format(self._now())
+            self._follow_fulfillments(order)
 
     def fulfil_in_shop(
         self,

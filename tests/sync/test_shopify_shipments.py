@@ -446,9 +446,7 @@ def test_a_fulfillment_made_in_shopify_arrives_once_and_is_never_sent_back(
 
     # Cancelled in Shopify later: the shipment follows, still nothing is written back.
     emulator.requests.clear()
-    with emulator._state:
-        made["status"] = "cancelled"
-        emulator._follow_fulfillments(emulator.orders[order.external_id])
+    emulator.cancel_in_shop(made["id"])
     run_sync(session_factory, order.shop.key)
     db_session.expire_all()
     [shipment] = db_session.get_one(Order, order.id).shipments
