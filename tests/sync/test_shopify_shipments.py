@@ -233,14 +233,21 @@ def test_two_shipments_with_three_parcels_reach_shopify_once_then_the_status(
     ] * 2
 
 
-def test_a_503_on_the_first_write_is_retried_and_nothing_goes_out_of_order(
+@pytest.mark.parametrize(
+    ("status", "method", "path"),
+    [(503, "POST", "/graphql.json"), (429, "GET", "/fulfillment_orders.json")],
+)
+def test_a_503_or_429_is_retried_and_nothing_goes_out_of_order(
+    status: int,
+    method: str,
+    path: str,
     db_session: Session,
     session_factory: sessionmaker[Session],
     emulator: ShopifyEmulator,
     order: Order,
 ) -> None:
     ship_both(db_session, order)
-    emulator.fail_next(503, path_contains="/graphql.json", method="POST")
+    emulator.fail_next(status, retry_after="2", path_contains=path, method=method)
     t0 = utcnow()
     outbox.dispatch_due(session_factory, now=t0)
     # The first message failed; the second shipment and the status wait behind it.
@@ -398,6 +405,77 @@ def test_lines_at_two_locations_become_one_fulfillment_each(
     db_session.commit()
     assert len(db_session.get_one(Order, order.id).shipments) == 1
     assert writes(emulator) == []
+
+
+def test_what_shopify_cannot_take_is_ignored_with_its_reason_and_nothing_is_written(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    emulator: ShopifyEmulator,
+    shop: Shop,
+    order: Order,
+) -> None:
+    # The merchant fulfilled the books in Shopify's admin; Comptoir has not heard yet.
+    emulator.fulfil_in_shop(order.external_id, {LINE_A: 2}, tracking=("XS10000001FR",))
+    emulator.requests.clear()
+    ship(db_session, order, LINE_A, 2, "6A1111111111")
+    # A bundle: Comptoir ships the bundle, Shopify fulfils its components.
+    stored = emulator.add_order(copy.deepcopy(fixture("order-fr-bundle-groups.json")))
+    incoming = shops.connector_for(shop).fetch_order(str(stored["id"]))
+    bundle_order = intake.upsert_order(db_session, shop, incoming, PERSON).order
+    assert bundle_order is not None
+    if bundle_order.commercial_state == CommercialState.NEW:
+        order_actions.perform(db_session, bundle_order, "validate", PERSON)
+    modes = ensure_default_shipping_modes(db_session)
+    shipments.create_shipment(
+        db_session,
+        bundle_order,
+        PERSON,
+        None,
+        [ParcelInput("6A5555555555")],
+        modes["colissimo"],
+        ship=True,
+    )
+    db_session.commit()
+    emulator.requests.clear()
+
+    outbox.dispatch_due(session_factory)
+    # No fulfillment is written; the whole bundle order shipped, so its status still goes.
+    assert writes(emulator) == [f"POST orders/{bundle_order.external_id}/close.json"]
+    db_session.expire_all()
+    refused = {
+        m.order_id: m.last_error
+        for m in db_session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "shipment"))
+    }
+    assert "nothing left to fulfil for 2 × line " + LINE_A in refused[order.id]
+    assert "bundle" in refused[bundle_order.id]
+    states = db_session.scalars(
+        select(OutboxMessage.state).where(OutboxMessage.kind == "shipment")
+    ).all()
+    assert set(states) == {OutboxState.IGNORED}
+
+
+def test_lines_shopify_has_already_fulfilled_are_not_fulfilled_twice(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    emulator: ShopifyEmulator,
+    order: Order,
+) -> None:
+    # The merchant fulfilled the books in Shopify's admin; Comptoir ships them before the
+    # shop's copy of the order came in.
+    emulator.fulfil_in_shop(order.external_id, {LINE_A: 2}, tracking=("XS10000009FR",))
+    emulator.requests.clear()
+    ship(db_session, order, LINE_A, 2, "6A1111111111")
+    outbox.dispatch_due(session_factory)
+    assert writes(emulator) == []
+    assert len(shop_fulfillments(emulator, order)) == 1
+    db_session.expire_all()
+    found = db_session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.order_id == order.id, OutboxMessage.kind == "shipment"
+        )
+    ).one()
+    assert found.state == OutboxState.IGNORED
+    assert found.last_error == f"Shopify has nothing left to fulfil for 2 × line {LINE_A}."
 
 
 # --- In: fulfillments made in Shopify's admin -----------------------------------------------

@@ -920,11 +920,11 @@ class ShopifyConnector:
             summary = f"POST {path}: {json.dumps(errors, ensure_ascii=False)[:300]}"
             if "THROTTLED" in summary:
                 raise RateLimited(summary, None)
-            raise ConnectorError(summary)
+            raise PermanentError(summary)
         data = _obj(_obj(answer.get("data"), "data").get(field), f"data.{field}")
         refused = _list(data.get("userErrors"), f"{field}.userErrors")
         if refused:
-            raise ConnectorError(f"{field}: {json.dumps(refused, ensure_ascii=False)[:300]}")
+            raise PermanentError(f"{field}: {json.dumps(refused, ensure_ascii=False)[:300]}")
         return data
 
 
