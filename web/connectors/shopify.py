@@ -1052,7 +1052,10 @@ def _ours(
     """The fulfillments an earlier attempt at this shipment made, and the lines they leave.
 
     Ours: made at or after `since` less CLOCK_SKEW, standing, holding only lines of the
-    shipment (within its quantities) and only its tracking numbers, or none.
+    shipment (within its quantities) and, when the shipment has tracking numbers, some of
+    them and no other (a fulfillment without numbers is then another shipment's, say an
+    earlier one shipped without tracking); when it has none, none. Being too strict costs
+    at worst a refusal (Shopify fulfils nothing twice), too loose a fulfillment never made.
     """
     numbers = set(shipment.tracking_numbers)
     left: dict[str, int] = {}
@@ -1063,7 +1066,7 @@ def _ours(
     for found in sorted(standing, key=lambda f: int(f.id)):
         if not may_be_ours(found.created_at, since):
             continue
-        if found.numbers and not set(found.numbers) <= numbers:
+        if bool(found.numbers) != bool(numbers) or not set(found.numbers) <= numbers:
             continue
         if not found.lines or any(left.get(line_id, 0) < q for line_id, q in found.lines):
             continue
