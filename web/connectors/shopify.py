@@ -1051,18 +1051,24 @@ def _ours(
 ) -> tuple[list[_Fulfillment], dict[str, int]]:
     """The fulfillments an earlier attempt at this shipment made, and the lines they leave.
 
-    Ours: made at or after `since` less CLOCK_SKEW, standing, holding only lines of the
-    shipment (within its quantities) and, when the shipment has tracking numbers, some of
-    them and no other (a fulfillment without numbers is then another shipment's, say an
-    earlier one shipped without tracking); when it has none, none. Being too strict costs
-    at worst a refusal (Shopify fulfils nothing twice), too loose a fulfillment never made.
+    Ours: not another shipment's (`others_external_ids`), made at or after `since` less
+    CLOCK_SKEW, standing, holding only lines of the shipment (within its quantities) and,
+    when the shipment has tracking numbers, some of them and no other (a fulfillment
+    without numbers is then another shipment's, say an earlier one shipped without
+    tracking); when it has none, none. Being too strict costs at worst a refusal (Shopify
+    fulfils nothing twice), too loose a fulfillment never made.
     """
     numbers = set(shipment.tracking_numbers)
     left: dict[str, int] = {}
     for line in shipment.lines:
         left[line.line_external_id] = left.get(line.line_external_id, 0) + line.quantity
     ours = []
-    standing = [f for f in held if f.status not in VOID_FULFILLMENTS or shipment.cancelled]
+    taken = set(shipment.others_external_ids)
+    standing = [
+        f
+        for f in held
+        if (f.status not in VOID_FULFILLMENTS or shipment.cancelled) and f.id not in taken
+    ]
     for found in sorted(standing, key=lambda f: int(f.id)):
         if not may_be_ours(found.created_at, since):
             continue
