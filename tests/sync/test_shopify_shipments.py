@@ -465,6 +465,61 @@ def test_lines_shopify_has_already_fulfilled_are_not_fulfilled_twice(
     assert found.last_error == f"Shopify has nothing left to fulfil for 2 × line {LINE_A}."
 
 
+def test_an_earlier_fulfillment_without_tracking_is_not_taken_for_a_later_shipment(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    emulator: ShopifyEmulator,
+    order: Order,
+) -> None:
+    # One book leaves without a tracking number; moments later the other book and the apron.
+    first = shipments.create_shipment(
+        db_session, order, PERSON, {line_id(order, LINE_A): 1}, [], ship=True
+    )
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    second = ship(db_session, order, LINE_A, 1, "6A7777777777")
+    db_session.expire_all()
+    second = db_session.get_one(Shipment, second.id)
+    shipments.add_parcel(db_session, second, PERSON, "6A8888888888")
+    db_session.commit()
+    outbox.dispatch_due(session_factory, now=later(1))
+
+    made = shop_fulfillments(emulator, order)
+    assert [summary(f) for f in made] == [
+        ("success", [], [(LINE_A, 1)]),
+        ("success", ["6A7777777777", "6A8888888888"], [(LINE_A, 1)]),
+    ]
+    db_session.expire_all()
+    assert [db_session.get_one(Shipment, s.id).external_id for s in (first, second)] == [
+        str(made[0]["id"]),
+        str(made[1]["id"]),
+    ]
+
+
+def test_two_shipments_without_tracking_moments_apart_are_two_fulfillments(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    emulator: ShopifyEmulator,
+    order: Order,
+) -> None:
+    # One book, then the other, both without a tracking number, in the same minute.
+    made = [
+        shipments.create_shipment(
+            db_session, order, PERSON, {line_id(order, LINE_A): 1}, [], ship=True
+        )
+        for _ in range(2)
+    ]
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    fulfilled = shop_fulfillments(emulator, order)
+    assert [summary(f) for f in fulfilled] == [("success", [], [(LINE_A, 1)])] * 2
+    db_session.expire_all()
+    assert [db_session.get_one(Shipment, s.id).external_id for s in made] == [
+        str(f["id"]) for f in fulfilled
+    ]
+    assert [state for _, state in messages(db_session, order)] == [OutboxState.SENT] * 2
+
+
 # --- In: fulfillments made in Shopify's admin -----------------------------------------------
 
 
