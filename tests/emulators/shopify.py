@@ -13,12 +13,25 @@ timestamps with the shop's UTC offset). Read endpoints:
 - GET orders.json (status, financial_status, ids, since_id, created/updated/processed_at
   min/max, order, fields, limit ≤ 250; Link-header pagination with page_info, after which
   only limit and fields are accepted), orders/count.json, orders/{id}.json (fields),
-  orders/{id}/transactions.json, orders/{id}/fulfillment_orders.json;
+  orders/{id}/transactions.json, orders/{id}/fulfillment_orders.json,
+  orders/{id}/fulfillments.json;
 - shop.json, shipping_zones.json, webhooks.json.
 Writes that exist today: webhooks.json (POST, DELETE), orders/{id}.json (PUT),
-orders/{id}/cancel|close|open.json and fulfillments.json (POST). Any other POST/PUT is
-recorded and answered 201/200 with the posted resource given an id, so later issues can
-add real behaviour by appending to `routes`.
+orders/{id}/cancel|close|open.json, fulfillments.json, fulfillments/{id}/update_tracking.json
+and fulfillments/{id}/cancel.json (POST), and graphql.json for the mutations
+fulfillmentCreate and fulfillmentTrackingInfoUpdate (several tracking numbers). Any other
+POST/PUT is recorded and answered 201/200 with the posted resource given an id, so later
+issues can add real behaviour by appending to `routes`.
+
+Fulfillments live on the order (`fulfillments`, in its payload and webhooks) and move its
+`updated_at`, line `fulfillable_quantity`/`fulfillment_status` and order
+`fulfillment_status`. Fulfillment orders are derived, one per location (`line_locations`
+places a line elsewhere than DEFAULT_LOCATION): each line's quantity less what standing
+fulfillments hold; "open", "in_progress", "closed" once all is fulfilled, "cancelled" with
+the order. A fulfillment takes fulfillment orders of one location only, never more than is
+fulfillable (422 otherwise). The REST `tracking_info` keeps `number`, `url`, `company` (one
+number per fulfillment, as documented); `numbers`/`urls` count only through GraphQL.
+`fulfil_in_shop` and `cancel_in_shop` act as the merchant in Shopify's admin.
 
 Order writes keep state that later reads return, and move `updated_at` forward:
 - PUT orders/{id}.json changes the fields sent (`id` must match); a `note` longer than
@@ -69,6 +82,7 @@ ORDER_FILTERS = (
 SORTABLE = ("created_at", "updated_at", "processed_at", "id")
 CANCEL_REASONS = ("customer", "inventory", "fraud", "declined", "other")
 NOTE_LIMIT = 5000
+DEFAULT_LOCATION = 79871623233
 
 Handler = Callable[[RecordedRequest, "re.Match[str]"], Reply]
 
@@ -100,6 +114,37 @@ def _untoken(token: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not a cursor")
     return data
+
+
+def _legacy(gid: Any) -> str:
+    """The REST id in a GraphQL global id (gid://shopify/Kind/123)."""
+    return str(gid or "").rsplit("/", 1)[-1]
+
+
+def _mutation_payload(made: dict[str, Any]) -> dict[str, Any]:
+    """A mutation's answer: the fulfillment in GraphQL shape, or the userErrors."""
+    if "id" not in made:
+        return {
+            "fulfillment": None,
+            "userErrors": [
+                {"field": [field], "message": "; ".join(messages)}
+                for field, messages in made.items()
+            ],
+        }
+    return {
+        "fulfillment": {
+            "id": made["admin_graphql_api_id"],
+            "legacyResourceId": str(made["id"]),
+            "status": str(made["status"]).upper(),
+            "trackingInfo": [
+                {"company": made["tracking_company"], "number": number, "url": url}
+                for number, url in itertools.zip_longest(
+                    made["tracking_numbers"], made["tracking_urls"]
+                )
+            ],
+        },
+        "userErrors": [],
+    }
 
 
 class ShopifyEmulator(Emulator):
@@ -137,6 +182,9 @@ class ShopifyEmulator(Emulator):
         self.emails: list[dict[str, Any]] = []
         self.shop: dict[str, Any] = self._default_shop()
         self.shipping_zones: list[dict[str, Any]] = self._default_shipping_zones()
+        # Line item id -> location id for lines stocked away from DEFAULT_LOCATION: their
+        # fulfillment orders are separate, as Shopify splits an order by location.
+        self.line_locations: dict[str, int] = {}
         self._state = threading.RLock()
         self._ids = itertools.count(9_100_000_000_001)
         self._last_stamp: dt.datetime | None = None
@@ -156,7 +204,23 @@ class ShopifyEmulator(Emulator):
                 re.compile(r"orders/(?P<id>\d+)/(?P<action>cancel|close|open)\.json"),
                 self._act,
             ),
+            (
+                "GET",
+                re.compile(r"orders/(?P<id>\d+)/fulfillments\.json"),
+                self._get_fulfillments,
+            ),
             ("POST", re.compile(r"fulfillments\.json"), self._post_fulfillment),
+            (
+                "POST",
+                re.compile(r"fulfillments/(?P<id>\d+)/update_tracking\.json"),
+                self._post_update_tracking,
+            ),
+            (
+                "POST",
+                re.compile(r"fulfillments/(?P<id>\d+)/cancel\.json"),
+                self._post_cancel_fulfillment,
+            ),
+            ("POST", re.compile(r"graphql\.json"), self._graphql),
             ("GET", re.compile(r"shop\.json"), lambda r, m: _json({"shop": self.shop})),
             (
                 "GET",
@@ -183,6 +247,7 @@ class ShopifyEmulator(Emulator):
             self._faults.clear()
             self.shop = self._default_shop()
             self.shipping_zones = self._default_shipping_zones()
+            self.line_locations.clear()
             self._last_stamp = None
             self.refusals = 0
             self.peak = 0
@@ -209,6 +274,53 @@ class ShopifyEmulator(Emulator):
             order.update(copy.deepcopy(changes))
             self._touch(order)
             return order
+
+    def cancel_in_shop(self, fulfillment_id: int | str) -> None:
+        """The merchant cancels a fulfillment in Shopify's admin (no API request)."""
+        with self._state:
+            found = self._find_fulfillment(str(fulfillment_id))
+            assert found is not None, fulfillment_id
+            order, fulfillment = found
+            fulfillment["status"] = "cancelled"
+            fulfillment["updated_at"] = self._format(self._now())
+            self._follow_fulfillments(order)
+
+    def fulfil_in_shop(
+        self,
+        order_id: int | str,
+        lines: dict[str, int] | None = None,
+        tracking: tuple[str, ...] = (),
+        company: str = "",
+        notify: bool = False,
+    ) -> dict[str, Any]:
+        """A fulfillment made by the merchant in Shopify's admin (no API request): the given
+        line item quantities, or everything that remains; one or several numbers."""
+        with self._state:
+            order = self.orders[str(order_id)]
+            entries = []
+            for fo in self.fulfillment_orders(order):
+                items = [
+                    {"id": item["id"], "quantity": take}
+                    for item in fo["line_items"]
+                    if (
+                        take := min(
+                            item["fulfillable_quantity"],
+                            item["fulfillable_quantity"]
+                            if lines is None
+                            else lines.get(str(item["line_item_id"]), 0),
+                        )
+                    )
+                ]
+                if items:
+                    entries.append(
+                        {"fulfillment_order_id": fo["id"], "fulfillment_order_line_items": items}
+                    )
+            info: dict[str, Any] = {"numbers": list(tracking)}
+            if company:
+                info["company"] = company
+            made = self._fulfil(entries, info, notify)
+            assert "id" in made, made
+            return made
 
     def set_transactions(self, order_id: int | str, transactions: list[dict[str, Any]]) -> None:
         """Replace what orders/{id}/transactions.json answers for this order."""
@@ -528,53 +640,323 @@ class ShopifyEmulator(Emulator):
         self._touch(order)
         return _json({"order": order})
 
-    def _post_fulfillment(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
-        payload = (request.json() or {}).get("fulfillment") or {}
-        fulfillment = {
-            "id": next(self._ids),
-            "status": "success",
-            "created_at": self._format(self._now()),
-            "tracking_company": (payload.get("tracking_info") or {}).get("company"),
-            "tracking_number": (payload.get("tracking_info") or {}).get("number"),
-            "tracking_url": (payload.get("tracking_info") or {}).get("url"),
-            "line_items_by_fulfillment_order": payload.get("line_items_by_fulfillment_order", []),
-        }
-        self.created.append(("POST", "fulfillments.json", payload))
-        return _json({"fulfillment": fulfillment}, 201)
+    # --- fulfillments -----------------------------------------------------------------
+
+    def _location_of(self, line: dict[str, Any]) -> int:
+        return self.line_locations.get(str(line["id"]), DEFAULT_LOCATION)
+
+    def _fulfilled(self, order: dict[str, Any]) -> dict[str, int]:
+        """Quantities of each line item in the order's standing fulfillments."""
+        done: dict[str, int] = {}
+        for fulfillment in order.get("fulfillments") or []:
+            if fulfillment.get("status") in ("cancelled", "error", "failure"):
+                continue
+            for item in fulfillment.get("line_items") or []:
+                done[str(item["id"])] = done.get(str(item["id"]), 0) + int(item["quantity"])
+        return done
+
+    def fulfillment_orders(self, order: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's fulfillment orders as Shopify derives them: one per location holding
+        its lines, each line's fulfillable quantity what its fulfillments leave."""
+        done = self._fulfilled(order)
+        locations = sorted({self._location_of(line) for line in order.get("line_items", [])})
+        found = []
+        for index, location in enumerate(locations):
+            fo_id = int(order["id"]) + 1 + index
+            items = []
+            for line in order.get("line_items", []):
+                if self._location_of(line) != location:
+                    continue
+                quantity = int(line.get("current_quantity", line["quantity"]))
+                items.append(
+                    {
+                        "id": int(line["id"]) + 1,
+                        "shop_id": self.shop["id"],
+                        "fulfillment_order_id": fo_id,
+                        "line_item_id": line["id"],
+                        "inventory_item_id": line.get("variant_id"),
+                        "quantity": quantity,
+                        "fulfillable_quantity": max(0, quantity - done.get(str(line["id"]), 0)),
+                        "variant_id": line.get("variant_id"),
+                    }
+                )
+            left = sum(item["fulfillable_quantity"] for item in items)
+            total = sum(item["quantity"] for item in items)
+            if order.get("cancelled_at"):
+                status = "cancelled"
+            elif left == 0:
+                status = "closed"
+            else:
+                status = "in_progress" if left < total else "open"
+            found.append(
+                {
+                    "id": fo_id,
+                    "shop_id": self.shop["id"],
+                    "order_id": order["id"],
+                    "assigned_location_id": location,
+                    "request_status": "unsubmitted",
+                    "status": status,
+                    "supported_actions": (
+                        ["create_fulfillment"] if status in ("open", "in_progress") else []
+                    ),
+                    "line_items": items,
+                }
+            )
+        return found
 
     def _get_fulfillment_orders(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
         order = self._order_or_404(match.group("id"))
         if isinstance(order, Reply):
             return order
-        status = "cancelled" if order.get("cancelled_at") else "open"
-        items = [
-            {
-                "id": int(line["id"]) + 1,
-                "shop_id": 88546247565,
-                "fulfillment_order_id": int(order["id"]) + 1,
-                "line_item_id": line["id"],
-                "inventory_item_id": line.get("variant_id"),
-                "quantity": line["quantity"],
-                "fulfillable_quantity": line.get("fulfillable_quantity", line["quantity"]),
-                "variant_id": line.get("variant_id"),
-            }
-            for line in order.get("line_items", [])
+        return _json({"fulfillment_orders": self.fulfillment_orders(order)})
+
+    def _get_fulfillments(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        order = self._order_or_404(match.group("id"))
+        if isinstance(order, Reply):
+            return order
+        return _json({"fulfillments": order.get("fulfillments") or []})
+
+    def _follow_fulfillments(self, order: dict[str, Any]) -> None:
+        """Line and order fulfillment statuses after a fulfillment changed; updated_at moves."""
+        done = self._fulfilled(order)
+        shipped = 0
+        total = 0
+        for line in order.get("line_items", []):
+            quantity = int(line.get("current_quantity", line["quantity"]))
+            fulfilled = min(quantity, done.get(str(line["id"]), 0))
+            line["fulfillable_quantity"] = quantity - fulfilled
+            line["fulfillment_status"] = (
+                None if not fulfilled else "fulfilled" if fulfilled == quantity else "partial"
+            )
+            shipped += fulfilled
+            total += quantity
+        order["fulfillment_status"] = (
+            None if not shipped else "fulfilled" if shipped == total else "partial"
+        )
+        self._touch(order)
+
+    def _fulfil(
+        self, lines_by_fo: Any, tracking: dict[str, Any], notify: bool
+    ) -> dict[str, Any] | dict[str, list[str]]:
+        """Create a fulfillment from [{fulfillment_order_id, fulfillment_order_line_items:
+        [{id, quantity}]}] (no line items: all that remains of that fulfillment order).
+
+        Returns the fulfillment, or {field: [errors]} as Shopify refuses (422).
+        """
+        if not isinstance(lines_by_fo, list) or not lines_by_fo:
+            return {"line_items_by_fulfillment_order": ["can't be blank"]}
+        owners = [
+            (order, fo) for order in self.orders.values() for fo in self.fulfillment_orders(order)
         ]
-        return _json(
-            {
-                "fulfillment_orders": [
-                    {
-                        "id": int(order["id"]) + 1,
-                        "shop_id": 88546247565,
-                        "order_id": order["id"],
-                        "assigned_location_id": 79871623233,
-                        "request_status": "unsubmitted",
-                        "status": status,
-                        "supported_actions": ["create_fulfillment"] if status == "open" else [],
-                        "line_items": items,
-                    }
+        by_id = {str(fo["id"]): (order, fo) for order, fo in owners}
+        chosen: list[tuple[dict[str, Any], int]] = []
+        orders = set()
+        locations = set()
+        for entry in lines_by_fo:
+            pair = by_id.get(str(entry.get("fulfillment_order_id")))
+            if pair is None:
+                return {"fulfillment_order_id": ["not found"]}
+            order, fo = pair
+            if fo["status"] not in ("open", "in_progress"):
+                return {"base": [f"Fulfillment order {fo['id']} has an unfulfillable status"]}
+            orders.add(str(order["id"]))
+            locations.add(fo["assigned_location_id"])
+            items = {str(item["id"]): item for item in fo["line_items"]}
+            wanted = entry.get("fulfillment_order_line_items")
+            if wanted is None:
+                wanted = [
+                    {"id": item["id"], "quantity": item["fulfillable_quantity"]}
+                    for item in fo["line_items"]
+                    if item["fulfillable_quantity"]
+                ]
+            for request_item in wanted:
+                item = items.get(str(request_item.get("id")))
+                quantity = request_item.get("quantity")
+                if item is None:
+                    return {"fulfillment_order_line_items": ["not in this fulfillment order"]}
+                if (
+                    not isinstance(quantity, int)
+                    or not 0 < quantity <= item["fulfillable_quantity"]
+                ):
+                    return {"base": ["Invalid fulfillment order line item quantity requested."]}
+                chosen.append((item, quantity))
+        if len(orders) != 1 or len(locations) != 1:
+            return {
+                "base": [
+                    "All fulfillment orders must belong to the same order and be assigned "
+                    "to the same location."
                 ]
             }
+        order = self.orders[orders.pop()]
+        numbers = [str(n) for n in tracking.get("numbers") or [] if n]
+        urls = [str(u) for u in tracking.get("urls") or [] if u]
+        if tracking.get("number"):
+            numbers = [str(tracking["number"])]
+            urls = [str(tracking["url"])] if tracking.get("url") else []
+        fulfillment_id = next(self._ids)
+        now = self._format(self._now())
+        by_line = {str(line["id"]): line for line in order["line_items"]}
+        fulfillment = {
+            "id": fulfillment_id,
+            "admin_graphql_api_id": f"gid://shopify/Fulfillment/{fulfillment_id}",
+            "order_id": order["id"],
+            "name": f"{order.get('name', '#')}.{len(order.get('fulfillments') or []) + 1}",
+            "status": "success",
+            "service": "manual",
+            "shipment_status": None,
+            "location_id": locations.pop(),
+            "created_at": now,
+            "updated_at": now,
+            "notify_customer": notify,
+            "tracking_company": tracking.get("company"),
+            "tracking_number": numbers[0] if numbers else None,
+            "tracking_numbers": numbers,
+            "tracking_url": urls[0] if urls else None,
+            "tracking_urls": urls,
+            "line_items": [
+                {**copy.deepcopy(by_line[str(item["line_item_id"])]), "quantity": quantity}
+                for item, quantity in chosen
+            ],
+        }
+        order.setdefault("fulfillments", []).append(fulfillment)
+        self._follow_fulfillments(order)
+        if notify:
+            self.emails.append(
+                {
+                    "to": "customer",
+                    "template": "shipping_confirmation",
+                    "order_id": order["id"],
+                    "tracking": list(numbers),
+                }
+            )
+        return fulfillment
+
+    def _find_fulfillment(
+        self, fulfillment_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        for order in self.orders.values():
+            for fulfillment in order.get("fulfillments") or []:
+                if str(fulfillment["id"]) == str(fulfillment_id):
+                    return order, fulfillment
+        return None
+
+    def _set_tracking(
+        self, fulfillment_id: str, tracking: dict[str, Any], notify: bool
+    ) -> dict[str, Any] | None:
+        found = self._find_fulfillment(fulfillment_id)
+        if found is None:
+            return None
+        order, fulfillment = found
+        numbers = [str(n) for n in tracking.get("numbers") or [] if n]
+        urls = [str(u) for u in tracking.get("urls") or [] if u]
+        if tracking.get("number"):
+            numbers = [str(tracking["number"])]
+            urls = [str(tracking["url"])] if tracking.get("url") else []
+        fulfillment["tracking_numbers"] = numbers
+        fulfillment["tracking_number"] = numbers[0] if numbers else None
+        fulfillment["tracking_urls"] = urls
+        fulfillment["tracking_url"] = urls[0] if urls else None
+        if tracking.get("company"):
+            fulfillment["tracking_company"] = tracking["company"]
+        fulfillment["updated_at"] = self._format(self._now())
+        self._touch(order)
+        if notify:
+            self.emails.append(
+                {
+                    "to": "customer",
+                    "template": "shipping_update",
+                    "order_id": order["id"],
+                    "tracking": list(numbers),
+                }
+            )
+        return fulfillment
+
+    def _post_fulfillment(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        """POST fulfillments.json. REST tracking_info holds one number: `number`, `url`,
+        `company`; other keys (numbers, urls) are not REST fields and are dropped."""
+        payload = (request.json() or {}).get("fulfillment") or {}
+        info = payload.get("tracking_info") or {}
+        tracking = {k: info[k] for k in ("number", "url", "company") if info.get(k)}
+        made = self._fulfil(
+            payload.get("line_items_by_fulfillment_order"),
+            tracking,
+            bool(payload.get("notify_customer", False)),
+        )
+        if "id" not in made:
+            return _error(422, made)
+        return _json({"fulfillment": made}, 201)
+
+    def _post_update_tracking(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        payload = (request.json() or {}).get("fulfillment") or {}
+        info = payload.get("tracking_info") or {}
+        tracking = {k: info[k] for k in ("number", "url", "company") if info.get(k)}
+        found = self._find_fulfillment(match.group("id"))
+        if found is None:
+            return _error(404, "Not Found")
+        if found[1]["status"] == "cancelled":
+            return _error(422, {"base": ["Cannot update tracking of a cancelled fulfillment"]})
+        updated = self._set_tracking(
+            match.group("id"), tracking, bool(payload.get("notify_customer", False))
+        )
+        return _json({"fulfillment": updated})
+
+    def _post_cancel_fulfillment(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        found = self._find_fulfillment(match.group("id"))
+        if found is None:
+            return _error(404, "Not Found")
+        order, fulfillment = found
+        if fulfillment["status"] == "cancelled":
+            return _error(422, {"base": ["Fulfillment is already cancelled"]})
+        fulfillment["status"] = "cancelled"
+        fulfillment["updated_at"] = self._format(self._now())
+        self._follow_fulfillments(order)
+        return _json({"fulfillment": fulfillment})
+
+    def _graphql(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        """POST graphql.json: the fulfillment mutations Comptoir sends (fulfillmentCreate,
+        fulfillmentTrackingInfoUpdate), read from the query's name and its variables."""
+        body = request.json() or {}
+        query = str(body.get("query") or "")
+        variables = body.get("variables") or {}
+        if re.search(r"\bfulfillmentCreate\s*\(", query):
+            given = variables.get("fulfillment") or {}
+            lines = [
+                {
+                    "fulfillment_order_id": _legacy(entry.get("fulfillmentOrderId")),
+                    **(
+                        {
+                            "fulfillment_order_line_items": [
+                                {"id": _legacy(item.get("id")), "quantity": item.get("quantity")}
+                                for item in entry["fulfillmentOrderLineItems"]
+                            ]
+                        }
+                        if entry.get("fulfillmentOrderLineItems") is not None
+                        else {}
+                    ),
+                }
+                for entry in given.get("lineItemsByFulfillmentOrder") or []
+            ]
+            made = self._fulfil(
+                lines, given.get("trackingInfo") or {}, bool(given.get("notifyCustomer", False))
+            )
+            return _json({"data": {"fulfillmentCreate": _mutation_payload(made)}})
+        if re.search(r"\bfulfillmentTrackingInfoUpdate\s*\(", query):
+            fulfillment_id = _legacy(variables.get("fulfillmentId"))
+            found = self._find_fulfillment(fulfillment_id)
+            if found is None or found[1]["status"] == "cancelled":
+                refusal = {"fulfillmentId": ["Fulfillment does not exist or is cancelled."]}
+                return _json(
+                    {"data": {"fulfillmentTrackingInfoUpdate": _mutation_payload(refusal)}}
+                )
+            updated = self._set_tracking(
+                fulfillment_id,
+                variables.get("trackingInfoInput") or {},
+                bool(variables.get("notifyCustomer", False)),
+            )
+            assert updated is not None
+            return _json({"data": {"fulfillmentTrackingInfoUpdate": _mutation_payload(updated)}})
+        return _json(
+            {"errors": [{"message": "this emulator answers the fulfillment mutations only"}]}
         )
 
     # --- transactions -----------------------------------------------------------------

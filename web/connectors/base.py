@@ -327,6 +327,8 @@ class ShipmentToPush:
     whole_order: bool = False
     notify: bool = True
     shipped_at: dt.datetime | None = None
+    # The shop's ids the order's other shipments already stand for: never this one's.
+    others_external_ids: tuple[str, ...] = ()
 
     @property
     def tracking_numbers(self) -> tuple[str, ...]:

@@ -15,6 +15,13 @@ Vendor pages:
 - Order cancel / close / update (write-back), same Order resource page; fulfilled and
   partly fulfilled orders cannot be cancelled:
   https://shopify.dev/changelog/fulfilled-and-partially-fulfilled-orders-can-no-longer-be-canceled-by-using-the-order-resource
+- Fulfillments (shipments) and fulfillment orders, REST; "each fulfillment supports a
+  single tracking number":
+  https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillment
+  https://shopify.dev/docs/api/admin-rest/2025-01/resources/fulfillmentorder
+- Several tracking numbers on one fulfillment, GraphQL (FulfillmentTrackingInput numbers,
+  urls): https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentCreate and
+  https://shopify.dev/docs/api/admin-graphql/2025-01/mutations/fulfillmentTrackingInfoUpdate
 
 What the payload cannot tell us, and how we cope:
 - Order statuses are not merchant-defined: ShopOrder.status is the order's
@@ -48,6 +55,11 @@ What the payload cannot tell us, and how we cope:
   `total_discounts` leaves a shipping discount out, shipping_total is after it.
 - The order payload holds no transactions: ShopOrder.transactions is None and
   fetch_transactions() reads them.
+- Shipments made in the shop are the order's `fulfillments`: "success" ones shipped,
+  "cancelled"/"error"/"failure" ones undone, "pending"/"open" ones (waiting on a
+  fulfillment service) left out until they ship. A fulfillment's lines are the order's line
+  item ids; a bundle's fulfillment names its components, which Comptoir does not ship on
+  their own, so it is not taken in as a shipment of the bundle.
 
 What Shopify cannot receive (write-back):
 - A status of our choosing: only the actions "cancel" and "close" of the milestone mapping
@@ -57,6 +69,14 @@ What Shopify cannot receive (write-back):
 - A comment, private or for the buyer: there is no comment API. Comments are appended to
   the staff-only order `note`, never shown or e-mailed to the buyer. The note keeps no
   dates, so each line carries Comptoir's reference of the comment ("Comptoir [c123]: …").
+- A shipment's parcels one by one: a fulfillment holds the shipment's lines and all its
+  tracking numbers under one carrier (`company`), with no weight and no link between a
+  number and the items in that parcel. A shipment whose lines sit at several locations
+  becomes one fulfillment per location, each with all the numbers.
+- Tracking numbers taken away: Shopify keeps a fulfillment's numbers once given, and a
+  fulfillment cancelled in Shopify takes no more.
+- A bundle's shipment (the bundle is a Comptoir line; Shopify fulfils its components):
+  refused with the reason, nothing is written.
 """
 
 from __future__ import annotations
@@ -65,6 +85,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -80,22 +101,28 @@ from web.connectors.base import (
     BucketReading,
     ConnectorError,
     InvalidSignature,
+    NotFoundAtShop,
     OrderBatch,
     PaymentSummary,
     PermanentError,
     PushOutcome,
+    RateLimited,
     RetryableError,
+    ShipmentToPush,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
     ShopRefund,
     ShopSettings,
+    ShopShipment,
     ShopTransaction,
     TopicMismatch,
     WebhookDelivery,
+    may_be_ours,
     money,
     numeric_order_id,
     price,
@@ -676,6 +703,425 @@ class ShopifyConnector:
         """GET /admin/api/2025-01/orders/{id}.json?fields=… (the few fields a write needs)."""
         answer = _obj(self._get(f"orders/{order_id}.json", {"fields": fields}), "order")
         return _obj(answer.get("order"), "order")
+
+    # --- shipments --------------------------------------------------------------------
+
+    def push_shipment(
+        self, external_id: str, shipment: ShipmentToPush, *, since: dt.datetime | None = None
+    ) -> PushOutcome:
+        """Make Shopify show this shipment as fulfillments of the order, reading them first.
+
+        GET orders/{id}/fulfillments.json, then:
+        - a shipment Shopify knows (`shipment.external_id`, several ids joined by "," when
+          it took one fulfillment per location): cancelled in Comptoir → POST
+          fulfillments/{id}/cancel.json for those still standing; else tracking numbers that
+          differ → update_tracking; else nothing to write;
+        - a new one: fulfillments made at or after `since` less CLOCK_SKEW holding only our
+          tracking numbers (or, without numbers, only lines of ours) are ours from an attempt
+          whose answer was lost: they count, and get our numbers when they have none. What
+          they do not cover is placed on the open fulfillment orders (GET
+          orders/{id}/fulfillment_orders.json) and fulfilled with one POST per location, as
+          Shopify takes one location per fulfillment. A cancelled shipment never confirmed
+          cancels such fulfillments of ours, if any.
+        One tracking number goes through REST (`tracking_info` number, url, company); several
+        through the GraphQL mutations (`trackingInfo` numbers, urls), as REST fulfillments
+        hold one number each. remote_ref is the fulfillment ids, joined by ",".
+        """
+        order_id = numeric_order_id(external_id, "Shopify")
+        held = self._fulfillments(order_id)
+        if shipment.external_id:
+            return self._push_known(held, shipment)
+        ours, left = _ours(held, shipment, since)
+        if shipment.cancelled:
+            standing = [f for f in ours if f.status not in VOID_FULFILLMENTS]
+            for fulfillment in standing:
+                self._cancel_fulfillment(fulfillment.id)
+            ref = ",".join(f.id for f in ours)
+            return PushOutcome(remote_ref=ref) if standing else PushOutcome.already_there(ref)
+        written = False
+        numbers = set(shipment.tracking_numbers)
+        for fulfillment in ours:
+            if numbers and set(fulfillment.numbers) != numbers:
+                self._update_tracking(fulfillment.id, shipment)
+                written = True
+        ids = [f.id for f in ours]
+        if left:
+            bundles = sorted(line for line in left if not line.isdigit())
+            if bundles:
+                return PushOutcome.cannot(
+                    "Shopify fulfils a bundle's components, which this shipment does not "
+                    f"name: {', '.join(bundles)}."
+                )
+            groups = self._placements(order_id, left)
+            if isinstance(groups, str):
+                return PushOutcome.cannot(groups)
+            ids.extend(self._create_fulfillment(group, shipment) for group in groups)
+            written = True
+        ref = ",".join(ids)
+        return PushOutcome(remote_ref=ref) if written else PushOutcome.already_there(ref)
+
+    def _push_known(self, held: list[_Fulfillment], shipment: ShipmentToPush) -> PushOutcome:
+        wanted = [part for part in shipment.external_id.split(",") if part]
+        by_id = {f.id: f for f in held}
+        mine = [by_id[part] for part in wanted if part in by_id]
+        if shipment.cancelled:
+            standing = [f for f in mine if f.status not in VOID_FULFILLMENTS]
+            for fulfillment in standing:
+                self._cancel_fulfillment(fulfillment.id)
+            if standing:
+                return PushOutcome(remote_ref=shipment.external_id)
+            return PushOutcome.already_there(shipment.external_id)
+        if len(mine) < len(wanted):
+            missing = ", ".join(part for part in wanted if part not in by_id)
+            return PushOutcome.cannot(f"Shopify no longer shows fulfillment {missing}.")
+        if any(f.status in VOID_FULFILLMENTS for f in mine):
+            return PushOutcome.cannot(
+                "The fulfillment was cancelled in Shopify; a cancelled fulfillment cannot "
+                "take tracking numbers again."
+            )
+        numbers = set(shipment.tracking_numbers)
+        stale = [f for f in mine if set(f.numbers) != numbers]
+        if not stale:
+            return PushOutcome.already_there(shipment.external_id)
+        if not numbers:
+            return PushOutcome.cannot("Shopify keeps a fulfillment's tracking numbers once given.")
+        for fulfillment in stale:
+            self._update_tracking(fulfillment.id, shipment)
+        return PushOutcome(remote_ref=shipment.external_id)
+
+    def _fulfillments(self, order_id: str) -> list[_Fulfillment]:
+        """GET /admin/api/2025-01/orders/{id}/fulfillments.json"""
+        answer = _obj(self._get(f"orders/{order_id}/fulfillments.json"), "fulfillments.json")
+        return [
+            _guarded(f"fulfillments[{i}]", _fulfillment, item, f"fulfillments[{i}]")
+            for i, item in enumerate(_list(answer.get("fulfillments"), "fulfillments"))
+        ]
+
+    def _placements(self, order_id: str, wanted: Mapping[str, int]) -> list[_Placement] | str:
+        """Where our lines sit on the open fulfillment orders, grouped by location; or why
+        they do not fit (Shopify has less left to fulfil than the shipment holds)."""
+        answer = _obj(
+            self._get(f"orders/{order_id}/fulfillment_orders.json"), "fulfillment_orders.json"
+        )
+        left = dict(wanted)
+        groups: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        orders = _list(answer.get("fulfillment_orders"), "fulfillment_orders")
+        for index, item in enumerate(orders):
+            field = f"fulfillment_orders[{index}]"
+            found = _obj(item, field)
+            if _text(found.get("status"), f"{field}.status") not in OPEN_FULFILLMENT_ORDERS:
+                continue
+            fo_id = _id(found.get("id"), f"{field}.id")
+            location = str(found.get("assigned_location_id") or "")
+            items = found.get("line_items", found.get("fulfillment_order_line_items"))
+            for i, raw in enumerate(_list(items, f"{field}.line_items")):
+                line = _obj(raw, f"{field}.line_items[{i}]")
+                line_id = _id(line.get("line_item_id"), f"{field}.line_items[{i}].line_item_id")
+                free = line.get("fulfillable_quantity", line.get("quantity"))
+                take = min(left.get(line_id, 0), _int(free, f"{field}.line_items[{i}]"))
+                if take > 0:
+                    item_id = _id(line.get("id"), f"{field}.line_items[{i}].id")
+                    left[line_id] -= take
+                    groups.setdefault(location, {}).setdefault(fo_id, []).append((item_id, take))
+        short = {line: quantity for line, quantity in left.items() if quantity > 0}
+        if short:
+            lines = ", ".join(f"{quantity} × line {line}" for line, quantity in short.items())
+            return f"Shopify has nothing left to fulfil for {lines}."
+        return [
+            _Placement(location=location, orders=tuple((k, tuple(v)) for k, v in by_fo.items()))
+            for location, by_fo in groups.items()
+        ]
+
+    def _create_fulfillment(self, placement: _Placement, shipment: ShipmentToPush) -> str:
+        """POST fulfillments.json (one tracking number or none), or the GraphQL
+        fulfillmentCreate mutation (several); the new fulfillment's id."""
+        if len(shipment.tracking_numbers) > 1:
+            data = self._graphql(
+                FULFILLMENT_CREATE,
+                {
+                    "fulfillment": {
+                        "lineItemsByFulfillmentOrder": [
+                            {
+                                "fulfillmentOrderId": _gid("FulfillmentOrder", fo_id),
+                                "fulfillmentOrderLineItems": [
+                                    {"id": _gid("FulfillmentOrderLineItem", item), "quantity": q}
+                                    for item, q in items
+                                ],
+                            }
+                            for fo_id, items in placement.orders
+                        ],
+                        "notifyCustomer": shipment.notify,
+                        "trackingInfo": _tracking_input(shipment),
+                    }
+                },
+                "fulfillmentCreate",
+            )
+            return _fulfillment_id(data)
+        body: dict[str, Any] = {
+            "notify_customer": shipment.notify,
+            "line_items_by_fulfillment_order": [
+                {
+                    "fulfillment_order_id": int(fo_id),
+                    "fulfillment_order_line_items": [
+                        {"id": int(item), "quantity": q} for item, q in items
+                    ],
+                }
+                for fo_id, items in placement.orders
+            ],
+        }
+        if shipment.tracking_numbers:
+            body["tracking_info"] = _tracking_info(shipment)
+        path = self._path("fulfillments.json")
+        response = self.http.request("POST", path, json={"fulfillment": body})
+        answer = _obj(_loads(response.content, f"POST {path}"), "fulfillments.json")
+        return _id(_obj(answer.get("fulfillment"), "fulfillment").get("id"), "fulfillment.id")
+
+    def _update_tracking(self, fulfillment_id: str, shipment: ShipmentToPush) -> None:
+        """POST fulfillments/{id}/update_tracking.json (one number), or the GraphQL
+        fulfillmentTrackingInfoUpdate mutation (several)."""
+        if len(shipment.tracking_numbers) > 1:
+            self._graphql(
+                TRACKING_UPDATE,
+                {
+                    "fulfillmentId": _gid("Fulfillment", fulfillment_id),
+                    "trackingInfoInput": _tracking_input(shipment),
+                    "notifyCustomer": shipment.notify,
+                },
+                "fulfillmentTrackingInfoUpdate",
+            )
+            return
+        self.http.request(
+            "POST",
+            self._path(f"fulfillments/{fulfillment_id}/update_tracking.json"),
+            json={
+                "fulfillment": {
+                    "notify_customer": shipment.notify,
+                    "tracking_info": _tracking_info(shipment),
+                }
+            },
+        )
+
+    def _cancel_fulfillment(self, fulfillment_id: str) -> None:
+        """POST fulfillments/{id}/cancel.json; one Shopify no longer has is gone already."""
+        try:
+            self.http.request(
+                "POST", self._path(f"fulfillments/{fulfillment_id}/cancel.json"), json={}
+            )
+        except NotFoundAtShop:
+            return
+
+    def _graphql(self, query: str, variables: Mapping[str, Any], field: str) -> dict[str, Any]:
+        """POST graphql.json; the mutation's payload, its userErrors raised as a refusal."""
+        path = self._path("graphql.json")
+        response = self.http.request("POST", path, json={"query": query, "variables": variables})
+        answer = _obj(_loads(response.content, f"POST {path}"), "graphql.json")
+        errors = answer.get("errors")
+        if errors:
+            summary = f"POST {path}: {json.dumps(errors, ensure_ascii=False)[:300]}"
+            if "THROTTLED" in summary:
+                raise RateLimited(summary, None)
+            raise PermanentError(summary)
+        data = _obj(_obj(answer.get("data"), "data").get(field), f"data.{field}")
+        refused = _list(data.get("userErrors"), f"{field}.userErrors")
+        if refused:
+            raise PermanentError(f"{field}: {json.dumps(refused, ensure_ascii=False)[:300]}")
+        return data
+
+
+# --- Fulfillments: our shipments as Shopify holds them ------------------------------------
+
+# Fulfillment statuses: "success" shipped; "pending"/"open" waiting on a fulfillment
+# service (not shipped yet); "cancelled", "error", "failure" never shipped or undone.
+VOID_FULFILLMENTS = ("cancelled", "error", "failure")
+WAITING_FULFILLMENTS = ("pending", "open")
+# Fulfillment orders that still take fulfillments.
+OPEN_FULFILLMENT_ORDERS = ("open", "in_progress")
+
+FULFILLMENT_CREATE = """
+mutation fulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id legacyResourceId status trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}
+""".strip()
+
+TRACKING_UPDATE = """
+mutation fulfillmentTrackingInfoUpdate(
+  $fulfillmentId: ID!, $trackingInfoInput: FulfillmentTrackingInput!, $notifyCustomer: Boolean
+) {
+  fulfillmentTrackingInfoUpdate(
+    fulfillmentId: $fulfillmentId,
+    trackingInfoInput: $trackingInfoInput,
+    notifyCustomer: $notifyCustomer
+  ) {
+    fulfillment { id legacyResourceId trackingInfo { company number url } }
+    userErrors { field message }
+  }
+}
+""".strip()
+
+
+@dataclass(frozen=True)
+class _Fulfillment:
+    id: str
+    status: str
+    numbers: tuple[str, ...]
+    urls: tuple[str, ...]
+    company: str
+    created_at: dt.datetime | None
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What one fulfillment takes: (fulfillment order id, ((its line item id, quantity)…))…,
+    all at one location."""
+
+    location: str
+    orders: tuple[tuple[str, tuple[tuple[str, int], ...]], ...]
+
+
+def _texts(data: Mapping[str, Any], many: str, one: str, field: str) -> tuple[str, ...]:
+    values = [
+        _text(value, f"{field}.{many}[{index}]")
+        for index, value in enumerate(_list(data.get(many), f"{field}.{many}"))
+    ]
+    values = [value for value in values if value]
+    if not values and (single := _text(data.get(one), f"{field}.{one}")):
+        values = [single]
+    return tuple(values)
+
+
+def _fulfillment(value: Any, field: str) -> _Fulfillment:
+    data = _obj(value, field)
+    lines: dict[str, int] = {}
+    for index, raw in enumerate(_list(data.get("line_items"), f"{field}.line_items")):
+        item = _obj(raw, f"{field}.line_items[{index}]")
+        line_id = _id(item.get("id"), f"{field}.line_items[{index}].id")
+        quantity = _int(item.get("quantity"), f"{field}.line_items[{index}].quantity")
+        lines[line_id] = lines.get(line_id, 0) + quantity
+    return _Fulfillment(
+        id=_id(data.get("id"), f"{field}.id"),
+        status=_text(data.get("status"), f"{field}.status").lower(),
+        numbers=_texts(data, "tracking_numbers", "tracking_number", field),
+        urls=_texts(data, "tracking_urls", "tracking_url", field),
+        company=_text(data.get("tracking_company"), f"{field}.tracking_company"),
+        created_at=_opt_when(data.get("created_at"), f"{field}.created_at"),
+        lines=tuple(lines.items()),
+    )
+
+
+def _shop_shipment(found: _Fulfillment) -> ShopShipment:
+    parcels = tuple(
+        ShopParcel(
+            tracking_number=number,
+            carrier=found.company,
+            tracking_url=found.urls[index] if index < len(found.urls) else "",
+        )
+        for index, number in enumerate(found.numbers)
+    )
+    return ShopShipment(
+        external_id=found.id,
+        parcels=parcels,
+        lines=found.lines,
+        carrier=found.company,
+        shipped_at=found.created_at,
+        cancelled=found.status in VOID_FULFILLMENTS,
+    )
+
+
+def _shop_shipments(data: Mapping[str, Any]) -> tuple[ShopShipment, ...] | None:
+    """The order's fulfillments as shipments; None when this copy leaves them out.
+
+    Fulfillments still waiting on a fulfillment service have not shipped: left out until
+    they have.
+    """
+    if "fulfillments" not in data:
+        return None
+    found = [
+        _guarded(f"fulfillments[{i}]", _fulfillment, item, f"fulfillments[{i}]")
+        for i, item in enumerate(_list(data.get("fulfillments"), "fulfillments"))
+    ]
+    return tuple(_shop_shipment(f) for f in found if f.status not in WAITING_FULFILLMENTS)
+
+
+def _ours(
+    held: Iterable[_Fulfillment], shipment: ShipmentToPush, since: dt.datetime | None
+) -> tuple[list[_Fulfillment], dict[str, int]]:
+    """The fulfillments an earlier attempt at this shipment made, and the lines they leave.
+
+    Ours: not another shipment's (`others_external_ids`), made at or after `since` less
+    CLOCK_SKEW, standing, holding only lines of the shipment (within its quantities) and,
+    when the shipment has tracking numbers, some of them and no other (a fulfillment
+    without numbers is then another shipment's, say an earlier one shipped without
+    tracking); when it has none, none. Being too strict costs at worst a refusal (Shopify
+    fulfils nothing twice), too loose a fulfillment never made.
+    """
+    numbers = set(shipment.tracking_numbers)
+    left: dict[str, int] = {}
+    for line in shipment.lines:
+        left[line.line_external_id] = left.get(line.line_external_id, 0) + line.quantity
+    ours = []
+    taken = set(shipment.others_external_ids)
+    standing = [
+        f
+        for f in held
+        if (f.status not in VOID_FULFILLMENTS or shipment.cancelled) and f.id not in taken
+    ]
+    for found in sorted(standing, key=lambda f: int(f.id)):
+        if not may_be_ours(found.created_at, since):
+            continue
+        if bool(found.numbers) != bool(numbers) or not set(found.numbers) <= numbers:
+            continue
+        if not found.lines or any(left.get(line_id, 0) < q for line_id, q in found.lines):
+            continue
+        for line_id, quantity in found.lines:
+            left[line_id] -= quantity
+        ours.append(found)
+    return ours, {line_id: quantity for line_id, quantity in left.items() if quantity > 0}
+
+
+def _gid(kind: str, legacy_id: str) -> str:
+    return f"gid://shopify/{kind}/{legacy_id}"
+
+
+def _fulfillment_id(payload: Mapping[str, Any]) -> str:
+    """The REST id of the fulfillment a mutation answered with."""
+    found = _obj(payload.get("fulfillment"), "fulfillment")
+    legacy = found.get("legacyResourceId")
+    if legacy is not None:
+        return _id(legacy, "fulfillment.legacyResourceId")
+    gid = _text(found.get("id"), "fulfillment.id")
+    return _id(gid.rsplit("/", 1)[-1], "fulfillment.id")
+
+
+def _company(shipment: ShipmentToPush) -> str:
+    """The carrier as Shopify names it (the mode's Shopify code), else the mode's carrier."""
+    return shipment.carrier_code or shipment.carrier_name
+
+
+def _tracking_info(shipment: ShipmentToPush) -> dict[str, str]:
+    """REST tracking_info: one number, its URL (it wins over Shopify's own link), company."""
+    parcel = next(p for p in shipment.parcels if p.tracking_number)
+    info = {"number": parcel.tracking_number}
+    if parcel.tracking_url:
+        info["url"] = parcel.tracking_url
+    if company := _company(shipment):
+        info["company"] = company
+    return info
+
+
+def _tracking_input(shipment: ShipmentToPush) -> dict[str, Any]:
+    """GraphQL FulfillmentTrackingInput with every number, and their URLs when all have one
+    (`urls` pairs with `numbers` by position)."""
+    parcels = [p for p in shipment.parcels if p.tracking_number]
+    info: dict[str, Any] = {"numbers": [p.tracking_number for p in parcels]}
+    if all(p.tracking_url for p in parcels):
+        info["urls"] = [p.tracking_url for p in parcels]
+    if company := _company(shipment):
+        info["company"] = company
+    return info
 
 
 # --- The order note as a comment log ------------------------------------------------------
@@ -1276,6 +1722,7 @@ def _parse_order(data: dict[str, Any]) -> ShopOrder:
         cancel_reason=_text(data.get("cancel_reason"), "cancel_reason"),
         transactions=None,
         payment_summary=_payment_summary(data, financial_status, grand_total),
+        shipments=_shop_shipments(data),
     )
 
 

@@ -375,6 +375,12 @@ def shipment_to_push(shipment: Shipment) -> ShipmentToPush:
         whole_order=whole,
         notify=shop.notify_shipments,
         shipped_at=shipment.shipped_at,
+        others_external_ids=tuple(
+            part
+            for s in order.shipments
+            if s.id != shipment.id and s.external_id
+            for part in s.external_id.split(",")
+        ),
     )
 
 
