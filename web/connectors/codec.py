@@ -16,6 +16,8 @@ from web.connectors.base import (
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
+    ShopShipment,
     ShopTransaction,
 )
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
@@ -41,6 +43,24 @@ def _time(value: str | None) -> dt.datetime | None:
 def _summary(data: dict[str, Any]) -> PaymentSummary:
     amounts = ("paid", "refunded", "authorized")
     return PaymentSummary(**{**data, **{name: Decimal(data[name]) for name in amounts}})
+
+
+def _shipments(raw: list[dict[str, Any]] | None) -> tuple[ShopShipment, ...] | None:
+    if raw is None:
+        return None
+    return tuple(
+        ShopShipment(
+            **{
+                **item,
+                "parcels": tuple(ShopParcel(**parcel) for parcel in item["parcels"]),
+                "lines": None
+                if item["lines"] is None
+                else tuple((str(line), int(quantity)) for line, quantity in item["lines"]),
+                "shipped_at": _time(item["shipped_at"]),
+            }
+        )
+        for item in raw
+    )
 
 
 def decode_order(body: bytes) -> ShopOrder:
@@ -109,6 +129,8 @@ def decode_order(body: bytes) -> ShopOrder:
                 "lines": lines,
                 "transactions": transactions,
                 "payment_summary": None if summary is None else _summary(summary),
+                # Bodies encoded before shipments were read have no "shipments" key.
+                "shipments": _shipments(data.get("shipments")),
             }
         )
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
