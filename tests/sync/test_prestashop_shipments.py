@@ -330,3 +330,32 @@ def test_a_poll_between_a_lost_answer_and_its_retry_makes_no_shipment_of_the_sho
     assert len(emulator.requests_to("PUT", "/api/order_carriers")) == 2
     db_session.expire_all()
     assert len(order.shipments) == 2
+
+
+def test_a_number_added_in_the_shop_after_ours_ships_what_remains(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    emulator: PrestaShopEmulator,
+    order: Order,
+    carrier_row: str,
+) -> None:
+    [line] = order.lines
+    ours = shipments.create_shipment(
+        db_session, order, PERSON, {line.id: 1}, [shipments.ParcelInput(A)], ship=True
+    )
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    emulator.type_tracking(carrier_row, f"{A}, 6A55555555555")
+    emulator.requests.clear()
+    for _ in range(2):
+        run_sync(session_factory, shop_key(db_session))
+        outbox.dispatch_due(session_factory, now=later(10**5))
+    assert emulator.writes() == []
+
+    db_session.expire_all()
+    made = next(s for s in order.shipments if s.id != ours.id)
+    assert made.origin == ShipmentOrigin.SHOP
+    assert [p.tracking_number for p in made.parcels] == ["6A55555555555"]
+    assert [item.quantity for item in made.lines] == [1]  # what remained, not more
+    assert [p.tracking_number for p in ours.parcels] == [A]
+    assert order.fulfilment_state == FulfilmentState.SHIPPED

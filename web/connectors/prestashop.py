@@ -920,8 +920,11 @@ class PrestaShopConnector:
                 f"characters per order carrier; {value!r} does not fit: "
                 f"{', '.join(added)} not written"
             )
-        fields = [(child.tag, (child.text or "").strip()) for child in node.el if not len(child)]
-        fields = [(name, value if name == "tracking_number" else text) for name, text in fields]
+        fields = [
+            (child.tag, value if child.tag == "tracking_number" else (child.text or "").strip())
+            for child in node.el
+            if not len(child)
+        ]
         params = [("sendemail", "1")] if added and shipment.notify else []
         self.http.request(
             "PUT",
