@@ -30,7 +30,7 @@ from web.connectors.base import (
     ShopSettings,
 )
 from web.connectors.codec import decode_order, encode_order
-from web.connectors.prestashop import PrestaShopConnector, dedupe_key
+from web.connectors.prestashop import REQUIRED_RESOURCES, PrestaShopConnector, dedupe_key
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
 from web.services.reconcile import shop_order_mismatch
 
@@ -593,7 +593,9 @@ def test_list_orders_pages_in_change_order(shop: PrestaShopEmulator) -> None:
     while True:
         shop.requests.clear()
         batch = client.list_orders(when(2024, 1, 1), page)
-        assert len(shop.requests) <= 13  # two listings at most; look-ups batched per page
+        # Two listings at most; look-ups batched per page (ID_CHUNK ids a request: the
+        # order details, cart rules, messages and order carriers of 100 orders take two).
+        assert len(shop.requests) <= 15
         seen.extend(batch.orders)
         pages.append(batch.next_page)
         page = batch.next_page
@@ -882,3 +884,45 @@ def test_emulator_order_history_moves_the_order(stocked: PrestaShopEmulator) -> 
     )
     assert answer.status_code == 200
     assert stocked.get("order_carriers", 2)["tracking_number"] == "xyz"
+
+
+# --- shipments made in the shop -------------------------------------------------------------
+
+
+def test_published_order_carrier_tracking_is_a_shipment_of_the_shop(
+    stocked: PrestaShopEmulator,
+) -> None:
+    stocked.load(raw("prestashop-order-carrier-before.xml"))  # order 2, carrier 2, "ABCD"
+    stocked.get("order_carriers", 2)["id_order"] = "5"  # onto the published order
+    order = parse(connect(stocked), "prestashop-order.xml")
+    [made] = order.shipments or ()
+    assert made.external_id == "oc-2:ABCD" and made.lines is None
+    [parcel] = made.parcels
+    assert (parcel.tracking_number, parcel.external_id) == ("ABCD", "oc-2:ABCD")
+    assert parcel.tracking_url == ""  # "My carrier" has no tracking URL
+
+
+def test_each_number_is_one_shipment_with_the_carriers_link(stocked: PrestaShopEmulator) -> None:
+    row = stocked.add_order_carrier("102", "6", tracking_number="XA1, XA2")  # Chronopost
+    stocked.add_order_carrier("101", "4")  # no number: no shipment
+    stocked.requests.clear()
+    batch = connect(stocked).list_orders(when(2000, 1, 1))
+    orders = {order.external_id: order for order in batch.orders}
+    assert orders["101"].shipments == ()
+    shipped = orders["102"].shipments or ()
+    assert [s.external_id for s in shipped] == [f"oc-{row}:XA1", f"oc-{row}:XA2"]
+    assert shipped[0].parcels[0].tracking_url == (
+        "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT=XA1&langue=fr"
+    )
+    assert shipped[0].carrier == "Chronopost"
+    assert len(stocked.requests_to("GET", "/api/order_carriers")) == 1  # one for the page
+    assert decode_order(encode_order(orders["102"])) == orders["102"]
+
+
+def test_a_key_without_order_carriers_says_nothing_of_shipments(
+    stocked: PrestaShopEmulator,
+) -> None:
+    stocked.add_order_carrier("101", "4", tracking_number="6A1")
+    stocked.permissions = {name: {"GET"} for name in REQUIRED_RESOURCES}
+    order = parse(connect(stocked), "fr-order-101.xml")
+    assert order.shipments is None  # not "none": this copy does not say

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
@@ -17,9 +18,12 @@ from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator, order_re
 from web.connectors.base import (
     ConnectorError,
     NotFoundAtShop,
+    ParcelToPush,
     PlatformUnavailable,
     PushOutcome,
     RateLimited,
+    RetryableError,
+    ShipmentToPush,
 )
 from web.connectors.prestashop import PrestaShopConnector
 
@@ -501,3 +505,130 @@ def test_the_emulator_refuses_a_history_for_an_unknown_order(
         client.http.request("POST", "/order_histories", content=missing)
     assert shop.objects("order_histories") == []
     assert shop.get("orders", ORDER)["current_state"] == "2"
+
+
+# --- push_shipment ----------------------------------------------------------------------------
+
+
+def shipment(
+    *numbers: str, ref: str = "", cancelled: bool = False, notify: bool = True
+) -> ShipmentToPush:
+    """What the outbox sends: the shipment's numbers, each with the shop id it was given."""
+    refs = dict(pair.split("=", 1) for pair in ref.split() if "=" in pair)
+    return ShipmentToPush(
+        reference="EXP-7-1",
+        external_id="",
+        lines=(),
+        parcels=tuple(ParcelToPush(n, external_id=refs.get(n, "")) for n in numbers),
+        cancelled=cancelled,
+        notify=notify,
+    )
+
+
+def test_shipment_reads_the_order_carrier_then_puts_the_whole_object(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    row = shop.add_order_carrier(ORDER, "4")
+    before = dict(shop.get("order_carriers", row))
+
+    outcome = connector.push_shipment(ORDER, shipment("6A1", "6A2"))
+
+    assert [(r.method, r.path) for r in shop.requests] == [
+        ("GET", "/api/order_carriers"),
+        ("GET", f"/api/order_carriers/{row}"),
+        ("PUT", f"/api/order_carriers/{row}"),
+    ]
+    listed, _read, put = shop.requests
+    assert ("filter[id_order]", f"[{ORDER}]") in listed.query
+    assert ("sendemail", "1") in put.query
+    sent = body(put, "order_carrier")
+    assert sent == {**{k: str(v) for k, v in before.items()}, "tracking_number": "6A1, 6A2"}
+    assert outcome.written and outcome.remote_ref == f"oc-{row}/EXP-7-1"
+    assert outcome.parcel_refs == (("6A1", f"oc-{row}:6A1"), ("6A2", f"oc-{row}:6A2"))
+
+
+def test_a_shipment_already_in_the_field_is_not_written_again(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    row = shop.add_order_carrier(ORDER, "4", tracking_number="6A2 6A1")  # typed by hand
+    outcome = connector.push_shipment(ORDER, shipment("6A1", "6A2"))
+    assert not outcome.written and not outcome.skipped
+    assert outcome.parcel_refs == (("6A1", f"oc-{row}:6A1"), ("6A2", f"oc-{row}:6A2"))
+    assert shop.writes() == []
+
+
+def test_a_known_order_carrier_is_read_directly_and_numbers_of_others_are_kept(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    row = shop.add_order_carrier(ORDER, "4", tracking_number="6A1, 6A2, 6A9")
+    told = shipment("6A1", "6A3", ref=f"6A1=oc-{row}:6A1 6A3=oc-{row}:6A2", notify=False)
+    told = dataclasses.replace(told, external_id=f"oc-{row}/EXP-7-1")
+
+    connector.push_shipment(ORDER, told)
+
+    assert [(r.method, r.path) for r in shop.requests] == [
+        ("GET", f"/api/order_carriers/{row}"),
+        ("PUT", f"/api/order_carriers/{row}"),
+    ]
+    assert ("sendemail", "1") not in shop.requests[-1].query  # the shop may not e-mail
+    assert shop.get("order_carriers", row)["tracking_number"] == "6A1, 6A9, 6A3"
+
+
+def test_a_cancelled_shipment_removes_its_numbers_without_an_email(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    row = shop.add_order_carrier(ORDER, "4", tracking_number="6A1, 6A2, 6A3")
+    outcome = connector.push_shipment(ORDER, shipment("6A1", "6A2", cancelled=True))
+    assert outcome.written and outcome.parcel_refs == ()
+    assert shop.get("order_carriers", row)["tracking_number"] == "6A3"
+    assert ("sendemail", "1") not in shop.requests[-1].query
+
+
+def test_numbers_past_64_characters_are_refused_and_nothing_is_written(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    row = shop.add_order_carrier(ORDER, "4", tracking_number="CB" + "1" * 30)
+    outcome = connector.push_shipment(ORDER, shipment("XW" + "2" * 30))
+    assert not outcome.written and "64 characters" in outcome.skipped
+    assert "XW222" in outcome.skipped
+    assert shop.writes() == [] and shop.get("order_carriers", row)["tracking_number"] != ""
+
+
+def test_an_order_without_order_carrier_cannot_hold_tracking(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    outcome = connector.push_shipment(ORDER, shipment("6A1"))
+    assert outcome.skipped and "no order carrier" in outcome.skipped
+    assert shop.writes() == []
+
+
+def test_shipment_errors_propagate_typed(
+    connector: PrestaShopConnector, shop: PrestaShopEmulator
+) -> None:
+    shop.add_order_carrier(ORDER, "4")
+    shop.fail_next(429, retry_after="30", path_contains="/api/order_carriers")
+    with pytest.raises(RateLimited):
+        connector.push_shipment(ORDER, shipment("6A1"))
+    shop.fail_next(503, path_contains="/api/order_carriers/", method="PUT")
+    with pytest.raises(PlatformUnavailable):
+        connector.push_shipment(ORDER, shipment("6A1"))
+    shop.fail_next(400, path_contains="/api/order_carriers/", method="PUT")
+    with pytest.raises(ConnectorError) as caught:
+        connector.push_shipment(ORDER, shipment("6A1"))
+    assert not isinstance(caught.value, RetryableError)
+    assert shop.writes() == []
+
+
+def test_the_emulator_refuses_a_tracking_number_past_64_characters(
+    shop: PrestaShopEmulator,
+) -> None:
+    row = shop.add_order_carrier(ORDER, "4")
+    put = (
+        f"<prestashop><order_carrier><id>{row}</id><id_order>{ORDER}</id_order>"
+        f"<tracking_number>{'1' * 65}</tracking_number></order_carrier></prestashop>"
+    )
+    answer = httpx.put(
+        f"{shop.base_url}/api/order_carriers/{row}", content=put, auth=(DEFAULT_KEY, "")
+    )
+    assert answer.status_code == 400 and b"tracking_number" in answer.content
+    assert shop.get("order_carriers", row)["tracking_number"] == ""

@@ -55,6 +55,8 @@ DATE_FIELDS = ("date_add", "date_upd")
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
 
 Record = dict[str, Any]
+# Validate::isTrackingNumber
+TRACKING_NUMBER = re.compile(r"[~:#,%&_=()\[\].? +\-@/a-zA-Z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -513,6 +515,32 @@ class PrestaShopEmulator(Emulator):
             order["date_upd"] = self.now()
         return order
 
+    def add_order_carrier(
+        self, order_id: str | int, carrier_id: str = "2", tracking_number: str = ""
+    ) -> str:
+        """The order_carrier row PrestaShop creates with an order (one per carrier)."""
+        return self.add(
+            "order_carriers",
+            {
+                "id_order": str(order_id),
+                "id_carrier": carrier_id,
+                "id_order_invoice": "0",
+                "weight": "0.000000",
+                "shipping_cost_tax_excl": "0.000000",
+                "shipping_cost_tax_incl": "0.000000",
+                "tracking_number": tracking_number,
+                "date_add": self.now(),
+            },
+        )
+
+    def type_tracking(self, order_carrier_id: str | int, tracking_number: str) -> None:
+        """The merchant sets the tracking number on the back office's order page: the
+        order carrier and the order's shipping_number take it, the order's date_upd moves
+        (UpdateOrderShippingDetailsHandler)."""
+        carrier = self.get("order_carriers", order_carrier_id)
+        carrier["tracking_number"] = tracking_number
+        self.update_order(carrier["id_order"], shipping_number=tracking_number)
+
     def get(self, resource: str, object_id: str | int) -> Record:
         return self.data[resource][int(object_id)]
 
@@ -962,6 +990,8 @@ class PrestaShopEmulator(Emulator):
         current = self.data[resource].get(int(body_id)) if body_id.isdigit() else None
         if current is None:
             raise WebserviceError(404, 92, "Invalid ID")
+        if resource == "order_carriers":
+            self._validate_tracking(str(record.get("tracking_number") or ""))
         schema = SCHEMAS[resource]
         for name in schema.fields:
             if name in record:
@@ -973,6 +1003,18 @@ class PrestaShopEmulator(Emulator):
         if "date_upd" in schema.fields and "date_upd" not in record:
             current["date_upd"] = self.now()
         return self._document(self._render(resource, current, None))
+
+    @staticmethod
+    def _validate_tracking(value: str) -> None:
+        """OrderCarrier's tracking_number: isTrackingNumber, size 64."""
+        if len(value) > 64:
+            raise WebserviceError(
+                400, 85, 'Validation error: "Property OrderCarrier->tracking_number is too long"'
+            )
+        if value and not TRACKING_NUMBER.fullmatch(value):
+            raise WebserviceError(
+                400, 85, 'Validation error: "Property OrderCarrier->tracking_number is not valid"'
+            )
 
     def _delete(self, resource: str, object_id: str) -> Reply:
         if not object_id.isdigit() or int(object_id) not in self.data[resource]:

@@ -299,9 +299,12 @@ class ShipmentLineToPush:
 
 @dataclass(frozen=True)
 class ParcelToPush:
+    """One tracking number to send; `external_id` is the shop's id for it once told."""
+
     tracking_number: str
     tracking_url: str = ""
     weight_kg: Decimal | None = None
+    external_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,19 @@ Write-back (no webservice write is idempotent, so each one reads first):
 - push_comment writes customer_messages in the order's customer_threads (created as core
   creates it for order messages); `private` 0 is visible in the buyer's order history.
   PrestaShop e-mails nobody about a webservice-created message: `notify` is not honoured.
+- push_shipment writes the shipment's tracking numbers into the order carrier's one
+  `tracking_number` (varchar 64): GET order_carriers?filter[id_order] (first push only),
+  GET the order carrier, PUT the whole object back (`sendemail=1` sends the "in transit"
+  e-mail) only when the value changes. Several parcels or shipments share the field as
+  numbers joined with ", "; a value that would pass 64 characters is refused, not cut.
+  The shipped state is the order's milestone (push_status), sent after it by the outbox.
+  orders.shipping_number is not written: the webservice reads it from the order carrier
+  (Order::getWsShippingNumber) and writing it means a PUT of the whole order.
+
+Shipments made in the shop: one extra GET per page (order_carriers?display=full filtered on
+the page's order ids) gives each order carrier's tracking_number; every number is one
+ShopShipment "oc-{id_order_carrier}:{number}" (lines None: PrestaShop records no lines),
+the id push_shipment gives the parcels it writes, so Comptoir's own are recognised.
 """
 
 from __future__ import annotations
@@ -88,13 +101,16 @@ from web.connectors.base import (
     PushOutcome,
     RejectedOrder,
     RetryableError,
+    ShipmentToPush,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
     ShopSettings,
+    ShopShipment,
     ShopTransaction,
     WebhookDelivery,
     may_be_ours,
@@ -141,6 +157,8 @@ KNOWN_RATES = tuple(
     ).split()
 )
 RATE_TOLERANCE = Decimal("0.015")  # cents lost rounding the net and the gross amounts
+TRACKING_FIELD_LENGTH = 64  # order_carrier.tracking_number is a varchar(64)
+TRACKING_JOIN = ", "
 THREAD_TOKEN = string.ascii_letters + string.digits  # Tools::passwdGen's alphabet
 
 _DIGITS = re.compile(r"[0-9]{1,20}")
@@ -154,6 +172,8 @@ _ATTRIBUTES = re.compile(r"^(?P<name>.+?) - (?P<options>(?:(?! - )[^:])+ : .+)$"
 _MONDIAL_RELAY = re.compile(r"Point\s+Mondial\s+Relay\s*:\s*(?P<id>[A-Z]{2}-?[0-9A-Z]+)", re.I)
 _VAT_SEPARATORS = re.compile(r"[\s.\-/]")
 _BARCODE_SEPARATORS = re.compile(r"[\s-]")
+_TRACKING_SEPARATORS = re.compile(r"[,;\s]+")
+_ORDER_CARRIER_REF = re.compile(r"oc-(?P<id>[0-9]{1,20})[:/]")
 XLINK_NS = "http://www.w3.org/1999/xlink"
 register_namespace("xlink", XLINK_NS)  # rejected orders are written back as PrestaShop does
 
@@ -362,6 +382,20 @@ def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield ordered[start : start + ID_CHUNK]
 
 
+def _tracking_numbers(value: str) -> list[str]:
+    """The numbers an order carrier's tracking_number holds ("A, B", or typed "A B")."""
+    numbers: list[str] = []
+    for part in _TRACKING_SEPARATORS.split(value):
+        if part and part not in numbers:
+            numbers.append(part)
+    return numbers
+
+
+def _parcel_ref(order_carrier_id: str, number: str) -> str:
+    """The shop's id of one tracking number: its order carrier and the number itself."""
+    return f"oc-{order_carrier_id}:{number}"
+
+
 def _compact_vat(value: str) -> str:
     return _VAT_SEPARATORS.sub("", value).upper()
 
@@ -462,6 +496,9 @@ class _Call:
     regions: dict[str, str] = field(default_factory=dict)
     currencies: dict[str, str] = field(default_factory=dict)
     carriers: dict[str, str] = field(default_factory=dict)
+    carrier_urls: dict[str, str] = field(default_factory=dict)
+    # order id -> its order carriers (id, id_carrier, tracking_number); None: not readable.
+    order_carriers: dict[str, list[tuple[str, str, str]]] | None = None
     states: dict[str, _State] | None = None
     details: dict[str, dict[str, _Detail]] = field(default_factory=dict)
     taxes: dict[str, Decimal] | None = None
@@ -827,6 +864,100 @@ class PrestaShopConnector:
             order_id, text.strip(), private=not customer_visible, since=since, order=None
         )
 
+    def push_shipment(
+        self, external_id: str, shipment: ShipmentToPush, *, since: dt.datetime | None = None
+    ) -> PushOutcome:
+        """Make the order carrier's tracking_number hold this shipment's numbers.
+
+        Reads the order carrier first: GET /api/order_carriers?filter[id_order]=[N] (only
+        while the shipment has no shop id naming it), then GET /api/order_carriers/{id}; then,
+        only when the value changes, PUT /api/order_carriers/{id} with the whole object
+        (`sendemail=1` when a number is added and the shop may e-mail the buyer: core's
+        "in transit" e-mail). The numbers this shipment wrote before (its parcels' shop ids
+        "oc-{id}:{number}") and no longer has are taken out, those it has are added after
+        the numbers already there, anything else in the field (other shipments, numbers
+        typed in the shop) is kept. A cancelled shipment takes all its numbers out. A value
+        past 64 characters is refused, with nothing written. remote_ref
+        "oc-{id}/{reference}" names the order carrier (one holds all the order's
+        shipments); parcel_refs give each number its id "oc-{id}:{number}", the id polls
+        give that number (see _shipments), so Comptoir's own are recognised.
+        """
+        order_id = _order_id(external_id)
+        known = _ORDER_CARRIER_REF.match(shipment.external_id)
+        carrier_ref = known.group("id") if known else self._order_carrier_of(order_id, shipment)
+        if carrier_ref is None:
+            return PushOutcome.cannot(
+                "PrestaShop holds no order carrier for this order: "
+                "there is no tracking number to write"
+            )
+        path = f"/order_carriers/{carrier_ref}"
+        response = self._get(path)
+        if not response.content.strip():
+            raise NotFoundAtShop(f"GET /api{path}: empty answer")
+        node = self._one(response.content, "order_carrier", f"GET /api{path}")
+        if node.id("id_order") != order_id:
+            raise BadPayload(f"GET /api{path}: order carrier of order {node.id('id_order')}")
+        current = node.text("tracking_number")
+        had = _tracking_numbers(current)
+        before = {
+            ref.partition(":")[2]
+            for parcel in shipment.parcels
+            if (ref := parcel.external_id).startswith(f"oc-{carrier_ref}:")
+        }
+        mine = [] if shipment.cancelled else list(shipment.tracking_numbers)
+        if shipment.cancelled:
+            before.update(shipment.tracking_numbers)
+        kept = [number for number in had if number not in before or number in mine]
+        added = [number for number in mine if number not in kept]
+        value = TRACKING_JOIN.join(kept + added)
+        refs = tuple((number, _parcel_ref(carrier_ref, number)) for number in mine)
+        remote_ref = f"oc-{carrier_ref}/{shipment.reference}"
+        if value == current or _tracking_numbers(value) == had:
+            return PushOutcome.already_there(remote_ref, refs)
+        if len(value) > TRACKING_FIELD_LENGTH:
+            return PushOutcome.cannot(
+                f"PrestaShop keeps one tracking number field of {TRACKING_FIELD_LENGTH} "
+                f"characters per order carrier; {value!r} does not fit: "
+                f"{', '.join(added)} not written"
+            )
+        fields = [
+            (child.tag, value if child.tag == "tracking_number" else (child.text or "").strip())
+            for child in node.el
+            if not len(child)
+        ]
+        params = [("sendemail", "1")] if added and shipment.notify else []
+        self.http.request(
+            "PUT",
+            path,
+            params=params,
+            content=_write_xml("order_carrier", fields),
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+        )
+        return PushOutcome(remote_ref=remote_ref, parcel_refs=refs)
+
+    def _order_carrier_of(self, order_id: str, shipment: ShipmentToPush) -> str | None:
+        """The order carrier to write: the one already holding one of the shipment's numbers
+        (an earlier push whose answer was lost), else the order's first."""
+        nodes = self._list(
+            "order_carriers",
+            [
+                ("display", "[id,tracking_number]"),
+                ("filter[id_order]", f"[{order_id}]"),
+                ("sort", "[id_ASC]"),
+            ],
+        )
+        wanted = set(shipment.tracking_numbers)
+        for node in nodes:
+            if wanted & set(_tracking_numbers(node.text("tracking_number"))):
+                return node.id()
+        return nodes[0].id() if nodes else None
+
+    def _one(self, body: bytes, node_name: str, what: str) -> _Node:
+        found = _parse_xml(body, what).find(node_name)
+        if found is None:
+            raise BadPayload(f"{what}: no <{node_name}> in the answer")
+        return _Node(found, node_name)
+
     def _order_for_write(self, order_id: str) -> _Node:
         """GET /api/orders/{id}: the order as it is now (NotFoundAtShop when absent)."""
         response = self._get(f"/orders/{order_id}")
@@ -1037,9 +1168,13 @@ class PrestaShopConnector:
         order_ids = {raw.id for raw in raws}
         self._load_states(call)
         self._load_currencies(call, {raw.currency_id for raw in raws})
+        self._load_order_carriers(call, order_ids)
         carrier_ids = {raw.carrier_id for raw in raws if raw.carrier_id}
-        for node in self._by_ids("carriers", "[id,name]", carrier_ids) or ():
+        for found in (call.order_carriers or {}).values():
+            carrier_ids.update(carrier for _, carrier, _ in found if carrier)
+        for node in self._by_ids("carriers", "[id,name,url]", carrier_ids) or ():
             call.carriers[node.id()] = self._carrier_name(call, node.text("name"))
+            call.carrier_urls[node.id()] = node.text("url")
         customer_ids = {raw.customer_id for raw in raws if raw.customer_id}
         display = "[id,email,firstname,lastname,company]"  # never the password hash
         for node in self._by_ids("customers", display, customer_ids) or ():
@@ -1079,6 +1214,37 @@ class PrestaShopConnector:
             if when is not None:
                 row = (node.text("id_order_state"), int(node.id()), when)
                 call.history.setdefault(node.id("id_order"), []).append(row)
+
+    def _load_order_carriers(self, call: _Call, order_ids: set[str]) -> None:
+        """The page's order carriers in one list per ID_CHUNK orders (none when not granted)."""
+        nodes = self._by_ids(
+            "order_carriers",
+            "[id,id_order,id_carrier,tracking_number]",
+            order_ids,
+            "id_order",
+            optional=True,
+        )
+        if nodes is None:
+            return
+        call.order_carriers = {}
+        for node in sorted(nodes, key=lambda n: int(n.id())):
+            entry = (node.id(), node.ref("id_carrier") or "", node.text("tracking_number"))
+            call.order_carriers.setdefault(node.id("id_order"), []).append(entry)
+
+    def _shipments(self, call: _Call, order_id: str) -> tuple[ShopShipment, ...] | None:
+        """Each tracking number of the order's order carriers as one shipment of the shop."""
+        if call.order_carriers is None:
+            return None
+        found = []
+        for carrier_ref, carrier_id, tracking in call.order_carriers.get(order_id, ()):
+            carrier = call.carriers.get(carrier_id, "")
+            template = call.carrier_urls.get(carrier_id, "")
+            for number in _tracking_numbers(tracking):
+                ref = _parcel_ref(carrier_ref, number)
+                url = template.replace("@", number) if "@" in template else ""
+                parcel = ShopParcel(number, carrier=carrier, tracking_url=url, external_id=ref)
+                found.append(ShopShipment(external_id=ref, parcels=(parcel,), carrier=carrier))
+        return tuple(found)
 
     def _load_states(self, call: _Call) -> dict[str, _State]:
         if call.states is None:
@@ -1296,6 +1462,7 @@ class PrestaShopConnector:
             buyer_note=self._buyer_note(call, raw),
             cancelled_at=cancelled_at,
             transactions=None,
+            shipments=self._shipments(call, raw.id),
         )
 
     # --- payments ---------------------------------------------------------------------

@@ -581,19 +581,21 @@ def _known(order: Order, incoming: ShopShipment) -> Shipment | None:
 
 
 def _ours_unconfirmed(order: Order, incoming: ShopShipment) -> Shipment | None:
-    """A shipment Comptoir sent whose answer was lost: same tracking numbers, no shop id.
-
-    Without tracking numbers on either side, the same lines and quantities are the match.
-    """
+    """A shipment Comptoir sent whose answer was lost: same tracking numbers (whatever
+    shop id it already has), or, without tracking numbers on either side and no shop id,
+    the same lines and quantities."""
     numbers = {p.tracking_number for p in incoming.parcels if p.tracking_number}
-    candidates = [
+    left = [
         s
         for s in order.shipments
-        if s.origin == ShipmentOrigin.COMPTOIR and not s.external_id and s.shipped_at is not None
+        if s.origin == ShipmentOrigin.COMPTOIR and s.shipped_at is not None
     ]
-    for shipment in candidates:
+    # By tracking numbers even when the shipment has a shop id: a platform keeping one id
+    # per number (PrestaShop) shows a number whose answer was lost under an id not yet known.
+    for shipment in left:
         if numbers and numbers <= _tracking_numbers(shipment):
             return shipment
+    candidates = [s for s in left if not s.external_id]
     if numbers or incoming.lines is None:
         return None
     wanted = dict(incoming.lines)
@@ -741,8 +743,9 @@ def record_shop_shipments(
             continue
         ours = _ours_unconfirmed(order, shop_shipment)
         if ours is not None:
-            ours.external_id = shop_shipment.external_id[:64] or None
-            changed += 1
+            if not ours.external_id:
+                ours.external_id = shop_shipment.external_id[:64] or None
+                changed += 1
             continue
         changed += _create_from_shop(session, order, shop_shipment, actor) is not None
     return changed
