@@ -16,6 +16,8 @@ from web.connectors.base import (
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
+    ShopShipment,
     ShopTransaction,
 )
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
@@ -41,6 +43,18 @@ def _time(value: str | None) -> dt.datetime | None:
 def _summary(data: dict[str, Any]) -> PaymentSummary:
     amounts = ("paid", "refunded", "authorized")
     return PaymentSummary(**{**data, **{name: Decimal(data[name]) for name in amounts}})
+
+
+def _shipment(data: dict[str, Any]) -> ShopShipment:
+    lines = data["lines"]
+    return ShopShipment(
+        **{
+            **data,
+            "parcels": tuple(ShopParcel(**parcel) for parcel in data["parcels"]),
+            "lines": None if lines is None else tuple((str(r), int(q)) for r, q in lines),
+            "shipped_at": _time(data["shipped_at"]),
+        }
+    )
 
 
 def decode_order(body: bytes) -> ShopOrder:
@@ -81,6 +95,8 @@ def decode_order(body: bytes) -> ShopOrder:
         )
         shipping = data.pop("shipping")
         summary = data.pop("payment_summary", None)
+        # None: the copy did not say (and bodies encoded before shipments were read).
+        raw_shipments = data.pop("shipments", None)
         # Bodies encoded before discounts carried amounts have no "discounts" key.
         discounts = tuple(
             ShopDiscount(**{**item, "amount": Decimal(item["amount"])})
@@ -109,6 +125,9 @@ def decode_order(body: bytes) -> ShopOrder:
                 "lines": lines,
                 "transactions": transactions,
                 "payment_summary": None if summary is None else _summary(summary),
+                "shipments": None
+                if raw_shipments is None
+                else tuple(_shipment(item) for item in raw_shipments),
             }
         )
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
