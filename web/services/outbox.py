@@ -365,7 +365,7 @@ def shipment_to_push(shipment: Shipment) -> ShipmentToPush:
         external_id=shipment.external_id or "",
         lines=lines,
         parcels=tuple(
-            ParcelToPush(p.tracking_number, p.tracking_url, p.weight_kg)
+            ParcelToPush(p.tracking_number, p.tracking_url, p.weight_kg, p.external_id or "")
             for p in shipment.parcels
             if p.tracking_number
         ),
