@@ -199,7 +199,7 @@ def test_the_extension_is_asked_once_per_connector(
     shop.shipment_tracking = False
     order_id = shop.add_order(fixture("fr-order-company-bundle.json"))
     connector.push_shipment(order_id, shipment(parcel("XA1")))
-    connector.push_shipment(order_id, shipment(parcel("XA1")), since=SHIPPED)
+    connector.push_shipment(order_id, shipment(parcel("XA1")), since=dt.datetime.now(dt.UTC))
     assert len(shop.requests_to("GET", "/shipment-trackings")) == 1
     assert len(shop.requests_to("POST", "/notes")) == 1  # the second found its note
 
