@@ -18,6 +18,19 @@ Order writes keep state that later reads return:
 - GET /orders/{id}/notes (`type` any | customer | internal, newest first) and POST
   /orders/{id}/notes, dated by `clock` (date_created / date_created_gmt); a customer note
   records the "Customer note" e-mail to the buyer.
+
+The WooCommerce.com Shipment Tracking extension (`/wp-json/wc-shipment-tracking/v3`), on
+unless `shipment_tracking` is False (then its routes answer 404 `rest_no_route`, as
+WordPress does for a plugin that is not there):
+- GET/POST /orders/{id}/shipment-trackings, GET/DELETE …/shipment-trackings/{tracking_id},
+  GET /shipment-trackings/providers ({country: {name: URL template}}, PROVIDERS).
+- Items live in the order's meta `_wc_shipment_tracking_items` as the extension stores
+  them (tracking_provider as its slug, custom_tracking_provider, custom_tracking_link,
+  tracking_number, date_shipped as a unix timestamp of the site-local day, tracking_id),
+  so they appear in the order payload and its webhooks; a change saves the order, moving
+  date_modified on. The REST answer of an item is the extension's formatted one
+  (tracking_id, tracking_provider's display name, tracking_link, tracking_number,
+  date_shipped as Y-m-d). `add_tracking` adds one as the merchant would in the admin.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import itertools
 import json
 import math
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +76,23 @@ STATUS_EMAILS = {
     "failed": ("admin", "failed_order"),
 }
 NOTE_TYPES = ("any", "customer", "internal")
+TRACKING_API = "/wp-json/wc-shipment-tracking/v3"
+TRACKING_META = "_wc_shipment_tracking_items"
+# A part of the extension's built-in providers (WC_Shipment_Tracking_Actions::get_providers):
+# %1$s the tracking number, %2$s the postcode, %3$s the country.
+PROVIDERS: dict[str, dict[str, str]] = {
+    "France": {"Colissimo": "https://www.laposte.fr/outils/suivre-vos-envois?code=%1$s"},
+    "Netherlands": {"PostNL": "https://postnl.nl/tracktrace/?B=%1$s&P=%2$s&D=%3$s&T=C"},
+    "United Kingdom": {
+        "Royal Mail": "https://www3.royalmail.com/track-your-item#/tracking-results/%1$s",
+        "TNT Express (consignment)": "https://www.tnt.com/express/en_gb/site/shipping-tools/"
+        "tracking.html?searchType=con&cons=%1$s",
+    },
+    "United States": {
+        "Fedex": "https://www.fedex.com/apps/fedextrack/?action=track&tracknumbers=%1$s",
+        "UPS": "https://www.ups.com/track?loc=en_US&tracknum=%1$s",
+    },
+}
 ORDERBY_FIELDS = {
     "date": "date_created",
     "modified": "date_modified",
@@ -77,6 +108,12 @@ Handler = Callable[[RecordedRequest, re.Match[str]], Reply]
 def php_json(data: Any) -> bytes:
     """json_encode() as WordPress sends it: ASCII only, slashes escaped."""
     return json.dumps(data, ensure_ascii=True, separators=(",", ":")).replace("/", "\\/").encode()
+
+
+def _slug(name: str) -> str:
+    """sanitize_title(): the slug the extension stores a provider under."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "-".join(re.findall(r"[a-z0-9]+", plain))
 
 
 def wc_error(code: str, message: str, status: int, **data: Any) -> Reply:
@@ -119,6 +156,8 @@ class WooCommerceEmulator(Emulator):
         self.emails: list[dict[str, Any]] = []
         # None: real time; otherwise each timestamp bump uses it and moves it on a second.
         self.clock: dt.datetime | None = None
+        # Whether the Shipment Tracking extension is installed.
+        self.shipment_tracking = True
         self._ids = itertools.count(9000)
         self.payment_gateways: list[dict[str, Any]] = [
             self._gateway("bacs", "Virement bancaire", "Direct bank transfer", True),
@@ -140,6 +179,12 @@ class WooCommerceEmulator(Emulator):
         self.add_route("PUT", rf"{API}/orders/(?P<id>\d+)", self._put_order)
         self.add_route("GET", rf"{API}/orders/(?P<id>\d+)/notes", self._list_notes)
         self.add_route("POST", rf"{API}/orders/(?P<id>\d+)/notes", self._add_note)
+        trackings = rf"{TRACKING_API}/orders/(?P<id>\d+)/shipment-trackings"
+        self.add_route("GET", trackings, self._list_trackings)
+        self.add_route("POST", trackings, self._add_tracking_item)
+        self.add_route("GET", rf"{trackings}/(?P<item>[^/]+)", self._get_tracking)
+        self.add_route("DELETE", rf"{trackings}/(?P<item>[^/]+)", self._delete_tracking)
+        self.add_route("GET", rf"{TRACKING_API}/shipment-trackings/providers", self._list_providers)
         self.add_route("GET", rf"{API}/reports/orders/totals", self._order_totals)
         self.add_route("GET", rf"{API}/payment_gateways", self._list_gateways)
         self.add_route("GET", rf"{API}/shipping_methods", self._list_shipping_methods)
@@ -165,6 +210,7 @@ class WooCommerceEmulator(Emulator):
             self._faults.clear()
         self.read_only_key = False
         self.clock = None
+        self.shipment_tracking = True
 
     def add_route(self, method: str, pattern: str, handler: Handler) -> None:
         """Serve `method pattern` (a full-match regex on the path); later routes win."""
@@ -188,6 +234,35 @@ class WooCommerceEmulator(Emulator):
             order.update(copy.deepcopy(changes))
             self._touch(order)
             return copy.deepcopy(order)
+
+    def add_tracking(
+        self,
+        order_id: str | int,
+        tracking_number: str,
+        *,
+        provider: str = "",
+        custom_provider: str = "",
+        custom_link: str = "",
+        date_shipped: dt.date | None = None,
+    ) -> str:
+        """Add a tracking item as the merchant does in the order screen; its tracking_id."""
+        with self._lock:
+            item = self._store_tracking(
+                self.orders[str(order_id)],
+                {
+                    "tracking_number": tracking_number,
+                    "tracking_provider": provider,
+                    "custom_tracking_provider": custom_provider,
+                    "custom_tracking_link": custom_link,
+                    "date_shipped": (date_shipped or self._now().date()).isoformat(),
+                },
+            )
+        return str(item["tracking_id"])
+
+    def tracking_items(self, order_id: str | int) -> list[dict[str, Any]]:
+        """The order's tracking items as stored in its meta."""
+        with self._lock:
+            return copy.deepcopy(self._items(self.orders[str(order_id)]))
 
     def set_modified(self, order_id: str | int, when: dt.datetime) -> None:
         """Put an order's modification time at `when` (aware), both GMT and site-local."""
@@ -240,6 +315,8 @@ class WooCommerceEmulator(Emulator):
         path = request.path.rstrip("/")
         if path in ("/wp-json", API):
             return wc_json({"namespace": "wc/v3", "routes": {API: {"methods": ["GET"]}}})
+        if path.startswith(TRACKING_API) and not self.shipment_tracking:
+            return self._no_route()
         denied = self._authenticate(request)
         if denied is not None:
             return denied
@@ -249,6 +326,10 @@ class WooCommerceEmulator(Emulator):
                 return handler(request, match)
         if request.method in ("POST", "PUT", "PATCH"):
             return self._echo_write(request)
+        return self._no_route()
+
+    @staticmethod
+    def _no_route() -> Reply:
         return wc_error(
             "rest_no_route", "No route was found matching the URL and request method.", 404
         )
@@ -466,6 +547,121 @@ class WooCommerceEmulator(Emulator):
                     {"to": "customer", "template": "customer_note", "order_id": order_id}
                 )
         return wc_json(note, 201)
+
+    # --- Shipment Tracking extension ---------------------------------------------------
+
+    @staticmethod
+    def _items(order: dict[str, Any]) -> list[dict[str, Any]]:
+        for entry in order.get("meta_data") or []:
+            if entry.get("key") == TRACKING_META and isinstance(entry.get("value"), list):
+                items: list[dict[str, Any]] = entry["value"]
+                return items
+        return []
+
+    def _store_tracking(self, order: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """add_tracking_item(): the stored item; the order is saved (date_modified moves)."""
+        day = dt.date.fromisoformat(str(body.get("date_shipped") or self._now().date()))
+        midnight = dt.datetime.combine(day, dt.time(), self.timezone)
+        number = str(body.get("tracking_number", "")).strip()
+        provider = str(body.get("tracking_provider") or "").strip()
+        item = {
+            "tracking_provider": _slug(provider),
+            "custom_tracking_provider": str(body.get("custom_tracking_provider") or ""),
+            "custom_tracking_link": str(body.get("custom_tracking_link") or ""),
+            "tracking_number": number,
+            "date_shipped": int(midnight.timestamp()),
+            "tracking_id": hashlib.md5(
+                f"{provider}-{number}{next(self._ids)}".encode(), usedforsecurity=False
+            ).hexdigest(),
+        }
+        meta = order.setdefault("meta_data", [])
+        existing = [m for m in meta if m.get("key") == TRACKING_META]
+        if existing and isinstance(existing[0].get("value"), list):
+            existing[0]["value"].append(item)
+        else:
+            meta.append({"id": next(self._ids), "key": TRACKING_META, "value": [item]})
+        self._touch(order)
+        return item
+
+    def _formatted(self, order: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        """The extension's REST answer for an item: display name and link filled in."""
+        name, link = item["custom_tracking_provider"], item["custom_tracking_link"]
+        for group in PROVIDERS.values():
+            for provider, template in group.items():
+                if item["tracking_provider"] and _slug(provider) == item["tracking_provider"]:
+                    shipping = order.get("shipping") or {}
+                    name = provider
+                    link = (
+                        template.replace("%1$s", item["tracking_number"])
+                        .replace("%2$s", str(shipping.get("postcode", "")).replace(" ", ""))
+                        .replace("%3$s", str(shipping.get("country", "")))
+                    )
+        shipped = dt.datetime.fromtimestamp(item["date_shipped"], self.timezone)
+        return {
+            "tracking_id": item["tracking_id"],
+            "tracking_provider": name,
+            "tracking_link": link,
+            "tracking_number": item["tracking_number"],
+            "date_shipped": shipped.strftime("%Y-%m-%d"),
+        }
+
+    def _list_trackings(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        with self._lock:
+            order = self.orders.get(match["id"])
+            if order is None:
+                return wc_error("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
+            return wc_json([self._formatted(order, item) for item in self._items(order)])
+
+    def _get_tracking(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        with self._lock:
+            order = self.orders.get(match["id"])
+            if order is None:
+                return wc_error("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
+            for item in self._items(order):
+                if item["tracking_id"] == match["item"]:
+                    return wc_json(self._formatted(order, item))
+        return self._invalid_tracking()
+
+    def _add_tracking_item(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        body = request.json() if request.body else {}
+        if not str(body.get("tracking_number") or "").strip():
+            return wc_error(
+                "rest_missing_callback_param",
+                "Missing parameter(s): tracking_number",
+                400,
+                params=["tracking_number"],
+            )
+        with self._lock:
+            order = self.orders.get(match["id"])
+            if order is None:
+                return wc_error("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
+            item = self._store_tracking(order, body)
+            return wc_json(self._formatted(order, item), 201)
+
+    def _delete_tracking(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        with self._lock:
+            order = self.orders.get(match["id"])
+            if order is None:
+                return wc_error("woocommerce_rest_order_invalid_id", "Invalid order ID.", 404)
+            items = self._items(order)
+            for item in items:
+                if item["tracking_id"] == match["item"]:
+                    answer = self._formatted(order, item)
+                    items.remove(item)
+                    self._touch(order)
+                    return wc_json(answer)
+        return self._invalid_tracking()
+
+    @staticmethod
+    def _invalid_tracking() -> Reply:
+        return wc_error(
+            "woocommerce_rest_shop_order_shipment_tracking_invalid_id",
+            "Invalid shipment tracking ID.",
+            404,
+        )
+
+    def _list_providers(self, request: RecordedRequest, match: re.Match[str]) -> Reply:
+        return wc_json(PROVIDERS)
 
     # --- catalogs and status ----------------------------------------------------------
 

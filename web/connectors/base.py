@@ -304,6 +304,8 @@ class ParcelToPush:
     tracking_number: str
     tracking_url: str = ""
     weight_kg: Decimal | None = None
+    # The shop's id of this parcel's tracking entry from an earlier push ("" before); it
+    # still names the old entry after a correction, so the shop's copy can be replaced.
     external_id: str = ""
 
 

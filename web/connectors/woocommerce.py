@@ -71,6 +71,22 @@ order notes. What WooCommerce cannot receive:
   ("Completed order", "Processing order"... to the buyer), so `notify` is ignored; and a
   customer note (`customer_note: true`) is always e-mailed to the buyer.
 - A cancellation reason field: the reason becomes a private order note.
+
+Shipments: core WooCommerce has no shipment and no tracking field. With the WooCommerce.com
+Shipment Tracking extension (`/wp-json/wc-shipment-tracking/v3`; carriers.md §5.2), each
+parcel is one tracking item: a provider the extension knows by name or slug (read from
+its providers route) goes as `tracking_provider`, any other carrier as
+`custom_tracking_provider` with the parcel's fully rendered link (the extension shows a
+custom link verbatim). Items are what the extension keeps: no lines, no weight, no
+per-item e-mail (the buyer sees them in the "Completed order" e-mail and the account page,
+hence tracking before the `completed` status, which the outbox sends after the shipment).
+A corrected number replaces its item; a cancelled shipment's items are deleted. Without
+the extension (404 `rest_no_route`), the numbers and links go in a customer note (e-mailed
+to the buyer, whatever `notify` says); a cancellation then leaves a private note (the buyer
+already had the links; what to tell them is a person's comment). Shipments made in the
+shop are read from the order meta `_wc_shipment_tracking_items` (one shipment per item,
+no lines: it stands for what remained to ship). The zorem "Advanced Shipment Tracking"
+plugin (`/wc-ast/v3`) is not spoken.
 """
 
 from __future__ import annotations
@@ -83,10 +99,12 @@ import html
 import json
 import logging
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
+from urllib.parse import quote
 
 import httpx
 
@@ -97,17 +115,22 @@ from web.connectors.base import (
     BadPayload,
     ConnectorError,
     InvalidSignature,
+    NotFoundAtShop,
     OrderBatch,
+    ParcelToPush,
     PermanentError,
     PushOutcome,
     RetryableError,
+    ShipmentToPush,
     ShopAddress,
     ShopChoice,
     ShopCustomer,
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
     ShopSettings,
+    ShopShipment,
     ShopTransaction,
     TopicMismatch,
     WebhookDelivery,
@@ -126,6 +149,9 @@ from web.models.enums import LineKind, TransactionKind
 log = logging.getLogger(__name__)
 
 API = "/wp-json/wc/v3"
+# The WooCommerce.com Shipment Tracking extension's routes and the order meta it keeps.
+TRACKING_API = "/wp-json/wc-shipment-tracking/v3"
+TRACKING_META = "_wc_shipment_tracking_items"
 PER_PAGE = 100
 MAX_QUANTITY = 1_000_000
 
@@ -521,6 +547,83 @@ def _reason_note(status: str, reason: str) -> str:
     return f"{STATUS_LABELS.get(status, status)}: {reason}"
 
 
+def _shipped_date(value: Any, field: str) -> dt.datetime | None:
+    """A tracking item's `date_shipped`: a unix timestamp (the extension's strtotime())."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if not DIGITS.fullmatch(text):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(int(text), dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise BadPayload(f"{field}: {value!r} is not a date"[:200]) from None
+
+
+def _tracked_shipments(meta: Mapping[str, Any]) -> tuple[ShopShipment, ...]:
+    """The Shipment Tracking items of the order (`_wc_shipment_tracking_items`), one
+    shipment each: WooCommerce records no lines for them, so each stands for what remained
+    to ship (Comptoir adds a later item to the shipment it made from an earlier one)."""
+    found = []
+    for index, raw in enumerate(_list(meta.get(TRACKING_META), TRACKING_META)):
+        field = f"{TRACKING_META}[{index}]"
+        if not isinstance(raw, dict):
+            continue  # not an item the extension wrote
+        number = _text(raw.get("tracking_number"), f"{field}.tracking_number").strip()
+        if not number:
+            continue
+        tracking_id = _text(raw.get("tracking_id"), f"{field}.tracking_id").strip() or number
+        carrier = _label(
+            raw.get("custom_tracking_provider"), f"{field}.custom_tracking_provider"
+        ) or _label(raw.get("tracking_provider"), f"{field}.tracking_provider")
+        link = _text(raw.get("custom_tracking_link"), f"{field}.custom_tracking_link").strip()
+        found.append(
+            ShopShipment(
+                external_id=tracking_id,
+                parcels=(
+                    ShopParcel(
+                        tracking_number=number,
+                        carrier=carrier,
+                        tracking_url=link if link.startswith(("https://", "http://")) else "",
+                        external_id=tracking_id,
+                    ),
+                ),
+                lines=None,
+                carrier=carrier,
+                shipped_at=_shipped_date(raw.get("date_shipped"), f"{field}.date_shipped"),
+            )
+        )
+    return tuple(found)
+
+
+class _Tracking(NamedTuple):
+    """One Shipment Tracking item as the extension lists it."""
+
+    tracking_id: str
+    number: str
+
+
+def _slug(name: str) -> str:
+    """WordPress's sanitize_title() for a provider name: "TNT Express (consignment)" →
+    "tnt-express-consignment" (accents dropped)."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "-".join(re.findall(r"[a-z0-9]+", plain))
+
+
+def _shipment_note(shipment: ShipmentToPush) -> str:
+    """The customer note that carries a shipment's tracking when the shop has no tracking
+    extension: Comptoir's reference, the carrier, each parcel's number and full link."""
+    carrier = f" ({shipment.carrier_name})" if shipment.carrier_name else ""
+    lines = [f"Shipment {shipment.reference}{carrier}, tracking:"]
+    lines += [f"{p.tracking_number} {p.tracking_url}".strip() for p in shipment.parcels]
+    return "\n".join(lines)
+
+
+def _cancelled_note(shipment: ShipmentToPush) -> str:
+    """The private note kept when a shipment told in a customer note is cancelled."""
+    numbers = ", ".join(shipment.tracking_numbers)
+    text = f"Shipment {shipment.reference} was cancelled in Comptoir"
+    return f"{text}; its tracking numbers no longer apply: {numbers}." if numbers else f"{text}."
+
+
 def _split_keys(value: str | None) -> tuple[str, ...]:
     return tuple(key.strip() for key in (value or "").split(",") if key.strip())
 
@@ -563,6 +666,10 @@ class WooCommerceConnector:
             _split_keys(settings.extra.get("relay_point_meta_keys")) + RELAY_POINT_META_KEYS
         )
         self.vat_meta_keys = _split_keys(settings.extra.get("vat_meta_keys")) + VAT_META_KEYS
+        # Whether the shop has the Shipment Tracking extension (None: not asked yet), and
+        # the providers it knows, read once.
+        self._has_tracking: bool | None = None
+        self._tracking_providers: set[str] | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -876,6 +983,144 @@ class WooCommerceConnector:
         created = _obj(load_json(response.content, f"POST /orders/{order_id}/notes"), "note")
         return _id(created.get("id"), "note id")
 
+    def push_shipment(
+        self, external_id: str, shipment: ShipmentToPush, *, since: dt.datetime | None = None
+    ) -> PushOutcome:
+        """Show a shipment's tracking at the shop, reading it first so nothing is written twice.
+
+        With the Shipment Tracking extension (GET …/orders/{id}/shipment-trackings answers a
+        list): one tracking item per parcel whose number the order does not hold yet (POST),
+        then the items this shipment had whose number was corrected away are deleted; a
+        cancelled shipment's items are deleted. remote_ref is the first parcel's item id
+        (the shipment's reference when it has no tracking), parcel_refs every parcel's.
+        Without it (404 rest_no_route): a customer note with the numbers and links, unless
+        that note is there since `since` less CLOCK_SKEW; a cancellation leaves a private
+        note. The order status is not set here: the milestone message that follows does.
+        """
+        order_id = numeric_order_id(external_id, "WooCommerce")
+        items = self._tracking_items(order_id)
+        if items is None:
+            return self._push_shipment_note(order_id, shipment, since)
+        ours = {p.external_id for p in shipment.parcels if p.external_id}
+        if shipment.external_id:
+            ours.add(shipment.external_id)
+        numbers = set(shipment.tracking_numbers)
+        remote_ref = shipment.external_id or shipment.reference
+        if shipment.cancelled:
+            doomed = [i for i in items if i.tracking_id in ours or i.number in numbers]
+            for item in doomed:
+                self._delete_tracking(order_id, item.tracking_id)
+            return PushOutcome(written=bool(doomed), remote_ref=remote_ref)
+        held: dict[str, str] = {}
+        for item in items:
+            held.setdefault(item.number, item.tracking_id)
+        written = False
+        refs = []
+        for parcel in shipment.parcels:
+            tracking_id = held.get(parcel.tracking_number)
+            if tracking_id is None:
+                tracking_id = self._add_tracking(order_id, shipment, parcel)
+                held[parcel.tracking_number] = tracking_id
+                written = True
+            refs.append((parcel.tracking_number, tracking_id))
+        # Corrected numbers: their new item is there first, so the buyer never sees none.
+        for item in items:
+            if item.tracking_id in ours and item.number not in numbers:
+                self._delete_tracking(order_id, item.tracking_id)
+                written = True
+        return PushOutcome(
+            written=written, remote_ref=refs[0][1] if refs else remote_ref, parcel_refs=tuple(refs)
+        )
+
+    def _tracking_items(self, order_id: str) -> list[_Tracking] | None:
+        """GET …/wc-shipment-tracking/v3/orders/{id}/shipment-trackings; None when the shop
+        has no such route (no extension: 404 rest_no_route), remembered for this connector."""
+        if self._has_tracking is False:
+            return None
+        path = f"{TRACKING_API}/orders/{order_id}/shipment-trackings"
+        try:
+            response = self.http.request("GET", path)
+        except NotFoundAtShop as exc:
+            if "rest_no_route" not in str(exc):
+                raise
+            self._has_tracking = False
+            return None
+        data = load_json(response.content, f"GET {path}")
+        if not isinstance(data, list):
+            raise BadPayload(f"GET {path}: expected a list of tracking items")
+        self._has_tracking = True
+        items = []
+        for index, raw in enumerate(data):
+            entry = _obj(raw, f"shipment-trackings[{index}]")
+            tracking_id = _text(entry.get("tracking_id"), "tracking_id").strip()
+            number = _text(entry.get("tracking_number"), "tracking_number").strip()
+            if tracking_id:
+                items.append(_Tracking(tracking_id, number))
+        return items
+
+    def _providers(self) -> set[str]:
+        """The providers the extension knows, as names and slugs: GET
+        …/shipment-trackings/providers ({country: {name: url template}}), once."""
+        if self._tracking_providers is None:
+            path = f"{TRACKING_API}/shipment-trackings/providers"
+            groups = _opt_obj(load_json(self.http.request("GET", path).content, path), path)
+            names: set[str] = set()
+            for group in groups.values():
+                if isinstance(group, dict):
+                    names.update(_slug(name) for name in group)
+            self._tracking_providers = names
+        return self._tracking_providers
+
+    def _add_tracking(self, order_id: str, shipment: ShipmentToPush, parcel: ParcelToPush) -> str:
+        """POST …/orders/{id}/shipment-trackings for one parcel; the new item's id.
+
+        A carrier code the extension knows (name or slug) goes as `tracking_provider` and
+        the extension links it; any other carrier as `custom_tracking_provider` with the
+        parcel's full link (the extension shows a custom link as given, no placeholders).
+        """
+        shipped = shipment.shipped_at or dt.datetime.now(dt.UTC)
+        body: dict[str, str] = {
+            "tracking_number": parcel.tracking_number,
+            "date_shipped": to_utc(shipped).date().isoformat(),
+        }
+        code = shipment.carrier_code.strip()
+        if code and _slug(code) in self._providers():
+            body["tracking_provider"] = code
+        else:
+            body["custom_tracking_provider"] = code or shipment.carrier_name
+            if parcel.tracking_url:
+                body["custom_tracking_link"] = parcel.tracking_url
+        path = f"{TRACKING_API}/orders/{order_id}/shipment-trackings"
+        created = _obj(load_json(self.http.request("POST", path, json=body).content, path), path)
+        tracking_id = _text(created.get("tracking_id"), "tracking_id").strip()
+        if not tracking_id:
+            raise BadPayload(f"POST {path}: the answer has no tracking_id")
+        return tracking_id
+
+    def _delete_tracking(self, order_id: str, tracking_id: str) -> None:
+        """DELETE …/orders/{id}/shipment-trackings/{tracking_id}; gone already is fine."""
+        item = quote(tracking_id, safe="")
+        path = f"{TRACKING_API}/orders/{order_id}/shipment-trackings/{item}"
+        try:
+            self.http.request("DELETE", path)
+        except NotFoundAtShop:
+            pass
+
+    def _push_shipment_note(
+        self, order_id: str, shipment: ShipmentToPush, since: dt.datetime | None
+    ) -> PushOutcome:
+        """A shop without the tracking extension: the links in a customer note (e-mailed to
+        the buyer), or for a cancelled shipment a private note; remote_ref the reference."""
+        if not shipment.parcels:
+            return PushOutcome.already_there(shipment.external_id or shipment.reference)
+        customer = not shipment.cancelled
+        text = _shipment_note(shipment) if customer else _cancelled_note(shipment)
+        remote_ref = shipment.external_id or shipment.reference
+        if self._find_note(order_id, text, customer_note=customer, since=since) is not None:
+            return PushOutcome.already_there(remote_ref)
+        self._add_note(order_id, text, customer_note=customer)
+        return PushOutcome(remote_ref=remote_ref)
+
     # --- internals ------------------------------------------------------------------------
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
@@ -1037,6 +1282,7 @@ class WooCommerceConnector:
             transactions=self._transactions(
                 data, order_id, currency, grand_total, payment_method, updated_at
             ),
+            shipments=_tracked_shipments(meta) if "meta_data" in data else None,
         )
 
     def _address(

@@ -585,17 +585,17 @@ def _ours_unconfirmed(order: Order, incoming: ShopShipment) -> Shipment | None:
     shop id it already has), or, without tracking numbers on either side and no shop id,
     the same lines and quantities."""
     numbers = {p.tracking_number for p in incoming.parcels if p.tracking_number}
-    left = [
+    sent_ones = [
         s
         for s in order.shipments
         if s.origin == ShipmentOrigin.COMPTOIR and s.shipped_at is not None
     ]
-    # By tracking numbers even when the shipment has a shop id: a platform keeping one id
-    # per number (PrestaShop) shows a number whose answer was lost under an id not yet known.
-    for shipment in left:
+    # Tracking numbers Comptoir holds are its own, even when the shipment already has a
+    # shop id: platforms that keep one entry per parcel (WooCommerce) answer per parcel.
+    for shipment in sent_ones:
         if numbers and numbers <= _tracking_numbers(shipment):
             return shipment
-    candidates = [s for s in left if not s.external_id]
+    candidates = [s for s in sent_ones if not s.external_id]
     if numbers or incoming.lines is None:
         return None
     wanted = dict(incoming.lines)
@@ -605,6 +605,16 @@ def _ours_unconfirmed(order: Order, incoming: ShopShipment) -> Shipment | None:
             if sent == wanted:
                 return shipment
     return None
+
+
+def _learn_parcel_ids(shipment: Shipment, incoming: ShopShipment) -> None:
+    """Our parcels take the shop's ids of their tracking numbers (an answer that was lost),
+    so the shop's other entries for this shipment are recognised as ours too."""
+    ids = {p.tracking_number: p.external_id or incoming.external_id for p in incoming.parcels}
+    for parcel in shipment.parcels:
+        found = ids.get(parcel.tracking_number)
+        if found and not parcel.external_id:
+            parcel.external_id = found[:64]
 
 
 def _shop_quantities(order: Order, incoming: ShopShipment) -> dict[int, int]:
@@ -743,9 +753,10 @@ def record_shop_shipments(
             continue
         ours = _ours_unconfirmed(order, shop_shipment)
         if ours is not None:
-            if not ours.external_id:
-                ours.external_id = shop_shipment.external_id[:64] or None
-                changed += 1
+            before = (ours.external_id, [p.external_id for p in ours.parcels])
+            ours.external_id = ours.external_id or shop_shipment.external_id[:64] or None
+            _learn_parcel_ids(ours, shop_shipment)
+            changed += before != (ours.external_id, [p.external_id for p in ours.parcels])
             continue
         changed += _create_from_shop(session, order, shop_shipment, actor) is not None
     return changed
