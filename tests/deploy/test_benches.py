@@ -33,3 +33,15 @@ def test_webhook_intake_bench_stores_every_delivery_once() -> None:
 def test_outbox_latency_bench_delivers_to_the_emulated_shop() -> None:
     out = run_bench("bench/outbox_latency.py", "--changes", "3")
     assert "commit -> shop received" in out
+
+
+def test_tracking_import_bench_ships_then_finds_everything_already_there() -> None:
+    out = run_bench("bench/tracking_import.py", "--count", "5")
+    assert "{'created': 5, 'completed': 0, 'already_there': 0, 'refused': 0}" in out
+    assert "{'created': 0, 'completed': 0, 'already_there': 5, 'refused': 0}" in out
+
+
+def test_delivery_notes_bench_renders_against_its_baseline() -> None:
+    out = run_bench("bench/delivery_notes.py", "--count", "3", "--repeat", "2")
+    assert "x the empty page" in out
+    assert "issue 3 delivery notes" in out
