@@ -45,21 +45,15 @@ def _summary(data: dict[str, Any]) -> PaymentSummary:
     return PaymentSummary(**{**data, **{name: Decimal(data[name]) for name in amounts}})
 
 
-def _shipments(raw: list[dict[str, Any]] | None) -> tuple[ShopShipment, ...] | None:
-    if raw is None:
-        return None
-    return tuple(
-        ShopShipment(
-            **{
-                **item,
-                "parcels": tuple(ShopParcel(**parcel) for parcel in item["parcels"]),
-                "lines": None
-                if item["lines"] is None
-                else tuple((str(line), int(quantity)) for line, quantity in item["lines"]),
-                "shipped_at": _time(item["shipped_at"]),
-            }
-        )
-        for item in raw
+def _shipment(data: dict[str, Any]) -> ShopShipment:
+    lines = data["lines"]
+    return ShopShipment(
+        **{
+            **data,
+            "parcels": tuple(ShopParcel(**parcel) for parcel in data["parcels"]),
+            "lines": None if lines is None else tuple((str(r), int(q)) for r, q in lines),
+            "shipped_at": _time(data["shipped_at"]),
+        }
     )
 
 
@@ -101,6 +95,8 @@ def decode_order(body: bytes) -> ShopOrder:
         )
         shipping = data.pop("shipping")
         summary = data.pop("payment_summary", None)
+        # None: the copy did not say (and bodies encoded before shipments were read).
+        raw_shipments = data.pop("shipments", None)
         # Bodies encoded before discounts carried amounts have no "discounts" key.
         discounts = tuple(
             ShopDiscount(**{**item, "amount": Decimal(item["amount"])})
@@ -129,8 +125,9 @@ def decode_order(body: bytes) -> ShopOrder:
                 "lines": lines,
                 "transactions": transactions,
                 "payment_summary": None if summary is None else _summary(summary),
-                # Bodies encoded before shipments were read have no "shipments" key.
-                "shipments": _shipments(data.get("shipments")),
+                "shipments": None
+                if raw_shipments is None
+                else tuple(_shipment(item) for item in raw_shipments),
             }
         )
     except (ValueError, KeyError, TypeError, ArithmeticError) as exc:

@@ -561,10 +561,17 @@ def _tracking_numbers(shipment: Shipment) -> set[str]:
 
 
 def _known(order: Order, incoming: ShopShipment) -> Shipment | None:
-    """The shipment of the order this copy from the shop is, by the shop's ids."""
+    """The shipment of the order this copy from the shop is, by the shop's ids.
+
+    A parcel's id stands for its shipment only on platforms whose shipments are tracking
+    entries (no lines): elsewhere tracks have their own ids, which a shipment id may equal
+    (Magento counts shipments and tracks in separate tables).
+    """
     for shipment in order.shipments:
         if shipment.external_id and shipment.external_id == incoming.external_id:
             return shipment
+    if incoming.lines is not None:
+        return None
     for shipment in order.shipments:
         refs = {p.external_id for p in shipment.parcels if p.external_id}
         if incoming.external_id in refs:
