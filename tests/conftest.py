@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web import crypto
 from web.app import create_app
 from web.connectors import addresses
-from web.db import make_engine
+from web.db import make_engine, make_session_factory
 from web.models import User
 from web.models.enums import Role
 from web.services.users import create_user
@@ -224,3 +224,32 @@ def login_as(client: FlaskClient, make_user: Callable[..., User]) -> Callable[..
         return user
 
     return do
+
+
+# --- Two connections racing on one database (PostgreSQL row-lock tests) ----------------------
+
+
+@pytest.fixture(scope="module")
+def parallel_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database of the test module's own, outside the per-test transaction."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    url = separate_database_url(tmp_path_factory.mktemp(name), name)
+    engine = make_engine(url)
+    reset_schema(engine)
+    engine.dispose()
+    migrate(url)
+    yield url
+
+
+@pytest.fixture()
+def two_processes(parallel_database: str) -> Iterator[list[sessionmaker[Session]]]:
+    """Two engines on that database, as two processes would hold; skipped on SQLite, whose
+    write transactions never interleave (there is no race to test)."""
+    engines = [make_engine(parallel_database), make_engine(parallel_database)]
+    if engines[0].dialect.name == "sqlite":
+        pytest.skip("SQLite write transactions never interleave: nothing to race")
+    yield [make_session_factory(engine) for engine in engines]
+    for engine in engines:
+        engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -13,10 +13,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.factories import make_line, make_order, make_shop
 from web import queue
-from web.db import make_engine, make_session_factory
 from web.models import Job, OrderEvent, User
 from web.models.enums import CommercialState, FulfilmentState, LineKind, ShipmentState
 from web.models.orders import Order
@@ -458,26 +456,6 @@ def test_a_shop_edit_after_a_draft_keeps_the_shipped_lines(db_session: Session) 
 
 
 # --- Two people at once (PostgreSQL: row locks) ----------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def parallel_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = separate_database_url(tmp_path_factory.mktemp("shipments"), "shipments")
-    engine = make_engine(url)
-    reset_schema(engine)
-    engine.dispose()
-    migrate(url)
-    yield url
-
-
-@pytest.fixture()
-def two_processes(parallel_database: str) -> Iterator[list[sessionmaker[Session]]]:
-    engines = [make_engine(parallel_database), make_engine(parallel_database)]
-    if engines[0].dialect.name == "sqlite":
-        pytest.skip("SQLite write transactions never interleave: nothing to race")
-    yield [make_session_factory(engine) for engine in engines]
-    for engine in engines:
-        engine.dispose()
 
 
 def _race(

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
-import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.factories import make_line, make_order, make_shop
-from web.db import make_engine, make_session_factory
 from web.models import Document
 from web.models.enums import CommercialState, LineKind, PaymentState
 from web.models.orders import Order
@@ -81,26 +77,6 @@ def test_bins_read_tabs_and_a_bin_header() -> None:
 
 
 # --- The same confirm twice at once (PostgreSQL: row locks) ----------------------------------
-
-
-@pytest.fixture(scope="module")
-def parallel_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = separate_database_url(tmp_path_factory.mktemp("warehouse"), "warehouse")
-    engine = make_engine(url)
-    reset_schema(engine)
-    engine.dispose()
-    migrate(url)
-    yield url
-
-
-@pytest.fixture()
-def two_processes(parallel_database: str) -> Iterator[list[sessionmaker[Session]]]:
-    engines = [make_engine(parallel_database), make_engine(parallel_database)]
-    if engines[0].dialect.name == "sqlite":
-        pytest.skip("SQLite write transactions never interleave: nothing to race")
-    yield [make_session_factory(engine) for engine in engines]
-    for engine in engines:
-        engine.dispose()
 
 
 def test_the_same_pack_confirmed_twice_at_once_ships_once_with_one_note(
