@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from web.models import NumberSeries
+from web.models import CompanySettings, NumberSeries
 from web.models.enums import DocumentKind
 
-# Each kind's series prefix; a series is named per year ("BL-2026") and counts from 1.
+# Each kind's default series prefix (the company settings may choose others); a series is
+# named per year ("BL-2026") and counts from 1. A new prefix starts a new series.
 PREFIXES: dict[DocumentKind, str] = {
     DocumentKind.INVOICE: "FA",
     DocumentKind.CREDIT_NOTE: "AV",
@@ -40,9 +41,23 @@ class Number:
     reference: str
 
 
-def series_name(kind: DocumentKind, year: int) -> str:
+PREFIX_FIELDS: dict[DocumentKind, str] = {
+    DocumentKind.INVOICE: "invoice_prefix",
+    DocumentKind.CREDIT_NOTE: "credit_note_prefix",
+    DocumentKind.DELIVERY_NOTE: "delivery_note_prefix",
+}
+
+
+def prefix(session: Session, kind: DocumentKind) -> str:
+    """The kind's prefix: the company settings' choice, else the default."""
+    company = session.get(CompanySettings, 1)
+    chosen = getattr(company, PREFIX_FIELDS[kind]) if company is not None else ""
+    return chosen or PREFIXES[kind]
+
+
+def series_name(kind: DocumentKind, year: int, prefix: str | None = None) -> str:
     """The series of a kind for a year: BL-2026."""
-    return f"{PREFIXES[kind]}-{year}"
+    return f"{prefix or PREFIXES[kind]}-{year}"
 
 
 def format_reference(series: str, number: int) -> str:
@@ -55,7 +70,7 @@ def next_number(session: Session, kind: DocumentKind, issue_date: dt.date) -> Nu
 
     The series row stays locked until the session's transaction ends.
     """
-    name = series_name(kind, issue_date.year)
+    name = series_name(kind, issue_date.year, prefix(session, kind))
     series = _locked_series(session, name, kind)
     series.last_number += 1
     series.last_issue_date = issue_date

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from babel import Locale
 
@@ -78,15 +77,11 @@ def delivery_party(order: Order, locale: str) -> dict[str, Any]:
 
 
 def seller_party(order: Order, locale: str) -> dict[str, Any]:
-    """Who ships: the shop's name and site, until the company settings exist.
+    """Who sells and ships: the company settings, or the shop's name until they are filled."""
+    from sqlalchemy.orm import object_session
 
-    Seam for the invoicing work (issue 11): the company settings (legal name, address, SIRET,
-    VAT number, logo) replace this, for every kind of document.
-    """
-    site = urlsplit(order.shop.base_url).hostname or ""
-    return {
-        "name": order.shop.name,
-        "address_lines": [site] if site else [],
-        "email": "",
-        "phone": "",
-    }
+    from web.documents.company import company_settings, seller
+
+    session = object_session(order)
+    assert session is not None, "the order belongs to a session"
+    return seller(company_settings(session), order)

@@ -3,7 +3,7 @@
 from web.models.activity import Comment, OrderEvent
 from web.models.base import Base, utcnow
 from web.models.customers import Customer, CustomerShopLink
-from web.models.documents import Document, NumberSeries
+from web.models.documents import CompanySettings, Document, DocumentLine, NumberSeries
 from web.models.orders import Order, OrderLine, Transaction
 from web.models.shipping import Parcel, Shipment, ShipmentLine, WarehouseBin
 from web.models.shops import (
@@ -25,7 +25,9 @@ __all__ = [
     "Comment",
     "Customer",
     "CustomerShopLink",
+    "CompanySettings",
     "Document",
+    "DocumentLine",
     "InboxEvent",
     "Job",
     "LoginThrottle",

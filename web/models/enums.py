@@ -108,6 +108,13 @@ class DocumentState(StrEnum):
     ISSUED = "issued"
 
 
+class VatRegime(StrEnum):
+    """How the company charges VAT: normally, or not at all under the franchise (art. 293 B)."""
+
+    NORMAL = "normal"
+    FRANCHISE = "franchise"
+
+
 class IssuePolicy(StrEnum):
     MANUAL = "manual"
     ON_PAYMENT = "on_payment"
