@@ -13,8 +13,16 @@ from sqlalchemy.orm import Session
 
 from tests.factories import make_customer, make_line, make_order, make_shop
 from web.documents.storage import LocalStorage
-from web.models import Order, Parcel, Shipment, ShipmentLine, ShippingMode, Shop
-from web.models.enums import ShipmentState
+from web.models import (
+    CompanySettings,
+    Order,
+    Parcel,
+    Shipment,
+    ShipmentLine,
+    ShippingMode,
+    Shop,
+)
+from web.models.enums import ShipmentState, VatRegime
 
 
 def pdf_text(data: bytes) -> str:
@@ -95,3 +103,39 @@ def ship(
     session.flush()
     session.refresh(order)
     return shipment
+
+
+def complete_company(session: Session, **overrides: object) -> CompanySettings:
+    """A company whose settings allow issuing invoices (a French SAS, normal VAT regime)."""
+    values: dict[str, object] = {
+        "legal_name": "Comptoir du Thé SAS",
+        "trade_name": "La Boutique du Thé",
+        "address": "12 rue des Lilas",
+        "postcode": "69003",
+        "city": "Lyon",
+        "country": "FR",
+        "email": "compta@boutique-the.example",
+        "siren": "732829320",
+        "siret": "73282932000074",
+        "rcs_city": "Lyon",
+        "legal_form": "SAS",
+        "share_capital": Decimal("10000.00"),
+        "vat_number": "FR44732829320",
+        "vat_regime": VatRegime.NORMAL,
+        "iban": "FR1420041010050500013M02606",
+        "bic": "PSSTFRPPLIL",
+        "payment_terms": "Paiement à réception de facture",
+        "payment_days": 0,
+        "early_payment": "Pas d'escompte pour paiement anticipé",
+        "late_penalty": "Pénalités de retard : taux BCE + 10 points",
+        "recovery_indemnity": "Indemnité forfaitaire pour frais de recouvrement : 40 €",
+    }
+    values.update(overrides)
+    company = session.get(CompanySettings, 1)
+    if company is None:
+        company = CompanySettings(id=1)
+        session.add(company)
+    for key, value in values.items():
+        setattr(company, key, value)
+    session.flush()
+    return company
