@@ -305,6 +305,10 @@ def register(app: Flask) -> None:
     from web.cli_shipping import shipping_cli
 
     app.cli.add_command(shipping_cli)
+    from web.cli_documents import company_cli, documents_cli
+
+    app.cli.add_command(documents_cli)
+    app.cli.add_command(company_cli)
     app.cli.add_command(warehouse_cli)
     app.cli.add_command(serve)
     app.cli.add_command(worker)
