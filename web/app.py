@@ -167,6 +167,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(shipping_modes.bp)
     app.register_blueprint(shipments.bp)
     app.register_blueprint(documents.bp)
+    from web.views import document_exports  # the accountant's exports, under /documents
+
+    app.register_blueprint(document_exports.bp)
     app.register_blueprint(tracking.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead

@@ -46,6 +46,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "tracking.job_status": ("/shipping/", "#tracking-import form"),
     "warehouse.pick": ("/warehouse/", "#pick-page"),
     "warehouse.pack": ("/warehouse/", "main a.pack-button"),
+    "document_exports.index": ("/documents/exports", None),
 }
 FRAGMENTS = {
     "static": "files",
@@ -69,6 +70,7 @@ FRAGMENTS = {
     "sync_issues.outbox_row": "fragment of the sync issues page",
     "tracking.refused_csv": "file",
     "tracking.ready_csv": "file",
+    "document_exports.download": "file (or the exports page again, naming what is wrong)",
 }
 
 

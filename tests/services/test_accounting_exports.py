@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
@@ -453,3 +454,72 @@ def test_the_range_is_checked() -> None:
     with pytest.raises(ValidationFailed) as garbled:
         accounting_exports.parse_range("02/03/2026", "")
     assert set(garbled.value.errors) == {"from", "to"}
+
+
+# --- flask documents export -----------------------------------------------------------------
+
+
+def test_the_cli_writes_each_export(
+    app: Flask,
+    db_session: Session,
+    storage: LocalStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    period = issue_period(db_session, storage, monkeypatch)
+    db_session.commit()
+    runner = app.test_cli_runner()
+    dates = ["--from", "2026-03-02", "--to", "2026-03-03"]
+    printed = runner.invoke(args=["documents", "export", "--format", "csv", *dates])
+    assert printed.exit_code == 0, printed.output
+    rows = read_csv(printed.stdout_bytes)
+    assert [row["reference"] for row in rows] == [
+        period.consumer.reference,
+        period.business.reference,
+        period.credit.reference,
+        period.franchise.reference,
+    ]
+    # Into a folder: the FEC under its legal name, readable by its owner only.
+    fec = runner.invoke(args=["documents", "export", "--format", "fec", *dates, "-o", tmp_path])
+    assert fec.exit_code == 0, fec.output
+    written = tmp_path / "732829320FEC20260303.txt"
+    assert f"4 documents written to {written}" in fec.output
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert fec_rows(written.read_bytes())[0] == list(FEC_COLUMNS)
+    summary = tmp_path / "b2c.csv"
+    done = runner.invoke(
+        args=["documents", "export", "--format", "ereporting", *dates, "--output", summary]
+    )
+    assert done.exit_code == 0, done.output
+    assert len(read_csv(summary.read_bytes())) == 4
+
+
+def test_the_cli_names_what_is_wrong(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    backwards = runner.invoke(
+        args=[
+            "documents",
+            "export",
+            "--format",
+            "csv",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-01",
+        ]
+    )
+    assert backwards.exit_code != 0
+    assert "to: The end date is before the start date." in backwards.output
+    unknown = runner.invoke(
+        args=[
+            "documents",
+            "export",
+            "--format",
+            "pdf",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-03",
+        ]
+    )
+    assert unknown.exit_code != 0 and "'pdf' is not one of" in unknown.output

@@ -171,6 +171,10 @@ def _objects(
             "tracking.job_status": {"job_id": tracking.id},
             "tracking.refused_csv": {"job_id": tracking.id},
         },
+        # Query strings a route needs to answer with what it is for (a file, not its form).
+        "query": {
+            "document_exports.download": "?format=csv&from=2026-01-01&to=2026-12-31",
+        },
         "token": token,
     }
 
@@ -190,6 +194,7 @@ def test_every_get_route_sends_the_policy_and_no_inline_code(
     for rule in rules:
         values = {**built["values"], **built["by_endpoint"].get(rule.endpoint, {})}
         path = PLACEHOLDER.sub(lambda match, values=values: str(values[match[1]]), rule.rule)
+        path += built["query"].get(rule.endpoint, "")
         for headers in ({}, PARTIAL):
             if rule.endpoint.startswith("api."):
                 headers = {**headers, "Authorization": f"Bearer {built['token']}"}

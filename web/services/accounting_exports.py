@@ -109,6 +109,7 @@ CSV_TAIL = ("total_tva", "total_ttc")
 EREPORTING_COLUMNS = ("date", "currency", "category", "rate", "base", "vat", "documents")
 
 SALES_KINDS = (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)
+CHOOSE_FORMAT = N_("Choose a format: CSV, FEC or e-reporting.")
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def export(session: Session, fmt: str, start: dt.date, end: dt.date) -> Export:
         return sales_journal(session, start, end)
     if fmt == "ereporting":
         return consumer_sales(session, start, end)
-    raise ValidationFailed("unknown export format", {"format": N_("Choose a format.")})
+    raise ValidationFailed("unknown export format", {"format": CHOOSE_FORMAT})
 
 
 # --- What the database sums ---------------------------------------------------------------
@@ -444,7 +445,10 @@ def fec_rows(session: Session, start: dt.date, end: dt.date) -> Iterator[list[st
     if foreign:
         raise ValidationFailed(
             "the FEC is kept in euros; documents in another currency: " + ", ".join(foreign[:10]),
-            {"format": N_("Some documents are in another currency than the euro.")},
+            {
+                "format": N_("The FEC is kept in euros; these documents are in another currency:"),
+                "references": ", ".join(foreign[:10]) + (" …" if len(foreign) > 10 else ""),
+            },
         )
     sums = _sums(session, start, end)
     yield list(FEC_COLUMNS)
