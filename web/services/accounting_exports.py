@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from web.documents.company import company_settings
@@ -245,31 +245,35 @@ def _sums(session: Session, start: dt.date, end: dt.date) -> dict[int, list[Sum]
     """Per document, its lines summed per family, VAT rate and category (as issued: positive
     on a credit note)."""
     family = case((DocumentLine.kind == "shipping", SHIPPING_ROOT), else_=GOODS_ROOT)
+    rate = _rounded_rate()
     query = (
         select(
             DocumentLine.document_id,
             family,
-            DocumentLine.tax_rate,
+            rate,
             DocumentLine.tax_category,
             func.sum(DocumentLine.total_net),
             func.sum(DocumentLine.tax_amount),
         )
         .join(Document, Document.id == DocumentLine.document_id)
         .where(*_issued_between(start, end))
-        .group_by(
-            DocumentLine.document_id, family, DocumentLine.tax_rate, DocumentLine.tax_category
-        )
+        .group_by(DocumentLine.document_id, family, rate, DocumentLine.tax_category)
     )
     sums: dict[int, list[Sum]] = defaultdict(list)
-    for document_id, root, rate, category, net, tax in session.execute(query):
+    for document_id, root, value, category, net, tax in session.execute(query):
         sums[document_id].append(
-            Sum(root, _rate(rate), category, money(Decimal(net)), money(Decimal(tax)))
+            Sum(root, _rate(value), category, money(Decimal(net)), money(Decimal(tax)))
         )
     return sums
 
 
+def _rounded_rate() -> Any:
+    """The line's rate to the hundredth, so 5.5 and 5.5000 a shop sent are one rate."""
+    return func.round(DocumentLine.tax_rate, literal_column("2"))
+
+
 def _rate(value: Any) -> Decimal:
-    return Decimal(value).quantize(RATE_PLACES)
+    return Decimal(str(value)).quantize(RATE_PLACES)
 
 
 def _percent(rate: Decimal) -> str:
@@ -512,12 +516,13 @@ def consumer_sales(session: Session, start: dt.date, end: dt.date) -> Export:
     notes deducted, and how many documents."""
     sign = case((Document.kind == DocumentKind.CREDIT_NOTE, -1), else_=1)
     is_business = Document.snapshot[("buyer", "is_business")].as_boolean()
+    rate = _rounded_rate()
     query = (
         select(
             Document.issue_date,
             Document.currency,
             DocumentLine.tax_category,
-            DocumentLine.tax_rate,
+            rate,
             func.sum(DocumentLine.total_net * sign),
             func.sum(DocumentLine.tax_amount * sign),
             func.count(func.distinct(Document.id)),
@@ -528,25 +533,25 @@ def consumer_sales(session: Session, start: dt.date, end: dt.date) -> Export:
             Document.issue_date,
             Document.currency,
             DocumentLine.tax_category,
-            DocumentLine.tax_rate,
+            rate,
         )
         .order_by(
             Document.issue_date,
             Document.currency,
             DocumentLine.tax_category,
-            DocumentLine.tax_rate.desc(),
+            rate.desc(),
         )
     )
     out = io.StringIO()
     writer = csv_writer(out)
     writer.writerow(EREPORTING_COLUMNS)
-    for day, currency, category, rate, base, tax, count in session.execute(query):
+    for day, currency, category, value, base, tax, count in session.execute(query):
         writer.writerow(
             [
                 _day(day),
                 currency,
                 category,
-                _rate(rate),
+                _rate(value),
                 money(Decimal(base)),
                 money(Decimal(tax)),
                 count,
