@@ -30,7 +30,7 @@ from web.documents.storage import LocalStorage
 from web.models import Document
 from web.models.enums import DocumentKind, VatRegime
 from web.services import accounting_exports
-from web.services.accounting_exports import FEC_COLUMNS, Issued, Sum, entry
+from web.services.accounting_exports import FEC_COLUMNS, Issued, Sum, entry, fec_amount
 from web.services.errors import ValidationFailed
 from web.services.timeline import Actor
 
@@ -378,6 +378,8 @@ def test_every_entry_balances_whatever_its_lines(
         credit = sum((p.credit for p in postings), Decimal(0))
         assert debit == credit
         assert all(p.debit >= 0 and p.credit >= 0 and not (p.debit and p.credit) for p in postings)
+        for p in postings:  # "0,00" and "12,50", never "-0,00"
+            assert AMOUNT.match(fec_amount(p.debit)) and AMOUNT.match(fec_amount(p.credit))
         # The customer owes what the lines come to (a credit note: is owed it).
         owed = sum((s.net + s.tax for s in sums), Decimal(0))
         customer = postings[0]

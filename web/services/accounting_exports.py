@@ -261,15 +261,18 @@ def _sums(session: Session, start: dt.date, end: dt.date) -> dict[int, list[Sum]
     )
     sums: dict[int, list[Sum]] = defaultdict(list)
     for document_id, root, value, category, net, tax in session.execute(query):
-        sums[document_id].append(
-            Sum(root, _rate(value), category, money(Decimal(net)), money(Decimal(tax)))
-        )
+        sums[document_id].append(Sum(root, _rate(value), category, _cents(net), _cents(tax)))
     return sums
 
 
 def _rounded_rate() -> Any:
-    """The line's rate to the hundredth, so 5.5 and 5.5000 a shop sent are one rate."""
+    """The line's rate to the hundredth, as the document prints it (a shop's 5.4999 is 5.50)."""
     return func.round(DocumentLine.tax_rate, literal_column("2"))
+
+
+def _cents(value: Any) -> Decimal:
+    """A sum from the database, to the cent; never "-0.00"."""
+    return money(Decimal(value or 0)) + ZERO
 
 
 def _rate(value: Any) -> Decimal:
@@ -317,7 +320,7 @@ def documents_csv(session: Session, start: dt.date, end: dt.date) -> Export:
         per_rate: list[Any] = []
         for key in columns:
             if key in by_rate:
-                per_rate += [sign * by_rate[key][0], sign * by_rate[key][1]]
+                per_rate += [_signed(sign, by_rate[key][0]), _signed(sign, by_rate[key][1])]
             else:
                 per_rate += ["", ""]
         writer.writerow(
@@ -330,14 +333,19 @@ def documents_csv(session: Session, start: dt.date, end: dt.date) -> Export:
                 document.buyer,
                 document.buyer_vat_number,
                 document.currency,
-                sign * net,
+                _signed(sign, net),
                 *per_rate,
-                sign * tax,
-                sign * (net + tax),
+                _signed(sign, tax),
+                _signed(sign, net + tax),
             ]
         )
     data = codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
     return Export(f"documents-{start}-{end}.csv", "text/csv", data, len(documents))
+
+
+def _signed(sign: int, value: Decimal) -> Decimal:
+    """A credit note's amount negative; zero stays "0.00", never "-0.00"."""
+    return sign * value + ZERO
 
 
 def _column(name: str, rate: Decimal, category: str) -> str:
@@ -406,6 +414,7 @@ def _posting(
     number: str, label: str, debit: Decimal, aux: str = "", aux_label: str = ""
 ) -> Posting:
     """A posting of `debit` (a negative amount is a credit of its opposite)."""
+    debit += ZERO  # -0.00 (a credit note of nothing) is 0.00
     if debit >= 0:
         return Posting(number, label, debit, ZERO, aux, aux_label)
     return Posting(number, label, ZERO, -debit, aux, aux_label)
@@ -417,7 +426,8 @@ def _fec_text(value: str) -> str:
     return safe_cell(flat)
 
 
-def _fec_amount(value: Decimal) -> str:
+def fec_amount(value: Decimal) -> str:
+    """12.5 → "12,50": the decimal comma of the FEC."""
     return f"{money(value):f}".replace(".", ",")
 
 
@@ -477,8 +487,8 @@ def fec_rows(session: Session, start: dt.date, end: dt.date) -> Iterator[list[st
                 _fec_text(document.reference),
                 day,
                 _fec_text(wording),
-                _fec_amount(posting.debit),
-                _fec_amount(posting.credit),
+                fec_amount(posting.debit),
+                fec_amount(posting.credit),
                 "",
                 "",
                 day,  # issued means validated: the document can no longer change
@@ -552,8 +562,8 @@ def consumer_sales(session: Session, start: dt.date, end: dt.date) -> Export:
                 currency,
                 category,
                 _rate(value),
-                money(Decimal(base)),
-                money(Decimal(tax)),
+                _cents(base),
+                _cents(tax),
                 count,
             ]
         )
