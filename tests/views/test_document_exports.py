@@ -11,6 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from tests.conftest import csrf_token
 from tests.services.test_accounting_exports import DAY_1, DAY_2, fec_rows, issue_period
 from web.documents.storage import LocalStorage
 from web.models import User
@@ -118,3 +119,18 @@ def test_the_fec_refused_without_a_siren_says_so(
     response = client.get("/documents/exports/download", query_string={"format": "fec", **RANGE})
     assert response.status_code == 422
     assert "SIREN" in response.get_data(as_text=True)
+
+
+def test_the_page_speaks_english_to_whoever_chose_it(
+    client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    login_as(Role.MANAGER)
+    french = client.get("/documents/exports").get_data(as_text=True)
+    assert "<h1>Exports pour l'expert-comptable</h1>" in french
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_token(client, "/")})
+    english = client.get(
+        "/documents/exports/download", query_string={"format": "fec", "from": "x", "to": ""}
+    ).get_data(as_text=True)
+    assert "Exports for the accountant" in english
+    assert "Sales journal (FEC)" in english
+    assert english.count("Enter a date as YYYY-MM-DD.") == 2
