@@ -106,6 +106,7 @@ CSV_HEAD = (
     "total_ht",
 )
 CSV_TAIL = ("total_tva", "total_ttc")
+CSV_TYPE = "text/csv; charset=utf-8"
 EREPORTING_COLUMNS = ("date", "currency", "category", "rate", "base", "vat", "documents")
 
 SALES_KINDS = (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)
@@ -117,7 +118,7 @@ class Export:
     """A file ready to hand over: its name, type, bytes, and how many documents it covers."""
 
     filename: str
-    mimetype: str
+    content_type: str
     data: bytes
     documents: int
 
@@ -340,7 +341,7 @@ def documents_csv(session: Session, start: dt.date, end: dt.date) -> Export:
             ]
         )
     data = codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
-    return Export(f"documents-{start}-{end}.csv", "text/csv", data, len(documents))
+    return Export(f"documents-{start}-{end}.csv", CSV_TYPE, data, len(documents))
 
 
 def _signed(sign: int, value: Decimal) -> Decimal:
@@ -514,7 +515,10 @@ def sales_journal(session: Session, start: dt.date, end: dt.date) -> Export:
     text = _latin9("\r\n".join(lines) + "\r\n")
     count = len({line.split("|")[2] for line in lines[1:]})
     return Export(
-        fec_filename(siren, end), "text/plain", text.encode(FEC_ENCODING, "replace"), count
+        fec_filename(siren, end),
+        f"text/plain; charset={FEC_ENCODING}",
+        text.encode(FEC_ENCODING, "replace"),
+        count,
     )
 
 
@@ -573,4 +577,4 @@ def consumer_sales(session: Session, start: dt.date, end: dt.date) -> Export:
         )
     )
     data = codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
-    return Export(f"e-reporting-{start}-{end}.csv", "text/csv", data, int(documents_count or 0))
+    return Export(f"e-reporting-{start}-{end}.csv", CSV_TYPE, data, int(documents_count or 0))

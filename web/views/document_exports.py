@@ -69,10 +69,7 @@ def download() -> ResponseReturnValue:
         errors.update(exc.errors)
     if errors:
         return _page(form, errors, 422)
-    response = Response(result.data, mimetype=result.mimetype)
-    if result.mimetype.startswith("text/"):
-        charset = "iso-8859-15" if form["format"] == "fec" else "utf-8"
-        response.headers["Content-Type"] = f"{result.mimetype}; charset={charset}"
+    response = Response(result.data, content_type=result.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
