@@ -8,6 +8,7 @@ assert is allowed, and its totals are the PDF's.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -17,6 +18,8 @@ import facturx
 import pypdf
 import pytest
 from babel.numbers import format_currency
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from saxonche import PySaxonProcessor
 from sqlalchemy.orm import Session
@@ -26,7 +29,7 @@ from tests.factories import make_line, make_order, make_shop
 from web.documents import invoices
 from web.documents.facturx import FacturXError, cii_xml
 from web.documents.storage import LocalStorage
-from web.models import Document, Order
+from web.models import CompanySettings, Document, Order, Shop
 from web.models.enums import DocumentKind, PaymentState, VatRegime
 from web.services.timeline import Actor
 
@@ -383,3 +386,182 @@ def test_the_pdf_is_pdf_a_3b_with_the_xml_attached_as_data(
     assert attached.get_object()["/F"] == "factur-x.xml"
     assert attached.get_object()["/AFRelationship"] == "/Data"
     assert list(reader.attachments) == ["factur-x.xml"]
+
+
+# --- Any mix of lines the arithmetic can produce -------------------------------------------
+
+RATES = [Decimal("20"), Decimal("10"), Decimal("5.5"), Decimal("2.1"), Decimal("0")]
+PLACED = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
+
+
+def transient_company(franchise: bool) -> CompanySettings:
+    """The test company, not stored: the snapshot reads its fields only."""
+    return CompanySettings(
+        id=1,
+        legal_name="Comptoir du Thé SAS",
+        trade_name="La Boutique du Thé",
+        address="12 rue des Lilas",
+        postcode="69003",
+        city="Lyon",
+        country="FR",
+        email="compta@boutique-the.example",
+        phone="",
+        website="",
+        siren="732829320",
+        siret="73282932000074",
+        rcs_city="Lyon",
+        legal_form="SAS",
+        share_capital=Decimal("10000.00"),
+        vat_number="" if franchise else "FR44732829320",
+        vat_regime=VatRegime.FRANCHISE if franchise else VatRegime.NORMAL,
+        iban="FR1420041010050500013M02606",
+        bic="PSSTFRPPLIL",
+        payment_terms="Paiement à 30 jours",
+        payment_days=30,
+        early_payment="",
+        late_penalty="",
+        recovery_indemnity="",
+    )
+
+
+def transient_order(buyer: dict[str, str]) -> Order:
+    return Order(
+        shop=Shop(name="La Boutique du Thé"),
+        number="#1001",
+        marketplace_ref="",
+        placed_at=PLACED,
+        currency="EUR",
+        payment_state=PaymentState.UNPAID,
+        email="marie@example.org",
+        billing_address=buyer,
+        shipping_address=buyer,
+    )
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> tuple[list[invoices.Line], bool, DocumentKind, dict[str, str]]:
+    """Products at French rates with their own discounts, shipping, order discounts per rate."""
+    franchise = draw(st.booleans())
+    category = "E" if franchise else "S"
+    cents = st.integers(min_value=1, max_value=99_999).map(lambda c: Decimal(c) / 100)
+    lines: list[invoices.Line] = []
+    for index in range(draw(st.integers(min_value=1, max_value=25))):
+        rate = Decimal(0) if franchise else draw(st.sampled_from(RATES))
+        quantity = Decimal(draw(st.integers(min_value=1, max_value=7)))
+        unit = draw(cents)
+        net = invoices.money(unit * quantity)
+        tax = invoices.money(net * rate / 100)
+        lines.append(
+            invoices.Line(
+                "product",
+                f"Article {index}",
+                quantity,
+                unit,
+                rate,
+                net,
+                tax,
+                index,
+                f"A{index}",
+                category,
+            )
+        )
+        share = draw(st.sampled_from([None, Decimal("0.1"), Decimal("0.33"), Decimal("1")]))
+        if share is not None:
+            off = invoices.money(net * share)
+            lines.append(
+                invoices.Line(
+                    "discount",
+                    f"Article {index}",
+                    quantity,
+                    Decimal(0),
+                    rate,
+                    -off,
+                    -invoices.money(off * rate / 100),
+                    index,
+                    f"A{index}",
+                    category,
+                )
+            )
+    if draw(st.booleans()):
+        rate = Decimal(0) if franchise else Decimal(20)
+        net = draw(cents)
+        tax = invoices.money(net * rate / 100)
+        lines.append(
+            invoices.Line(
+                "shipping", "Colissimo", Decimal(1), net, rate, net, tax, tax_category=category
+            )
+        )
+    products = [line for line in lines if line.kind == "product"]
+    if draw(st.booleans()):
+        for rate in sorted({line.tax_rate for line in products}):
+            base = sum((line.total_net for line in products if line.tax_rate == rate), Decimal(0))
+            off = invoices.money(base * Decimal("0.05"))
+            if off:
+                lines.append(
+                    invoices.Line(
+                        "discount",
+                        "BIENVENUE",
+                        Decimal(1),
+                        Decimal(0),
+                        rate,
+                        -off,
+                        -invoices.money(off * rate / 100),
+                        tax_category=category,
+                    )
+                )
+    kind = draw(st.sampled_from([DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE]))
+    buyer = draw(
+        st.sampled_from(
+            [
+                {
+                    "first_name": "Marie",
+                    "last_name": "Curie",
+                    "line1": "11 rue Curie",
+                    "postcode": "75005",
+                    "city": "Paris",
+                    "country_code": "FR",
+                },
+                {
+                    "company": "Atomium NV",
+                    "vat_id": "BE0403170701",
+                    "line1": "Square de l'Atomium",
+                    "postcode": "1020",
+                    "city": "Bruxelles",
+                    "country_code": "BE",
+                },
+                {
+                    "first_name": "Anonyme",
+                    "vat_id": "12345",
+                },  # no country, a VAT number without prefix
+            ]
+        )
+    )
+    return lines, franchise, kind, buyer
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_any_mix_of_lines_gives_valid_en16931(
+    en16931: Check, drawn: tuple[list[invoices.Line], bool, DocumentKind, dict[str, str]]
+) -> None:
+    lines, franchise, kind, buyer = drawn
+    figures = invoices.totals(lines)
+    assume(figures.gross > 0)
+    corrects = Document(reference="FA-2026-000041", issue_date=dt.date(2026, 3, 1))
+    data = invoices.snapshot(
+        transient_order(buyer),
+        transient_company(franchise),
+        kind,
+        "AV-2026-000007" if kind == DocumentKind.CREDIT_NOTE else "FA-2026-000042",
+        dt.date(2026, 3, 4),
+        lines,
+        "fr",
+        corrects=corrects if kind == DocumentKind.CREDIT_NOTE else None,
+        reason="Retour" if kind == DocumentKind.CREDIT_NOTE else "",
+    )
+    xml = cii_xml(data)
+    assert en16931(xml) == []
+    tree = etree.fromstring(xml)
+    assert amount(tree, SUMMATION + "ram:GrandTotalAmount") == figures.gross
+    assert amount(tree, SUMMATION + "ram:TaxTotalAmount") == figures.tax
+    assert amount(tree, SUMMATION + "ram:TaxBasisTotalAmount") == figures.net
