@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from saxonche import PySaxonProcessor
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests.documents.conftest import complete_company, pdf_text, relay_order
@@ -565,3 +566,31 @@ def test_any_mix_of_lines_gives_valid_en16931(
     assert amount(tree, SUMMATION + "ram:GrandTotalAmount") == figures.gross
     assert amount(tree, SUMMATION + "ram:TaxTotalAmount") == figures.tax
     assert amount(tree, SUMMATION + "ram:TaxBasisTotalAmount") == figures.net
+
+
+def test_a_name_with_control_characters_still_gives_valid_xml(
+    db_session: Session, storage: LocalStorage, en16931: Check
+) -> None:
+    complete_company(db_session)
+    order = relay_order(db_session)
+    order.lines[0].name = "Mug\x0bbleu\x1f"
+    document = issue(db_session, order, storage)
+    tree = assert_valid_and_equal(document, storage, en16931)
+    names = [n.text for n in tree.iterfind(".//ram:SpecifiedTradeProduct/ram:Name", NS)]
+    assert names[0] == "Mug bleu "
+
+
+def test_a_document_whose_factur_x_data_is_refused_is_not_issued(
+    db_session: Session, storage: LocalStorage
+) -> None:
+    complete_company(db_session)
+    order = relay_order(db_session)
+    order.currency = "ZZZ"  # no such currency: the Factur-X data cannot be built
+    savepoint = db_session.begin_nested()
+    with pytest.raises(FacturXError, match="ZZZ"):
+        issue(db_session, order, storage)
+    savepoint.rollback()
+    assert db_session.scalars(select(Document)).all() == []
+    assert list(storage.root.rglob("*.pdf")) == []
+    order.currency = "EUR"
+    assert issue(db_session, order, storage).number == 1  # the refused one took no number

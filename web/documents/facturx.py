@@ -24,6 +24,7 @@ How the snapshot's lines become EN 16931 data:
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from decimal import Decimal
@@ -389,13 +390,29 @@ def data_dict(data: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+# Characters XML 1.0 cannot carry (control characters a shop's product name may hold).
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return NOT_XML.sub(" ", value)
+    if isinstance(value, dict):
+        return {key: _xml_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_xml_safe(item) for item in value]
+    return value
+
+
 def cii_xml(data: Mapping[str, Any]) -> bytes:
     """The EN 16931 CII XML of an invoice (380) or credit note (381), checked against the XSD."""
     from facturx import generate_cii_xml
 
     try:
         return bytes(
-            generate_cii_xml(data_dict(data), level=LEVEL, check_xsd=True, check_schematron=False)
+            generate_cii_xml(
+                _xml_safe(data_dict(data)), level=LEVEL, check_xsd=True, check_schematron=False
+            )
         )
     except FacturXError:
         raise
