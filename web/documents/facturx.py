@@ -101,7 +101,7 @@ def _category(category: str, rate: Any) -> str:
 
 
 def legal_mention(seller: Mapping[str, Any], locale: str, currency: str) -> str:
-    """'SAS with a share capital of 10,000.00 € · RCS Lyon 732 829 320' (what is known)."""
+    """'SAS with a share capital of €10,000.00 · RCS Lyon 732829320' (what is known)."""
     parts = []
     form = seller.get("legal_form") or ""
     if form and seller.get("share_capital"):
@@ -197,17 +197,9 @@ def _buyer(data: Mapping[str, Any], country: str) -> dict[str, Any]:
 def _delivery(data: Mapping[str, Any], country: str) -> dict[str, Any]:
     delivery = data.get("delivery") or {}
     lines = _country_name_free(list(delivery.get("address_lines") or []), country, data["locale"])
-    party = {
-        "name": delivery.get("name") or data["buyer"].get("name") or "—",
-        "country_code": country,
-    }
-    if lines:
-        party["addr_l1"] = lines[0]
-    if len(lines) > 1:
-        party["addr_l2"] = lines[1]
-    if len(lines) > 2:
-        party["addr_l3"] = ", ".join(lines[2:])
-    return party
+    # The snapshot keeps the delivery address as printed lines (no postcode or city apart).
+    name = delivery.get("name") or data["buyer"].get("name") or "—"
+    return {"name": name, **_address(lines, "", "", country)}
 
 
 # --- Lines, allowances, VAT ----------------------------------------------------------------
@@ -441,7 +433,7 @@ def embed(pdf: bytes, data: Mapping[str, Any]) -> bytes:
                 xml,
                 flavor="factur-x",
                 level=LEVEL,
-                check_xsd=True,
+                check_xsd=False,  # cii_xml checked it
                 pdf_metadata=metadata,
                 lang="fr-FR" if locale == "fr" else "en-GB",
             )
