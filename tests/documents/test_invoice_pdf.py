@@ -152,6 +152,7 @@ def test_under_the_franchise_the_mention_replaces_the_vat(
     text = text_of(document, storage)
     assert_mentions(text, "TVA non applicable, art. 293 B du CGI", "Net à payer 71,10 €")
     assert squeezed("Total TTC") not in text and squeezed("TVA 20 %") not in text
+    assert "HT" not in text  # no "excl. VAT" where there is no VAT
     assert "intracommunautaire" not in text
 
 
