@@ -337,7 +337,6 @@ def test_credit_notes_are_valid_and_cite_the_invoice(
         assert cited is not None
         assert cited.findtext("ram:IssuerAssignedID", namespaces=NS) == invoice.reference
         assert invoice.issue_date is not None
-        assert cited.findtext(".//*", namespaces=NS) or True
         day = cited.findtext(".//{*}DateTimeString")
         assert day == invoice.issue_date.strftime("%Y%m%d")
     assert partial.total_gross == Decimal("54.00")
