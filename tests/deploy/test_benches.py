@@ -45,3 +45,10 @@ def test_delivery_notes_bench_renders_against_its_baseline() -> None:
     out = run_bench("bench/delivery_notes.py", "--count", "3", "--repeat", "2")
     assert "x the empty page" in out
     assert "issue 3 delivery notes" in out
+
+
+def test_invoices_bench_renders_factur_x_against_the_delivery_note() -> None:
+    out = run_bench("bench/invoices.py", "--lines", "12", "--repeat", "1", "--count", "2")
+    assert "invoice of  12 order lines (17 lines, " in out
+    assert "x the delivery note" in out
+    assert "issue 2 invoices" in out

@@ -58,7 +58,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from web.documents import parties
+from web.documents import facturx, parties
 from web.documents.company import FRANCHISE_MENTION, require_complete, seller
 from web.documents.numbering import next_number
 from web.documents.render import Asset, Renderer, WeasyPrintEngine, load_assets
@@ -543,7 +543,8 @@ def _pdfa_renderer() -> Renderer:
 def render_document_pdf(
     data: Mapping[str, Any], company: CompanySettings, renderer: Renderer | None = None
 ) -> bytes:
-    """The invoice or credit note as PDF/A-3b, with its Factur-X XML when facturx exists."""
+    """The invoice or credit note as PDF/A-3b carrying its Factur-X XML (raises FacturXError
+    when that XML is not valid: such a document must not be issued)."""
     renderer = renderer or _pdfa_renderer()
     assets = dict(renderer.assets)
     if company.logo:
@@ -552,10 +553,6 @@ def render_document_pdf(
     from web.documents.render import render_html
 
     pdf = renderer.engine.pdf(render_html(template, {"doc": data}, data["locale"]), assets)
-    try:
-        from web.documents import facturx  # type: ignore[attr-defined]
-    except ImportError:  # the seam: Factur-X arrives in its own module
-        return pdf
     return facturx.embed(pdf, data)
 
 
