@@ -187,3 +187,27 @@ def test_a_b2b_buyer_gets_its_identifiers(db_session: Session, storage: LocalSto
     assert buyer["is_business"] and buyer["siren"] == "303265045"
     assert document.buyer_name == "Laboratoire Curie SARL"
     assert document.kind == DocumentKind.INVOICE
+
+
+def test_a_discounted_line_invoiced_in_two_parts_adds_up_to_the_shop_line(
+    db_session: Session, storage: LocalStorage
+) -> None:
+    complete_company(db_session)
+    shop = make_shop(db_session, "deux-fois")
+    bowl = make_line(
+        "BOL",
+        2,
+        "30.00",
+        discount_amount=Decimal("6.00"),
+        total_gross=Decimal("54.00"),
+        total_net=Decimal("45.00"),
+        tax_amount=Decimal("9.00"),
+    )
+    order = make_order(db_session, shop, [bowl], discount_total=Decimal("6.00"))
+    first = issue(db_session, order, storage, {bowl.id: Decimal(1)})
+    second = issue(db_session, order, storage)
+    assert first.total_gross == second.total_gross == Decimal("27.00")
+    assert second.snapshot["shop_check"]["difference"] == "0.00"
+    discounts = [line for doc in (first, second) for line in doc.lines if line.kind == "discount"]
+    assert [line.total_net for line in discounts] == [Decimal("-2.50"), Decimal("-2.50")]
+    assert all("E" not in line["unit_price_net"] for line in second.snapshot["lines"])

@@ -180,6 +180,12 @@ def _prorate(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     return money(amount * part / whole) if whole else ZERO
 
 
+def _plain(value: Decimal) -> Decimal:
+    """The value without trailing zeros beyond the cents, never in exponent form: 12.5 → 12.50."""
+    value = value.normalize()
+    return value.quantize(CENT) if value.as_tuple().exponent > -2 else value  # type: ignore[operator]
+
+
 def _snap_rate(rate: Decimal) -> Decimal:
     nearest = min(KNOWN_RATES, key=lambda known: abs(known - rate))
     return nearest if abs(nearest - rate) <= Decimal("0.6") else rate.quantize(RATE_PLACES)
@@ -316,7 +322,8 @@ def _product_lines(
         net_taken, tax_taken = state.amounts.get((line.id, kind), (ZERO, ZERO))
         dnet_taken, dtax_taken = state.amounts.get((line.id, "discount"), (ZERO, ZERO))
         part_net, part_tax = before_net - net_taken, before_tax - tax_taken
-        part_dnet, part_dtax = discount_net - dnet_taken, discount_tax - dtax_taken
+        # Discount lines are stored negative: what they took is added back.
+        part_dnet, part_dtax = discount_net + dnet_taken, discount_tax + dtax_taken
     else:
         part_net, part_tax = (
             _prorate(before_net, quantity, whole),
@@ -325,7 +332,7 @@ def _product_lines(
         part_dnet = _prorate(discount_net, quantity, whole)
         part_dtax = _prorate(discount_tax, quantity, whole)
     category = "E" if franchise else "S"
-    unit = (before_net / whole).quantize(UNIT_PLACES, rounding=ROUND_HALF_UP).normalize()
+    unit = _plain((before_net / whole).quantize(UNIT_PLACES, rounding=ROUND_HALF_UP))
     name = f"{line.name} — {line.options}" if line.options else line.name
     result = [
         Line(
