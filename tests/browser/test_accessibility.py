@@ -46,6 +46,8 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "tracking.job_status": ("/shipping/", "#tracking-import form"),
     "warehouse.pick": ("/warehouse/", "#pick-page"),
     "warehouse.pack": ("/warehouse/", "main a.pack-button"),
+    # A valid link is a PDF; every other one is this page, the buyer's only HTML.
+    "public_documents.show": ("/d/not-a-link", None),
 }
 FRAGMENTS = {
     "static": "files",
