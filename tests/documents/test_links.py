@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from web.documents.delivery_notes import issue_delivery_note
 from web.documents.storage import sha256
 from web.models import Document, utcnow
 from web.services.timeline import Actor
+from web.views import known_device
 
 ACTOR = Actor.system("test")
 SECRET = "test-secret-key"  # the test app's SECRET_KEY (tests/conftest.py)
@@ -111,7 +113,7 @@ def test_a_link_lasts_link_days_then_is_a_404_like_any_other(
 
 
 def test_tampered_tokens_are_404s_with_the_same_body_as_an_unknown_one(
-    client: FlaskClient, db_session: Session, invoice: Document
+    app: Flask, client: FlaskClient, db_session: Session, invoice: Document
 ) -> None:
     token = links.token_for(invoice)
     assert client.get(f"/d/{token}").status_code == 200
@@ -136,11 +138,19 @@ def test_tampered_tokens_are_404s_with_the_same_body_as_an_unknown_one(
     tampered.append(str(ours.dumps([other.id, (invoice.pdf_sha256 or "")[:16]])))
     # The right document under a valid signature of another salt (what Flask signs its
     # session cookie with, or anything else signed with the same key).
-    for salt in ("cookie-session", "itsdangerous", "comptoir.known-device"):
-        foreign = URLSafeTimedSerializer(
-            SECRET, salt=salt, signer_kwargs={"digest_method": hashlib.sha256}
-        )
-        tampered.append(str(foreign.dumps([invoice.id, (invoice.pdf_sha256 or "")[:16]])))
+    named = [invoice.id, (invoice.pdf_sha256 or "")[:16]]
+    for salt in ("itsdangerous", known_device.SALT):
+        for digest in (hashlib.sha1, hashlib.sha256):
+            foreign = URLSafeTimedSerializer(
+                SECRET, salt=salt, signer_kwargs={"digest_method": digest}
+            )
+            tampered.append(str(foreign.dumps(named)))
+    # Exactly what the app signs its session cookie with.
+    interface = app.session_interface
+    assert isinstance(interface, SecureCookieSessionInterface)
+    session_cookie = interface.get_signing_serializer(app)
+    assert session_cookie is not None
+    tampered.append(str(session_cookie.dumps(named)))
     # A link signed by another instance's key.
     stranger = URLSafeTimedSerializer(
         "another-secret", salt=links.SALT, signer_kwargs={"digest_method": hashlib.sha256}

@@ -232,7 +232,7 @@ def test_an_issued_invoice_reaches_the_buyers_account_and_its_link_opens_the_pdf
 
     assert outbox.dispatch_due(session_factory) == 1
 
-    [note] = [n for n in platform.visible_notes() if document.reference in n]
+    [note] = [n for n in platform.visible_notes() if str(document.reference) in n]
     # Shopify's note line starts "Comptoir [d<id>]: ", the others hold the words alone.
     assert f"Votre facture {document.reference} : http://comptoir.test/d/" in note
     opens_the_pdf(client, note, document)
@@ -265,12 +265,12 @@ def test_a_retry_after_a_lost_answer_does_not_write_the_link_twice(
     outbox.dispatch_due(session_factory)
     [message] = messages(db_session, order)
     assert message.state == OutboxState.FAILED
-    assert len([n for n in platform.visible_notes() if document.reference in n]) == 1
+    assert len([n for n in platform.visible_notes() if str(document.reference) in n]) == 1
 
     assert outbox.dispatch_due(session_factory, now=later(3600)) == 1
     [message] = messages(db_session, order)
     assert message.state == OutboxState.SENT and message.attempts == 2
-    [note] = [n for n in platform.visible_notes() if document.reference in n]
+    [note] = [n for n in platform.visible_notes() if str(document.reference) in n]
     opens_the_pdf(client, note, document)
     writes = platform.emulator.requests_to(platform.write_method, platform.write_path)
     assert len(writes) == 1
@@ -289,7 +289,7 @@ def test_nothing_is_sent_when_the_shop_does_not_show_documents(
     assert messages(db_session, order) == []
     assert outbox.dispatch_due(session_factory, now=later(10**5)) == 0
     assert platform.emulator.writes() == []
-    assert not [n for n in platform.visible_notes() if document.reference in n]
+    assert not [n for n in platform.visible_notes() if str(document.reference) in n]
 
 
 def test_a_setting_turned_off_before_delivery_ignores_the_message_with_its_reason(

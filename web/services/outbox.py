@@ -1,8 +1,9 @@
 """The outbox: what the shop must learn, written with the change, delivered by a dispatcher.
 
-A change that the shop must follow (a milestone, a cancellation, a comment for the buyer)
-writes an OutboxMessage in the same transaction, with an idempotency key, so the message
-exists if and only if the change committed. The dispatcher delivers each message in three
+A change that the shop must follow (a milestone, a cancellation, a comment for the buyer,
+a shipment, the link to an invoice or credit note) writes an OutboxMessage in the same
+transaction, with an idempotency key, so the message exists if and only if the change
+committed. The dispatcher delivers each message in three
 steps: claim it (one transaction: attempts + 1, and a lease that makes it due again if the
 process dies), call the shop's connector (which reads the shop's state first and writes only
 what is missing), then record the outcome (a second transaction). A process killed between
