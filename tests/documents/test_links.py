@@ -196,3 +196,16 @@ def test_a_document_whose_stored_file_changed_is_not_served(
     response = client.get(path)
     assert response.status_code == 404
     assert response.get_data() == unknown_body(client)
+
+
+def test_the_words_for_the_shop_are_in_the_documents_language(
+    app: Flask, client: FlaskClient, db_session: Session, invoice: Document
+) -> None:
+    when = days_ago(1)
+    link = links.document_link(invoice, now=when)
+    assert links.link_text(invoice, now=when) == f"Votre facture {invoice.reference} : {link}"
+    english = invoices.issue_invoice(db_session, relay_order(db_session), ACTOR, locale="en")
+    db_session.commit()
+    text = links.link_text(english, now=when)
+    assert text == f"Your invoice {english.reference}: {links.document_link(english, now=when)}"
+    assert client.get(path_of(text.rpartition(" ")[2])).status_code == 200
