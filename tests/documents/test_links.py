@@ -136,6 +136,10 @@ def test_tampered_tokens_are_404s_with_the_same_body_as_an_unknown_one(
         SECRET, salt=links.SALT, signer_kwargs={"digest_method": hashlib.sha256}
     )
     tampered.append(str(ours.dumps([other.id, (invoice.pdf_sha256 or "")[:16]])))
+    # Validly signed, but naming no document, or not as the token names them.
+    tampered.append(str(ours.dumps([other.id + 1000, (other.pdf_sha256 or "")[:16]])))
+    tampered.append(str(ours.dumps({"id": invoice.id})))
+    tampered.append(str(ours.dumps([str(invoice.id), (invoice.pdf_sha256 or "")[:16]])))
     # The right document under a valid signature of another salt (what Flask signs its
     # session cookie with, or anything else signed with the same key).
     named = [invoice.id, (invoice.pdf_sha256 or "")[:16]]

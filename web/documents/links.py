@@ -130,7 +130,8 @@ def linked_document(session: Session, token: str, *, now: dt.datetime | None = N
     if (
         not isinstance(payload, list)
         or len(payload) != 2
-        or not isinstance(payload[0], int)
+        or type(payload[0]) is not int  # not a bool either
+        or not 0 < payload[0] < 2**31
         or not isinstance(payload[1], str)
     ):
         raise NotFound("no such document link")
