@@ -19,6 +19,7 @@ from web import config as app_config
 from web import crypto, htmx
 from web.connectors import addresses
 from web.db import make_engine, make_session_factory
+from web.documents import links as document_links
 from web.documents import storage as document_storage
 from web.i18n import N_
 from web.private_files import private_folder
@@ -29,8 +30,8 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
 
-# Reached without a login: the login page itself, health checks, static files and,
-# later, the HMAC-authenticated webhooks and signed document links.
+# Reached without a login: the login page itself, health checks, static files, the
+# HMAC-authenticated webhooks, the bearer-token API and signed document links (/d/…).
 PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "static", "auth.set_language"}
 PUBLIC_BLUEPRINTS = {"hooks", "public_documents", "api"}
 
@@ -85,6 +86,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
     addresses.configure(allow_private=bool(app.config["ALLOW_PRIVATE_SHOP_URLS"]))
     document_storage.configure(document_storage.LocalStorage(instance_path / "documents"))
+    document_links.configure(app.config["SECRET_KEY"], app.config["BASE_URL"])
     _init_database(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -149,6 +151,7 @@ def _register_blueprints(app: Flask) -> None:
         health,
         hooks,
         orders,
+        public_documents,
         shipments,
         shipping_modes,
         shops,
@@ -170,6 +173,7 @@ def _register_blueprints(app: Flask) -> None:
     from web.views import document_exports  # the accountant's exports, under /documents
 
     app.register_blueprint(document_exports.bp)
+    app.register_blueprint(public_documents.bp)
     app.register_blueprint(tracking.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead

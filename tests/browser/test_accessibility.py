@@ -47,6 +47,8 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "warehouse.pick": ("/warehouse/", "#pick-page"),
     "warehouse.pack": ("/warehouse/", "main a.pack-button"),
     "document_exports.index": ("/documents/exports", None),
+    # A valid link is a PDF; every other one is this page, the buyer's only HTML.
+    "public_documents.show": ("/d/not-a-link", None),
 }
 FRAGMENTS = {
     "static": "files",

@@ -24,6 +24,7 @@ from tests.conftest import csrf_token
 from tests.factories import make_event, make_message, make_order, make_shop
 from web import queue
 from web.app import CONTENT_SECURITY_POLICY, WASM_CONTENT_SECURITY_POLICY, WASM_ENDPOINTS
+from web.documents import links
 from web.documents.delivery_notes import issue_delivery_note
 from web.models import Job, Shipment, ShipmentLine, ShippingMode, User
 from web.models.enums import InboxState, JobState, Role
@@ -161,6 +162,7 @@ def _objects(
             "message_id": message.id,
             "mode_id": mode.id,
             "document_id": note.id,
+            "token": links.token_for(note),  # the buyer's link: the same PDF
             "filename": "js/app.js",
             "path": "no-such-route",
         },
@@ -227,6 +229,11 @@ def test_pages_without_a_login_and_error_pages_send_the_policy(
     assert login.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert not inline_code(login.get_data(as_text=True))
     assert client.get("/orders/").headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    # The page a buyer gets for a document link that leads nowhere.
+    unavailable = client.get("/d/not-a-link")
+    assert unavailable.status_code == 404
+    assert unavailable.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert not inline_code(unavailable.get_data(as_text=True))
     login_as(Role.VIEWER)
     for path, status in (("/no-such-page", 404), ("/admin/users", 403)):
         response = client.get(path)

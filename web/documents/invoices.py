@@ -65,6 +65,7 @@ from web.documents.render import Asset, Renderer, WeasyPrintEngine, load_assets
 from web.documents.storage import DocumentStorage, KeyExists, configured, sha256
 from web.models import CompanySettings, Document, DocumentLine, Order, OrderLine, utcnow
 from web.models.enums import DocumentKind, DocumentState, PaymentState, ShipmentState, VatRegime
+from web.services import outbox
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.order_queries import DESK_TZ
 from web.services.timeline import Actor, record_event
@@ -725,6 +726,7 @@ def _issue(
         params["shop_total"] = shop_check["shop_gross"]
     record_event(session, order, actor, EVENTS[kind], params)
     session.flush()
+    outbox.queue_document(session, document)
     return document
 
 

@@ -1,8 +1,9 @@
 """The outbox: what the shop must learn, written with the change, delivered by a dispatcher.
 
-A change that the shop must follow (a milestone, a cancellation, a comment for the buyer)
-writes an OutboxMessage in the same transaction, with an idempotency key, so the message
-exists if and only if the change committed. The dispatcher delivers each message in three
+A change that the shop must follow (a milestone, a cancellation, a comment for the buyer,
+a shipment, the link to an invoice or credit note) writes an OutboxMessage in the same
+transaction, with an idempotency key, so the message exists if and only if the change
+committed. The dispatcher delivers each message in three
 steps: claim it (one transaction: attempts + 1, and a lease that makes it due again if the
 process dies), call the shop's connector (which reads the shop's state first and writes only
 what is missing), then record the outcome (a second transaction). A process killed between
@@ -36,11 +37,13 @@ from web.connectors.base import (
     ShipmentToPush,
 )
 from web.connectors.registry import make_connector
+from web.documents import links
 from web.i18n import N_
-from web.models import Comment, OutboxMessage, Shop, utcnow
+from web.models import Comment, Document, OutboxMessage, Shop, utcnow
 from web.models.enums import (
     ActorType,
     CommentVisibility,
+    DocumentKind,
     LineKind,
     Milestone,
     OutboxState,
@@ -70,6 +73,9 @@ PUSH_TIMEOUT = 10.0
 STATUS = "status"
 COMMENT = "comment"
 SHIPMENT = "shipment"
+DOCUMENT = "document"
+# The documents whose link goes to the shop when they are issued.
+SENT_DOCUMENTS = (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.FAILED)
 PROBLEM_STATES = (OutboxState.FAILED, OutboxState.DEAD)
@@ -247,6 +253,33 @@ def queue_shipment(session: Session, shipment: Shipment) -> OutboxMessage | None
     )
 
 
+def queue_document(session: Session, document: Document) -> OutboxMessage | None:
+    """Queue the link to an invoice or credit note for the buyer's account at the shop.
+
+    Only when the shop shows documents in the buyer's account. The message carries the
+    document's id (and its reference, to name the message): the text and the link are
+    made when it is sent, the link stamped with the time the message was queued so that
+    every attempt sends the same words and the shop can tell it already has them.
+    """
+    order = document.order
+    if document.kind not in SENT_DOCUMENTS or not order.shop.show_documents_in_account:
+        return None
+    if document.id is None:
+        session.flush()
+    return _queue(
+        session,
+        order,
+        DOCUMENT,
+        f"document:{document.id}",
+        {"document_id": document.id, "reference": document.reference},
+    )
+
+
+def _document_of(session: Session, message: OutboxMessage) -> Document | None:
+    document_id = message.payload.get("document_id")
+    return session.get(Document, document_id) if document_id else None
+
+
 # --- Delivering them -------------------------------------------------------------------------
 
 
@@ -305,6 +338,7 @@ class _Claim:
     payload: dict[str, Any]
     queued_at: dt.datetime
     shipment: ShipmentToPush | None = None
+    text: str = ""
 
 
 def _locked(session: Session, message_id: int) -> OutboxMessage | None:
@@ -393,9 +427,17 @@ def _claim(session: Session, message: OutboxMessage, now: dt.datetime) -> _Claim
     message.attempts += 1
     message.claimed_until = now + LEASE
     shipment = None
+    text = ""
     if message.kind == SHIPMENT:
         found = _shipment_of(session, message)
         shipment = shipment_to_push(found) if found is not None else None
+    if message.kind == DOCUMENT:
+        document = _document_of(session, message)
+        if document is not None:
+            try:
+                text = links.link_text(document, now=message.created_at)
+            except links.LinksNotConfigured:
+                log.error("outbox message %s: no key to sign document links", message.id)
     return _Claim(
         attempts=message.attempts,
         platform=message.shop.platform.value,
@@ -405,6 +447,7 @@ def _claim(session: Session, message: OutboxMessage, now: dt.datetime) -> _Claim
         payload=dict(message.payload),
         queued_at=message.created_at,
         shipment=shipment,
+        text=text,
     )
 
 
@@ -418,11 +461,18 @@ def _switched_off(message: OutboxMessage) -> str | None:
             return N_("Comment pushes are switched off for this shop.")
     if message.kind == SHIPMENT and not shop.push_tracking:
         return N_("Shipment pushes are switched off for this shop.")
+    if message.kind == DOCUMENT and not shop.show_documents_in_account:
+        return N_("Documents are not shown in the buyer's account for this shop.")
     return None
 
 
 def _pointless(session: Session, message: OutboxMessage) -> str | None:
-    """Why a shipment message has nothing left to tell, if so."""
+    """Why a shipment or document message has nothing left to tell, if so."""
+    if message.kind == DOCUMENT:
+        document = _document_of(session, message)
+        if document is None or not links.has_link(document):
+            return N_("Its document no longer exists.")
+        return None
     if message.kind != SHIPMENT:
         return None
     shipment = _shipment_of(session, message)
@@ -460,6 +510,18 @@ def _call(claim: _Claim) -> PushOutcome:
                 since=claim.queued_at,
                 ref=f"c{payload['comment_id']}" if payload.get("comment_id") else "",
             )
+        if claim.kind == DOCUMENT:
+            if not claim.text:
+                raise ValueError("no link could be made to the document of this message")
+            # A customer note the buyer finds in their account; the e-mail is the shop's call.
+            return connector.push_comment(
+                claim.external_id,
+                claim.text,
+                customer_visible=True,
+                notify=False,
+                since=claim.queued_at,
+                ref=f"d{payload['document_id']}",
+            )
         raise ValueError(f"unknown outbox message kind {claim.kind!r}")
     finally:
         connector.close()
@@ -477,6 +539,8 @@ def subject(message: OutboxMessage) -> dict[str, Any]:
         }
     if message.kind == SHIPMENT:
         return {"shipment": payload.get("number", "")}
+    if message.kind == DOCUMENT:
+        return {"document": payload.get("reference", "")}
     return {}
 
 
@@ -676,6 +740,8 @@ def _retry_refusal(session: Session, message: OutboxMessage) -> str | None:
             return N_("its comment was deleted")
     if message.kind == SHIPMENT and _shipment_of(session, message) is None:
         return N_("its shipment no longer exists")
+    if message.kind == DOCUMENT and _document_of(session, message) is None:
+        return N_("its document no longer exists")
     if message.kind == STATUS and message.order_id is not None:
         newer = session.scalar(
             select(OutboxMessage.id).where(

@@ -128,6 +128,9 @@ def subject(value: Any, params: Params) -> str:
     if params.get("kind") == "shipment":
         number = params.get("shipment") or params.get("number") or MISSING
         return gettext("Shipment %(shipment)s", shipment=number)
+    if params.get("kind") == "document":
+        reference = params.get("document") or params.get("reference") or MISSING
+        return gettext("Document link %(document)s", document=reference)
     return str(params.get("kind") or gettext("Update"))
 
 
@@ -257,6 +260,8 @@ def _queued(params: Params) -> Message:
         return Message(N_("Comment queued for %(shop)s."))
     if params.get("kind") == "shipment":
         return Message(N_("Shipment %(shipment)s queued for %(shop)s."))
+    if params.get("kind") == "document":
+        return Message(N_("Document link %(document)s queued for %(shop)s."))
     return Message(
         N_("Status “%(status)s” (%(milestone)s) queued for %(shop)s."), {"milestone": state}
     )
