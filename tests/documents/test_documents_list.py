@@ -130,6 +130,7 @@ def test_a_new_prefix_is_its_own_series(db_session: Session, storage: LocalStora
         ("durand", ["second"]),
         ("#B-7", ["second"]),  # the order's number
         ("BL-", ["note"]),  # the reference
+        ("curie", ["note"]),  # a delivery note's buyer too
         ("martin durand", []),
         ("100%_", []),  # LIKE wildcards are text
     ],
