@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -289,3 +290,19 @@ def test_verify_names_each_tampered_and_missing_document(
         issued.Damage(first.reference or "", first.pdf_storage_key or "", "mismatch"),
         issued.Damage(note.reference or "", note.pdf_storage_key or "", "missing"),
     ]
+
+
+def test_old_downloads_are_removed_and_other_files_of_the_folder_left(tmp_path: Path) -> None:
+    old, fresh, other = (
+        tmp_path / "documents-download-1.zip",
+        tmp_path / "documents-download-2.pdf",
+        tmp_path / "orders-3.csv",
+    )
+    for path in (old, fresh, other):
+        path.write_bytes(b"x")
+    stale = old.stat().st_mtime - 25 * 3600
+    for path in (old, other):
+        os.utime(path, (stale, stale))
+
+    assert documents_list.remove_old_downloads(tmp_path) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == [fresh.name, other.name]

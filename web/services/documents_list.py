@@ -49,7 +49,7 @@ LATEST_DAY = dt.date(9000, 12, 31)
 DOWNLOAD_JOB = "documents.download"
 FORMATS = ("pdf", "zip")
 MAX_SELECTION = 2_000
-FILE_PREFIX = "documents-"
+FILE_PREFIX = "documents-download-"  # the exports folder holds other files too
 PROGRESS_EVERY = 10
 
 GONE = N_("the document no longer exists")
