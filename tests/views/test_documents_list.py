@@ -182,6 +182,7 @@ def test_a_zip_of_the_chosen_documents_for_its_creator_and_admins_only(
     assert job.state == JobState.DONE and job.progress == job.total == 2
     status = client.get(f"/documents/download/{job.id}", headers=PARTIAL).get_data(as_text=True)
     assert f'href="/documents/download/{job.id}/file"' in status
+    assert "2 documents prêts." in status
     assert "every 1s" not in status
 
     download = client.get(f"/documents/download/{job.id}/file")
