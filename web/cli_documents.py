@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 documents_cli = AppGroup("documents", help="Issued documents: verify them, export them.")
@@ -23,6 +22,8 @@ PROBLEMS = {
 @documents_cli.command("verify")
 def verify() -> None:
     """Re-hash every issued document's stored PDF; exit 1 naming each one damaged or missing."""
+    from flask import current_app
+
     from web.documents import issued
 
     with current_app.extensions["comptoir.sessions"]() as session:
