@@ -58,3 +58,30 @@ def documents_export(fmt: str, start: str, end: str, output: str | None) -> None
         target = target / result.filename
     write_private(target, result.data)
     click.echo(f"{result.documents} documents written to {target}", err=True)
+# --- flask documents verify ------------------------------------------------------------------
+
+PROBLEMS = {
+    "missing": "its PDF is missing",
+    "mismatch": "its PDF does not match the SHA-256 kept at issue",
+    "unreadable": "its PDF cannot be read",
+}
+
+
+@documents_cli.command("verify")
+def verify() -> None:
+    """Re-hash every issued document's stored PDF; exit 1 naming each one damaged or missing."""
+    from flask import current_app
+
+    from web.documents import issued
+
+    with current_app.extensions["comptoir.sessions"]() as session:
+        report = issued.verify_all(session)
+    for damage in report.damaged:
+        click.echo(f"{damage.reference} ({damage.key}): {PROBLEMS[damage.problem]}", err=True)
+    if not report.ok:
+        click.echo(
+            f"{len(report.damaged)} of {report.checked} issued documents damaged or missing",
+            err=True,
+        )
+        raise SystemExit(1)
+    click.echo(f"{report.checked} issued documents checked: every stored PDF matches its hash")

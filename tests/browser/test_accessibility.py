@@ -27,6 +27,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "audit.index": ("/admin/audit/", None),
     "orders.index": ("/orders/", None),
     "orders.detail": ("/orders/", ".orders-table tbody tr a[href*='/orders/']"),
+    "documents.index": ("/documents/", None),
     "shops.index": ("/shops/", None),
     "shops.new": ("/shops/new", None),
     "shops.edit": ("/shops/", "main a[href^='/shops/']:not([href$='/new'])"),
@@ -62,6 +63,8 @@ FRAGMENTS = {
     "bulk.job_status": "fragment polled by the bulk bar",
     "bulk.download": "file",
     "documents.pdf": "file (a stored PDF)",
+    "documents.download_status": "fragment polled by the documents list's download bar",
+    "documents.download_file": "file (the PDF or ZIP of a download job)",
     "api.document_pdf": "file (a stored PDF)",
     "shops.job_status": "fragment polled by the shop page",
     "shops.shop_lists": "fragment of the mappings page",
@@ -117,7 +120,9 @@ def test_page_has_no_accessibility_violation(page: Any, endpoint: str) -> None:
         assert_no_horizontal_scroll(page)
 
 
-@pytest.mark.parametrize("endpoint", ["dashboard.index", "orders.index", "orders.detail"])
+@pytest.mark.parametrize(
+    "endpoint", ["dashboard.index", "orders.index", "orders.detail", "documents.index"]
+)
 def test_english_pages_have_no_accessibility_violation(
     page: Any, live_app: Flask, endpoint: str
 ) -> None:

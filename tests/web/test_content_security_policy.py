@@ -149,10 +149,20 @@ def _objects(
         headers={**PARTIAL, "X-CSRFToken": csrf_token(client, "/orders/")},
     )
     assert posted.status_code == 200
-    assert queue.run_pending(session_factory) == 2  # the export and the tracking import
+    # And a real documents download, so its file is one too.
+    posted = client.post(
+        "/documents/download",
+        data={"format": "zip", "ids": [str(note.id)]},
+        headers={**PARTIAL, "X-CSRFToken": csrf_token(client, "/documents/")},
+    )
+    assert posted.status_code == 200
+    # The export, the documents download and the tracking import.
+    assert queue.run_pending(session_factory) == 3
     db_session.expire_all()
     export = db_session.scalars(select(Job).where(Job.kind == "orders.export")).one()
     assert export.state == JobState.DONE
+    download = db_session.scalars(select(Job).where(Job.kind == "documents.download")).one()
+    assert download.state == JobState.DONE
     return {
         "values": {
             "order_id": order.id,
@@ -172,6 +182,8 @@ def _objects(
             "sync_issues.outbox_row": {"message_id": message.id},
             "tracking.job_status": {"job_id": tracking.id},
             "tracking.refused_csv": {"job_id": tracking.id},
+            "documents.download_status": {"job_id": download.id},
+            "documents.download_file": {"job_id": download.id},
         },
         # Query strings a route needs to answer with what it is for (a file, not its form).
         "query": {
@@ -216,6 +228,7 @@ def test_every_get_route_sends_the_policy_and_no_inline_code(
     # Every kind of answer was met: pages, fragments, JSON, a file download, a static file.
     kinds = {mimetype for _endpoint, _status, mimetype in seen}
     assert {"text/html", "application/json", "text/csv", "application/pdf"} <= kinds, kinds
+    assert "application/zip" in kinds, kinds
     assert "text/javascript" in kinds, kinds
     # The ids resolved: nothing but the API's catch-all answered "not found".
     missing = {endpoint for endpoint, status, _ in seen if status == 404}

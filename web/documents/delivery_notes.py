@@ -91,6 +91,8 @@ def issue_delivery_note(
         pdf_storage_key=key,
         pdf_sha256=digest,
         shipment_id=shipment.id,
+        # As on invoices: the documents list filters on it without reading snapshots.
+        buyer_name=str(snapshot["buyer"]["name"])[:200],
         issued_at=utcnow(),
         issued_by_id=actor.user_id,
     )

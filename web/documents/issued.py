@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from web.documents.storage import DocumentStorage, KeyMissing, configured, sha256
+from web.documents.storage import (
+    DocumentStorage,
+    KeyMissing,
+    StorageError,
+    configured,
+    sha256,
+)
 from web.models import Document
 from web.models.enums import DocumentKind, DocumentState
 from web.services.errors import NotFound
@@ -70,3 +77,60 @@ def combined_pdf(
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# --- Verifying every stored document -------------------------------------------------------
+
+VERIFY_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One issued document whose stored PDF is missing or no longer matches its hash."""
+
+    reference: str
+    key: str
+    problem: str  # "missing" | "mismatch" | "unreadable"
+
+
+@dataclass
+class VerifyReport:
+    """What `verify_all` checked and what it found wrong."""
+
+    checked: int = 0
+    damaged: list[Damage] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+
+def verify_all(session: Session, storage: DocumentStorage | None = None) -> VerifyReport:
+    """Re-hash every issued document's stored PDF against the SHA-256 kept at issue.
+
+    The rows are read a batch at a time (never all at once) and one file is held in
+    memory at a time.
+    """
+    storage = storage or configured()
+    report = VerifyReport()
+    query = (
+        select(Document.reference, Document.id, Document.pdf_storage_key, Document.pdf_sha256)
+        .where(Document.state == DocumentState.ISSUED, Document.pdf_storage_key.is_not(None))
+        .order_by(Document.id)
+        .execution_options(yield_per=VERIFY_BATCH)
+    )
+    for reference, document_id, key, digest in session.execute(query):
+        report.checked += 1
+        name, key = reference or f"#{document_id}", str(key)
+        try:
+            data = storage.get(key)
+        except KeyMissing:
+            report.damaged.append(Damage(name, key, "missing"))
+            continue
+        except (StorageError, OSError):
+            log.exception("document %s: its PDF cannot be read", document_id)
+            report.damaged.append(Damage(name, key, "unreadable"))
+            continue
+        if sha256(data) != digest:
+            report.damaged.append(Damage(name, key, "mismatch"))
+    return report

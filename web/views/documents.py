@@ -1,18 +1,23 @@
-"""Documents from the order page: issue a shipment's delivery note, download a stored PDF."""
+"""Documents: the issued documents' list and bulk download, delivery notes, stored PDFs."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, request, url_for
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, flash, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
 
 from web import htmx
 from web.documents import delivery_notes, issued
-from web.models import Shipment
-from web.models.enums import Role
-from web.services import order_actions
-from web.services.errors import InvalidTransition, NotFound
+from web.models import Job, Shipment, Shop
+from web.models.enums import DocumentKind, Role
+from web.services import documents_list, order_actions
+from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.views.base import DESK_ROLES, EDITOR_ROLES, current_actor, db, restrict, roles_required
+from web.views.events import translated
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 restrict(bp, *DESK_ROLES, Role.WAREHOUSE)
@@ -61,3 +66,103 @@ def issue_delivery_note(shipment_id: int) -> ResponseReturnValue:
     return htmx.redirect_after_post(
         url_for("orders.detail", order_id=shipment.order_id) + "#documents-title"
     )
+
+
+# --- The documents list and its bulk download ------------------------------------------------
+
+
+@bp.get("/")
+@roles_required(*DESK_ROLES)
+def index() -> ResponseReturnValue:
+    """List the issued documents matching the filters; htmx swaps get the results only."""
+    filters, refused = documents_list.parse_filters(request.args)
+    # Read before the list: "all matching" then means the documents this list had.
+    newest_id = documents_list.newest_document_id(db())
+    return htmx.render(
+        "documents/index.html",
+        "documents/_results.html",
+        filters=filters,
+        refused=refused,
+        results=documents_list.list_documents(db(), filters),
+        args=filters.args(),
+        kinds=list(DocumentKind),
+        series=documents_list.series(db()),
+        shops=db().scalars(select(Shop).order_by(Shop.name)).all(),
+        newest_id=newest_id,
+    )
+
+
+@bp.post("/download")
+@roles_required(*DESK_ROLES)
+def download() -> ResponseReturnValue:
+    """Queue the download of the chosen documents as one PDF or a ZIP; show its progress."""
+    form = request.form
+    matching = form if form.get("scope") == "all" else None
+    folder = Path(current_app.instance_path) / "exports"
+    try:
+        selection = documents_list.select_documents(db(), form.getlist("ids"), matching)
+        job = documents_list.start_download(
+            db(), selection, form.get("format", ""), folder, current_user.id
+        )
+    except ValidationFailed as exc:
+        db().rollback()
+        texts = list(dict.fromkeys(exc.errors.values())) or [str(exc)]
+        return htmx.render(
+            "documents/download_job.html",
+            "orders/_bulk_errors.html",
+            status=422,
+            messages=[translated(text) for text in texts],
+        )
+    db().commit()
+    if htmx.is_htmx_request():
+        return htmx.render("documents/download_job.html", "documents/_download_job.html", job=job)
+    return htmx.redirect_after_post(url_for("documents.download_status", job_id=job.id))
+
+
+def _own_download(job_id: int) -> Job:
+    """The download job, if the user started it or is an admin."""
+    try:
+        job = documents_list.get_job(db(), job_id)
+    except NotFound:
+        abort(404)
+    if job.created_by_id != current_user.id and current_user.role != Role.ADMIN:
+        abort(403)
+    return job
+
+
+@bp.get("/download/<id:job_id>")
+@roles_required(*DESK_ROLES)
+def download_status(job_id: int) -> ResponseReturnValue:
+    """A download job's progress and outcome; the fragment polls itself until done."""
+    job = _own_download(job_id)
+    return htmx.render("documents/download_job.html", "documents/_download_job.html", job=job)
+
+
+@bp.get("/download/<id:job_id>/file")
+@roles_required(*DESK_ROLES)
+def download_file(job_id: int) -> ResponseReturnValue:
+    """Send the PDF or ZIP a download job wrote, to the user who asked for it or an admin."""
+    job = _own_download(job_id)
+    try:
+        path = documents_list.download_file(job)
+    except NotFound:
+        abort(404)
+    if path is None:
+        return htmx.render(
+            "errors/page.html",
+            "errors/_message.html",
+            status=410,
+            status_code=410,
+            title=_("Download removed"),
+            message=_("This file was removed after 24 hours. Download the documents again."),
+        )
+    fmt = job.payload["format"]
+    response = send_file(
+        path,
+        mimetype="application/zip" if fmt == "zip" else "application/pdf",
+        as_attachment=True,
+        download_name=documents_list.download_name(job),
+        max_age=0,
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
