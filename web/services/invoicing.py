@@ -15,20 +15,22 @@ issued, and an order with nothing left to invoice is a refusal, not a failure.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from web import queue
-from web.documents import invoices
+from web.documents import company, invoices
 from web.documents.company import CompanyIncomplete
 from web.i18n import N_
 from web.models import Document, Job, Order, Shipment
 from web.models.enums import IssuePolicy, PaymentState, ShipmentState
 from web.services import order_actions
-from web.services.errors import InvalidTransition, NotFound
+from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor, record_event
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,61 @@ NOTHING_LEFT = N_("nothing is left to invoice")
 NOTHING_SHIPPED = N_("nothing of this shipment is left to invoice")
 INCOMPLETE = N_("the company settings are incomplete")
 GONE = N_("the order no longer exists")
+BAD_QUANTITY = N_("Type whole quantities, from 0 to what remains to invoice.")
+TOO_MUCH = N_("More than remains to invoice.")
+NO_QUANTITY = N_("Type at least one quantity to invoice.")
+
+
+# --- What the order page shows ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    """What remains to invoice per order line, and the company settings issuing still needs."""
+
+    remaining: dict[int, Decimal]
+    missing: list[str]
+
+    @property
+    def anything_left(self) -> bool:
+        return any(left > 0 for left in self.remaining.values())
+
+
+def invoice_state(session: Session, order: Order) -> InvoiceState:
+    """What the order page's documents card needs to offer issuing."""
+    missing = company.missing_fields(company.company_settings(session))
+    return InvoiceState(invoices.remaining_quantities(session, order), missing)
+
+
+def parse_quantities(
+    order: Order, remaining: dict[int, Decimal], form: Mapping[str, str]
+) -> dict[int, Decimal]:
+    """The quantities typed per line (`quantity-<line id>`), blanks and zeros left out.
+
+    Raises ValidationFailed naming each line whose quantity is not a whole number between 0
+    and what remains, or when every quantity is zero.
+    """
+    wanted: dict[int, Decimal] = {}
+    errors: dict[str, str] = {}
+    for line in invoices.invoiceable_lines(order):
+        raw = str(form.get(f"quantity-{line.id}", "") or "").strip()
+        if not raw or remaining.get(line.id, Decimal(0)) <= 0:
+            continue
+        try:
+            quantity = Decimal(raw.replace(",", "."))
+        except InvalidOperation:
+            quantity = Decimal(-1)
+        if not quantity.is_finite() or quantity != quantity.to_integral_value() or quantity < 0:
+            errors[f"quantity-{line.id}"] = BAD_QUANTITY
+        elif quantity > remaining[line.id]:
+            errors[f"quantity-{line.id}"] = TOO_MUCH
+        elif quantity:
+            wanted[line.id] = quantity
+    if errors:
+        raise ValidationFailed(BAD_QUANTITY, errors)
+    if not wanted:
+        raise ValidationFailed(NO_QUANTITY, {"quantities": NO_QUANTITY})
+    return wanted
 
 
 # --- Queueing (the caller's transaction) ----------------------------------------------------

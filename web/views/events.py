@@ -313,7 +313,7 @@ def _invoice_refused(params: Params) -> Message:
     return Message(N_("No invoice issued: %(reason)s."), {"reason": translated})
 
 
-def company_fields(value: Any, params: Params) -> str:
+def company_fields(value: Any, params: Params | None = None) -> str:
     """The company settings keys an invoice misses, by their names on the settings page."""
     names = [gettext(COMPANY_FIELDS[key]) if key in COMPANY_FIELDS else key for key in value]
     return format_list(names, locale=get_locale())
@@ -657,3 +657,4 @@ def register(app: Flask) -> None:
     app.add_template_global(describe_message)
     app.add_template_filter(mapping_text)
     app.add_template_filter(translated)
+    app.add_template_filter(company_fields)
