@@ -253,3 +253,20 @@ def test_an_order_paid_at_intake_is_invoiced_by_the_worker(
     assert job.state == JobState.DONE
     [invoice] = _invoices(db_session, order)
     assert invoice.total_gross == order.grand_total
+
+
+def test_a_shipment_made_in_the_shop_is_invoiced_when_it_arrives(
+    db_session: Session, session_factory: sessionmaker[Session], stored: LocalStorage
+) -> None:
+    from web.connectors.base import ShopShipment
+
+    complete_company(db_session)
+    order = _order(db_session, IssuePolicy.ON_SHIPMENT)
+    incoming = ShopShipment("fulfillment-1")  # no lines: everything that remained to ship
+    assert shipments.record_shop_shipments(db_session, order, [incoming], ACTOR) == 1
+    [job] = _run(db_session, session_factory)
+
+    assert job.state == JobState.DONE
+    [invoice] = _invoices(db_session, order)
+    assert invoice.total_gross == order.grand_total
+    assert invoice.snapshot["shop_check"]["difference"] == "0.00"
