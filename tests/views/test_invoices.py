@@ -117,6 +117,8 @@ def test_quantities_that_cannot_be_invoiced_are_refused_on_their_line(
     body = response.get_data(as_text=True)
     assert message in body
     assert '<details class="invoice-part" open>' in body
+    assert re.search(rf'name="quantity-{mug.id}"[^>]*value="{re.escape(typed)}"', body)  # kept
+    assert response.headers["HX-Replace-Url"] == f"/orders/{order.id}"  # not the POST's URL
     assert invoices_of(db_session, order) == []
 
 

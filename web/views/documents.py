@@ -81,7 +81,12 @@ def issue_invoice(order_id: int) -> ResponseReturnValue:
     except ValidationFailed as exc:
         db().rollback()
         errors = {key: translated(text) for key, text in exc.errors.items()}
-        refusal = {"message": translated(str(exc)), "errors": errors, "part": True}
+        refusal = {
+            "message": translated(str(exc)),
+            "errors": errors,
+            "part": True,
+            "typed": request.form.to_dict(),
+        }
         return detail_page(order_id, 422, invoice_refusal=refusal)
     except InvalidTransition as exc:
         db().rollback()

@@ -208,11 +208,13 @@ def _detail_page(order_id: int, fragment: str | None = None) -> ResponseReturnVa
     return htmx.render("orders/detail.html", fragment, **_detail_values(order_id))
 
 
-def detail_page(order_id: int, status: int, **extra: Any) -> ResponseReturnValue:
+def detail_page(order_id: int, status: int, **extra: Any) -> Response:
     """The whole order page with what a refused POST adds to it (a card's refusal), from
     another blueprint's view (this one's context processor does not run there)."""
     values = {**_helpers(), **_detail_values(order_id), **extra}
-    return htmx.render("orders/detail.html", None, status=status, **values)
+    response = htmx.render("orders/detail.html", None, status=status, **values)
+    response.headers["HX-Replace-Url"] = url_for("orders.detail", order_id=order_id)
+    return response
 
 
 def _detail_values(order_id: int) -> dict[str, Any]:
