@@ -73,6 +73,21 @@ EVENT_SAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("inbox.replayed", {"inbox_event_id": 3, "topic": "orders/updated"}),
     ("inbox.ignored", {"inbox_event_id": 3, "topic": "orders/updated"}),
     ("delivery_note.issued", {"reference": "BL-2026-000001", "shipment": "EXP-0001"}),
+    ("invoice.issued", {"reference": "FA-2026-000001", "total": "49.00"}),
+    (
+        "invoice.issued",
+        {
+            "reference": "FA-2026-000002",
+            "total": "608.94",
+            "difference": "199.00",
+            "shop_total": "409.94",
+        },
+    ),
+    ("invoice.refused", {"reason": "nothing is left to invoice", "via": "invoicing"}),
+    (
+        "invoice.refused",
+        {"reason": "the company settings are incomplete", "fields": ["siren", "vat_number"]},
+    ),
     ("payment.state_changed", {"from": "unpaid", "to": "partially_paid"}),
     ("payment.awaiting_details", {"paid": "84.82", "refunded": "0.00", "currency": "EUR"}),
     ("payment.awaiting_details", {"paid": None, "refunded": None, "currency": "EUR"}),

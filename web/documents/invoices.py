@@ -316,7 +316,9 @@ def _product_lines(
         if order.prices_include_tax:
             discount_net = money(line.discount_amount * HUNDRED / (HUNDRED + rate))
     before_net = after_net + discount_net
-    before_tax = money(before_net * rate / HUNDRED)
+    # Without a discount the line is the shop's own figures, its VAT as the shop computed it
+    # (a shop may spread an order-level VAT over its lines: rate × net would differ).
+    before_tax = money(before_net * rate / HUNDRED) if discount_net else after_tax
     discount_tax = before_tax - after_tax
     kind = "fee" if line.kind.value != "product" else "product"
     if quantity == remaining:  # the last part takes what is left: the parts add up exactly

@@ -29,6 +29,7 @@ from web.private_files import open_private, private_folder
 from web.services import (
     comments,
     export,
+    invoicing,
     order_actions,
     order_queries,
     order_state,
@@ -44,7 +45,8 @@ ACTION_JOB = "orders.bulk_action"
 COMMENT_JOB = "orders.bulk_comment"
 EXPORT_JOB = "orders.export"
 DELIVER_JOB = "orders.bulk_deliver"
-KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB, DELIVER_JOB)
+INVOICE_JOB = "orders.bulk_invoice"
+KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB, DELIVER_JOB, INVOICE_JOB)
 
 MAX_SELECTION = 10_000
 # The outcome lists at most this many refused orders; the count covers them all.
@@ -141,6 +143,14 @@ def start_deliver(
     """Queue "mark delivered" for the shipments on their way of each selected order."""
     payload = {"selection": selection, "action": "deliver"}
     return queue.enqueue(session, DELIVER_JOB, payload, created_by_id)
+
+
+def start_invoices(
+    session: Session, selection: dict[str, Any], created_by_id: int | None = None
+) -> Job:
+    """Queue the invoice of everything not invoiced yet of each selected order."""
+    payload = {"selection": selection, "action": "invoice"}
+    return queue.enqueue(session, INVOICE_JOB, payload, created_by_id)
 
 
 def start_comment(
@@ -353,6 +363,21 @@ def _deliver_job(session: Session, job: Job, sessions: sessionmaker[Session]) ->
 
     def work(unit: Session, order: Order, actor: Actor) -> None:
         shipments.deliver_order(unit, order, actor)
+
+    return _each_order(session, job, sessions, work)
+
+
+@queue.handler(INVOICE_JOB)
+def _invoice_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+    """Invoice what remains of each selected order; those with nothing left are refused."""
+    job_id = job.id
+
+    def work(unit: Session, order: Order, actor: Actor) -> None:
+        key = f"{INVOICE_JOB}:{job_id}:{order.id}"  # a resumed job finds what it issued
+        try:
+            invoicing.issue_for(unit, order, actor, idempotency_key=key)
+        except InvalidTransition as exc:
+            raise InvalidTransition("issue an invoice", invoicing.refusal_reason(exc)) from exc
 
     return _each_order(session, job, sessions, work)
 

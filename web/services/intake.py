@@ -59,7 +59,7 @@ from web.models.enums import (
     TransactionSource,
     TransactionStatus,
 )
-from web.services import causes, order_state, outbox, reconcile, shipments
+from web.services import causes, invoicing, order_state, outbox, reconcile, shipments
 from web.services.errors import InvalidTransition
 from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for, webhook_connector
@@ -473,10 +473,12 @@ def _read_order(
 
 
 def _refresh_money(session: Session, shop: Shop, order: Order, actor: Actor) -> None:
-    order_state.refresh_payment_state(
+    changed = order_state.refresh_payment_state(
         session, order, actor, counts_as_payment=payment_counter(shop, order)
     )
     outbox.queue_milestone(session, order, actor)
+    if changed:
+        invoicing.queue_when_paid(session, order)
 
 
 def _deleted_at_shop(session: Session, shop: Shop, event: InboxEvent, actor: Actor) -> Order | None:

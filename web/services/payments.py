@@ -13,7 +13,7 @@ from web.i18n import N_
 from web.models import PaymentMethodMapping, Shop, utcnow
 from web.models.enums import TransactionKind, TransactionSource, TransactionStatus
 from web.models.orders import Order, Transaction
-from web.services import order_state, outbox
+from web.services import invoicing, order_state, outbox
 from web.services.errors import ValidationFailed
 from web.services.order_queries import DESK_TZ
 from web.services.timeline import Actor, record_event
@@ -175,8 +175,10 @@ def record_manual(
             "reference": reference,
         },
     )
-    order_state.refresh_payment_state(
+    changed = order_state.refresh_payment_state(
         session, order, actor, counts_as_payment=payment_counter(order.shop, order)
     )
     outbox.queue_milestone(session, order, actor)
+    if changed:
+        invoicing.queue_when_paid(session, order)
     return transaction

@@ -46,7 +46,7 @@ from web.models.enums import (
 )
 from web.models.orders import Order, OrderLine
 from web.models.shipping import Parcel, Shipment, ShipmentLine
-from web.services import order_state, outbox
+from web.services import invoicing, order_state, outbox
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.timeline import Actor, record_event
 
@@ -420,6 +420,7 @@ def ship_shipment(session: Session, shipment: Shipment, actor: Actor) -> None:
     )
     _follow_fulfilment(session, shipment.order, actor)
     _shop_must_learn(session, shipment, actor)
+    invoicing.queue_when_shipped(session, shipment)
 
 
 def deliver(session: Session, shipment: Shipment, actor: Actor) -> None:
@@ -728,6 +729,7 @@ def _create_from_shop(
     target = order_state.milestone_to_push(order)
     if target is not None:
         order_state.mark_milestone_pushed(order, target)
+    invoicing.queue_when_shipped(session, shipment)
     return shipment
 
 

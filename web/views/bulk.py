@@ -32,6 +32,7 @@ TITLES = {
     "cancel": _l("Cancel orders"),
     "close": _l("Close orders"),
     "deliver": _l("Mark orders delivered"),
+    "invoice": _l("Issue invoices"),
     "comment": _l("Comment on orders"),
     "csv": _l("Export to CSV"),
     "json": _l("Export to JSON"),
@@ -49,7 +50,7 @@ def job_title(job: Job) -> str:
 def submit() -> ResponseReturnValue:
     """Queue a bulk job for the chosen orders and show its progress."""
     operation = request.form.get("op", "")
-    if operation not in (*order_actions.ACTIONS, "deliver", "comment", *EXPORTS):
+    if operation not in (*order_actions.ACTIONS, "deliver", "invoice", "comment", *EXPORTS):
         abort(400)
     if operation not in EXPORTS and not has_role(*EDITOR_ROLES):
         abort(403)
@@ -76,6 +77,8 @@ def _start(operation: str, form: MultiDict[str, str]) -> Job:
         return bulk.start_export(db(), selection, EXPORTS[operation], folder, current_user.id)
     if operation == "deliver":
         return bulk.start_deliver(db(), selection, current_user.id)
+    if operation == "invoice":
+        return bulk.start_invoices(db(), selection, current_user.id)
     if operation == "comment":
         return bulk.start_comment(
             db(),

@@ -1,4 +1,5 @@
-"""Documents: the issued documents' list and bulk download, delivery notes, stored PDFs."""
+"""Documents: the issued documents' list and bulk download, issuing an invoice or a
+shipment's delivery note from the order page, stored PDFs."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from web import htmx
-from web.documents import delivery_notes, issued
+from web.documents import delivery_notes, invoices, issued
+from web.documents.company import CompanyIncomplete
 from web.models import Job, Shipment, Shop
 from web.models.enums import DocumentKind, Role
-from web.services import documents_list, order_actions
+from web.services import documents_list, invoicing, order_actions
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.views.base import DESK_ROLES, EDITOR_ROLES, current_actor, db, restrict, roles_required
-from web.views.events import translated
+from web.views.events import company_fields, translated
+from web.views.orders import detail_page
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 restrict(bp, *DESK_ROLES, Role.WAREHOUSE)
@@ -49,10 +52,7 @@ def issue_delivery_note(shipment_id: int) -> ResponseReturnValue:
         abort(404)
     order_actions.lock_order(db(), shipment.order_id)  # writers take the order first
     with_prices = request.form.get("with_prices") == "on"
-    languages = tuple(current_app.config["LANGUAGES"])
-    language = request.form.get("language", languages[0])
-    if language not in languages:
-        abort(400)
+    language = _language()
     try:
         document = delivery_notes.issue_delivery_note(
             db(), shipment, current_actor(), with_prices, locale=language
@@ -166,3 +166,54 @@ def download_file(job_id: int) -> ResponseReturnValue:
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.post("/orders/<id:order_id>/invoices")
+@roles_required(*EDITOR_ROLES)
+def issue_invoice(order_id: int) -> ResponseReturnValue:
+    """Issue the order's invoice: everything not invoiced yet, or the quantities typed."""
+    order = order_actions.lock_order(db(), order_id)  # writers take the order first
+    if order is None:
+        abort(404)
+    language = _language()
+    try:
+        quantities = None
+        if request.form.get("scope") == "part":
+            remaining = invoices.remaining_quantities(db(), order)
+            quantities = invoicing.parse_quantities(order, remaining, request.form)
+        document = invoices.issue_invoice(db(), order, current_actor(), quantities, locale=language)
+    except ValidationFailed as exc:
+        db().rollback()
+        errors = {key: translated(text) for key, text in exc.errors.items()}
+        refusal = {
+            "message": translated(str(exc)),
+            "errors": errors,
+            "part": True,
+            "typed": request.form.to_dict(),
+        }
+        return detail_page(order_id, 422, invoice_refusal=refusal)
+    except InvalidTransition as exc:
+        db().rollback()
+        return detail_page(order_id, 409, invoice_refusal=_refusal(exc))
+    db().commit()
+    flash(_("Invoice %(reference)s issued.", reference=document.reference), "success")
+    return htmx.redirect_after_post(
+        url_for("orders.detail", order_id=order_id) + "#documents-title"
+    )
+
+
+def _language() -> str:
+    languages = tuple(current_app.config["LANGUAGES"])
+    language = request.form.get("language", languages[0])
+    if language not in languages:
+        abort(400)
+    return language
+
+
+def _refusal(exc: InvalidTransition) -> dict[str, object]:
+    """Why no invoice was issued, in the reader's language."""
+    if isinstance(exc, CompanyIncomplete):
+        fields = company_fields(exc.fields)
+        message = _("The company settings are incomplete: %(fields)s.", fields=fields)
+        return {"message": message, "company": True}
+    return {"message": _("No invoice issued: %(reason)s.", reason=translated(exc.reason))}

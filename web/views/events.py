@@ -297,6 +297,50 @@ def _awaiting_details(params: Params) -> Message:
     return Message(N_("The order's payments will be read from the shop."))
 
 
+def _invoice_issued(params: Params) -> Message:
+    if params.get("difference"):
+        return Message(
+            N_(
+                "Invoice %(reference)s issued (%(total)s); the order's invoices differ from "
+                "the shop's total %(shop_total)s by %(difference)s."
+            ),
+            {"total": money, "shop_total": money, "difference": money},
+        )
+    return Message(N_("Invoice %(reference)s issued (%(total)s)."), {"total": money})
+
+
+def _invoice_refused(params: Params) -> Message:
+    if params.get("fields"):
+        return Message(
+            N_("No invoice issued: %(reason)s (%(fields)s)."),
+            {"reason": translated, "fields": company_fields},
+        )
+    return Message(N_("No invoice issued: %(reason)s."), {"reason": translated})
+
+
+def company_fields(value: Any, params: Params | None = None) -> str:
+    """The company settings keys an invoice misses, by their names on the settings page."""
+    names = [gettext(COMPANY_FIELDS[key]) if key in COMPANY_FIELDS else key for key in value]
+    return format_list(names, locale=get_locale())
+
+
+# The company settings an invoice needs (web.documents.company.missing_fields), named.
+COMPANY_FIELDS = {
+    "legal_name": N_("legal name"),
+    "address": N_("address"),
+    "postcode": N_("postcode"),
+    "city": N_("city"),
+    "country": N_("country"),
+    "siren": N_("SIREN"),
+    "siret": N_("SIRET"),
+    "legal_form": N_("legal form"),
+    "payment_terms": N_("payment terms"),
+    "vat_number": N_("VAT number"),
+    "rcs_city": N_("RCS city"),
+    "share_capital": N_("share capital"),
+}
+
+
 def _payment(msgid: str) -> Message:
     return Message(msgid, {**MONEY, "status": state})
 
@@ -345,6 +389,8 @@ EVENTS: dict[str, Entry] = {
     "delivery_note.issued": Message(
         N_("Delivery note %(reference)s issued for shipment %(shipment)s.")
     ),
+    "invoice.issued": _invoice_issued,
+    "invoice.refused": _invoice_refused,
     # Money
     "payment.state_changed": Message(
         N_("Payment state changed from %(from)s to %(to)s."), {"from": state, "to": state}
@@ -616,3 +662,4 @@ def register(app: Flask) -> None:
     app.add_template_global(describe_message)
     app.add_template_filter(mapping_text)
     app.add_template_filter(translated)
+    app.add_template_filter(company_fields)

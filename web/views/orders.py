@@ -20,7 +20,15 @@ from web import htmx
 from web.models import Comment, OrderEvent, OrderLine, Shop
 from web.models.enums import CommercialState, FulfilmentState, PaymentState, Platform
 from web.models.orders import Order
-from web.services import comments, order_actions, order_queries, order_state, outbox, payments
+from web.services import (
+    comments,
+    invoicing,
+    order_actions,
+    order_queries,
+    order_state,
+    outbox,
+    payments,
+)
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.views.base import (
     DESK_ROLES,
@@ -200,6 +208,15 @@ def _detail_page(order_id: int, fragment: str | None = None) -> ResponseReturnVa
     return htmx.render("orders/detail.html", fragment, **_detail_values(order_id))
 
 
+def detail_page(order_id: int, status: int, **extra: Any) -> Response:
+    """The whole order page with what a refused POST adds to it (a card's refusal), from
+    another blueprint's view (this one's context processor does not run there)."""
+    values = {**_helpers(), **_detail_values(order_id), **extra}
+    response = htmx.render("orders/detail.html", None, status=status, **values)
+    response.headers["HX-Replace-Url"] = url_for("orders.detail", order_id=order_id)
+    return response
+
+
 def _detail_values(order_id: int) -> dict[str, Any]:
     try:
         order = order_queries.get_order(db(), order_id)
@@ -242,6 +259,7 @@ def detail_context(order: Order) -> dict[str, Any]:
             c.id for c in order.comments if comments.can_change(c, user, comment_messages.get(c.id))
         },
         "today": payments.today().isoformat(),
+        "invoicing": invoicing.invoice_state(db(), order),
     }
 
 
