@@ -143,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
         audit,
         auth,
         bulk,
+        company,
         dashboard,
         documents,
         errors,
@@ -168,6 +169,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(shipments.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(tracking.bp)
+    app.register_blueprint(company.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

@@ -104,6 +104,19 @@ def ensure_company(session: Session) -> CompanySettings:
     return company
 
 
+def company_or_defaults(session: Session) -> CompanySettings:
+    """The settings row, or (not added to the session) what a new one would hold."""
+    company = session.get(CompanySettings, 1)
+    if company is not None:
+        return company
+    values: dict[str, Any] = {}
+    for column in CompanySettings.__table__.columns:
+        default = column.default
+        if default is not None and default.is_scalar:
+            values[column.key] = default.arg
+    return CompanySettings(**{**values, **DEFAULTS})
+
+
 def engine_choices() -> list[str]:
     """The PDF engines this machine can use (wkhtmltopdf only when its binary is installed)."""
     return [name for name in ENGINES if name != "wkhtmltopdf" or wkhtmltopdf_binary()]

@@ -27,7 +27,7 @@ from flask_babel import format_currency, format_datetime, format_decimal, get_lo
 
 from web.i18n import N_
 from web.services import mapping_issues
-from web.views.labels import KIND_LABELS, STATE_LABELS
+from web.views.labels import COMPANY_FIELD_LABELS, KIND_LABELS, STATE_LABELS
 
 Params = Mapping[str, Any]
 Format = Callable[[Any, Params], str]
@@ -498,6 +498,28 @@ def _throttled(params: Params) -> Message:
     )
 
 
+def company_field(key: Any) -> str:
+    text = COMPANY_FIELD_LABELS.get(str(key))
+    return str(text) if text is not None else str(key)
+
+
+def company_fields(value: Any, params: Params) -> str:
+    """Which company settings changed, as a list in the reader's language."""
+    names = [company_field(key) for key in value or ()]
+    return format_list(names, locale=get_locale()) if names else MISSING
+
+
+def company_changes(value: Any, params: Params) -> str:
+    """Each identity field that changed, with its old and new value."""
+    parts = [
+        f"{company_field(change.get('field'))} {change.get('old') or MISSING} → "
+        f"{change.get('new') or MISSING}"
+        for change in value or ()
+        if isinstance(change, Mapping)
+    ]
+    return "; ".join(parts) if parts else MISSING
+
+
 AUDIT: dict[str, Entry] = {
     "login.throttled": _throttled,
     "session.ended_everywhere": Message(N_("Every session of %(email)s ended.")),
@@ -514,6 +536,17 @@ AUDIT: dict[str, Entry] = {
     "shipping_mode.tracking_url_changed": Message(
         N_("Tracking link of shipping mode %(mode)s changed from “%(old_url)s” to “%(new_url)s”.")
     ),
+    "company.identity_changed": Message(
+        N_("Company identity or bank details changed: %(changes)s."),
+        {"changes": company_changes},
+    ),
+    "company.settings_changed": Message(
+        N_("Company settings changed: %(fields)s."), {"fields": company_fields}
+    ),
+    "company.logo_changed": Message(
+        N_("Company logo replaced (%(mime_type)s, %(size)s bytes)."), {"size": number}
+    ),
+    "company.logo_removed": Message(N_("Company logo removed.")),
 }
 
 
