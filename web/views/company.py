@@ -39,8 +39,8 @@ def _logo_uri(settings: CompanySettings) -> str | None:
     return f"data:{settings.logo_mime_type};base64,{encoded}"
 
 
-def _page(status: int = 200, fragment: str | None = FORM, **context: Any) -> ResponseReturnValue:
-    """The page, or the settings form alone for htmx swaps of it."""
+def _page(status: int = 200, fragment: str | None = None, **context: Any) -> ResponseReturnValue:
+    """The page, or the fragment for an htmx swap of it."""
     settings = company.company_or_defaults(db())
     context.setdefault("form", company.settings_values(settings))
     context.setdefault("errors", {})
@@ -75,7 +75,7 @@ def update() -> ResponseReturnValue:
         company.update_company(db(), fields, actor=current_user, address=_address())
     except ValidationFailed as exc:
         db().rollback()
-        return _page(422, form=form, errors=exc.errors)
+        return _page(422, FORM, form=form, errors=exc.errors)
     db().commit()
     flash(_("Company settings saved."), "success")
     return htmx.redirect_after_post(url_for("company.edit"))
@@ -92,7 +92,7 @@ def logo_upload() -> ResponseReturnValue:
         company.set_logo(db(), data, actor=current_user, address=_address())
     except ValidationFailed as exc:
         db().rollback()
-        return _page(422, fragment=None, logo_error=exc.errors["logo"])
+        return _page(422, logo_error=exc.errors["logo"])
     db().commit()
     flash(_("Logo saved."), "success")
     return htmx.redirect_after_post(url_for("company.edit"))
