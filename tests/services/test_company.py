@@ -35,7 +35,7 @@ COMPLETE = {
     "vat_regime": "normal",
     "iban": "FR14 2004 1010 0505 0001 3M02 606",
     "bic": "psstfrpplil",
-    "payment_terms": "Paiement à 30 jours",
+    "payment_terms": "Paiement à 30 jours\r\npar virement",  # a browser's textarea
     "payment_days": "30",
 }
 
@@ -70,6 +70,7 @@ def test_complete_settings_are_stored_compact_and_allow_invoicing(db_session: Se
     assert company.share_capital == Decimal("10000.50")
     assert company.payment_days == 30
     assert company.address == "12 rue des Lilas\nBâtiment B"
+    assert company.payment_terms == "Paiement à 30 jours\npar virement"
     assert missing_fields(company) == []
 
 

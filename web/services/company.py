@@ -276,7 +276,7 @@ _REQUIRED_CHECKS = {
 
 
 def _clean_one(key: str, raw: Any) -> Any:
-    value = "" if raw is None else str(raw).strip()
+    value = "" if raw is None else str(raw).replace("\r\n", "\n").strip()
     if key == "address":
         value = "\n".join(line.strip() for line in value.splitlines() if line.strip())
     if key in _REQUIRED_CHECKS:
