@@ -222,3 +222,15 @@ def test_the_audit_log_tells_what_changed(admin: FlaskClient) -> None:
         "Identité ou coordonnées bancaires de l’entreprise modifiées : IBAN "
         "FR1420041010050500013M02606 → DE89370400440532013000." in page
     )
+
+
+def test_the_page_in_english(admin: FlaskClient) -> None:
+    admin.post("/language", data={"lang": "en", "csrf_token": csrf_token(admin, URL)})
+    token = csrf_token(admin, URL)
+    response = admin.post(URL, data={**COMPLETE, "bic": "X", "csrf_token": token}, headers=PARTIAL)
+    fragment = text(response)
+    assert "<legend>Registration</legend>" in fragment
+    assert "This is not a valid BIC (8 or 11 letters and digits)." in fragment
+    page = text(admin.get(URL))
+    assert "Before invoices can be issued" in page
+    assert '<a href="#field-legal_name">Legal name</a>' in page
