@@ -37,12 +37,13 @@ translations: $(STAMP)  ## Re-extract UI strings and update every catalog
 		--no-fuzzy-matching --ignore-obsolete
 
 # Debian packages the tests need: Chromium for the browser tests, PostgreSQL for the second run,
-# Pango for WeasyPrint (the PDF documents).
+# Pango for WeasyPrint (the PDF documents), wkhtmltopdf for the second PDF engine's tests.
 system-deps:
 	@need=""; \
 	command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need="$$need postgresql"; \
 	ldconfig -p | grep -q libpangoft2-1.0.so.0 || need="$$need libpango-1.0-0 libpangoft2-1.0-0"; \
+	command -v wkhtmltopdf >/dev/null || need="$$need wkhtmltopdf"; \
 	if [ -n "$$need" ]; then \
 		echo "installing Debian packages:$$need"; \
 		[ -f $(APT_UPDATED) ] || { apt-get update -qq && touch $(APT_UPDATED); }; \

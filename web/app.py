@@ -145,6 +145,7 @@ def _register_blueprints(app: Flask) -> None:
         audit,
         auth,
         bulk,
+        company,
         dashboard,
         documents,
         errors,
@@ -175,6 +176,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(document_exports.bp)
     app.register_blueprint(public_documents.bp)
     app.register_blueprint(tracking.bp)
+    app.register_blueprint(company.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)

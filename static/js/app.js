@@ -112,11 +112,20 @@
     }
   });
 
+  // data-focus-on-load: a form's error summary, swapped in below the fold, takes the focus
+  // (and so the reader's eye) when it arrives.
+  const focusErrors = (root) => {
+    const summary = root.querySelector && root.querySelector("[data-focus-on-load]");
+    if (summary) summary.focus();
+  };
+
   // This script is deferred: the first page is parsed; htmx reports what it swaps in later.
   foldFilters(document);
   syncSelection();
+  focusErrors(document);
   document.addEventListener("htmx:load", (event) => {
     foldFilters(event.target);
     syncSelection();
+    focusErrors(event.target);
   });
 })();

@@ -25,6 +25,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "account.index": ("/account", None),
     "admin.user_list": ("/admin/users", None),
     "audit.index": ("/admin/audit/", None),
+    "company.edit": ("/admin/company", None),
     "orders.index": ("/orders/", None),
     "orders.detail": ("/orders/", ".orders-table tbody tr a[href*='/orders/']"),
     "documents.index": ("/documents/", None),

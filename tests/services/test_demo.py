@@ -16,8 +16,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, selectinload
+from stdnum import bic, iban
+from stdnum.eu import vat as eu_vat
+from stdnum.fr import siren as fr_siren
+from stdnum.fr import siret as fr_siret
 
 from web import crypto
+from web.documents.company import company_settings, missing_fields, require_complete
 from web.models import (
     Comment,
     Customer,
@@ -41,6 +46,7 @@ from web.models.enums import (
     TransactionStatus,
 )
 from web.models.shipping import Shipment
+from web.services.company import update_company
 from web.services.demo import DemoSummary, seed_demo
 from web.services.errors import ValidationFailed
 from web.services.order_state import derive_payment_state, is_ready_to_prepare
@@ -609,3 +615,22 @@ def test_identifiers_pass_their_official_checks(seeded: Seeded) -> None:
         if order.billing_address.get("vat_id")
     ]
     assert vat_ids and all(tva.is_valid(vat_id) for vat_id in vat_ids)
+
+
+def test_the_demo_names_a_complete_seller_with_valid_identifiers(db_session: Session) -> None:
+    seed_demo(db_session, orders=3, today=TODAY)
+    company = company_settings(db_session)
+    assert missing_fields(company) == []
+    assert require_complete(db_session) is company
+    assert fr_siren.is_valid(company.siren) and fr_siret.is_valid(company.siret)
+    assert company.siret.startswith(company.siren)
+    assert eu_vat.is_valid(company.vat_number) and company.vat_number.endswith(company.siren)
+    assert iban.is_valid(company.iban) and bic.is_valid(company.bic)
+    assert company.email.endswith("@example.com")
+
+
+def test_the_demo_leaves_a_named_company_alone(db_session: Session) -> None:
+    update_company(db_session, {"legal_name": "Ma Vraie Boutique SARL"})
+    seed_demo(db_session, orders=3, today=TODAY)
+    assert company_settings(db_session).legal_name == "Ma Vraie Boutique SARL"
+    assert company_settings(db_session).siren == ""

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from web.documents import parties
 from web.documents.numbering import next_number
-from web.documents.render import Renderer, default_renderer
+from web.documents.render import Renderer, configured_renderer
 from web.documents.storage import DocumentStorage, KeyExists, configured, sha256
 from web.models import Document, Shipment, utcnow
 from web.models.enums import DocumentKind, DocumentState, LineKind, ShipmentState
@@ -62,7 +62,7 @@ def issue_delivery_note(
     if shipment.state == ShipmentState.CANCELLED:
         raise InvalidTransition("issue a delivery note", "the shipment is cancelled")
     storage = storage or configured()
-    renderer = renderer or default_renderer()
+    renderer = renderer or configured_renderer(session)
 
     issue_date = utcnow().astimezone(DESK_TZ).date()
     number = next_number(session, DocumentKind.DELIVERY_NOTE, issue_date)

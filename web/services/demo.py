@@ -1826,4 +1826,42 @@ def seed_demo(
         raise ValidationFailed(message, {"shops": ", ".join(sorted(present))})
     if today is None:
         today = dt.datetime.now(PARIS).date()
-    return _DemoBuilder(session, random.Random(seed), today).run(orders)
+    summary = _DemoBuilder(session, random.Random(seed), today).run(orders)
+    demo_company(session)
+    return summary
+
+
+# A fictitious seller with valid check digits (SIREN and SIRET by Luhn, the French VAT key,
+# the IBAN's mod 97), so invoices can be issued at once; its phone number is in the range
+# ARCEP keeps for fiction and its e-mail on example.com.
+_DEMO_SIREN = _siren("90412658")
+DEMO_COMPANY = {
+    "legal_name": "Comptoir Démo SAS",
+    "trade_name": "Atelier Lumière & La Belle Épicerie",
+    "legal_form": "SAS",
+    "address": "8 rue des Artisans",
+    "postcode": "69001",
+    "city": "Lyon",
+    "country": "FR",
+    "email": "factures@example.com",
+    "phone": "+33 1 99 00 12 34",
+    "website": "https://boutique.labelleepicerie.fr",
+    "siren": _DEMO_SIREN,
+    "siret": _DEMO_SIREN + "0001" + luhn.calc_check_digit(_DEMO_SIREN + "0001"),
+    "rcs_city": "Lyon",
+    "share_capital": "10000",
+    "vat_number": french_vat_number(_DEMO_SIREN),
+    "vat_regime": "normal",
+    "iban": "FR76 3000 4000 3100 0123 4567 865",
+    "bic": "BNPAFRPPXXX",
+    "payment_terms": "Paiement à réception de facture",
+    "payment_days": "0",
+}
+
+
+def demo_company(session: Session) -> None:
+    """Fill the company settings with the demo seller, unless a company is already named."""
+    from web.services.company import ensure_company, update_company
+
+    if not ensure_company(session).legal_name:
+        update_company(session, DEMO_COMPANY)

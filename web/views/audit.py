@@ -27,6 +27,10 @@ KIND_NAMES = {
     "api_token.revoked": _l("API tokens revoked"),
     "shop.url_changed": _l("Shop addresses changed"),
     "shipping_mode.tracking_url_changed": _l("Tracking links changed"),
+    "company.identity_changed": _l("Company identity or bank details changed"),
+    "company.settings_changed": _l("Company settings changed"),
+    "company.logo_changed": _l("Company logos replaced"),
+    "company.logo_removed": _l("Company logos removed"),
 }
 
 

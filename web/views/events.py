@@ -27,7 +27,7 @@ from flask_babel import format_currency, format_datetime, format_decimal, get_lo
 
 from web.i18n import N_
 from web.services import mapping_issues
-from web.views.labels import KIND_LABELS, STATE_LABELS
+from web.views.labels import COMPANY_FIELD_LABELS, KIND_LABELS, STATE_LABELS
 
 Params = Mapping[str, Any]
 Format = Callable[[Any, Params], str]
@@ -318,29 +318,6 @@ def _invoice_refused(params: Params) -> Message:
     return Message(N_("No invoice issued: %(reason)s."), {"reason": translated})
 
 
-def company_fields(value: Any, params: Params | None = None) -> str:
-    """The company settings keys an invoice misses, by their names on the settings page."""
-    names = [gettext(COMPANY_FIELDS[key]) if key in COMPANY_FIELDS else key for key in value]
-    return format_list(names, locale=get_locale())
-
-
-# The company settings an invoice needs (web.documents.company.missing_fields), named.
-COMPANY_FIELDS = {
-    "legal_name": N_("legal name"),
-    "address": N_("address"),
-    "postcode": N_("postcode"),
-    "city": N_("city"),
-    "country": N_("country"),
-    "siren": N_("SIREN"),
-    "siret": N_("SIRET"),
-    "legal_form": N_("legal form"),
-    "payment_terms": N_("payment terms"),
-    "vat_number": N_("VAT number"),
-    "rcs_city": N_("RCS city"),
-    "share_capital": N_("share capital"),
-}
-
-
 def _payment(msgid: str) -> Message:
     return Message(msgid, {**MONEY, "status": state})
 
@@ -549,6 +526,29 @@ def _throttled(params: Params) -> Message:
     )
 
 
+def company_field(key: Any) -> str:
+    text = COMPANY_FIELD_LABELS.get(str(key))
+    return str(text) if text is not None else str(key)
+
+
+def company_fields(value: Any, params: Params | None = None) -> str:
+    """Company settings (keys) by their names on the settings page, as a list in the
+    reader's language: which changed, or which an invoice misses."""
+    names = [company_field(key) for key in value or ()]
+    return format_list(names, locale=get_locale()) if names else MISSING
+
+
+def company_changes(value: Any, params: Params) -> str:
+    """Each identity field that changed, with its old and new value."""
+    parts = [
+        f"{company_field(change.get('field'))} {change.get('old') or MISSING} → "
+        f"{change.get('new') or MISSING}"
+        for change in value or ()
+        if isinstance(change, Mapping)
+    ]
+    return "; ".join(parts) if parts else MISSING
+
+
 AUDIT: dict[str, Entry] = {
     "login.throttled": _throttled,
     "session.ended_everywhere": Message(N_("Every session of %(email)s ended.")),
@@ -565,6 +565,17 @@ AUDIT: dict[str, Entry] = {
     "shipping_mode.tracking_url_changed": Message(
         N_("Tracking link of shipping mode %(mode)s changed from “%(old_url)s” to “%(new_url)s”.")
     ),
+    "company.identity_changed": Message(
+        N_("Company identity or bank details changed: %(changes)s."),
+        {"changes": company_changes},
+    ),
+    "company.settings_changed": Message(
+        N_("Company settings changed: %(fields)s."), {"fields": company_fields}
+    ),
+    "company.logo_changed": Message(
+        N_("Company logo replaced (%(mime_type)s, %(size)s bytes)."), {"size": number}
+    ),
+    "company.logo_removed": Message(N_("Company logo removed.")),
 }
 
 
