@@ -364,3 +364,143 @@ def test_the_order_lists_its_documents_with_the_document_shape(
     assert listed == {key: invoice[key] for key in SHAPE}
     count = db_session.scalar(select(func.count(Document.id)))
     assert count == 1
+
+
+# --- Credit notes ----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def invoice(api: Api, order: Order) -> dict[str, Any]:
+    """The whole order invoiced: 35.50 of mugs, tea and shipping."""
+    return created(api.post(f"/orders/{order.id}/invoices"))
+
+
+def credit(api: Api, invoice: dict[str, Any], body: dict[str, Any]) -> TestResponse:
+    return api.post(f"/documents/{invoice['id']}/credit-notes", body)
+
+
+def test_a_credit_note_by_lines_never_credits_more_than_is_left(
+    api: Api, invoice: dict[str, Any]
+) -> None:
+    mug = next(line for line in invoice["lines"] if line["sku"] == "MUG")
+    body = {"lines": [{"line_id": mug["id"], "quantity": 1}], "reason": "Mug cassé"}
+    note = created(credit(api, invoice, body))
+    assert note["kind"] == "credit_note" and note["reference"].startswith("AV-")
+    assert note["reference"].endswith("-000001") and note["corrects_id"] == invoice["id"]
+    assert (note["total_net"], note["total_tax"], note["total_gross"]) == ("10.00", "2.00", "12.00")
+    assert note["reason"] == "Mug cassé" and note["cancels_invoice"] is False
+    assert [(line["kind"], line["sku"], line["quantity"]) for line in note["lines"]] == [
+        ("product", "MUG", "1")
+    ]
+    body["lines"] = [{"line_id": mug["id"], "quantity": 2}]
+    refused = error_of(credit(api, invoice, body), 422)
+    assert refused["fields"] == {f"line {mug['id']}": "only 1 left to credit"}
+    order_line = {"lines": [{"line_id": mug["order_line_id"], "quantity": 1}], "reason": "x"}
+    if mug["order_line_id"] != mug["id"]:  # an order line's id is no line of the invoice
+        assert error_of(credit(api, invoice, order_line), 422)["fields"]
+
+
+def test_a_credit_note_by_amount_splits_it_over_the_rates(
+    api: Api, invoice: dict[str, Any]
+) -> None:
+    note = created(credit(api, invoice, {"amount": "10.00", "reason": "Geste commercial"}))
+    assert note["total_gross"] == "10.00"
+    assert Decimal(note["total_net"]) + Decimal(note["total_tax"]) == Decimal("10.00")
+    assert {line["kind"] for line in note["lines"]} == {"amount"}
+    assert {line["tax_rate"] for line in note["lines"]} == {"20.00", "5.50"}
+    number = created(credit(api, invoice, {"amount": 2.5, "reason": "Retard"}))
+    assert number["total_gross"] == "2.50"
+    too_much = error_of(credit(api, invoice, {"amount": "30.00", "reason": "Tout"}), 422)
+    assert too_much["fields"] == {"amount": "only 23.00 left to credit"}
+    for amount in ("-1", "0", "1.005", "1e999999", "dix", True, [1]):
+        refused = error_of(credit(api, invoice, {"amount": amount, "reason": "Essai"}), 422)
+        assert "amount" in refused["fields"], amount
+
+
+def test_cancelling_an_invoice_frees_the_order_for_a_corrected_one(
+    api: Api, db_session: Session, order: Order, invoice: dict[str, Any]
+) -> None:
+    note = created(credit(api, invoice, {"cancel": True, "reason": "Mauvaise adresse"}))
+    assert note["cancels_invoice"] is True and note["total_gross"] == invoice["total_gross"]
+    again = error_of(credit(api, invoice, {"cancel": True, "reason": "Encore"}), 409)
+    assert again["reason"] == "nothing is left to credit"
+    corrected = created(api.post(f"/orders/{order.id}/invoices"))
+    assert corrected["total_gross"] == invoice["total_gross"]
+    assert corrected["reference"].endswith("-000002")
+    assert len(invoices_of(db_session, order)) == 2
+
+
+def test_everything_left_without_cancelling_frees_nothing(
+    api: Api, order: Order, invoice: dict[str, Any]
+) -> None:
+    note = created(credit(api, invoice, {"reason": "Remboursement intégral"}))
+    assert note["cancels_invoice"] is False and note["total_gross"] == "35.50"
+    error_of(api.post(f"/orders/{order.id}/invoices"), 409)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": "5.00"}, "reason"),
+        ({"amount": "5.00", "reason": "  "}, "reason"),
+        ({"amount": "5.00", "reason": 5}, "reason"),
+        ({"amount": "5.00", "reason": "x" * 501}, "reason"),
+        ({"amount": "5.00", "lines": [{"line_id": 1, "quantity": 1}], "reason": "x"}, "amount"),
+        ({"cancel": True, "amount": "5.00", "reason": "x"}, "cancel"),
+        ({"cancel": "yes", "reason": "x"}, "cancel"),
+        ({"lines": [], "reason": "x"}, "lines"),
+        ({"lines": [{"line_id": 1, "quantity": -1}], "reason": "x"}, "lines"),
+        ({"reason": "x", "refund": True}, "refund"),
+    ],
+)
+def test_malformed_credit_notes_are_a_422_naming_the_field(
+    api: Api, db_session: Session, invoice: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
+    assert field in error_of(credit(api, invoice, body), 422)["fields"]
+    assert db_session.scalars(select(Document).where(Document.corrects_id.is_not(None))).all() == []
+
+
+def test_only_an_issued_invoice_can_be_credited(api: Api, invoice: dict[str, Any]) -> None:
+    note = created(credit(api, invoice, {"amount": "1.00", "reason": "Essai"}))
+    refused = error_of(credit(api, note, {"amount": "1.00", "reason": "Essai"}), 409)
+    assert refused["error"] == "cannot issue a credit note: only an issued invoice can be credited"
+    missing = {"id": invoice["id"] + 1000}
+    error_of(credit(api, missing, {"amount": "1.00", "reason": "Essai"}), 404)
+    error_of(api.post(f"/documents/{invoice['id']}/credit-notes"), 400)  # no body
+
+
+def test_the_same_key_answers_the_first_credit_note(
+    api: Api, client: FlaskClient, db_session: Session, order: Order, invoice: dict[str, Any]
+) -> None:
+    def send(document_id: int, key: str) -> TestResponse:
+        return client.post(
+            f"/api/v1/documents/{document_id}/credit-notes",
+            data=json.dumps({"amount": "5.00", "reason": "Retour partiel"}),
+            content_type="application/json",
+            headers={**api.headers(), "Idempotency-Key": key},
+        )
+
+    first = created(send(invoice["id"], "refund-991"))
+    assert created(send(invoice["id"], "refund-991"), 200) == first
+    notes = db_session.scalars(select(Document).where(Document.corrects_id == invoice["id"]))
+    assert len(notes.all()) == 1
+    other = created(api.post(f"/orders/{new_order(db_session, shop=order.shop).id}/invoices"))
+    assert "Idempotency-Key" in error_of(send(other["id"], "refund-991"), 422)["fields"]
+    # A key an invoice was issued with is not a credit note's either.
+    with_key = client.post(
+        f"/api/v1/orders/{order.id}/invoices", headers={**api.headers(), "Idempotency-Key": "k1"}
+    )
+    error_of(with_key, 409)  # nothing left to invoice: the key was not stored
+    assert created(send(invoice["id"], "k1"))["kind"] == "credit_note"
+
+
+def test_the_warehouse_and_viewers_issue_no_credit_note(
+    client: FlaskClient,
+    db_session: Session,
+    token_for: TokenFor,  # noqa: F811
+    invoice: dict[str, Any],
+) -> None:
+    for role in (Role.WAREHOUSE, Role.VIEWER):
+        other = Api(client, token_for(role))
+        error_of(credit(other, invoice, {"amount": "1.00", "reason": "Essai"}), 403)
+    assert db_session.scalars(select(Document).where(Document.corrects_id.is_not(None))).all() == []

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from web.db import read_only
-from web.documents import invoices, issued
+from web.documents import credit_notes, invoices, issued
 from web.documents.company import CompanyIncomplete
 from web.models import Comment, Document, DocumentLine, OrderEvent, ShippingMode, User
 from web.models.enums import DocumentKind, DocumentState
@@ -720,6 +720,66 @@ def invoice_create(order_id: int) -> ResponseReturnValue:
         return _document_refused(exc)
     db().commit()
     return jsonify(_document_detail(invoice)), 201
+
+
+@bp.post("/documents/<id:document_id>/credit-notes")
+def credit_note_create(document_id: int) -> ResponseReturnValue:
+    """Credit an invoice: all that is left (or cancel it), some lines, or an amount."""
+    fields = _Fields(_json_body(frozenset({"lines", "amount", "reason", "cancel"})))
+    reason = fields.text("reason")
+    chosen = _shipment_lines(fields)
+    if chosen == {} and "lines" not in fields.errors:
+        fields.errors["lines"] = "name at least one line, or send no lines to credit all"
+    amount = _credit_amount(fields)
+    cancel = fields.flag("cancel", default=False)
+    if cancel and (chosen is not None or amount is not None):
+        fields.errors["cancel"] = "cancelling an invoice credits all of it: no lines nor amount"
+    if chosen is not None and amount is not None:
+        fields.errors["amount"] = "credit either lines or an amount, not both"
+    key = _idempotency_key(fields)
+    fields.check()
+    invoice = _locked_invoice(document_id)
+    earlier = _replayed(key, DocumentKind.CREDIT_NOTE, invoice.order_id, invoice.id)
+    if earlier is not None:
+        return jsonify(_document_detail(earlier)), 200
+    quantities = None if chosen is None else {k: Decimal(q) for k, q in chosen.items()}
+    try:
+        credit_note = credit_notes.issue_credit_note(
+            db(),
+            invoice,
+            _actor(),
+            lines=quantities,
+            amount=amount,
+            reason=reason,
+            cancels_invoice=cancel,
+            idempotency_key=key or None,
+        )
+    except InvalidTransition as exc:
+        return _document_refused(exc)
+    db().commit()
+    return jsonify(_document_detail(credit_note)), 201
+
+
+def _credit_amount(fields: _Fields) -> Decimal | None:
+    if fields.body.get("amount") is None:
+        return None
+    value = fields.amount("amount")
+    if "amount" in fields.errors:
+        return None
+    try:
+        return payments.parse_amount(value)
+    except ValidationFailed as exc:
+        fields.errors["amount"] = exc.errors.get("amount", str(exc))
+        return None
+
+
+def _locked_invoice(document_id: int) -> Document:
+    """The document to credit, its order locked: two credits of one invoice take turns."""
+    document = db().get(Document, document_id)
+    if document is None or document.state != DocumentState.ISSUED:
+        raise NotFound(f"document {document_id} does not exist")
+    _locked_order(document.order_id)
+    return document
 
 
 def _document_filters(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.documents import credit_notes
 from web.models.enums import (
     ActorType,
     CommentVisibility,
@@ -600,6 +601,47 @@ SHIPMENT_ACTION_REQUEST: dict[str, Any] = {
 TRANSACTION_CREATED = _object({"transaction": _ref("Transaction"), "order": _ref("OrderSummary")})
 
 
+CREDIT_NOTE_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "description": "Without lines nor amount: everything left to credit. At most one of "
+    "lines, amount and cancel",
+    "properties": {
+        "reason": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": credit_notes.REASON_MAX_LENGTH,
+            "description": "Why the invoice is credited; printed on the credit note",
+        },
+        "lines": {
+            **CHOSEN_LINES,
+            "description": "Part of the invoice: its document lines (lines[].id of the "
+            "invoice, not the order's) and quantities; a product's discount follows it",
+        },
+        "amount": {
+            "description": "An amount with tax (a refund), split over the invoice's VAT "
+            "rates in proportion to what is left at each; text or a JSON number",
+            "oneOf": [
+                {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$", "example": "12.50"},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": True,
+                    "minimum": 0,
+                    "maximum": 999999999.99,
+                },
+            ],
+        },
+        "cancel": {
+            **BOOLEAN,
+            "default": False,
+            "description": "Cancel the invoice: credit all that is left, and free its "
+            "quantities for a corrected invoice",
+        },
+    },
+}
+
+
 def _error(description: str, *, bearer: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
@@ -930,6 +972,25 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/documents/{document_id}/credit-notes": {
+        "post": {
+            "operationId": "issueCreditNote",
+            "summary": "Issue a credit note of an invoice: in full, by lines, or an amount",
+            "description": "Numbered in its own gapless AV series, citing the invoice's "
+            "number and date. Never more than is left to credit, per line, per VAT rate and "
+            "in total (422 naming what is left). Not an invoice, or nothing left: 409.",
+            "parameters": [DOCUMENT_ID, _idempotency_key("credit note")],
+            "requestBody": _json_body("CreditNoteCreate"),
+            "responses": {
+                "201": _answer("The credit note issued", "DocumentDetail"),
+                "200": _answer(
+                    "The credit note an earlier request with the same Idempotency-Key issued",
+                    "DocumentDetail",
+                ),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
     "/shipments/{shipment_id}/parcels": {
         "post": {
             "operationId": "addParcel",
@@ -1015,6 +1076,7 @@ def document() -> dict[str, Any]:
                 "DocumentLine": DOCUMENT_LINE,
                 "DocumentPage": DOCUMENT_PAGE,
                 "InvoiceCreate": INVOICE_CREATE,
+                "CreditNoteCreate": CREDIT_NOTE_CREATE,
             },
         },
     }
