@@ -394,7 +394,8 @@ def test_a_credit_note_by_lines_never_credits_more_than_is_left(
     ]
     body["lines"] = [{"line_id": mug["id"], "quantity": 2}]
     refused = error_of(credit(api, invoice, body), 422)
-    assert refused["fields"] == {f"line {mug['id']}": "only 1 left to credit"}
+    assert list(refused["fields"]) == [f"line {mug['id']}"]
+    assert "1 left" in refused["fields"][f"line {mug['id']}"]
     order_line = {"lines": [{"line_id": mug["order_line_id"], "quantity": 1}], "reason": "x"}
     if mug["order_line_id"] != mug["id"]:  # an order line's id is no line of the invoice
         assert error_of(credit(api, invoice, order_line), 422)["fields"]
@@ -411,7 +412,7 @@ def test_a_credit_note_by_amount_splits_it_over_the_rates(
     number = created(credit(api, invoice, {"amount": 2.5, "reason": "Retard"}))
     assert number["total_gross"] == "2.50"
     too_much = error_of(credit(api, invoice, {"amount": "30.00", "reason": "Tout"}), 422)
-    assert too_much["fields"] == {"amount": "only 23.00 left to credit"}
+    assert "23.00" in too_much["fields"]["amount"]  # what is left: 35.50 - 12.50
     for amount in ("-1", "0", "1.005", "1e999999", "dix", True, [1]):
         refused = error_of(credit(api, invoice, {"amount": amount, "reason": "Essai"}), 422)
         assert "amount" in refused["fields"], amount
@@ -463,7 +464,8 @@ def test_malformed_credit_notes_are_a_422_naming_the_field(
 def test_only_an_issued_invoice_can_be_credited(api: Api, invoice: dict[str, Any]) -> None:
     note = created(credit(api, invoice, {"amount": "1.00", "reason": "Essai"}))
     refused = error_of(credit(api, note, {"amount": "1.00", "reason": "Essai"}), 409)
-    assert refused["error"] == "cannot issue a credit note: only an issued invoice can be credited"
+    assert refused["error"].startswith("cannot issue a credit note: ")
+    assert "invoice" in refused["reason"]
     missing = {"id": invoice["id"] + 1000}
     error_of(credit(api, missing, {"amount": "1.00", "reason": "Essai"}), 404)
     error_of(api.post(f"/documents/{invoice['id']}/credit-notes"), 400)  # no body

@@ -492,7 +492,8 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _shipment_lines(fields: _Fields) -> dict[int, int] | None:
+def _chosen_lines(fields: _Fields) -> dict[int, int] | None:
+    """`lines` as {line id: quantity} (shipments, invoices, credit notes); None when absent."""
     raw = fields.body.get("lines")
     if raw is None:
         return None
@@ -560,7 +561,7 @@ def shipment_create(order_id: int) -> ResponseReturnValue:
     body = _json_body(frozenset({"shipping_mode", "lines", "parcels", "ship"}), optional=True)
     fields = _Fields(body)
     mode = _shipping_mode(fields)
-    lines = _shipment_lines(fields)
+    lines = _chosen_lines(fields)
     parcels = _shipment_parcels(fields)
     ship = fields.flag("ship", default=False)
     key = request.headers.get("Idempotency-Key", "").strip()
@@ -702,7 +703,7 @@ def _replayed(
 def invoice_create(order_id: int) -> ResponseReturnValue:
     """Invoice what remains of the order, or the lines asked; the same key answers again."""
     fields = _Fields(_json_body(frozenset({"lines"}), optional=True))
-    chosen = _shipment_lines(fields)
+    chosen = _chosen_lines(fields)
     if chosen == {} and "lines" not in fields.errors:
         fields.errors["lines"] = "name at least one line, or send no lines to invoice all"
     key = _idempotency_key(fields)
@@ -727,7 +728,7 @@ def credit_note_create(document_id: int) -> ResponseReturnValue:
     """Credit an invoice: all that is left (or cancel it), some lines, or an amount."""
     fields = _Fields(_json_body(frozenset({"lines", "amount", "reason", "cancel"})))
     reason = fields.text("reason")
-    chosen = _shipment_lines(fields)
+    chosen = _chosen_lines(fields)
     if chosen == {} and "lines" not in fields.errors:
         fields.errors["lines"] = "name at least one line, or send no lines to credit all"
     amount = _credit_amount(fields)
@@ -827,7 +828,10 @@ def document_list() -> ResponseReturnValue:
 
 
 def _page_arguments(errors: dict[str, str]) -> tuple[int, int]:
-    bounds = {"page": (paging.MAX_PAGE, 1), "per_page": (order_queries.MAX_PER_PAGE, 25)}
+    bounds = {
+        "page": (paging.MAX_PAGE, 1),
+        "per_page": (order_queries.MAX_PER_PAGE, order_queries.DEFAULT_PER_PAGE),
+    }
     values = {}
     for name, (high, default) in bounds.items():
         text = (request.args.get(name) or "").strip()
