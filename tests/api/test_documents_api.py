@@ -5,21 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.test import TestResponse
 
 from tests.api.test_api import Api, TokenFor, error_of, token_for  # noqa: F401
 from tests.documents.conftest import complete_company
 from tests.factories import make_customer, make_line, make_order, make_shop
-from web.models import CompanySettings, Document
+from web.app import create_app
+from web.models import CompanySettings, Document, Shop
 from web.models.enums import DocumentKind, DocumentState, Role
 from web.models.orders import Order
+from web.services import users
+from web.services.users import create_user
 
 pytestmark = pytest.mark.usefixtures("token_for")
 
@@ -506,3 +510,66 @@ def test_the_warehouse_and_viewers_issue_no_credit_note(
         other = Api(client, token_for(role))
         error_of(credit(other, invoice, {"amount": "1.00", "reason": "Essai"}), 403)
     assert db_session.scalars(select(Document).where(Document.corrects_id.is_not(None))).all() == []
+
+
+# --- Two integrations at once (PostgreSQL) ---------------------------------------------------
+
+
+def _race_setup(factory: sessionmaker[Session]) -> tuple[int, str]:
+    """A fresh order and a manager's token, committed where both apps see them."""
+    with factory.begin() as session:
+        complete_company(session)
+        shop = session.scalars(select(Shop).where(Shop.key == "boutique")).first()
+        order = new_order(session, **({"shop": shop} if shop else {}))
+        manager, _ = create_user(session, f"race{order.id}@example.com", Role.MANAGER)
+        token = users.create_api_token(session, manager, "race")
+        return order.id, token
+
+
+def _post_at_once(
+    app_overrides: dict[str, Any], url: str, path: str, token: str, keys: tuple[str, str]
+) -> list[TestResponse]:
+    """Two apps (two engines, as two workers) POST at the same moment; both answers."""
+    clients = [create_app({**app_overrides, "DATABASE_URL": url}).test_client() for _ in keys]
+    barrier = threading.Barrier(2)
+    answers: list[Any] = [None, None]
+
+    def send(index: int) -> None:
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": keys[index]}
+        barrier.wait()
+        answers[index] = clients[index].post(path, headers=headers)
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return answers
+
+
+def test_the_same_key_sent_twice_at_once_issues_one_invoice(
+    app_overrides: dict[str, Any],
+    parallel_database: str,
+    two_processes: list[sessionmaker[Session]],
+) -> None:
+    order_id, token = _race_setup(two_processes[0])
+    path = f"/api/v1/orders/{order_id}/invoices"
+    answers = _post_at_once(app_overrides, parallel_database, path, token, ("erp-1", "erp-1"))
+    assert sorted(answer.status_code for answer in answers) == [200, 201], answers
+    assert answers[0].get_json()["id"] == answers[1].get_json()["id"]
+    with two_processes[0]() as session:
+        count = session.scalar(select(func.count()).where(Document.order_id == order_id))
+    assert count == 1
+
+
+def test_two_invoices_of_everything_at_once_invoice_it_once(
+    app_overrides: dict[str, Any],
+    parallel_database: str,
+    two_processes: list[sessionmaker[Session]],
+) -> None:
+    order_id, token = _race_setup(two_processes[0])
+    path = f"/api/v1/orders/{order_id}/invoices"
+    answers = _post_at_once(app_overrides, parallel_database, path, token, ("desk-a", "desk-b"))
+    assert sorted(answer.status_code for answer in answers) == [201, 409], answers
+    [refused] = [answer.get_json() for answer in answers if answer.status_code == 409]
+    assert refused["reason"] == "nothing is left to invoice"
