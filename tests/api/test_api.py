@@ -732,7 +732,11 @@ def test_openapi_document_is_public_and_describes_every_route(client: FlaskClien
     assert routes == {
         ("GET", "/openapi.json"),
         ("GET", "/shipping-modes"),
+        ("GET", "/documents"),
+        ("GET", "/documents/{document_id}"),
         ("GET", "/documents/{document_id}/pdf"),
+        ("POST", "/documents/{document_id}/credit-notes"),
+        ("POST", "/orders/{order_id}/invoices"),
         ("GET", "/orders"),
         ("GET", "/orders/{order_id}"),
         ("POST", "/orders/{order_id}/comments"),

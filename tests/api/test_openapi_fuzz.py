@@ -28,8 +28,10 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.documents.conftest import complete_company
 from tests.factories import BASE_TIME, make_customer, make_line, make_order, make_shop
-from web.models import Comment, Order, OrderEvent, Parcel, Shipment, Transaction, User
+from web.documents import invoices
+from web.models import Comment, Document, Order, OrderEvent, Parcel, Shipment, Transaction, User
 from web.models.enums import (
     ActorType,
     CommercialState,
@@ -41,10 +43,11 @@ from web.models.enums import (
 )
 from web.services import users
 from web.services.shipping_modes import ensure_default_shipping_modes
+from web.services.timeline import Actor
 from web.views import api_schema
 
 MAX_EXAMPLES = 30
-"""Per operation and test; seven operations, so a few hundred requests per database."""
+"""Per operation and test; a dozen operations, so several hundred requests per database."""
 
 CHECKS = [
     not_a_server_error,
@@ -56,8 +59,10 @@ CHECKS = [
 
 
 @pytest.fixture()
-def order_ids(db_session: Session, make_user: Callable[..., User]) -> list[int]:
-    """Six orders with everything an answer can hold; half of them shipped and paid."""
+def order_ids(app: Flask, db_session: Session, make_user: Callable[..., User]) -> list[int]:
+    """Six orders with everything an answer can hold; half of them shipped, paid and
+    invoiced (the company can invoice, so fuzzed requests may issue more)."""
+    complete_company(db_session)
     shop = make_shop(db_session, "boutique")
     author = make_user(Role.MANAGER)
     colissimo = ensure_default_shipping_modes(db_session)["colissimo"]
@@ -101,6 +106,9 @@ def order_ids(db_session: Session, make_user: Callable[..., User]) -> list[int]:
                     ),
                 ]
             )
+    db_session.flush()
+    for order in db_session.scalars(select(Order).where(Order.payment_state == PaymentState.PAID)):
+        invoices.issue_invoice(db_session, order, Actor.system("fuzz"))
     db_session.commit()
     return list(db_session.scalars(select(Order.id).order_by(Order.id)))
 
@@ -113,15 +121,15 @@ def manager_token(db_session: Session, make_user: Callable[..., User]) -> str:
 
 
 def cases(
-    operation: APIOperation, mode: GenerationMode, order_ids: list[int], shipment_ids: list[int]
+    operation: APIOperation, mode: GenerationMode, known_ids: dict[str, list[int]]
 ) -> st.SearchStrategy[schemathesis.Case]:
-    """The operation's cases; an order or shipment id is mostly one that exists, so bodies get
-    used."""
+    """The operation's cases; an order, shipment or document id is mostly one that exists, so
+    bodies get used."""
     has_body = operation.body is not None and len(operation.body) > 0
-    name = next((n for n in ("order_id", "shipment_id") if f"{{{n}}}" in operation.path), None)
+    name = next((n for n in known_ids if f"{{{n}}}" in operation.path), None)
     if name is None or (mode == GenerationMode.NEGATIVE and not has_body):
         return operation.as_strategy(generation_mode=mode)
-    ids = order_ids if name == "order_id" else shipment_ids
+    ids = known_ids[name]
     known = st.sampled_from([*ids, ids[-1] + 1000])
     return known.flatmap(
         lambda value: operation.as_strategy(generation_mode=mode, path_parameters={name: value})
@@ -154,9 +162,13 @@ def test_every_answer_conforms_and_none_is_a_server_error(
     operation = schema[path][method]
     headers = {"Authorization": f"Bearer {manager_token}"}
 
-    shipment_ids = list(db_session.scalars(select(Shipment.id).order_by(Shipment.id)))
+    known_ids = {
+        "order_id": order_ids,
+        "shipment_id": list(db_session.scalars(select(Shipment.id).order_by(Shipment.id))),
+        "document_id": list(db_session.scalars(select(Document.id).order_by(Document.id))),
+    }
 
-    @given(case=cases(operation, mode, order_ids, shipment_ids))
+    @given(case=cases(operation, mode, known_ids))
     @settings(
         max_examples=MAX_EXAMPLES,
         deadline=None,

@@ -298,5 +298,16 @@ def test_the_delivery_note_and_documents_show_in_the_order(
         "reference": "BL-2026-000001",
     }
     assert detail["documents"] == [
-        {"id": note.id, "kind": "delivery_note", "reference": "BL-2026-000001"}
+        {
+            "id": note.id,
+            "kind": "delivery_note",
+            "reference": "BL-2026-000001",
+            "issue_date": None,
+            "currency": "EUR",
+            "total_net": None,
+            "total_tax": None,
+            "total_gross": "0.00",
+            "corrects_id": None,
+            "pdf_url": None,  # this row has no stored file
+        }
     ]

@@ -375,7 +375,7 @@ def _order_level_lines(
     """Shipping and the discounts outside the lines, on the first invoice that has room."""
     lines: list[Line] = []
     category = "E" if franchise else "S"
-    if order.shipping_total and (None, "shipping") not in state.amounts:
+    if order.shipping_total and not _carried(state, "shipping"):
         gross = order.shipping_total
         net = gross if franchise else gross - order.shipping_tax
         tax = ZERO if franchise else order.shipping_tax
@@ -385,9 +385,15 @@ def _order_level_lines(
             Line("shipping", label, Decimal(1), net, rate, net, tax, tax_category=category)
         )
     outside = _outside_discount(order)
-    if outside and has_products and (None, "discount") not in state.amounts:
+    if outside and has_products and not _carried(state, "discount"):
         lines += _split_discount(order, outside, franchise)
     return lines
+
+
+def _carried(state: Taken, kind: str) -> bool:
+    """Whether an invoice carries the order's line of this kind (a cancellation gives it back)."""
+    net, tax = state.amounts.get((None, kind), (ZERO, ZERO))
+    return bool(net or tax)
 
 
 def _outside_discount(order: Order) -> Decimal:

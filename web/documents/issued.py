@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from web.documents.storage import (
@@ -19,6 +20,7 @@ from web.documents.storage import (
 from web.models import Document
 from web.models.enums import DocumentKind, DocumentState
 from web.services.errors import NotFound
+from web.services.paging import Page
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,38 @@ def delivery_note_ids(session: Session, order_id: int) -> list[int]:
 def pdf_filename(document: Document) -> str:
     """The download's name: the document's reference."""
     return f"{document.reference or document.id}.pdf"
+
+
+def issued_documents(
+    session: Session,
+    kind: DocumentKind | None = None,
+    issued_from: dt.date | None = None,
+    issued_to: dt.date | None = None,
+    *,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page[Document]:
+    """One page of the issued documents, in the order they were issued (oldest first).
+
+    Issued documents only grow at the end of this order, so a client paging through it
+    never skips one; the dates are issue dates, both bounds included.
+    """
+    conditions = [Document.state == DocumentState.ISSUED]
+    if kind is not None:
+        conditions.append(Document.kind == kind)
+    if issued_from is not None:
+        conditions.append(Document.issue_date >= issued_from)
+    if issued_to is not None:
+        conditions.append(Document.issue_date <= issued_to)
+    total = session.scalar(select(func.count(Document.id)).where(*conditions)) or 0
+    items = session.scalars(
+        select(Document)
+        .where(*conditions)
+        .order_by(Document.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return Page(list(items), total, page, per_page)
 
 
 def combined_pdf(

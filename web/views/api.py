@@ -15,15 +15,17 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from web.db import read_only
-from web.documents import issued
-from web.models import Comment, OrderEvent, ShippingMode, User
+from web.documents import credit_notes, invoices, issued
+from web.documents.company import CompanyIncomplete
+from web.models import Comment, Document, DocumentLine, OrderEvent, ShippingMode, User
+from web.models.enums import DocumentKind, DocumentState
 from web.models.orders import Order
 from web.models.shipping import Shipment
 from web.services import (
@@ -371,6 +373,7 @@ def _detail(order: Order) -> dict[str, Any]:
         return {
             **export.order_record(order, gettext),
             "allowed_actions": _allowed_actions(order),
+            "documents": [_document(document) for document in order.documents],
             "comments": [_comment(comment) for comment in order.comments],
             "events": [_event(event) for event in order.events],
         }
@@ -489,7 +492,8 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _shipment_lines(fields: _Fields) -> dict[int, int] | None:
+def _chosen_lines(fields: _Fields) -> dict[int, int] | None:
+    """`lines` as {line id: quantity} (shipments, invoices, credit notes); None when absent."""
     raw = fields.body.get("lines")
     if raw is None:
         return None
@@ -557,7 +561,7 @@ def shipment_create(order_id: int) -> ResponseReturnValue:
     body = _json_body(frozenset({"shipping_mode", "lines", "parcels", "ship"}), optional=True)
     fields = _Fields(body)
     mode = _shipping_mode(fields)
-    lines = _shipment_lines(fields)
+    lines = _chosen_lines(fields)
     parcels = _shipment_parcels(fields)
     ship = fields.flag("ship", default=False)
     key = request.headers.get("Idempotency-Key", "").strip()
@@ -607,6 +611,243 @@ def shipment_action(shipment_id: int, action: str) -> ResponseReturnValue:
         return _shipment_refused(exc)
     db().commit()
     return jsonify(_shipment(shipment))
+
+
+# --- Documents: invoices and credit notes ----------------------------------------------------
+
+
+def _document(document: Document) -> dict[str, Any]:
+    """A document as the order lists it: what it is, its number, date and totals."""
+    has_pdf = document.state == DocumentState.ISSUED and bool(document.pdf_storage_key)
+    return {
+        "id": document.id,
+        "kind": document.kind.value,
+        "reference": document.reference,
+        "issue_date": document.issue_date.isoformat() if document.issue_date else None,
+        "currency": document.currency,
+        "total_net": _money(document.total_net),
+        "total_tax": _money(document.total_tax),
+        "total_gross": _money(document.total_gross),
+        "corrects_id": document.corrects_id,
+        "pdf_url": url_for("api.document_pdf", document_id=document.id) if has_pdf else None,
+    }
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _listed_document(document: Document) -> dict[str, Any]:
+    return {**_document(document), "order_id": document.order_id, "buyer_name": document.buyer_name}
+
+
+def _document_detail(document: Document) -> dict[str, Any]:
+    """The document with its lines: a credit note by lines names them by their id."""
+    return {
+        **_listed_document(document),
+        "reason": document.reason,
+        "cancels_invoice": document.cancels_invoice,
+        "lines": [_document_line(line) for line in document.lines],
+    }
+
+
+def _document_line(line: DocumentLine) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "position": line.position,
+        "kind": line.kind,
+        "order_line_id": line.order_line_id,
+        "sku": line.sku,
+        "name": line.name,
+        "quantity": format(Decimal(line.quantity).normalize(), "f"),
+        "unit_price_net": format(Decimal(line.unit_price_net).normalize(), "f"),
+        "tax_rate": str(Decimal(line.tax_rate).quantize(Decimal("0.01"))),
+        "tax_category": line.tax_category,
+        "total_net": str(line.total_net),
+        "tax_amount": str(line.tax_amount),
+        "total_gross": str(line.total_gross),
+    }
+
+
+def _document_refused(exc: InvalidTransition) -> Response:
+    """409: nothing left to invoice or credit, or the company settings lack fields."""
+    if isinstance(exc, CompanyIncomplete):
+        missing = {name: "missing from the company settings" for name in exc.fields}
+        return _error(409, f"cannot {exc.action}: {exc.reason}", reason=exc.reason, fields=missing)
+    return _error(409, f"cannot {exc.action}: {exc.reason}", reason=exc.reason)
+
+
+def _idempotency_key(fields: _Fields) -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > shipments.KEY_MAX_LENGTH or not _is_text(key):
+        fields.errors["Idempotency-Key"] = f"at most {shipments.KEY_MAX_LENGTH} characters"
+    return key
+
+
+def _replayed(
+    key: str, kind: DocumentKind, order_id: int, corrects_id: int | None
+) -> Document | None:
+    """The document an earlier request with this key issued, if it was this same request."""
+    if not key:
+        return None
+    earlier = db().scalar(select(Document).where(Document.idempotency_key == key))
+    if earlier is None:
+        return None
+    if (earlier.kind, earlier.order_id, earlier.corrects_id) != (kind, order_id, corrects_id):
+        message = "this key was used for another document request"
+        raise ApiError(422, message, fields={"Idempotency-Key": message})
+    return earlier
+
+
+@bp.post(f"/orders/{ORDER_ID}/invoices")
+def invoice_create(order_id: int) -> ResponseReturnValue:
+    """Invoice what remains of the order, or the lines asked; the same key answers again."""
+    fields = _Fields(_json_body(frozenset({"lines"}), optional=True))
+    chosen = _chosen_lines(fields)
+    if chosen == {} and "lines" not in fields.errors:
+        fields.errors["lines"] = "name at least one line, or send no lines to invoice all"
+    key = _idempotency_key(fields)
+    fields.check()
+    order = _locked_order(order_id)
+    earlier = _replayed(key, DocumentKind.INVOICE, order.id, None)
+    if earlier is not None:
+        return jsonify(_document_detail(earlier)), 200
+    quantities = None if chosen is None else {k: Decimal(q) for k, q in chosen.items()}
+    try:
+        invoice = invoices.issue_invoice(
+            db(), order, _actor(), quantities, idempotency_key=key or None
+        )
+    except InvalidTransition as exc:
+        return _document_refused(exc)
+    db().commit()
+    return jsonify(_document_detail(invoice)), 201
+
+
+@bp.post("/documents/<id:document_id>/credit-notes")
+def credit_note_create(document_id: int) -> ResponseReturnValue:
+    """Credit an invoice: all that is left (or cancel it), some lines, or an amount."""
+    fields = _Fields(_json_body(frozenset({"lines", "amount", "reason", "cancel"})))
+    reason = fields.text("reason")
+    chosen = _chosen_lines(fields)
+    if chosen == {} and "lines" not in fields.errors:
+        fields.errors["lines"] = "name at least one line, or send no lines to credit all"
+    amount = _credit_amount(fields)
+    cancel = fields.flag("cancel", default=False)
+    if cancel and (chosen is not None or amount is not None):
+        fields.errors["cancel"] = "cancelling an invoice credits all of it: no lines nor amount"
+    if chosen is not None and amount is not None:
+        fields.errors["amount"] = "credit either lines or an amount, not both"
+    key = _idempotency_key(fields)
+    fields.check()
+    invoice = _locked_invoice(document_id)
+    earlier = _replayed(key, DocumentKind.CREDIT_NOTE, invoice.order_id, invoice.id)
+    if earlier is not None:
+        return jsonify(_document_detail(earlier)), 200
+    quantities = None if chosen is None else {k: Decimal(q) for k, q in chosen.items()}
+    try:
+        credit_note = credit_notes.issue_credit_note(
+            db(),
+            invoice,
+            _actor(),
+            lines=quantities,
+            amount=amount,
+            reason=reason,
+            cancels_invoice=cancel,
+            idempotency_key=key or None,
+        )
+    except InvalidTransition as exc:
+        return _document_refused(exc)
+    db().commit()
+    return jsonify(_document_detail(credit_note)), 201
+
+
+def _credit_amount(fields: _Fields) -> Decimal | None:
+    if fields.body.get("amount") is None:
+        return None
+    value = fields.amount("amount")
+    if "amount" in fields.errors:
+        return None
+    try:
+        return payments.parse_amount(value)
+    except ValidationFailed as exc:
+        fields.errors["amount"] = exc.errors.get("amount", str(exc))
+        return None
+
+
+def _locked_invoice(document_id: int) -> Document:
+    """The document to credit, its order locked: two credits of one invoice take turns."""
+    document = db().get(Document, document_id)
+    if document is None or document.state != DocumentState.ISSUED:
+        raise NotFound(f"document {document_id} does not exist")
+    _locked_order(document.order_id)
+    return document
+
+
+def _document_filters(
+    args: Mapping[str, str], errors: dict[str, str]
+) -> tuple[DocumentKind | None, dt.date | None, dt.date | None]:
+    kind = None
+    if args.get("kind"):
+        try:
+            kind = DocumentKind(args["kind"])
+        except ValueError:
+            errors["kind"] = "expected one of " + ", ".join(k.value for k in DocumentKind)
+    dates: dict[str, dt.date | None] = {"from": None, "to": None}
+    for name in dates:
+        text = (args.get(name) or "").strip()
+        if not text:
+            continue
+        try:
+            dates[name] = dt.date.fromisoformat(text) if len(text) == 10 else None
+        except ValueError:
+            pass
+        if dates[name] is None:
+            errors[name] = f"expected a date YYYY-MM-DD, got {text[:20]!r}"
+    return kind, dates["from"], dates["to"]
+
+
+@bp.get("/documents")
+def document_list() -> ResponseReturnValue:
+    """Issued documents, oldest first, by kind and issue dates, one page at a time."""
+    errors: dict[str, str] = {}
+    kind, issued_from, issued_to = _document_filters(request.args, errors)
+    page, per_page = _page_arguments(errors)
+    if errors:
+        details = "; ".join(f"{name}: {message}" for name, message in sorted(errors.items()))
+        raise ApiError(400, f"invalid query parameter {details}", fields=errors)
+    found = issued.issued_documents(
+        db(), kind, issued_from, issued_to, page=page, per_page=per_page
+    )
+    return jsonify(
+        documents=[_listed_document(document) for document in found.items],
+        page=page,
+        per_page=per_page,
+        total=found.total,
+        next_page=page + 1 if page < found.pages else None,
+    )
+
+
+def _page_arguments(errors: dict[str, str]) -> tuple[int, int]:
+    bounds = {
+        "page": (paging.MAX_PAGE, 1),
+        "per_page": (order_queries.MAX_PER_PAGE, order_queries.DEFAULT_PER_PAGE),
+    }
+    values = {}
+    for name, (high, default) in bounds.items():
+        text = (request.args.get(name) or "").strip()
+        value = paging.whole_number(text, 1, high) if text else default
+        if value is None:
+            errors[name] = f"expected a whole number from 1 to {high}, got {text[:20]!r}"
+        values[name] = value or default
+    return values["page"], values["per_page"]
+
+
+@bp.get("/documents/<id:document_id>")
+def document_detail(document_id: int) -> ResponseReturnValue:
+    document = db().get(Document, document_id)
+    if document is None or document.state != DocumentState.ISSUED:
+        raise NotFound(f"document {document_id} does not exist")
+    return jsonify(_document_detail(document))
 
 
 @bp.get("/documents/<id:document_id>/pdf")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.documents import credit_notes
 from web.models.enums import (
     ActorType,
     CommentVisibility,
@@ -244,13 +245,124 @@ SHIPMENT_ANSWER: dict[str, Any] = {
     ]
 }
 
+DATE: dict[str, Any] = {"type": "string", "format": "date", "example": "2026-03-02"}
+
 DOCUMENT = _object(
     {
         "id": INTEGER,
         "kind": _enum(DocumentKind),
-        "reference": _nullable({**STRING, "description": "Its number; null for a draft"}),
+        "reference": _nullable(
+            {**STRING, "description": "Its number; null for a draft", "example": "FA-2026-000042"}
+        ),
+        "issue_date": _nullable({**DATE, "description": "Null for a draft"}),
+        "currency": {**STRING, "example": "EUR"},
+        "total_net": _nullable({**MONEY, "description": "Excluding VAT (HT)"}),
+        "total_tax": _nullable({**MONEY, "description": "The VAT"}),
+        "total_gross": _nullable({**MONEY, "description": "Including VAT (TTC)"}),
+        "corrects_id": _nullable(
+            {**INTEGER, "description": "A credit note: the invoice it credits"}
+        ),
+        "pdf_url": _nullable(
+            {
+                **STRING,
+                "description": "Where to download the PDF stored at issue (same token)",
+                "example": "/api/v1/documents/42/pdf",
+            }
+        ),
     }
 )
+
+LISTED_DOCUMENT: dict[str, Any] = {
+    "allOf": [
+        _ref("Document"),
+        _object(
+            {
+                "order_id": INTEGER,
+                "buyer_name": {**STRING, "description": "The buyer as printed: company or person"},
+            }
+        ),
+    ]
+}
+
+DOCUMENT_LINE = _object(
+    {
+        "id": {**INTEGER, "description": "Name it to credit this line (line_id)"},
+        "position": INTEGER,
+        "kind": {**STRING, "enum": ["product", "fee", "shipping", "discount", "amount"]},
+        "order_line_id": _nullable({**INTEGER, "description": "The order line (lines[].id)"}),
+        "sku": STRING,
+        "name": STRING,
+        "quantity": {**MONEY, "example": "2"},
+        "unit_price_net": {**MONEY, "description": "Excluding VAT, before discount"},
+        "tax_rate": {**MONEY, "description": "In percent", "example": "20.00"},
+        "tax_category": {
+            **STRING,
+            "enum": ["S", "E", "Z"],
+            "description": "EN 16931: S standard, E exempt (VAT franchise), Z zero rate",
+        },
+        "total_net": {**MONEY, "description": "Negative on a discount line of an invoice"},
+        "tax_amount": MONEY,
+        "total_gross": MONEY,
+    }
+)
+
+DOCUMENT_DETAIL: dict[str, Any] = {
+    "allOf": [
+        _ref("ListedDocument"),
+        _object(
+            {
+                "reason": {**STRING, "description": "A credit note: why, as typed"},
+                "cancels_invoice": {
+                    **BOOLEAN,
+                    "description": "A credit note that cancels its whole invoice",
+                },
+                "lines": {
+                    "type": "array",
+                    "items": _ref("DocumentLine"),
+                    "description": "A credit note's lines are positive amounts",
+                },
+            }
+        ),
+    ]
+}
+
+DOCUMENT_PAGE = _object(
+    {
+        "documents": {"type": "array", "items": _ref("ListedDocument")},
+        "page": {**INTEGER, "minimum": 1},
+        "per_page": {**INTEGER, "minimum": 1, "maximum": order_queries.MAX_PER_PAGE},
+        "total": {**INTEGER, "minimum": 0, "description": "Documents matching the filters"},
+        "next_page": _nullable({**INTEGER, "description": "null on the last page"}),
+    }
+)
+
+CHOSEN_LINES: dict[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 500,
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["line_id", "quantity"],
+        "properties": {
+            "line_id": {**INTEGER, "minimum": 1, "maximum": paging.MAX_ID},
+            "quantity": {**INTEGER, "minimum": 1, "maximum": 100000},
+        },
+    },
+}
+
+INVOICE_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "lines": {
+            **CHOSEN_LINES,
+            "description": "Part of the order: order lines (lines[].id of the order) and "
+            "quantities, each at most what remains to invoice. Default (no body, or no "
+            "lines): everything not invoiced yet, shipping and discounts included",
+        },
+    },
+}
 
 COMMENT = _object(
     {
@@ -313,7 +425,11 @@ ORDER_DETAIL: dict[str, Any] = {
                 "lines": {"type": "array", "items": _ref("Line")},
                 "transactions": {"type": "array", "items": _ref("Transaction")},
                 "shipments": {"type": "array", "items": _ref("Shipment")},
-                "documents": {"type": "array", "items": _ref("Document")},
+                "documents": {
+                    "type": "array",
+                    "items": _ref("Document"),
+                    "description": "Its delivery notes, invoices and credit notes, oldest first",
+                },
                 "comments": {"type": "array", "items": _ref("Comment")},
                 "events": {
                     "type": "array",
@@ -485,6 +601,47 @@ SHIPMENT_ACTION_REQUEST: dict[str, Any] = {
 TRANSACTION_CREATED = _object({"transaction": _ref("Transaction"), "order": _ref("OrderSummary")})
 
 
+CREDIT_NOTE_CREATE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "description": "Without lines nor amount: everything left to credit. At most one of "
+    "lines, amount and cancel",
+    "properties": {
+        "reason": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": credit_notes.REASON_MAX_LENGTH,
+            "description": "Why the invoice is credited; printed on the credit note",
+        },
+        "lines": {
+            **CHOSEN_LINES,
+            "description": "Part of the invoice: its document lines (lines[].id of the "
+            "invoice, not the order's) and quantities; a product's discount follows it",
+        },
+        "amount": {
+            "description": "An amount with tax (a refund), split over the invoice's VAT "
+            "rates in proportion to what is left at each; text or a JSON number",
+            "oneOf": [
+                {"type": "string", "pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$", "example": "12.50"},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": True,
+                    "minimum": 0,
+                    "maximum": 999999999.99,
+                },
+            ],
+        },
+        "cancel": {
+            **BOOLEAN,
+            "default": False,
+            "description": "Cancel the invoice: credit all that is left, and free its "
+            "quantities for a corrected invoice",
+        },
+    },
+}
+
+
 def _error(description: str, *, bearer: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
@@ -506,8 +663,10 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed request: a bad query parameter or unreadable JSON",
         401: "Missing, unknown or revoked token",
         403: "The token's role does not allow this",
-        404: "No such order or shipment",
-        409: "The order's or the shipment's current state refuses the action",
+        404: "No such order, shipment or document",
+        409: "The order's or the shipment's current state refuses the action; for a "
+        "document, nothing is left to invoice or credit, or the company settings lack "
+        "fields (`fields` names them)",
         413: "Body larger than 64 KiB",
         415: "Body not sent as application/json",
         422: "A field was refused; `fields` says which and why",
@@ -538,6 +697,18 @@ IDEMPOTENCY_KEY = {
     "description": "Sent again with a retry, returns the shipment the first request created "
     "(200) instead of creating another (201)",
 }
+
+
+def _idempotency_key(what: str) -> dict[str, Any]:
+    return {
+        **IDEMPOTENCY_KEY,
+        "description": f"Sent again with a retry, returns the {what} the first request "
+        "issued (200) instead of issuing another (201); a key used for another request is "
+        "a 422",
+    }
+
+
+DOCUMENT_ID = {**ORDER_ID, "name": "document_id"}
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -634,8 +805,8 @@ PATHS: dict[str, Any] = {
     "/documents/{document_id}/pdf": {
         "get": {
             "operationId": "getDocumentPdf",
-            "summary": "An issued document's PDF (delivery note), the bytes stored at issue",
-            "parameters": [{**ORDER_ID, "name": "document_id"}],
+            "summary": "An issued document's PDF, the bytes stored at issue (same SHA-256)",
+            "parameters": [DOCUMENT_ID],
             "responses": {
                 "200": {
                     "description": "The PDF",
@@ -645,6 +816,49 @@ PATHS: dict[str, Any] = {
                 },
                 **_errors(401, 403),
                 "404": _error("No such document, or it has no PDF"),
+            },
+        }
+    },
+    "/documents": {
+        "get": {
+            "operationId": "listDocuments",
+            "summary": "Issued documents in the order they were issued, one page at a time",
+            "description": "Oldest first: new documents only ever join the end, so a client "
+            "paging through never skips one.",
+            "parameters": [
+                _query("kind", _enum(DocumentKind), "Invoices, credit notes or delivery notes"),
+                _query("from", DATE, "Issued on or after"),
+                _query("to", DATE, "Issued on or before"),
+                _query(
+                    "page",
+                    {"type": "integer", "minimum": 1, "maximum": paging.MAX_PAGE, "default": 1},
+                    "Page",
+                ),
+                _query(
+                    "per_page",
+                    {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": order_queries.MAX_PER_PAGE,
+                        "default": order_queries.DEFAULT_PER_PAGE,
+                    },
+                    "Documents per page",
+                ),
+            ],
+            "responses": {
+                "200": _answer("One page of documents", "DocumentPage"),
+                **_errors(400, 401, 403),
+            },
+        }
+    },
+    "/documents/{document_id}": {
+        "get": {
+            "operationId": "getDocument",
+            "summary": "An issued document with its lines",
+            "parameters": [DOCUMENT_ID],
+            "responses": {
+                "200": _answer("The document", "DocumentDetail"),
+                **_errors(401, 403, 404),
             },
         }
     },
@@ -737,6 +951,46 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/orders/{order_id}/invoices": {
+        "post": {
+            "operationId": "issueInvoice",
+            "summary": "Issue an invoice of what remains to invoice, or of some lines",
+            "description": "Numbered in the gapless FA series, frozen and stored as PDF at "
+            "once; it can never be changed (a credit note corrects it). The shop's issue "
+            "policy governs automatic issuing only. Nothing left to invoice, or company "
+            "settings incomplete (`fields` names them): 409. A line not of the order or "
+            "more than remains: 422, `fields` per line.",
+            "parameters": [ORDER_ID, _idempotency_key("invoice")],
+            "requestBody": _json_body("InvoiceCreate", required=False),
+            "responses": {
+                "201": _answer("The invoice issued", "DocumentDetail"),
+                "200": _answer(
+                    "The invoice an earlier request with the same Idempotency-Key issued",
+                    "DocumentDetail",
+                ),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
+    "/documents/{document_id}/credit-notes": {
+        "post": {
+            "operationId": "issueCreditNote",
+            "summary": "Issue a credit note of an invoice: in full, by lines, or an amount",
+            "description": "Numbered in its own gapless AV series, citing the invoice's "
+            "number and date. Never more than is left to credit, per line, per VAT rate and "
+            "in total (422 naming what is left). Not an invoice, or nothing left: 409.",
+            "parameters": [DOCUMENT_ID, _idempotency_key("credit note")],
+            "requestBody": _json_body("CreditNoteCreate"),
+            "responses": {
+                "201": _answer("The credit note issued", "DocumentDetail"),
+                "200": _answer(
+                    "The credit note an earlier request with the same Idempotency-Key issued",
+                    "DocumentDetail",
+                ),
+                **_errors(400, 401, 403, 404, 409, 413, 415, 422),
+            },
+        }
+    },
     "/shipments/{shipment_id}/parcels": {
         "post": {
             "operationId": "addParcel",
@@ -784,7 +1038,8 @@ def document() -> dict[str, Any]:
             "description": "Orders for integrations. Authenticate with "
             "`Authorization: Bearer <token>` (`flask users token --email E`, or Users in the "
             "admin screens). Readers: admin, manager, viewer; writers: admin, manager; "
-            "shipments (create, parcels, actions) also warehouse. "
+            "shipments (create, parcels, actions) also warehouse. Invoices and credit notes: "
+            "issued by admin and manager tokens, read by the readers. "
             'Every error is JSON `{"error": "..."}`. Money is text, never a float.',
         },
         "servers": [{"url": "/api/v1"}],
@@ -816,6 +1071,12 @@ def document() -> dict[str, Any]:
                 "ShipmentActionRequest": SHIPMENT_ACTION_REQUEST,
                 "ParcelCreate": PARCEL_CREATE,
                 "Document": DOCUMENT,
+                "ListedDocument": LISTED_DOCUMENT,
+                "DocumentDetail": DOCUMENT_DETAIL,
+                "DocumentLine": DOCUMENT_LINE,
+                "DocumentPage": DOCUMENT_PAGE,
+                "InvoiceCreate": INVOICE_CREATE,
+                "CreditNoteCreate": CREDIT_NOTE_CREATE,
             },
         },
     }
