@@ -130,13 +130,13 @@ def test_incomplete_company_settings_are_refused_naming_the_fields_with_a_link(
     db_session.commit()
     manager = client_as(app, make_user, Role.MANAGER)
     page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
-    assert "Il manque : SIREN et forme juridique." in page  # said before anyone tries
+    assert "Il manque : SIREN et Forme juridique." in page  # said before anyone tries
 
     response = manager.post(action(order), data={"csrf_token": csrf_from(page), "scope": "all"})
 
     assert response.status_code == 409
     body = response.get_data(as_text=True)
-    assert "Les paramètres de l’entreprise sont incomplets : SIREN et forme juridique." in body
+    assert "Les paramètres de l’entreprise sont incomplets : SIREN et Forme juridique." in body
     assert 'href="/admin/company"' in body
     assert invoices_of(db_session, order) == []
 
