@@ -292,6 +292,17 @@ def _awaiting_details(params: Params) -> Message:
     return Message(N_("The order's payments will be read from the shop."))
 
 
+def _credit_note_proposed(params: Params) -> Message:
+    if params.get("cancel"):
+        return Message(
+            N_("Credit note proposed: the order was cancelled; cancel invoice %(invoices)s.")
+        )
+    return Message(
+        N_("Credit note proposed: %(amount)s refunded and not credited (invoice %(invoices)s)."),
+        MONEY,
+    )
+
+
 def _payment(msgid: str) -> Message:
     return Message(msgid, {**MONEY, "status": state})
 
@@ -340,6 +351,11 @@ EVENTS: dict[str, Entry] = {
     "delivery_note.issued": Message(
         N_("Delivery note %(reference)s issued for shipment %(shipment)s.")
     ),
+    "credit_note.issued": Message(
+        N_("Credit note %(reference)s issued on invoice %(corrects)s: %(total)s."),
+        {"total": money},
+    ),
+    "credit_note.proposed": _credit_note_proposed,
     # Money
     "payment.state_changed": Message(
         N_("Payment state changed from %(from)s to %(to)s."), {"from": state, "to": state}
