@@ -143,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
         audit,
         auth,
         bulk,
+        credit_notes,
         dashboard,
         documents,
         errors,
@@ -167,6 +168,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(shipping_modes.bp)
     app.register_blueprint(shipments.bp)
     app.register_blueprint(documents.bp)
+    app.register_blueprint(credit_notes.bp)
     app.register_blueprint(tracking.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead

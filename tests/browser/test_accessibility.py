@@ -59,6 +59,8 @@ FRAGMENTS = {
     "bulk.job_status": "fragment polled by the bulk bar",
     "bulk.download": "file",
     "documents.pdf": "file (a stored PDF)",
+    "credit_notes.new": "the order page's credit-note form, prefilled (audited with the order "
+    "page in tests/browser/test_credit_notes.py)",
     "api.document_pdf": "file (a stored PDF)",
     "shops.job_status": "fragment polled by the shop page",
     "shops.shop_lists": "fragment of the mappings page",

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
 import hypothesis
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.conftest import csrf_from, log_in
 from tests.documents.conftest import complete_company, pdf_text, relay_order
 from tests.factories import make_line, make_order, make_shop
 from web.documents import credit_notes, delivery_notes, invoices
@@ -19,8 +23,8 @@ from web.documents.company import CompanyIncomplete
 from web.documents.credit_notes import CreditRefused, issue_credit_note
 from web.documents.invoices import Line, money
 from web.documents.storage import LocalStorage, sha256
-from web.models import Document, DocumentLine, OrderEvent
-from web.models.enums import CommercialState, DocumentKind, DocumentState
+from web.models import Document, DocumentLine, OrderEvent, User
+from web.models.enums import CommercialState, DocumentKind, DocumentState, Role
 from web.services import order_state, payments
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.timeline import Actor
@@ -540,3 +544,144 @@ def test_an_order_without_invoices_proposes_nothing(db_session: Session) -> None
         ).all()
         == []
     )
+
+
+# --- The order page ----------------------------------------------------------------------
+
+
+def client_as(app: Flask, make_user: Callable[..., User], role: Role) -> FlaskClient:
+    client = app.test_client()
+    log_in(client, make_user(role).email)
+    return client
+
+
+def invoiced_order(session: Session, storage: LocalStorage):  # type: ignore[no-untyped-def]
+    complete_company(session)
+    order = relay_order(session)
+    invoice = issue(session, order, storage)
+    session.commit()
+    return order, invoice
+
+
+@pytest.fixture()
+def app_storage(app: Flask) -> LocalStorage:
+    """Where the app stores documents (its configured storage)."""
+    with app.app_context():
+        from web.documents.storage import configured
+
+        found = configured()
+    assert isinstance(found, LocalStorage)
+    return found
+
+
+def test_a_manager_credits_lines_from_the_order_page(
+    app: Flask, db_session: Session, make_user: Callable[..., User], app_storage: LocalStorage
+) -> None:
+    order, invoice = invoiced_order(db_session, app_storage)
+    manager = client_as(app, make_user, Role.MANAGER)
+    page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
+    action = f"/documents/{invoice.id}/credit-notes"
+    assert f'action="{action}"' in page and "Annuler cette facture" in page
+    mug = next(row for row in invoice.lines if row.sku == "MUG-BLEU")
+    response = manager.post(
+        action,
+        data={
+            "csrf_token": csrf_from(page),
+            "key": "ui:test-1",
+            "way": "lines",
+            f"quantity-{mug.id}": "1",
+            "reason": "Mug cassé",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/orders/{order.id}#documents-title")
+    [note] = credit_notes.credit_notes_of(db_session, invoice)
+    assert note.total_gross == Decimal("12.00") and note.reason == "Mug cassé"
+    page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert note.reference in page  # listed, and the flash and the timeline say it
+    assert "Restant à créditer : 37,00" in page
+
+
+def test_the_form_errors_come_back_in_the_panel_in_french(
+    app: Flask, db_session: Session, make_user: Callable[..., User], app_storage: LocalStorage
+) -> None:
+    order, invoice = invoiced_order(db_session, app_storage)
+    manager = client_as(app, make_user, Role.MANAGER)
+    page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
+    token = csrf_from(page)
+    action = f"/documents/{invoice.id}/credit-notes"
+    mug = next(row for row in invoice.lines if row.sku == "MUG-BLEU")
+    partial = {"HX-Request": "true", "HX-Target": "credit-notes"}
+    cases = [
+        ({"way": "lines", f"quantity-{mug.id}": "4", "reason": "x"}, "il reste 3 à créditer"),
+        ({"way": "lines", "reason": "x"}, "Indiquez une quantité à créditer"),
+        ({"way": "amount", "amount": "dix", "reason": "x"}, "Saisissez un montant"),
+        ({"way": "amount", "amount": "50", "reason": "x"}, "il reste 49,00 à créditer"),
+        ({"way": "all", "reason": " "}, "Dites pourquoi la facture est créditée."),
+    ]
+    for data, message in cases:
+        response = manager.post(action, data={"csrf_token": token, **data}, headers=partial)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 422, data
+        assert "<html" not in body and 'id="credit-notes"' in body
+        assert message in body, (data, body[:2000])
+    # Without htmx: the whole order page, the typed values kept.
+    response = manager.post(
+        action, data={"csrf_token": token, "way": "amount", "amount": "50", "reason": "Geste"}
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422 and "<html" in body and 'value="50"' in body
+    assert credit_notes.credit_notes_of(db_session, invoice) == []
+    # A line that is not the invoice's is no form this page made.
+    forged = manager.post(action, data={"csrf_token": token, "quantity-999999": "1", "reason": "x"})
+    assert forged.status_code == 400
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.WAREHOUSE])
+def test_viewers_and_the_warehouse_cannot_credit(
+    app: Flask,
+    db_session: Session,
+    make_user: Callable[..., User],
+    app_storage: LocalStorage,
+    role: Role,
+) -> None:
+    order, invoice = invoiced_order(db_session, app_storage)
+    client = client_as(app, make_user, role)
+    page = client.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert "/credit-notes" not in page
+    manager_page = client_as(app, make_user, Role.MANAGER).get(f"/orders/{order.id}")
+    token = csrf_from(client.get("/account").get_data(as_text=True))
+    for path in (f"/documents/{invoice.id}/credit-notes/new",):
+        assert client.get(path).status_code == 403
+    refused = client.post(
+        f"/documents/{invoice.id}/credit-notes",
+        data={"csrf_token": token, "cancel": "on", "reason": "x"},
+    )
+    assert refused.status_code == 403
+    assert manager_page.status_code == 200
+    assert credit_notes.credit_notes_of(db_session, invoice) == []
+
+
+def test_a_proposal_prefills_the_form_and_the_cancellation_is_one_click(
+    app: Flask, db_session: Session, make_user: Callable[..., User], app_storage: LocalStorage
+) -> None:
+    order, invoice = invoiced_order(db_session, app_storage)
+    order_state.cancel(db_session, order, ACTOR, "Client parti")
+    db_session.commit()
+    manager = client_as(app, make_user, Role.MANAGER)
+    page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
+    prefill = f"/documents/{invoice.id}/credit-notes/new?proposal=cancel"
+    assert prefill in page and "La commande a été annulée mais pas cette facture." in page
+    form = manager.get(prefill, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in form and "Commande annulée</textarea>" in form
+    response = manager.post(
+        f"/documents/{invoice.id}/credit-notes",
+        data={"csrf_token": csrf_from(page), "cancel": "on", "reason": "Commande annulée"},
+    )
+    assert response.status_code == 303
+    [note] = credit_notes.credit_notes_of(db_session, invoice)
+    assert note.cancels_invoice and note.total_gross == invoice.total_gross
+    page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
+    assert prefill not in page and f"/documents/{invoice.id}/credit-notes" not in page
+    # A credit note is no invoice: nothing to credit there.
+    assert manager.get(f"/documents/{note.id}/credit-notes/new").status_code == 404

@@ -396,7 +396,7 @@ def issue_credit_note(
         if existing is not None:
             if existing.corrects_id != invoice.id:
                 raise InvalidTransition(
-                    "issue a credit note", "this Idempotency-Key was used for another document"
+                    "issue a credit note", N_("this Idempotency-Key was used for another document")
                 )
             return existing
     reason = (reason or "").strip()
@@ -409,12 +409,12 @@ def issue_credit_note(
     if cancels_invoice and (lines is not None or amount is not None):
         raise CreditRefused({"lines": (N_("Cancelling an invoice credits all of it."), {})})
     if invoice.kind != DocumentKind.INVOICE or invoice.state != DocumentState.ISSUED:
-        raise InvalidTransition("issue a credit note", "only an issued invoice can be credited")
+        raise InvalidTransition("issue a credit note", N_("only an issued invoice can be credited"))
     company = require_complete(session)
     order = invoices._locked_order(session, invoice.order)
     left = creditable(session, invoice)
     if left.gross <= 0:
-        raise InvalidTransition("issue a credit note", "nothing is left to credit")
+        raise InvalidTransition("issue a credit note", N_("nothing is left to credit"))
     if amount is not None:
         credit = lines_by_amount(left, amount, reason)
     elif lines is not None:
