@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import hypothesis
 import pytest
@@ -12,24 +15,27 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import csrf_from, log_in
+from tests.conftest import csrf_from, log_in, wait_until
 from tests.documents.conftest import complete_company, pdf_text, relay_order
+from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.factories import make_line, make_order, make_shop
 from web.documents import credit_notes, delivery_notes, invoices
 from web.documents.company import CompanyIncomplete
 from web.documents.credit_notes import CreditRefused, issue_credit_note
 from web.documents.invoices import Line, money
 from web.documents.storage import LocalStorage, sha256
-from web.models import Document, DocumentLine, OrderEvent, User
-from web.models.enums import CommercialState, DocumentKind, DocumentState, Role
-from web.services import order_state, payments
+from web.models import Document, DocumentLine, Order, OrderEvent, User
+from web.models.enums import CommercialState, DocumentKind, DocumentState, Role, VatRegime
+from web.services import order_state, payments, shops
 from web.services.errors import InvalidTransition, ValidationFailed
+from web.services.sync import run_sync
 from web.services.timeline import Actor
 
 ACTOR = Actor.system("test")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def issue(session: Session, order, storage, quantities=None) -> Document:  # type: ignore[no-untyped-def]
@@ -215,6 +221,18 @@ def test_by_amount_the_vat_is_split_over_the_rates_and_adds_up_to_the_amount(
         ]
         assert sum(row.total_net for row in got) == Decimal(tax["base"])
         assert sum(row.tax_amount for row in got) == Decimal(tax["tax"])
+
+
+def test_under_the_franchise_a_credit_by_amount_carries_no_vat(
+    db_session: Session, storage: LocalStorage
+) -> None:
+    complete_company(db_session, vat_regime=VatRegime.FRANCHISE, vat_number="")
+    invoice = issue(db_session, relay_order(db_session), storage)
+    note = credit(db_session, invoice, storage, amount=Decimal("10.00"))
+    assert [(row.tax_category, row.tax_amount, row.total_net) for row in note.lines] == [
+        ("E", Decimal("0.00"), Decimal("10.00"))
+    ]
+    assert note.snapshot["vat_exemption"] == "TVA non applicable, art. 293 B du CGI"
 
 
 def test_never_more_than_the_invoice_when_amounts_and_lines_mix(
@@ -685,3 +703,120 @@ def test_a_proposal_prefills_the_form_and_the_cancellation_is_one_click(
     assert prefill not in page and f"/documents/{invoice.id}/credit-notes" not in page
     # A credit note is no invoice: nothing to credit there.
     assert manager.get(f"/documents/{note.id}/credit-notes/new").status_code == 404
+
+
+# --- A refund from the shop ----------------------------------------------------------------
+
+
+@pytest.fixture()
+def woo() -> Iterator[WooCommerceEmulator]:
+    with WooCommerceEmulator() as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+def test_a_refund_from_the_shop_proposes_a_credit_note_and_issues_none(
+    client: FlaskClient,
+    woo: WooCommerceEmulator,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    storage: LocalStorage,
+) -> None:
+    shop = shops.create_shop(
+        db_session,
+        "woocommerce",
+        "Thés & Fonte",
+        woo.base_url,
+        api_key=woo.consumer_key,  # type: ignore[attr-defined]
+        api_secret=woo.consumer_secret,  # type: ignore[attr-defined]
+        webhook_secret=woo.webhook_secret,  # type: ignore[attr-defined]
+    )
+    complete_company(db_session)
+    db_session.commit()
+    path = (
+        Path(__file__).resolve().parents[1]
+        / "fixtures/woocommerce/fr-order-relay-coupon-refund.json"
+    )
+    payload = json.loads(path.read_text())
+    payload = payload.get("order", payload)
+    refunds = payload.pop("refunds")  # paid, not refunded yet
+    payload["refunds"] = []
+    order_id = woo.add_order(payload)  # type: ignore[attr-defined]
+    hook = f"/hooks/woocommerce/{shop.key}"
+    body, headers = woo.webhook("order.created", order_id)  # type: ignore[attr-defined]
+    assert client.post(hook, data=body, headers=headers).status_code == 200
+    run_sync(session_factory, shop.key)
+    order = db_session.scalars(select(Order).where(Order.shop_id == shop.id)).one()
+    invoice = issue(db_session, order, storage)
+    db_session.commit()
+    assert credit_notes.proposals(db_session, order) == []
+
+    woo.update_order(order_id, refunds=refunds)  # type: ignore[attr-defined]
+    body, headers = woo.webhook("order.updated", order_id)  # type: ignore[attr-defined]
+    assert client.post(hook, data=body, headers=headers).status_code == 200
+    run_sync(session_factory, shop.key)
+
+    db_session.expire_all()
+    [proposal] = credit_notes.proposals(db_session, order)
+    assert (proposal.kind, proposal.invoice.id, proposal.amount) == (
+        "amount",
+        invoice.id,
+        Decimal("5.00"),
+    )
+    event = db_session.scalars(
+        select(OrderEvent).where(
+            OrderEvent.order_id == order.id, OrderEvent.kind == "credit_note.proposed"
+        )
+    ).one()
+    assert event.details["amount"] == "5.00" and event.details["invoices"] == invoice.reference
+    assert credit_notes.credit_notes_of(db_session, invoice) == []  # a person confirms
+    # The same delivery again proposes nothing new.
+    assert client.post(hook, data=body, headers=headers).status_code == 200
+    run_sync(session_factory, shop.key)
+    kinds = db_session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id)).all()
+    assert kinds.count("credit_note.proposed") == 1
+
+
+def waiting_on_a_lock(sessions: sessionmaker[Session]) -> bool:
+    with sessions() as session:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return bool(session.scalar(query))
+
+
+def test_two_people_crediting_the_same_invoice_at_once_credit_it_once(
+    two_processes: list[sessionmaker[Session]], storage: LocalStorage
+) -> None:
+    first, second = two_processes
+    with first.begin() as session:
+        complete_company(session)
+        invoice_id = issue(session, relay_order(session), storage).id
+    outcome: list[object] = []
+
+    def other_person() -> None:
+        with second() as session:
+            invoice = session.get_one(Document, invoice_id)
+            try:
+                note = credit(session, invoice, storage, amount=Decimal("49.00"))
+                session.commit()
+                outcome.append(note.reference)
+            except InvalidTransition as exc:
+                session.rollback()
+                outcome.append(exc.reason)
+
+    with first() as session:
+        invoice = session.get_one(Document, invoice_id)
+        credit(session, invoice, storage, amount=Decimal("49.00"))
+        # The other person starts while this credit note is not committed: they wait.
+        thread = threading.Thread(target=other_person)
+        thread.start()
+        wait_until(lambda: waiting_on_a_lock(first), what="the other person waiting")
+        session.commit()
+    thread.join()
+    assert outcome == ["nothing is left to credit"]
+    with first() as session:
+        invoice = session.get_one(Document, invoice_id)
+        assert [n.total_gross for n in credit_notes.credit_notes_of(session, invoice)] == [
+            Decimal("49.00")
+        ]
