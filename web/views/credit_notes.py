@@ -199,7 +199,9 @@ def _refused(
 ) -> ResponseReturnValue:
     order = db().get(Order, invoice.order_id)
     assert order is not None
-    panel = _panel(invoice, credit_notes.creditable(db(), invoice), [])
+    panel = _panel(
+        invoice, credit_notes.creditable(db(), invoice), credit_notes.proposals(db(), order)
+    )
     panel.form = form.to_dict()
     panel.opened = "cancel" if form.get("cancel") == "on" else "credit"
     panel.errors, panel.fields = _messages(invoice, exc)
