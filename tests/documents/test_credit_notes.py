@@ -693,6 +693,12 @@ def test_a_proposal_prefills_the_form_and_the_cancellation_is_one_click(
     page = manager.get(f"/orders/{order.id}").get_data(as_text=True)
     prefill = f"/documents/{invoice.id}/credit-notes/new?proposal=cancel"
     assert prefill in page and "La commande a été annulée mais pas cette facture." in page
+    # The timeline says so, under the documents' filter.
+    assert (
+        f"Avoir proposé : la commande a été annulée ; annulez la facture {invoice.reference}"
+        in page
+    )
+    assert 'value="document"' in page and 'value="credit_note"' not in page
     form = manager.get(prefill, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in form and "Commande annulée</textarea>" in form
     response = manager.post(
