@@ -146,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
         auth,
         bulk,
         company,
+        credit_notes,
         dashboard,
         documents,
         errors,
@@ -175,6 +176,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(document_exports.bp)
     app.register_blueprint(public_documents.bp)
+    app.register_blueprint(credit_notes.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(company.bp)
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead

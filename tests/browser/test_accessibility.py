@@ -66,6 +66,8 @@ FRAGMENTS = {
     "documents.pdf": "file (a stored PDF)",
     "documents.download_status": "fragment polled by the documents list's download bar",
     "documents.download_file": "file (the PDF or ZIP of a download job)",
+    "credit_notes.new": "the order page's credit-note form, prefilled (audited with the order "
+    "page in tests/browser/test_credit_notes.py)",
     "api.document_pdf": "file (a stored PDF)",
     "shops.job_status": "fragment polled by the shop page",
     "shops.shop_lists": "fragment of the mappings page",

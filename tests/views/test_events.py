@@ -88,6 +88,18 @@ EVENT_SAMPLES: list[tuple[str, dict[str, Any]]] = [
         "invoice.refused",
         {"reason": "the company settings are incomplete", "fields": ["siren", "vat_number"]},
     ),
+    (
+        "credit_note.issued",
+        {"reference": "AV-2026-000001", "corrects": "FA-2026-000001", "total": "12.50"},
+    ),
+    (
+        "credit_note.proposed",
+        {"cancel": False, "invoices": "FA-2026-000001", "amount": "12.50", "currency": "EUR"},
+    ),
+    (
+        "credit_note.proposed",
+        {"cancel": True, "invoices": "FA-2026-000001", "amount": "49.00", "currency": "EUR"},
+    ),
     ("payment.state_changed", {"from": "unpaid", "to": "partially_paid"}),
     ("payment.awaiting_details", {"paid": "84.82", "refunded": "0.00", "currency": "EUR"}),
     ("payment.awaiting_details", {"paid": None, "refunded": None, "currency": "EUR"}),

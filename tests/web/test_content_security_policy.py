@@ -21,11 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import csrf_token
+from tests.documents.conftest import complete_company
 from tests.factories import make_event, make_message, make_order, make_shop
 from web import queue
 from web.app import CONTENT_SECURITY_POLICY, WASM_CONTENT_SECURITY_POLICY, WASM_ENDPOINTS
 from web.documents import links
 from web.documents.delivery_notes import issue_delivery_note
+from web.documents.invoices import issue_invoice
 from web.models import Job, Shipment, ShipmentLine, ShippingMode, User
 from web.models.enums import InboxState, JobState, Role
 from web.services import tracking_import
@@ -140,6 +142,8 @@ def _objects(
     )
     db_session.add(shipment)
     note = issue_delivery_note(db_session, shipment, Actor.system())  # a PDF download
+    complete_company(db_session)
+    invoice = issue_invoice(db_session, order, Actor.system())  # its credit-note form
     tracking = tracking_import.start_import(db_session, b"1001;6A1\n", "suivi.csv", admin.id)
     db_session.commit()
     # A real export, so its download is a file.
@@ -182,6 +186,7 @@ def _objects(
             "sync_issues.outbox_row": {"message_id": message.id},
             "tracking.job_status": {"job_id": tracking.id},
             "tracking.refused_csv": {"job_id": tracking.id},
+            "credit_notes.new": {"document_id": invoice.id},
             "documents.download_status": {"job_id": download.id},
             "documents.download_file": {"job_id": download.id},
         },

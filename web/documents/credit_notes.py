@@ -27,7 +27,7 @@ a request over it is refused with `ValidationFailed` naming what is left.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -41,10 +41,12 @@ from web.documents.invoices import HUNDRED, RATE_PLACES, ZERO, Line, money
 from web.documents.render import Renderer
 from web.documents.storage import DocumentStorage
 from web.i18n import N_
-from web.models import Document, DocumentLine
-from web.models.enums import DocumentKind, DocumentState
+from web.models import Document, DocumentLine, Order, OrderEvent
+from web.models.enums import CommercialState, DocumentKind, DocumentState
+from web.services import order_state
 from web.services.errors import InvalidTransition, ValidationFailed
-from web.services.timeline import Actor
+from web.services.payments import payment_counter
+from web.services.timeline import Actor, record_event
 
 REASON_MAX_LENGTH = 500
 # How an earlier credit by amount is named on a full credit note, in the document's language.
@@ -157,11 +159,15 @@ def credit_notes_of(session: Session, invoice: Document) -> list[Document]:
 
 
 def creditable(session: Session, invoice: Document) -> Creditable:
-    """What the invoice's credit notes have not credited yet."""
+    """What the invoice's issued credit notes have not credited yet."""
+    return remaining(invoice, credit_notes_of(session, invoice))
+
+
+def remaining(invoice: Document, notes: Sequence[Document]) -> Creditable:
+    """What these credit notes of the invoice leave to credit (plain arithmetic)."""
     credited_lines: dict[tuple[Any, ...], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO])
     by_amount: dict[RateKey, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     references = []
-    notes = credit_notes_of(session, invoice)
     for note in notes:
         for row in note.lines:
             if row.kind == "amount":
@@ -216,7 +222,8 @@ def full_lines(left: Creditable, locale: str = "fr") -> list[Line]:
     lines = [
         entry.as_line(entry.quantity, entry.net, entry.tax)
         for entry in left.lines
-        if entry.quantity or entry.net or entry.tax
+        # A discount whose amounts are all credited has nothing to say, whatever its quantity.
+        if entry.net or entry.tax or (entry.quantity and entry.line.kind != "discount")
     ]
     references = ", ".join(left.amount_references)
     name = ALREADY_CREDITED.get(locale, ALREADY_CREDITED["en"]).format(references=references)
@@ -325,12 +332,18 @@ def _split_gross(
 def _check_rates(left: Creditable, lines: list[Line]) -> None:
     """No rate, and not the whole, credited beyond what is left (credits by amount count)."""
     asked: dict[RateKey, Decimal] = defaultdict(lambda: ZERO)
+    asked_net: dict[RateKey, Decimal] = defaultdict(lambda: ZERO)
+    asked_tax: dict[RateKey, Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
-        asked[_rate_key(line.tax_rate, line.tax_category)] += line.total_gross
+        key = _rate_key(line.tax_rate, line.tax_category)
+        asked[key] += line.total_gross
+        asked_net[key] += line.total_net
+        asked_tax[key] += line.tax_amount
     refusals: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for key, gross in asked.items():
         rest = left.rate_gross(key)
-        if gross > rest:
+        net_left, tax_left = left.by_rate.get(key, (ZERO, ZERO))
+        if gross > rest or asked_net[key] > net_left or asked_tax[key] > tax_left:
             refusals[f"rate {key[0]}"] = (
                 N_("only %(amount)s left to credit at %(rate)s %% VAT"),
                 {"amount": str(max(rest, ZERO)), "rate": _number(key[0])},
@@ -383,7 +396,7 @@ def issue_credit_note(
         if existing is not None:
             if existing.corrects_id != invoice.id:
                 raise InvalidTransition(
-                    "issue a credit note", "this Idempotency-Key was used for another document"
+                    "issue a credit note", N_("this Idempotency-Key was used for another document")
                 )
             return existing
     reason = (reason or "").strip()
@@ -396,12 +409,12 @@ def issue_credit_note(
     if cancels_invoice and (lines is not None or amount is not None):
         raise CreditRefused({"lines": (N_("Cancelling an invoice credits all of it."), {})})
     if invoice.kind != DocumentKind.INVOICE or invoice.state != DocumentState.ISSUED:
-        raise InvalidTransition("issue a credit note", "only an issued invoice can be credited")
+        raise InvalidTransition("issue a credit note", N_("only an issued invoice can be credited"))
     company = require_complete(session)
     order = invoices._locked_order(session, invoice.order)
     left = creditable(session, invoice)
     if left.gross <= 0:
-        raise InvalidTransition("issue a credit note", "nothing is left to credit")
+        raise InvalidTransition("issue a credit note", N_("nothing is left to credit"))
     if amount is not None:
         credit = lines_by_amount(left, amount, reason)
     elif lines is not None:
@@ -436,3 +449,117 @@ def parse_amount(value: object) -> Decimal:
     if not amount.is_finite():
         raise CreditRefused({"amount": (N_("Enter an amount such as 10.50."), {})})
     return amount
+
+
+# --- Proposals: a refund or a cancellation not credited yet ---------------------------------
+
+PROPOSED_EVENT = "credit_note.proposed"
+CANCEL_REASON = N_("Order cancelled")
+REFUND_REASON = N_("Refund")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A credit note the order page offers to prefill; a person confirms it.
+
+    `kind` "cancel": the order was cancelled, the invoice is not (a full credit note that
+    cancels it, `amount` being what is left of it); "amount": money refunded and not
+    credited yet (a credit by amount of `amount`). `reason` is a msgid to prefill.
+    """
+
+    kind: str
+    invoice: Document
+    amount: Decimal
+    reason: str
+
+
+def issued_invoices(session: Session, order: Order) -> list[Document]:
+    """The order's issued invoices, oldest first."""
+    return list(
+        session.scalars(
+            select(Document)
+            .where(
+                Document.order_id == order.id,
+                Document.kind == DocumentKind.INVOICE,
+                Document.state == DocumentState.ISSUED,
+            )
+            .order_by(Document.number)
+        )
+    )
+
+
+def proposals(session: Session, order: Order) -> list[Proposal]:
+    """The credit notes a refund or a cancellation calls for and no credit note made yet.
+
+    A cancelled order proposes cancelling each invoice not cancelled yet. Otherwise the
+    money refunded (as the order page counts it) minus what credit notes other than
+    cancellations credited, never more than the documents still invoice, is proposed
+    as credits by amount, on the latest invoices first.
+    """
+    invoices_ = issued_invoices(session, order)
+    if not invoices_:
+        return []
+    left = {invoice.id: creditable(session, invoice) for invoice in invoices_}
+    if order.commercial_state == CommercialState.CANCELLED:
+        return [
+            Proposal("cancel", invoice, left[invoice.id].gross, CANCEL_REASON)
+            for invoice in invoices_
+            if not left[invoice.id].cancelled and left[invoice.id].gross > 0
+        ]
+    notes = list(
+        session.scalars(
+            select(Document).where(
+                Document.order_id == order.id,
+                Document.kind == DocumentKind.CREDIT_NOTE,
+                Document.state == DocumentState.ISSUED,
+            )
+        )
+    )
+    refunded = order_state.refunded_amount(order.transactions, payment_counter(order.shop, order))
+    credited = sum((note.total_gross or ZERO for note in notes if not note.cancels_invoice), ZERO)
+    invoiced = sum((invoice.total_gross or ZERO for invoice in invoices_), ZERO) - sum(
+        (note.total_gross or ZERO for note in notes), ZERO
+    )
+    wanted = min(refunded - credited, invoiced)
+    found = []
+    for invoice in reversed(invoices_):
+        room = _amount_room(left[invoice.id])
+        part = min(room, wanted)
+        if part > 0:
+            found.append(Proposal("amount", invoice, part, REFUND_REASON))
+            wanted -= part
+    return found
+
+
+def _amount_room(left: Creditable) -> Decimal:
+    """The most a credit by amount of this invoice can take."""
+    room = sum((left.rate_gross(key) for key in left.by_rate if left.rate_gross(key) > 0), ZERO)
+    return max(min(room, left.gross), ZERO)
+
+
+def note_proposals(session: Session, order: Order, actor: Actor) -> None:
+    """Record "credit note proposed" on the order when what is proposed has changed.
+
+    Called when a refund or a cancellation reaches the order (from the shop or by hand);
+    nothing is issued: a person confirms on the order page.
+    """
+    if not any(document.kind == DocumentKind.INVOICE for document in order.documents):
+        return
+    found = proposals(session, order)
+    if not found:
+        return
+    params: dict[str, Any] = {
+        "cancel": found[0].kind == "cancel",
+        "invoices": ", ".join(proposal.invoice.reference or "" for proposal in found),
+        "amount": str(sum((proposal.amount for proposal in found), ZERO)),
+        "currency": order.currency,
+    }
+    last = session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order.id, OrderEvent.kind == PROPOSED_EVENT)
+        .order_by(OrderEvent.id.desc())
+        .limit(1)
+    ).first()
+    if last is not None and {key: last.details.get(key) for key in params} == params:
+        return
+    record_event(session, order, actor, PROPOSED_EVENT, params)

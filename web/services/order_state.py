@@ -156,7 +156,16 @@ def refresh_payment_state(
             {"from": previous.value, "to": current.value},
         )
     auto_validate(session, order, actor)
+    _propose_credit_notes(session, order, actor)
     return changed
+
+
+def _propose_credit_notes(session: Session, order: Order, actor: Actor) -> None:
+    """A refund or a cancellation of an invoiced order proposes a credit note."""
+    # Imported here: the documents import this module (through order_queries).
+    from web.documents.credit_notes import note_proposals
+
+    note_proposals(session, order, actor)
 
 
 # --- Milestones ----------------------------------------------------------------------------
@@ -405,6 +414,7 @@ def cancel(session: Session, order: Order, actor: Actor, reason: str) -> None:
         "order.cancelled",
         {"reason": reason},
     )
+    _propose_credit_notes(session, order, actor)
 
 
 def close(session: Session, order: Order, actor: Actor) -> None:

@@ -318,6 +318,17 @@ def _invoice_refused(params: Params) -> Message:
     return Message(N_("No invoice issued: %(reason)s."), {"reason": translated})
 
 
+def _credit_note_proposed(params: Params) -> Message:
+    if params.get("cancel"):
+        return Message(
+            N_("Credit note proposed: the order was cancelled; cancel invoice %(invoices)s.")
+        )
+    return Message(
+        N_("Credit note proposed: %(amount)s refunded and not credited (invoice %(invoices)s)."),
+        MONEY,
+    )
+
+
 def _payment(msgid: str) -> Message:
     return Message(msgid, {**MONEY, "status": state})
 
@@ -368,6 +379,11 @@ EVENTS: dict[str, Entry] = {
     ),
     "invoice.issued": _invoice_issued,
     "invoice.refused": _invoice_refused,
+    "credit_note.issued": Message(
+        N_("Credit note %(reference)s issued on invoice %(corrects)s: %(total)s."),
+        {"total": money},
+    ),
+    "credit_note.proposed": _credit_note_proposed,
     # Money
     "payment.state_changed": Message(
         N_("Payment state changed from %(from)s to %(to)s."), {"from": state, "to": state}

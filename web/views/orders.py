@@ -78,7 +78,13 @@ STATE_CHOICES = {
 
 # Timeline events are grouped by the first part of their kind ("payment.state_changed");
 # everything about talking with the shop goes under one filter.
-FAMILY_ALIASES = {"inbox": "sync", "outbox": "sync"}
+FAMILY_ALIASES = {
+    "inbox": "sync",
+    "outbox": "sync",
+    "invoice": "document",
+    "credit_note": "document",
+    "delivery_note": "document",
+}
 EVENT_FAMILIES = {
     "order": _l("Order"),
     "payment": _l("Payment"),
