@@ -58,6 +58,8 @@ FRAGMENTS = {
     "api.openapi": "JSON",
     "api.order_list": "JSON",
     "api.order_detail": "JSON",
+    "api.document_list": "JSON",
+    "api.document_detail": "JSON",
     "api.unknown": "JSON 404",
     "orders.timeline": "fragment of the order page",
     "bulk.arrivals": "fragment polled by the order list",
