@@ -166,14 +166,14 @@ def test_update_accepts_form_values(db_session: Session, woo: Shop) -> None:
         poll_interval_seconds="60",
         import_from="2026-01-15",
         invoice_policy="on_shipment",
-        push_documents=True,
+        show_documents_in_account=True,
         is_active=False,
     )
     assert woo.base_url == "http://127.0.0.1:8080/shop"
     assert woo.poll_interval_seconds == 60
     assert woo.import_from == dt.date(2026, 1, 15)
     assert woo.invoice_policy == IssuePolicy.ON_SHIPMENT
-    assert woo.push_documents and not woo.is_active
+    assert woo.show_documents_in_account and not woo.is_active
 
 
 def test_update_refuses_fields_that_are_not_settings(db_session: Session, woo: Shop) -> None:

@@ -64,7 +64,14 @@ from web.documents.numbering import next_number
 from web.documents.render import Asset, Renderer, WeasyPrintEngine, load_assets
 from web.documents.storage import DocumentStorage, KeyExists, configured, sha256
 from web.models import CompanySettings, Document, DocumentLine, Order, OrderLine, utcnow
-from web.models.enums import DocumentKind, DocumentState, PaymentState, ShipmentState, VatRegime
+from web.models.enums import (
+    CommercialState,
+    DocumentKind,
+    DocumentState,
+    PaymentState,
+    ShipmentState,
+    VatRegime,
+)
 from web.services import outbox
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.order_queries import DESK_TZ
@@ -600,6 +607,9 @@ def issue_invoice(
             return existing
     company = require_complete(session)
     order = _locked_order(session, order)
+    if order.commercial_state == CommercialState.CANCELLED:
+        # What was invoiced before the cancellation is corrected by a credit note.
+        raise InvalidTransition("issue an invoice", "the order is cancelled")
     lines = invoice_lines(session, order, company, quantities)
     check = _shop_check(session, order, lines, quantities)
     return _issue(

@@ -40,6 +40,8 @@ class Shop(Base):
     push_comments: Mapped[bool] = mapped_column(default=True, server_default=true())
     # Internal comments copied to the shop as private notes (staff only), when asked.
     push_internal_comments: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Unused since issue 11: show_documents_in_account both shows documents and sends their
+    # links to the shop (one setting, not two that could disagree).
     push_documents: Mapped[bool] = mapped_column(default=False, server_default=false())
     show_documents_in_account: Mapped[bool] = mapped_column(default=False, server_default=false())
     invoice_policy: Mapped[IssuePolicy] = enum_column(

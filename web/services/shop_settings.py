@@ -80,7 +80,6 @@ FLAG_FIELDS = (
     "notify_shipments",
     "push_comments",
     "push_internal_comments",
-    "push_documents",
     "show_documents_in_account",
 )
 EDITABLE_FIELDS = frozenset(

@@ -18,7 +18,15 @@ from web.models import Job, Shipment, Shop
 from web.models.enums import DocumentKind, Role
 from web.services import documents_list, invoicing, order_actions
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
-from web.views.base import DESK_ROLES, EDITOR_ROLES, current_actor, db, restrict, roles_required
+from web.views.base import (
+    DESK_ROLES,
+    EDITOR_ROLES,
+    current_actor,
+    db,
+    has_role,
+    restrict,
+    roles_required,
+)
 from web.views.events import company_fields, translated
 from web.views.orders import detail_page
 
@@ -40,6 +48,9 @@ def pdf(document_id: int) -> ResponseReturnValue:
         document, data = issued.stored_pdf(db(), document_id)
     except NotFound:
         abort(404)
+    # The warehouse prints delivery notes; invoices and credit notes are the desk's.
+    if document.kind != DocumentKind.DELIVERY_NOTE and not has_role(*DESK_ROLES):
+        abort(403)
     return pdf_response(data, issued.pdf_filename(document))
 
 

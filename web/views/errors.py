@@ -27,6 +27,8 @@ def _page(status: int, title: str, message: str) -> ResponseReturnValue:
 
 
 def register(app: Flask) -> None:
+    from web.documents.issued import DocumentDamaged
+
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError) -> ResponseReturnValue:
         return _page(
@@ -51,6 +53,21 @@ def register(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(exc: HTTPException) -> ResponseReturnValue:
         return _page(413, _("Too large"), _("What was sent is too large to be read."))
+
+    @app.errorhandler(DocumentDamaged)
+    def document_damaged(exc: DocumentDamaged) -> ResponseReturnValue:
+        # Logged by issued.stored_pdf; the bytes kept at issue are gone or changed.
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"{exc}: the administrator must restore it"), 500
+        return _page(
+            500,
+            _("Document damaged"),
+            _(
+                "The stored file of this document is missing or no longer matches what was "
+                "issued. It was logged; an administrator must restore it from a backup "
+                "(flask documents verify lists every damaged document)."
+            ),
+        )
 
     @app.errorhandler(500)
     def server_error(exc: Exception) -> ResponseReturnValue:
