@@ -39,7 +39,7 @@ def test_an_admin_is_told_inline_what_to_fix_then_saves(page: Any) -> None:
     summary.wait_for()
     assert page.evaluate("window.__samePage") is True  # swapped in place
     # htmx reports the swap once it settles: the summary takes the focus then.
-    page.wait_for_function("document.activeElement.classList.contains('inline-errors')")
+    page.wait_for_function("() => document.activeElement.classList.contains('inline-errors')")
     assert summary.is_visible()
     assert page.locator("#err-siren").inner_text().startswith("Ce SIREN n’est pas valide")
     assert "de 0 à 60 (art. L441-10)" in page.locator("#err-payment_days").inner_text()

@@ -72,7 +72,7 @@ def test_a_proposed_credit_note_is_prefilled_and_issued(
     page.click(f"#credit-{invoice_id}-proposal-amount")
     page.locator(f"#credit-{invoice_id}-amount").wait_for()
     page.wait_for_function(
-        f"document.getElementById('credit-{invoice_id}-amount').value === '12.50'"
+        f"() => document.getElementById('credit-{invoice_id}-amount').value === '12.50'"
     )
     assert page.input_value(f"#credit-{invoice_id}-reason") == "Remboursement"
     assert axe_violations(page) == []  # the form open and prefilled
