@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from web import crypto
+from web import crypto, jobs, queue
 from web.app import create_app
 from web.connectors import addresses
 from web.db import make_engine, make_session_factory
@@ -77,8 +77,18 @@ def migrate(url: str) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _encryption(encryption_key: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Services that read shop secrets need a key even without an app."""
+    """Services that read shop secrets need a key even without an app; services that queue
+    jobs need their handlers registered (create_app does both)."""
     crypto.configure(encryption_key, tmp_path_factory.mktemp("instance"))
+    jobs.register_all()
+
+
+@pytest.fixture(autouse=True)
+def _local_queue() -> Iterator[None]:
+    """Committed work wakes the local worker, as in the embedded mode, after every test (an AWS
+    test sends it to SQS while it runs)."""
+    yield
+    queue.configure(queue.LocalBackend())
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,8 @@ from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web import config as app_config
-from web import crypto, htmx
-from web.connectors import addresses
+from web import htmx, runtime
 from web.db import make_engine, make_session_factory
-from web.documents import links as document_links
-from web.documents import storage as document_storage
 from web.i18n import N_
 from web.private_files import private_folder
 
@@ -83,10 +80,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # Behind the TLS proxy every client would be 127.0.0.1: read the address it forwards.
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
-    crypto.configure(app.config["ENCRYPTION_KEY"], instance_path)
-    addresses.configure(allow_private=bool(app.config["ALLOW_PRIVATE_SHOP_URLS"]))
-    document_storage.configure(document_storage.LocalStorage(instance_path / "documents"))
-    document_links.configure(app.config["SECRET_KEY"], app.config["BASE_URL"])
+    runtime.configure(app.config, instance_path)
     _init_database(app)
     _init_extensions(app)
     _register_blueprints(app)

@@ -247,10 +247,10 @@ def warehouse_bins(source: BinaryIO) -> None:
 @click.option("--port", default=5000, show_default=True)
 def serve(host: str, port: int) -> None:
     """Serve the app with its background worker (local, single process)."""
-    from web.queue import start_embedded_worker
+    from web.jobs import start_worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    start_embedded_worker(app)
+    start_worker(app)
     click.echo(f"Comptoir on http://{host}:{port}  (Ctrl+C stops)")
     sys.stdout.flush()
     # app.run() is a no-op under the flask command, so serve with Werkzeug directly.

@@ -51,6 +51,22 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # No request body above this is read (the largest upload, a tracking CSV, is 2 MB;
         # webhooks and the API keep lower limits of their own).
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+        # Where work goes once its row commits: "local" (the worker beside the web server) or
+        # "sqs" (AWS: Lambda consumers, see sync_lambdas/ and infra/).
+        "QUEUE": "local",
+        # Where issued documents' files live: "local" (instance/documents) or "s3".
+        "STORAGE": "local",
+        # moto server in tests and `make aws-local`; unset on AWS.
+        "AWS_ENDPOINT_URL": "",
+        "AWS_REGION": "eu-west-3",
+        # Queues are named PREFIX-intake.fifo, PREFIX-push.fifo, PREFIX-jobs, PREFIX-render,
+        # each with its dead-letter queue PREFIX-NAME-dlq (infra/cloudformation.json).
+        "AWS_PREFIX": "comptoir",
+        "S3_BUCKET": "comptoir-documents",
+        # Issued documents are locked (S3 Object Lock, compliance mode) for this many years.
+        "S3_RETENTION_YEARS": 10,
+        # How long a presigned read of a document stays valid.
+        "S3_URL_SECONDS": 300,
     }
 
 

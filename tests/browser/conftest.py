@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from tests.conftest import migrate, reset_schema, separate_database_url
 from web.app import create_app
 from web.db import make_engine
-from web.queue import start_embedded_worker
+from web.jobs import start_worker
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -69,7 +69,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     # The background worker too, as `make run` serves it: jobs, inbox and due polls.
-    worker = start_embedded_worker(app)
+    worker = start_worker(app)
     try:
         base_url = f"http://127.0.0.1:{server.server_port}"
         _apps[base_url] = app

@@ -15,7 +15,6 @@ from web.models.enums import JobState
 calls: list[dict[str, Any]] = []
 
 
-@queue.handler("test.echo")
 def _echo(session: Session, job: Job, sessions: object) -> dict[str, Any]:
     calls.append(job.payload)
     job.total = 3
@@ -23,9 +22,12 @@ def _echo(session: Session, job: Job, sessions: object) -> dict[str, Any]:
     return {"echo": job.payload["value"]}
 
 
-@queue.handler("test.explode")
 def _explode(session: Session, job: Job, sessions: object) -> None:
     raise RuntimeError("shop said no")
+
+
+queue.register("test.echo", _echo)
+queue.register("test.explode", _explode)
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +94,6 @@ def test_embedded_worker_thread_runs_jobs(
     assert job.state == JobState.DONE
 
 
-@queue.handler("test.commits_elsewhere")
 def _commits_elsewhere(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict:
     # Like polling a shop: read through the job's session, commit through others.
     assert session.get(Job, job.id) is not None
@@ -100,6 +101,9 @@ def _commits_elsewhere(session: Session, job: Job, sessions: sessionmaker[Sessio
         with sessions.begin() as other:
             queue.enqueue(other, "test.echo", {"value": "from elsewhere"})
     return {"ok": True}
+
+
+queue.register("test.commits_elsewhere", _commits_elsewhere)
 
 
 def test_a_job_that_commits_through_other_sessions_finishes_on_a_real_sqlite_file(

@@ -14,10 +14,11 @@ from web.models.shops import (
     Shop,
     StatusMapping,
 )
-from web.models.sync import InboxEvent, Job, OutboxMessage, ShopPacing, SyncCursor
+from web.models.sync import DeadLetter, InboxEvent, Job, OutboxMessage, ShopPacing, SyncCursor
 from web.models.users import ApiToken, AuditEvent, LoginThrottle, User
 
 __all__ = [
+    "DeadLetter",
     "ApiToken",
     "AuditEvent",
     "Base",

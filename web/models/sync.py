@@ -155,3 +155,30 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class DeadLetter(Base):
+    """A queue message that kept failing on AWS, moved out of its dead-letter queue.
+
+    The maintenance schedule drains the dead-letter queues into this table, so the sync issues
+    page can show each one with what it was about, and a person can send it back ("Replay").
+    """
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Comptoir's name of the queue it failed on: intake, push, jobs, render (web/aws.py).
+    queue: Mapped[str] = mapped_column(String(20))
+    # SQS's id of the message: draining the same message twice stores it once.
+    message_id: Mapped[str] = mapped_column(String(100), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    receive_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the message was first sent, as SQS reports it.
+    sent_at: Mapped[dt.datetime | None]
+    moved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    replayed_at: Mapped[dt.datetime | None]
+    replayed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set aside by a person: not worth replaying (a message that is not ours, work now moot).
+    dismissed_at: Mapped[dt.datetime | None]
+    dismissed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")

@@ -331,8 +331,7 @@ def _orders_of(
     return ids, 0
 
 
-@queue.handler(ACTION_JOB)
-def _action_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def action_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Validate, hold, release, prepare, cancel or close each selected order."""
     action = job.payload["action"]
     reason = job.payload.get("reason", "")
@@ -344,8 +343,7 @@ def _action_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> 
     return _each_order(session, job, sessions, work)
 
 
-@queue.handler(COMMENT_JOB)
-def _comment_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def comment_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Write the same comment on each selected order."""
     text = job.payload["text"]
     visibility = job.payload["visibility"]
@@ -357,8 +355,7 @@ def _comment_job(session: Session, job: Job, sessions: sessionmaker[Session]) ->
     return _each_order(session, job, sessions, work)
 
 
-@queue.handler(DELIVER_JOB)
-def _deliver_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def deliver_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Mark the shipped shipments of each selected order delivered."""
 
     def work(unit: Session, order: Order, actor: Actor) -> None:
@@ -367,8 +364,7 @@ def _deliver_job(session: Session, job: Job, sessions: sessionmaker[Session]) ->
     return _each_order(session, job, sessions, work)
 
 
-@queue.handler(INVOICE_JOB)
-def _invoice_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def invoice_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Invoice what remains of each selected order; those with nothing left are refused."""
     job_id = job.id
 
@@ -382,8 +378,7 @@ def _invoice_job(session: Session, job: Job, sessions: sessionmaker[Session]) ->
     return _each_order(session, job, sessions, work)
 
 
-@queue.handler(EXPORT_JOB)
-def _export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Write the selected orders to a CSV or JSON file, as `flask orders export` does."""
     job_id, fmt = job.id, job.payload["format"]
     folder = Path(job.payload["folder"])

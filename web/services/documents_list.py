@@ -383,8 +383,7 @@ def bundle_documents(
     return written, refused
 
 
-@queue.handler(DOWNLOAD_JOB)
-def _download_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def download_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Write the selected documents as one PDF or a ZIP; list the refused ones."""
     job_id, fmt = job.id, job.payload["format"]
     folder = private_folder(Path(job.payload["folder"]))

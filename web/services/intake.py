@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from web import aws, queue
 from web.connectors.base import (
     AuthFailed,
     BadPayload,
@@ -222,6 +223,8 @@ def store_event(
         },
     ).scalar()
     if new_id is not None:
+        if state == InboxState.PENDING:
+            announce_event(session, new_id, shop.id, external_order_id)
         return Received(new_id, session=session)
     same_delivery = InboxEvent.dedupe_key == dedupe_key
     same_body = InboxEvent.content_key == content_key if content_key else false()
@@ -249,6 +252,15 @@ def _insert_event_statement(dialect: str) -> Any:
     return insert(table).on_conflict_do_nothing().returning(table.c.id)
 
 
+def announce_event(
+    session: Session, event_id: int, shop_id: int, external_order_id: str | None
+) -> None:
+    """Hand the event to a worker once it commits: on AWS, its id to the intake queue, in
+    order with the other events of its order."""
+    group = f"{shop_id}:{external_order_id}" if external_order_id else f"{shop_id}:event-{event_id}"
+    queue.announce(session, queue.Work(aws.INTAKE, event_id, group[:128]))
+
+
 # --- Processing ----------------------------------------------------------------------------
 
 
@@ -257,21 +269,36 @@ def due_events(session: Session, shop_id: int | None = None, limit: int = 100) -
 
     A switched-off shop's events wait, as its polls and pushes do, until it is switched on.
     """
-    now = utcnow()
     query = (
         select(InboxEvent.id)
         .join(Shop, Shop.id == InboxEvent.shop_id)
-        .where(
-            Shop.is_active.is_(True),
-            InboxEvent.state.in_((InboxState.PENDING, InboxState.FAILED)),
-            (InboxEvent.next_attempt_at.is_(None)) | (InboxEvent.next_attempt_at <= now),
-        )
+        .where(*_due_now())
         .order_by(InboxEvent.received_at, InboxEvent.id)
         .limit(limit)
     )
     if shop_id is not None:
         query = query.where(InboxEvent.shop_id == shop_id)
     return list(session.scalars(query))
+
+
+def due_events_among(session: Session, ids: list[int]) -> set[int]:
+    """Which of these events are due now (the same rules as `due_events`)."""
+    query = (
+        select(InboxEvent.id)
+        .join(Shop, Shop.id == InboxEvent.shop_id)
+        .where(InboxEvent.id.in_(ids), *_due_now())
+    )
+    return set(session.scalars(query))
+
+
+def _due_now() -> tuple[Any, ...]:
+    """An event is due: its shop is switched on, it waits, and its retry time has come."""
+    now = utcnow()
+    return (
+        Shop.is_active.is_(True),
+        InboxEvent.state.in_((InboxState.PENDING, InboxState.FAILED)),
+        (InboxEvent.next_attempt_at.is_(None)) | (InboxEvent.next_attempt_at <= now),
+    )
 
 
 def process_event(

@@ -199,8 +199,7 @@ def refusal_params(exc: Exception) -> dict[str, Any]:
     return params
 
 
-@queue.handler(INVOICE_JOB)
-def _invoice_order_job(
+def invoice_order_job(
     session: Session, job: Job, sessions: sessionmaker[Session]
 ) -> dict[str, Any]:
     """Issue the invoice the policy asked for; a refusal goes on the order's timeline."""

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from web import queue
+from web import aws, queue
 from web.connectors.base import (
     ConnectorError,
     ParcelToPush,
@@ -107,8 +107,14 @@ def _queue(
         "outbox.queued",
         _details(message),
     )
-    queue.wake_after_commit(session)
+    announce_message(session, message)
     return message
+
+
+def announce_message(session: Session, message: OutboxMessage) -> None:
+    """Hand the message to a worker once it commits: on AWS, its id to the push queue, in
+    order with the other messages of its order."""
+    queue.announce(session, queue.Work(aws.PUSH, message.id, f"order-{message.order_id}"))
 
 
 def _mapped_status(shop: Shop, milestone: Milestone) -> str | None:
@@ -780,7 +786,7 @@ def retry(session: Session, message: OutboxMessage, actor: Actor) -> None:
             "outbox.retried",
             _details(message),
         )
-    queue.wake_after_commit(session)
+    announce_message(session, message)
 
 
 def ignore(session: Session, message: OutboxMessage, actor: Actor) -> None:

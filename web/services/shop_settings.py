@@ -58,8 +58,7 @@ from web.models.enums import (
     Platform,
     ShopStatusMeaning,
 )
-from web.services import shops
-from web.services import sync as _sync  # noqa: F401  (registers the sync.* job handlers)
+from web.services import intake, shops
 from web.services.audit import record_audit
 from web.services.errors import NotFound, ValidationFailed
 from web.textfold import fold_text
@@ -639,6 +638,7 @@ def requeue_parked_orders(session: Session, shop: Shop) -> int:
         event.state = InboxState.PENDING
         event.attempts = 0
         event.next_attempt_at = None
+        intake.announce_event(session, event.id, shop.id, event.external_order_id)
         count += 1
     session.flush()
     return count

@@ -207,6 +207,28 @@ def process_pending(
     return tried
 
 
+def process_one(sessions: sessionmaker[Session], event_id: int) -> InboxState | None:
+    """Process this inbox event if it is still due (an SQS consumer); return its new state, or
+    None when there was nothing to do: unknown, held by another worker, or not due.
+
+    Safe under at-least-once delivery: a second delivery finds the event processed, or (on
+    PostgreSQL) locked by the consumer working on it, and does nothing.
+    """
+    with sessions() as session:
+        query = select(InboxEvent.shop_id).where(InboxEvent.id == event_id)
+        shop_id = session.scalar(query)
+        dialect = session.get_bind().dialect.name
+    if shop_id is None:
+        return None
+    if dialect == "sqlite":
+        pacing.wait_for_room(sessions, shop_id)
+    with sessions.begin() as session:
+        event = _locked_event(session, event_id)
+        if event is None or event.id not in intake.due_events_among(session, [event_id]):
+            return None
+        return intake.process_event(session, event)
+
+
 def _locked_event(session: Session, event_id: int) -> InboxEvent | None:
     """The event read afresh; on PostgreSQL its row locked, None if another worker has it.
 
@@ -273,16 +295,14 @@ def run_sync(
     return report
 
 
-@queue.handler("sync.shop")
-def _sync_shop_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def sync_shop_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """The "Sync now" button: poll one shop at once and apply what came in."""
     shop = session.get_one(Shop, job.payload["shop_id"])
     report = run_sync(sessions, shop.key)
     return {"summary": report.summary()}
 
 
-@queue.handler("sync.backfill")
-def _backfill_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def backfill_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Import the shop's orders changed since a date, older than its import date included."""
     since = dt.datetime.fromisoformat(job.payload["since"])
     result = poll_shop(sessions, job.payload["shop_id"], since=since, backfill=True)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 from web.i18n import N_
 from web.models import InboxEvent, Order, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
-from web.services import paging
+from web.services import intake, paging
 from web.services.errors import NotFound, ValidationFailed
 from web.services.intake import is_signature_header
 from web.services.paging import Page
@@ -185,6 +185,7 @@ def replay(session: Session, event: InboxEvent, actor: Actor | None = None) -> I
     event.next_attempt_at = None
     _note(session, event, actor, "inbox.replayed")
     session.flush()
+    intake.announce_event(session, event.id, event.shop_id, event.external_order_id)
     return event
 
 

@@ -554,8 +554,7 @@ def _result(summary: Summary, saved_upto: int) -> dict[str, Any]:
     }
 
 
-@queue.handler(IMPORT_JOB)
-def _import_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
+def import_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Apply the rows of an uploaded tracking file, saving the outcomes as it goes."""
     job_id = job.id
     user = session.get(User, job.created_by_id) if job.created_by_id is not None else None

@@ -1,0 +1,54 @@
+"""What every Comptoir process sets up before it works: the web app, `flask` commands and the
+Lambda handlers of sync_lambdas/ alike.
+
+The settings choose the backends: `QUEUE=local|sqs` (web/queue.py) and `STORAGE=local|s3`
+(web/documents/storage.py); the rest (encryption key, shop URL policy, signed links, job
+handlers) is the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from web import aws, crypto, jobs, queue
+from web.connectors import addresses
+from web.documents import links as document_links
+from web.documents import storage as document_storage
+
+
+class ConfigurationError(RuntimeError):
+    """A setting names a backend that does not exist."""
+
+
+def configure(config: Mapping[str, Any], instance_path: Path) -> None:
+    """Configure the services of this process from the settings (web/config.py's load)."""
+    crypto.configure(config["ENCRYPTION_KEY"], instance_path)
+    addresses.configure(allow_private=bool(config["ALLOW_PRIVATE_SHOP_URLS"]))
+    document_storage.configure(storage_from(config, instance_path))
+    document_links.configure(config["SECRET_KEY"], config["BASE_URL"])
+    queue.configure(queue_backend_from(config))
+    jobs.register_all()
+
+
+def storage_from(
+    config: Mapping[str, Any], instance_path: Path
+) -> document_storage.DocumentStorage:
+    """The document storage the settings name."""
+    kind = str(config.get("STORAGE") or "local").lower()
+    if kind == "local":
+        return document_storage.LocalStorage(instance_path / "documents")
+    if kind == "s3":
+        return document_storage.S3Storage(aws.AwsSettings.from_config(config))
+    raise ConfigurationError(f"APP_STORAGE must be local or s3, not {kind!r}")
+
+
+def queue_backend_from(config: Mapping[str, Any]) -> queue.Backend:
+    """The queue backend the settings name."""
+    kind = str(config.get("QUEUE") or "local").lower()
+    if kind == "local":
+        return queue.LocalBackend()
+    if kind == "sqs":
+        return queue.SqsBackend(aws.AwsSettings.from_config(config))
+    raise ConfigurationError(f"APP_QUEUE must be local or sqs, not {kind!r}")
