@@ -2,8 +2,8 @@
 Lambda handlers of sync_lambdas/ alike.
 
 The settings choose the backends: `QUEUE=local|sqs` (web/queue.py) and `STORAGE=local|s3`
-(web/documents/storage.py); the rest (encryption key, shop URL policy, signed links, job
-handlers) is the same everywhere.
+(web/documents/storage.py, and web/job_outputs.py for the files jobs write); the rest
+(encryption key, shop URL policy, signed links, job handlers) is the same everywhere.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from web import aws, crypto, jobs, queue
+from web import aws, crypto, job_outputs, jobs, queue
 from web.connectors import addresses
 from web.documents import links as document_links
 from web.documents import storage as document_storage
@@ -27,6 +27,7 @@ def configure(config: Mapping[str, Any], instance_path: Path) -> None:
     crypto.configure(config["ENCRYPTION_KEY"], instance_path)
     addresses.configure(allow_private=bool(config["ALLOW_PRIVATE_SHOP_URLS"]))
     document_storage.configure(storage_from(config, instance_path))
+    job_outputs.configure(outputs_from(config))
     document_links.configure(config["SECRET_KEY"], config["BASE_URL"])
     queue.configure(queue_backend_from(config))
     jobs.register_all()
@@ -41,6 +42,16 @@ def storage_from(
         return document_storage.LocalStorage(instance_path / "documents")
     if kind == "s3":
         return document_storage.S3Storage(aws.AwsSettings.from_config(config))
+    raise ConfigurationError(f"APP_STORAGE must be local or s3, not {kind!r}")
+
+
+def outputs_from(config: Mapping[str, Any]) -> job_outputs.JobOutputs:
+    """Where jobs keep the files users download (exports, bundles): beside the documents."""
+    kind = str(config.get("STORAGE") or "local").lower()
+    if kind == "local":
+        return job_outputs.LocalOutputs()
+    if kind == "s3":
+        return job_outputs.S3Outputs(aws.AwsSettings.from_config(config))
     raise ConfigurationError(f"APP_STORAGE must be local or s3, not {kind!r}")
 
 

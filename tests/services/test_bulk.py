@@ -386,8 +386,10 @@ def test_the_export_file_holds_what_the_cli_prints_for_the_same_orders(
 
     assert job.state == JobState.DONE, job.error
     assert (job.progress, job.total, job.result["done"]) == (3, 3, 3)
-    path = bulk.export_file(job)
-    assert path is not None and path.parent == tmp_path / "exports"
+    kept = bulk.export_file(job)
+    assert kept is not None and kept.path is not None and kept.url is None
+    path = kept.path
+    assert path.parent == tmp_path / "exports"
     assert path.read_bytes() == cli_export(app, fmt, export_shop.key)
     assert bulk.download_name(job).endswith(f".{fmt}")
     assert list(path.parent.glob("*.part")) == []
@@ -407,8 +409,9 @@ def test_exports_older_than_a_day_are_removed_by_the_next_export(
         session_factory,
         bulk.start_export(db_session, selection, "csv", folder, manager.id),
     )
-    old = bulk.export_file(first)
-    assert old is not None
+    kept = bulk.export_file(first)
+    assert kept is not None and kept.path is not None
+    old = kept.path
     day_and_a_bit = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)).timestamp()
     os.utime(old, (day_and_a_bit, day_and_a_bit))
     assert bulk.export_file(first) is None  # no longer offered

@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from web import queue
+from web import job_outputs, queue
 from web.documents import issued
 from web.i18n import N_
-from web.models import Job, User, utcnow
+from web.models import Job, User
 from web.models.enums import CommentVisibility, JobState
 from web.models.orders import Order
-from web.private_files import open_private, private_folder
+from web.private_files import open_private
 from web.services import (
     comments,
     export,
@@ -53,8 +53,10 @@ MAX_SELECTION = 10_000
 MAX_REFUSALS_SHOWN = 200
 # "pdf": the selected orders' delivery notes, printed as one PDF.
 EXPORT_FORMATS = ("csv", "json", "pdf")
-# An export file is kept this long, then removed by the next export (any user's).
-EXPORT_TTL = dt.timedelta(hours=24)
+# An export file is kept this long, then removed by the next export (any user's) or, on S3,
+# by the bucket's lifecycle rule.
+EXPORT_TTL = job_outputs.KEEP
+FILE_PREFIX = "orders-"  # the exports folder holds document bundles too
 
 REASON_MESSAGES = {
     "hold": N_("Say why the orders are put on hold."),
@@ -201,17 +203,17 @@ def get_job(session: Session, job_id: int) -> Job:
     return job
 
 
-def export_file(job: Job, now: dt.datetime | None = None) -> Path | None:
-    """The file a finished export wrote, while it is kept, None once removed.
+def export_file(job: Job, now: dt.datetime | None = None) -> job_outputs.Kept | None:
+    """The file a finished export wrote, while it is kept (a local file, or a presigned URL
+    on S3); None once removed.
 
     NotFound when the job is not a finished export: it has no file to offer.
     """
     if job.kind != EXPORT_JOB or job.state != JobState.DONE or not job.result.get("file"):
         raise NotFound(f"job {job.id} is not a finished export")
-    path = Path(job.payload["folder"]) / Path(job.result["file"]).name
-    if not path.is_file() or _expired(path, now):
-        return None
-    return path
+    return job_outputs.configured().find(
+        Path(job.payload["folder"]), job.result["file"], download_name(job), now
+    )
 
 
 def download_name(job: Job) -> str:
@@ -384,30 +386,34 @@ def export_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> d
     folder = Path(job.payload["folder"])
     ids = _resolve(session, job.payload["selection"])
     _report(sessions, job_id, 0, len(ids))
-    private_folder(folder)
-    remove_old_exports(folder)
-    path = folder / f"orders-{job_id}.{fmt}"
-    partial = path.with_name(path.name + ".part")
+    outputs = job_outputs.configured()
+    outputs.remove_old(folder, FILE_PREFIX)
+    name = f"{FILE_PREFIX}{job_id}.{fmt}"
     if fmt == "pdf":
-        return _print_delivery_notes(session, sessions, job_id, ids, path)
+        return _print_delivery_notes(session, sessions, job_id, ids, folder, name)
     writer = export.export_json if fmt == "json" else export.export_csv
-    with open_private(partial, "w", encoding="utf-8", newline="") as out:
-        count = writer(
-            session,
-            out,
-            order_ids=ids,
-            progress=lambda written: _report(sessions, job_id, written),
-        )
-    partial.replace(path)
+    with outputs.writing(folder, name) as path:
+        with open_private(path, "w", encoding="utf-8", newline="") as out:
+            count = writer(
+                session,
+                out,
+                order_ids=ids,
+                progress=lambda written: _report(sessions, job_id, written),
+            )
     _report(sessions, job_id, len(ids))
-    return {"total": len(ids), "done": count, "file": path.name}
+    return {"total": len(ids), "done": count, "file": name}
 
 
 NO_DELIVERY_NOTE = N_("no delivery note issued yet")
 
 
 def _print_delivery_notes(
-    session: Session, sessions: sessionmaker[Session], job_id: int, ids: list[int], path: Path
+    session: Session,
+    sessions: sessionmaker[Session],
+    job_id: int,
+    ids: list[int],
+    folder: Path,
+    name: str,
 ) -> dict[str, Any]:
     """The orders' delivery notes as one PDF, as stored; the orders without one are listed."""
     document_ids: list[int] = []
@@ -421,31 +427,20 @@ def _print_delivery_notes(
         document_ids += notes
         if position % 20 == 0:
             _report(sessions, job_id, position)
-    partial = path.with_name(path.name + ".part")
-    with open_private(partial, "wb") as out:
-        out.write(issued.combined_pdf(session, document_ids))
-    partial.replace(path)
+    with job_outputs.configured().writing(folder, name) as path:
+        with open_private(path, "wb") as out:
+            out.write(issued.combined_pdf(session, document_ids))
     _report(sessions, job_id, len(ids))
     return {
         "total": len(ids),
         "done": len(ids) - len(refused),
         "documents": len(document_ids),
-        "file": path.name,
+        "file": name,
         "refused_count": len(refused),
         "refused": refused[:MAX_REFUSALS_SHOWN],
     }
 
 
 def remove_old_exports(folder: Path, now: dt.datetime | None = None) -> int:
-    """Delete export files older than EXPORT_TTL; return how many."""
-    removed = 0
-    for path in folder.glob("orders-*"):
-        if path.is_file() and _expired(path, now):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _expired(path: Path, now: dt.datetime | None = None) -> bool:
-    written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-    return (now or utcnow()) - written > EXPORT_TTL
+    """Delete the export files of a local folder older than EXPORT_TTL; return how many."""
+    return job_outputs.LocalOutputs().remove_old(folder, FILE_PREFIX, now)

@@ -6,7 +6,8 @@ id the list had when it was shown: one issued afterwards was never seen, so it i
 
 The download job resolves the selection, reads each document's stored PDF checked against
 its SHA-256 (`issued.stored_pdf`) and writes one merged PDF or a ZIP of the PDFs named by
-reference to a private file kept as long as the order exports. A document whose stored
+reference to a file kept as long as the order exports (web/job_outputs.py: the instance
+folder, or S3 on AWS). A document whose stored
 bytes are missing or altered is refused with its reference; the others are still written.
 """
 
@@ -24,16 +25,16 @@ from typing import IO, Any
 from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.orm import Session, contains_eager, sessionmaker
 
-from web import queue
+from web import job_outputs, queue
 from web.documents import issued
 from web.documents.storage import DocumentStorage
 from web.i18n import N_
-from web.models import Document, Job, Shop, utcnow
+from web.models import Document, Job, Shop
 from web.models.enums import DocumentKind, DocumentState, JobState
 from web.models.orders import Order
-from web.private_files import open_private, private_folder
+from web.private_files import open_private
 from web.services import paging
-from web.services.bulk import EXPORT_TTL, MAX_REFUSALS_SHOWN
+from web.services.bulk import MAX_REFUSALS_SHOWN
 from web.services.errors import NotFound, ValidationFailed
 from web.services.order_queries import folded
 from web.services.paging import Page
@@ -263,17 +264,17 @@ def get_job(session: Session, job_id: int) -> Job:
     return job
 
 
-def download_file(job: Job, now: dt.datetime | None = None) -> Path | None:
-    """The file a finished download job wrote, while it is kept; None once removed.
+def download_file(job: Job, now: dt.datetime | None = None) -> job_outputs.Kept | None:
+    """The file a finished download job wrote, while it is kept (a local file, or a presigned
+    URL on S3); None once removed.
 
     NotFound when the job is not finished or wrote no file (every document refused).
     """
     if job.kind != DOWNLOAD_JOB or job.state != JobState.DONE or not job.result.get("file"):
         raise NotFound(f"job {job.id} has no file to download")
-    path = Path(job.payload["folder"]) / Path(job.result["file"]).name
-    if not path.is_file() or _expired(path, now):
-        return None
-    return path
+    return job_outputs.configured().find(
+        Path(job.payload["folder"]), job.result["file"], download_name(job), now
+    )
 
 
 def download_name(job: Job) -> str:
@@ -283,18 +284,9 @@ def download_name(job: Job) -> str:
 
 
 def remove_old_downloads(folder: Path, now: dt.datetime | None = None) -> int:
-    """Delete download files older than the exports' time to live; return how many."""
-    removed = 0
-    for path in folder.glob(f"{FILE_PREFIX}*"):
-        if path.is_file() and _expired(path, now):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _expired(path: Path, now: dt.datetime | None = None) -> bool:
-    written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-    return (now or utcnow()) - written > EXPORT_TTL
+    """Delete the download files of a local folder older than the exports' time to live;
+    return how many."""
+    return job_outputs.LocalOutputs().remove_old(folder, FILE_PREFIX, now)
 
 
 def _resolve(session: Session, selection: Mapping[str, Any]) -> list[int]:
@@ -386,19 +378,21 @@ def bundle_documents(
 def download_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
     """Write the selected documents as one PDF or a ZIP; list the refused ones."""
     job_id, fmt = job.id, job.payload["format"]
-    folder = private_folder(Path(job.payload["folder"]))
-    remove_old_downloads(folder)
+    folder = Path(job.payload["folder"])
+    outputs = job_outputs.configured()
+    outputs.remove_old(folder, FILE_PREFIX)
     ids = _resolve(session, job.payload["selection"])
     _progress(sessions, job_id, 0, len(ids))
-    path = folder / f"{FILE_PREFIX}{job_id}.{fmt}"
-    written, refused = bundle_documents(
-        session, ids, fmt, path, progress=lambda done: _progress(sessions, job_id, done)
-    )
+    name = f"{FILE_PREFIX}{job_id}.{fmt}"
+    with outputs.writing(folder, name) as path:
+        written, refused = bundle_documents(
+            session, ids, fmt, path, progress=lambda done: _progress(sessions, job_id, done)
+        )
     _progress(sessions, job_id, len(ids))
     return {
         "total": len(ids),
         "done": written,
-        "file": path.name if written else None,
+        "file": name if written else None,
         "refused_count": len(refused),
         "refused": refused[:MAX_REFUSALS_SHOWN],
     }

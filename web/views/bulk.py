@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -131,10 +140,10 @@ def download(job_id: int) -> ResponseReturnValue:
     """Send the file an export job wrote, to the user who asked for it or an admin."""
     job = _own_job(job_id)
     try:
-        path = bulk.export_file(job)
+        kept = bulk.export_file(job)
     except NotFound:
         abort(404)
-    if path is None:
+    if kept is None:
         return htmx.render(
             "errors/page.html",
             "errors/_message.html",
@@ -143,8 +152,10 @@ def download(job_id: int) -> ResponseReturnValue:
             title=_("Export removed"),
             message=_("This export was removed after 24 hours. Export the orders again."),
         )
+    if kept.path is None:  # on S3: the browser reads it there, by a URL valid a few minutes
+        return redirect(str(kept.url))
     response = send_file(
-        path,
+        kept.path,
         mimetype=MIME_TYPES[job.payload["format"]],
         as_attachment=True,
         download_name=bulk.download_name(job),

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, flash, request, send_file, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -155,10 +165,10 @@ def download_file(job_id: int) -> ResponseReturnValue:
     """Send the PDF or ZIP a download job wrote, to the user who asked for it or an admin."""
     job = _own_download(job_id)
     try:
-        path = documents_list.download_file(job)
+        kept = documents_list.download_file(job)
     except NotFound:
         abort(404)
-    if path is None:
+    if kept is None:
         return htmx.render(
             "errors/page.html",
             "errors/_message.html",
@@ -167,9 +177,11 @@ def download_file(job_id: int) -> ResponseReturnValue:
             title=_("Download removed"),
             message=_("This file was removed after 24 hours. Download the documents again."),
         )
+    if kept.path is None:  # on S3: the browser reads it there, by a URL valid a few minutes
+        return redirect(str(kept.url))
     fmt = job.payload["format"]
     response = send_file(
-        path,
+        kept.path,
         mimetype="application/zip" if fmt == "zip" else "application/pdf",
         as_attachment=True,
         download_name=documents_list.download_name(job),
