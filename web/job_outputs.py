@@ -153,6 +153,7 @@ class S3Outputs:
                 Bucket=self.settings.bucket,
                 Key=self.key(name),
                 Body=data,
+                ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
                 ContentType=content_type(name),
             )
