@@ -5,6 +5,7 @@ a job that keeps failing is tried MAX_ATTEMPTS times through SQS, then shown fai
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from web import aws, queue
 from web.models import Job
 from web.models.enums import JobState
 from web.models.orders import Order
+from web.services import bulk
 
 
 @pytest.fixture()
@@ -107,6 +109,9 @@ def test_an_export_run_by_the_jobs_function_downloads_from_s3(
     assert fetched.content == csv
     assert fetched.headers["Content-Disposition"].startswith('attachment; filename="orders-')
     assert fetched.headers["Content-Type"] == "text/csv"
+
+    # Past its day the file is no longer offered, whether or not the lifecycle rule ran yet.
+    assert bulk.export_file(job, now=dt.datetime.now(dt.UTC) + dt.timedelta(hours=25)) is None
 
     # Another user is refused before any URL is made.
     other = app.test_client()
