@@ -7,8 +7,8 @@ id the list had when it was shown: one issued afterwards was never seen, so it i
 The download job resolves the selection, reads each document's stored PDF checked against
 its SHA-256 (`issued.stored_pdf`) and writes one merged PDF or a ZIP of the PDFs named by
 reference to a file kept as long as the order exports (web/job_outputs.py: the instance
-folder, or S3 on AWS). A document whose stored
-bytes are missing or altered is refused with its reference; the others are still written.
+folder, or S3 on AWS). A document whose stored bytes are missing or altered is refused with
+its reference; the others are still written.
 """
 
 from __future__ import annotations
