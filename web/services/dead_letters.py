@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -197,6 +197,21 @@ def _ensure_open(dead_letter: DeadLetter, action: str) -> None:
         raise InvalidTransition(action, N_("This message was already set aside."))
 
 
+def _take(session: Session, dead_letter: DeadLetter, action: str, **values: Any) -> None:
+    """Mark the dead letter replayed or dismissed if it is still open, in one conditional
+    UPDATE: of two people pressing at once, the second is refused (not a second message)."""
+    taken = session.execute(
+        update(DeadLetter)
+        .where(DeadLetter.id == dead_letter.id, *open_filter())
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(dead_letter)
+    if not int(getattr(taken, "rowcount", 0) or 0):
+        _ensure_open(dead_letter, action)
+        raise InvalidTransition(action, N_("This message was already set aside."))
+
+
 def replay(session: Session, dead_letter: DeadLetter, actor: User) -> Subject:
     """Send the message's work back to its queue once this transaction commits, its row put
     back in a due state; refuse a message that is not ours, work that is gone or already
@@ -209,6 +224,7 @@ def replay(session: Session, dead_letter: DeadLetter, actor: User) -> Subject:
         )
     if subject.item is None:
         raise InvalidTransition(REPLAY, N_("What this message named no longer exists."))
+    _take(session, dead_letter, REPLAY, replayed_at=utcnow(), replayed_by_id=actor.id)
     if isinstance(subject.item, InboxEvent):
         _replay_event(session, subject.item, actor)
     elif isinstance(subject.item, OutboxMessage):
@@ -216,8 +232,6 @@ def replay(session: Session, dead_letter: DeadLetter, actor: User) -> Subject:
     else:
         assert isinstance(subject.item, Job)
         _replay_job(session, subject.item)
-    dead_letter.replayed_at = utcnow()
-    dead_letter.replayed_by_id = actor.id
     record_audit(
         session, "dead_letter.replayed", actor=actor, params=_audit_params(dead_letter, subject)
     )
@@ -278,8 +292,7 @@ def _replay_job(session: Session, job: Job) -> None:
 def dismiss(session: Session, dead_letter: DeadLetter, actor: User) -> None:
     """Set the dead letter aside: it leaves the sync issues page. The caller commits."""
     _ensure_open(dead_letter, DISMISS)
-    dead_letter.dismissed_at = utcnow()
-    dead_letter.dismissed_by_id = actor.id
+    _take(session, dead_letter, DISMISS, dismissed_at=utcnow(), dismissed_by_id=actor.id)
     subject = describe(session, dead_letter)
     record_audit(
         session, "dead_letter.dismissed", actor=actor, params=_audit_params(dead_letter, subject)
