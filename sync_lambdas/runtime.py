@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _sessions: sessionmaker[Session] | None = None
+_config: dict[str, Any] = {}
 _overrides: dict[str, Any] = {}
 
 
@@ -35,10 +36,11 @@ def instance_path() -> Path:
 
 def sessions() -> sessionmaker[Session]:
     """The session factory of this container, configuring everything on first use."""
-    global _sessions
+    global _sessions, _config
     with _lock:
         if _sessions is None:
             config = app_config.load(_overrides, instance_path=instance_path())
+            _config = config
             runtime.configure(config, instance_path())
             # One invocation at a time per container: a small pool is plenty, and RDS counts
             # connections per container.
@@ -46,6 +48,12 @@ def sessions() -> sessionmaker[Session]:
             _sessions = make_session_factory(engine)
             log.info("runtime configured: queue=%s storage=%s", config["QUEUE"], config["STORAGE"])
         return _sessions
+
+
+def config() -> dict[str, Any]:
+    """The settings this container was configured with (`sessions()` loads them)."""
+    sessions()
+    return _config
 
 
 def use(overrides: Mapping[str, Any] | None = None) -> None:

@@ -196,6 +196,16 @@ def sync_run(shop_key: str | None) -> None:
     click.echo(report.summary())
 
 
+@sync_cli.command("maintenance")
+def sync_maintenance() -> None:
+    """Queue again jobs whose worker stopped, purge old inbox payloads (APP_INBOX_RETENTION_DAYS);
+    with APP_QUEUE=sqs, drain the dead-letter queues and announce due work again too."""
+    from web.services import maintenance
+
+    report = maintenance.run(current_app.extensions["comptoir.sessions"], current_app.config)
+    click.echo(report.summary())
+
+
 @orders_cli.command("export")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("--shop", "shop_key", default=None)

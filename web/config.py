@@ -67,6 +67,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "S3_RETENTION_YEARS": 10,
         # How long a presigned read of a document stays valid.
         "S3_URL_SECONDS": 300,
+        # Bodies and headers of inbox deliveries applied or set aside longer ago than this are
+        # emptied by the maintenance schedule (`flask sync maintenance`); their dedupe keys stay.
+        "INBOX_RETENTION_DAYS": 90,
     }
 
 

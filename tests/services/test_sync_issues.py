@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tests.factories import NOW, make_event, make_message, make_order, make_shop
-from web.models import OrderEvent, Shop
+from web.models import DeadLetter, OrderEvent, Shop, utcnow
 from web.models.enums import ActorType, InboxState, OutboxState, Role
 from web.services import outbox, sync_issues
 from web.services.errors import NotFound
@@ -164,10 +164,16 @@ def statements(db_session: Session) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def test_the_counts_are_two_count_queries(
+def test_the_counts_are_three_count_queries(
     db_session: Session, shops: tuple[Shop, Shop], statements: list[str]
 ) -> None:
     lyon, paris = shops
+    db_session.add_all(
+        [
+            DeadLetter(queue="jobs", message_id="m-open", body="{}"),
+            DeadLetter(queue="jobs", message_id="m-done", body="{}", dismissed_at=utcnow()),
+        ]
+    )
     make_message(db_session, make_order(db_session, lyon), state=OutboxState.FAILED)
     make_message(db_session, make_order(db_session, paris))
     make_message(db_session, make_order(db_session, paris), state=OutboxState.SENT)
@@ -177,8 +183,8 @@ def test_the_counts_are_two_count_queries(
 
     counts = sync_issues.counts(db_session)
 
-    assert (counts.outbox, counts.inbox, counts.total) == (2, 1, 3)
-    assert len(statements) == 2 and all("count(" in sql.lower() for sql in statements)
+    assert (counts.outbox, counts.inbox, counts.dead_letters, counts.total) == (2, 1, 1, 4)
+    assert len(statements) == 3 and all("count(" in sql.lower() for sql in statements)
     assert sync_issues.counts(db_session, "paris") == sync_issues.IssueCounts(outbox=1, inbox=0)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, case, false, or_, select, update
+from sqlalchemy import Table, and_, case, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -259,6 +259,67 @@ def announce_event(
     order with the other events of its order."""
     group = f"{shop_id}:{external_order_id}" if external_order_id else f"{shop_id}:event-{event_id}"
     queue.announce(session, queue.Work(aws.INTAKE, event_id, group[:128]))
+
+
+def unannounced_due_events(
+    session: Session, waiting_since: dt.datetime, limit: int = 500
+) -> list[tuple[int, int, str | None]]:
+    """(id, shop id, external order id) of due events a worker may never have been told of:
+    new ones received before `waiting_since`, failed ones whose retry time came (on AWS
+    nothing else announces a retry). The maintenance schedule announces them again."""
+    query = (
+        select(InboxEvent.id, InboxEvent.shop_id, InboxEvent.external_order_id)
+        .join(Shop, Shop.id == InboxEvent.shop_id)
+        .where(
+            *_due_now(),
+            or_(InboxEvent.state == InboxState.FAILED, InboxEvent.received_at < waiting_since),
+        )
+        .order_by(InboxEvent.received_at, InboxEvent.id)
+        .limit(limit)
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(query)]
+
+
+# --- Retention -----------------------------------------------------------------------------
+
+# Set on a delivery whose body and headers were emptied: the days it was kept. Our own marker
+# (x-comptoir-*), which webhooks never store from outside.
+PURGED_HEADER = "x-comptoir-purged-after-days"
+PURGEABLE_STATES = (InboxState.PROCESSED, InboxState.IGNORED)
+
+
+def purge_payloads(session: Session, days: int, now: dt.datetime | None = None) -> int:
+    """Empty the body and headers of deliveries applied (or set aside) more than `days` ago;
+    return how many. Their dedupe and content keys stay, so a shop re-sending one is still
+    told it is a duplicate. The caller commits."""
+    if days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    done_at = func.coalesce(InboxEvent.processed_at, InboxEvent.received_at)
+    result = session.execute(
+        update(InboxEvent)
+        .where(
+            and_(
+                InboxEvent.state.in_(PURGEABLE_STATES),
+                done_at < cutoff,
+                func.length(InboxEvent.raw_body) > 0,
+            )
+        )
+        .values(raw_body=b"", headers={PURGED_HEADER: str(days)})
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purged_after_days(event: InboxEvent) -> int | None:
+    """The days a delivery was kept before its body was purged, None if it was not."""
+    value = (event.headers or {}).get(PURGED_HEADER)
+    if value is None or bytes(event.raw_body or b""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 # --- Processing ----------------------------------------------------------------------------

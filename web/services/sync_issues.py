@@ -3,7 +3,9 @@
 One list across the shops, newest first: outbox messages that failed (the dispatcher still
 retries them) or died (it gave up), and inbox events parked, failing or rejected. A person
 sends a message again or ignores it (web.services.outbox), replays or ignores a delivery
-(web.services.sync_log). The navigation shows how many there are, from two COUNT queries.
+(web.services.sync_log). On AWS, queue messages that kept failing (dead letters,
+web.services.dead_letters) are listed above, to replay or dismiss. The navigation shows how
+many there are, from three COUNT queries.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, defer, joinedload
 
-from web.models import InboxEvent, Order, OutboxMessage, Shop
+from web.models import DeadLetter, InboxEvent, Order, OutboxMessage, Shop
 from web.models.enums import InboxState, OutboxState
-from web.services import outbox, paging
+from web.services import dead_letters, outbox, paging
 from web.services.errors import NotFound
 from web.services.paging import Page
 
@@ -77,10 +79,12 @@ def parse_filters(args: Mapping[str, str]) -> tuple[IssueFilters, dict[str, str]
 class IssueCounts:
     outbox: int = 0
     inbox: int = 0
+    # Dead letters nobody replayed nor dismissed (every shop's: a message names no shop).
+    dead_letters: int = 0
 
     @property
     def total(self) -> int:
-        return self.outbox + self.inbox
+        return self.outbox + self.inbox + self.dead_letters
 
 
 def _shop_id(shop: str) -> Any:
@@ -102,10 +106,15 @@ def _inbox_problems(shop: str | None) -> list[ColumnElement[bool]]:
 
 
 def counts(session: Session, shop: str | None = None) -> IssueCounts:
-    """How many outbox messages and inbox deliveries need a person: two COUNT queries."""
+    """How many outbox messages, inbox deliveries and dead letters need a person: three COUNT
+    queries (dead letters left out of a shop's counts)."""
     sent = select(func.count(OutboxMessage.id)).where(*_outbox_problems(shop))
     received = select(func.count(InboxEvent.id)).where(*_inbox_problems(shop))
-    return IssueCounts(outbox=session.scalar(sent) or 0, inbox=session.scalar(received) or 0)
+    return IssueCounts(
+        outbox=session.scalar(sent) or 0,
+        inbox=session.scalar(received) or 0,
+        dead_letters=0 if shop else dead_letters.count_open(session),
+    )
 
 
 # --- Listing ---------------------------------------------------------------------------------
@@ -279,3 +288,28 @@ def inbox_issue(session: Session, event_id: int) -> Issue:
     if event is None:
         raise NotFound(f"no inbox event {event_id}")
     return _event_issue(event, _orders(session, [], [event]))
+
+
+# --- Dead letters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadLetterIssue:
+    """A dead letter and what its message was about."""
+
+    letter: DeadLetter
+    subject: dead_letters.Subject
+
+
+def dead_letter_issues(session: Session, limit: int = 50) -> list[DeadLetterIssue]:
+    """The open dead letters, newest first, each described."""
+    return [
+        DeadLetterIssue(letter, dead_letters.describe(session, letter))
+        for letter in dead_letters.open_letters(session, limit)
+    ]
+
+
+def dead_letter_issue(session: Session, dead_letter_id: int) -> DeadLetterIssue:
+    """One dead letter, open or not, described; NotFound otherwise."""
+    letter = dead_letters.get(session, dead_letter_id)
+    return DeadLetterIssue(letter, dead_letters.describe(session, letter))

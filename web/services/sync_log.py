@@ -152,7 +152,7 @@ def shown_headers(event: InboxEvent) -> dict[str, str]:
     return {
         str(name): str(value)
         for name, value in (event.headers or {}).items()
-        if not is_signature_header(str(name))
+        if not is_signature_header(str(name)) and str(name) != intake.PURGED_HEADER
     }
 
 
@@ -179,6 +179,9 @@ def replay(session: Session, event: InboxEvent, actor: Actor | None = None) -> I
         return event
     if event.state not in REPLAYABLE:
         message = N_("A delivery the shop's signature or format check refused cannot be replayed.")
+        raise ValidationFailed(message, {"event": message})
+    if intake.purged_after_days(event) is not None:
+        message = N_("This delivery's body was purged: there is nothing left to apply.")
         raise ValidationFailed(message, {"event": message})
     event.state = InboxState.PENDING
     event.attempts = 0

@@ -592,6 +592,12 @@ AUDIT: dict[str, Entry] = {
         N_("Company logo replaced (%(mime_type)s, %(size)s bytes)."), {"size": number}
     ),
     "company.logo_removed": Message(N_("Company logo removed.")),
+    "dead_letter.replayed": Message(
+        N_("Dead letter %(message_id)s of the %(queue)s queue sent back to its queue.")
+    ),
+    "dead_letter.dismissed": Message(
+        N_("Dead letter %(message_id)s of the %(queue)s queue set aside.")
+    ),
 }
 
 

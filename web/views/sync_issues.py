@@ -15,14 +15,15 @@ from flask import Blueprint, Response, abort, flash, g, redirect, request, url_f
 from flask.typing import ResponseReturnValue
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from web import htmx
 from web.models import Shop, utcnow
-from web.services import outbox, paging, sync_issues, sync_log
+from web.services import dead_letters, outbox, paging, sync_issues, sync_log
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
-from web.services.sync_issues import Issue, IssueCounts
+from web.services.sync_issues import DeadLetterIssue, Issue, IssueCounts
 from web.views.base import EDITOR_ROLES, current_actor, db, has_role, restrict
 from web.views.events import translated
 
@@ -94,6 +95,7 @@ def index() -> ResponseReturnValue:
         filters=filters,
         refused=refused,
         results=results,
+        dead_letters=sync_issues.dead_letter_issues(db()) if results.counts.dead_letters else [],
         args=filters.args(),
         latest_ago=format_timedelta(latest - utcnow(), add_direction=True) if latest else "",
         shops=db().scalars(select(Shop).order_by(Shop.name)).all(),
@@ -209,3 +211,66 @@ def ignore_event(event_id: int) -> ResponseReturnValue:
     except ValidationFailed as exc:
         return _refused(issue, exc)
     return _acted(issue, _("Set aside; it will not be applied."))
+
+
+# --- Dead letters (AWS: queue messages that kept failing) ----------------------------------------
+
+
+def _dead_letter(dead_letter_id: int) -> DeadLetterIssue:
+    try:
+        return sync_issues.dead_letter_issue(db(), dead_letter_id)
+    except NotFound:
+        abort(404)
+
+
+def _dead_letter_done(dead_letter_id: int, notice: str) -> ResponseReturnValue:
+    db().commit()
+    if htmx.is_htmx_request():
+        issue = sync_issues.dead_letter_issue(db(), dead_letter_id)
+        row = htmx.render(
+            "sync_issues/_dead_letter.html",
+            "sync_issues/_dead_letter.html",
+            dead=issue,
+            notice=notice,
+        )
+        return htmx.trigger(row, CHANGED)
+    flash(notice, "success")
+    return htmx.redirect_after_post(url_for("sync_issues.index"))
+
+
+def _dead_letter_refused(dead_letter_id: int, exc: InvalidTransition) -> ResponseReturnValue:
+    db().rollback()
+    error = translated(exc.reason)
+    if htmx.is_htmx_request():
+        issue = sync_issues.dead_letter_issue(db(), dead_letter_id)
+        return htmx.render(
+            "sync_issues/_dead_letter.html",
+            "sync_issues/_dead_letter.html",
+            status=409,
+            dead=issue,
+            error=error,
+        )
+    flash(error, "error")
+    return htmx.redirect_after_post(url_for("sync_issues.index"))
+
+
+@bp.post("/dead-letters/<id:dead_letter_id>/replay")
+def replay_dead_letter(dead_letter_id: int) -> ResponseReturnValue:
+    """Send a dead letter's work back to its queue, its row due again."""
+    issue = _dead_letter(dead_letter_id)
+    try:
+        dead_letters.replay(db(), issue.letter, current_user._get_current_object())
+    except InvalidTransition as exc:
+        return _dead_letter_refused(dead_letter_id, exc)
+    return _dead_letter_done(dead_letter_id, _("Sent back to its queue."))
+
+
+@bp.post("/dead-letters/<id:dead_letter_id>/dismiss")
+def dismiss_dead_letter(dead_letter_id: int) -> ResponseReturnValue:
+    """Set a dead letter aside: it leaves this page."""
+    issue = _dead_letter(dead_letter_id)
+    try:
+        dead_letters.dismiss(db(), issue.letter, current_user._get_current_object())
+    except InvalidTransition as exc:
+        return _dead_letter_refused(dead_letter_id, exc)
+    return _dead_letter_done(dead_letter_id, _("Set aside."))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from web import htmx
 from web.models import InboxEvent, Shop
 from web.models.enums import InboxState, Role
-from web.services import sync_log
+from web.services import intake, sync_log
 from web.services.errors import NotFound, ValidationFailed
 from web.views.base import current_actor, db, restrict
 from web.views.events import translated
@@ -74,6 +74,7 @@ def detail(event_id: int) -> ResponseReturnValue:
         event=event,
         headers=sync_log.shown_headers(event),
         payload=sync_log.payload_view(event),
+        purged_after=intake.purged_after_days(event),
         order=sync_log.order_of(db(), event),
     )
 
