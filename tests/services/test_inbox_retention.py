@@ -76,25 +76,26 @@ def test_the_sync_log_says_the_payload_was_purged(
     assert f"/sync/events/{event.id}/replay" not in html  # nothing left to apply
 
 
-def test_flask_sync_maintenance_purges_and_requeues_in_the_local_mode(
+def test_flask_sync_maintenance_purges_but_leaves_running_jobs_in_the_local_mode(
     app: Flask, db_session: Session
 ) -> None:
     shop = make_shop(db_session, "lyon")
     old = _done(db_session, make_event(db_session, shop), 100)
-    cut_off = Job(
+    long_running = Job(
         kind="orders.bulk_comment",
         payload={},
         state=JobState.RUNNING,
         started_at=utcnow() - dt.timedelta(hours=1),
         attempts=1,
     )
-    db_session.add(cut_off)
+    db_session.add(long_running)
     db_session.commit()
 
     result = app.test_cli_runner().invoke(args=["sync", "maintenance"])
 
     assert result.exit_code == 0, result.output
-    assert "jobs requeued: 1" in result.output and "payloads purged: 1" in result.output
+    assert "jobs requeued: 0" in result.output and "payloads purged: 1" in result.output
     assert "dead letters: 0" in result.output
     db_session.expire_all()
-    assert bytes(old.raw_body) == b"" and cut_off.state == JobState.QUEUED
+    # A local job running for an hour may be a long export: the worker that runs it is alive.
+    assert bytes(old.raw_body) == b"" and long_running.state == JobState.RUNNING

@@ -5,7 +5,8 @@ schedule; in the embedded mode `flask sync maintenance` runs the parts that appl
 local worker finds due rows itself, and there are no dead-letter queues):
 
 - drain the dead-letter queues into `dead_letters` (the sync issues page shows them);
-- queue again the jobs whose worker stopped without finishing (their lease expired);
+- queue again the jobs whose Lambda stopped without finishing (their lease expired; locally
+  the worker does it when it starts);
 - announce due work nobody was told of (a send to SQS that failed, a retry time that came);
 - empty the bodies of inbox deliveries applied longer ago than the retention.
 """
@@ -48,7 +49,9 @@ def run(sessions: sessionmaker[Session], config: Mapping[str, Any]) -> Maintenan
     """One maintenance pass with the settings' queue (QUEUE=sqs: the AWS parts too)."""
     on_sqs = str(config.get("QUEUE") or "local").lower() == "sqs"
     drained = dead_letters.drain(sessions, aws.AwsSettings.from_config(config)) if on_sqs else 0
-    requeued = queue.requeue_expired(sessions)
+    # Locally the worker queues again what a stop cut off when it starts (a job may run for
+    # longer than a Lambda's lease there: requeueing it would run it twice at once).
+    requeued = queue.requeue_expired(sessions) if on_sqs else 0
     events = jobs = 0
     if on_sqs:
         events, jobs = announce_unannounced(sessions)
