@@ -151,20 +151,30 @@ def test_the_buyers_link_redirects_to_the_document_shown_inline(
     assert answer.headers["Content-Disposition"] == f'inline; filename="{note.reference}.pdf"'
 
 
-def test_a_deleted_object_is_a_damaged_document_not_a_url(
+def test_a_deleted_or_overwritten_object_is_a_damaged_document_not_a_url(
     app: Flask, db_session: Session, make_user: Callable[..., User], aws_stack: Stack
 ) -> None:
-    note = issue_note(app, db_session, make_user)
-    link = links.document_link(note).removeprefix("http://comptoir.test")
-    unknown = app.test_client().get("/d/no-such-link")
+    deleted, overwritten = (issue_note(app, db_session, make_user) for _ in range(2))
+    s3, bucket = aws_stack.s3(), aws_stack.settings.bucket
     # A delete without a version id is allowed under Object Lock: a delete marker on top.
-    aws_stack.s3().delete_object(Bucket=aws_stack.settings.bucket, Key=note.pdf_storage_key)
+    s3.delete_object(Bucket=bucket, Key=deleted.pdf_storage_key)
+    # A plain put (no If-None-Match) by someone with write access: a new version on top.
+    s3.put_object(
+        Bucket=bucket,
+        Key=overwritten.pdf_storage_key,
+        Body=b"%PDF-1.7 forged",
+        ChecksumAlgorithm="SHA256",
+    )
+    manager = client_as(app, make_user, Role.MANAGER)
+    unknown = app.test_client().get("/d/no-such-link")
 
-    page = client_as(app, make_user, Role.MANAGER).get(f"/documents/{note.id}/pdf")
-
-    assert page.status_code == 500 and "flask documents verify" in page.get_data(as_text=True)
-    public = app.test_client().get(link)
-    assert public.status_code == 404 and public.get_data() == unknown.get_data()
+    for note in (deleted, overwritten):
+        page = manager.get(f"/documents/{note.id}/pdf")
+        assert page.status_code == 500
+        assert "flask documents verify" in page.get_data(as_text=True)
+        link = links.document_link(note).removeprefix("http://comptoir.test")
+        public = app.test_client().get(link)
+        assert public.status_code == 404 and public.get_data() == unknown.get_data()
 
 
 def test_delivery_notes_print_as_one_pdf_from_the_bucket(
