@@ -86,7 +86,10 @@ def verify() -> None:
     with current_app.extensions["comptoir.sessions"]() as session:
         report = issued.verify_all(session)
     for damage in report.damaged:
-        click.echo(f"{damage.reference} ({damage.key}): {PROBLEMS[damage.problem]}", err=True)
+        detail = f" ({damage.detail})" if damage.detail else ""
+        click.echo(
+            f"{damage.reference} ({damage.key}): {PROBLEMS[damage.problem]}{detail}", err=True
+        )
     if not report.ok:
         click.echo(
             f"{len(report.damaged)} of {report.checked} issued documents damaged or missing",

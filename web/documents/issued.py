@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from web.documents.storage import (
     DocumentStorage,
+    KeyChanged,
     KeyMissing,
     StorageError,
     configured,
@@ -29,15 +30,21 @@ class DocumentDamaged(Exception):
     """The stored bytes are missing or no longer match the SHA-256 kept at issue."""
 
 
+def document_with_pdf(session: Session, document_id: int) -> Document:
+    """The issued document, if it has a stored PDF (NotFound otherwise); nothing is read."""
+    document = session.get(Document, document_id)
+    if document is None or document.state != DocumentState.ISSUED or not document.pdf_storage_key:
+        raise NotFound(f"document {document_id} does not exist or has no PDF")
+    return document
+
+
 def stored_pdf(
     session: Session, document_id: int, storage: DocumentStorage | None = None
 ) -> tuple[Document, bytes]:
     """The issued document and its PDF, checked against the hash kept in its row."""
-    document = session.get(Document, document_id)
-    if document is None or document.state != DocumentState.ISSUED or not document.pdf_storage_key:
-        raise NotFound(f"document {document_id} does not exist or has no PDF")
+    document = document_with_pdf(session, document_id)
     try:
-        data = (storage or configured()).get(document.pdf_storage_key)
+        data = (storage or configured()).get(str(document.pdf_storage_key))
     except KeyMissing as exc:
         log.error("document %s: its PDF is missing from storage", document.id)
         raise DocumentDamaged(f"the PDF of {document.reference} is missing") from exc
@@ -45,6 +52,29 @@ def stored_pdf(
         log.error("document %s: the stored PDF does not match its SHA-256", document.id)
         raise DocumentDamaged(f"the PDF of {document.reference} does not match its hash")
     return document, data
+
+
+def pdf_url(
+    document: Document, *, inline: bool = False, storage: DocumentStorage | None = None
+) -> str | None:
+    """A short-lived URL to the document's stored PDF, if the storage gives them (S3).
+
+    None with the local folder: the caller serves the bytes of `stored_pdf`. The storage
+    vouches for the hash kept at issue before giving a URL, so a missing or altered file
+    is DocumentDamaged here as it is when its bytes are read.
+    """
+    key = str(document.pdf_storage_key)
+    filename = pdf_filename(document)
+    try:
+        return (storage or configured()).read_url(
+            key, filename, sha256=document.pdf_sha256, inline=inline
+        )
+    except KeyMissing as exc:
+        log.error("document %s: its PDF is missing from storage", document.id)
+        raise DocumentDamaged(f"the PDF of {document.reference} is missing") from exc
+    except KeyChanged as exc:
+        log.error("document %s: the stored PDF does not match its SHA-256", document.id)
+        raise DocumentDamaged(f"the PDF of {document.reference} does not match its hash") from exc
 
 
 def delivery_note_ids(session: Session, order_id: int) -> list[int]:
@@ -125,6 +155,7 @@ class Damage:
     reference: str
     key: str
     problem: str  # "missing" | "mismatch" | "unreadable"
+    detail: str = field(default="", compare=False)  # why it is unreadable, for the operator
 
 
 @dataclass
@@ -161,9 +192,10 @@ def verify_all(session: Session, storage: DocumentStorage | None = None) -> Veri
         except KeyMissing:
             report.damaged.append(Damage(name, key, "missing"))
             continue
-        except (StorageError, OSError):
-            log.exception("document %s: its PDF cannot be read", document_id)
-            report.damaged.append(Damage(name, key, "unreadable"))
+        except (StorageError, OSError) as exc:
+            # Access denied, no bucket, no connection: said for this document, then the next.
+            log.error("document %s: its PDF cannot be read: %s", document_id, exc)
+            report.damaged.append(Damage(name, key, "unreadable", str(exc)))
             continue
         if sha256(data) != digest:
             report.damaged.append(Damage(name, key, "mismatch"))

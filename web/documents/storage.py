@@ -43,6 +43,10 @@ class InvalidKey(StorageError):
     """The key is not a relative path of plain names."""
 
 
+class KeyChanged(StorageError):
+    """What is stored under the key no longer has the SHA-256 it was issued with."""
+
+
 class DocumentStorage(Protocol):
     """Write-once storage of documents' bytes, by key ("delivery_note/2026/BL-….pdf")."""
 
@@ -56,8 +60,15 @@ class DocumentStorage(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def read_url(self, key: str, filename: str) -> str | None:
-        """A short-lived URL a browser may read the file from, or None: serve the bytes."""
+    def read_url(
+        self, key: str, filename: str, *, sha256: str | None = None, inline: bool = False
+    ) -> str | None:
+        """A short-lived URL a browser may read the file from, or None: serve the bytes.
+
+        With `sha256`, the URL is given only for bytes that have that hash (KeyChanged
+        otherwise, KeyMissing if there are none); `inline` asks the browser to show the
+        file rather than save it.
+        """
         ...
 
 
@@ -113,7 +124,9 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def read_url(self, key: str, filename: str) -> str | None:
+    def read_url(
+        self, key: str, filename: str, *, sha256: str | None = None, inline: bool = False
+    ) -> str | None:
         return None  # only Comptoir reads this folder: the view serves the bytes
 
 
@@ -121,13 +134,27 @@ def _content_type(key: str) -> str:
     return "application/pdf" if key.endswith(".pdf") else "application/octet-stream"
 
 
+def _safe_filename(filename: str) -> str:
+    """The name for a Content-Disposition header: plain characters only."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", filename) or "document.pdf"
+
+
+# What S3 answers for a key with nothing under it (a HEAD has no body: only the status).
+MISSING_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+
+
 class S3Storage:
     """Objects in an S3 bucket with versioning and Object Lock (infra/cloudformation.json).
 
     `put` is a conditional write (If-None-Match: *): S3 itself refuses a second write of a
-    key, whoever makes it. Each object carries its SHA-256 (S3 checks it on receipt) and a
-    compliance-mode retention: not even the account's root can delete or replace it before
-    `retention_years` have passed.
+    key, whoever makes it. Each object carries its SHA-256 (S3 checks it on receipt and
+    keeps it) and a compliance-mode retention: not even the account's root can delete or
+    replace that version before `retention_years` have passed.
+
+    A browser reads an object through a presigned URL to one version: `read_url` looks the
+    object up first (a HEAD, not its bytes), and gives the URL only if the SHA-256 that S3
+    kept is the one the document was issued with. Whatever S3 answers besides the object
+    (access denied, no bucket, no connection) is a StorageError, never a botocore one.
     """
 
     def __init__(self, settings: aws.AwsSettings) -> None:
@@ -139,15 +166,16 @@ class S3Storage:
         return aws.client("s3", self.settings)
 
     def put(self, key: str, data: bytes) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
+        key = check_key(key)
         retain_until = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(
             days=366 * self.settings.retention_years
         )
         try:
             self._s3.put_object(
                 Bucket=self.bucket,
-                Key=check_key(key),
+                Key=key,
                 Body=data,
                 IfNoneMatch="*",
                 # Object Lock puts need Content-MD5 or x-amz-sdk-checksum-algorithm: the
@@ -156,51 +184,87 @@ class S3Storage:
                 ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(),
                 ObjectLockMode="COMPLIANCE",
                 ObjectLockRetainUntilDate=retain_until,
-                ContentType="application/pdf"
-                if key.endswith(".pdf")
-                else "application/octet-stream",
+                ContentType=_content_type(key),
             )
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = _error_code(exc)
             if code in ("PreconditionFailed", "ConditionalRequestConflict"):
                 raise KeyExists(f"already stored: {key}") from None
-            raise StorageError(f"S3 refused {key}: {code or exc}") from exc
+            raise StorageError(f"S3 refused to store {key}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 could not be reached to store {key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        key = check_key(key)
+        try:
+            answer = self._s3.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            return bytes(answer["Body"].read())
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in MISSING_CODES:
+                raise KeyMissing(f"nothing stored under {key}") from None
+            raise StorageError(f"S3 refused to read {key}: {code or exc}") from exc
+        except BotoCoreError as exc:  # no connection, a body cut short, a checksum wrong
+            raise StorageError(f"S3 could not be read for {key}: {exc}") from exc
+
+    def _head(self, key: str) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            answer = self._s3.get_object(Bucket=self.bucket, Key=check_key(key))
+            return dict(
+                self._s3.head_object(Bucket=self.bucket, Key=check_key(key), ChecksumMode="ENABLED")
+            )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404"):
+            code = _error_code(exc)
+            if code in MISSING_CODES:
                 raise KeyMissing(f"nothing stored under {key}") from None
-            raise StorageError(f"S3 refused to read {key}: {exc}") from exc
-        return bytes(answer["Body"].read())
+            raise StorageError(f"S3 refused to look up {key}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 could not be reached to look up {key}: {exc}") from exc
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
-            self._s3.head_object(Bucket=self.bucket, Key=check_key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404", "NotFound"):
-                return False
-            raise StorageError(f"S3 refused to look up {key}: {exc}") from exc
+            self._head(key)
+        except KeyMissing:
+            return False
         return True
 
-    def read_url(self, key: str, filename: str) -> str | None:
-        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", filename) or "document.pdf"
+    def read_url(
+        self, key: str, filename: str, *, sha256: str | None = None, inline: bool = False
+    ) -> str | None:
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": check_key(key),
+            "ResponseContentType": _content_type(key),
+            "ResponseCacheControl": "private, no-store",
+            "ResponseContentDisposition": (
+                f'{"inline" if inline else "attachment"}; filename="{_safe_filename(filename)}"'
+            ),
+        }
+        if sha256 is not None:
+            head = self._head(key)
+            kept = str(head.get("ChecksumSHA256") or "")
+            if not kept or "-" in kept:
+                # No whole-object SHA-256 kept (an object copied in by hand, a multipart
+                # upload): only its bytes can be checked, so the caller serves them.
+                return None
+            if base64.b64decode(kept).hex() != sha256:
+                raise KeyChanged(f"{key} no longer holds the bytes issued")
+            if head.get("VersionId"):
+                # The URL reads the version checked, whatever is written over it meanwhile.
+                params["VersionId"] = head["VersionId"]
         return str(
             self._s3.generate_presigned_url(
-                "get_object",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": check_key(key),
-                    "ResponseContentDisposition": f'attachment; filename="{safe_name}"',
-                },
-                ExpiresIn=self.settings.url_seconds,
+                "get_object", Params=params, ExpiresIn=self.settings.url_seconds
             )
         )
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
 
 
 _configured: DocumentStorage | None = None

@@ -852,8 +852,7 @@ def document_detail(document_id: int) -> ResponseReturnValue:
 
 @bp.get("/documents/<id:document_id>/pdf")
 def document_pdf(document_id: int) -> ResponseReturnValue:
-    document, data = issued.stored_pdf(db(), document_id)
-    return documents.pdf_response(data, issued.pdf_filename(document))
+    return documents.stored_pdf_response(issued.document_with_pdf(db(), document_id))
 
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

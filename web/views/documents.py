@@ -3,6 +3,7 @@ shipment's delivery note from the order page, stored PDFs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from flask import (
@@ -24,7 +25,7 @@ from sqlalchemy import select
 from web import htmx
 from web.documents import delivery_notes, invoices, issued
 from web.documents.company import CompanyIncomplete
-from web.models import Job, Shipment, Shop
+from web.models import Document, Job, Shipment, Shop
 from web.models.enums import DocumentKind, Role
 from web.services import documents_list, invoicing, order_actions
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
@@ -44,10 +45,26 @@ bp = Blueprint("documents", __name__, url_prefix="/documents")
 restrict(bp, *DESK_ROLES, Role.WAREHOUSE)
 
 
-def pdf_response(data: bytes, filename: str) -> Response:
-    """A stored PDF as a download (the API answers with the same)."""
-    response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+def stored_pdf_response(
+    document: Document, *, inline: bool = False, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The issued document's PDF, for a caller whose access was checked (pages, API, links).
+
+    On S3 a 302 to a presigned URL of the stored version (valid APP_S3_URL_SECONDS), never
+    kept by a cache; with the local folder, the bytes. Either way the hash kept at issue is
+    checked first (DocumentDamaged otherwise).
+    """
+    url = issued.pdf_url(document, inline=inline)
+    if url is not None:
+        response = Response(status=302, headers={"Location": url})
+        response.headers["Cache-Control"] = "private, no-store"
+    else:
+        _document, data = issued.stored_pdf(db(), document.id)
+        response = Response(data, mimetype="application/pdf")
+        disposition = "inline" if inline else "attachment"
+        filename = issued.pdf_filename(document)
+        response.headers["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response.headers.update(headers or {})
     return response
 
 
@@ -55,13 +72,13 @@ def pdf_response(data: bytes, filename: str) -> Response:
 def pdf(document_id: int) -> ResponseReturnValue:
     """Download a document's PDF as it was issued."""
     try:
-        document, data = issued.stored_pdf(db(), document_id)
+        document = issued.document_with_pdf(db(), document_id)
     except NotFound:
         abort(404)
     # The warehouse prints delivery notes; invoices and credit notes are the desk's.
     if document.kind != DocumentKind.DELIVERY_NOTE and not has_role(*DESK_ROLES):
         abort(403)
-    return pdf_response(data, issued.pdf_filename(document))
+    return stored_pdf_response(document)
 
 
 @bp.post("/shipments/<id:shipment_id>/delivery-note")

@@ -56,7 +56,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DocumentDamaged)
     def document_damaged(exc: DocumentDamaged) -> ResponseReturnValue:
-        # Logged by issued.stored_pdf; the bytes kept at issue are gone or changed.
+        # Logged by web.documents.issued; the bytes kept at issue are gone or changed.
         if request.path.startswith("/api/"):
             return jsonify(error=f"{exc}: the administrator must restore it"), 500
         return _page(

@@ -17,6 +17,7 @@ from web.documents import issued, links
 from web.documents.issued import DocumentDamaged
 from web.services.errors import NotFound
 from web.views.base import db
+from web.views.documents import stored_pdf_response
 
 bp = Blueprint("public_documents", __name__)
 
@@ -33,11 +34,9 @@ def show(token: str) -> ResponseReturnValue:
     """The document's PDF as issued (its hash checked), shown in the browser."""
     try:
         document = links.linked_document(db(), token)
-        document, data = issued.stored_pdf(db(), document.id)
-    except (NotFound, DocumentDamaged):  # a damaged file is logged by stored_pdf
+        document = issued.document_with_pdf(db(), document.id)
+        # On S3 a redirect to a presigned URL; its Referrer-Policy keeps the token from S3.
+        return stored_pdf_response(document, inline=True, headers=PRIVATE_HEADERS)
+    except (NotFound, DocumentDamaged):  # a damaged file is logged by issued
         body = render_template("public/link_unavailable.html")
         return Response(body, 404, PRIVATE_HEADERS, mimetype="text/html")
-    response = Response(data, mimetype="application/pdf", headers=PRIVATE_HEADERS)
-    filename = issued.pdf_filename(document)
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-    return response
