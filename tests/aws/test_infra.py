@@ -8,17 +8,20 @@ role that lets a function touch another's queue, a secret in the Lambda configur
 from __future__ import annotations
 
 import ast
+import io
 import json
 import re
 import subprocess
 import sys
 import urllib.parse
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sync_lambdas import driver
 from tests.aws.conftest import Stack
 from web import aws
 from web import config as app_config
@@ -283,3 +286,58 @@ def test_secrets_are_read_from_parameter_store_at_start_up(moto_endpoint: str) -
     assert config["ORDERS_PER_PAGE"] == 40
     assert config["BASE_URL"] == "https://shop.test"
     assert "NOT_A_SETTING" not in config
+
+
+def test_once_the_functions_exist_each_queue_feeds_its_function(moto_endpoint: str) -> None:
+    """The template as deployed again after `zappa deploy` (FunctionsDeployed=true), on moto
+    with stand-in functions: each consuming function reads its own queue, per record.
+
+    A stack of its own, created with the functions already there: moto does not add resources
+    whose condition turns true on an update."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    settings = aws.AwsSettings(endpoint_url=moto_endpoint, prefix=prefix, bucket=f"{prefix}-docs")
+    iam = aws.client("iam", settings)
+    functions = aws.client("lambda", settings)
+    role = iam.create_role(
+        RoleName=f"{prefix}-stand-in",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as code:
+        code.writestr("stand_in.py", "def handler(event, context):\n    return {}\n")
+    for name in CONSUMERS:
+        functions.create_function(
+            FunctionName=f"{prefix}-{name}",
+            Runtime=stage(name)["runtime"],
+            Role=role,
+            Handler="stand_in.handler",
+            Code={"ZipFile": archive.getvalue()},
+        )
+
+    driver.deploy_stack(
+        settings,
+        prefix,
+        json.dumps(TEMPLATE),
+        {"FunctionPrefix": prefix, "FunctionsDeployed": "true"},
+    )
+
+    mapped = {}
+    for name in CONSUMERS:
+        (mapping,) = functions.list_event_source_mappings(FunctionName=f"{prefix}-{name}")[
+            "EventSourceMappings"
+        ]
+        mapped[name] = mapping["EventSourceArn"].rsplit(":", 1)[-1]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["BatchSize"] == (10 if name in ("intake", "push") else 1)
+    assert mapped == {name: aws.queue_name(prefix, q) for name, q in CONSUMERS.items()}
