@@ -9,7 +9,7 @@ CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 APT_UPDATED := /tmp/.comptoir-apt-updated
 
-.PHONY: run test install lint format translations system-deps test-sqlite test-postgres clean
+.PHONY: run test install lint format translations system-deps test-sqlite test-postgres package clean
 
 # bin/comptoir-run migrates, seeds the demo on first run (printing the logins), then runs
 # gunicorn and the queue worker as two processes and stops both on Ctrl+C.
@@ -64,6 +64,11 @@ test-sqlite: install
 
 test-postgres: install system-deps
 	tests/tools/run-suite.sh postgresql $(ARGS)
+
+# Each Zappa stage's Lambda zip in build/package/, checked against Lambda's limits and imported
+# from the unpacked zip (infra/package.py, infra/README.md). Minutes, network: not in `make test`.
+package:  ## Build the Lambda zips (Zappa) and fail above 50 MiB zipped / 250 MiB unzipped
+	$(PYTHON) infra/package.py $(STAGES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -70,6 +70,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # Bodies and headers of inbox deliveries applied or set aside longer ago than this are
         # emptied by the maintenance schedule (`flask sync maintenance`); their dedupe keys stay.
         "INBOX_RETENTION_DAYS": 90,
+        # On AWS: the SSM Parameter Store path of the secrets (DATABASE_URL, APP_SECRET_KEY,
+        # APP_ENCRYPTION_KEY, ...), read once at start-up over the environment (infra/README.md).
+        "SSM_PATH": "",
     }
 
 
@@ -96,6 +99,27 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return settings
 
 
+def from_parameter_store(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings stored under SSM_PATH in SSM Parameter Store, named as in the environment
+    (/comptoir/production/DATABASE_URL, /comptoir/production/APP_SECRET_KEY, ...), decrypted.
+
+    Secrets stay out of the Lambda configuration (and out of Zappa's settings): the functions'
+    roles may read this path and nothing else (infra/cloudformation.json).
+    """
+    from web import aws
+
+    path = "/" + str(config["SSM_PATH"]).strip("/")
+    ssm = aws.client("ssm", aws.AwsSettings.from_config(config))
+    values: dict[str, str] = {}
+    for page in ssm.get_paginator("get_parameters_by_path").paginate(
+        Path=path, Recursive=False, WithDecryption=True
+    ):
+        for parameter in page["Parameters"]:
+            values[parameter["Name"].rsplit("/", 1)[-1]] = parameter["Value"]
+    log.info("read %s setting(s) from SSM Parameter Store %s", len(values), path)
+    return from_environment(values)
+
+
 def _instance_secret(instance_path: Path, filename: str) -> str:
     path = instance_path / filename
     if not path.exists():
@@ -113,6 +137,9 @@ def load(
     config = defaults(instance_path)
     config.update(from_environment(os.environ if environ is None else environ))
     config.update(overrides or {})
+    if config["SSM_PATH"]:
+        config.update(from_parameter_store(config))
+        config.update(overrides or {})
     if not config["SECRET_KEY"]:
         log.warning(
             "APP_SECRET_KEY is not set: using a generated development key from %s",
