@@ -13,11 +13,14 @@ it, the dedupe keys store each order version once.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sync_lambdas import batch, runtime
 from web.models import Shop, utcnow
 from web.services import sync
+
+log = logging.getLogger(__name__)
 
 # Seconds kept in hand before polling one more shop: a poll reads page after page.
 RESERVE_SECONDS = 120.0
@@ -38,7 +41,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if out_of_time():
             left.append(key)
             continue
-        result = sync.poll_shop(sessions, shop_id, now=now)
+        try:
+            result = sync.poll_shop(sessions, shop_id)
+        except Exception as exc:  # one shop's bug must not keep the others from their poll
+            log.exception("poll of shop %s failed", key)
+            result = sync.PollResult(key, error=f"{type(exc).__name__}: {exc}")
         polled.append(
             {
                 "shop": result.shop_key,

@@ -126,8 +126,18 @@ def test_a_bad_record_is_reported_alone_and_the_others_of_its_batch_commit(
     assert reported == [[bad]]
     assert count(lambdas, Order, woo) == 3
     assert [state for _, state, _ in events(lambdas, woo)] == [InboxState.PROCESSED] * 3
-    # Only the bad one is left on the queue, to come back and end in the dead-letter queue.
+    # Only the bad one is left on the queue: it comes back, fails again, and after
+    # maxReceiveCount receives SQS moves it to the dead-letter queue.
     assert aws_stack.messages_in(aws.INTAKE) == 1
+
+    def dead_lettered() -> bool:
+        consume(aws_stack, handler)
+        return aws_stack.messages_in(aws.INTAKE, dead_letters=True) == 1
+
+    wait_until(dead_lettered, what="the bad record in the dead-letter queue")
+    assert aws_stack.messages_in(aws.INTAKE) == 0
+    assert {tuple(r) for r in reported} == {(bad,)}
+    assert count(lambdas, Order, woo) == 3
 
 
 def test_the_same_message_delivered_twice_is_applied_once(
@@ -196,7 +206,7 @@ def test_a_redelivery_while_the_first_consumer_still_works_is_applied_once(
         "fetch/transactions",
     ]
     # Longer than the visibility timeout (2 s), well within SQLite's busy timeout.
-    shopify_emulator.slow_next(5.0, path_contains="/transactions.json")
+    shopify_emulator.slow_next(8.0, path_contains="/transactions.json")
     receives: list[tuple[str, bool]] = []
     first_done = threading.Event()
 
