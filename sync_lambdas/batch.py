@@ -64,3 +64,14 @@ def process(
         if group:
             failed_groups.add(group)
     return {"batchItemFailures": failures}
+
+
+def running_out(context: Any, reserve: float) -> Callable[[], bool]:
+    """Whether the invocation has less than `reserve` seconds left: a scheduled handler asks
+    before each unit of work and leaves the rest to the next tick rather than being cut off
+    by Lambda's timeout in the middle of one. Without a context (a person calling the
+    handler), never."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return lambda: False
+    return lambda: remaining() < reserve * 1000

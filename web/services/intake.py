@@ -837,6 +837,7 @@ def _match_customer(
 ) -> Customer:
     data = incoming.customer
     email = (data.email or incoming.email).strip().lower() or None
+    _serialise_customer(session, shop, data.external_id, email)
     link = None
     if data.external_id:
         link = session.scalar(
@@ -864,6 +865,27 @@ def _match_customer(
     if data.external_id and link is None:
         customer.shop_links.append(CustomerShopLink(shop_id=shop.id, external_id=data.external_id))
     return customer
+
+
+def _serialise_customer(
+    session: Session, shop: Shop, external_id: str | None, email: str | None
+) -> None:
+    """On PostgreSQL, wait for any other transaction matching this buyer to commit first.
+
+    Orders of one new buyer applied at once by concurrent consumers (SQS, several workers)
+    would each create the customer or its shop link, and all but one fail on the unique keys.
+    A transaction-scoped advisory lock per key makes the second wait, then find what the first
+    created. SQLite's write lock already serialises them.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = []
+    if external_id:
+        keys.append(f"customer-link:{shop.id}:{external_id}")
+    if email:
+        keys.append(f"customer:{email}")
+    for key in sorted(keys):  # always in one order: two buyers' locks never cross
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
 def _resolve_mappings(

@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,25 @@ def announce_message(session: Session, message: OutboxMessage) -> None:
     """Hand the message to a worker once it commits: on AWS, its id to the push queue, in
     order with the other messages of its order."""
     queue.announce(session, queue.Work(aws.PUSH, message.id, f"order-{message.order_id}"))
+
+
+def _announce_next(session: Session, message: OutboxMessage, now: dt.datetime) -> None:
+    """The message is closed (sent, ignored, dead): announce the next open message of its
+    order, which it held back, so that one goes out now rather than at the next sweep."""
+    if message.order_id is None:
+        return
+    following = session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.order_id == message.order_id,
+            OutboxMessage.id > message.id,
+            OutboxMessage.state.in_(OPEN_STATES),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    )
+    if following is not None and following.next_attempt_at <= now:
+        announce_message(session, following)
 
 
 def _mapped_status(shop: Shop, milestone: Milestone) -> str | None:
@@ -372,6 +392,19 @@ def _due(message: OutboxMessage | None, now: dt.datetime) -> bool:
     )
 
 
+def _held_back(session: Session, message: OutboxMessage) -> bool:
+    """An older message of its order is still open: this one goes after it (a queue consumer
+    asked for it by id; the due list already leaves such messages out)."""
+    if message.order_id is None:
+        return False
+    older = select(OutboxMessage.id).where(
+        OutboxMessage.order_id == message.order_id,
+        OutboxMessage.id < message.id,
+        OutboxMessage.state.in_(OPEN_STATES),
+    )
+    return session.scalar(older.limit(1)) is not None
+
+
 def shipment_to_push(shipment: Shipment) -> ShipmentToPush:
     """The shipment as its shop must show it now, in the shop's own ids and codes."""
     order = shipment.order
@@ -557,7 +590,7 @@ def deliver(
     now = now or utcnow()
     with sessions.begin() as session:
         message = _locked(session, message_id)
-        if message is None or not _due(message, now):
+        if message is None or not _due(message, now) or _held_back(session, message):
             return None
         off = _switched_off(message) or _pointless(session, message)
         if off is not None:
@@ -613,6 +646,7 @@ def _finish(
     message.state = state
     message.claimed_until = None
     message.last_error = error[:ERROR_MAX_LENGTH]
+    _announce_next(session, message, now)
     order = message.order
     if state == OutboxState.SENT:
         assert outcome is not None
@@ -680,6 +714,7 @@ def _record_failure(
     order = message.order
     if refused or message.attempts >= MAX_ATTEMPTS:
         message.state = OutboxState.DEAD
+        _announce_next(session, message, now)
         if order is not None:
             record_event(
                 session,
@@ -707,15 +742,19 @@ def dispatch_due(
     shop_id: int | None = None,
     limit: int = 100,
     now: dt.datetime | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> int:
     """Deliver due messages one by one; return how many were tried.
 
     A delivered message may free the next message of its order, so the due list is read
-    again until a pass finds nothing new (or `limit` messages were tried).
+    again until a pass finds nothing new (or `limit` messages were tried). `out_of_time`
+    (a Lambda's clock) is asked before each delivery: what is left waits for the next run.
     """
     tried = 0
     seen: set[int] = set()
     while tried < limit:
+        if out_of_time is not None and out_of_time():
+            break
         with sessions() as session:
             ids = [
                 message_id
@@ -725,6 +764,8 @@ def dispatch_due(
         if not ids:
             break
         for message_id in ids:
+            if out_of_time is not None and out_of_time():
+                return tried
             seen.add(message_id)
             if deliver(sessions, message_id, now) is not None:
                 tried += 1
@@ -795,6 +836,7 @@ def ignore(session: Session, message: OutboxMessage, actor: Actor) -> None:
         return
     _ensure_idle(message, "ignore")
     message.state = OutboxState.IGNORED
+    _announce_next(session, message, utcnow())
     if message.order is not None:
         record_event(
             session,
