@@ -150,6 +150,9 @@ class S3Storage:
                 Key=check_key(key),
                 Body=data,
                 IfNoneMatch="*",
+                # Object Lock puts need Content-MD5 or x-amz-sdk-checksum-algorithm: the
+                # algorithm named sends the latter (S3 and moto refuse the put without it).
+                ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode(),
                 ObjectLockMode="COMPLIANCE",
                 ObjectLockRetainUntilDate=retain_until,
