@@ -2,7 +2,8 @@
 
 The script starts its own moto server, shop emulator and gunicorn; this test only reads what a
 person could check from outside: the order in the database the desk shows, the tracking number
-on the shop (its REST API), the delivery note's object in the bucket against the row's hash.
+on the shop (its REST API), the invoice's and the delivery note's objects in the bucket against
+their rows' hashes.
 """
 
 from __future__ import annotations
@@ -78,22 +79,22 @@ def test_the_demo_walks_webhook_sqs_intake_desk_shipment_push_and_s3(
         gunicorn_pid = int(found(r"gunicorn pid (\d+)", output).group(1))
         external_id = found(r"order (\d+) is on the desk", output).group(1)
         tracking = found(r"with parcel (MR\d+)", output).group(1)
-        bucket, key = found(r"on S3: s3://([^/]+)/(\S+) ", output).groups()
+        objects = re.findall(r"on S3: s3://([^/]+)/(\S+) ", output)
+        assert len(objects) == 2, output  # the invoice, then the delivery note
+        bucket = objects[0][0]
         # The handlers ran as Lambda batches, printed one line each.
         assert re.search(r"\[lambda intake#\d\s*\] batch of \d+ record\(s\), 0 failed", output)
         assert re.search(r"\[lambda push#1\s*\] batch of \d+ record\(s\), 0 failed", output)
+        assert re.search(r"\[lambda render#1\s*\] batch of 1 record\(s\), 0 failed", output)
 
         engine = make_engine(server_database)
         try:
             with Session(engine) as session:
                 order = session.scalars(select(Order).where(Order.external_id == external_id)).one()
-                note = session.scalars(
-                    select(Document).where(
-                        Document.order_id == order.id,
-                        Document.kind == DocumentKind.DELIVERY_NOTE,
-                    )
-                ).one()
-                stored_key, stored_hash = note.pdf_storage_key, note.pdf_sha256
+                documents = session.scalars(
+                    select(Document).where(Document.order_id == order.id).order_by(Document.id)
+                ).all()
+                rows = [(d.kind, d.pdf_storage_key, d.pdf_sha256) for d in documents]
         finally:
             engine.dispose()
 
@@ -106,15 +107,18 @@ def test_the_demo_walks_webhook_sqs_intake_desk_shipment_push_and_s3(
         shop_order = httpx.get(f"{shop_url}/wp-json/wc/v3/orders/{external_id}", auth=auth).json()
         assert shop_order["status"] == "completed"
 
-        # The delivery note is in the bucket, byte for byte what the row's hash says.
+        # The invoice (rendered by the render Lambda's job) and the delivery note are in the
+        # bucket, byte for byte what their rows' hashes say, locked.
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-3")
-        assert key == stored_key
-        obj = s3.get_object(Bucket=bucket, Key=key)
-        body = obj["Body"].read()
-        assert body.startswith(b"%PDF") and sha256(body) == stored_hash
-        assert obj["ObjectLockMode"] == "COMPLIANCE"
+        assert [kind for kind, _, _ in rows] == [DocumentKind.INVOICE, DocumentKind.DELIVERY_NOTE]
+        assert [key for _, key, _ in rows] == [key for _, key in objects]
+        for _, key, digest in rows:
+            obj = s3.get_object(Bucket=bucket, Key=key)
+            body = obj["Body"].read()
+            assert body.startswith(b"%PDF") and sha256(body) == digest
+            assert obj["ObjectLockMode"] == "COMPLIANCE"
 
         assert stop(process, signal.SIGINT) == 0, log.read_text()
     finally:
