@@ -31,9 +31,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
@@ -166,22 +168,34 @@ def check(sessions: sessionmaker[Session], ids: range, label: str) -> None:
 
 def through_sqs(
     settings: aws.AwsSettings, sessions: sessionmaker[Session], consumers: int, ids: range
-) -> float:
-    """Events per second: `consumers` intake Lambdas working the queued ids."""
+) -> tuple[float, str]:
+    """Events per second: `consumers` intake Lambdas working the queued ids; and where the
+    consumers' time went (batch sizes, the share spent inside the handler)."""
     from sync_lambdas import intake as intake_lambda
 
+    lock = threading.Lock()
     first: list[float] = []
+    stats = {"batches": 0, "records": 0, "handler": 0.0}
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        began = time.perf_counter()
+        with lock:
+            if not first:
+                first.append(began)
+        try:
+            return intake_lambda.handler(event, context)
+        finally:
+            with lock:
+                stats["batches"] += 1
+                stats["records"] += len(event["Records"])
+                stats["handler"] += time.perf_counter() - began
 
     def note(received: int, failed: int) -> None:
-        if not first:
-            first.append(time.perf_counter())
         if failed:
             print(f"  ({failed} record(s) failed in a batch of {received}: redelivered)")
 
-    started = time.perf_counter()
     threads = [
-        driver.Consumer(settings, aws.INTAKE, intake_lambda.handler, on_batch=note)
-        for _ in range(consumers)
+        driver.Consumer(settings, aws.INTAKE, handler, on_batch=note) for _ in range(consumers)
     ]
     for thread in threads:
         thread.start()
@@ -196,8 +210,14 @@ def through_sqs(
     for thread in threads:
         thread.join(timeout=30)
     check(sessions, ids, f"{consumers} consumer(s)")
-    # From the first batch received (the long poll before it is idle time, not work).
-    return len(ids) / (ended - (first[0] if first else started))
+    # From the first batch received: the long poll before it is idle time, not work.
+    elapsed = ended - first[0]
+    share = stats["handler"] / (consumers * elapsed)
+    where = (
+        f"{stats['batches']} batches of {stats['records'] / max(1, stats['batches']):.1f} "
+        f"records on average, {100 * min(1.0, share):.0f} % of the consumers' time in the handler"
+    )
+    return len(ids) / elapsed, where
 
 
 def local_worker(sessions: sessionmaker[Session], shop_id: int, ids: range) -> float:
@@ -256,7 +276,8 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
             deliver(sessions, shop_id, woo, warm)
             sync.process_pending(sessions, shop_id)
             check(sessions, warm, "warm-up")
-            runs = {}
+            runs: dict[str, float] = {}
+            notes: dict[int, str] = {}
             phases = [("local", 0), ("sqs", 1), ("sqs", 4)]
             for number, (kind, consumers) in enumerate(phases):
                 ids = range(base + number * events, base + (number + 1) * events)
@@ -266,7 +287,8 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
                 if kind == "local":
                     runs["local"] = local_worker(sessions, shop_id, ids)
                 else:
-                    runs[f"sqs{consumers}"] = through_sqs(settings, sessions, consumers, ids)
+                    rate, where = through_sqs(settings, sessions, consumers, ids)
+                    runs[f"sqs{consumers}"], notes[consumers] = rate, where
         local = runs["local"]
         dialect = database_url.split(":", 1)[0]
         print(f"intake, {events} order.created deliveries per run, {dialect}, moto on loopback:")
@@ -275,7 +297,7 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
             rate = runs[f"sqs{consumers}"]
             print(
                 f"  SQS → intake Lambda, {consumers} consumer(s)     {rate:7.1f} events/s  "
-                f"{rate / local:.2f}x"
+                f"{rate / local:.2f}x  ({notes[consumers]})"
             )
         print(f"  every delivery made exactly one order in each run ({3 * events} orders) OK")
     finally:
@@ -287,7 +309,7 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=7, help="imports per module")
+    parser.add_argument("--repeat", type=int, default=7, help="imports per module (0: none)")
     parser.add_argument("--events", type=int, default=400, help="deliveries per run")
     parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
     args = parser.parse_args()
@@ -306,7 +328,8 @@ def main() -> None:
             }
         )
         os.environ.update({k: env[k] for k in env if k.startswith(("AWS_", "APP_INSTANCE"))})
-        cold_starts(args.repeat, env)
+        if args.repeat > 0:
+            cold_starts(args.repeat, env)
         throughput(args.events, env["DATABASE_URL"], env)
 
 
