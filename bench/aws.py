@@ -10,10 +10,12 @@
 2. Intake throughput: --events signed WooCommerce `order.created` deliveries go through the
    webhook service (signature checked, inbox row stored, its id sent to the intake FIFO queue
    of a stack deployed from infra/cloudformation.json on a moto server on loopback); then
-   `driver.Consumer`s invoke sync_lambdas.intake as Lambda's event source mapping does, with
-   1 and with 4 concurrent consumers, the clock running from the first receive to the last
-   order created. The baseline, same run, same database, same kind of events: the local
-   worker's `process_pending` working the same number of stored events.
+   consumers invoke sync_lambdas.intake as Lambda's event source mapping does
+   (`driver.consume_once`: receive, invoke, delete what did not fail), with 1 and with 4
+   concurrent consumers, each in its own interpreter as each Lambda execution is (its cold
+   start done before the clock starts), the clock running until the last order is created.
+   The baseline, same run, same database, same kind of events: the local worker's
+   `process_pending` working the same number of stored events.
 
 Figures only; the runs check their own results (every delivery made exactly one order).
 """
@@ -24,6 +26,7 @@ import argparse
 import copy
 import importlib.util
 import json
+import multiprocessing
 import os
 import secrets
 import socket
@@ -31,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -166,56 +168,82 @@ def check(sessions: sessionmaker[Session], ids: range, label: str) -> None:
         raise SystemExit(f"{label}: {made} orders for {len(ids)} deliveries, {pending} pending")
 
 
-def through_sqs(
-    settings: aws.AwsSettings, sessions: sessionmaker[Session], consumers: int, ids: range
-) -> tuple[float, str]:
-    """Events per second: `consumers` intake Lambdas working the queued ids; and where the
-    consumers' time went (batch sizes, the share spent inside the handler)."""
+def consumer_process(
+    overrides: dict[str, Any],
+    settings: aws.AwsSettings,
+    ready: Any,
+    go: Any,
+    stop: Any,
+    results: Any,
+) -> None:
+    """One concurrent execution of the intake function: its own interpreter, as a Lambda
+    container is (threads of one interpreter would share its GIL)."""
     from sync_lambdas import intake as intake_lambda
 
-    lock = threading.Lock()
-    first: list[float] = []
-    stats = {"batches": 0, "records": 0, "handler": 0.0}
+    runtime.use(overrides)
+    runtime.sessions()  # the cold start, before the clock runs
+    stats = {"batches": 0, "records": 0, "handler": 0.0, "first": 0.0}
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         began = time.perf_counter()
-        with lock:
-            if not first:
-                first.append(began)
+        stats["first"] = stats["first"] or time.time()
         try:
             return intake_lambda.handler(event, context)
         finally:
-            with lock:
-                stats["batches"] += 1
-                stats["records"] += len(event["Records"])
-                stats["handler"] += time.perf_counter() - began
+            stats["batches"] += 1
+            stats["records"] += len(event["Records"])
+            stats["handler"] += time.perf_counter() - began
 
-    def note(received: int, failed: int) -> None:
-        if failed:
-            print(f"  ({failed} record(s) failed in a batch of {received}: redelivered)")
+    ready.release()
+    go.wait()
+    while not stop.is_set():
+        driver.consume_once(settings, aws.INTAKE, handler)
+    results.put(stats)
 
-    threads = [
-        driver.Consumer(settings, aws.INTAKE, handler, on_batch=note) for _ in range(consumers)
+
+def through_sqs(
+    settings: aws.AwsSettings,
+    overrides: dict[str, Any],
+    sessions: sessionmaker[Session],
+    consumers: int,
+    ids: range,
+) -> tuple[float, str]:
+    """Events per second: `consumers` intake executions working the queued ids; and where
+    their time went (batch sizes, the share spent inside the handler)."""
+    context = multiprocessing.get_context("spawn")
+    ready, go, stop = context.Semaphore(0), context.Event(), context.Event()
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=consumer_process, args=(overrides, settings, ready, go, stop, results)
+        )
+        for _ in range(consumers)
     ]
-    for thread in threads:
-        thread.start()
+    for process in processes:
+        process.start()
+    for _ in processes:
+        if not ready.acquire(timeout=120):
+            raise SystemExit("a consumer process did not start")
+    started = time.perf_counter()
+    go.set()
     deadline = time.monotonic() + 60 + len(ids)
     while orders_made(sessions, ids) < len(ids):
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or not all(p.is_alive() for p in processes):
+            stop.set()
             raise SystemExit(f"{consumers} consumer(s): the orders never all arrived")
         time.sleep(0.02)
-    ended = time.perf_counter()
-    for thread in threads:
-        thread.stop()
-    for thread in threads:
-        thread.join(timeout=30)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    stats = [results.get(timeout=60) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
     check(sessions, ids, f"{consumers} consumer(s)")
-    # From the first batch received: the long poll before it is idle time, not work.
-    elapsed = ended - first[0]
-    share = stats["handler"] / (consumers * elapsed)
+    batches = sum(int(s["batches"]) for s in stats)
+    records = sum(int(s["records"]) for s in stats)
+    share = sum(s["handler"] for s in stats) / (consumers * elapsed)
     where = (
-        f"{stats['batches']} batches of {stats['records'] / max(1, stats['batches']):.1f} "
-        f"records on average, {100 * min(1.0, share):.0f} % of the consumers' time in the handler"
+        f"{batches} batches of {records / max(1, batches):.1f} records on average, "
+        f"{100 * min(1.0, share):.0f} % of the consumers' time in the handler"
     )
     return len(ids) / elapsed, where
 
@@ -239,20 +267,19 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
     try:
         driver.deploy_stack(settings, prefix, (ROOT / driver.TEMPLATE).read_text())
         upgrade(database_url)
-        runtime.use(
-            {
-                "DATABASE_URL": database_url,
-                "SECRET_KEY": env["APP_SECRET_KEY"],
-                "ENCRYPTION_KEY": env["APP_ENCRYPTION_KEY"],
-                "ALLOW_PRIVATE_SHOP_URLS": True,
-                "QUEUE": "sqs",
-                "STORAGE": "s3",
-                "AWS_ENDPOINT_URL": endpoint,
-                "AWS_REGION": settings.region,
-                "AWS_PREFIX": prefix,
-                "S3_BUCKET": settings.bucket,
-            }
-        )
+        overrides = {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": env["APP_SECRET_KEY"],
+            "ENCRYPTION_KEY": env["APP_ENCRYPTION_KEY"],
+            "ALLOW_PRIVATE_SHOP_URLS": True,
+            "QUEUE": "sqs",
+            "STORAGE": "s3",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": settings.region,
+            "AWS_PREFIX": prefix,
+            "S3_BUCKET": settings.bucket,
+        }
+        runtime.use(overrides)
         sessions = runtime.sessions()
         woo = WooCommerceEmulator()
         with woo:
@@ -287,7 +314,7 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
                 if kind == "local":
                     runs["local"] = local_worker(sessions, shop_id, ids)
                 else:
-                    rate, where = through_sqs(settings, sessions, consumers, ids)
+                    rate, where = through_sqs(settings, overrides, sessions, consumers, ids)
                     runs[f"sqs{consumers}"], notes[consumers] = rate, where
         local = runs["local"]
         dialect = database_url.split(":", 1)[0]
