@@ -9,12 +9,18 @@ CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 APT_UPDATED := /tmp/.comptoir-apt-updated
 
-.PHONY: run test install lint format translations system-deps test-sqlite test-postgres package clean
+.PHONY: run aws-local test install lint format translations system-deps test-sqlite test-postgres package clean
 
 # bin/comptoir-run migrates, seeds the demo on first run (printing the logins), then runs
 # gunicorn and the queue worker as two processes and stops both on Ctrl+C.
 run: install  ## Serve the app (gunicorn) and its worker at http://127.0.0.1:5000 (SQLite, demo data on first run)
 	$(PY) bin/comptoir-run --demo --bind 127.0.0.1:5000
+
+# bin/aws-local: moto server on loopback with the CloudFormation stack, the app under gunicorn in
+# AWS mode (SQS, S3) and a driver invoking the Lambda handlers as AWS does; --demo walks
+# webhook → SQS → intake → desk → shipment → push → document on S3, step by step.
+aws-local: install  ## The AWS flow on one machine against moto: http://127.0.0.1:5001 (ARGS=--demo)
+	$(PY) bin/aws-local --bind 127.0.0.1:5001 $(ARGS)
 
 test: install system-deps lint  ## Lint, then the whole suite on SQLite and on a throwaway PostgreSQL
 	tests/tools/run-suite.sh
@@ -51,13 +57,13 @@ system-deps:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run
-	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run
+	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run bin/aws-local
+	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run bin/aws-local
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run
-	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run
+	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run bin/aws-local
+	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run bin/aws-local
 
 test-sqlite: install
 	$(PY) -m pytest $(ARGS)

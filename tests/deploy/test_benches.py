@@ -52,3 +52,10 @@ def test_invoices_bench_renders_factur_x_against_the_delivery_note() -> None:
     assert "invoice of  12 order lines (17 lines, " in out
     assert "x the delivery note" in out
     assert "issue 2 invoices" in out
+
+
+def test_aws_bench_times_imports_and_moves_every_event_through_sqs_once() -> None:
+    out = run_bench("bench/aws.py", "--repeat", "1", "--events", "12")
+    assert "import flask (baseline)" in out and "import sync_lambdas.intake" in out
+    assert "SQS → intake Lambda, 4 consumer(s)" in out
+    assert "every delivery made exactly one order in each run (36 orders) OK" in out
