@@ -18,10 +18,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from web import crypto, jobs, queue
+from web import crypto, job_outputs, jobs, queue
 from web.app import create_app
 from web.connectors import addresses
 from web.db import make_engine, make_session_factory
+from web.documents import storage
 from web.models import User
 from web.models.enums import Role
 from web.services.users import create_user
@@ -84,11 +85,16 @@ def _encryption(encryption_key: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(autouse=True)
-def _local_queue() -> Iterator[None]:
-    """Committed work wakes the local worker, as in the embedded mode, after every test (an AWS
-    test sends it to SQS while it runs)."""
+def _process_configuration() -> Iterator[None]:
+    """What a test configures for the whole process is put back after it: committed work
+    wakes the local worker again (an AWS test sends it to SQS), and the document storage and
+    job outputs are the ones from before (an AWS test's bucket goes with its stack)."""
+    kept_storage = storage.configured_or_none()
+    kept_outputs = job_outputs.configured()
     yield
     queue.configure(queue.LocalBackend())
+    storage.configure(kept_storage)
+    job_outputs.configure(kept_outputs)
 
 
 @pytest.fixture(autouse=True)

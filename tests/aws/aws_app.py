@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,9 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sync_lambdas import runtime
 from tests.aws.conftest import Stack
 from tests.conftest import TEST_PASSWORD
-from web import job_outputs
 from web.app import create_app
-from web.documents import storage
 from web.models import User
 from web.models.enums import Role
 from web.services.users import create_user
@@ -37,18 +34,9 @@ def aws_app(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Flask]:
     """The app on `database_url` in the stack's AWS mode, the Lambda runtime beside it."""
-    settings: dict[str, Any] = {
-        **stack.app_settings,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEY": encryption_key,
-        "ALLOW_PRIVATE_SHOP_URLS": True,
-        "BASE_URL": "http://comptoir.test",
-    }
+    settings = stack.settings_on(database_url, encryption_key)
     # The Lambda's writable folder is not the web app's (on AWS, each function has its /tmp).
     monkeypatch.setenv("APP_INSTANCE_PATH", str(tmp_path / "lambda"))
-    # The storages are the process's, like the queue backend: put back what was there.
-    previous = storage._configured, job_outputs.configured()
     runtime.use(settings)
     app = create_app({**settings, "TESTING": True, "INSTANCE_PATH": str(tmp_path / "web")})
     try:
@@ -56,8 +44,6 @@ def aws_app(
     finally:
         runtime.use()
         app.extensions["comptoir.engine"].dispose()
-        storage._configured = previous[0]
-        job_outputs.configure(previous[1])
 
 
 def sessions_of(app: Flask) -> sessionmaker[Session]:

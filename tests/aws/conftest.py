@@ -66,6 +66,18 @@ class Stack:
             "S3_BUCKET": self.settings.bucket,
         }
 
+    def settings_on(self, database_url: str, encryption_key: str) -> dict[str, Any]:
+        """Everything the web app and the Lambda runtime need to run in the AWS mode on a
+        database every connection sees (a module's `parallel_database`)."""
+        return {
+            **self.app_settings,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret-key",
+            "ENCRYPTION_KEY": encryption_key,
+            "BASE_URL": "http://comptoir.test",
+            "ALLOW_PRIVATE_SHOP_URLS": True,
+        }
+
     def sqs(self) -> Any:
         return aws.client("sqs", self.settings)
 

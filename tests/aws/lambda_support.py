@@ -44,14 +44,9 @@ def settings(
 ) -> dict[str, Any]:
     """The AWS mode on this module's database: the app's and the Lambdas' settings."""
     return {
+        **aws_stack.settings_on(parallel_database, encryption_key),
         "TESTING": True,
-        "DATABASE_URL": parallel_database,
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEY": encryption_key,
-        "BASE_URL": "http://comptoir.test",
-        "ALLOW_PRIVATE_SHOP_URLS": True,
-        **aws_stack.app_settings,
     }
 
 

@@ -44,13 +44,7 @@ def lambda_settings(
     aws_stack: Stack, parallel_database: str, encryption_key: str
 ) -> Iterator[dict[str, Any]]:
     """The Lambda runtime's settings: the stack's queues and this module's database."""
-    settings = {
-        **aws_stack.app_settings,
-        "DATABASE_URL": parallel_database,
-        "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEY": encryption_key,
-        "ALLOW_PRIVATE_SHOP_URLS": True,
-    }
+    settings = aws_stack.settings_on(parallel_database, encryption_key)
     runtime.use(settings)
     yield settings
     runtime.use()
@@ -64,7 +58,6 @@ def aws_app(lambda_settings: dict[str, Any], tmp_path: Path) -> Flask:
             **lambda_settings,
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),
-            "BASE_URL": "http://comptoir.test",
         }
     )
 

@@ -4,7 +4,7 @@ presigned URLs after the same checks as with the local folder, verified object b
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tests.aws.conftest import Stack
 from tests.conftest import csrf_from, log_in
 from tests.documents.conftest import complete_company, relay_order, ship
 from web import aws
-from web.documents import invoices, issued, links, storage
+from web.documents import invoices, issued, links
 from web.documents.storage import S3Storage, sha256
 from web.models import Document, User
 from web.models.enums import Role
@@ -34,18 +34,6 @@ ACTOR = Actor.system("test")
 def app_overrides(app_overrides: dict[str, Any], aws_stack: Stack) -> dict[str, Any]:
     """The test app in the AWS mode: documents in this test's bucket."""
     return {**app_overrides, **aws_stack.app_settings}
-
-
-@pytest.fixture(autouse=True)
-def _storage_put_back() -> Iterator[None]:
-    """The storage configured before, set again: the bucket goes with the test."""
-    try:
-        kept: storage.DocumentStorage | None = storage.configured()
-    except storage.StorageError:
-        kept = None
-    yield
-    if kept is not None:
-        storage.configure(kept)
 
 
 def client_as(app: Flask, make_user: Callable[..., User], role: Role) -> FlaskClient:

@@ -34,12 +34,11 @@ ACTOR = Actor.system("test")
 
 @pytest.fixture()
 def stored(tmp_path: Path) -> Iterator[LocalStorage]:
-    """The storage the worker's jobs write to (create_app configures it in the app)."""
-    previous = document_storage._configured
+    """The storage the worker's jobs write to (create_app configures it in the app; the
+    storage from before is set back after the test, tests/conftest.py)."""
     storage = LocalStorage(tmp_path / "documents")
     document_storage.configure(storage)
     yield storage
-    document_storage._configured = previous
 
 
 def _order(session: Session, policy: IssuePolicy, **overrides: object) -> Order:

@@ -270,10 +270,15 @@ def _error_code(exc: Exception) -> str:
 _configured: DocumentStorage | None = None
 
 
-def configure(storage: DocumentStorage) -> None:
-    """Set the storage that services use when they are given none."""
+def configure(storage: DocumentStorage | None) -> None:
+    """Set the storage that services use when they are given none (None: no storage yet)."""
     global _configured
     _configured = storage
+
+
+def configured_or_none() -> DocumentStorage | None:
+    """The storage set by configure(), if any (to set it back later)."""
+    return _configured
 
 
 def configured() -> DocumentStorage:
