@@ -8,6 +8,7 @@ role that lets a function touch another's queue, a secret in the Lambda configur
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import json
 import re
@@ -163,6 +164,14 @@ def test_each_queue_outlasts_the_function_that_reads_it() -> None:
         # and a half later would help nobody.
         needed = 6 * timeout if timeout < 900 else timeout + 60
         assert visibility >= needed, f"{name}: {visibility} s, {needed} s needed"
+
+
+@pytest.mark.parametrize("name", ["push", "poll"])
+def test_a_scheduled_function_has_time_for_work_beyond_what_it_keeps_in_hand(name: str) -> None:
+    """push and poll stop starting work when less than RESERVE_SECONDS are left: a function
+    whose timeout is not well above that would do nothing on its schedule."""
+    module = importlib.import_module(f"sync_lambdas.{name}")
+    assert stage(name)["timeout_seconds"] >= 2 * module.RESERVE_SECONDS
 
 
 def test_the_schedules_call_their_own_functions_handler() -> None:
