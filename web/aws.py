@@ -67,10 +67,17 @@ _lock = threading.Lock()
 @functools.cache
 def _client(service: str, region: str, endpoint_url: str) -> Any:
     import boto3
+    from botocore.config import Config
 
+    # A webhook's request sends its message after the commit: an unreachable endpoint must cost
+    # seconds, not botocore's default minute per attempt (the maintenance sweep sends it later).
+    # Reads stay above SQS's longest long poll (20 s).
+    config = Config(
+        connect_timeout=3, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}
+    )
     with _lock:
         return boto3.session.Session().client(
-            service, region_name=region, endpoint_url=endpoint_url or None
+            service, region_name=region, endpoint_url=endpoint_url or None, config=config
         )
 
 

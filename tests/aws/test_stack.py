@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+
+import pytest
 
 from tests.aws.conftest import MAX_RECEIVE_COUNT, Stack
 from web import aws, queue
@@ -42,3 +45,16 @@ def test_committed_work_reaches_its_queue_with_its_order_group(aws_stack: Stack)
         QueueUrl=aws.queue_url(aws_stack.settings, aws.JOBS), WaitTimeSeconds=1
     )["Messages"]
     assert [queue.Work.parse(m["Body"], aws.JOBS).id for m in jobs] == [42]
+
+
+def test_a_send_to_an_unreachable_queue_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The row is committed already: the caller (a webhook's request) must still answer, and the
+    # maintenance sweep announces the row later.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    settings = aws.AwsSettings(endpoint_url=f"http://127.0.0.1:{closed}", prefix="nowhere")
+    queue.SqsBackend(settings).send([queue.Work(aws.INTAKE, 1, "1:order")])
+    assert "could not announce intake work to SQS" in caplog.text
