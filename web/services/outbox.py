@@ -60,7 +60,8 @@ from web.services.timeline import Actor, excerpt, record_event
 
 log = logging.getLogger(__name__)
 
-# 5 s doubling, 12 attempts: a shop that stays down for two to four hours is given up on.
+# 5 s doubling with jitter, capped at an hour, 12 attempts: a shop that stays down for one to
+# two and a half hours is given up on (tests/services/test_outbox_policy.py).
 MAX_ATTEMPTS = 12
 BASE_DELAY = dt.timedelta(seconds=5)
 MAX_DELAY = dt.timedelta(hours=1)
