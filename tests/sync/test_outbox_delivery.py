@@ -576,3 +576,128 @@ def test_an_old_status_is_not_sent_again_after_a_newer_one(
         outbox.retry(db_session, processing, PERSON)
     assert refused.value.reason == "a newer status was already sent to the shop"
     assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"
+
+
+# --- Guards mutation testing found unguarded (issue 13, item 14) ---------------------------
+# A message already sent, dead or not yet due is never sent again by a delivery asked for by id
+# (an SQS consumer's way); a status switch turned off means no status push; a dispatch for one
+# shop leaves the other shops' messages alone.
+
+
+def _cancel(session: Session, order: Order) -> int:
+    order_actions.perform(session, order, "cancel", PERSON, reason="Doublon")
+    session.commit()
+    return message_of(session, order).id
+
+
+def test_a_sent_message_delivered_again_by_id_is_not_written_twice(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    message_id = _cancel(db_session, woo_order)
+    assert outbox.deliver(session_factory, message_id) == OutboxState.SENT
+    written = len(writes(woo_emulator))  # the status, and the reason as a note
+    assert written == 2
+
+    # SQS delivers at least once: the same id again, now and much later.
+    assert outbox.deliver(session_factory, message_id) is None
+    assert outbox.deliver(session_factory, message_id, now=later(10**6)) is None
+    assert len(writes(woo_emulator)) == written
+    assert message_of(db_session, woo_order).attempts == 1
+
+
+def test_a_dead_message_delivered_again_by_id_stays_dead(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    message_id = _cancel(db_session, woo_order)
+    woo_emulator.fail_next(400, path_contains=f"/orders/{woo_order.external_id}", method="PUT")
+    assert outbox.deliver(session_factory, message_id) == OutboxState.DEAD
+    tried = len(woo_emulator.requests)
+
+    assert outbox.deliver(session_factory, message_id, now=later(10**6)) is None
+    assert len(woo_emulator.requests) == tried
+    assert message_of(db_session, woo_order).state == OutboxState.DEAD
+
+
+def test_a_message_waiting_for_its_retry_is_not_sent_before_its_time(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    message_id = _cancel(db_session, woo_order)
+    t0 = utcnow()
+    woo_emulator.fail_next(503, path_contains=f"/orders/{woo_order.external_id}", method="PUT")
+    assert outbox.deliver(session_factory, message_id, now=t0) == OutboxState.FAILED
+    tried = len(woo_emulator.requests)
+    waiting = message_of(db_session, woo_order)
+    assert waiting.next_attempt_at > t0
+
+    # Asked for by id before its time (a resend, a replay): nothing goes out.
+    assert outbox.deliver(session_factory, message_id, now=t0) is None
+    assert len(woo_emulator.requests) == tried
+    assert outbox.deliver(session_factory, message_id, now=waiting.next_attempt_at) == (
+        OutboxState.SENT
+    )
+
+
+def test_no_status_push_when_the_shops_status_switch_is_off(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo: Shop,
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    _cancel(db_session, woo_order)
+    woo.push_statuses = False  # switched off after the change was queued, before its push
+    db_session.commit()
+    outbox.dispatch_due(session_factory)
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.IGNORED
+    assert "switched off" in message.last_error
+    assert writes(woo_emulator) == []
+
+
+@pytest.fixture()
+def other_woo_emulator() -> Iterator[WooCommerceEmulator]:
+    with WooCommerceEmulator() as emulator:
+        yield emulator  # type: ignore[misc]
+
+
+def test_a_dispatch_for_one_shop_leaves_the_other_shops_messages(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo: Shop,
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+    other_woo_emulator: WooCommerceEmulator,
+) -> None:
+    other = shops.create_shop(
+        db_session,
+        "woocommerce",
+        "L'Autre Boutique",
+        other_woo_emulator.base_url,
+        api_key=other_woo_emulator.consumer_key,
+        api_secret=other_woo_emulator.consumer_secret,
+        webhook_secret=other_woo_emulator.webhook_secret,
+    )
+    db_session.commit()
+    payload = copy.deepcopy(fixture("woocommerce", "fr-order-company-bundle.json"))
+    payload["status"] = "processing"
+    other_order = import_order(db_session, other, other_woo_emulator.add_order(payload))
+    other_woo_emulator.requests.clear()
+    _cancel(db_session, woo_order)
+    _cancel(db_session, other_order)
+
+    assert outbox.dispatch_due(session_factory, shop_id=woo.id) == 1
+    assert message_of(db_session, woo_order).state == OutboxState.SENT
+    assert message_of(db_session, other_order).state == OutboxState.PENDING
+    assert writes(other_woo_emulator) == []
+
+    assert outbox.dispatch_due(session_factory, shop_id=other.id) == 1
+    assert message_of(db_session, other_order).state == OutboxState.SENT
