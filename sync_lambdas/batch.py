@@ -30,10 +30,6 @@ def records(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [r for r in found if isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs"]
 
 
-def is_sqs_event(event: Mapping[str, Any]) -> bool:
-    return bool(records(event))
-
-
 def is_scheduled_event(event: Mapping[str, Any]) -> bool:
     """An EventBridge schedule's event ("Scheduled Event" from aws.events)."""
     return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"

@@ -142,10 +142,6 @@ def configure(backend: Backend) -> None:
     _backend = backend
 
 
-def configured() -> Backend:
-    return _backend
-
-
 def announce(session: Session, work: Work) -> None:
     """Send the work to the backend once this session's transaction commits (never before:
     a consumer must find the row)."""
@@ -198,10 +194,6 @@ def register(kind: str, func: JobHandler, *, renders: bool = False) -> None:
         _render_kinds.add(kind)
     else:
         _render_kinds.discard(kind)
-
-
-def registered(kind: str) -> bool:
-    return kind in _handlers
 
 
 def job_queue(kind: str) -> str:

@@ -83,30 +83,37 @@ def woo_emulator() -> Iterator[WooCommerceEmulator]:
         yield emulator  # type: ignore[misc]
 
 
+def woo_shop(session: Session, emulator: WooCommerceEmulator, name: str) -> Shop:
+    shop = shops.create_shop(
+        session,
+        "woocommerce",
+        name,
+        emulator.base_url,
+        api_key=emulator.consumer_key,
+        api_secret=emulator.consumer_secret,
+        webhook_secret=emulator.webhook_secret,
+    )
+    session.commit()
+    return shop
+
+
+def processing_woo_order(session: Session, shop: Shop, emulator: WooCommerceEmulator) -> Order:
+    """A paid order, "processing" at the shop, imported into Comptoir."""
+    payload = copy.deepcopy(fixture("woocommerce", "fr-order-company-bundle.json"))
+    payload["status"] = "processing"
+    order = import_order(session, shop, emulator.add_order(payload))
+    emulator.requests.clear()
+    return order
+
+
 @pytest.fixture()
 def woo(db_session: Session, woo_emulator: WooCommerceEmulator) -> Shop:
-    shop = shops.create_shop(
-        db_session,
-        "woocommerce",
-        "Thés & Fonte",
-        woo_emulator.base_url,
-        api_key=woo_emulator.consumer_key,
-        api_secret=woo_emulator.consumer_secret,
-        webhook_secret=woo_emulator.webhook_secret,
-    )
-    db_session.commit()
-    return shop
+    return woo_shop(db_session, woo_emulator, "Thés & Fonte")
 
 
 @pytest.fixture()
 def woo_order(db_session: Session, woo: Shop, woo_emulator: WooCommerceEmulator) -> Order:
-    """A paid order, "processing" at the shop, imported into Comptoir."""
-    payload = copy.deepcopy(fixture("woocommerce", "fr-order-company-bundle.json"))
-    payload["status"] = "processing"
-    external_id = woo_emulator.add_order(payload)
-    order = import_order(db_session, woo, external_id)
-    woo_emulator.requests.clear()
-    return order
+    return processing_woo_order(db_session, woo, woo_emulator)
 
 
 def test_a_cancellation_reaches_woocommerce_once_with_its_reason(
@@ -677,20 +684,8 @@ def test_a_dispatch_for_one_shop_leaves_the_other_shops_messages(
     woo_order: Order,
     other_woo_emulator: WooCommerceEmulator,
 ) -> None:
-    other = shops.create_shop(
-        db_session,
-        "woocommerce",
-        "L'Autre Boutique",
-        other_woo_emulator.base_url,
-        api_key=other_woo_emulator.consumer_key,
-        api_secret=other_woo_emulator.consumer_secret,
-        webhook_secret=other_woo_emulator.webhook_secret,
-    )
-    db_session.commit()
-    payload = copy.deepcopy(fixture("woocommerce", "fr-order-company-bundle.json"))
-    payload["status"] = "processing"
-    other_order = import_order(db_session, other, other_woo_emulator.add_order(payload))
-    other_woo_emulator.requests.clear()
+    other = woo_shop(db_session, other_woo_emulator, "L'Autre Boutique")
+    other_order = processing_woo_order(db_session, other, other_woo_emulator)
     _cancel(db_session, woo_order)
     _cancel(db_session, other_order)
 
