@@ -9,7 +9,7 @@ CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 APT_UPDATED := /tmp/.comptoir-apt-updated
 
-.PHONY: run aws-local test install lint format translations system-deps test-sqlite test-postgres package clean
+.PHONY: run aws-local test bench drills mutation install lint format translations system-deps test-sqlite test-postgres package clean
 
 # bin/comptoir-run migrates, seeds the demo on first run (printing the logins), then runs
 # gunicorn and the queue worker as two processes and stops both on Ctrl+C.
@@ -24,6 +24,20 @@ aws-local: install  ## The AWS flow on one machine against moto: http://127.0.0.
 
 test: install system-deps lint  ## Lint, then the whole suite on SQLite and on a throwaway PostgreSQL
 	tests/tools/run-suite.sh
+
+# Every script in bench/ (bench/run_all.py): quick sizes in under 5 minutes; BENCH_FULL=1 for the
+# sizes the targets are stated for (docs/PERFORMANCE.md holds the latest table).
+bench: install system-deps  ## Run every benchmark, each against its baseline and targets (BENCH_FULL=1: full sizes)
+	$(PY) bench/run_all.py
+
+# The reliability drills at the sizes of issue 13 (make test runs them reduced).
+drills: install system-deps  ## Fault drills at full size, on SQLite and a throwaway PostgreSQL
+	DRILLS_FULL=1 tests/tools/run-suite.sh both tests/reliability $(ARGS)
+
+# Mutation testing of web/services and web/connectors with the tests that cover them (slow:
+# not part of make test); the score per module goes to docs/MUTATION.md.
+mutation: install  ## Mutation testing (mutmut) of services and connectors, scores in docs/MUTATION.md
+	$(PY) bin/mutation $(ARGS)
 
 install: $(STAMP) $(COMPILED)
 

@@ -2,11 +2,15 @@
 # Run the test suite on SQLite, then on a throwaway PostgreSQL on loopback.
 #   tests/tools/run-suite.sh                 both databases
 #   tests/tools/run-suite.sh postgresql ARGS only PostgreSQL, extra pytest arguments
+#   tests/tools/run-suite.sh both ARGS       both, extra pytest arguments
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 only=""
-if [ "${1:-}" = "sqlite" ] || [ "${1:-}" = "postgresql" ]; then only=$1; shift; fi
+case "${1:-}" in
+  sqlite|postgresql) only=$1; shift ;;
+  both) shift ;;
+esac
 py=.venv/bin/python
 status=0
 
