@@ -3,7 +3,8 @@
 The queue worker is not part of this server: run `flask --app web.wsgi worker` beside it
 (`bin/comptoir-run` starts both; deploy/ has systemd units). Environment overrides:
 COMPTOIR_BIND (default 127.0.0.1:5000), WEB_CONCURRENCY (worker processes, default 2),
-COMPTOIR_THREADS (threads per worker, default 4); any other setting through
+COMPTOIR_THREADS (threads per worker, default 4), APP_LOG_FORMAT (json by default here, text
+for plain lines); any other setting through
 GUNICORN_CMD_ARGS or the command line.
 """
 
@@ -24,10 +25,38 @@ timeout = 60  # a worker silent this long is killed and replaced (exports stream
 graceful_timeout = 30  # on SIGTERM, requests under way get this long to finish
 keepalive = 5
 
+# Production logs are JSON lines (web/observability.py), gunicorn's own included; set
+# APP_LOG_FORMAT=text for plain lines.
+os.environ.setdefault("APP_LOG_FORMAT", "json")
+if os.environ["APP_LOG_FORMAT"].lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "web.observability.JsonFormatter"}},
+        # gunicorn's own loggers write once, through their JSON handler only.
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            },
+        },
+    }
+
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# The request id the app answered with (X-Request-ID) joins the access line to the app's lines.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o)s'
 # The TLS proxy in front (Caddy, nginx) runs on the same host: trust its X-Forwarded-Proto.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 proc_name = "comptoir-web"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from web import config as app_config
-from web import htmx, runtime
+from web import htmx, observability, runtime
 from web.db import make_engine, make_session_factory
 from web.i18n import N_
 from web.private_files import private_folder
+from web.services import metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,14 @@ babel = Babel()
 
 # Reached without a login: the login page itself, health checks, static files, the
 # HMAC-authenticated webhooks, the bearer-token API and signed document links (/d/…).
-PUBLIC_ENDPOINTS = {"auth.login", "health.healthz", "static", "auth.set_language"}
+# /metrics is authenticated by its own bearer token (APP_METRICS_TOKEN) instead.
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "health.healthz",
+    "static",
+    "auth.set_language",
+    "metrics.index",
+}
 PUBLIC_BLUEPRINTS = {"hooks", "public_documents", "api"}
 
 # Scripts, styles, fonts and requests from our own origin only: no inline script or style, no
@@ -80,6 +89,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # Behind the TLS proxy every client would be 127.0.0.1: read the address it forwards.
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+    observability.configure_logging(app.config["LOG_FORMAT"])
     runtime.configure(app.config, instance_path)
     _init_database(app)
     _init_extensions(app)
@@ -146,6 +156,7 @@ def _register_blueprints(app: Flask) -> None:
         errors,
         health,
         hooks,
+        metrics,
         orders,
         public_documents,
         shipments,
@@ -173,6 +184,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(credit_notes.bp)
     app.register_blueprint(tracking.bp)
     app.register_blueprint(company.bp)
+    app.register_blueprint(metrics.bp)
+    csrf.exempt(metrics.bp)  # a scraper's GET with a bearer token
     csrf.exempt(hooks.bp)  # authenticated by HMAC on the raw body instead
     csrf.exempt(api.bp)  # authenticated by a bearer token instead
     errors.register(app)
@@ -182,7 +195,38 @@ def _register_blueprints(app: Flask) -> None:
     events.register(app)
 
 
+ENDPOINT_KINDS = {
+    "hooks": "webhook",
+    "api": "api",
+    "public_documents": "document_link",
+    "health": "health",
+    "metrics": "metrics",
+}
+
+
+def _endpoint_kind() -> str:
+    """The latency histogram's label: a handful of kinds, never a URL (unbounded)."""
+    if request.endpoint is None:
+        return "not_found"
+    if request.endpoint == "static":
+        return "static"
+    kind = ENDPOINT_KINDS.get(request.blueprint or "")
+    if kind:
+        return kind
+    if htmx.is_htmx_request():
+        return "fragment"
+    return "page" if request.method in ("GET", "HEAD") else "action"
+
+
 def _register_hooks(app: Flask) -> None:
+    def start_request() -> None:
+        g.request_id = observability.request_id_from(request.headers.get(observability.HEADER))
+        g.request_id_token = observability.bind(g.request_id)
+        g.request_started = time.perf_counter()
+
+    # First of all the hooks (CSRF's included): every log line of the request carries its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, start_request)
+
     @app.before_request
     def require_login() -> Any:
         endpoint = request.endpoint or ""
@@ -195,6 +239,14 @@ def _register_hooks(app: Flask) -> None:
                 return htmx.login_required(url_for("auth.login", next=htmx.current_page_path()))
             return login_manager.unauthorized()
         return None
+
+    @app.after_request
+    def request_id_and_latency(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers[observability.HEADER] = g.request_id
+            elapsed = time.perf_counter() - g.request_started
+            metrics.LATENCY.observe(_endpoint_kind(), elapsed)
+        return response
 
     @app.after_request
     def security_headers(response: Response) -> Response:
@@ -212,6 +264,12 @@ def _register_hooks(app: Flask) -> None:
             # Order data must not linger in shared or back-button caches.
             response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.teardown_request
+    def end_request(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            observability.unbind(token)
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:

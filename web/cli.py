@@ -275,6 +275,7 @@ def worker() -> None:
     under way finishes, then the process exits.
     """
     from web.queue import requeue_interrupted, serve_queue
+    from web.services import backup
     from web.services.sync import run_sync, work_due
 
     sessions = current_app.extensions["comptoir.sessions"]
@@ -291,12 +292,19 @@ def worker() -> None:
     if interrupted:
         click.echo(f"worker: {interrupted} job(s) interrupted by the last stop queued again")
     check = float(current_app.config["WORKER_CHECK_SECONDS"])
+    backups = backup.schedule_from(current_app.config)
+
+    def tick() -> None:
+        run_sync(sessions)
+        if backups is not None:
+            backups.run_if_due()
+
     click.echo(f"worker: started, checking for due work every {check:g} s")
     sys.stdout.flush()
     serve_queue(
         sessions,
         stopping,
-        tick=lambda: run_sync(sessions),
+        tick=tick,
         work_due=lambda: work_due(sessions),
         poll_seconds=float(current_app.config["WORKER_POLL_SECONDS"]),
         check_seconds=check,
@@ -320,5 +328,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(documents_cli)
     app.cli.add_command(company_cli)
     app.cli.add_command(warehouse_cli)
+    from web.cli_backup import backup_cli
+
+    app.cli.add_command(backup_cli)
     app.cli.add_command(serve)
     app.cli.add_command(worker)

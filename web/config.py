@@ -70,6 +70,15 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # Bodies and headers of inbox deliveries applied or set aside longer ago than this are
         # emptied by the maintenance schedule (`flask sync maintenance`); their dedupe keys stay.
         "INBOX_RETENTION_DAYS": 90,
+        # The embedded mode's worker writes a backup here once a day (`flask backup create`)
+        # and keeps the BACKUP_KEEP newest archives; empty: no scheduled backup.
+        "BACKUP_DIR": "",
+        # "json": one JSON object per log line (gunicorn.conf.py and bin/comptoir-run set it);
+        # "text": Python's plain lines, for `flask run` and the tests.
+        "LOG_FORMAT": "text",
+        # The bearer token Prometheus sends to /metrics; empty: /metrics does not exist (404).
+        "METRICS_TOKEN": "",
+        "BACKUP_KEEP": 7,
         # On AWS: the SSM Parameter Store path of the secrets (DATABASE_URL, APP_SECRET_KEY,
         # APP_ENCRYPTION_KEY, ...), read once at start-up over the environment (infra/README.md).
         "SSM_PATH": "",

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from web import queue
-from web.services import bulk, documents_list, invoicing, shop_settings, sync, tracking_import
+from web.services import (
+    backup,
+    bulk,
+    documents_list,
+    invoicing,
+    shop_settings,
+    sync,
+    tracking_import,
+)
 
 
 def register_all() -> None:
@@ -28,6 +36,14 @@ def register_all() -> None:
 
 
 def start_worker(app: Any) -> queue.EmbeddedWorker:
-    """The embedded worker thread of the local runtime: jobs, then the sync loop."""
+    """The embedded worker thread of the local runtime: jobs, then the sync loop (and the
+    daily backup when APP_BACKUP_DIR is set)."""
     sessions = app.extensions["comptoir.sessions"]
-    return queue.start_embedded_worker(app, tick=lambda: sync.run_sync(sessions))
+    backups = backup.schedule_from(app.config)
+
+    def tick() -> None:
+        sync.run_sync(sessions)
+        if backups is not None:
+            backups.run_if_due()
+
+    return queue.start_embedded_worker(app, tick=tick)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from web import aws
+from web import aws, observability
 from web.db import read_only
 from web.models import Job, utcnow
 from web.models.enums import JobState
@@ -240,8 +240,9 @@ def run_next_job(sessions: sessionmaker[Session]) -> bool:
             job = _claim(session)
             if job is None:
                 return False
-            job_id, kind = job.id, job.kind
-        _work(session, sessions, job_id, kind)
+            job_id, kind, request_id = job.id, job.kind, job.request_id
+        with observability.bound(request_id):
+            _work(session, sessions, job_id, kind)
     return True
 
 
@@ -261,8 +262,9 @@ def run_job(sessions: sessionmaker[Session], job_id: int) -> JobState | None:
             if job is None or job.state != JobState.QUEUED or job.run_after > utcnow():
                 return None
             _start(job)
-            kind = job.kind
-        return _work(session, sessions, job_id, kind)
+            kind, request_id = job.kind, job.request_id
+        with observability.bound(request_id):
+            return _work(session, sessions, job_id, kind)
 
 
 def _start(job: Job) -> None:
@@ -302,6 +304,7 @@ def _work(session: Session, sessions: sessionmaker[Session], job_id: int, kind: 
         job.result = result or {}
         job.error = ""
         job.finished_at = utcnow()
+    log.info("job %s (%s) done", job_id, kind, extra={"job_id": job_id, "job_kind": kind})
     return JobState.DONE
 
 

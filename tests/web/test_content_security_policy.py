@@ -207,6 +207,7 @@ def test_every_get_route_sends_the_policy_and_no_inline_code(
 ) -> None:
     admin = login_as(Role.ADMIN)
     built = _objects(client, db_session, session_factory, admin)
+    app.config["METRICS_TOKEN"] = "metrics-token"  # /metrics exists only with a token
     rules = [rule for rule in app.url_map.iter_rules() if "GET" in (rule.methods or ())]
     assert len(rules) > 20  # the whole map, not a handful
     seen: list[tuple[str, int, str]] = []
@@ -217,6 +218,8 @@ def test_every_get_route_sends_the_policy_and_no_inline_code(
         for headers in ({}, PARTIAL):
             if rule.endpoint.startswith("api."):
                 headers = {**headers, "Authorization": f"Bearer {built['token']}"}
+            if rule.endpoint == "metrics.index":
+                headers = {**headers, "Authorization": "Bearer metrics-token"}
             response = client.get(path, headers=headers)
             where = f"{rule.endpoint} {path} {headers}"
             expected = (

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from web.models.base import Base, enum_column, utcnow
 from web.models.enums import InboxState, JobState, OutboxState
 from web.models.shops import Shop
+from web.observability import current_request_id
 
 if TYPE_CHECKING:
     from web.models.orders import Order
@@ -155,6 +156,8 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The id of the request that queued the job: the worker logs under it (web/observability).
+    request_id: Mapped[str | None] = mapped_column(String(100), default=current_request_id)
 
 
 class DeadLetter(Base):

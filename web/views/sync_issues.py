@@ -7,6 +7,7 @@ within a minute without anyone reloading. Acting on a row re-renders that row an
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web import htmx
 from web.models import Shop, utcnow
-from web.services import dead_letters, outbox, paging, sync_issues, sync_log
+from web.services import dead_letters, metrics, outbox, paging, sync_issues, sync_log
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.sync_issues import DeadLetterIssue, Issue, IssueCounts
 from web.views.base import EDITOR_ROLES, current_actor, db, has_role, restrict
@@ -33,6 +34,8 @@ bp = Blueprint("sync_issues", __name__, url_prefix="/sync/issues")
 restrict(bp, *EDITOR_ROLES)
 
 CHANGED = "sync-issues-changed"
+# The navigation shows the inbox's lag once its oldest delivery has waited this long.
+LAG_SHOWN_AFTER = dt.timedelta(minutes=1)
 PAGE_POLL = "20s"
 # A retried or replayed row asks for its state every second, for at most this many times;
 # the page's own poll takes over after that.
@@ -58,7 +61,7 @@ def _counts() -> IssueCounts:
 
 
 @bp.app_context_processor
-def _nav_counts() -> dict[str, Callable[[], IssueCounts | None]]:
+def _nav_counts() -> dict[str, Callable[[], Any]]:
     def nav_counts() -> IssueCounts | None:
         if not has_role(*EDITOR_ROLES):
             return None
@@ -68,7 +71,20 @@ def _nav_counts() -> dict[str, Callable[[], IssueCounts | None]]:
             log.warning("could not count sync issues", exc_info=True)
             return None
 
-    return {"sync_issue_counts": nav_counts}
+    def inbox_lag() -> str | None:
+        """How long the oldest shop delivery has waited, when it is more than a minute."""
+        if not has_role(*EDITOR_ROLES):
+            return None
+        try:
+            oldest = metrics.oldest_waiting_event(db())
+        except SQLAlchemyError:
+            log.warning("could not read the inbox's lag", exc_info=True)
+            return None
+        if oldest is None or utcnow() - oldest <= LAG_SHOWN_AFTER:
+            return None
+        return str(format_timedelta(utcnow() - oldest, threshold=1.0))
+
+    return {"sync_issue_counts": nav_counts, "inbox_lag": inbox_lag}
 
 
 @bp.context_processor

@@ -1,0 +1,95 @@
+"""`flask backup create|restore` and the embedded mode's daily backup with its retention."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from tests.conftest import migrate, reset_schema, separate_database_url
+from tests.factories import make_order, make_shop
+from web.app import create_app
+from web.db import make_engine
+from web.models import Order
+from web.services import backup
+
+
+def installation(tmp_path: Path, name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Settings of an app on a migrated database of its own (not the test's rolled-back one)."""
+    url = separate_database_url(tmp_path, name)
+    engine = make_engine(url)
+    reset_schema(engine)
+    engine.dispose()
+    migrate(url)
+    return {**overrides, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / name)}
+
+
+def test_the_cli_backs_up_and_restores_onto_an_empty_installation(
+    tmp_path: Path, app_overrides: dict[str, Any]
+) -> None:
+    first = create_app(installation(tmp_path, "first", app_overrides))
+    with first.extensions["comptoir.sessions"].begin() as session:
+        make_order(session, make_shop(session, "boutique"))
+    (Path(first.instance_path) / "documents" / "invoice").mkdir(parents=True)
+    (Path(first.instance_path) / "documents" / "invoice" / "FA-1.pdf").write_bytes(b"%PDF-1")
+
+    created = first.test_cli_runner().invoke(args=["backup", "create", "--to", str(tmp_path)])
+    assert created.exit_code == 0, created.output
+    archive = Path(created.output.strip())
+    assert archive.parent == tmp_path and archive.name.startswith("comptoir-backup-")
+    assert oct(archive.stat().st_mode & 0o777) == "0o600"
+    with tarfile.open(archive) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+    assert manifest["counts"] == {"orders": 1, "inbox_events": 0, "documents": 0}
+    assert manifest["revision"] and manifest["database"] in ("sqlite", "postgresql")
+    assert set(manifest["members"]) == {
+        "database.sqlite" if manifest["database"] == "sqlite" else "database.pgdump",
+        "documents/invoice/FA-1.pdf",
+    }
+
+    second = create_app(installation(tmp_path, "second", app_overrides))
+    restored = second.test_cli_runner().invoke(args=["backup", "restore", str(archive)])
+    assert restored.exit_code == 0, restored.output
+    assert "orders: 1" in restored.output
+    with second.extensions["comptoir.sessions"]() as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == 1
+    pdf = Path(second.instance_path) / "documents" / "invoice" / "FA-1.pdf"
+    assert pdf.read_bytes() == b"%PDF-1"
+
+    again = second.test_cli_runner().invoke(args=["backup", "restore", str(archive)])
+    assert again.exit_code == 1
+    assert "empty installation only" in again.output
+
+
+def test_the_daily_backup_runs_when_the_newest_is_a_day_old_and_keeps_the_newest(
+    tmp_path: Path, app_overrides: dict[str, Any]
+) -> None:
+    settings = installation(tmp_path, "daily", app_overrides)
+    folder = tmp_path / "backups"
+    app = create_app({**settings, "BACKUP_DIR": str(folder), "BACKUP_KEEP": 2})
+    with app.app_context():
+        schedule = backup.schedule_from(app.config)
+    assert schedule is not None and schedule.keep == 2
+    assert backup.schedule_from({**app.config, "BACKUP_DIR": ""}) is None
+
+    first = schedule.run_if_due()
+    assert first is not None and first.exists()
+    schedule._next_look = 0.0  # as a minute later
+    assert schedule.run_if_due() is None  # the newest is fresh
+
+    # A day later, with two older archives beside it.
+    yesterday = first.with_name(backup.archive_name(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    first.rename(yesterday)
+    day_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1, minutes=1)).timestamp()
+    os.utime(yesterday, (day_ago, day_ago))
+    for name in ("2026-01-01T000000Z", "2026-01-02T000000Z"):
+        (folder / f"comptoir-backup-{name}.tar").write_bytes(b"old")
+    schedule._next_look = 0.0
+    second = schedule.run_if_due()
+    assert second is not None
+    assert sorted(folder.glob("*.tar")) == sorted([yesterday, second])
