@@ -55,6 +55,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
 FRAGMENTS = {
     "static": "files",
     "health.healthz": "JSON for monitors",
+    "metrics.index": "Prometheus text for scrapers, behind a token",
     "api.openapi": "JSON",
     "api.order_list": "JSON",
     "api.order_detail": "JSON",
