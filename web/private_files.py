@@ -7,6 +7,7 @@ is no moment when another local user could open them, whatever the process umask
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,12 +16,17 @@ FOLDER_MODE = 0o700
 
 
 def private_folder(path: Path | str) -> Path:
-    """Make the folder (and its parents) if needed; the folder itself is 0700."""
+    """Make the folder (and its parents) if needed; the folder itself is 0700.
+
+    A shared sticky folder (/tmp, /var/tmp) is left as it is: a database file put straight
+    into /tmp must not close /tmp to every other user of the machine.
+    """
     folder = Path(path)
     folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     # A folder of ours an older version created with the default mode: closed now.
     status = folder.stat()
-    if status.st_mode & 0o077 and status.st_uid == os.getuid():
+    shared = status.st_mode & stat.S_ISVTX
+    if status.st_mode & 0o077 and status.st_uid == os.getuid() and not shared:
         folder.chmod(FOLDER_MODE)
     return folder
 

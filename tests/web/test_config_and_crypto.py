@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from web import config, crypto
 from web.models import Shop
 from web.models.enums import Platform
+from web.private_files import private_folder
 
 
 def test_environment_overrides_defaults_and_overrides_win(tmp_path: Path) -> None:
@@ -107,3 +108,22 @@ def test_development_key_is_generated_once_with_a_warning(
         assert (tmp_path / "dev-encryption.key").stat().st_mode & 0o777 == 0o600
     finally:
         crypto._fernet = original
+
+
+def test_a_folder_of_ours_left_open_is_closed_but_a_shared_sticky_one_is_not(
+    tmp_path: Path,
+) -> None:
+    # A database file put straight into /tmp makes /tmp its "instance folder": closing /tmp
+    # to 0700 would lock every other user of the machine out of it.
+    ours = tmp_path / "instance"
+    ours.mkdir(mode=0o755)
+    ours.chmod(0o755)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+
+    private_folder(ours)
+    private_folder(shared)
+
+    assert ours.stat().st_mode & 0o7777 == 0o700
+    assert shared.stat().st_mode & 0o7777 == 0o1777
