@@ -34,7 +34,7 @@ import random
 import string
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -795,28 +795,41 @@ def setup_shops(session: Session) -> list[Context]:
     if present:
         raise SystemExit(f"the database already holds {present} orders: load into a fresh one")
     modes = ensure_default_shipping_modes(session)
-    contexts = []
-    for index, spec in enumerate(SHOPS):
-        shop = Shop(
-            key=spec.key,
-            platform=spec.platform,
-            name=spec.name,
-            base_url=spec.url,
-        )
+    shop_ids = []
+    for spec in SHOPS:
+        shop = Shop(key=spec.key, platform=spec.platform, name=spec.name, base_url=spec.url)
         session.add(shop)
         session.flush()
-        contexts.append(
-            Context(
-                shop_id=shop.id,
-                spec=spec,
-                variants=catalogue(spec, index),
-                mode_ids={code: mode.id for code, mode in modes.items()},
-                mode_templates={code: mode.tracking_url_template for code, mode in modes.items()},
-                next_number=1001 if spec.platform == Platform.SHOPIFY else 1,
-                next_external=100000 * (index + 1),
-            )
+        shop_ids.append(shop.id)
+    templates = {code: mode.tracking_url_template for code, mode in modes.items()}
+    return contexts(shop_ids, {code: mode.id for code, mode in modes.items()}, templates)
+
+
+def contexts(
+    shop_ids: Sequence[int], mode_ids: dict[str, int], templates: dict[str, str]
+) -> list[Context]:
+    """What the generator needs to know of each shop: its id, catalogue and carriers' ids."""
+    return [
+        Context(
+            shop_id=shop_id,
+            spec=spec,
+            variants=catalogue(spec, index),
+            mode_ids=mode_ids,
+            mode_templates=templates,
+            next_number=1001 if spec.platform == Platform.SHOPIFY else 1,
+            next_external=100000 * (index + 1),
         )
-    return contexts
+        for index, (spec, shop_id) in enumerate(zip(SHOPS, shop_ids, strict=True))
+    ]
+
+
+def batches(generator: Generator, batch_orders: int) -> Iterator[Batch]:
+    """The generator's orders, `batch_orders` at a time."""
+    for first in range(0, generator.count, batch_orders):
+        batch = Batch()
+        for index in range(first, min(first + batch_orders, generator.count)):
+            generator.order(batch, index)
+        yield batch
 
 
 def load(
@@ -840,17 +853,13 @@ def load(
         writer = Writer(engine)
         started = time.perf_counter()
         counts = dict.fromkeys(TABLES, 0)
-        done = 0
-        while done < orders:
-            batch = Batch()
-            for index in range(done, min(done + batch_orders, orders)):
-                generator.order(batch, index)
+        for batch in batches(generator, batch_orders):
             writer.write(batch)
             for table, rows in batch.rows.items():
                 counts[table] += len(rows)
-            done = min(done + batch_orders, orders)
             if progress is not None:
                 elapsed = time.perf_counter() - started
+                done = generator.next_id["orders"] - 1
                 progress(f"{done} orders, {sum(counts.values())} rows, {elapsed:.1f} s")
         writer.finish()
         with Session(engine) as session, session.begin():

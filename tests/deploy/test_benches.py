@@ -3,6 +3,7 @@ no figure. They measure nothing here; they must start, finish and check their ow
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,10 @@ pytestmark = pytest.mark.server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_bench(*args: str) -> str:
+def run_bench(*args: str, results: Path | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
+    if results is not None:
+        env["BENCH_RESULTS"] = str(results)
     result = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
@@ -59,3 +62,57 @@ def test_aws_bench_times_imports_and_moves_every_event_through_sqs_once() -> Non
     assert "import flask (baseline)" in out and "import sync_lambdas.intake" in out
     assert "SQS → intake Lambda, 4 consumer(s)" in out
     assert "every delivery made exactly one order in each run (36 orders) OK" in out
+
+
+def test_desk_scale_bench_measures_every_page_against_its_raw_sql(tmp_path: Path) -> None:
+    database = "postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
+    args = ["--database", database, "--orders", "120", "--repeat", "1", "--budget", "0"]
+    if database == "postgresql":
+        args += ["--database-url", os.environ["TEST_DATABASE_URL"]]
+    run_bench("bench/desk_scale.py", *args, results=tmp_path)
+    report = json.loads((tmp_path / "desk_scale.json").read_text())
+    label = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[database]
+    figures = {figure["name"]: figure for figure in report["figures"]}
+    targets = {target["description"] for target in report["targets"]}
+    for page in DESK_PAGES:
+        name = f"{label}: {page}"
+        assert figures[f"{name} raw SQL"]["value"] > 0, name
+        assert figures[f"{name} p50"]["ratio"] > 0, name
+        assert figures[f"{name} p95"]["value"] >= figures[f"{name} p50"]["value"], name
+        assert figures[f"{name} SQL statements"]["value"] >= 2, name
+        assert f"{name}: p50 ≤ 2× raw SQL" in targets, name
+    assert f"{label}: search tracking number: finds the order" in targets
+    assert figures[f"{label}: load rate"]["unit"] == "rows/s"
+
+
+DESK_PAGES = (
+    "order list, first page",
+    "filter shop",
+    "filter commercial=new",
+    "filter commercial=validated",
+    "filter fulfilment=unfulfilled",
+    "filter payment=unpaid",
+    "filter paid + unfulfilled",
+    "filter on hold",
+    "filter needs mapping",
+    "filter ready to prepare",
+    "filter dates (this month)",
+    "sort placed_at",
+    "sort number",
+    "sort -number",
+    "sort total",
+    "sort -total",
+    "sort customer",
+    "sort -customer",
+    "page 200",
+    "last page",
+    "search order number",
+    "search buyer name",
+    "search e-mail",
+    "search SKU",
+    "search tracking number",
+    "order page",
+    "dashboard",
+    "warehouse queue",
+    "API list, search e-mail",
+)
