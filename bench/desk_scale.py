@@ -305,6 +305,7 @@ def run_database(
         )
         report.figure(f"{label}: load rate", loaded.total_rows / loaded.seconds, "rows/s")
         report.figure(f"{label}: load rate, orders", orders / loaded.seconds, "orders/s")
+        report.figure(f"{label}: load, this process's CPU", loaded.cpu_seconds, "s")
         app, client, token = desk_client(url, instance, key)
         engine: Engine = app.extensions["comptoir.engine"]
         bare = make_engine(url)
