@@ -4,9 +4,10 @@
                                          [--orders N] [--sqlite-orders N] [--repeat N]
                                          [--budget SECONDS] [--database-url URL]
 
-Loads orders with bench/datagen.py (quick mode: 20,000 on SQLite and on a throwaway
-PostgreSQL; full mode, --full or BENCH_FULL=1: 1,000,000 on PostgreSQL and 200,000 on
-SQLite), then requests every page of the desk through the WSGI app in this process (Flask's
+Loads orders with bench/datagen.py (quick mode: 20,000 on SQLite and on PostgreSQL; full
+mode, --full or BENCH_FULL=1: 1,000,000 on PostgreSQL and 200,000 on SQLite; PostgreSQL is a
+new database on the server of --database-url or BENCH_DATABASE_URL, else a throwaway
+cluster), then requests every page of the desk through the WSGI app in this process (Flask's
 test client: no network, no HTTP server; the time is the app's whole handling of the request,
 its server time) as a logged-in admin:
 
@@ -31,6 +32,7 @@ yet (the tracking number, today) is a missed target, not a failure of the script
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -54,7 +56,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import datagen  # noqa: E402
 from _report import Report, full_mode  # noqa: E402
-from webhook_intake import fresh_postgres_database, throwaway_postgres  # noqa: E402
+
+try:  # bench/_common.py holds them once perf-bench is merged; webhook_intake.py before
+    from _common import fresh_postgres_database, throwaway_postgres  # noqa: E402
+except ImportError:
+    from webhook_intake import fresh_postgres_database, throwaway_postgres  # noqa: E402
 
 from web import crypto  # noqa: E402
 from web.app import create_app  # noqa: E402
@@ -351,7 +357,11 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--orders", type=int, default=0, help="orders on PostgreSQL (and SQLite)")
     parser.add_argument("--sqlite-orders", type=int, default=0)
-    parser.add_argument("--database-url", default="", help="a PostgreSQL server to use")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", ""),
+        help="a PostgreSQL server to use (default: BENCH_DATABASE_URL, else a throwaway one)",
+    )
     parser.add_argument("--repeat", type=int, default=0)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument(
