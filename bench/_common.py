@@ -14,9 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -101,3 +102,31 @@ def bench_database(kind: str, tmp: str) -> Iterator[str]:
 def database_kinds() -> list[str]:
     """SQLite always; PostgreSQL when BENCH_DATABASE_URL names a server."""
     return ["sqlite", "postgresql"] if postgres_server_url() else ["sqlite"]
+
+
+# --- documents: the same HTML through the engines alone -----------------------------------
+
+
+def bare_engines(assets: Mapping[str, Any]) -> dict[str, Callable[[str], bytes]]:
+    """Print an HTML page (our assets inlined as data: URIs) with each engine alone: WeasyPrint
+    with its defaults (no URL fetcher of ours, no PDF/A), and wkhtmltopdf through pdfkit when
+    the program is installed — the baselines of the document benches."""
+    import weasyprint
+
+    from web.documents.render import inline_assets, wkhtmltopdf_binary
+
+    engines: dict[str, Callable[[str], bytes]] = {
+        "WeasyPrint alone": lambda page: weasyprint.HTML(
+            string=inline_assets(page, assets)
+        ).write_pdf()
+    }
+    binary = wkhtmltopdf_binary()
+    if binary:
+        import pdfkit
+
+        config = pdfkit.configuration(wkhtmltopdf=binary)
+        options = {"encoding": "UTF-8", "page-size": "A4", "quiet": ""}
+        engines["wkhtmltopdf (pdfkit)"] = lambda page: pdfkit.from_string(
+            inline_assets(page, assets), False, configuration=config, options=options
+        )
+    return engines
