@@ -199,7 +199,9 @@ def local_worker(sessions: sessionmaker[Session], shop_id: int, ids: range) -> f
     return len(ids) / elapsed
 
 
-def throughput(events: int, database_url: str, env: dict[str, str], report: Report) -> None:
+def throughput(
+    events: int, database_url: str, env: dict[str, str], report: Report, counts: list[int]
+) -> None:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -248,7 +250,7 @@ def throughput(events: int, database_url: str, env: dict[str, str], report: Repo
             check(sessions, warm, "warm-up")
             runs: dict[str, float] = {}
             notes: dict[int, str] = {}
-            phases = [("local", 0), ("sqs", 1), ("sqs", 4)]
+            phases = [("local", 0), *(("sqs", consumers) for consumers in counts)]
             for number, (kind, consumers) in enumerate(phases):
                 ids = range(base + number * events, base + (number + 1) * events)
                 backend = queue.LocalBackend() if kind == "local" else queue.SqsBackend(settings)
@@ -263,7 +265,7 @@ def throughput(events: int, database_url: str, env: dict[str, str], report: Repo
         dialect = database_url.split(":", 1)[0].split("+")[0]
         base = f"{dialect}: local worker process_pending, {events} events"
         report.baseline(base, local, "events/s")
-        for consumers in (1, 4):
+        for consumers in counts:
             report.figure(
                 f"{dialect}: SQS → intake Lambda, {consumers} consumer(s)",
                 runs[f"sqs{consumers}"],
@@ -272,7 +274,8 @@ def throughput(events: int, database_url: str, env: dict[str, str], report: Repo
             )
             report.note(f"{dialect}, {consumers} consumer(s): {notes[consumers]}")
         report.target(
-            f"{dialect}: every delivery made exactly one order ({3 * events} orders)", True
+            f"{dialect}: every delivery made exactly one order ({len(phases) * events} orders)",
+            True,
         )
     finally:
         runtime.use()
@@ -285,10 +288,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="full sizes (or BENCH_FULL=1)")
     parser.add_argument("--events", type=int, default=0, help="per run; quick 40, full 400")
+    parser.add_argument("--consumers", default="1,4", help="consumer counts, one run each")
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
     full = full_mode(args.full)
     events = args.events or (400 if full else 40)
+    counts = [int(n) for n in args.consumers.split(",") if n]
     report = Report("AWS shape: intake through SQS", full=full)
     # Quick mode: SQLite only (a moto stack per database costs about a minute here).
     kinds = ["sqlite"] if args.sqlite_only or not full else database_kinds()
@@ -309,7 +314,7 @@ def main() -> None:
         os.environ.update({k: env[k] for k in env if k.startswith(("AWS_", "APP_INSTANCE"))})
         for kind in kinds:
             with bench_database(kind, tmp) as url:
-                throughput(events, url, env, report)
+                throughput(events, url, env, report, counts)
     sys.exit(report.finish())
 
 

@@ -223,7 +223,7 @@ def check(url: str, expected: int, label: str) -> bool:
     return exact
 
 
-def run_database(kind: str, orders: int, tmp: str, report: Report) -> bool:
+def run_database(kind: str, orders: int, warmup: bool, tmp: str, report: Report) -> bool:
     key = Fernet.generate_key().decode()
     crypto.configure(key, tmp)
     with (
@@ -247,9 +247,10 @@ def run_database(kind: str, orders: int, tmp: str, report: Report) -> bool:
             shop.poll_interval_seconds = 86_400
             shop_id = shop.id
         sessions.kw["bind"].dispose()
-        warm = max(10, orders // 10)
-        deliver(url, woo, shop_id, range(1, warm + 1))
-        run_worker(url, key, tmp, shop_id, traced=False)  # warm-up (compiled statements, pyc)
+        warm = max(10, orders // 10) if warmup else 0
+        if warm:
+            deliver(url, woo, shop_id, range(1, warm + 1))
+            run_worker(url, key, tmp, shop_id, traced=False)  # compiled statements, pyc
         deliver(url, woo, shop_id, range(1000, 1000 + orders))
         before = rows_of(url)
         calls = len(woo.requests)
@@ -257,7 +258,7 @@ def run_database(kind: str, orders: int, tmp: str, report: Report) -> bool:
         after = rows_of(url)
         calls = len(woo.requests) - calls
         exact = check(url, warm + orders, kind)
-        traced_count = max(10, orders // 4)
+        traced_count = max(5, orders // 4)
         deliver(url, woo, shop_id, range(100_000, 100_000 + traced_count))
         *_, traced_peak = run_worker(url, key, tmp, shop_id, traced=True)
         exact = check(url, warm + orders + traced_count, kind) and exact
@@ -289,6 +290,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="full sizes (or BENCH_FULL=1)")
     parser.add_argument("--orders", type=int, default=0, help="quick 150, full 2000")
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--no-warmup", action="store_true", help="tests only: no warm-up run")
     args = parser.parse_args()
     full = full_mode(args.full)
     orders = args.orders or (2000 if full else 150)
@@ -297,7 +299,7 @@ def main() -> None:
     if "postgresql" not in kinds:
         report.note("PostgreSQL not measured (no BENCH_DATABASE_URL)")
     with tempfile.TemporaryDirectory() as tmp:
-        exact = [run_database(kind, orders, tmp, report) for kind in kinds]
+        exact = [run_database(kind, orders, not args.no_warmup, tmp, report) for kind in kinds]
     status = report.finish()
     sys.exit(status if all(exact) else 1)
 

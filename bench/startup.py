@@ -98,8 +98,10 @@ def main() -> None:
     full = full_mode(args.full)
     repeat = args.repeat or (15 if full else 3)
     report = Report("start-up imports", full=full)
-    handlers = [module for module in HANDLERS if written(module)]
-    missing = [module for module in HANDLERS if module not in handlers]
+    chosen = [f"sync_lambdas.{name}" for name in args.handlers.split(",") if name]
+    wanted = [module for module in HANDLERS if not chosen or module in chosen]
+    handlers = [module for module in wanted if written(module)]
+    missing = [module for module in wanted if module not in handlers]
     if missing:
         report.note(f"not in this checkout, not measured: {', '.join(missing)}")
     modules = ["flask", "web.wsgi", *handlers]

@@ -293,7 +293,9 @@ def run_database(kind: str, args: argparse.Namespace, tmp: str, report: Report) 
         healthz = [http_request("GET", "/healthz", {})] * args.healthz
 
         with gunicorn(url, tmp, key, args) as port:
-            run_load(port, [http_request("GET", "/healthz", {})] * 400)  # warm-up
+            run_load(
+                port, [http_request("GET", "/healthz", {})] * min(400, args.healthz)
+            )  # warm-up
             warm = run_load(port, [raw for raw, _ in warmup])["outcomes"]
             health = run_load(port, healthz)
             intake = run_load(port, [raw for raw, _ in deliveries])
