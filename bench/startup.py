@@ -94,6 +94,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=0, help="imports per module; quick 3, full 15"
     )
+    parser.add_argument(
+        "--handlers", default="", help="comma-separated handler names (e.g. intake); default all"
+    )
     args = parser.parse_args()
     full = full_mode(args.full)
     repeat = args.repeat or (15 if full else 3)
