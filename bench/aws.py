@@ -263,14 +263,14 @@ def throughput(
                     runs[f"sqs{consumers}"], notes[consumers] = rate, where
         local = runs["local"]
         dialect = database_url.split(":", 1)[0].split("+")[0]
-        base = f"{dialect}: local worker process_pending, {events} events"
-        report.baseline(base, local, "events/s")
+        worker = f"{dialect}: local worker process_pending, {events} events"
+        report.baseline(worker, local, "events/s")
         for consumers in counts:
             report.figure(
                 f"{dialect}: SQS → intake Lambda, {consumers} consumer(s)",
                 runs[f"sqs{consumers}"],
                 "events/s",
-                base,
+                worker,
             )
             report.note(f"{dialect}, {consumers} consumer(s): {notes[consumers]}")
         report.target(
