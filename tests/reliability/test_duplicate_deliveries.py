@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
-from tests.reliability.conftest import drill_size
+from tests.reliability.conftest import drill_size, shopify_shop, woocommerce_shop
 from web.app import create_app
 from web.db import make_engine
 from web.models import (
@@ -44,7 +44,6 @@ from web.models import (
     Transaction,
 )
 from web.models.enums import InboxState
-from web.services import shops
 from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.sync import process_pending
 
@@ -183,30 +182,13 @@ class LiveComptoir:
     def add_shops(self, shopify: ShopifyEmulator, woo: WooCommerceEmulator) -> None:
         with self.sessions.begin() as session:
             modes = ensure_default_shipping_modes(session)
-            made = shops.create_shop(
-                session,
-                "shopify",
-                "Maison Lumière",
-                shopify.base_url,
-                api_key=shopify.access_token,
-                webhook_secret=shopify.webhook_secret,
-                key="shopify",
-            )
+            made = shopify_shop(session, shopify, key="shopify")
             made.carrier_mappings.append(
                 CarrierMapping(
                     shop_label="Mondial Relay - Point Relais", shipping_mode=modes["mondial_relay"]
                 )
             )
-            made = shops.create_shop(
-                session,
-                "woocommerce",
-                "Thés & Fonte",
-                woo.base_url,
-                api_key=woo.consumer_key,
-                api_secret=woo.consumer_secret,
-                webhook_secret=woo.webhook_secret,
-                key="woocommerce",
-            )
+            made = woocommerce_shop(session, woo, key="woocommerce")
             made.carrier_mappings.append(
                 CarrierMapping(
                     shop_label="Mondial Relay - Point Relais®",

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.emulators.base import Emulator, Failure, Fault
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
-from tests.reliability.conftest import drill_size
+from tests.reliability.conftest import drill_size, shopify_shop, woocommerce_shop
 from web.models import Order, OutboxMessage, Shop, ShopPacing, utcnow
 from web.models.enums import OutboxState
 from web.services import comments, intake, order_actions, outbox, shops
@@ -97,23 +97,8 @@ def emulators() -> Iterator[tuple[WooCommerceEmulator, ShopifyEmulator]]:
 def platforms(
     session: Session, woo: WooCommerceEmulator, shopify: ShopifyEmulator
 ) -> list[Platform]:
-    woo_shop = shops.create_shop(
-        session,
-        "woocommerce",
-        "Thés & Fonte",
-        woo.base_url,
-        api_key=woo.consumer_key,
-        api_secret=woo.consumer_secret,
-        webhook_secret=woo.webhook_secret,
-    )
-    shopify_shop = shops.create_shop(
-        session,
-        "shopify",
-        "Maison Lumière",
-        shopify.base_url,
-        api_key=shopify.access_token,
-        webhook_secret=shopify.webhook_secret,
-    )
+    woo_shop = woocommerce_shop(session, woo)
+    the_shopify_shop = shopify_shop(session, shopify)
     session.commit()
     woo_order = fixture("woocommerce", "fr-order-company-bundle.json")
     shopify_order = fixture("shopify", "order-fr-relay-point.json")
@@ -129,7 +114,7 @@ def platforms(
         Platform(
             "shopify",
             shopify,
-            shopify_shop,
+            the_shopify_shop,
             lambda n: str(shopify.add_order({**shopify_order, "name": f"#S{n}"})["id"]),
             lambda order_id: ("POST", f"/orders/{order_id}/cancel.json"),
             lambda order_id: ("PUT", f"/orders/{order_id}.json"),
