@@ -20,6 +20,21 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 
+class Failure(StrEnum):
+    """How a faulty request goes wrong."""
+
+    # Answered with the fault's status (and Retry-After); the shop does not act, unless
+    # the fault says `after` (the write happened, its answer was lost).
+    ERROR = "error"
+    # No answer for the fault's delay (the caller's timeout runs out), then its status;
+    # the shop does not act.
+    HANG = "hang"
+    # The shop acts, sends its answer's headers and half its body, and drops the connection.
+    CUT = "cut"
+    # Answered normally: a request that gets through an outage.
+    SKIP = "skip"
+
+
 @dataclass
 class RecordedRequest:
     method: str
@@ -29,6 +44,8 @@ class RecordedRequest:
     body: bytes
     # Whether the shop acted on it (its route ran); False when a fault answered instead.
     handled: bool = False
+    # The failure that answered it, if any (a cut one was acted on all the same).
+    failure: Failure | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first query argument of that name."""
@@ -58,21 +75,6 @@ class Reply:
     @classmethod
     def xml(cls, text: str, status: int = 200, **headers: str) -> Reply:
         return cls(status, text.encode(), {"Content-Type": "text/xml;charset=utf-8", **headers})
-
-
-class Failure(StrEnum):
-    """How a faulty request goes wrong."""
-
-    # Answered with the fault's status (and Retry-After); the shop does not act, unless
-    # the fault says `after` (the write happened, its answer was lost).
-    ERROR = "error"
-    # No answer for the fault's delay (the caller's timeout runs out), then its status;
-    # the shop does not act.
-    HANG = "hang"
-    # The shop acts, sends its answer's headers and half its body, and drops the connection.
-    CUT = "cut"
-    # Answered normally: a request that gets through an outage.
-    SKIP = "skip"
 
 
 @dataclass
@@ -203,6 +205,13 @@ class Emulator:
             for status in statuses:
                 self._faults.append(Fault(status, retry_after, delay, path_contains, method, after))
 
+    def cut_next(self, path_contains: str = "", method: str = "") -> None:
+        """Act on the next matching request, then drop its answer mid-body."""
+        with self._lock:
+            self._faults.append(
+                Fault(200, path_contains=path_contains, method=method, failure=Failure.CUT)
+            )
+
     def go_down(self, *faults: Fault) -> None:
         """Fail every request until come_back(): each gets the next of these faults in turn
         (Fault(failure=Failure.SKIP) lets one through). Faults queued by fail_next() and
@@ -268,6 +277,7 @@ class Emulator:
                 if fault.failure == Failure.SKIP:
                     fault = None
         if fault is not None and fault.status:
+            request.failure = fault.failure
             with self._lock:
                 self.failures[fault.failure] += 1
         if fault is not None and fault.delay:

@@ -1,14 +1,15 @@
 """Drill 9: the shops fail for a while, then recover; the outbox delivers everything once.
 
-Orders imported from a WooCommerce and a Shopify emulator get a customer comment and a
-cancellation, two outbox messages each. Both shops then go down: every request in turn is
-answered 500, hangs past the push timeout, is refused 429 with Retry-After, or is acted on and
-its answer dropped mid-body; a few get through. The dispatcher runs round after round on its
-own clock, fewer rounds than MAX_ATTEMPTS, then the shops come back and it runs until nothing
-is due. One more order's shop refuses it past MAX_ATTEMPTS: its messages alone are dead.
+Orders imported from WooCommerce, Shopify and Magento emulators are cancelled, every other
+one after a customer comment: one or two outbox messages each. The shops then go down: every
+request in turn is answered 500 or 503, hangs past the push timeout, is refused 429 with
+Retry-After, or is let through; and each round one write of each kind is acted on and its
+answer dropped mid-body. The dispatcher runs round after round on its own clock, fewer rounds
+than MAX_ATTEMPTS, then the shops come back and it runs until nothing is due. One more
+order's shop refuses its cancellation at every attempt: its message alone is dead.
 
 Counted per message: the requests the shop accepted (acted on) for it, which must be one;
-lost (never accepted), duplicated (accepted twice), dead letters other than the expected ones,
+lost (never accepted), duplicated (accepted twice), dead letters other than the expected one,
 and retries scheduled before a Retry-After ran out. All zero, printed and asserted.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.emulators.base import Emulator, Failure, Fault
+from tests.emulators.magento import MagentoEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.reliability.conftest import drill_size, shopify_shop, woocommerce_shop
@@ -57,9 +59,11 @@ OUTAGE = (
 
 
 def fixture(platform: str, name: str) -> dict[str, Any]:
+    """An order of the fixtures without its ids: the emulator gives each copy its own."""
     data = json.loads((FIXTURES / platform / name).read_text())
     order: dict[str, Any] = copy.deepcopy(data.get("order", data))
-    order.pop("id", None)
+    for key in ("id", "entity_id", "increment_id"):
+        order.pop(key, None)
     return order
 
 
@@ -84,22 +88,29 @@ class Platform:
         )
 
 
+Emulators = tuple[WooCommerceEmulator, ShopifyEmulator, MagentoEmulator]
+
+
 @pytest.fixture()
-def emulators() -> Iterator[tuple[WooCommerceEmulator, ShopifyEmulator]]:
+def emulators() -> Iterator[Emulators]:
     # A bucket that never fills: the drill is about outages, not Shopify's rate limit.
     with (
         WooCommerceEmulator() as woo,
         ShopifyEmulator(bucket_capacity=1_000_000, leak_rate=1_000_000.0) as shopify,
+        MagentoEmulator() as magento,
     ):
-        yield woo, shopify  # type: ignore[misc]
+        yield woo, shopify, magento  # type: ignore[misc]
 
 
-def platforms(
-    session: Session, woo: WooCommerceEmulator, shopify: ShopifyEmulator
-) -> list[Platform]:
+def platforms(session: Session, emulators: Emulators) -> list[Platform]:
+    woo, shopify, magento = emulators
     woo_shop = woocommerce_shop(session, woo)
     the_shopify_shop = shopify_shop(session, shopify)
+    magento_shop = shops.create_shop(
+        session, "magento", "Papeterie", magento.base_url, api_key=magento.token
+    )
     session.commit()
+    magento_order = fixture("magento", "fr-order-company-bundle.json")
     woo_order = fixture("woocommerce", "fr-order-company-bundle.json")
     shopify_order = fixture("shopify", "order-fr-relay-point.json")
     return [
@@ -118,6 +129,14 @@ def platforms(
             lambda n: str(shopify.add_order({**shopify_order, "name": f"#S{n}"})["id"]),
             lambda order_id: ("POST", f"/orders/{order_id}/cancel.json"),
             lambda order_id: ("PUT", f"/orders/{order_id}.json"),
+        ),
+        Platform(
+            "magento",
+            magento,
+            magento_shop,
+            lambda n: str(magento.add_order(copy.deepcopy(magento_order))["entity_id"]),
+            lambda order_id: ("POST", f"/V1/orders/{order_id}/cancel"),
+            lambda order_id: ("POST", f"/V1/orders/{order_id}/comments"),
         ),
     ]
 
@@ -142,15 +161,15 @@ def messages(session: Session) -> list[OutboxMessage]:
 
 
 def test_shops_failing_then_recovering_get_every_message_once(
-    emulators: tuple[WooCommerceEmulator, ShopifyEmulator],
+    emulators: Emulators,
     db_session: Session,
     session_factory: sessionmaker[Session],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(outbox, "PUSH_TIMEOUT", PUSH_TIMEOUT)
-    woo, shopify = emulators
+    woo = emulators[0]
     per_shop = drill_size(3, 40)
-    drill = platforms(db_session, woo, shopify)
+    drill = platforms(db_session, emulators)
     # (platform, external id, comment text) of every order worked on the desk.
     worked: list[tuple[Platform, str, str]] = []
     for platform in drill:
@@ -179,6 +198,10 @@ def test_shops_failing_then_recovering_get_every_message_once(
         platform.emulator.go_down(*OUTAGE)
     for _ in range(OUTAGE_ROUNDS):
         clock_passes_retry_after(db_session)
+        # Each round, one write of each kind lands but its answer is lost.
+        for platform in drill:
+            for write in (platform.cancel_write, platform.comment_write):
+                platform.emulator.cut_next(method=write("")[0])
         started = time.monotonic()
         outbox.dispatch_due(session_factory, now=now, limit=10_000)
         # A 429's Retry-After holds back the message it answered and, through the shop's
@@ -220,10 +243,17 @@ def test_shops_failing_then_recovering_get_every_message_once(
     requests = sum(len(platform.emulator.requests) for platform in drill)
     failures = sum((platform.emulator.failures for platform in drill), Counter[Failure]())
     failed = {failure.value: count for failure, count in failures.items()}
+    # Writes the shop acted on whose answer was lost: a retry must not write them again.
+    cut_writes = sum(
+        1
+        for platform in drill
+        for request in platform.emulator.requests
+        if request.failure == Failure.CUT and request.method != "GET"
+    )
     print(
         f"\ndrill 9: {len(final)} messages to {len(drill)} shops down for {OUTAGE_ROUNDS} rounds "
-        f"({requests} requests, failed {failed}, {rate_limited} retries after a 429 "
-        f"or the pacing it set); lost {lost}, duplicated "
+        f"({requests} requests, failed {failed}, {cut_writes} writes cut after the shop acted, "
+        f"{rate_limited} retries after a 429 or the pacing it set); lost {lost}, duplicated "
         f"{duplicated}, dead {len(dead)} (expected {len(doomed_ids)}), dead too early "
         f"{len(wrongly_dead)}, retried before Retry-After {early}"
     )
@@ -237,3 +267,4 @@ def test_shops_failing_then_recovering_get_every_message_once(
     # The outage really bit: messages failed during it, some on a 429.
     assert OutboxState.FAILED in during and rate_limited > 0
     assert all(failures[failure] > 0 for failure in (Failure.ERROR, Failure.HANG, Failure.CUT))
+    assert cut_writes > 0
