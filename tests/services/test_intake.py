@@ -37,7 +37,7 @@ from web.models.enums import (
     PaymentState,
     TransactionKind,
 )
-from web.services import intake, order_state, shops
+from web.services import intake, order_state, shops, sync
 from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.sync import poll_dedupe_key
 from web.services.timeline import Actor
@@ -706,3 +706,42 @@ def test_a_newer_payment_summary_replaces_the_one_shown_without_a_second_row(
     shown = [(tx.external_id, tx.amount) for tx in order.transactions]
     assert shown == [(f"{intake.PROVISIONAL_PREFIX}sale", Decimal("64.66"))]
     assert order.payment_details_pending
+
+
+def test_an_event_failing_unexpectedly_waits_for_its_retry_and_the_next_is_applied(
+    session_factory, db_session: Session, shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A defect met by one delivery (simulated here: the real ones were found by the drills)
+    # must not hold back the deliveries behind it, as the oldest due event tried first forever.
+    for external_id in ("1", "2"):
+        order = shop_order(external_id=external_id, number=f"#{external_id}")
+        intake.store_event(
+            db_session,
+            shop,
+            intake.POLL_TOPIC,
+            f"poll-{external_id}",
+            external_id,
+            encode_order(order),
+            {},
+        )
+    db_session.flush()
+    real_apply = intake._apply
+
+    def apply_with_a_defect(session, shop, event, connector, actor):  # type: ignore[no-untyped-def]
+        if event.external_order_id == "1":
+            session.add(Order(shop_id=shop.id, external_id="half-written"))
+            raise RuntimeError("a defect")
+        return real_apply(session, shop, event, connector, actor)
+
+    monkeypatch.setattr(intake, "_apply", apply_with_a_defect)
+    sync.process_pending(session_factory)
+
+    db_session.expire_all()
+    events = {e.external_order_id: e for e in db_session.scalars(select(InboxEvent))}
+    broken, applied = events["1"], events["2"]
+    assert broken.state == InboxState.FAILED and broken.attempts == 1
+    assert broken.cause_kind == "failed" and "RuntimeError: a defect" in broken.error
+    assert broken.next_attempt_at is not None
+    assert applied.state == InboxState.PROCESSED
+    numbers = set(db_session.scalars(select(Order.external_id)))
+    assert numbers == {"2"}
