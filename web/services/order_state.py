@@ -23,7 +23,7 @@ from web.models.enums import (
     TransactionKind,
     TransactionStatus,
 )
-from web.models.orders import Order, Transaction
+from web.models.orders import WAREHOUSE_STATES, Order, Transaction
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.timeline import Actor, record_event
 
@@ -33,11 +33,7 @@ REASON_MAX_LENGTH = 500
 PAID_KINDS = frozenset({TransactionKind.CAPTURE, TransactionKind.SALE})
 SHIPPED_STATES = frozenset({FulfilmentState.SHIPPED, FulfilmentState.DELIVERED})
 ANY_SHIPPED_STATES = SHIPPED_STATES | {FulfilmentState.PARTIALLY_SHIPPED}
-PREPARABLE_STATES = (
-    FulfilmentState.UNFULFILLED,
-    FulfilmentState.IN_PREPARATION,
-    FulfilmentState.PARTIALLY_SHIPPED,
-)
+PREPARABLE_STATES = WAREHOUSE_STATES
 
 # Forward moves a shipment may cause; preparation has its own action.
 FULFILMENT_MOVES: dict[FulfilmentState, frozenset[FulfilmentState]] = {
