@@ -42,7 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--repeat", type=int, default=9)
-    parser.add_argument("--only", default="")
+    parser.add_argument("--only", default="", help="run the cases whose name holds this")
+    parser.add_argument("--skip", default="", help="skip the cases whose name holds this")
     args = parser.parse_args()
     crypto.configure(_desk_grow.KEY, Path(tempfile.mkdtemp()))
     sessions = make_session_factory(make_engine(args.database_url))
@@ -105,7 +106,7 @@ def main() -> None:
     print(f"{total} orders; baseline median {statistics.median(base):.2f} ms", flush=True)
     print(f"{'case':<44} {'median ms':>10} {'max ms':>9} {'x base':>7}")
     for name, func in cases.items():
-        if args.only and args.only not in name:
+        if (args.only and args.only not in name) or (args.skip and args.skip in name):
             continue
         func()
         samples = timings(func, args.repeat)

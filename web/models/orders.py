@@ -160,6 +160,8 @@ Index(
     "ix_orders_warehouse_queue",
     Order.placed_at,
     Order.id,
+    Order.payment_state,
+    Order.grand_total,
     postgresql_where=_waiting,
     sqlite_where=_waiting,
 )
@@ -168,6 +170,8 @@ Index(
     Order.shipping_mode_id,
     Order.placed_at,
     Order.id,
+    Order.payment_state,
+    Order.grand_total,
     postgresql_where=_waiting,
     sqlite_where=_waiting,
 )

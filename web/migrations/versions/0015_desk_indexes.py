@@ -58,8 +58,10 @@ def upgrade() -> None:
     op.create_index(
         "ix_orders_placed_day", "orders", ["placed_at", "commercial_state", "grand_total"]
     )
-    _partial("ix_orders_warehouse_queue", ["placed_at", "id"], _WAITING)
-    _partial("ix_orders_warehouse_mode", ["shipping_mode_id", "placed_at", "id"], _WAITING)
+    # Payment state and total too: the queue is counted from the index alone.
+    paid = ["payment_state", "grand_total"]
+    _partial("ix_orders_warehouse_queue", ["placed_at", "id", *paid], _WAITING)
+    _partial("ix_orders_warehouse_mode", ["shipping_mode_id", "placed_at", "id", *paid], _WAITING)
     for name, where in _FLAGS.items():
         _partial(f"ix_orders_{name}_updated", ["updated_at", "id"], where)
     search_index.create(op.get_bind())
