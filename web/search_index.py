@@ -169,9 +169,17 @@ _SOURCES = (
 # --- Schema ----------------------------------------------------------------------------------
 
 
+SORT_BY_NUMBER = "ix_orders_sort_number"
+"""The order list sorted by number (shorter first: "#999" before "#1000"), an expression index
+the models cannot describe, made here with the search's."""
+
+
 def create(connection: Connection) -> None:
     """Create the index of every source and fill it from the rows already there."""
     dialect = connection.dialect
+    connection.exec_driver_sql(
+        f"CREATE INDEX IF NOT EXISTS {SORT_BY_NUMBER} ON orders (length(number), number, id)"
+    )
     if dialect.name == "postgresql":
         connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for source in _SOURCES:
@@ -208,6 +216,7 @@ def create(connection: Connection) -> None:
 
 def drop(connection: Connection) -> None:
     """Remove what create() made (the pg_trgm extension stays: others may use it)."""
+    connection.exec_driver_sql(f"DROP INDEX IF EXISTS {SORT_BY_NUMBER}")
     for source in _SOURCES:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"DROP INDEX IF EXISTS {source.name}")
@@ -248,4 +257,6 @@ def is_search_object(name: str | None) -> bool:
     """Whether a table or index is this module's (FTS5 tables and their shadow tables
     included), for schema comparisons that know only the models."""
     names = {source.name for source in _SOURCES}
-    return name is not None and (name in names or name.rsplit("_", 1)[0] in names)
+    return name is not None and (
+        name in names or name.rsplit("_", 1)[0] in names or name == SORT_BY_NUMBER
+    )

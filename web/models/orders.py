@@ -187,6 +187,8 @@ Index(
     Order.needs_review,
 )
 Index("ix_orders_placed_day", Order.placed_at, Order.commercial_state, Order.grand_total)
+# The list sorted by total (by number: web/search_index.py).
+Index("ix_orders_sort_total", Order.grand_total, Order.id)
 for _name, _flag in (
     ("on_hold", Order.on_hold.is_(True)),
     ("needs_mapping", Order.needs_mapping.is_(True)),

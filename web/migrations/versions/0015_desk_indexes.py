@@ -60,6 +60,7 @@ def upgrade() -> None:
     )
     # Payment state and total too: the queue is counted from the index alone.
     paid = ["payment_state", "grand_total"]
+    op.create_index("ix_orders_sort_total", "orders", ["grand_total", "id"])
     _partial("ix_orders_warehouse_queue", ["placed_at", "id", *paid], _WAITING)
     _partial("ix_orders_warehouse_mode", ["shipping_mode_id", "placed_at", "id", *paid], _WAITING)
     for name, where in _FLAGS.items():
@@ -73,6 +74,7 @@ def downgrade() -> None:
         op.drop_index(f"ix_orders_{name}_updated", table_name="orders")
     op.drop_index("ix_orders_warehouse_mode", table_name="orders")
     op.drop_index("ix_orders_warehouse_queue", table_name="orders")
+    op.drop_index("ix_orders_sort_total", table_name="orders")
     op.drop_index("ix_orders_placed_day", table_name="orders")
     op.drop_index("ix_orders_state_counts", table_name="orders")
     op.create_index(
