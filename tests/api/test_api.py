@@ -39,7 +39,7 @@ from web.models.enums import (
     TransactionKind,
 )
 from web.models.orders import Order
-from web.services import users
+from web.services import order_queries, users
 from web.views import api_schema
 
 TokenFor = Callable[..., str]
@@ -338,6 +338,20 @@ def test_pagination(api: Api, catalogue: dict[str, Order]) -> None:
         page = answer["next_page"]
     assert sorted(collected) == sorted(o.id for o in catalogue.values())
     assert api.get("/orders", per_page=100).get_json()["per_page"] == 100
+    assert first["total_capped"] is False
+
+
+def test_pagination_past_the_counted_orders(
+    api: Api, catalogue: dict[str, Order], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(order_queries, "COUNT_CAP", 3)
+    first = api.get("/orders", per_page=2).get_json()
+    assert (first["total"], first["total_capped"], first["next_page"]) == (3, True, 2)
+    last = api.get("/orders", per_page=2, page=3).get_json()
+    assert [o["id"] for o in last["orders"]] == ids(catalogue, "b1")
+    assert (last["total_capped"], last["next_page"]) == (True, None)
+    beyond = api.get("/orders", per_page=2, page=4).get_json()
+    assert (beyond["orders"], beyond["next_page"]) == ([], None)
 
 
 # --- One order -----------------------------------------------------------------------------

@@ -16,16 +16,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tests.conftest import reset_schema, separate_database_url
+from web import search_index
 from web.db import make_engine
 from web.migrate import downgrade, upgrade
 from web.models import Base, Document, InboxEvent, Order, OrderEvent, OutboxMessage, Shop
 from web.models.enums import DocumentKind, DocumentState, Platform
 
 
+# SQLite's reflection skips web/search_index.py's index on length(number), with this warning.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_models_and_migrations_agree(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "render_as_batch": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "render_as_batch": True,
+                # The search index is raw SQL (web/search_index.py), not the models'.
+                "include_name": lambda name, kind, parent: not search_index.is_search_object(name),
+            },
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"

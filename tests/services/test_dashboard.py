@@ -126,6 +126,16 @@ def test_orders_per_day_other_time_zone(db_session: Session) -> None:
     assert [(day.date.day, day.count) for day in series] == [(1, 1), (2, 0)]
 
 
+def test_orders_per_day_in_a_zone_half_an_hour_off_utc(db_session: Session) -> None:
+    shop = make_shop(db_session)
+    make_order(db_session, shop, placed_at=at(1, 18, 20))  # 23:50 in Kolkata
+    make_order(db_session, shop, placed_at=at(1, 18, 40))  # 00:10 the next day
+
+    series = orders_per_day(db_session, days=2, today=dt.date(2026, 3, 2), tz="Asia/Kolkata")
+
+    assert [(day.date.day, day.count) for day in series] == [(1, 1), (2, 1)]
+
+
 def test_orders_per_day_leaves_cancelled_orders_out_of_revenue(db_session: Session) -> None:
     shop = make_shop(db_session)
     make_order(db_session, shop, placed_at=at(2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from web import search_index
 from web.db import make_engine
 from web.models import Base
 
@@ -42,6 +43,7 @@ def run_migrations_online() -> None:
             render_as_batch=True,
             compare_type=True,
             compare_server_default=False,
+            include_name=lambda name, kind, parent: not search_index.is_search_object(name),
         )
         with context.begin_transaction():
             context.run_migrations()

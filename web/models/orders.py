@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     false,
     true,
 )
@@ -46,7 +47,6 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "external_id"),
         Index("ix_orders_placed_at", "placed_at"),
-        Index("ix_orders_states", "commercial_state", "fulfilment_state", "payment_state"),
         CheckConstraint("grand_total >= 0", name="grand_total_not_negative"),
     )
 
@@ -143,6 +143,65 @@ class Order(Base):
 
     def __repr__(self) -> str:
         return f"<Order {self.number} shop={self.shop_id}>"
+
+
+# The warehouse's queue (order_state.ready_to_prepare_clause implies this), oldest first.
+WAREHOUSE_STATES = (
+    FulfilmentState.UNFULFILLED,
+    FulfilmentState.IN_PREPARATION,
+    FulfilmentState.PARTIALLY_SHIPPED,
+)
+_waiting = and_(
+    Order.commercial_state == CommercialState.VALIDATED,
+    Order.on_hold.is_(false()),
+    Order.fulfilment_state.in_(WAREHOUSE_STATES),
+)
+Index(
+    "ix_orders_warehouse_queue",
+    Order.placed_at,
+    Order.id,
+    Order.payment_state,
+    Order.grand_total,
+    postgresql_where=_waiting,
+    sqlite_where=_waiting,
+)
+Index(
+    "ix_orders_warehouse_mode",
+    Order.shipping_mode_id,
+    Order.placed_at,
+    Order.id,
+    Order.payment_state,
+    Order.grand_total,
+    postgresql_where=_waiting,
+    sqlite_where=_waiting,
+)
+# The dashboard: counts per state read from an index only, orders per day over a date range,
+# and each "needs attention" list newest first.
+Index(
+    "ix_orders_state_counts",
+    Order.commercial_state,
+    Order.fulfilment_state,
+    Order.payment_state,
+    Order.on_hold,
+    Order.needs_mapping,
+    Order.needs_review,
+)
+Index("ix_orders_placed_day", Order.placed_at, Order.commercial_state, Order.grand_total)
+# The list sorted by total (by number: web/search_index.py).
+Index("ix_orders_sort_total", Order.grand_total, Order.id)
+for _name, _flag in (
+    ("on_hold", Order.on_hold.is_(True)),
+    ("needs_mapping", Order.needs_mapping.is_(True)),
+    ("needs_review", Order.needs_review.is_(True)),
+    ("totals_mismatch", Order.computed_total.is_not(None)),
+):
+    Index(
+        f"ix_orders_{_name}_updated",
+        Order.updated_at,
+        Order.id,
+        postgresql_where=_flag,
+        sqlite_where=_flag,
+    )
 
 
 class OrderLine(Base):

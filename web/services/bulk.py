@@ -48,7 +48,7 @@ DELIVER_JOB = "orders.bulk_deliver"
 INVOICE_JOB = "orders.bulk_invoice"
 KINDS = (ACTION_JOB, COMMENT_JOB, EXPORT_JOB, DELIVER_JOB, INVOICE_JOB)
 
-MAX_SELECTION = 10_000
+MAX_SELECTION = order_queries.COUNT_CAP  # the list counts as far as "all matching" reaches
 # The outcome lists at most this many refused orders; the count covers them all.
 MAX_REFUSALS_SHOWN = 200
 # "pdf": the selected orders' delivery notes, printed as one PDF.

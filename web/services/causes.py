@@ -12,6 +12,7 @@ from typing import Any
 from web.connectors.base import (
     AuthFailed,
     BadPayload,
+    ConnectorError,
     InvalidSignature,
     NotFoundAtShop,
     PermanentError,
@@ -43,8 +44,10 @@ FAILURE_KINDS = frozenset(
 
 
 def cause_of(exc: Exception) -> tuple[str, dict[str, Any]]:
-    """The cause kind and parameters for a connector error."""
+    """The cause kind and parameters for a connector error ("failed" for any other error)."""
     detail = f"{type(exc).__name__}: {exc}"[:DETAIL_MAX_LENGTH]
+    if not isinstance(exc, ConnectorError):
+        return "failed", {"detail": detail}
     if isinstance(exc, RateLimited):
         return "rate_limited", {"retry_after": exc.retry_after, "detail": detail}
     if isinstance(exc, PlatformUnavailable):

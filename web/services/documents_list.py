@@ -33,10 +33,10 @@ from web.models import Document, Job, Shop
 from web.models.enums import DocumentKind, DocumentState, JobState
 from web.models.orders import Order
 from web.private_files import open_private
+from web.search_index import folded
 from web.services import paging
 from web.services.bulk import MAX_REFUSALS_SHOWN
 from web.services.errors import NotFound, ValidationFailed
-from web.services.order_queries import folded
 from web.services.paging import Page
 from web.textfold import fold_text
 

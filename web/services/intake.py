@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, case, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from web import aws, queue
@@ -387,6 +388,15 @@ def process_event(
         _retry_later(event, exc)
         return event.state
     except ConnectorError as exc:
+        _retry_later(event, exc)
+        return event.state
+    except (OperationalError, InterfaceError):
+        raise  # the database itself is out of reach: nothing can be written, the event waits
+    except Exception as exc:
+        # A defect or a body nobody foresaw: its changes are rolled back with the savepoint and
+        # this event waits for its retry (parked after MAX_ATTEMPTS), instead of being tried
+        # first on every pass and holding back every event behind it.
+        log.exception("inbox event %s could not be applied", event.id)
         _retry_later(event, exc)
         return event.state
     event.state = InboxState.PROCESSED
@@ -1051,7 +1061,10 @@ def _show_payment_summary(
     shown = {tx.kind: tx.amount for tx in order.transactions if _is_provisional(tx)}
     changed = shown != missing
     if changed:
-        _drop_provisional(order)
+        if _drop_provisional(order):
+            # The rows replaced keep their external ids (unique per order): delete them
+            # first, as the flush would insert the new ones before deleting the old.
+            session.flush()
         for kind, amount in missing.items():
             order.transactions.append(
                 Transaction(

@@ -13,29 +13,24 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     SQLColumnExpression,
-    String,
     and_,
-    exists,
     func,
-    or_,
     select,
 )
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, joinedload, selectinload
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
+from web import search_index
 from web.models import Comment, OrderEvent, Shipment, Shop
 from web.models.customers import Customer
 from web.models.enums import CommercialState, FulfilmentState, PaymentState
-from web.models.orders import Order, OrderLine
+from web.models.orders import Order
+from web.search_index import folded
 from web.services import paging
 from web.services.errors import NotFound
 from web.services.order_state import ready_to_prepare_clause
 from web.services.paging import Page
-from web.textfold import ACCENT_FOLDS as _ACCENT_FOLDS
-from web.textfold import LIGATURES as _LIGATURES
-from web.textfold import SQLITE_FOLD_FUNCTION, fold_text
+from web.textfold import fold_text
 
 DESK_TZ = ZoneInfo("Europe/Paris")
 DEFAULT_SORT = "-placed_at"
@@ -43,6 +38,8 @@ SORTS = ("placed_at", "-placed_at", "number", "-number", "total", "-total", "cus
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 MAX_QUERY_LENGTH = 200
+COUNT_CAP = 10_000
+"""The list counts its orders up to this many; past it, it says "more than"."""
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -196,75 +193,23 @@ def filters_to_args(filters: OrderFilters) -> dict[str, str]:
 # --- Search ----------------------------------------------------------------------------------
 
 
-class folded(FunctionElement[str]):
-    """SQL lower() that also strips accents, the same on SQLite and PostgreSQL."""
-
-    type = String()
-    name = "folded"
-    inherit_cache = True
-
-
-@compiles(folded)
-def _compile_folded(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
-    argument = compiler.process(element.clauses, **kw)
-    # Upper-case letters are listed too: lower() under a C locale leaves non-ASCII ones alone.
-    accented = "".join(_ACCENT_FOLDS.values())
-    plain = "".join(base * len(letters) for base, letters in _ACCENT_FOLDS.items())
-    sql = f"translate(lower({argument}), '{accented}{accented.upper()}', '{plain}{plain}')"
-    for ligature, spelled in _LIGATURES.items():
-        for char in (ligature, ligature.upper()):
-            sql = f"replace({sql}, '{char}', '{spelled}')"
-    return sql
-
-
-@compiles(folded, "sqlite")
-def _compile_folded_sqlite(element: folded, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"{SQLITE_FOLD_FUNCTION}({compiler.process(element.clauses, **kw)})"
-
-
 def _billing(key: str) -> ColumnElement[str]:
     return func.coalesce(Order.billing_address[key].as_string(), "")
 
 
-def _haystack() -> ColumnElement[str]:
-    # Fields joined by a space: terms never contain one, so no term can match across two fields.
-    parts: list[SQLColumnExpression[Any]] = [
-        Order.number,
-        Order.external_id,
-        Order.email,
-        _billing("first_name"),
-        _billing("last_name"),
-        _billing("company"),
-        func.coalesce(Customer.first_name, ""),
-        func.coalesce(Customer.last_name, ""),
-        func.coalesce(Customer.email, ""),
-    ]
-    joined = parts[0]
-    for part in parts[1:]:
-        joined = joined + " " + part
-    return folded(joined)
-
-
-def _search_clause(q: str) -> ColumnElement[bool] | None:
+def _search_clause(dialect: Dialect, q: str) -> ColumnElement[bool] | None:
     terms = [fold_text(term) for term in q.split()]
     if not terms:
         return None
-    haystack = _haystack()
-    clauses = []
-    for term in terms:
-        sku_matches = exists().where(
-            OrderLine.order_id == Order.id,
-            folded(OrderLine.sku).contains(term, autoescape=True),
-        )
-        clauses.append(or_(haystack.contains(term, autoescape=True), sku_matches))
-    return and_(*clauses)
+    # Each term in one of the order's searched texts (web/search_index.py), from its index.
+    return and_(*(Order.id.in_(search_index.order_ids_matching(dialect, term)) for term in terms))
 
 
 def _local_day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=DESK_TZ).astimezone(dt.UTC)
 
 
-def _where(filters: OrderFilters) -> list[ColumnElement[bool]]:
+def _where(filters: OrderFilters, dialect: Dialect) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if filters.shop:
         clauses.append(Order.shop.has(Shop.key == filters.shop))
@@ -290,7 +235,7 @@ def _where(filters: OrderFilters) -> list[ColumnElement[bool]]:
     if filters.number:
         clauses.append(Order.number == filters.number)
     if filters.q:
-        search = _search_clause(filters.q)
+        search = _search_clause(dialect, filters.q)
         if search is not None:
             clauses.append(search)
     return clauses
@@ -317,17 +262,16 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
     return [column.desc() if descending else column.asc() for column in columns]
 
 
-def _statement(filters: OrderFilters) -> Select[Order]:
-    return (
-        select(Order)
-        .outerjoin(Customer, Order.customer_id == Customer.id)
-        .where(*_where(filters))
-        .order_by(*_order_by(filters.sort if filters.sort in SORTS else DEFAULT_SORT))
-    )
+def _statement(session: Session, filters: OrderFilters) -> Select[Order]:
+    sort = filters.sort if filters.sort in SORTS else DEFAULT_SORT
+    statement = select(Order)
+    if sort.lstrip("-") == "customer":
+        statement = statement.outerjoin(Customer, Order.customer_id == Customer.id)
+    return statement.where(*_where(filters, session.get_bind().dialect)).order_by(*_order_by(sort))
 
 
-def _count(statement: Select[Order]) -> Select[int]:
-    matching = statement.with_only_columns(Order.id).order_by(None).subquery()
+def _count(statement: Select[Order], cap: int | None = None) -> Select[int]:
+    matching = statement.with_only_columns(Order.id).order_by(None).limit(cap).subquery()
     return select(func.count()).select_from(matching)
 
 
@@ -335,18 +279,24 @@ def search_orders(
     session: Session, filters: OrderFilters, *, with_lines: bool = False
 ) -> Page[Order]:
     """Return one page of the orders matching the filters, with shop and customer loaded."""
-    statement = _statement(filters)
-    total = session.scalar(_count(statement)) or 0
+    statement = _statement(session, filters)
+    # Counting a million rows on every page is what made the desk slow: past COUNT_CAP the
+    # list says "more than" and pages on while a next page has orders.
+    total = session.scalar(_count(statement, COUNT_CAP + 1)) or 0
+    capped = total > COUNT_CAP
     per_page = min(max(filters.per_page, 1), MAX_PER_PAGE)
-    # A page past the end (a stale link after filtering) shows the last page.
-    page = min(max(filters.page, 1), paging.page_count(total, per_page))
+    page = max(filters.page, 1)
+    if not capped:
+        # A page past the end (a stale link after filtering) shows the last page.
+        page = min(page, paging.page_count(total, per_page))
     items = session.scalars(
         statement.options(selectinload(Order.shop), selectinload(Order.customer))
         .options(*([selectinload(Order.lines)] if with_lines else []))
-        .limit(per_page)
+        .limit(per_page + 1)
         .offset((page - 1) * per_page)
     ).all()
-    return Page(list(items), total, page, per_page)
+    more = len(items) > per_page if capped else None
+    return Page(list(items[:per_page]), min(total, COUNT_CAP), page, per_page, more=more)
 
 
 def get_order(session: Session, order_id: int) -> Order:
@@ -381,7 +331,7 @@ def matching_ids(session: Session, filters: OrderFilters, upto: int | None = Non
 
     With `upto`, only the orders up to that id: those the list showed when it was read.
     """
-    statement = _statement(filters)
+    statement = _statement(session, filters)
     if upto is not None:
         statement = statement.where(Order.id <= upto)
     return list(session.scalars(statement.with_only_columns(Order.id)))
@@ -389,7 +339,7 @@ def matching_ids(session: Session, filters: OrderFilters, upto: int | None = Non
 
 def count_matching(session: Session, filters: OrderFilters, upto: int) -> int:
     """Count the orders matching the filters whose id is at most `upto`."""
-    return session.scalar(_count(_statement(filters).where(Order.id <= upto))) or 0
+    return session.scalar(_count(_statement(session, filters).where(Order.id <= upto))) or 0
 
 
 def newest_order_id(session: Session) -> int:
@@ -399,4 +349,4 @@ def newest_order_id(session: Session) -> int:
 
 def count_newer(session: Session, filters: OrderFilters, after_id: int) -> int:
     """Count the orders matching the filters whose id is above the watermark."""
-    return session.scalar(_count(_statement(filters).where(Order.id > after_id))) or 0
+    return session.scalar(_count(_statement(session, filters).where(Order.id > after_id))) or 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, false, literal, or_
 from sqlalchemy.orm import Session
 
 from web.i18n import N_
@@ -23,7 +23,7 @@ from web.models.enums import (
     TransactionKind,
     TransactionStatus,
 )
-from web.models.orders import Order, Transaction
+from web.models.orders import WAREHOUSE_STATES, Order, Transaction
 from web.services.errors import InvalidTransition, ValidationFailed
 from web.services.timeline import Actor, record_event
 
@@ -33,11 +33,7 @@ REASON_MAX_LENGTH = 500
 PAID_KINDS = frozenset({TransactionKind.CAPTURE, TransactionKind.SALE})
 SHIPPED_STATES = frozenset({FulfilmentState.SHIPPED, FulfilmentState.DELIVERED})
 ANY_SHIPPED_STATES = SHIPPED_STATES | {FulfilmentState.PARTIALLY_SHIPPED}
-PREPARABLE_STATES = (
-    FulfilmentState.UNFULFILLED,
-    FulfilmentState.IN_PREPARATION,
-    FulfilmentState.PARTIALLY_SHIPPED,
-)
+PREPARABLE_STATES = WAREHOUSE_STATES
 
 # Forward moves a shipment may cause; preparation has its own action.
 FULFILMENT_MOVES: dict[FulfilmentState, frozenset[FulfilmentState]] = {
@@ -226,11 +222,17 @@ def is_ready_to_prepare(order: Order) -> bool:
 
 def ready_to_prepare_clause() -> ColumnElement[bool]:
     """Build the WHERE clause equivalent to is_ready_to_prepare over Order columns."""
+    # The states written into the SQL, not bound: SQLite uses the warehouse queue's partial
+    # indexes (ix_orders_warehouse_*) only for a WHERE that repeats their own terms.
+    commercial_type, fulfilment_type = Order.commercial_state.type, Order.fulfilment_state.type
     return and_(
-        Order.commercial_state == CommercialState.VALIDATED,
+        Order.commercial_state
+        == literal(CommercialState.VALIDATED, commercial_type, literal_execute=True),
         or_(Order.payment_state == PaymentState.PAID, Order.grand_total == ZERO),
         Order.on_hold.is_(false()),
-        Order.fulfilment_state.in_(PREPARABLE_STATES),
+        Order.fulfilment_state.in_(
+            [literal(state, fulfilment_type, literal_execute=True) for state in PREPARABLE_STATES]
+        ),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 MAX_ID = 2_147_483_647
@@ -24,6 +24,12 @@ class Page(Generic[T]):
     total: int
     page: int
     per_page: int
+    more: bool | None = field(default=None, kw_only=True)
+    """Set when `total` is a floor (a capped count): whether a next page has items."""
+
+    @property
+    def capped(self) -> bool:
+        return self.more is not None
 
     @property
     def pages(self) -> int:
@@ -35,7 +41,7 @@ class Page(Generic[T]):
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        return self.more if self.more is not None else self.page < self.pages
 
 
 def page_count(total: int, per_page: int) -> int:

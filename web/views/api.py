@@ -409,13 +409,14 @@ def order_list() -> ResponseReturnValue:
     filters = _list_filters(request.args)
     found = order_queries.search_orders(db(), filters)
     # The desk shows the last page for a page past the end; a client paging on wants none.
-    orders = found.items if filters.page <= found.pages else []
+    orders = found.items if filters.page == found.page else []
     return jsonify(
         orders=[_summary(order) for order in orders],
         page=filters.page,
         per_page=found.per_page,
         total=found.total,
-        next_page=filters.page + 1 if filters.page < found.pages else None,
+        total_capped=found.capped,
+        next_page=filters.page + 1 if orders and found.has_next else None,
     )
 
 

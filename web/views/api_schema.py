@@ -446,7 +446,17 @@ ORDER_PAGE = _object(
         "orders": {"type": "array", "items": _ref("OrderSummary")},
         "page": {**INTEGER, "minimum": 1},
         "per_page": {**INTEGER, "minimum": 1, "maximum": order_queries.MAX_PER_PAGE},
-        "total": {**INTEGER, "minimum": 0, "description": "Orders matching the filters"},
+        "total": {
+            **INTEGER,
+            "minimum": 0,
+            "maximum": order_queries.COUNT_CAP,
+            "description": "Orders matching the filters, counted up to "
+            f"{order_queries.COUNT_CAP:,}; past it, total_capped is true",
+        },
+        "total_capped": {
+            "type": "boolean",
+            "description": "More orders match than total says: page on until next_page is null",
+        },
         "next_page": _nullable({**INTEGER, "description": "null on the last page"}),
     }
 )
@@ -737,7 +747,7 @@ LIST_PARAMETERS = [
     _query(
         "q",
         {"type": "string", "maxLength": order_queries.MAX_QUERY_LENGTH},
-        "Words to find in number, customer, e-mail, company or SKU",
+        "Words to find in number, customer, e-mail, company, SKU or tracking number",
     ),
     _query("sort", _enum(order_queries.SORTS), "Sort order; '-' means descending"),
     _query(

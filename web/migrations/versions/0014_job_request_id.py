@@ -1,7 +1,7 @@
 """Jobs remember the request that queued them: the worker's log lines carry its id
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0012 (there is no 0013)
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-# 0013 is helper "desk"'s: the lead sets this to "0013" when both branches are merged.
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
