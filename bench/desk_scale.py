@@ -56,12 +56,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import datagen  # noqa: E402
+from _common import fresh_postgres_database, throwaway_postgres  # noqa: E402
 from _report import Report, full_mode  # noqa: E402
-
-try:  # bench/_common.py holds them once perf-bench is merged; webhook_intake.py before
-    from _common import fresh_postgres_database, throwaway_postgres  # noqa: E402
-except ImportError:
-    from webhook_intake import fresh_postgres_database, throwaway_postgres  # noqa: E402
 
 from web import crypto  # noqa: E402
 from web.app import create_app  # noqa: E402
