@@ -15,8 +15,6 @@ one's messages over in a second.
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import random
 import signal
@@ -35,24 +33,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import migrate, reset_schema, separate_database_url, wait_until
 from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.reliability.conftest import drill_size
+from tests.reliability.woocommerce import Applied, add_orders, applied, create_shop, receive
 from web.db import make_engine
 from web.models import (
     Comment,
     InboxEvent,
     Order,
-    OrderEvent,
     OrderLine,
     OutboxMessage,
-    Shop,
     Transaction,
-    utcnow,
 )
 from web.models.enums import CommentVisibility, InboxState, OutboxState
-from web.services import comments, intake, shops, sync
+from web.services import comments, sync
 from web.services.timeline import Actor
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-company-bundle.json"
 
 KILLS = drill_size(3, 30)
 # Orders already on the desk (each gets customer notes to push) and orders still in the inbox.
@@ -81,24 +76,6 @@ def database(tmp_path: Path) -> Iterator[str]:
     engine.dispose()
     migrate(url)
     yield url
-
-
-def _shop_order(emulator: WooCommerceEmulator, number: int) -> str:
-    payload = copy.deepcopy(json.loads(FIXTURE.read_text()))
-    payload["id"] = number
-    payload["number"] = str(number)
-    payload["status"] = "processing"
-    return emulator.add_order(payload)
-
-
-def _receive(
-    sessions: sessionmaker[Session], emulator: WooCommerceEmulator, ids: list[str]
-) -> None:
-    with sessions.begin() as session:
-        shop = session.scalars(select(Shop)).one()
-        for external_id in ids:
-            body, headers = emulator.webhook("order.created", external_id)
-            intake.receive_webhook(session, shop, body, headers)
 
 
 def _backlog(sessions: sessionmaker[Session]) -> Backlog:
@@ -201,22 +178,11 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
     engine = make_engine(database)
     sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
     with WooCommerceEmulator() as emulator:
-        desk_ids = [_shop_order(emulator, 7000 + n) for n in range(DESK_ORDERS)]
-        inbox_ids = [_shop_order(emulator, 8000 + n) for n in range(INBOX_ORDERS)]
-        with sessions.begin() as session:
-            shop = shops.create_shop(
-                session,
-                "woocommerce",
-                "Thés & Fonte",
-                emulator.base_url,
-                api_key=emulator.consumer_key,
-                api_secret=emulator.consumer_secret,
-                webhook_secret=emulator.webhook_secret,
-            )
-            # No reconciliation poll during the drill: the inbox holds all there is to apply.
-            sync.cursor_for(session, shop).last_run_at = utcnow()
+        desk_ids = add_orders(emulator, 7000, DESK_ORDERS)
+        inbox_ids = add_orders(emulator, 8000, INBOX_ORDERS)
+        create_shop(sessions, emulator)
         # The desk's orders, applied here; their reference lines and payments.
-        _receive(sessions, emulator, desk_ids)
+        receive(sessions, emulator, desk_ids)
         sync.process_pending(sessions)
         with sessions.begin() as session:
             for order in session.scalars(select(Order)):
@@ -236,7 +202,7 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
                 .join(Order)
                 .where(Order.external_id == desk_ids[0])
             )
-        _receive(sessions, emulator, inbox_ids)
+        receive(sessions, emulator, inbox_ids)
         notes = DESK_ORDERS * NOTES_PER_ORDER
         for _ in range(notes):
             emulator.slow_next(NOTE_HOLD_SECONDS, path_contains="/notes", method="POST")
@@ -264,42 +230,11 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
 
         with sessions() as session:
             states = Counter(session.scalars(select(InboxEvent.state)))
-            orders = Counter(session.scalars(select(Order.external_id)))
-            received = Counter(
-                session.scalars(
-                    select(Order.external_id)
-                    .join(OrderEvent, OrderEvent.order_id == Order.id)
-                    .where(OrderEvent.kind == "order.received")
-                )
-            )
-            lines = dict(
-                session.execute(
-                    select(Order.external_id, func.count(OrderLine.id))
-                    .join(OrderLine)
-                    .group_by(Order.external_id)
-                ).all()
-            )
-            payments = dict(
-                session.execute(
-                    select(Order.external_id, func.count(Transaction.id))
-                    .outerjoin(Transaction)
-                    .group_by(Order.external_id)
-                ).all()
-            )
+            inbox = applied(session, desk_ids + inbox_ids, expected_lines, expected_payments)
             messages = Counter(session.scalars(select(OutboxMessage.state)))
             texts = list(session.execute(select(Order.external_id, Comment.text).join(Order)))
     engine.dispose()
 
-    shop_orders = desk_ids + inbox_ids
-    lost_events = sum(1 for ext in shop_orders if orders[ext] == 0 or received[ext] == 0)
-    duplicated_events = sum(
-        max(0, orders[ext] - 1)
-        + max(0, received[ext] - 1)
-        + (lines.get(ext) != expected_lines)
-        + (payments.get(ext) != expected_payments)
-        for ext in shop_orders
-        if orders[ext]
-    )
     at_shop = Counter(
         (order_id, note["note"]) for order_id, found in emulator.notes.items() for note in found
     )
@@ -310,8 +245,9 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
     print(
         f"\ndrill 8 (seed {SEED}): {KILLS} SIGKILLs ({kills_in_pushes} with pushes open, "
         f"{kills_in_inbox} with inbox events open) in {elapsed:.1f} s; "
-        f"{len(shop_orders)} orders ({INBOX_ORDERS} through the worker's inbox), "
-        f"{len(texts)} notes pushed; inbox: lost {lost_events}, duplicated {duplicated_events}; "
+        f"{DESK_ORDERS + INBOX_ORDERS} orders ({INBOX_ORDERS} through the worker's inbox), "
+        f"{len(texts)} notes pushed; inbox: lost {inbox.lost}, duplicated {inbox.duplicated}, "
+        f"half-written {inbox.half_written}; "
         f"outbox: lost {lost_notes}, duplicated {duplicated_notes}"
     )
     output = "".join(p.read_text() for p in sorted(tmp_path.glob("worker-*.log")))
@@ -319,7 +255,7 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
     assert len(texts) == DESK_ORDERS * NOTES_PER_ORDER
     assert set(states) == {InboxState.PROCESSED}, states
     assert set(messages) == {OutboxState.SENT}, messages
-    assert (lost_events, duplicated_events) == (0, 0)
+    assert inbox == Applied(lost=0, duplicated=0, half_written=0)
     assert (lost_notes, duplicated_notes) == (0, 0)
     assert sum(at_shop.values()) == len(texts)
     # The drill is only a drill if the kills cut into work under way.
