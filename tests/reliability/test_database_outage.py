@@ -46,7 +46,7 @@ pytestmark = pytest.mark.skipif(
     reason="PostgreSQL only: SQLite is a file inside the app's own processes, no server to stop",
 )
 
-DELIVERIES = drill_size(40, 400)
+DELIVERIES = drill_size(24, 400)
 SENDERS = 4
 # The outage lasts at least this long, and until this many deliveries were refused.
 OUTAGE_SECONDS = 1.5
@@ -64,7 +64,7 @@ class Cluster:
         self.workdir.chmod(0o755)  # the postgres user must reach its data folder
         self.data = self.workdir / "data"
         self.port = free_port()
-        self.url = ""
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/comptoir_test"
 
     def start(self) -> None:
         done = subprocess.run(
@@ -73,7 +73,7 @@ class Cluster:
             text=True,
             check=True,
         )
-        self.url = done.stdout.strip()
+        assert done.stdout.strip() == self.url
 
     def stop_fast(self) -> None:
         """Stop as an operator would for a restart: sessions ended, transactions rolled back."""
@@ -97,9 +97,9 @@ class Cluster:
 
 @pytest.fixture()
 def cluster() -> Iterator[Cluster]:
+    """Not started yet: the test starts it (and again after stopping it)."""
     cluster = Cluster()
     try:
-        cluster.start()
         yield cluster
     finally:
         cluster.remove()
@@ -162,36 +162,40 @@ class Senders:
 def test_postgresql_stopped_and_started_during_intake_loses_and_duplicates_nothing(
     cluster: Cluster, encryption_key: str, tmp_path: Path
 ) -> None:
-    migrate(cluster.url)
-    engine = make_engine(cluster.url)
-    sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = server_env(cluster.url, tmp_path, encryption_key, APP_LOG_FORMAT="text")
+    logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("web", "worker")}
+    gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"]
+    launched = time.monotonic()
+    # gunicorn imports the app while the cluster starts: it needs the database only to answer.
+    web = subprocess.Popen(
+        [*gunicorn, "--bind", f"127.0.0.1:{port}", "web.wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=logs["web"],
+        stderr=subprocess.STDOUT,
+    )
+    worker: subprocess.Popen[bytes] | None = None
     with WooCommerceEmulator() as emulator:
-        ids = add_orders(emulator, 5000, DELIVERIES)
-        shop_key = create_shop(sessions, emulator)
-        deliveries = [emulator.webhook("order.created", external_id) for external_id in ids]
-        engine.dispose()  # the test's own connections must not outlive the server either
-
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        env = server_env(cluster.url, tmp_path, encryption_key, APP_LOG_FORMAT="text")
-        logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("web", "worker")}
-        gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"]
-        web = subprocess.Popen(
-            [*gunicorn, "--bind", f"127.0.0.1:{port}", "web.wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=logs["web"],
-            stderr=subprocess.STDOUT,
-        )
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "web.wsgi", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=logs["worker"],
-            stderr=subprocess.STDOUT,
-        )
         try:
+            cluster.start()
+            migrate(cluster.url)
+            engine = make_engine(cluster.url)
+            sessions: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+            ids = add_orders(emulator, 5000, DELIVERIES)
+            shop_key = create_shop(sessions, emulator)
+            deliveries = [emulator.webhook("order.created", external_id) for external_id in ids]
+            engine.dispose()  # the test's own connections must not outlive the server either
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "web.wsgi", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=logs["worker"],
+                stderr=subprocess.STDOUT,
+            )
             wait_for_healthz(base_url, web)
+            startup = time.monotonic() - launched
             web_processes = sorted(children_of(web.pid))
             senders = Senders(f"{base_url}/hooks/woocommerce/{shop_key}", deliveries)
             senders.start()
@@ -202,12 +206,14 @@ def test_postgresql_stopped_and_started_during_intake_loses_and_duplicates_nothi
             health = httpx.get(f"{base_url}/healthz", timeout=10)
             wait_until(
                 lambda: (
-                    senders.answers[503] >= REFUSED_DURING_OUTAGE
+                    senders.errors
+                    or senders.answers[503] >= REFUSED_DURING_OUTAGE
                     and time.monotonic() - outage_started >= OUTAGE_SECONDS
                 ),
                 30,
                 "deliveries refused during the outage",
             )
+            assert senders.errors == []
             accepted_during_outage = senders.accepted
             refused = senders.answers[503]
             cluster.start()
@@ -215,13 +221,15 @@ def test_postgresql_stopped_and_started_during_intake_loses_and_duplicates_nothi
 
             senders.join(120)
             wait_until(lambda: _open_events(cluster.url) == 0, 120, "the worker to apply all")
+            run = time.monotonic() - launched - startup
             assert httpx.get(f"{base_url}/healthz", timeout=10).status_code == 200
             # The same processes served before, during and after: nothing was restarted.
             assert web.poll() is None and worker.poll() is None
             assert sorted(children_of(web.pid)) == web_processes
         finally:
             stop(web)
-            stop(worker)
+            if worker is not None:
+                stop(worker)
             for log in logs.values():
                 log.close()
 
@@ -241,11 +249,13 @@ def test_postgresql_stopped_and_started_during_intake_loses_and_duplicates_nothi
     engine.dispose()
 
     print(
-        f"\ndrill 10: {DELIVERIES} deliveries by {SENDERS} senders, PostgreSQL down "
-        f"{outage:.1f} s; answers {dict(sorted(senders.answers.items()))} "
+        f"\ndrill 10: cluster, schema and gunicorn ready in {startup:.1f} s; "
+        f"{DELIVERIES} deliveries by {SENDERS} senders, applied in {run:.1f} s, "
+        f"PostgreSQL down {outage:.1f} s of it; "
+        f"answers {dict(sorted(senders.answers.items()))} "
         f"({refused} refused with 503 while down, {accepted_during_outage} accepted before); "
-        f"lost {inbox.lost}, duplicated {inbox.duplicated}, half-written {inbox.half_written}, "
-        f"events applied without their order {orphans}"
+        f"lost {inbox.lost}, duplicated {inbox.duplicated}, "
+        f"half-written {inbox.half_written}, events applied without their order {orphans}"
     )
     assert health.status_code == 503 and health.headers.get("Retry-After")
     assert senders.errors == []
