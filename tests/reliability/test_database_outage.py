@@ -48,6 +48,7 @@ pytestmark = pytest.mark.skipif(
 
 DELIVERIES = drill_size(24, 400)
 SENDERS = 4
+WAIT_SECONDS = drill_size(120, 900)
 # The outage lasts at least this long, and until this many deliveries were refused.
 OUTAGE_SECONDS = 1.5
 REFUSED_DURING_OUTAGE = 4
@@ -219,8 +220,8 @@ def test_postgresql_stopped_and_started_during_intake_loses_and_duplicates_nothi
             cluster.start()
             outage = time.monotonic() - outage_started
 
-            senders.join(120)
-            wait_until(lambda: _open_events(cluster.url) == 0, 120, "the worker to apply all")
+            senders.join(WAIT_SECONDS)
+            wait_until(lambda: _open_events(cluster.url) == 0, WAIT_SECONDS, "all applied")
             run = time.monotonic() - launched - startup
             assert httpx.get(f"{base_url}/healthz", timeout=10).status_code == 200
             # The same processes served before, during and after: nothing was restarted.

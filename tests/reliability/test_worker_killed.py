@@ -59,6 +59,7 @@ NOTE_HOLD_SECONDS = 0.25
 LEASE_SECONDS = 1
 # A kill comes this long after the worker said it started.
 KILL_AFTER = (0.1, 1.2)
+DRAIN_SECONDS = drill_size(60, 900)
 SEED = int(os.environ.get("DRILL_SEED") or random.randrange(1_000_000))
 
 
@@ -222,8 +223,8 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
         # The last restart: this one is left to finish the work.
         worker = forks.start(tmp_path / "worker-last.log")
         try:
-            # Far less than the default lease of two minutes: the setting must hold.
-            wait_until(lambda: _backlog(sessions) == Backlog(0, 0), 60, "the backlog to drain")
+            # Reduced: far less than the default lease of two minutes, so the setting must hold.
+            wait_until(lambda: _backlog(sessions) == Backlog(0, 0), DRAIN_SECONDS, "the drain")
         finally:
             assert forks.stop(worker) == 0
         elapsed = time.monotonic() - started
