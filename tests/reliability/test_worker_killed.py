@@ -39,6 +39,7 @@ from web.models import (
     Comment,
     InboxEvent,
     Order,
+    OrderEvent,
     OrderLine,
     OutboxMessage,
     Transaction,
@@ -88,6 +89,11 @@ def _backlog(sessions: sessionmaker[Session]) -> Backlog:
             select(func.count()).where(OutboxMessage.state.in_(open_messages))
         )
     return Backlog(int(events or 0), int(messages or 0))
+
+
+def _posted(emulator: WooCommerceEmulator) -> int:
+    """Notes the shop was asked to write so far (the held ones included)."""
+    return len(emulator.requests_to("POST", "/notes"))
 
 
 def _started(log: Path) -> None:
@@ -214,8 +220,14 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
         started = time.monotonic()
         forks.ready()
         for run in range(KILLS):
+            posted = _posted(emulator)
             pid = forks.start(tmp_path / f"worker-{run}.log")
-            time.sleep(rng.uniform(*KILL_AFTER))
+            if run % 2:
+                # Every other kill lands while the shop holds a note: the write happens, its
+                # answer is lost, and the next worker must find the note instead of writing it.
+                wait_until(lambda seen=posted: _posted(emulator) > seen, 30, "a push")
+            else:
+                time.sleep(rng.uniform(*KILL_AFTER))
             assert forks.kill(pid) == signal.SIGKILL
             cut.append(_backlog(sessions))
         # The shop finishes the writes the dead workers were waiting for.
@@ -233,6 +245,14 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
             states = Counter(session.scalars(select(InboxEvent.state)))
             inbox = applied(session, desk_ids + inbox_ids, expected_lines, expected_payments)
             messages = Counter(session.scalars(select(OutboxMessage.state)))
+            # Pushes whose answer a kill lost: the next worker found the note at the shop.
+            found_at_shop = sum(
+                1
+                for details in session.scalars(
+                    select(OrderEvent.details).where(OrderEvent.kind == "outbox.sent")
+                )
+                if details.get("written") is False
+            )
             texts = list(session.execute(select(Order.external_id, Comment.text).join(Order)))
     engine.dispose()
 
@@ -247,7 +267,8 @@ def test_a_worker_killed_again_and_again_applies_and_delivers_everything_once(
         f"\ndrill 8 (seed {SEED}): {KILLS} SIGKILLs ({kills_in_pushes} with pushes open, "
         f"{kills_in_inbox} with inbox events open) in {elapsed:.1f} s; "
         f"{DESK_ORDERS + INBOX_ORDERS} orders ({INBOX_ORDERS} through the worker's inbox), "
-        f"{len(texts)} notes pushed; inbox: lost {inbox.lost}, duplicated {inbox.duplicated}, "
+        f"{len(texts)} notes pushed ({found_at_shop} found at the shop after a kill); "
+        f"inbox: lost {inbox.lost}, duplicated {inbox.duplicated}, "
         f"half-written {inbox.half_written}; "
         f"outbox: lost {lost_notes}, duplicated {duplicated_notes}"
     )
