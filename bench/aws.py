@@ -1,13 +1,10 @@
-"""The AWS shape's two figures: cold-start imports, and intake events per second through SQS.
+"""The AWS shape: intake events per second through SQS (start-up imports: bench/startup.py).
 
-    .venv/bin/python bench/aws.py [--repeat 7] [--events 400] [--database-url URL]
+    .venv/bin/python bench/aws.py [--full] [--events N] [--sqlite-only]
 
-1. Cold start: the import of `web.wsgi` (the web Lambda: Zappa's app_function builds the app)
-   and of each handler module of sync_lambdas/ (intake, push, jobs, render, and poll and
-   maintenance once they exist), each in a fresh interpreter, median of --repeat; the
-   baseline is a bare `import flask` measured the same way in the same run. The interpreter's
-   own start is left out (Lambda pays it for every runtime alike).
-2. Intake throughput: --events signed WooCommerce `order.created` deliveries go through the
+For each database (a temporary SQLite file; in full mode also PostgreSQL, a fresh database
+next to BENCH_DATABASE_URL when set):
+intake throughput: --events signed WooCommerce `order.created` deliveries go through the
    webhook service (signature checked, inbox row stored, its id sent to the intake FIFO queue
    of a stack deployed from infra/cloudformation.json on a moto server on loopback); then
    consumers invoke sync_lambdas.intake as Lambda's event source mapping does
@@ -17,21 +14,19 @@
    The baseline, same run, same database, same kind of events: the local worker's
    `process_pending` working the same number of stored events.
 
-Figures only; the runs check their own results (every delivery made exactly one order).
+Figures only, no target; the runs check their own results (every delivery made exactly one
+order) and the script exits non-zero otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import multiprocessing
 import os
 import secrets
 import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,9 +39,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 
-import sync_lambdas  # noqa: E402
+from _common import bench_database, database_kinds  # noqa: E402
+from _report import Report, full_mode  # noqa: E402
+
 from sync_lambdas import driver, runtime  # noqa: E402
 from tests.emulators.woocommerce import WooCommerceEmulator  # noqa: E402
 from web import aws, queue  # noqa: E402
@@ -56,18 +53,6 @@ from web.models.enums import InboxState  # noqa: E402
 from web.services import intake, shops, sync  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-company-bundle.json"
-HANDLERS = [
-    "sync_lambdas.intake",
-    "sync_lambdas.push",
-    "sync_lambdas.jobs",
-    "sync_lambdas.render",
-    "sync_lambdas.poll",
-    "sync_lambdas.maintenance",
-]
-IMPORT_TIMER = (
-    "import time, importlib; t = time.perf_counter(); importlib.import_module({module!r}); "
-    "print(time.perf_counter() - t)"
-)
 
 
 def free_port() -> int:
@@ -77,48 +62,6 @@ def free_port() -> int:
 
 
 # --- 1. cold-start imports ----------------------------------------------------------------
-
-
-def written(module: str) -> bool:
-    """Whether this checkout has the handler module (the package's own folder only: an
-    editable install shared with another checkout may offer modules this one lacks)."""
-    spec = importlib.util.find_spec(module)
-    folder = Path(sync_lambdas.__file__).resolve().parent
-    return spec is not None and spec.origin is not None and Path(spec.origin).parent == folder
-
-
-def import_seconds(module: str, env: dict[str, str]) -> float:
-    """How long a fresh interpreter takes to import `module` (the interpreter's start aside)."""
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORT_TIMER.format(module=module)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"import {module} failed:\n{result.stderr}")
-    return float(result.stdout.strip().splitlines()[-1])
-
-
-def cold_starts(repeat: int, env: dict[str, str]) -> None:
-    modules = ["flask", "web.wsgi"] + [m for m in HANDLERS if written(m)]
-    medians = {}
-    for module in modules:
-        # Interleaving is not needed: each sample is its own process; one warm-up first so
-        # the first sample does not pay for compiling .pyc files.
-        import_seconds(module, env)
-        samples = [import_seconds(module, env) for _ in range(repeat)]
-        medians[module] = statistics.median(samples) * 1000
-    base = medians["flask"]
-    print(f"cold-start import, fresh interpreter, median of {repeat}:")
-    for module, ms in medians.items():
-        label = "import flask (baseline)" if module == "flask" else f"import {module}"
-        print(f"  {label:<34} {ms:8.1f} ms  {ms / base:5.1f}x")
-    missing = [m for m in HANDLERS if not written(m)]
-    if missing:
-        print(f"  (not written yet, not measured: {', '.join(missing)})")
 
 
 # --- 2. intake throughput -----------------------------------------------------------------
@@ -256,7 +199,9 @@ def local_worker(sessions: sessionmaker[Session], shop_id: int, ids: range) -> f
     return len(ids) / elapsed
 
 
-def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
+def throughput(
+    events: int, database_url: str, env: dict[str, str], report: Report, counts: list[int]
+) -> None:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     prefix = f"bench{uuid.uuid4().hex[:8]}"
@@ -305,7 +250,7 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
             check(sessions, warm, "warm-up")
             runs: dict[str, float] = {}
             notes: dict[int, str] = {}
-            phases = [("local", 0), ("sqs", 1), ("sqs", 4)]
+            phases = [("local", 0), *(("sqs", consumers) for consumers in counts)]
             for number, (kind, consumers) in enumerate(phases):
                 ids = range(base + number * events, base + (number + 1) * events)
                 backend = queue.LocalBackend() if kind == "local" else queue.SqsBackend(settings)
@@ -317,16 +262,21 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
                     rate, where = through_sqs(settings, overrides, sessions, consumers, ids)
                     runs[f"sqs{consumers}"], notes[consumers] = rate, where
         local = runs["local"]
-        dialect = database_url.split(":", 1)[0]
-        print(f"intake, {events} order.created deliveries per run, {dialect}, moto on loopback:")
-        print(f"  local worker process_pending (baseline) {local:7.1f} events/s  1.00x")
-        for consumers in (1, 4):
-            rate = runs[f"sqs{consumers}"]
-            print(
-                f"  SQS → intake Lambda, {consumers} consumer(s)     {rate:7.1f} events/s  "
-                f"{rate / local:.2f}x  ({notes[consumers]})"
+        dialect = database_url.split(":", 1)[0].split("+")[0]
+        worker = f"{dialect}: local worker process_pending, {events} events"
+        report.baseline(worker, local, "events/s")
+        for consumers in counts:
+            report.figure(
+                f"{dialect}: SQS → intake Lambda, {consumers} consumer(s)",
+                runs[f"sqs{consumers}"],
+                "events/s",
+                worker,
             )
-        print(f"  every delivery made exactly one order in each run ({3 * events} orders) OK")
+            report.note(f"{dialect}, {consumers} consumer(s): {notes[consumers]}")
+        report.target(
+            f"{dialect}: every delivery made exactly one order ({len(phases) * events} orders)",
+            True,
+        )
     finally:
         runtime.use()
         queue.configure(queue.LocalBackend())
@@ -336,16 +286,23 @@ def throughput(events: int, database_url: str, env: dict[str, str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=7, help="imports per module (0: none)")
-    parser.add_argument("--events", type=int, default=400, help="deliveries per run")
-    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument("--full", action="store_true", help="full sizes (or BENCH_FULL=1)")
+    parser.add_argument("--events", type=int, default=0, help="per run; quick 40, full 400")
+    parser.add_argument("--consumers", default="1,4", help="consumer counts, one run each")
+    parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
-
+    full = full_mode(args.full)
+    events = args.events or (400 if full else 40)
+    counts = [int(n) for n in args.consumers.split(",") if n]
+    report = Report("AWS shape: intake through SQS", full=full)
+    # Quick mode: SQLite only (a moto stack per database costs about a minute here).
+    kinds = ["sqlite"] if args.sqlite_only or not full else database_kinds()
+    if "postgresql" not in kinds:
+        report.note("PostgreSQL measured in full mode only (BENCH_FULL=1)")
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
         env.update(
             {
-                "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite",
                 "APP_SECRET_KEY": secrets.token_urlsafe(32),
                 "APP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
                 "APP_INSTANCE_PATH": f"{tmp}/instance",
@@ -355,9 +312,10 @@ def main() -> None:
             }
         )
         os.environ.update({k: env[k] for k in env if k.startswith(("AWS_", "APP_INSTANCE"))})
-        if args.repeat > 0:
-            cold_starts(args.repeat, env)
-        throughput(args.events, env["DATABASE_URL"], env)
+        for kind in kinds:
+            with bench_database(kind, tmp) as url:
+                throughput(events, url, env, report, counts)
+    sys.exit(report.finish())
 
 
 if __name__ == "__main__":

@@ -1,31 +1,41 @@
-"""Time delivery notes: render one, and issue many (number, render, store, row), then print.
+"""Delivery notes: one, and 500 as one PDF to print, against the engines alone, same run.
 
-    .venv/bin/python bench/delivery_notes.py [--count 500] [--repeat 15] [--database-url URL]
+    .venv/bin/python bench/delivery_notes.py [--full] [--count N] [--repeat N]
 
-Baselines measured in the same run, so machines of different speed compare: an empty page
-printed by the same engine (WeasyPrint's fixed cost), and an empty page with our stylesheet.
+One delivery note (5 lines), warm, median of --repeat, as Comptoir renders it (WeasyPrint
+through our URL fetcher). Then --count delivery notes as one PDF, as the warehouse prints a
+day's parcels: each issued (number, render, store, row; SQLite), then the bulk print
+(`issued.combined_pdf`: the stored PDFs one after another). The baselines, same run: the same
+HTML (our assets inlined) printed by WeasyPrint alone (its defaults, no fetcher of ours) and
+by wkhtmltopdf through pdfkit when the program is installed — one note, and every note one by
+one merged into one PDF by pypdf.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
+import io
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pypdf
 from cryptography.fernet import Fernet
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+from _common import bare_engines, median_ms  # noqa: E402
+from _report import Report, full_mode  # noqa: E402
 
 from web import crypto  # noqa: E402
 from web.db import make_engine, make_session_factory  # noqa: E402
 from web.documents import delivery_notes  # noqa: E402
-from web.documents.render import default_renderer  # noqa: E402
+from web.documents import issued as issued_documents  # noqa: E402
+from web.documents.render import default_renderer, render_html  # noqa: E402
 from web.documents.storage import LocalStorage  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
 from web.models import Order, OrderLine, Parcel, Shipment, ShipmentLine, Shop  # noqa: E402
@@ -41,15 +51,6 @@ ADDRESS = {
     "city": "Paris",
     "country_code": "FR",
 }
-
-
-def median_ms(func: Callable[[], object], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def shipped_order(shop: Shop, index: int, lines: int) -> Shipment:
@@ -78,26 +79,37 @@ def shipped_order(shop: Shop, index: int, lines: int) -> Shipment:
     )
 
 
+def merged(pages: list[bytes]) -> bytes:
+    writer = pypdf.PdfWriter()
+    for page in pages:
+        writer.append(io.BytesIO(page))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=500)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="full sizes (or BENCH_FULL=1)")
+    parser.add_argument("--count", type=int, default=0, help="notes in one PDF; quick 30, full 500")
     parser.add_argument("--lines", type=int, default=5, help="lines per order")
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--repeat", type=int, default=0, help="quick 3, full 15")
     args = parser.parse_args()
+    full = full_mode(args.full)
+    count = args.count or (500 if full else 30)
+    repeat = args.repeat or (15 if full else 3)
+    report = Report("delivery notes", full=full)
 
     renderer = default_renderer()
     started = time.perf_counter()
     renderer.engine.pdf("<p></p>", renderer.assets)
-    print(f"first render (imports WeasyPrint, loads fonts): {time.perf_counter() - started:.2f} s")
-    empty = median_ms(lambda: renderer.engine.pdf("<p></p>", renderer.assets), args.repeat)
-    styled_html = '<link rel="stylesheet" href="asset:document.css"><p></p>'
-    styled = median_ms(lambda: renderer.engine.pdf(styled_html, renderer.assets), args.repeat)
-    print(f"baseline, an empty page:                   {empty:8.1f} ms")
-    print(f"baseline, an empty page with our CSS:      {styled:8.1f} ms")
+    report.figure(
+        "first render (imports WeasyPrint, loads fonts)", time.perf_counter() - started, "s"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.sqlite"
+        (Path(tmp) / "db").mkdir()
+        url = f"sqlite:///{tmp}/db/bench.sqlite"
         crypto.configure(Fernet.generate_key().decode(), tmp)
         upgrade(url)
         sessions = make_session_factory(make_engine(url))
@@ -106,37 +118,65 @@ def main() -> None:
             shop = Shop(
                 key="bench", platform=Platform.SHOPIFY, name="Bench", base_url="https://b.test"
             )
-            shipments = [shipped_order(shop, n, args.lines) for n in range(args.count + 1)]
+            shipments = [shipped_order(shop, n, args.lines) for n in range(count + 1)]
             session.add_all(shipments)
         ids = [shipment.id for shipment in shipments]
 
         with sessions() as session:
-            shipment = session.get(Shipment, ids[0])
-            assert shipment is not None
-            snapshot = delivery_notes.delivery_note_snapshot(
-                shipment, "BL-2026-000000", PLACED.date(), False, "fr"
+            pages = []
+            for number, shipment_id in enumerate(ids):
+                shipment = session.get_one(Shipment, shipment_id)
+                snapshot = delivery_notes.delivery_note_snapshot(
+                    shipment, f"BL-2026-{number:06d}", PLACED.date(), False, "fr"
+                )
+                pages.append(render_html("delivery_note.html", {"doc": snapshot}, "fr"))
+            first = delivery_notes.delivery_note_snapshot(
+                session.get_one(Shipment, ids[0]), "BL-2026-000000", PLACED.date(), False, "fr"
             )
-        one = median_ms(
-            lambda: renderer.render("delivery_note.html", {"doc": snapshot}, "fr"), args.repeat
-        )
-        print(
-            f"render one delivery note ({args.lines} lines):     {one:8.1f} ms"
-            f"  ({one / empty:.1f} x the empty page)"
-        )
+        engines = bare_engines(renderer.assets)
+        if len(engines) == 1:
+            report.note("wkhtmltopdf is not installed: no wkhtmltopdf baseline")
+        for engine in engines.values():
+            engine(pages[0])  # warm, as ours is
+        one_bases = []
+        for name, engine in engines.items():
+            base = f"one delivery note ({args.lines} lines): the same HTML, {name}"
+            report.baseline(base, median_ms(lambda e=engine: e(pages[0]), repeat), "ms")
+            one_bases.append(base)
+        one = median_ms(lambda: renderer.render("delivery_note.html", {"doc": first}, "fr"), repeat)
+        for base in one_bases:
+            report.figure(f"one delivery note ({args.lines} lines), Comptoir", one, "ms", base)
+
+        many_bases = []
+        for name, engine in engines.items():
+            base = f"{count} notes as one PDF: the same HTML, {name}, merged"
+            started = time.perf_counter()
+            merged([engine(page) for page in pages[1:]])
+            report.baseline(base, time.perf_counter() - started, "s")
+            many_bases.append(base)
 
         started = time.perf_counter()
+        documents = []
         for shipment_id in ids[1:]:
             with sessions.begin() as session:
-                shipment = session.get(Shipment, shipment_id)
-                assert shipment is not None
-                delivery_notes.issue_delivery_note(
+                shipment = session.get_one(Shipment, shipment_id)
+                document = delivery_notes.issue_delivery_note(
                     session, shipment, Actor.system(), storage=storage
                 )
-        total = time.perf_counter() - started
-        print(
-            f"issue {args.count} delivery notes, one after another: {total:8.1f} s"
-            f"  ({1000 * total / args.count:.1f} ms each, {url.split(':')[0]})"
-        )
+                documents.append(document.id)
+        issued = time.perf_counter() - started
+        with sessions() as session:
+            started = time.perf_counter()
+            pdf = issued_documents.combined_pdf(session, documents, storage)
+            printed = time.perf_counter() - started
+        page_count = len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
+        name = f"{count} notes as one PDF, Comptoir (issue each, then the bulk print)"
+        for base in many_bases:
+            report.figure(name, issued + printed, "s", base)
+        report.figure(f"of which the bulk print of {count} stored notes", printed, "s")
+    exact = page_count >= count and len(set(documents)) == count
+    report.target(f"{count} notes issued, all in the one PDF", exact, f"{page_count} pages")
+    sys.exit(report.finish() if exact else 1)
 
 
 if __name__ == "__main__":

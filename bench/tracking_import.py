@@ -1,10 +1,11 @@
 """Time the tracking import and the ready-to-ship export on N orders, then print.
 
-    .venv/bin/python bench/tracking_import.py [--count 1000] [--database-url URL]
+    .venv/bin/python bench/tracking_import.py [--full] [--count N]
 
 A French Excel file (BOM, `;`, CRLF) with one row per order: read it, import it (each row
 its own transaction: find, lock, ship everything that remains), import it again (every row
-already there), and write the CSV of the orders ready to ship before the import.
+already there: the baseline, same run), and write the CSV of the orders ready to ship
+before the import. SQLite. Exits non-zero when an order is not shipped once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from typing import TypeVar
 
 from cryptography.fernet import Fernet
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+from _report import Report, full_mode  # noqa: E402
 
 from web import crypto  # noqa: E402
 from web.db import make_engine, make_session_factory  # noqa: E402
@@ -63,23 +67,24 @@ def ready_order(shop: Shop, n: int, mode_id: int) -> Order:
     )
 
 
-def timed(label: str, func: Callable[[], T], count: int) -> T:
+def timed(func: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = func()
-    elapsed = time.perf_counter() - started
-    print(f"{label:<42} {elapsed:8.2f} s  ({elapsed / count * 1000:.1f} ms a row)")
-    return result
+    return result, time.perf_counter() - started
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--database-url", default="")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="full sizes (or BENCH_FULL=1)")
+    parser.add_argument("--count", type=int, default=0, help="orders; quick 200, full 1000")
     args = parser.parse_args()
-    count = args.count
+    full = full_mode(args.full)
+    count = args.count or (1000 if full else 200)
+    report = Report("tracking import and ready-to-ship export", full=full)
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.sqlite"
+        (Path(tmp) / "db").mkdir()
+        url = f"sqlite:///{tmp}/db/bench.sqlite"
         crypto.configure(Fernet.generate_key().decode(), tmp)
         upgrade(url)
         sessions = make_session_factory(make_engine(url))
@@ -93,18 +98,28 @@ def main() -> None:
 
         with sessions() as session:
             out = io.StringIO()
-            timed("ready-to-ship export", lambda: ready_to_ship.write_ready(out, session), count)
+            _, export = timed(lambda: ready_to_ship.write_ready(out, session))
         rows = ["N° de commande;N° de suivi;Transporteur;Poids (kg)"]
         rows += [f"{1000 + n};6A{n:011d};;1,2" for n in range(1, count + 1)]
         data = ("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8")
-        print(f"file: {count} rows, {len(data) / 1024:.0f} KiB")
-        parsed = timed("read the file", lambda: tracking_import.parse(data), count)
+        parsed, read = timed(lambda: tracking_import.parse(data))
         actor = Actor.system("bench")
-        for label in ("first import (ships every order)", "second import (all already there)"):
-            summary = timed(
-                label, lambda: tracking_import.run_rows(sessions, parsed.rows, actor), count
-            )
-            print(f"  {summary.counts}")
+        first, shipping = timed(lambda: tracking_import.run_rows(sessions, parsed.rows, actor))
+        again, noop = timed(lambda: tracking_import.run_rows(sessions, parsed.rows, actor))
+
+    base = f"second import, {count} rows all already there (find, lock, nothing to do)"
+    report.baseline(base, 1000 * noop / count, "ms/row")
+    report.figure(
+        f"first import, {count} rows (ships every order)", 1000 * shipping / count, "ms/row", base
+    )
+    report.figure(f"read the file ({len(data) / 1024:.0f} KiB)", 1000 * read / count, "ms/row")
+    report.figure(f"ready-to-ship export, {count} orders", 1000 * export / count, "ms/row")
+    created = {"created": count, "completed": 0, "already_there": 0, "refused": 0}
+    there = {"created": 0, "completed": 0, "already_there": count, "refused": 0}
+    print(f"first import {first.counts}; second import {again.counts}")
+    exact = first.counts == created and again.counts == there
+    report.target("every order shipped once, found already there the second time", exact)
+    sys.exit(report.finish() if exact else 1)
 
 
 if __name__ == "__main__":

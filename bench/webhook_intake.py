@@ -1,10 +1,11 @@
 """Webhook intake throughput under gunicorn, against /healthz on the same server, same run.
 
-    .venv/bin/python bench/webhook_intake.py [--deliveries 3000] [--database-url URL | --postgres]
+    .venv/bin/python bench/webhook_intake.py [--full] [--deliveries N] [--sqlite-only]
 
-Starts gunicorn itself (2 gthread workers, 4 threads each) on a free loopback port against a
-fresh database (a temporary SQLite file; a new database next to --database-url; or, with
---postgres, a throwaway cluster started by tests/tools/postgres.sh), migrates it and creates a
+For each database (a temporary SQLite file; and PostgreSQL, a fresh database next to
+BENCH_DATABASE_URL, when set — bench/run_all.py starts a throwaway server and sets it), starts
+gunicorn itself with the project's gunicorn.conf.py (2 gthread workers, 4 threads each, its
+JSON access log to a file) on a free loopback port, migrates the database and creates a
 WooCommerce and a Shopify shop with webhook secrets. Then, with 8 concurrent keep-alive
 connections (one load process each, so the generator is not bound by one interpreter):
 
@@ -13,8 +14,10 @@ connections (one load process each, so the generator is not bound by one interpr
 2. signed distinct deliveries, WooCommerce `order.created` and Shopify `orders/create`
    alternately, each with its own order id (and webhook id), bodies built from tests/fixtures.
 
-It prints requests/s and p50/p95/p99 for both, the ratio deliveries/healthz, and checks the
-inbox after the run: every delivery answered "stored" is there exactly once, nothing else is.
+Targets (issue 13): deliveries ≥ 0.4× /healthz, delivery p99 ≤ 25 ms. After the run the
+inbox is counted: every delivery answered "stored" is there exactly once, nothing else is;
+if not, the script exits non-zero (a count, not a figure). `--config bench/_lock_waits_gunicorn.py`
+prints where SQLite's write time goes instead of using gunicorn.conf.py.
 
 gthread, not sync workers: sync workers close the connection after every response (no
 keep-alive) and hold one request per process, so a delivery waiting on the database lock
@@ -44,11 +47,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+from _common import bench_database, database_kinds, free_port, percentile  # noqa: E402
+from _report import Report, full_mode  # noqa: E402
 
 from web import crypto  # noqa: E402
 from web.connectors import addresses  # noqa: E402
@@ -62,62 +67,6 @@ FIXTURES = ROOT / "tests" / "fixtures"
 WOO_FIXTURE = FIXTURES / "woocommerce" / "fr-order-company-bundle.json"
 SHOPIFY_FIXTURE = FIXTURES / "shopify" / "shopify-orders-create-webhook.json"
 CONNECTIONS = 8
-
-
-def percentile(samples: list[float], share: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A PostgreSQL cluster on loopback for this run, as tests/tools/run-suite.sh starts one."""
-    workdir = tempfile.mkdtemp(prefix="comptoir-bench-pg.")
-    os.chmod(workdir, 0o755)
-    script = str(ROOT / "tests" / "tools" / "postgres.sh")
-    data = f"{workdir}/data"
-    try:
-        url = subprocess.run(
-            [script, "start", data, str(free_port())], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        yield url
-    finally:
-        subprocess.run([script, "stop", data], check=False)
-        subprocess.run(["rm", "-rf", workdir, f"{data}.initdb.log"], check=False)
-
-
-@contextmanager
-def fresh_postgres_database(url: str) -> Iterator[str]:
-    """A new database next to the one named by `url`, dropped after the run."""
-    sa_url = make_url(url)
-    name = f"{sa_url.database}_bench_{os.getpid()}"
-    admin = make_engine(str(sa_url.set(database="postgres")), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
-def database(args: argparse.Namespace, tmp: str) -> Iterator[str]:
-    if args.postgres:
-        with throwaway_postgres() as url, fresh_postgres_database(url) as fresh:
-            yield fresh
-    elif args.database_url:
-        with fresh_postgres_database(args.database_url) as fresh:
-            yield fresh
-    else:
-        yield f"sqlite:///{tmp}/bench.sqlite"
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -263,13 +212,12 @@ def run_load(port: int, requests: list[bytes]) -> dict[str, Any]:
     }
 
 
-def report(label: str, figures: dict[str, Any]) -> None:
+def measure(report: Report, label: str, figures: dict[str, Any], base: str | None) -> None:
+    """Requests/s (against `base` when given) and the latency percentiles of one load."""
     latencies = [value * 1000 for value in figures["latencies"]]
-    print(
-        f"{label:<11} {figures['count']:>6} requests  {figures['rate']:8.0f} /s   "
-        f"p50 {percentile(latencies, 0.50):6.1f} ms   p95 {percentile(latencies, 0.95):6.1f} ms"
-        f"   p99 {percentile(latencies, 0.99):6.1f} ms   max {max(latencies):6.1f} ms"
-    )
+    report.figure(f"{label} ({figures['count']} requests)", figures["rate"], "req/s", base)
+    for share in (0.50, 0.95, 0.99):
+        report.figure(f"{label} p{int(share * 100)}", percentile(latencies, share), "ms")
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -277,69 +225,48 @@ def report(label: str, figures: dict[str, Any]) -> None:
 
 @contextmanager
 def gunicorn(url: str, tmp: str, key: str, args: argparse.Namespace) -> Iterator[int]:
+    """The production server: the project's gunicorn.conf.py (or --config), its JSON access
+    log included (written to a file here, as a service's journal would take it)."""
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("APP_")},
         "DATABASE_URL": url,
         "APP_ENCRYPTION_KEY": key,
         "APP_SECRET_KEY": "bench",
         "APP_INSTANCE_PATH": f"{tmp}/instance",
+        "APP_ALLOW_PRIVATE_SHOP_URLS": "1",
+        "COMPTOIR_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(args.workers),
+        "COMPTOIR_THREADS": str(args.threads),
     }
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(args.workers),
-        "--worker-class",
-        "gthread",
-        "--threads",
-        str(args.threads),
-        "--keep-alive",
-        "5",
-        "--log-level",
-        "warning",
-    ]
-    # Only the settings above: gunicorn would otherwise read ./gunicorn.conf.py, whose access
-    # log (a line per request on stdout) would be measured too.
-    empty = Path(tmp) / "gunicorn-bench.conf.py"
-    empty.write_text("")
-    command += ["--config", args.config or str(empty), "web.wsgi:app"]
-    server = subprocess.Popen(command, env=env, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("gunicorn did not start") from None
-                time.sleep(0.1)
-        yield port
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--config", args.config]
+    log_path = Path(tmp) / f"gunicorn-{port}.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [*command, "web.wsgi:app"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        tail = log_path.read_text(errors="replace")[-3000:]
+                        raise SystemExit(f"gunicorn did not start:\n{tail}") from None
+                    time.sleep(0.1)
+            yield port
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    if args.config != str(ROOT / "gunicorn.conf.py"):  # e.g. _lock_waits_gunicorn.py's figures
+        print(log_path.read_text(errors="replace")[-5000:])
 
 
-def main() -> None:
-    # The shops here are on loopback (emulators, this run's gunicorn): allowed for the bench
-    # process and the processes it starts, as in the tests.
-    os.environ["APP_ALLOW_PRIVATE_SHOP_URLS"] = "1"
-    addresses.configure(allow_private=True)
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--deliveries", type=int, default=3000)
-    parser.add_argument("--healthz", type=int, default=6000)
-    parser.add_argument("--database-url", default="", help="PostgreSQL server to use")
-    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument(
-        "--config", default="", help="a gunicorn config file (e.g. gunicorn.conf.py) to add"
-    )
-    args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as tmp, database(args, tmp) as url:
+def run_database(kind: str, args: argparse.Namespace, tmp: str, report: Report) -> bool:
+    """Both loads on one database; whether the inbox holds every accepted delivery once."""
+    with bench_database(kind, tmp) as url:
         key = Fernet.generate_key().decode()
         crypto.configure(key, tmp)
         upgrade(url)
@@ -366,23 +293,59 @@ def main() -> None:
         healthz = [http_request("GET", "/healthz", {})] * args.healthz
 
         with gunicorn(url, tmp, key, args) as port:
-            run_load(port, [http_request("GET", "/healthz", {})] * 400)  # warm-up
+            run_load(
+                port, [http_request("GET", "/healthz", {})] * min(400, args.healthz)
+            )  # warm-up
             warm = run_load(port, [raw for raw, _ in warmup])["outcomes"]
             health = run_load(port, healthz)
             intake = run_load(port, [raw for raw, _ in deliveries])
 
-        print(
-            f"database: {make_url(url).get_backend_name()}, gunicorn {args.workers} gthread "
-            f"workers x {args.threads} threads, {CONNECTIONS} keep-alive connections "
-            f"(one load process each), {os.cpu_count()} CPUs"
-        )
-        report("/healthz", health)
-        report("deliveries", intake)
-        print(f"ratio deliveries/healthz  {intake['rate'] / health['rate']:.2f}x")
-
+        base = f"{kind}: GET /healthz ({health['count']} requests)"
+        report.baseline(base, health["rate"], "req/s")
+        measure(report, f"{kind}: signed deliveries", intake, base)
+        ratio = intake["rate"] / health["rate"]
+        p99 = percentile([value * 1000 for value in intake["latencies"]], 0.99)
+        report.target(f"{kind}: deliveries ≥ 0.4× /healthz", ratio >= 0.4, f"{ratio:.2f}×")
+        report.target(f"{kind}: delivery p99 ≤ 25 ms", p99 <= 25, f"{p99:.1f} ms")
         keys, answers = accepted(warm + intake["outcomes"], warmup + deliveries)
         print(f"answers: {answers}; reconnects during the deliveries: {intake['reconnects']}")
-        check_inbox(url, keys)
+        return check_inbox(url, keys, kind, report)
+
+
+def main() -> None:
+    # The shops here are on loopback (emulators, this run's gunicorn): allowed for the bench
+    # process and the processes it starts, as in the tests.
+    os.environ["APP_ALLOW_PRIVATE_SHOP_URLS"] = "1"
+    addresses.configure(allow_private=True)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--full", action="store_true", help="full sizes (or BENCH_FULL=1)")
+    parser.add_argument("--deliveries", type=int, default=0, help="quick 600, full 3000")
+    parser.add_argument("--healthz", type=int, default=0, help="quick 1200, full 6000")
+    parser.add_argument("--sqlite-only", action="store_true", help="leave PostgreSQL out")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--config",
+        default=str(ROOT / "gunicorn.conf.py"),
+        help="gunicorn config file (default: the project's gunicorn.conf.py)",
+    )
+    args = parser.parse_args()
+    full = full_mode(args.full)
+    args.deliveries = args.deliveries or (3000 if full else 600)
+    args.healthz = args.healthz or (6000 if full else 1200)
+
+    report = Report("webhook intake under gunicorn", full=full)
+    kinds = ["sqlite"] if args.sqlite_only else database_kinds()
+    if "postgresql" not in kinds:
+        report.note("PostgreSQL not measured (no BENCH_DATABASE_URL)")
+    report.note(
+        f"gunicorn.conf.py, {args.workers} gthread workers × {args.threads} threads, "
+        f"{CONNECTIONS} keep-alive connections (one load process each), {os.cpu_count()} CPUs"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        exact = [run_database(kind, args, tmp, report) for kind in kinds]
+    status = report.finish()
+    sys.exit(status if all(exact) else 1)
 
 
 def accepted(
@@ -399,7 +362,8 @@ def accepted(
     return keys, answers
 
 
-def check_inbox(url: str, keys: list[str]) -> None:
+def check_inbox(url: str, keys: list[str], kind: str, report: Report) -> bool:
+    """Every delivery answered "stored" is in the inbox exactly once, nothing else is."""
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = conn.execute(
@@ -410,14 +374,15 @@ def check_inbox(url: str, keys: list[str]) -> None:
     missing = [key for key in keys if key not in counts]
     doubled = [key for key, count in counts.items() if count != 1]
     extra = set(counts) - set(keys)
-    verdict = "OK" if not (missing or doubled or extra) else "FAILED"
-    print(
-        f"inbox: {sum(counts.values())} rows for {len(keys)} stored deliveries "
-        f"(missing {len(missing)}, more than once {len(doubled)}, unexpected {len(extra)}) "
-        f"{verdict}"
+    exact = not (missing or doubled or extra)
+    report.figure(f"{kind}: inbox rows after the run", sum(counts.values()), "rows")
+    report.target(
+        f"{kind}: every accepted delivery in the inbox once",
+        exact,
+        f"{len(keys)} accepted: missing {len(missing)}, more than once {len(doubled)}, "
+        f"unexpected {len(extra)}",
     )
-    if verdict != "OK":
-        raise SystemExit(1)
+    return exact
 
 
 if __name__ == "__main__":

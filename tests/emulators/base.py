@@ -1,21 +1,38 @@
 """The shared machinery of the shop emulators: a threaded loopback HTTP server that
 records every request, routes to the platform subclass, and injects faults on demand
-(HTTP errors, 429 with Retry-After, slow answers, answers lost after the write happened)
-so retry paths are tested for real."""
+(HTTP errors, 429 with Retry-After, slow answers, answers lost after the write happened,
+connections dropped mid-body, whole outages) so retry paths are tested for real."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+
+
+class Failure(StrEnum):
+    """How a faulty request goes wrong."""
+
+    # Answered with the fault's status (and Retry-After); the shop does not act, unless
+    # the fault says `after` (the write happened, its answer was lost).
+    ERROR = "error"
+    # No answer for the fault's delay (the caller's timeout runs out), then its status;
+    # the shop does not act.
+    HANG = "hang"
+    # The shop acts, sends its answer's headers and half its body, and drops the connection.
+    CUT = "cut"
+    # Answered normally: a request that gets through an outage.
+    SKIP = "skip"
 
 
 @dataclass
@@ -27,6 +44,8 @@ class RecordedRequest:
     body: bytes
     # Whether the shop acted on it (its route ran); False when a fault answered instead.
     handled: bool = False
+    # The failure that answered it, if any (a cut one was acted on all the same).
+    failure: Failure | None = None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first query argument of that name."""
@@ -44,6 +63,8 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Send the headers and half the body, then drop the connection.
+    cut: bool = False
 
     @classmethod
     def json(cls, data: Any, status: int = 200, **headers: str) -> Reply:
@@ -64,6 +85,7 @@ class Fault:
     path_contains: str = ""
     method: str = ""
     after: bool = False
+    failure: Failure = Failure.ERROR
 
 
 class Emulator:
@@ -72,6 +94,12 @@ class Emulator:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
+        # While down (go_down), every request not matched by a queued fault gets the next of
+        # these faults, in turn.
+        self._outage: list[Fault] = []
+        self._outage_turn = 0
+        # How many requests each kind of failure answered (faults queued or of an outage).
+        self.failures: Counter[Failure] = Counter()
         self._lock = threading.Lock()
         # Requests being answered; a slow one may still change the shop after its caller
         # gave up, so resets wait for them (wait_idle) before clearing state.
@@ -114,6 +142,12 @@ class Emulator:
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(reply.body)))
                     self.end_headers()
+                    if reply.cut:
+                        self.wfile.write(reply.body[: len(reply.body) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
                     # The caller gave up waiting (a timeout test); the work is done all the same.
@@ -171,10 +205,36 @@ class Emulator:
             for status in statuses:
                 self._faults.append(Fault(status, retry_after, delay, path_contains, method, after))
 
+    def cut_next(self, path_contains: str = "", method: str = "") -> None:
+        """Act on the next matching request, then drop its answer mid-body."""
+        with self._lock:
+            self._faults.append(
+                Fault(200, path_contains=path_contains, method=method, failure=Failure.CUT)
+            )
+
+    def go_down(self, *faults: Fault) -> None:
+        """Fail every request until come_back(): each gets the next of these faults in turn
+        (Fault(failure=Failure.SKIP) lets one through). Faults queued by fail_next() and
+        slow_next() still come first."""
+        assert faults, "an outage needs at least one fault"
+        with self._lock:
+            self._outage = list(faults)
+            self._outage_turn = 0
+
+    def come_back(self) -> None:
+        """End the outage: requests are answered normally again."""
+        with self._lock:
+            self._outage = []
+
+    def accepted(self, method: str, path_contains: str) -> list[RecordedRequest]:
+        """The requests of that method and path the shop acted on (a fault's answer aside)."""
+        return [r for r in self.requests_to(method, path_contains) if r.handled]
+
     def clear_faults(self) -> None:
-        """Forget the faults not yet served: the shop answers normally again."""
+        """Forget the faults not yet served and end any outage: the shop answers normally."""
         with self._lock:
             self._faults.clear()
+            self._outage = []
 
     def slow_next(self, seconds: float, path_contains: str = "", method: str = "") -> None:
         """Delay the next matching request, then answer it normally.
@@ -211,18 +271,33 @@ class Emulator:
                     break
             if fault is not None:
                 self._faults.remove(fault)
+            elif self._outage:
+                fault = self._outage[self._outage_turn % len(self._outage)]
+                self._outage_turn += 1
+                if fault.failure == Failure.SKIP:
+                    fault = None
+        if fault is not None and fault.status:
+            request.failure = fault.failure
+            with self._lock:
+                self.failures[fault.failure] += 1
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
+        if fault is not None and fault.failure == Failure.CUT:
+            request.handled = True
+            return dataclasses.replace(self._route_safely(request), cut=True)
         if fault is None or not fault.status or fault.after:
             request.handled = True
-            try:
-                reply = self.route(request)
-            except Exception as exc:  # an emulator bug must show up as a 500, not a hang
-                reply = Reply.json({"errors": f"emulator error: {exc!r}"}, 500)
+            reply = self._route_safely(request)
             if fault is None or not fault.status:
                 return reply
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
         return Reply.json({"errors": "emulated failure"}, fault.status, **headers)
+
+    def _route_safely(self, request: RecordedRequest) -> Reply:
+        try:
+            return self.route(request)
+        except Exception as exc:  # an emulator bug must show up as a 500, not a hang
+            return Reply.json({"errors": f"emulator error: {exc!r}"}, 500)
 
     def route(self, request: RecordedRequest) -> Reply:
         raise NotImplementedError

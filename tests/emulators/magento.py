@@ -316,6 +316,7 @@ class MagentoEmulator(Emulator):
             self.invoices.clear()
             self.requests.clear()
             self._faults.clear()
+            self._outage = []
             self._last_stamp = None
             self.clock = lambda: dt.datetime.now(dt.UTC)
 

@@ -454,6 +454,7 @@ class PrestaShopEmulator(Emulator):
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._outage = []
         self.data = {name: {} for name in SCHEMAS}
         self.enabled = True
         self.permissions = None

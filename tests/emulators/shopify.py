@@ -245,6 +245,7 @@ class ShopifyEmulator(Emulator):
             self.emails.clear()
             self.requests.clear()
             self._faults.clear()
+            self._outage = []
             self.shop = self._default_shop()
             self.shipping_zones = self._default_shipping_zones()
             self.line_locations.clear()

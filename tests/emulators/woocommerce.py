@@ -208,6 +208,7 @@ class WooCommerceEmulator(Emulator):
             self.emails.clear()
             self.requests.clear()
             self._faults.clear()
+            self._outage = []
         self.read_only_key = False
         self.clock = None
         self.shipment_tracking = True

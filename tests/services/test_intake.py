@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tests.factories import make_shop
 from web.connectors.base import (
+    PaymentSummary,
     ShopAddress,
     ShopCustomer,
     ShopDiscount,
@@ -679,3 +680,29 @@ def test_codec_round_trips_lines_and_discounts_and_reads_older_bodies() -> None:
     assert old.discounts == ()
     assert all(line.needs_shipping for line in old.lines)
     assert [line.parent_external_id for line in old.lines][-2] == "l3"
+
+
+def test_a_newer_payment_summary_replaces_the_one_shown_without_a_second_row(
+    db_session: Session, shop
+) -> None:
+    """A body's summary shown, then a later body's other figures before the shop's payments
+    were read (deliveries out of order): one row per kind, the newer figures."""
+    half = PaymentSummary(paid=Decimal("30.00"))
+    deliver(db_session, shop, shop_order(transactions=None, payment_summary=half))
+    later = PaymentSummary(paid=Decimal("64.66"))
+    event = deliver(
+        db_session,
+        shop,
+        shop_order(
+            transactions=None,
+            payment_summary=later,
+            updated_at=T0 + dt.timedelta(minutes=5),
+        ),
+    )
+
+    assert event.state == InboxState.PROCESSED
+    order = the_order(db_session, shop)
+    db_session.refresh(order)
+    shown = [(tx.external_id, tx.amount) for tx in order.transactions]
+    assert shown == [(f"{intake.PROVISIONAL_PREFIX}sale", Decimal("64.66"))]
+    assert order.payment_details_pending

@@ -1051,7 +1051,10 @@ def _show_payment_summary(
     shown = {tx.kind: tx.amount for tx in order.transactions if _is_provisional(tx)}
     changed = shown != missing
     if changed:
-        _drop_provisional(order)
+        if _drop_provisional(order):
+            # The rows replaced keep their external ids (unique per order): delete them
+            # first, as the flush would insert the new ones before deleting the old.
+            session.flush()
         for kind, amount in missing.items():
             order.transactions.append(
                 Transaction(
