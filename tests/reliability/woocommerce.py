@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.emulators.woocommerce import WooCommerceEmulator
+from tests.reliability.conftest import woocommerce_shop
 from web.models import Order, OrderEvent, OrderLine, Shop, Transaction, utcnow
-from web.services import intake, shops, sync
+from web.services import intake, sync
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIXTURE = FIXTURES / "woocommerce" / "fr-order-company-bundle.json"
@@ -38,15 +39,7 @@ def create_shop(sessions: sessionmaker[Session], emulator: WooCommerceEmulator) 
     """The emulator's shop, its reconciliation poll just done (the drills send every order
     through the inbox themselves); its key."""
     with sessions.begin() as session:
-        shop = shops.create_shop(
-            session,
-            "woocommerce",
-            "Thés & Fonte",
-            emulator.base_url,
-            api_key=emulator.consumer_key,
-            api_secret=emulator.consumer_secret,
-            webhook_secret=emulator.webhook_secret,
-        )
+        shop = woocommerce_shop(session, emulator)
         sync.cursor_for(session, shop).last_run_at = utcnow()
         return shop.key
 
