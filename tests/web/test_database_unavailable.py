@@ -96,6 +96,7 @@ def test_a_logged_in_user_gets_a_503_page_and_stays_logged_in(
         assert "La base de données ne répond pas" in response.get_data(as_text=True)
     fragment = client.get("/orders/", headers={"HX-Request": "true"})
     _unavailable(fragment)
+    assert "<html" not in fragment.get_data(as_text=True)
     back()
     # The outage neither accepted nor ended the login.
     response = client.get("/orders/")
