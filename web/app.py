@@ -219,6 +219,8 @@ def _endpoint_kind() -> str:
 
 
 def _register_hooks(app: Flask) -> None:
+    from web.views import sessions as login_sessions
+
     def start_request() -> None:
         g.request_id = observability.request_id_from(request.headers.get(observability.HEADER))
         g.request_id_token = observability.bind(g.request_id)
@@ -234,6 +236,9 @@ def _register_hooks(app: Flask) -> None:
         if not endpoint or endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS:
             return None
         if not current_user.is_authenticated:
+            down = g.get(login_sessions.DATABASE_DOWN)
+            if down is not None:
+                raise down  # 503 with Retry-After (web/views/errors.py), the session kept
             if htmx.is_htmx_request():
                 # A fragment swapped in place would show the login form inside the page.
                 return htmx.login_required(url_for("auth.login", next=htmx.current_page_path()))
@@ -260,7 +265,9 @@ def _register_hooks(app: Flask) -> None:
         )
         if request.blueprint == "hooks":
             return response  # no login on webhooks: do not load a user to find out
-        if current_user.is_authenticated and "Cache-Control" not in response.headers:
+        # The session's user id, not current_user: loading the user reads the database,
+        # which may be the very thing that failed.
+        if "_user_id" in session and "Cache-Control" not in response.headers:
             # Order data must not linger in shared or back-button caches.
             response.headers["Cache-Control"] = "no-store"
         return response

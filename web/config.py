@@ -42,6 +42,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         "WORKER_POLL_SECONDS": 1.0,
         # The worker process (`flask worker`) asks this often whether work is due.
         "WORKER_CHECK_SECONDS": 0.25,
+        # How long an outbox message being sent stays claimed by its dispatcher: one killed
+        # mid-delivery leaves it due again after this (web/services/outbox.py).
+        "OUTBOX_LEASE_SECONDS": 120,
         # Connections each process keeps open: at least gunicorn's threads per worker.
         "DATABASE_POOL_SIZE": 5,
         "ORDERS_PER_PAGE": 25,

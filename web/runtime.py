@@ -8,6 +8,7 @@ The settings choose the backends: `QUEUE=local|sqs` (web/queue.py) and `STORAGE=
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from web import aws, crypto, job_outputs, jobs, queue
 from web.connectors import addresses
 from web.documents import links as document_links
 from web.documents import storage as document_storage
+from web.services import outbox
 
 
 class ConfigurationError(RuntimeError):
@@ -30,6 +32,7 @@ def configure(config: Mapping[str, Any], instance_path: Path) -> None:
     job_outputs.configure(outputs_from(config))
     document_links.configure(config["SECRET_KEY"], config["BASE_URL"])
     queue.configure(queue_backend_from(config))
+    outbox.configure(dt.timedelta(seconds=float(config["OUTBOX_LEASE_SECONDS"])))
     jobs.register_all()
 
 

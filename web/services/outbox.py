@@ -66,8 +66,10 @@ MAX_ATTEMPTS = 12
 BASE_DELAY = dt.timedelta(seconds=5)
 MAX_DELAY = dt.timedelta(hours=1)
 # How long a claimed message stays out of the dispatcher's sight; a dispatcher killed
-# mid-delivery leaves it due again after this.
+# mid-delivery leaves it due again after this. APP_OUTBOX_LEASE_SECONDS changes it
+# (`configure`): the reliability drills shorten it to reclaim a killed worker's messages fast.
 LEASE = dt.timedelta(minutes=2)
+_lease = LEASE
 ERROR_MAX_LENGTH = 1000
 # Seconds a push may wait for the shop; a slow shop counts as a transient failure.
 PUSH_TIMEOUT = 10.0
@@ -81,6 +83,24 @@ SENT_DOCUMENTS = (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE)
 
 OPEN_STATES = (OutboxState.PENDING, OutboxState.FAILED)
 PROBLEM_STATES = (OutboxState.FAILED, OutboxState.DEAD)
+
+
+def configure(lease: dt.timedelta) -> None:
+    """Set the dispatcher's lease (web/runtime.py, from APP_OUTBOX_LEASE_SECONDS).
+
+    Keep it above PUSH_TIMEOUT in production: a lease that ends while the shop is still
+    being called lets a second dispatcher send the message again.
+    """
+    global _lease
+    if lease <= dt.timedelta(0):
+        raise ValueError("the outbox lease must be positive")
+    _lease = lease
+
+
+def lease() -> dt.timedelta:
+    """The dispatcher's lease in force."""
+    return _lease
+
 
 # --- Writing messages ------------------------------------------------------------------------
 
@@ -465,7 +485,7 @@ def _shipment_of(session: Session, message: OutboxMessage) -> Shipment | None:
 
 def _claim(session: Session, message: OutboxMessage, now: dt.datetime) -> _Claim:
     message.attempts += 1
-    message.claimed_until = now + LEASE
+    message.claimed_until = now + _lease
     shipment = None
     text = ""
     if message.kind == SHIPMENT:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from web import htmx
 
 log = logging.getLogger(__name__)
 
+# Seconds a client is asked to wait when the database does not answer (a restart, a failover).
+DATABASE_RETRY_AFTER = 5
 
-def _page(status: int, title: str, message: str) -> ResponseReturnValue:
+
+def _page(status: int, title: str, message: str) -> Response:
     return htmx.render(
         "errors/page.html",
         "errors/_message.html",
@@ -24,6 +28,17 @@ def _page(status: int, title: str, message: str) -> ResponseReturnValue:
         title=title,
         message=message,
     )
+
+
+def _roll_back() -> None:
+    """Undo the request's unit of work; a dead connection is dropped, not an error."""
+    session = g.get("db_session")
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except DBAPIError:
+        session.invalidate()
 
 
 def register(app: Flask) -> None:
@@ -69,11 +84,26 @@ def register(app: Flask) -> None:
             ),
         )
 
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError) -> ResponseReturnValue:
+        """The database does not answer: 503 and Retry-After, so shops and clients come back
+        (a webhook refused this way is stored when it is sent again), never a 500."""
+        _roll_back()
+        log.error("database unavailable: %s", exc.orig if exc.orig is not None else exc)
+        retry = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+        if request.blueprint in ("hooks", "api", "health") or request.path.startswith("/api/"):
+            return jsonify(error="database unavailable, try again shortly"), 503, retry
+        page = _page(
+            503,
+            _("Try again in a moment"),
+            _("The database does not answer right now. Nothing was saved; try again shortly."),
+        )
+        page.headers.update(retry)
+        return page
+
     @app.errorhandler(500)
     def server_error(exc: Exception) -> ResponseReturnValue:
-        session = g.get("db_session")
-        if session is not None:
-            session.rollback()
+        _roll_back()
         log.error("unhandled error", exc_info=exc)
         return _page(
             500, _("Something went wrong"), _("The error was logged. Nothing was saved; try again.")

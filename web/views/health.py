@@ -10,6 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from web.views.base import db
+from web.views.errors import DATABASE_RETRY_AFTER
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -21,5 +22,6 @@ def healthz() -> ResponseReturnValue:
         db().execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable: %s", exc)
-        return jsonify(status="error", database="unreachable"), 503
+        retry = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+        return jsonify(status="error", database="unreachable"), 503, retry
     return jsonify(status="ok", database="ok")

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, session
+from flask import current_app, g, session
 from flask_login import logout_user
+from sqlalchemy.exc import OperationalError
 
 from web import htmx
 from web.models import User
@@ -57,9 +58,21 @@ def log_out() -> None:
     end()
 
 
+DATABASE_DOWN = "database_down"
+
+
 def load_user(user_id: str) -> User | None:
-    """Return the session's user, or None after clearing a session no longer accepted."""
-    user = db().get(User, int(user_id)) if user_id.isdigit() else None
+    """Return the session's user, or None after clearing a session no longer accepted.
+
+    When the database does not answer, the request goes on as a visitor's, the session kept
+    (the login is neither accepted nor refused): public pages and the error page still
+    render, and web/app.py answers 503 where a login is needed.
+    """
+    try:
+        user = db().get(User, int(user_id)) if user_id.isdigit() else None
+    except OperationalError as exc:
+        g.setdefault(DATABASE_DOWN, exc)
+        return None
     if user is None or not _accepted(user):
         end()
         return None
