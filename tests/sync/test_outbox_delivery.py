@@ -25,6 +25,7 @@ from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
+from tests.factories import make_message, make_order, make_shop
 from web.models import (
     Comment,
     InboxEvent,
@@ -382,7 +383,10 @@ def test_shopify_gets_the_cancel_call_and_comments_in_the_note(
     [note_put] = shopify_emulator.requests_to("PUT", f"/orders/{order.external_id}.json")
     assert "Colis retardé" in note_put.json()["order"]["note"]
     [cancel] = shopify_emulator.requests_to("POST", f"/orders/{order.external_id}/cancel.json")
-    assert cancel.json()["reason"] == "other"
+    assert cancel.json() == {"reason": "other", "email": True}  # the buyer is told
+    comment = db_session.scalars(select(Comment).where(Comment.order_id == order.id)).one()
+    # The note line names the comment, so a retry finds it and writes nothing twice.
+    assert f"Comptoir [c{comment.id}]: Colis retardé" in note_put.json()["order"]["note"]
     assert shopify_emulator.orders[order.external_id]["cancelled_at"]
     db_session.expire_all()
     assert db_session.get_one(Order, order.id).commercial_state == CommercialState.CANCELLED
@@ -604,9 +608,12 @@ def test_a_sent_message_delivered_again_by_id_is_not_written_twice(
     woo_order: Order,
 ) -> None:
     message_id = _cancel(db_session, woo_order)
-    assert outbox.deliver(session_factory, message_id) == OutboxState.SENT
+    t0 = utcnow()
+    assert outbox.deliver(session_factory, message_id, now=t0) == OutboxState.SENT
     written = len(writes(woo_emulator))  # the status, and the reason as a note
     assert written == 2
+    sent = message_of(db_session, woo_order)
+    assert sent.sent_at == t0 and sent.claimed_until is None and sent.last_error == ""
 
     # SQS delivers at least once: the same id again, now and much later.
     assert outbox.deliver(session_factory, message_id) is None
@@ -696,3 +703,100 @@ def test_a_dispatch_for_one_shop_leaves_the_other_shops_messages(
 
     assert outbox.dispatch_due(session_factory, shop_id=other.id) == 1
     assert message_of(db_session, other_order).state == OutboxState.SENT
+
+
+def test_a_fact_the_platform_cannot_take_is_ignored_with_its_reason(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    shopify: Shop,
+    shopify_emulator: ShopifyEmulator,
+) -> None:
+    data = shopify_emulator.add_order(fixture("shopify", "order-fr-relay-point.json"))
+    order = import_order(db_session, shopify, str(data["id"]))
+    # Shipped from Shopify meanwhile: Shopify refuses to cancel a fulfilled order.
+    shopify_emulator.orders[order.external_id]["fulfillment_status"] = "fulfilled"
+    shopify_emulator.requests.clear()
+    order_actions.perform(db_session, order, "cancel", PERSON, reason="Rupture")
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    message = message_of(db_session, order)
+    assert message.state == OutboxState.IGNORED and message.sent_at is None
+    assert "cancel its fulfilments in Shopify first" in message.last_error
+    assert writes(shopify_emulator) == []
+    ignored = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == order.id, OrderEvent.kind == "outbox.ignored"
+        )
+    ).one()
+    assert "fulfilled" in ignored["reason"]
+
+
+def test_a_comment_said_again_reaches_the_buyer_again(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    """Only notes written since the message was queued count as ours: the same words said a
+    day before are another comment, and this one is written."""
+    yesterday = utcnow() - dt.timedelta(days=1)
+    woo_emulator.notes.setdefault(woo_order.external_id, []).append(
+        {
+            "id": 999,
+            "author": "admin",
+            "date_created": yesterday.strftime("%Y-%m-%dT%H:%M:%S"),
+            "date_created_gmt": yesterday.strftime("%Y-%m-%dT%H:%M:%S"),
+            "note": "Votre colis part demain.",
+            "customer_note": True,
+        }
+    )
+    comments.add_comment(db_session, woo_order, PERSON, "Votre colis part demain.", "customer")
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    assert len(woo_emulator.requests_to("POST", "/notes")) == 1
+    assert message_of(db_session, woo_order).state == OutboxState.SENT
+
+
+# --- "A newer status already reached the shop": each of its conditions --------------------
+
+
+@pytest.mark.parametrize(
+    ("later_message", "refused"),
+    [
+        ("a newer status, sent", True),
+        ("a newer status, failed too", False),
+        ("a newer comment, sent", False),
+        ("an older status, sent", False),
+        ("a newer status of another order, sent", False),
+    ],
+)
+def test_a_status_is_replayed_unless_a_newer_status_of_its_order_reached_the_shop(
+    db_session: Session, later_message: str, refused: bool
+) -> None:
+    shop = make_shop(db_session)
+    order, other_order = make_order(db_session, shop), make_order(db_session, shop)
+    if later_message == "an older status, sent":
+        make_message(db_session, order, state=OutboxState.SENT)
+    dead = make_message(db_session, order, status="processing")
+    if later_message == "a newer status, sent":
+        make_message(db_session, order, state=OutboxState.SENT)
+    elif later_message == "a newer status, failed too":
+        make_message(db_session, order, state=OutboxState.FAILED)
+    elif later_message == "a newer comment, sent":
+        make_message(db_session, order, state=OutboxState.SENT).kind = outbox.COMMENT
+    elif later_message == "a newer status of another order, sent":
+        make_message(db_session, other_order, state=OutboxState.SENT)
+    db_session.flush()
+
+    if refused:
+        with pytest.raises(InvalidTransition) as refusal:
+            outbox.retry(db_session, dead, PERSON)
+        assert refusal.value.reason == "a newer status was already sent to the shop"
+        assert dead.state == OutboxState.DEAD
+    else:
+        outbox.retry(db_session, dead, PERSON)
+        assert dead.state == OutboxState.PENDING and dead.attempts == 0
