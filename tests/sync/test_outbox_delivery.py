@@ -800,3 +800,60 @@ def test_a_status_is_replayed_unless_a_newer_status_of_its_order_reached_the_sho
     else:
         outbox.retry(db_session, dead, PERSON)
         assert dead.state == OutboxState.PENDING and dead.attempts == 0
+
+
+# --- People acting on messages: refusals and what the timeline says ------------------------
+
+
+def test_a_failed_message_being_sent_again_cannot_be_retried_or_ignored(
+    db_session: Session,
+) -> None:
+    order = make_order(db_session, make_shop(db_session))
+    message = make_message(db_session, order, state=OutboxState.FAILED, attempts=2)
+    message.claimed_until = utcnow() + outbox.LEASE  # a dispatcher holds it right now
+    for act, name in ((outbox.retry, "retry"), (outbox.ignore, "ignore")):
+        with pytest.raises(InvalidTransition) as refused:
+            act(db_session, message, PERSON)
+        assert refused.value.action == name
+        assert refused.value.reason == "it is being sent right now; try again in a moment"
+    assert message.state == OutboxState.FAILED and message.attempts == 2
+
+
+def test_ignoring_a_message_by_hand_lets_the_next_one_of_its_order_go_out_now(
+    db_session: Session,
+) -> None:
+    order = make_order(db_session, make_shop(db_session))
+    stuck = make_message(db_session, order)
+    waiting = make_message(db_session, order, state=OutboxState.PENDING, attempts=0)
+    waiting.next_attempt_at = utcnow() - dt.timedelta(minutes=1)
+    db_session.info.pop("comptoir.announce", None)
+
+    outbox.ignore(db_session, stuck, Actor.system("Camille"))
+
+    assert stuck.state == OutboxState.IGNORED
+    announced = db_session.info.pop("comptoir.announce", [])
+    assert [work.id for work in announced] == [waiting.id]
+    event = db_session.scalars(
+        select(OrderEvent).where(
+            OrderEvent.order_id == order.id, OrderEvent.kind == "outbox.ignored"
+        )
+    ).one()
+    assert event.details["by_hand"] is True and event.details["message_id"] == stuck.id
+    assert event.details["via"] == "Camille"
+
+
+def test_a_shipment_or_document_message_whose_subject_is_gone_is_not_retried(
+    db_session: Session,
+) -> None:
+    order = make_order(db_session, make_shop(db_session))
+    gone = {"shipment_id": 404, "number": "EXP-9"}, {"document_id": 404, "reference": "F-9"}
+    for kind, payload, reason in (
+        (outbox.SHIPMENT, gone[0], "its shipment no longer exists"),
+        (outbox.DOCUMENT, gone[1], "its document no longer exists"),
+    ):
+        message = make_message(db_session, order)
+        message.kind, message.payload = kind, payload
+        with pytest.raises(InvalidTransition) as refused:
+            outbox.retry(db_session, message, PERSON)
+        assert refused.value.reason == reason
+        assert message.state == OutboxState.DEAD
