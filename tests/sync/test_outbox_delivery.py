@@ -223,6 +223,8 @@ def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
         )
     ).all()
     assert len(failures) == 3
+    assert "PlatformUnavailable" in failures[0].details["error"]
+    assert "RateLimited" in failures[2].details["error"]
 
 
 def test_a_timeout_whose_write_landed_is_not_written_again(
@@ -795,6 +797,7 @@ def test_a_status_is_replayed_unless_a_newer_status_of_its_order_reached_the_sho
     if refused:
         with pytest.raises(InvalidTransition) as refusal:
             outbox.retry(db_session, dead, PERSON)
+        assert refusal.value.action == "retry"
         assert refusal.value.reason == "a newer status was already sent to the shop"
         assert dead.state == OutboxState.DEAD
     else:
