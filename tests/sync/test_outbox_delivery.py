@@ -25,7 +25,7 @@ from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
-from tests.factories import make_message, make_order, make_shop
+from tests.factories import make_line, make_message, make_order, make_shop
 from web.models import (
     Comment,
     InboxEvent,
@@ -35,10 +35,11 @@ from web.models import (
     ShopPacing,
     utcnow,
 )
-from web.models.enums import CommercialState, InboxState, OutboxState
+from web.models.enums import CommercialState, InboxState, OutboxState, ShipmentState
 from web.models.orders import Order
-from web.services import comments, intake, order_actions, outbox, shops
+from web.services import comments, intake, order_actions, outbox, shipments, shops
 from web.services.errors import InvalidTransition
+from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.sync import run_sync
 from web.services.timeline import Actor
 
@@ -860,3 +861,66 @@ def test_a_shipment_or_document_message_whose_subject_is_gone_is_not_retried(
             outbox.retry(db_session, message, PERSON)
         assert refused.value.reason == reason
         assert message.state == OutboxState.DEAD
+
+
+def test_a_cancellation_the_buyer_is_not_told_of_reaches_shopify_without_its_email(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    shopify: Shop,
+    shopify_emulator: ShopifyEmulator,
+) -> None:
+    data = shopify_emulator.add_order(fixture("shopify", "order-fr-relay-point.json"))
+    order = import_order(db_session, shopify, str(data["id"]))
+    order_actions.perform(db_session, order, "cancel", PERSON, reason="Doublon", notify=False)
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    [cancel] = shopify_emulator.requests_to("POST", f"/orders/{order.external_id}/cancel.json")
+    assert cancel.json() == {"reason": "other", "email": False}
+
+
+# --- Messages with nothing left to tell ----------------------------------------------------
+
+
+def _due_message(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
+    shop = make_shop(session, show_documents_in_account=True)
+    message = make_message(
+        session, make_order(session, shop), state=OutboxState.PENDING, attempts=0
+    )
+    message.kind, message.payload = kind, payload
+    message.next_attempt_at = utcnow() - dt.timedelta(minutes=1)
+    session.commit()
+    return message
+
+
+def test_a_document_message_whose_document_is_gone_is_ignored_with_its_reason(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    message = _due_message(db_session, outbox.DOCUMENT, {"document_id": 404, "reference": "F"})
+    assert outbox.deliver(session_factory, message.id) == OutboxState.IGNORED
+    db_session.expire_all()
+    assert message.last_error == "Its document no longer exists."
+    assert message.attempts == 0 and message.sent_at is None
+
+
+def test_a_shipment_that_has_not_left_the_warehouse_is_not_told(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    message = _due_message(db_session, outbox.SHIPMENT, {})
+    order = message.order
+    assert order is not None
+    order.lines.append(make_line("SKU-9", 1, external_id="L9"))
+    order.commercial_state = CommercialState.VALIDATED
+    order.shipping_mode = ensure_default_shipping_modes(db_session)["colissimo"]
+    db_session.flush()
+    packed = shipments.create_shipment(db_session, order, PERSON, ship=False)
+    assert packed.state in (ShipmentState.DRAFT, ShipmentState.PACKED)
+    message.payload = {"shipment_id": packed.id, "number": packed.number}
+    db_session.commit()
+
+    assert outbox.deliver(session_factory, message.id) == OutboxState.IGNORED
+    db_session.expire_all()
+    assert message.last_error == (
+        "The shipment has not left the warehouse: nothing to tell the shop."
+    )
