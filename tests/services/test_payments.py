@@ -7,6 +7,7 @@ pin the words and the edges (issue 13, item 14: mutation testing found them unas
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pytest
@@ -220,8 +221,18 @@ def test_dates_in_the_future_or_before_2000_are_refused(
     assert refusal(db_session, order, actor, occurred_at=moment) == old
 
 
-def test_today_is_the_merchants_day() -> None:
-    assert payments.today() == utcnow().astimezone(DESK_TZ).date()
+@pytest.mark.parametrize("server_zone", ["Etc/GMT+12", "Etc/GMT-14"])
+def test_today_is_the_merchants_day_wherever_the_server_is(
+    monkeypatch: pytest.MonkeyPatch, server_zone: str
+) -> None:
+    # A server far from Paris: its own date differs from the merchant's most of the day.
+    monkeypatch.setenv("TZ", server_zone)
+    time.tzset()
+    try:
+        assert payments.today() == utcnow().astimezone(DESK_TZ).date()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_which_shop_payments_count_as_money_received(
