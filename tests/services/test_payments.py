@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -147,6 +148,18 @@ def test_a_payment_is_recorded_as_typed_with_its_event(
     ]
 
 
+def test_money_is_recorded_in_the_orders_currency(
+    db_session: Session, shop: Shop, actor: Actor
+) -> None:
+    swiss = make_order(db_session, shop, currency="CHF")
+    paid = payments.record_manual(
+        db_session, swiss, actor, kind="payment", source="cash", amount="5"
+    )
+    db_session.flush()
+    db_session.expire(paid)
+    assert paid.currency == "CHF"
+
+
 def test_each_refused_entry_says_why_on_its_field(
     db_session: Session, order: Order, actor: Actor
 ) -> None:
@@ -183,6 +196,17 @@ def test_a_refund_may_take_back_exactly_what_is_left(
         )
 
 
+@pytest.fixture()
+def server_far_east(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The server's own clock 14 hours ahead of UTC: nothing may depend on it."""
+    monkeypatch.setenv("TZ", "Etc/GMT-14")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("server_far_east")
 def test_the_date_recorded_is_the_moment_given_or_noon_of_the_day_given(
     db_session: Session, order: Order, actor: Actor
 ) -> None:
