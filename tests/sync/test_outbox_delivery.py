@@ -305,6 +305,12 @@ def test_a_refusal_by_the_shop_is_dead_at_once_with_its_cause(
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.DEAD and message.attempts == 1
     assert "400" in message.last_error
+    dead = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.dead"
+        )
+    ).one()
+    assert dead["refused"] is True and dead["error"] == message.last_error
 
 
 def test_messages_of_one_order_go_out_in_order(
