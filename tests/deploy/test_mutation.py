@@ -57,7 +57,7 @@ def test_a_sampled_run_scores_the_module_and_leaves_the_tree_untouched(tmp_path:
     score = re.search(line, result.stdout)
     assert score is not None, result.stdout[-2000:]
     killed, total = int(score.group(1)), int(score.group(2))
-    assert 0 < killed <= 4 < total
+    assert killed <= 4 < total
     report = doc.read_text(encoding="utf-8")
     assert re.search(rf"\| `{MODULE}` \| {killed}/4 \| .* \| sample 4 of {total} \|", report)
     assert f"#### `{MODULE}` ({4 - killed})" in report
