@@ -168,6 +168,12 @@ def test_a_customer_comment_becomes_a_customer_note(
     db_session.expire_all()
     assert db_session.get_one(Comment, comment.id).pushed_at is not None
     assert all("pénible" not in r.body.decode() for r in woo_emulator.requests)
+    sent = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.sent"
+        )
+    ).one()
+    assert sent["excerpt"] == "Votre colis part demain." and sent["customer_visible"] is True
 
 
 def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
