@@ -71,13 +71,13 @@ system-deps:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run bin/aws-local
-	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run bin/aws-local
+	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
+	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run bin/aws-local
-	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run bin/aws-local
+	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
+	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
 
 test-sqlite: install
 	$(PY) -m pytest $(ARGS)

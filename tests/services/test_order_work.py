@@ -447,6 +447,9 @@ def test_internal_comments_go_to_the_shop_as_private_notes_only_when_asked(
     # On its way to the shop: no longer editable, even by its author.
     assert not comments.can_change(copied, manager, outbox.comment_message(db_session, copied))
     assert outbox.comment_messages(db_session, order) == {copied.id: message}
+    elsewhere = paid_order(db_session, woo)
+    comments.add_comment(db_session, elsewhere, actor, "Autre commande", "internal")
+    assert outbox.comment_messages(db_session, order) == {copied.id: message}
     with pytest.raises(InvalidTransition):
         comments.edit_comment(db_session, copied, actor, "Client très VIP", manager)
     assert comments.can_change(kept, manager)

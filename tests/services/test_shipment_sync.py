@@ -124,6 +124,12 @@ def test_what_the_shop_is_told(db_session: Session) -> None:
     assert told.carrier_name == "Colissimo"
     assert told.carrier_code == ""  # no code for this shop's platform
     assert told.whole_order is False and told.cancelled is False and told.notify is True
+    assert told.shipped_at is not None and told.shipped_at == part.shipped_at
+    part.parcels[0].external_id = "fulfilment-line-9"  # the shop's id, learnt from a push
+    assert [p.external_id for p in outbox.shipment_to_push(part).parcels] == [
+        "fulfilment-line-9",
+        "",
+    ]
     rest = shipments.create_shipment(db_session, order, ACTOR, {second: 1}, ship=True)
     assert outbox.shipment_to_push(rest).whole_order is False
     order.shop.notify_shipments = False
@@ -138,6 +144,17 @@ def test_a_shipment_of_everything_is_the_whole_order(db_session: Session, order:
     told = outbox.shipment_to_push(shipment)
     assert told.whole_order is True
     assert told.carrier_code == "colissimo"
+
+
+def test_lines_that_are_not_shipped_do_not_keep_a_shipment_from_being_the_whole_order(
+    db_session: Session,
+) -> None:
+    order = _order(db_session, (1,))
+    order.lines.append(make_line("EBOOK", 1, external_id="L9", needs_shipping=False))
+    db_session.flush()
+    shipment = shipments.ship_everything(db_session, order, ACTOR, "6A1")
+    assert [item.order_line.sku for item in shipment.lines] == ["SKU-0"]
+    assert outbox.shipment_to_push(shipment).whole_order is True
 
 
 def test_switched_off_or_pointless_messages_are_not_sent(db_session: Session, order: Order) -> None:

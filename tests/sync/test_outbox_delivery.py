@@ -25,6 +25,7 @@ from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
+from tests.factories import make_line, make_message, make_order, make_shop
 from web.models import (
     Comment,
     InboxEvent,
@@ -34,10 +35,11 @@ from web.models import (
     ShopPacing,
     utcnow,
 )
-from web.models.enums import CommercialState, InboxState, OutboxState
+from web.models.enums import CommercialState, InboxState, OutboxState, ShipmentState
 from web.models.orders import Order
-from web.services import comments, intake, order_actions, outbox, shops
+from web.services import comments, intake, order_actions, outbox, shipments, shops
 from web.services.errors import InvalidTransition
+from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.sync import run_sync
 from web.services.timeline import Actor
 
@@ -166,6 +168,12 @@ def test_a_customer_comment_becomes_a_customer_note(
     db_session.expire_all()
     assert db_session.get_one(Comment, comment.id).pushed_at is not None
     assert all("pénible" not in r.body.decode() for r in woo_emulator.requests)
+    sent = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.sent"
+        )
+    ).one()
+    assert sent["excerpt"] == "Votre colis part demain." and sent["customer_visible"] is True
 
 
 def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
@@ -222,6 +230,8 @@ def test_500s_and_a_429_are_retried_with_backoff_then_delivered_once(
         )
     ).all()
     assert len(failures) == 3
+    assert "PlatformUnavailable" in failures[0].details["error"]
+    assert "RateLimited" in failures[2].details["error"]
 
 
 def test_a_timeout_whose_write_landed_is_not_written_again(
@@ -301,6 +311,12 @@ def test_a_refusal_by_the_shop_is_dead_at_once_with_its_cause(
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.DEAD and message.attempts == 1
     assert "400" in message.last_error
+    dead = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.dead"
+        )
+    ).one()
+    assert dead["refused"] is True and dead["error"] == message.last_error
 
 
 def test_messages_of_one_order_go_out_in_order(
@@ -382,7 +398,10 @@ def test_shopify_gets_the_cancel_call_and_comments_in_the_note(
     [note_put] = shopify_emulator.requests_to("PUT", f"/orders/{order.external_id}.json")
     assert "Colis retardé" in note_put.json()["order"]["note"]
     [cancel] = shopify_emulator.requests_to("POST", f"/orders/{order.external_id}/cancel.json")
-    assert cancel.json()["reason"] == "other"
+    assert cancel.json() == {"reason": "other", "email": True}  # the buyer is told
+    comment = db_session.scalars(select(Comment).where(Comment.order_id == order.id)).one()
+    # The note line names the comment, so a retry finds it and writes nothing twice.
+    assert f"Comptoir [c{comment.id}]: Colis retardé" in note_put.json()["order"]["note"]
     assert shopify_emulator.orders[order.external_id]["cancelled_at"]
     db_session.expire_all()
     assert db_session.get_one(Order, order.id).commercial_state == CommercialState.CANCELLED
@@ -604,9 +623,12 @@ def test_a_sent_message_delivered_again_by_id_is_not_written_twice(
     woo_order: Order,
 ) -> None:
     message_id = _cancel(db_session, woo_order)
-    assert outbox.deliver(session_factory, message_id) == OutboxState.SENT
+    t0 = utcnow()
+    assert outbox.deliver(session_factory, message_id, now=t0) == OutboxState.SENT
     written = len(writes(woo_emulator))  # the status, and the reason as a note
     assert written == 2
+    sent = message_of(db_session, woo_order)
+    assert sent.sent_at == t0 and sent.claimed_until is None and sent.last_error == ""
 
     # SQS delivers at least once: the same id again, now and much later.
     assert outbox.deliver(session_factory, message_id) is None
@@ -696,3 +718,221 @@ def test_a_dispatch_for_one_shop_leaves_the_other_shops_messages(
 
     assert outbox.dispatch_due(session_factory, shop_id=other.id) == 1
     assert message_of(db_session, other_order).state == OutboxState.SENT
+
+
+def test_a_fact_the_platform_cannot_take_is_ignored_with_its_reason(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    shopify: Shop,
+    shopify_emulator: ShopifyEmulator,
+) -> None:
+    data = shopify_emulator.add_order(fixture("shopify", "order-fr-relay-point.json"))
+    order = import_order(db_session, shopify, str(data["id"]))
+    # Shipped from Shopify meanwhile: Shopify refuses to cancel a fulfilled order.
+    shopify_emulator.orders[order.external_id]["fulfillment_status"] = "fulfilled"
+    shopify_emulator.requests.clear()
+    order_actions.perform(db_session, order, "cancel", PERSON, reason="Rupture")
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    message = message_of(db_session, order)
+    assert message.state == OutboxState.IGNORED and message.sent_at is None
+    assert "cancel its fulfilments in Shopify first" in message.last_error
+    assert writes(shopify_emulator) == []
+    ignored = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == order.id, OrderEvent.kind == "outbox.ignored"
+        )
+    ).one()
+    assert "fulfilled" in ignored["reason"]
+
+
+def test_a_comment_said_again_reaches_the_buyer_again(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+) -> None:
+    """Only notes written since the message was queued count as ours: the same words said a
+    day before are another comment, and this one is written."""
+    yesterday = utcnow() - dt.timedelta(days=1)
+    woo_emulator.notes.setdefault(woo_order.external_id, []).append(
+        {
+            "id": 999,
+            "author": "admin",
+            "date_created": yesterday.strftime("%Y-%m-%dT%H:%M:%S"),
+            "date_created_gmt": yesterday.strftime("%Y-%m-%dT%H:%M:%S"),
+            "note": "Votre colis part demain.",
+            "customer_note": True,
+        }
+    )
+    comments.add_comment(db_session, woo_order, PERSON, "Votre colis part demain.", "customer")
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    assert len(woo_emulator.requests_to("POST", "/notes")) == 1
+    assert message_of(db_session, woo_order).state == OutboxState.SENT
+
+
+# --- "A newer status already reached the shop": each of its conditions --------------------
+
+
+@pytest.mark.parametrize(
+    ("later_message", "refused"),
+    [
+        ("a newer status, sent", True),
+        ("a newer status, failed too", False),
+        ("a newer comment, sent", False),
+        ("an older status, sent", False),
+        ("a newer status of another order, sent", False),
+    ],
+)
+def test_a_status_is_replayed_unless_a_newer_status_of_its_order_reached_the_shop(
+    db_session: Session, later_message: str, refused: bool
+) -> None:
+    shop = make_shop(db_session)
+    order, other_order = make_order(db_session, shop), make_order(db_session, shop)
+    if later_message == "an older status, sent":
+        make_message(db_session, order, state=OutboxState.SENT)
+    dead = make_message(db_session, order, status="processing")
+    if later_message == "a newer status, sent":
+        make_message(db_session, order, state=OutboxState.SENT)
+    elif later_message == "a newer status, failed too":
+        make_message(db_session, order, state=OutboxState.FAILED)
+    elif later_message == "a newer comment, sent":
+        make_message(db_session, order, state=OutboxState.SENT).kind = outbox.COMMENT
+    elif later_message == "a newer status of another order, sent":
+        make_message(db_session, other_order, state=OutboxState.SENT)
+    db_session.flush()
+
+    if refused:
+        with pytest.raises(InvalidTransition) as refusal:
+            outbox.retry(db_session, dead, PERSON)
+        assert refusal.value.action == "retry"
+        assert refusal.value.reason == "a newer status was already sent to the shop"
+        assert dead.state == OutboxState.DEAD
+    else:
+        outbox.retry(db_session, dead, PERSON)
+        assert dead.state == OutboxState.PENDING and dead.attempts == 0
+
+
+# --- People acting on messages: refusals and what the timeline says ------------------------
+
+
+def test_a_failed_message_being_sent_again_cannot_be_retried_or_ignored(
+    db_session: Session,
+) -> None:
+    order = make_order(db_session, make_shop(db_session))
+    message = make_message(db_session, order, state=OutboxState.FAILED, attempts=2)
+    message.claimed_until = utcnow() + outbox.LEASE  # a dispatcher holds it right now
+    for act, name in ((outbox.retry, "retry"), (outbox.ignore, "ignore")):
+        with pytest.raises(InvalidTransition) as refused:
+            act(db_session, message, PERSON)
+        assert refused.value.action == name
+        assert refused.value.reason == "it is being sent right now; try again in a moment"
+    assert message.state == OutboxState.FAILED and message.attempts == 2
+
+
+def test_ignoring_a_message_by_hand_lets_the_next_one_of_its_order_go_out_now(
+    db_session: Session,
+) -> None:
+    order = make_order(db_session, make_shop(db_session))
+    stuck = make_message(db_session, order)
+    waiting = make_message(db_session, order, state=OutboxState.PENDING, attempts=0)
+    waiting.next_attempt_at = utcnow() - dt.timedelta(minutes=1)
+    db_session.info.pop("comptoir.announce", None)
+
+    outbox.ignore(db_session, stuck, Actor.system("Camille"))
+
+    assert stuck.state == OutboxState.IGNORED
+    announced = db_session.info.pop("comptoir.announce", [])
+    assert [work.id for work in announced] == [waiting.id]
+    event = db_session.scalars(
+        select(OrderEvent).where(
+            OrderEvent.order_id == order.id, OrderEvent.kind == "outbox.ignored"
+        )
+    ).one()
+    assert event.details["by_hand"] is True and event.details["message_id"] == stuck.id
+    assert event.details["via"] == "Camille"
+
+
+def test_a_shipment_or_document_message_whose_subject_is_gone_is_not_retried(
+    db_session: Session,
+) -> None:
+    order = make_order(db_session, make_shop(db_session))
+    gone = {"shipment_id": 404, "number": "EXP-9"}, {"document_id": 404, "reference": "F-9"}
+    for kind, payload, reason in (
+        (outbox.SHIPMENT, gone[0], "its shipment no longer exists"),
+        (outbox.DOCUMENT, gone[1], "its document no longer exists"),
+    ):
+        message = make_message(db_session, order)
+        message.kind, message.payload = kind, payload
+        with pytest.raises(InvalidTransition) as refused:
+            outbox.retry(db_session, message, PERSON)
+        assert refused.value.reason == reason
+        assert message.state == OutboxState.DEAD
+
+
+def test_a_cancellation_the_buyer_is_not_told_of_reaches_shopify_without_its_email(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    shopify: Shop,
+    shopify_emulator: ShopifyEmulator,
+) -> None:
+    data = shopify_emulator.add_order(fixture("shopify", "order-fr-relay-point.json"))
+    order = import_order(db_session, shopify, str(data["id"]))
+    order_actions.perform(db_session, order, "cancel", PERSON, reason="Doublon", notify=False)
+    db_session.commit()
+
+    outbox.dispatch_due(session_factory)
+
+    [cancel] = shopify_emulator.requests_to("POST", f"/orders/{order.external_id}/cancel.json")
+    assert cancel.json() == {"reason": "other", "email": False}
+
+
+# --- Messages with nothing left to tell ----------------------------------------------------
+
+
+def _due_message(session: Session, kind: str, payload: dict[str, Any]) -> OutboxMessage:
+    shop = make_shop(session, show_documents_in_account=True)
+    message = make_message(
+        session, make_order(session, shop), state=OutboxState.PENDING, attempts=0
+    )
+    message.kind, message.payload = kind, payload
+    message.next_attempt_at = utcnow() - dt.timedelta(minutes=1)
+    session.commit()
+    return message
+
+
+def test_a_document_message_whose_document_is_gone_is_ignored_with_its_reason(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    message = _due_message(db_session, outbox.DOCUMENT, {"document_id": 404, "reference": "F"})
+    assert outbox.deliver(session_factory, message.id) == OutboxState.IGNORED
+    db_session.expire_all()
+    assert message.last_error == "Its document no longer exists."
+    assert message.attempts == 0 and message.sent_at is None
+
+
+def test_a_shipment_that_has_not_left_the_warehouse_is_not_told(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    message = _due_message(db_session, outbox.SHIPMENT, {})
+    order = message.order
+    assert order is not None
+    order.lines.append(make_line("SKU-9", 1, external_id="L9"))
+    order.commercial_state = CommercialState.VALIDATED
+    order.shipping_mode = ensure_default_shipping_modes(db_session)["colissimo"]
+    db_session.flush()
+    packed = shipments.create_shipment(db_session, order, PERSON, ship=False)
+    assert packed.state in (ShipmentState.DRAFT, ShipmentState.PACKED)
+    message.payload = {"shipment_id": packed.id, "number": packed.number}
+    db_session.commit()
+
+    assert outbox.deliver(session_factory, message.id) == OutboxState.IGNORED
+    db_session.expire_all()
+    assert message.last_error == (
+        "The shipment has not left the warehouse: nothing to tell the shop."
+    )

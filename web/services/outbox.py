@@ -649,12 +649,6 @@ def deliver(
         return message.state
 
 
-def _still_ours(message: OutboxMessage | None, claim: _Claim) -> bool:
-    return (
-        message is not None and message.state in OPEN_STATES and message.attempts == claim.attempts
-    )
-
-
 def _finish(
     session: Session,
     message: OutboxMessage,
