@@ -72,7 +72,7 @@ def test_no_operation_answers_5xx_and_refused_requests_store_nothing(
     calls = 0
 
     def drive(method: str, path: str, mode: GenerationMode) -> None:
-        @fuzz_settings(reduced=2, full=60)
+        @fuzz_settings(reduced=2, full=50)
         @given(case=cases(schema[path][method], mode, known_ids), headers=callers)
         def call(case: schemathesis.Case, headers: dict[str, str]) -> None:
             nonlocal calls

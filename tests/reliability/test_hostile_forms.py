@@ -45,7 +45,7 @@ def test_hostile_login_forms_never_log_in_nor_fail(
     token = csrf_token(client)
     fields = st.sampled_from(["email", "password", "csrf_token", "next", "remember", "x"])
 
-    @fuzz_settings(reduced=40, full=1_500)
+    @fuzz_settings(reduced=30, full=1_200)
     @given(
         email=st.sampled_from([user.email, user.email.upper(), ""]) | HOSTILE_TEXT,
         password=st.sampled_from([TEST_PASSWORD + "\x00", TEST_PASSWORD[:-1], ""]) | HOSTILE_TEXT,
@@ -74,7 +74,7 @@ def test_the_language_switch_redirects_home_whatever_it_is_sent(
 ) -> None:
     token = csrf_token(client)
 
-    @fuzz_settings(reduced=15, full=500)
+    @fuzz_settings(reduced=10, full=300)
     @given(lang=st.sampled_from(["fr", "en"]) | HOSTILE_TEXT, target=HOSTILE_TEXT)
     @example(lang="en", target="//evil.example/")
     @example(lang="en\x00", target="/\x00")
@@ -114,7 +114,7 @@ def test_forged_truncated_altered_and_expired_links_are_one_and_the_same_404(
         )
         return cut | flipped.filter(lambda changed: changed != token)
 
-    @fuzz_settings(reduced=30, full=1_500)
+    @fuzz_settings(reduced=20, full=1_000)
     @given(token=HOSTILE_TEXT | token_changes(good) | st.sampled_from([expired, other_key]))
     @example(token=expired)
     @example(token=other_key)

@@ -188,7 +188,7 @@ def test_unsigned_or_badly_signed_deliveries_are_refused_and_store_nothing(
     shop = hook_shops[platform]
     plain = make_headers(names[0], "1", "application/json")
 
-    @fuzz_settings(reduced=40, full=1_500)
+    @fuzz_settings(reduced=30, full=1_000)
     @given(
         delivery=deliveries(platform),
         signature=st.none()
@@ -223,7 +223,7 @@ def test_signed_garbage_is_kept_refused_or_applied_and_never_a_server_error(
     make_headers, signature_header, names, _order = PLATFORMS[platform]
     shop = hook_shops[platform]
 
-    @fuzz_settings(reduced=60, full=2_500)
+    @fuzz_settings(reduced=40, full=1_500)
     @given(delivery=deliveries(platform))
     @example(delivery=(DEEP, make_headers(names[0], "1", "application/json")))
     def deliver(delivery: tuple[bytes, dict[str, str]]) -> None:
@@ -263,7 +263,7 @@ def test_platforms_without_webhooks_refuse_every_delivery(
 ) -> None:
     shop = hook_shops[platform]
 
-    @fuzz_settings(reduced=10, full=500)
+    @fuzz_settings(reduced=8, full=200)
     @given(
         body=st.binary(max_size=200),
         headers=st.dictionaries(
@@ -283,7 +283,7 @@ def test_platforms_without_webhooks_refuse_every_delivery(
 def test_unknown_shop_keys_and_platforms_are_404_whatever_they_hold(
     client: FlaskClient, db_session: Session, hook_shops: dict[str, Shop]
 ) -> None:
-    @fuzz_settings(reduced=30, full=1_000)
+    @fuzz_settings(reduced=20, full=600)
     @given(
         platform=st.sampled_from(["shopify", "woocommerce", "prestashop", "magento"]) | ANY_TEXT,
         key=HOSTILE_TEXT,
