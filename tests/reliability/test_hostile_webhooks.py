@@ -241,7 +241,7 @@ def test_signed_garbage_is_kept_refused_or_applied_and_never_a_server_error(
             if change:  # the refused delivery, kept with its cause for the sync log
                 assert new is not None and new.state == InboxState.REJECTED and new.cause_kind
             return
-        assert response.status_code == 200, (response.status_code, response.get_data()[:300])
+        assert response.status_code == 200, (response.get_data()[:300], headers, body[:200])
         status = response.get_json()["status"]
         assert status in ("stored", "duplicate", "refused", "ping"), status
         if status == "refused":
