@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session
 
-from web.connectors.base import ShopSettings
+from web.connectors.base import BadPayload, ShopSettings, TopicMismatch, WebhookDelivery
 from web.connectors.registry import make_connector
 from web.connectors.woocommerce import WooCommerceConnector
 from web.models import InboxEvent
+from web.models.enums import InboxState
 from web.services import intake, shops
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "woocommerce" / "fr-order-company-bundle.json"
@@ -132,3 +133,69 @@ def test_one_insert_gives_way_to_either_unique_key_and_finds_the_event_it_met(
         select(func.count()).select_from(InboxEvent).where(InboxEvent.shop_id == shop.id)
     )
     assert count == 4
+
+
+# --- What no column can hold (PostgreSQL refuses NUL in text; lengths are enforced) ---------
+
+
+@pytest.fixture()
+def woo_shop(db_session: Session) -> Any:
+    created = shops.create_shop(
+        db_session, "woocommerce", "Atelier", "https://atelier.example", webhook_secret=SECRET
+    )
+    db_session.commit()
+    return shops.find_for_webhook(db_session, created.key)
+
+
+def signed(order: dict[str, Any], **headers: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(order).encode()
+    return body, {
+        "X-WC-Webhook-Topic": "order.created",
+        **headers,
+        "X-WC-Webhook-Signature": WooCommerceConnector.signature(SECRET, body),
+    }
+
+
+def rejected(session: Session, shop: Any) -> InboxEvent:
+    return session.scalars(select(InboxEvent).where(InboxEvent.shop_id == shop.id)).one()
+
+
+def test_a_signed_topic_holding_nul_is_kept_refused_with_its_cause_shown(
+    db_session: Session, woo_shop: Any
+) -> None:
+    body, headers = signed(json.loads(FIXTURE.read_text()), **{"X-WC-Webhook-Topic": "order\x00x"})
+    with pytest.raises(TopicMismatch):
+        intake.receive_webhook(db_session, woo_shop, body, headers)
+    db_session.commit()  # as the view does: the refused delivery is kept for the sync log
+
+    event = rejected(db_session, woo_shop)
+    assert event.state == InboxState.REJECTED and event.cause_kind == "topic_mismatch"
+    assert event.cause_params["topic"] == "order\ufffdx"
+    assert "\x00" not in event.error and event.headers["x-wc-webhook-topic"] == "order\ufffdx"
+
+
+def test_an_order_id_longer_than_its_column_is_refused_not_stored_pending(
+    db_session: Session, woo_shop: Any
+) -> None:
+    order = json.loads(FIXTURE.read_text())
+    order["id"] = int("9" * 65)
+    body, headers = signed(order)
+    with pytest.raises(BadPayload, match="longer than 64"):
+        intake.receive_webhook(db_session, woo_shop, body, headers)
+    db_session.commit()
+
+    event = rejected(db_session, woo_shop)
+    assert event.state == InboxState.REJECTED and event.cause_kind == "unreadable"
+    assert event.external_order_id is None
+
+
+def test_a_delivery_id_holding_nul_is_refused_with_its_cause() -> None:
+    delivery = WebhookDelivery("order.deleted", "7:deleted:\x00", "7", content_key="deleted:7")
+    with pytest.raises(BadPayload, match="delivery id holds a NUL"):
+        intake.check_storable(delivery)
+    intake.check_storable(WebhookDelivery("order.deleted", "7:deleted:x", "7"))
+
+
+@pytest.mark.parametrize("key", ["\x00", "shop-\x00", "k" * 33])
+def test_a_webhook_key_no_shop_can_have_finds_none(db_session: Session, key: str) -> None:
+    assert shops.find_for_webhook(db_session, key) is None

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from tests.conftest import TEST_PASSWORD, csrf_token, log_in
-from web.models import User
+from web.models import User, utcnow
 from web.models.enums import Role
+from web.services import login_throttle, users
 
 
 def test_pages_redirect_to_login_when_logged_out(client: FlaskClient) -> None:
@@ -59,6 +62,35 @@ def test_wrong_password_is_refused_with_a_message(
     assert response.status_code == 400
     assert "Identifiant ou mot de passe incorrect" in response.get_data(as_text=True)
     assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("\x00", "x"), ("{email}\x00", TEST_PASSWORD), ("{email}", TEST_PASSWORD + "\x00")],
+)
+def test_a_nul_character_in_the_login_form_is_refused_with_its_reason(
+    client: FlaskClient, make_user: Callable[..., User], email: str, password: str
+) -> None:
+    user = make_user()
+    token = csrf_token(client)
+    data = {"email": email.format(email=user.email), "password": password, "csrf_token": token}
+    response = client.post("/login", data=data)
+    assert response.status_code == 400
+    assert "ne peut pas contenir de caractère NUL" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_services_behind_the_login_take_a_nul_without_asking_the_database(
+    db_session: Session, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    assert users.find_by_email(db_session, user.email + "\x00") is None
+    assert users.authenticate(db_session, user.email + "\x00", TEST_PASSWORD) is None
+    attempt = login_throttle.Attempt("a\x00b@example.com", "192.0.2.1\x00")
+    assert login_throttle.check(db_session, attempt, utcnow()) is None
+    login_throttle.record_failure(db_session, attempt, utcnow())
+    db_session.flush()
+    assert login_throttle.account_key(attempt.email) == "a\ufffdb@example.com"
 
 
 def test_inactive_user_cannot_log_in(

@@ -39,6 +39,7 @@ from web.connectors.base import (
     ShopOrder,
     ShopRefund,
     ShopTransaction,
+    WebhookDelivery,
 )
 from web.connectors.codec import decode_order
 from web.i18n import N_
@@ -78,6 +79,7 @@ FOLLOW_UP_TOPICS = (FETCH_TRANSACTIONS, FETCH_ORDER)
 # Payments shown from an order body's totals until the shop's transactions are read.
 PROVISIONAL_PREFIX = "body:"
 MAX_ATTEMPTS = 8
+EXTERNAL_ID_LENGTH = 64  # InboxEvent.external_order_id
 KEPT_HEADER_PREFIXES = (
     "x-shopify-",
     "shopify-",
@@ -125,10 +127,37 @@ def is_signature_header(name: str) -> bool:
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {
-        name.lower(): value
+        shown(name.lower()): shown(value)
         for name, value in headers.items()
         if name.lower().startswith(KEPT_HEADER_PREFIXES) and not is_signature_header(name)
     }
+
+
+def shown(text: str) -> str:
+    """Text kept for people to read (headers, causes), as every database holds it: a NUL
+    character, which PostgreSQL refuses in text, becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
+def check_storable(delivery: WebhookDelivery) -> None:
+    """Refuse a delivery whose identity no column can hold: BadPayload, so it is kept as a
+    rejected event with its cause instead of failing the insert (a 5xx the shop retries).
+
+    Its keys find duplicates, so they are never altered to fit: a NUL character or an order
+    id longer than the column is the sender's error.
+    """
+    keys = {
+        "topic": delivery.topic,
+        "delivery id": delivery.dedupe_key,
+        "content key": delivery.content_key or "",
+        "order id": delivery.external_order_id or "",
+    }
+    for name, value in keys.items():
+        if "\x00" in value:
+            raise BadPayload(f"the {name} holds a NUL character")
+    order_id = delivery.external_order_id or ""
+    if len(order_id) > EXTERNAL_ID_LENGTH:
+        raise BadPayload(f"the order id is longer than {EXTERNAL_ID_LENGTH} characters")
 
 
 def _is_ping(connector: Connector, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -157,6 +186,7 @@ def receive_webhook(
     connector.verify_webhook(body, headers)
     try:
         delivery = connector.describe_webhook(body, headers)
+        check_storable(delivery)
     except BadPayload as exc:
         digest = hashlib.sha256(body).hexdigest()
         store_event(
@@ -168,8 +198,8 @@ def receive_webhook(
             body,
             headers,
             state=InboxState.REJECTED,
-            error=str(exc),
-            cause=causes.cause_of(exc),
+            error=shown(str(exc)),
+            cause=_shown_cause(causes.cause_of(exc)),
         )
         raise
     return store_event(
@@ -237,6 +267,13 @@ def store_event(
     )
     assert existing is not None
     return Received(existing, duplicate=True, session=session)
+
+
+def _shown_cause(cause: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    kind, params = cause
+    return kind, {
+        name: shown(value) if isinstance(value, str) else value for name, value in params.items()
+    }
 
 
 @functools.cache

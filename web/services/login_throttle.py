@@ -83,8 +83,9 @@ class Throttled:
 
 
 def account_key(email: str) -> str:
-    """The account as counted: the e-mail as typed, trimmed and lower-cased."""
-    return email.strip().lower()[:KEY_LENGTH]
+    """The account as counted: the e-mail as typed, trimmed and lower-cased, a NUL character
+    (which PostgreSQL refuses in text) as U+FFFD."""
+    return email.strip().lower().replace("\x00", "\ufffd")[:KEY_LENGTH]
 
 
 def address_key(address: str) -> str:
@@ -92,7 +93,7 @@ def address_key(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
-        return address.strip()[:KEY_LENGTH] or "unknown"
+        return address.strip().replace("\x00", "\ufffd")[:KEY_LENGTH] or "unknown"
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)

@@ -144,6 +144,7 @@ DEFAULT_PAYMENT_METHODS: dict[Platform, dict[str, str]] = {
     },
 }
 
+KEY_LENGTH = 32  # Shop.key
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{2,31}$")
 
 
@@ -253,8 +254,12 @@ def find_for_webhook(session: Session, key: str) -> Shop | None:
     """The shop with this public key, with only what checking a delivery needs, or None.
 
     One indexed row: no mappings, and no API credentials decrypted (only the webhook
-    secret); reading any other attribute of the returned shop raises.
+    secret); reading any other attribute of the returned shop raises. A key no shop can
+    have (a NUL character, which PostgreSQL refuses in a query, or too long) finds none
+    without asking the database.
     """
+    if "\x00" in key or len(key) > KEY_LENGTH:
+        return None
     return session.scalar(_WEBHOOK_SHOP, {"key": key})
 
 

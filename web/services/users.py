@@ -44,7 +44,10 @@ def normalize_email(email: str) -> str:
 
 
 def find_by_email(session: Session, email: str) -> User | None:
-    """Return the user with this e-mail, whatever its case."""
+    """Return the user with this e-mail, whatever its case; None for one holding NUL, which
+    no user has (and PostgreSQL refuses in a query)."""
+    if "\x00" in email:
+        return None
     return session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 

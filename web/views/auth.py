@@ -22,8 +22,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import EmailField, Field, HiddenField, PasswordField
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from web.models import User, utcnow
 from web.models.enums import Role
@@ -36,9 +36,15 @@ from web.views.known_device import remember as remember_device
 bp = Blueprint("auth", __name__)
 
 
+def no_nul(form: FlaskForm, field: Field) -> None:
+    """Refuse a NUL character: no account holds one, and PostgreSQL refuses it in a query."""
+    if "\x00" in (field.data or ""):
+        raise ValidationError(_("This field cannot hold a NUL character."))
+
+
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254), no_nul])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024), no_nul])
     next = HiddenField()
 
 
