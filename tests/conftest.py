@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,6 +26,7 @@ from web.db import make_engine, make_session_factory
 from web.documents import storage
 from web.models import User
 from web.models.enums import Role
+from web.services import users
 from web.services.users import create_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -76,12 +78,18 @@ def migrate(url: str) -> None:
     upgrade(url)
 
 
+# argon2id at its lowest cost: the production parameters take about a second a hash on a loaded
+# two-core machine, and most tests log someone in. tests/services/test_users.py checks them.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _encryption(encryption_key: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Services that read shop secrets need a key even without an app; services that queue
-    jobs need their handlers registered (create_app does both)."""
+    jobs need their handlers registered (create_app does both); passwords hash cheaply."""
     crypto.configure(encryption_key, tmp_path_factory.mktemp("instance"))
     jobs.register_all()
+    users.configure_hasher(TEST_HASHER)
 
 
 @pytest.fixture(autouse=True)
