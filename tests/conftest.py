@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import Rule
 
 from web import crypto, job_outputs, jobs, queue
 from web.app import create_app
@@ -162,6 +163,26 @@ def _has_tables(url: str) -> bool:
     finally:
         engine.dispose()
 
+
+def _compile_url_builders_once() -> None:
+    """Werkzeug compiles two URL builders per rule, per app: most of create_app's time, and
+    most tests create an app. A builder is a pure function of the rule's parsed form (it gets
+    the rule as its `self`), so the tests' apps share one per rule and get the same URLs."""
+    compile_builder = Rule._compile_builder
+    builders: dict[tuple[object, ...], Callable[..., tuple[str, str]]] = {}
+
+    def compile_once(rule: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        defaults = sorted((rule.defaults or {}).items())
+        converters = sorted((name, type(c)) for name, c in rule._converters.items())
+        key = (rule.rule, tuple(rule._trace), repr(defaults), tuple(converters), append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(rule, append_unknown)
+        return builders[key]
+
+    Rule._compile_builder = compile_once  # type: ignore[method-assign]
+
+
+_compile_url_builders_once()
 
 # argon2id at its lowest cost: the production parameters take about a second a hash on a loaded
 # two-core machine, and most tests log someone in. tests/services/test_users.py checks them.
