@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache, Environment
+from jinja2.bccache import Bucket
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
@@ -183,6 +186,64 @@ def _compile_url_builders_once() -> None:
 
 
 _compile_url_builders_once()
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Jinja compiles every template again in each new app: most of a first render's time,
+    and most tests render in an app of their own. This cache hands a template's compiled code
+    to the next app with the same source and the same compiling options."""
+
+    def __init__(self) -> None:
+        self._code: dict[tuple[object, ...], CodeType] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        bucket.code = self._code.get(self._key(bucket))
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self._code[self._key(bucket)] = bucket.code
+
+    @staticmethod
+    def _key(bucket: Bucket) -> tuple[object, ...]:
+        env = bucket.environment
+        autoescape = getattr(env.autoescape, "__func__", env.autoescape)  # Flask's is a method
+        options = tuple(getattr(env, name) for name in _COMPILING_OPTIONS)
+        names = (tuple(sorted(env.extensions)), tuple(sorted(env.filters)), tuple(env.tests))
+        return (bucket.key, bucket.checksum, autoescape, options, names)
+
+
+_COMPILING_OPTIONS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "optimized",
+    "finalize",
+    "is_async",
+)
+
+
+def _share_compiled_templates() -> None:
+    create_environment = Flask.create_jinja_environment
+    compiled = _CompiledTemplates()
+
+    def create_jinja_environment(app: Flask) -> Environment:
+        environment = create_environment(app)
+        environment.bytecode_cache = compiled
+        return environment
+
+    Flask.create_jinja_environment = create_jinja_environment  # type: ignore[method-assign]
+
+
+_share_compiled_templates()
 
 # argon2id at its lowest cost: the production parameters take about a second a hash on a loaded
 # two-core machine, and most tests log someone in. tests/services/test_users.py checks them.
