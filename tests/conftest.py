@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -109,7 +111,9 @@ def _template(kind: str, create: Callable[[], str]) -> str:
 def _sqlite_template() -> str:
     from web.migrate import upgrade
 
-    path = Path(tempfile.mkdtemp(prefix="comptoir-template-")) / "template.sqlite"
+    folder = tempfile.mkdtemp(prefix="comptoir-template-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "template.sqlite"
     upgrade(f"sqlite:///{path}")
     return str(path)
 
