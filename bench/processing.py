@@ -56,6 +56,7 @@ from web.models import InboxEvent, Order, Shop  # noqa: E402
 from web.models.base import Base  # noqa: E402
 from web.models.enums import InboxState  # noqa: E402
 from web.services import intake, shops, sync  # noqa: E402
+from web.textfold import SQLITE_FOLD_FUNCTION, sqlite_fold  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-variation-virtual.json"
 
@@ -114,6 +115,8 @@ def _raw(url: str) -> Any:
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         conn = sqlite3.connect(sa_url.database or "", isolation_level=None)
+        # The search index's triggers fold text with this function, as the app's connections do.
+        conn.create_function(SQLITE_FOLD_FUNCTION, 1, sqlite_fold, deterministic=True)
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

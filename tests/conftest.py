@@ -140,7 +140,9 @@ def _copy_postgresql_template(url: URL) -> bool:
     rendered = url.render_as_string(hide_password=False)
     if _has_tables(rendered):
         return False
-    template = _template("postgresql", lambda: _postgresql_template(url))
+    # One template per server: a drill may start a PostgreSQL of its own (drill 10).
+    server = f"postgresql://{url.host}:{url.port}"
+    template = _template(server, lambda: _postgresql_template(url))
     try:
         _postgresql_admin(
             f'DROP DATABASE "{url.database}"',
