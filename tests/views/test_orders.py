@@ -207,13 +207,18 @@ def test_sort_links_keep_the_filters(desk: Desk) -> None:
     assert 'href="/orders/?shop=lyon&amp;q=mug&amp;sort=-number"' in html
 
 
+def hourly_orders(session: Session, count: int) -> None:
+    """`count` orders an hour apart, numbered #1001 onwards (the newest last)."""
+    shop = make_shop(session)
+    for index in range(count):
+        make_order(session, shop, placed_at=BASE_TIME + dt.timedelta(hours=index))
+    session.commit()
+
+
 def test_pagination(
     db_session: Session, client: FlaskClient, login_as: Callable[..., User]
 ) -> None:
-    shop = make_shop(db_session)
-    for index in range(30):
-        make_order(db_session, shop, placed_at=BASE_TIME + dt.timedelta(hours=index))
-    db_session.commit()
+    hourly_orders(db_session, 30)
     login_as("manager")
     first = page(client, "/orders/")
     assert "30 commandes" in first and "Page 1 sur 2" in first
@@ -231,10 +236,7 @@ def test_pagination(
 def test_deep_pages_are_linked_by_cursor(
     db_session: Session, client: FlaskClient, login_as: Callable[..., User]
 ) -> None:
-    shop = make_shop(db_session)
-    for index in range(8):
-        make_order(db_session, shop, placed_at=BASE_TIME + dt.timedelta(hours=index))
-    db_session.commit()
+    hourly_orders(db_session, 8)
     login_as("manager")
     fifth = page(client, "/orders/?per_page=1&page=5")
     assert 'rel="prev" href="/orders/?per_page=1&amp;page=4"' in fifth
