@@ -126,6 +126,7 @@ def _tampered(cursor: str, change: object) -> str:
         _tampered(encode_cursor(Cursor("-placed_at", ("x", 1), 2)), "2026-03-02T12:00:00"),
         _tampered(encode_cursor(Cursor("-placed_at", ("x", 1), 2)), "2026-13-45T00:00:00Z"),
         _tampered(encode_cursor(Cursor("-placed_at", ("x", 1), 2)), "a\x00b"),
+        _tampered(encode_cursor(Cursor("-placed_at", ("x", 1), 2)), "0001-01-01T00:00:00+01:00"),
     ],
 )
 def test_a_tampered_cursor_is_reported_and_the_first_page_shown(

@@ -116,7 +116,10 @@ def _cursor_time(value: Any) -> dt.datetime:
     moment = dt.datetime.fromisoformat(_cursor_text(value))
     if moment.tzinfo is None:
         raise ValueError(value)
-    return moment
+    try:
+        return moment.astimezone(dt.UTC)  # as it is bound: the year 1 east of UTC overflows
+    except OverflowError:
+        raise ValueError(value) from None
 
 
 _KEY_READERS: dict[str, tuple[Callable[[Any], Any], ...]] = {
