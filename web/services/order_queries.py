@@ -397,7 +397,12 @@ def _past_cursor(sort: str, cursor: Cursor) -> ColumnElement[bool]:
         )
     )
     smaller = sort.startswith("-") == cursor.forward
-    return key < values if smaller else key > values
+    # The first column's bound repeated alone: SQLite seeks an expression index with it (the
+    # row value alone scans it from the start), PostgreSQL takes either.
+    first, start = columns[0], values.clauses[0]
+    if smaller:
+        return and_(first <= start, key < values)
+    return and_(first >= start, key > values)
 
 
 def _keyset_rows(
