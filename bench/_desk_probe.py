@@ -71,10 +71,23 @@ def main() -> None:
 
         return run
 
+    def by_cursor(sort: str) -> Callable[[], object]:
+        """Page 2000 of the sort reached by cursor (the next link of page 1999)."""
+        filters = order_queries.OrderFilters(sort=sort, page=1999)
+        before = order_queries.search_orders(session, filters)
+        session.rollback()
+        return listing(sort=sort, after=before.after or "")
+
     cases: dict[str, Callable[[], object]] = {
         "list page 1": listing(),
         "list page 20": listing(page="20"),
         "list page 2000": listing(page="2000"),
+        "list page 2000 by cursor": by_cursor("-placed_at"),
+        "sort number page 2000": listing(sort="number", page="2000"),
+        "sort number page 2000 by cursor": by_cursor("number"),
+        "sort -total page 2000": listing(sort="-total", page="2000"),
+        "sort -total page 2000 by cursor": by_cursor("-total"),
+        "sort customer page 2000 by cursor": by_cursor("customer"),
         "filter paid+unfulfilled": listing(payment="paid", fulfilment="unfulfilled"),
         "filter ready": listing(ready="1"),
         "filter on hold": listing(on_hold="1"),

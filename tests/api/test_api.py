@@ -341,6 +341,39 @@ def test_pagination(api: Api, catalogue: dict[str, Order]) -> None:
     assert first["total_capped"] is False
 
 
+def test_pagination_by_cursor(api: Api, catalogue: dict[str, Order]) -> None:
+    offset = [api.get("/orders", per_page=2, page=page).get_json() for page in (1, 2, 3)]
+    assert offset[0]["prev_cursor"] is None
+    second = api.get("/orders", per_page=2, after=offset[0]["next_cursor"]).get_json()
+    third = api.get("/orders", per_page=2, after=second["next_cursor"]).get_json()
+    assert [answer["orders"] for answer in (second, third)] == [
+        answer["orders"] for answer in offset[1:]
+    ]
+    assert (second["page"], second["next_page"], third["page"], third["next_page"]) == (
+        2,
+        3,
+        3,
+        None,
+    )
+    assert third["next_cursor"] is None
+    back = api.get("/orders", per_page=2, before=third["prev_cursor"]).get_json()
+    assert (back["orders"], back["page"]) == (offset[1]["orders"], 2)
+    # A cursor holds its sort: another sort's list refuses it.
+    body = error_of(api.get("/orders", per_page=2, sort="total", after=second["next_cursor"]), 400)
+    assert list(body["fields"]) == ["after"]
+
+
+# Not base64; an empty list; too long; an empty time in a well-formed cursor.
+TAMPERED = ["garbage", "W10", "x" * 5000, "WyItcGxhY2VkX2F0IiwyLFsiIiwxXV0"]
+
+
+@pytest.mark.parametrize("cursor", TAMPERED)
+def test_tampered_cursor_is_refused(api: Api, catalogue: dict[str, Order], cursor: str) -> None:
+    for name in ("after", "before"):
+        body = error_of(api.get("/orders", **{name: cursor}), 400)
+        assert list(body["fields"]) == [name]
+
+
 def test_pagination_past_the_counted_orders(
     api: Api, catalogue: dict[str, Order], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -207,13 +207,18 @@ def test_sort_links_keep_the_filters(desk: Desk) -> None:
     assert 'href="/orders/?shop=lyon&amp;q=mug&amp;sort=-number"' in html
 
 
+def hourly_orders(session: Session, count: int) -> None:
+    """`count` orders an hour apart, numbered #1001 onwards (the newest last)."""
+    shop = make_shop(session)
+    for index in range(count):
+        make_order(session, shop, placed_at=BASE_TIME + dt.timedelta(hours=index))
+    session.commit()
+
+
 def test_pagination(
     db_session: Session, client: FlaskClient, login_as: Callable[..., User]
 ) -> None:
-    shop = make_shop(db_session)
-    for index in range(30):
-        make_order(db_session, shop, placed_at=BASE_TIME + dt.timedelta(hours=index))
-    db_session.commit()
+    hourly_orders(db_session, 30)
     login_as("manager")
     first = page(client, "/orders/")
     assert "30 commandes" in first and "Page 1 sur 2" in first
@@ -226,6 +231,30 @@ def test_pagination(
     assert 'rel="prev" href="/orders/?page=1"' in second
     filtered = page(client, "/orders/?page=2&sort=placed_at&q=%23100")
     assert "9 commandes" in filtered and "Page 1 sur 1" in filtered
+
+
+def test_deep_pages_are_linked_by_cursor(
+    db_session: Session, client: FlaskClient, login_as: Callable[..., User]
+) -> None:
+    hourly_orders(db_session, 8)
+    login_as("manager")
+    fifth = page(client, "/orders/?per_page=1&page=5")
+    assert 'rel="prev" href="/orders/?per_page=1&amp;page=4"' in fifth
+    after = re.search(r'rel="next" href="/orders/\?per_page=1&amp;after=([\w-]+)"', fifth)
+    assert after is not None
+    sixth = page(client, f"/orders/?per_page=1&after={after[1]}")
+    assert numbers(sixth) == ["#1003"] and "Page 6 sur 8" in sixth
+    assert 'rel="prev" href="/orders/?per_page=1&amp;page=5"' in sixth
+    after = re.search(r'rel="next" href="/orders/\?per_page=1&amp;after=([\w-]+)"', sixth)
+    assert after is not None
+    seventh = page(client, f"/orders/?per_page=1&after={after[1]}")
+    before = re.search(r'rel="prev" href="/orders/\?per_page=1&amp;before=([\w-]+)"', seventh)
+    assert before is not None
+    assert numbers(page(client, f"/orders/?per_page=1&before={before[1]}")) == ["#1003"]
+    # A tampered cursor: the first page, and the value said to be ignored.
+    tampered = page(client, "/orders/?per_page=1&after=W10")
+    assert numbers(tampered) == ["#1008"] and "Page 1 sur 8" in tampered
+    assert "Page : « W10 » n’est pas une valeur valide" in tampered
 
 
 def test_partial_request_gets_only_the_results(desk: Desk) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -15,7 +19,9 @@ from sqlalchemy import (
     SQLColumnExpression,
     and_,
     func,
+    literal,
     select,
+    tuple_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -40,6 +46,10 @@ MAX_PER_PAGE = 100
 MAX_QUERY_LENGTH = 200
 COUNT_CAP = 10_000
 """The list counts its orders up to this many; past it, it says "more than"."""
+NUMBERED_PAGES = 5
+"""The list's first pages are linked by number; past them, by a cursor (keyset pagination):
+OFFSET reads and drops every row before the page, a cursor starts at its place in the index."""
+MAX_CURSOR_LENGTH = 1_000
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -65,6 +75,93 @@ class OrderFilters:
     sort: str = DEFAULT_SORT
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
+    cursor: Cursor | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page reached by cursor starts: just after (or, going back, just before) the
+    order whose sort key, id last, is `key`. `page` is the page's number, for display."""
+
+    sort: str
+    key: tuple[Any, ...]
+    page: int
+    forward: bool = True
+
+
+# --- Cursors ---------------------------------------------------------------------------------
+
+
+def _cursor_int(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= paging.MAX_ID:
+        raise ValueError(value)
+    return value
+
+
+def _cursor_text(value: Any) -> str:
+    if not isinstance(value, str) or "\x00" in value or len(value) > MAX_CURSOR_LENGTH:
+        raise ValueError(value)
+    value.encode("utf-8")  # lone surrogates: UnicodeEncodeError, a ValueError
+    return value
+
+
+def _cursor_amount(value: Any) -> Decimal:
+    amount = Decimal(_cursor_text(value))
+    if not amount.is_finite() or abs(amount) >= 10**12:
+        raise ValueError(value)
+    return amount
+
+
+def _cursor_time(value: Any) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(_cursor_text(value))
+    if moment.tzinfo is None:
+        raise ValueError(value)
+    try:
+        return moment.astimezone(dt.UTC)  # as it is bound: the year 1 east of UTC overflows
+    except OverflowError:
+        raise ValueError(value) from None
+
+
+_KEY_READERS: dict[str, tuple[Callable[[Any], Any], ...]] = {
+    "placed_at": (_cursor_time,),
+    "number": (_cursor_int, _cursor_text),
+    "total": (_cursor_amount,),
+    "customer": (_cursor_text, _cursor_text),
+}
+"""How each sort's key is read back from a cursor, the order id after it."""
+
+
+def _key_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """Write a cursor as opaque URL-safe text."""
+    payload = [cursor.sort, cursor.page, [_key_value(value) for value in cursor.key]]
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+
+def decode_cursor(text: str, sort: str, *, forward: bool) -> Cursor | None:
+    """Read a cursor written by `encode_cursor` for this sort; None for anything else."""
+    if len(text) > MAX_CURSOR_LENGTH:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        cursor_sort, page, values = payload
+        readers = (*_KEY_READERS[sort.lstrip("-")], _cursor_int)
+        if cursor_sort != sort or not isinstance(values, list) or len(values) != len(readers):
+            return None
+        key = tuple(read(value) for read, value in zip(readers, values, strict=True))
+        page = min(max(_cursor_int(page), 1), paging.MAX_PAGE)
+    except (ValueError, TypeError, binascii.Error, InvalidOperation):
+        # json.JSONDecodeError and UnicodeError are ValueErrors.
+        return None
+    return Cursor(sort, key, page, forward)
 
 
 # --- Query string ----------------------------------------------------------------------------
@@ -156,6 +253,14 @@ def parse_filters(args: Mapping[str, str]) -> tuple[OrderFilters, dict[str, str]
             filters.sort = sort
         else:
             errors["sort"] = f"unknown sort {sort!r}; expected one of: " + ", ".join(SORTS)
+    after, before = _text(args, "after"), _text(args, "before")
+    if after and before:
+        errors["before"] = "give after or before, not both"
+    elif after or before:
+        name = "after" if after else "before"
+        filters.cursor = decode_cursor(after or before or "", filters.sort, forward=bool(after))
+        if filters.cursor is None:
+            errors[name] = "not a cursor this list gave for this sort; start from the first page"
     if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
         errors["date_to"] = "the end date is before the start date"
         filters.date_to = None
@@ -241,8 +346,8 @@ def _where(filters: OrderFilters, dialect: Dialect) -> list[ColumnElement[bool]]
     return clauses
 
 
-def _order_by(sort: str) -> list[ColumnElement[Any]]:
-    descending = sort.startswith("-")
+def _sort_key(sort: str) -> list[SQLColumnExpression[Any]]:
+    """The columns the list is sorted on, the order id last: none of them is ever NULL."""
     key = sort.lstrip("-")
     columns: list[SQLColumnExpression[Any]]
     if key == "number":
@@ -259,15 +364,62 @@ def _order_by(sort: str) -> list[ColumnElement[Any]]:
     else:
         columns = [Order.placed_at]
     columns.append(Order.id)
-    return [column.desc() if descending else column.asc() for column in columns]
+    return columns
+
+
+def _order_by(sort: str, *, reverse: bool = False) -> list[ColumnElement[Any]]:
+    descending = sort.startswith("-") != reverse
+    return [column.desc() if descending else column.asc() for column in _sort_key(sort)]
+
+
+def _sort_of(filters: OrderFilters) -> str:
+    return filters.sort if filters.sort in SORTS else DEFAULT_SORT
 
 
 def _statement(session: Session, filters: OrderFilters) -> Select[Order]:
-    sort = filters.sort if filters.sort in SORTS else DEFAULT_SORT
+    sort = _sort_of(filters)
     statement = select(Order)
     if sort.lstrip("-") == "customer":
         statement = statement.outerjoin(Customer, Order.customer_id == Customer.id)
     return statement.where(*_where(filters, session.get_bind().dialect)).order_by(*_order_by(sort))
+
+
+def _past_cursor(sort: str, cursor: Cursor) -> ColumnElement[bool]:
+    """The rows after the cursor in the direction it walks, as one row-value comparison: both
+    databases serve it from the sort's index (no NULLs in the key, one direction throughout)."""
+    columns = _sort_key(sort)
+    key = tuple_(*columns)
+    # Bound with the columns' types: a time is compared as the database stores it.
+    values = tuple_(
+        *(
+            literal(value, getattr(column, "type", None))
+            for value, column in zip(cursor.key, columns, strict=True)
+        )
+    )
+    smaller = sort.startswith("-") == cursor.forward
+    # The first column's bound repeated alone: SQLite seeks an expression index with it (the
+    # row value alone scans it from the start), PostgreSQL takes either.
+    first, start = columns[0], values.clauses[0]
+    if smaller:
+        return and_(first <= start, key < values)
+    return and_(first >= start, key > values)
+
+
+def _keyset_rows(
+    session: Session, statement: Select[Order], filters: OrderFilters, cursor: Cursor
+) -> tuple[list[Order], list[tuple[Any, ...]], bool]:
+    """The page's orders and their sort keys in list order, and whether more lie beyond."""
+    sort = _sort_of(filters)
+    statement = statement.where(_past_cursor(sort, cursor))
+    if not cursor.forward:
+        statement = statement.order_by(None).order_by(*_order_by(sort, reverse=True))
+    rows = session.execute(statement.add_columns(*_sort_key(sort)).limit(filters.per_page + 1))
+    found = [(row[0], tuple(row[1:])) for row in rows]
+    beyond = len(found) > filters.per_page
+    found = found[: filters.per_page]
+    if not cursor.forward:
+        found.reverse()
+    return [order for order, _ in found], [key for _, key in found], beyond
 
 
 def _count(statement: Select[Order], cap: int | None = None) -> Select[int]:
@@ -285,18 +437,39 @@ def search_orders(
     total = session.scalar(_count(statement, COUNT_CAP + 1)) or 0
     capped = total > COUNT_CAP
     per_page = min(max(filters.per_page, 1), MAX_PER_PAGE)
-    page = max(filters.page, 1)
-    if not capped:
-        # A page past the end (a stale link after filtering) shows the last page.
-        page = min(page, paging.page_count(total, per_page))
-    items = session.scalars(
-        statement.options(selectinload(Order.shop), selectinload(Order.customer))
-        .options(*([selectinload(Order.lines)] if with_lines else []))
-        .limit(per_page + 1)
-        .offset((page - 1) * per_page)
-    ).all()
-    more = len(items) > per_page if capped else None
-    return Page(list(items[:per_page]), min(total, COUNT_CAP), page, per_page, more=more)
+    filters = replace(filters, per_page=per_page)
+    statement = statement.options(
+        selectinload(Order.shop),
+        selectinload(Order.customer),
+        *([selectinload(Order.lines)] if with_lines else []),
+    )
+    cursor = filters.cursor
+    more: bool | None
+    if cursor is not None:
+        items, keys, beyond = _keyset_rows(session, statement, filters, cursor)
+        # Going back, the first page is where no order lies before; going on, a page follows.
+        page = max(cursor.page, 2) if cursor.forward or beyond else 1
+        more = beyond if cursor.forward else True
+    else:
+        page = max(filters.page, 1)
+        if not capped:
+            # A page past the end (a stale link after filtering) shows the last page.
+            page = min(page, paging.page_count(total, per_page))
+        rows = session.execute(
+            statement.add_columns(*_sort_key(_sort_of(filters)))
+            .limit(per_page + 1)
+            .offset((page - 1) * per_page)
+        ).all()
+        items = [row[0] for row in rows[:per_page]]
+        keys = [tuple(row[1:]) for row in rows[:per_page]]
+        more = len(rows) > per_page if capped else None
+    result = Page(items, min(total, COUNT_CAP), page, per_page, more=more, capped=capped)
+    sort = _sort_of(filters)
+    if items and result.has_next:
+        result.after = encode_cursor(Cursor(sort, keys[-1], page + 1))
+    if items and result.has_prev:
+        result.before = encode_cursor(Cursor(sort, keys[0], page - 1, forward=False))
+    return result
 
 
 def get_order(session: Session, order_id: int) -> Order:

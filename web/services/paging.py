@@ -25,11 +25,13 @@ class Page(Generic[T]):
     page: int
     per_page: int
     more: bool | None = field(default=None, kw_only=True)
-    """Set when `total` is a floor (a capped count): whether a next page has items."""
-
-    @property
-    def capped(self) -> bool:
-        return self.more is not None
+    """Set when the page knows whether a next page has items (a capped count, a cursor)."""
+    capped: bool = field(default=False, kw_only=True)
+    """`total` is a floor: more items match than it says."""
+    after: str | None = field(default=None, kw_only=True)
+    """A cursor to the next page (keyset pagination), when the list offers one."""
+    before: str | None = field(default=None, kw_only=True)
+    """A cursor to the previous page, when the list offers one."""
 
     @property
     def pages(self) -> int:

@@ -409,14 +409,17 @@ def order_list() -> ResponseReturnValue:
     filters = _list_filters(request.args)
     found = order_queries.search_orders(db(), filters)
     # The desk shows the last page for a page past the end; a client paging on wants none.
-    orders = found.items if filters.page == found.page else []
+    orders = found.items if filters.cursor or filters.page == found.page else []
+    page = found.page if filters.cursor else filters.page
     return jsonify(
         orders=[_summary(order) for order in orders],
-        page=filters.page,
+        page=page,
         per_page=found.per_page,
         total=found.total,
         total_capped=found.capped,
-        next_page=filters.page + 1 if orders and found.has_next else None,
+        next_page=page + 1 if orders and found.has_next else None,
+        next_cursor=found.after if orders else None,
+        prev_cursor=found.before if orders else None,
     )
 
 

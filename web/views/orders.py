@@ -56,6 +56,8 @@ FILTER_LABELS = {
     "date_to": _l("To"),
     "sort": _l("Sort by"),
     "page": _l("Page"),
+    "after": _l("Page"),
+    "before": _l("Page"),
     "per_page": _l("Orders per page"),
 }
 
@@ -183,6 +185,7 @@ def index() -> ResponseReturnValue:
         invalid=set(errors),
         shops=db().scalars(select(Shop).order_by(Shop.name)).all(),
         newest_id=newest_id,
+        numbered_pages=order_queries.NUMBERED_PAGES,
     )
 
 
