@@ -171,7 +171,15 @@ def test_tampered_tokens_are_404s_with_the_same_body_as_an_unknown_one(
 
 @pytest.mark.parametrize(
     "path",
-    ["/d/x", "/d/" + "A" * 5000, "/d/..%2F..%2Fetc%2Fpasswd", "/d/%C3%A9t%C3%A9", "/d/a.b.c"],
+    [
+        "/d/x",
+        "/d/" + "A" * 5000,
+        "/d/..%2F..%2Fetc%2Fpasswd",
+        "/d/%C3%A9t%C3%A9",
+        "/d/a.b.c",
+        "/d/abc%0Adef",  # a link a mail client wrapped: the link's page, not the site's 404
+        "/d/%0D%0A",
+    ],
 )
 def test_malformed_tokens_are_the_same_404(
     client: FlaskClient, invoice: Document, path: str
