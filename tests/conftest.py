@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import make_url
+from jinja2 import BytecodeCache, Environment
+from jinja2.bccache import Bucket
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import Rule
 
 from web import crypto, job_outputs, jobs, queue
 from web.app import create_app
@@ -25,6 +35,7 @@ from web.db import make_engine, make_session_factory
 from web.documents import storage
 from web.models import User
 from web.models.enums import Role
+from web.services import users
 from web.services.users import create_user
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -71,17 +82,185 @@ def separate_database_url(tmp_path: Path, suffix: str) -> str:
 
 
 def migrate(url: str) -> None:
+    """Bring a new, empty database to the latest schema.
+
+    Alembic runs the migrations once per test run, on a template database; each new database
+    is then a copy of it (a file copy on SQLite, CREATE DATABASE … TEMPLATE on PostgreSQL),
+    seconds cheaper per database. A database that is not empty is migrated by Alembic.
+    tests/models/test_migrations.py runs the migrations themselves, step by step.
+    """
     from web.migrate import upgrade
 
-    upgrade(url)
+    sa_url = make_url(url)
+    if sa_url.get_backend_name() == "sqlite":
+        if not _copy_sqlite_template(Path(sa_url.database or "")):
+            upgrade(url)
+    elif not _copy_postgresql_template(sa_url):
+        upgrade(url)
+
+
+_templates: dict[str, str] = {}
+
+
+def _template(kind: str, create: Callable[[], str]) -> str:
+    if kind not in _templates:
+        _templates[kind] = create()
+    return _templates[kind]
+
+
+def _sqlite_template() -> str:
+    from web.migrate import upgrade
+
+    folder = tempfile.mkdtemp(prefix="comptoir-template-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / "template.sqlite"
+    upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+def _copy_sqlite_template(target: Path) -> bool:
+    if not target.name or _has_tables(f"sqlite:///{target}"):
+        return False
+    template = _template("sqlite", _sqlite_template)
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
+    return True
+
+
+def _postgresql_template(url: URL) -> str:
+    from web.migrate import upgrade
+
+    name = f"{make_url(TEST_DATABASE_URL).database}_template"
+    _postgresql_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"', url=url)
+    upgrade(url.set(database=name).render_as_string(hide_password=False))
+    return name
+
+
+def _copy_postgresql_template(url: URL) -> bool:
+    rendered = url.render_as_string(hide_password=False)
+    if _has_tables(rendered):
+        return False
+    template = _template("postgresql", lambda: _postgresql_template(url))
+    try:
+        _postgresql_admin(
+            f'DROP DATABASE "{url.database}"',
+            f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"',
+            url=url,
+        )
+    except OperationalError:  # someone is still connected to it: let Alembic migrate it
+        return False
+    return True
+
+
+def _postgresql_admin(*statements: str, url: URL) -> None:
+    admin = make_engine(str(url.set(database="postgres")), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
+def _has_tables(url: str) -> bool:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _compile_url_builders_once() -> None:
+    """Werkzeug compiles two URL builders per rule, per app: most of create_app's time, and
+    most tests create an app. A builder is a pure function of the rule's parsed form (it gets
+    the rule as its `self`), so the tests' apps share one per rule and get the same URLs."""
+    compile_builder = Rule._compile_builder
+    builders: dict[tuple[object, ...], Callable[..., tuple[str, str]]] = {}
+
+    def compile_once(rule: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        defaults = sorted((rule.defaults or {}).items())
+        converters = sorted((name, type(c)) for name, c in rule._converters.items())
+        key = (rule.rule, tuple(rule._trace), repr(defaults), tuple(converters), append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(rule, append_unknown)
+        return builders[key]
+
+    Rule._compile_builder = compile_once  # type: ignore[method-assign]
+
+
+_compile_url_builders_once()
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Jinja compiles every template again in each new app: most of a first render's time,
+    and most tests render in an app of their own. This cache hands a template's compiled code
+    to the next app with the same source and the same compiling options."""
+
+    def __init__(self) -> None:
+        self._code: dict[tuple[object, ...], CodeType] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        bucket.code = self._code.get(self._key(bucket))
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if bucket.code is not None:
+            self._code[self._key(bucket)] = bucket.code
+
+    @staticmethod
+    def _key(bucket: Bucket) -> tuple[object, ...]:
+        env = bucket.environment
+        autoescape = getattr(env.autoescape, "__func__", env.autoescape)  # Flask's is a method
+        options = tuple(getattr(env, name) for name in _COMPILING_OPTIONS)
+        names = (tuple(sorted(env.extensions)), tuple(sorted(env.filters)), tuple(env.tests))
+        return (bucket.key, bucket.checksum, autoescape, options, names)
+
+
+_COMPILING_OPTIONS = (
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+    "optimized",
+    "finalize",
+    "is_async",
+)
+
+
+def _share_compiled_templates() -> None:
+    create_environment = Flask.create_jinja_environment
+    compiled = _CompiledTemplates()
+
+    def create_jinja_environment(app: Flask) -> Environment:
+        environment = create_environment(app)
+        environment.bytecode_cache = compiled
+        return environment
+
+    Flask.create_jinja_environment = create_jinja_environment  # type: ignore[method-assign]
+
+
+_share_compiled_templates()
+
+# argon2id at its lowest cost: the production parameters take about a second a hash on a loaded
+# two-core machine, and most tests log someone in. tests/services/test_users.py checks them.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _encryption(encryption_key: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Services that read shop secrets need a key even without an app; services that queue
-    jobs need their handlers registered (create_app does both)."""
+    jobs need their handlers registered (create_app does both); passwords hash cheaply."""
     crypto.configure(encryption_key, tmp_path_factory.mktemp("instance"))
     jobs.register_all()
+    users.configure_hasher(TEST_HASHER)
 
 
 @pytest.fixture(autouse=True)
