@@ -139,9 +139,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web.views.converters import IdConverter
+    from web.views.converters import AnyPathConverter, IdConverter
 
-    app.url_map.converters["id"] = IdConverter  # before the rules that use it
+    app.url_map.converters["id"] = IdConverter  # before the rules that use them
+    app.url_map.converters["anypath"] = AnyPathConverter
     from web.views import (
         account,
         admin,

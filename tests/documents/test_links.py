@@ -169,9 +169,29 @@ def test_tampered_tokens_are_404s_with_the_same_body_as_an_unknown_one(
     assert client.get(f"/d/{links.token_for(other)}").status_code == 200
 
 
+@pytest.mark.parametrize("noise", ["é", "%E2%80%8B"])  # a zero-width space a copy added
+def test_a_link_with_noise_in_its_signature_is_a_404(
+    client: FlaskClient, invoice: Document, noise: str
+) -> None:
+    """Base64 decoding skips what is not of its alphabet: a link has one spelling only."""
+    token = links.token_for(invoice)
+    noisy = f"{token[:-2]}{noise}{token[-2:]}"
+    response = client.get(f"/d/{noisy}")
+    assert response.status_code == 404, noisy
+    assert response.get_data() == unknown_body(client)
+
+
 @pytest.mark.parametrize(
     "path",
-    ["/d/x", "/d/" + "A" * 5000, "/d/..%2F..%2Fetc%2Fpasswd", "/d/%C3%A9t%C3%A9", "/d/a.b.c"],
+    [
+        "/d/x",
+        "/d/" + "A" * 5000,
+        "/d/..%2F..%2Fetc%2Fpasswd",
+        "/d/%C3%A9t%C3%A9",
+        "/d/a.b.c",
+        "/d/abc%0Adef",  # a link a mail client wrapped: the link's page, not the site's 404
+        "/d/%0D%0A",
+    ],
 )
 def test_malformed_tokens_are_the_same_404(
     client: FlaskClient, invoice: Document, path: str

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import re
 from typing import Any
 
 from babel.support import NullTranslations, Translations
@@ -38,6 +39,9 @@ HASH_PREFIX = 16
 DEFAULT_DAYS = 90
 # A real token is about 110 characters; anything much longer is not worth decoding.
 MAX_TOKEN_LENGTH = 300
+# What URLSafeTimedSerializer writes. Its base64 decoding skips any other character (an
+# "é" inside the signature): checked first, so a link has one spelling only.
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9_.-]+")
 LINKED_KINDS = (DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE, DocumentKind.DELIVERY_NOTE)
 # What the buyer reads at the shop, in the document's language.
 LINK_TEXTS = {
@@ -120,7 +124,7 @@ def linked_document(session: Session, token: str, *, now: dt.datetime | None = N
     salt's signature, unknown or unlinked document): the answer tells nothing. The
     signature is checked before the database is read.
     """
-    if len(token) > MAX_TOKEN_LENGTH:
+    if len(token) > MAX_TOKEN_LENGTH or not TOKEN_CHARACTERS.fullmatch(token):
         raise NotFound("no such document link")
     max_age = link_days(session) * 86400
     try:

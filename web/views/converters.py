@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, PathConverter
 
 from web.services.paging import MAX_ID
 
@@ -34,3 +34,14 @@ class IdConverter(BaseConverter):
 
     def to_python(self, value: str) -> int:
         return int(value)
+
+
+class AnyPathConverter(PathConverter):
+    """`<anypath:name>`: Werkzeug's `path`, line breaks included.
+
+    `path` matches with `.`, which stops at a line break: a signed link that a mail client
+    wrapped (`%0A` in it) would match no route and get the site's 404 page instead of the
+    link's own.
+    """
+
+    regex = r"[^/][\s\S]*?"

@@ -29,7 +29,7 @@ PRIVATE_HEADERS = {
 }
 
 
-@bp.get("/d/<path:token>")  # a slash in it is one more way to be wrong
+@bp.get("/d/<anypath:token>")  # a slash or a line break in it: one more way to be wrong
 def show(token: str) -> ResponseReturnValue:
     """The document's PDF as issued (its hash checked), shown in the browser."""
     try:
