@@ -274,7 +274,7 @@ def worker() -> None:
     For gunicorn (which never runs the worker itself). SIGTERM or SIGINT: the unit of work
     under way finishes, then the process exits.
     """
-    from web.queue import requeue_interrupted, serve_queue
+    from web.queue import requeue_interrupted_once_reachable, serve_queue
     from web.services import backup
     from web.services.sync import run_sync, work_due
 
@@ -288,7 +288,9 @@ def worker() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    interrupted = requeue_interrupted(sessions)
+    interrupted = requeue_interrupted_once_reachable(sessions, stopping)
+    if interrupted is None:
+        return  # stopped before the database ever answered
     if interrupted:
         click.echo(f"worker: {interrupted} job(s) interrupted by the last stop queued again")
     check = float(current_app.config["WORKER_CHECK_SECONDS"])

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import event, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from web import aws, observability
@@ -430,6 +431,28 @@ def requeue_interrupted(sessions: sessionmaker[Session]) -> int:
             job.state = JobState.QUEUED
             job.error = "Interrupted by a restart; started again."
         return len(jobs)
+
+
+def requeue_interrupted_once_reachable(
+    sessions: sessionmaker[Session], stopping: threading.Event, retry_seconds: float = 5.0
+) -> int | None:
+    """`requeue_interrupted` as soon as the database answers; None if stopped before.
+
+    A worker started while the database is down (both restarted together, or the database
+    stopped while the worker imports) waits for it, as its passes do, instead of exiting and
+    leaving the inbox and the outbox unworked until someone restarts it.
+    """
+    while not stopping.is_set():
+        try:
+            return requeue_interrupted(sessions)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning(
+                "worker: the database does not answer (%s); trying again in %g s",
+                type(exc).__name__,
+                retry_seconds,
+            )
+            stopping.wait(retry_seconds)
+    return None
 
 
 def start_embedded_worker(app: Any, tick: Callable[[], object]) -> EmbeddedWorker:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import migrate
 from web import queue
+from web.db import make_engine
 from web.models import Job
 from web.models.enums import JobState
 
@@ -125,4 +129,47 @@ def test_a_job_that_commits_through_other_sessions_finishes_on_a_real_sqlite_fil
         job = session.get_one(Job, job_id)
         assert job.state == JobState.DONE, job.error
         assert job.result == {"ok": True}
+    engine.dispose()
+
+
+def test_a_worker_started_while_the_database_is_down_waits_for_it(tmp_path: Path) -> None:
+    # The database's folder does not exist yet: every connection fails, as with a database
+    # server that is stopped. The worker keeps trying instead of exiting.
+    folder = tmp_path / "not-yet"
+    url = f"sqlite:///{folder / 'comptoir.sqlite'}"
+    engine = make_engine(url)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    stopping = threading.Event()
+    outcome: list[int | None] = []
+    waiting = threading.Thread(
+        target=lambda: outcome.append(
+            queue.requeue_interrupted_once_reachable(sessions, stopping, retry_seconds=0.05)
+        )
+    )
+    waiting.start()
+    time.sleep(0.3)
+    assert waiting.is_alive() and outcome == []  # still waiting, not crashed
+
+    # The database comes back whole (made aside, then moved in at once), with a job that a
+    # killed worker left running.
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    ready_url = f"sqlite:///{ready / 'comptoir.sqlite'}"
+    migrate(ready_url)
+    aside = make_engine(ready_url)
+    with sessionmaker(aside).begin() as session:
+        session.add(Job(kind="echo", payload={}, state=JobState.RUNNING))
+    aside.dispose()
+    ready.rename(folder)
+    waiting.join(10)
+    engine.dispose()
+    assert outcome == [1]
+
+
+def test_a_worker_stopped_before_the_database_answers_exits_quietly(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'comptoir.sqlite'}")
+    stopping = threading.Event()
+    threading.Timer(0.2, stopping.set).start()
+    sessions = sessionmaker(engine)
+    assert queue.requeue_interrupted_once_reachable(sessions, stopping, retry_seconds=0.05) is None
     engine.dispose()
