@@ -71,6 +71,7 @@ from web.models.enums import (  # noqa: E402
     TransactionSource,
     TransactionStatus,
 )
+from web.models.orders import sort_names  # noqa: E402
 from web.services.demo import (  # noqa: E402
     CANCEL_REASONS_REFUNDED,
     CANCEL_REASONS_UNPAID,
@@ -272,7 +273,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "buyer_note", "marketplace_ref", "shop_status", "on_hold", "hold_reason",
         "needs_mapping", "mapping_issues", "needs_review", "commercial_state",
         "fulfilment_state", "payment_state", "last_pushed_milestone", "validated_at",
-        "closed_at", "cancelled_at", "cancel_reason",
+        "closed_at", "cancelled_at", "cancel_reason", "sort_last", "sort_first",
     ),
     "order_lines": (
         "id", "order_id", "position", "external_id", "kind", "sku", "ean", "name", "options",
@@ -408,6 +409,7 @@ class Generator:
                 number = self.made_customers
             first, last, email = self.person(number)
         billing = self.address(first, last)
+        record = None if customer_id is None else (first, last)  # the customer's names
         shipping = billing if rng.random() < 0.85 else self.address(first, last)
 
         mode, label, shipping_price, _weight = rng.choices(
@@ -554,7 +556,7 @@ class Generator:
                 on_hold, HOLD_REASONS[0] if on_hold else "", needs_mapping, [], needs_review,
                 commercial.value, fulfilment.value, payment.value,
                 milestone.value if milestone else None, validated_at, closed_at, cancelled_at,
-                cancel_reason,
+                cancel_reason, *sort_names(billing, record, email),
             )
         )  # fmt: skip
 

@@ -21,6 +21,7 @@ from web.db import make_engine
 from web.migrate import downgrade, upgrade
 from web.models import Base, Document, InboxEvent, Order, OrderEvent, OutboxMessage, Shop
 from web.models.enums import DocumentKind, DocumentState, Platform
+from web.models.orders import sort_names
 
 
 # SQLite's reflection skips web/search_index.py's index on length(number), with this warning.
@@ -502,4 +503,88 @@ def test_0009_keeps_shipments_and_allows_the_cancelled_state_both_ways(tmp_path:
     downgrade(url, "0008")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT state FROM shipments")).scalar() == "draft"
+    engine.dispose()
+
+
+# --- 0016: the customer sort's names kept on each order -------------------------------------
+
+# (billing first name, billing last name, customer's first and last name or None, e-mail)
+SORT_CASES = [
+    ("Émile", "Zola", ("Émile", "Zola"), "emile@x.test"),
+    ("paul", "adam", None, "paul@x.test"),
+    ("", "", ("Jean", "Dupont"), "jean@x.test"),
+    ("", "", ("Jeanne", "DUPONT"), "jeanne@x.test"),
+    ("", "", None, "anonyme@x.test"),
+    ("Æsa", "", ("Ignored", "Œuvre"), "oeuvre@x.test"),
+    ("", "Ängström", ("Karl", "Other"), "karl@x.test"),
+    ("", "", ("", ""), "blank@x.test"),
+    ("Claire", "Zola", None, ""),
+]
+
+
+def _old_customer_sort(connection: Any) -> list[int]:
+    """The order ids sorted as the list sorted them up to 0015, on every read."""
+    orders = sa.Table("orders", sa.MetaData(), autoload_with=connection)
+    customers = sa.Table("customers", sa.MetaData(), autoload_with=connection)
+
+    def billing(key: str) -> Any:
+        return sa.func.nullif(sa.func.coalesce(orders.c.billing_address[key].as_string(), ""), "")
+
+    last = sa.func.coalesce(billing("last_name"), customers.c.last_name, orders.c.email)
+    first = sa.func.coalesce(billing("first_name"), customers.c.first_name, "")
+    statement = (
+        sa.select(orders.c.id)
+        .select_from(orders.outerjoin(customers, orders.c.customer_id == customers.c.id))
+        .order_by(search_index.folded(last), search_index.folded(first), orders.c.id)
+    )
+    return list(connection.scalars(statement))
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0016_backfills_the_sort_names_in_the_old_expressions_order(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0016")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0015")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        for index, (first, last, customer, email) in enumerate(SORT_CASES):
+            customer_id = None
+            if customer is not None:
+                customer_id = _insert(
+                    connection,
+                    "customers",
+                    email=f"c{index}@x.test",
+                    first_name=customer[0],
+                    last_name=customer[1],
+                )
+            billing = {"first_name": first, "last_name": last} if first or last else {}
+            _insert(
+                connection,
+                "orders",
+                shop_id=shop_id,
+                external_id=str(index),
+                number=f"#{index}",
+                customer_id=customer_id,
+                email=email,
+                billing_address=billing,
+            )
+        before = _old_customer_sort(connection)
+    upgrade(url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT id, external_id, sort_last, sort_first FROM orders"
+                " ORDER BY sort_last, sort_first, id"
+            )
+        ).all()
+    assert [row.id for row in rows] == before
+    # What the flush events write for a new order is what the migration wrote.
+    for row in rows:
+        first, last, customer, email = SORT_CASES[int(row.external_id)]
+        billing = {"first_name": first, "last_name": last} if first or last else {}
+        assert (row.sort_last, row.sort_first) == sort_names(billing, customer, email)
+    downgrade(url, "0015")
+    with engine.connect() as connection:
+        assert "sort_last" not in {c["name"] for c in inspect(connection).get_columns("orders")}
     engine.dispose()

@@ -360,6 +360,33 @@ def test_customer_sort_falls_back_to_customer_record(db_session: Session) -> Non
     assert ids(db_session, sort="customer") == [by_adam.id, by_zola.id]
 
 
+def test_renaming_the_billing_name_or_changing_the_customer_moves_the_order(
+    db_session: Session,
+) -> None:
+    shop = make_shop(db_session)
+    martin = make_customer(db_session, first_name="Luc", last_name="Martin")
+    zola = make_customer(db_session, first_name="Émile", last_name="Zola")
+    moving = make_order(db_session, shop, customer=martin)
+    middle = make_order(db_session, shop, billing_address={"last_name": "Moreau"})
+    assert ids(db_session, sort="customer") == [moving.id, middle.id]
+
+    moving.billing_address = {"first_name": "Luc", "last_name": "Roux"}
+    db_session.flush()
+    assert ids(db_session, sort="customer") == [middle.id, moving.id]
+
+    # No billing name: the customer record's name, then another customer's.
+    moving.billing_address = {}
+    db_session.flush()
+    assert ids(db_session, sort="customer") == [moving.id, middle.id]
+    moving.customer = zola
+    db_session.flush()
+    assert ids(db_session, sort="customer") == [middle.id, moving.id]
+    # The customer's id set alone, the record not loaded with it.
+    moving.customer_id = martin.id
+    db_session.flush()
+    assert ids(db_session, sort="customer") == [moving.id, middle.id]
+
+
 # --- Pages -----------------------------------------------------------------------------------
 
 

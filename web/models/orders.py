@@ -9,16 +9,20 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    Connection,
     ForeignKey,
     Index,
     String,
     Text,
     UniqueConstraint,
     and_,
+    event,
     false,
+    inspect,
+    select,
     true,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from web.models.base import Base, Rate, UnitPrice, enum_column, utcnow
 from web.models.customers import Customer
@@ -33,6 +37,7 @@ from web.models.enums import (
     TransactionStatus,
 )
 from web.models.shops import ShippingMode, Shop
+from web.textfold import fold_text
 
 if TYPE_CHECKING:
     from web.models.activity import Comment, OrderEvent
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
     from web.models.shipping import Shipment
 
 ZERO = Decimal("0.00")
+SORT_NAME_LENGTH = 200
+"""The customer sort reads this many folded characters of each name (an index row stays small)."""
 
 
 class Order(Base):
@@ -114,6 +121,10 @@ class Order(Base):
     closed_at: Mapped[dt.datetime | None]
     cancelled_at: Mapped[dt.datetime | None]
     cancel_reason: Mapped[str] = mapped_column(String(500), default="")
+    # The customer sort's key, folded: the billing name, else the customer record's, else the
+    # e-mail (sort_names()); kept by the flush events below so that an index serves the sort.
+    sort_last: Mapped[str] = mapped_column(String(SORT_NAME_LENGTH), default="", server_default="")
+    sort_first: Mapped[str] = mapped_column(String(SORT_NAME_LENGTH), default="", server_default="")
 
     shop: Mapped[Shop] = relationship()
     customer: Mapped[Customer | None] = relationship()
@@ -143,6 +154,55 @@ class Order(Base):
 
     def __repr__(self) -> str:
         return f"<Order {self.number} shop={self.shop_id}>"
+
+
+def _name_part(address: dict[str, Any], key: str) -> str | None:
+    value = address.get(key)
+    return None if value is None or value == "" else str(value)
+
+
+def sort_names(
+    billing: dict[str, Any] | None, customer: tuple[str, str] | None, email: str
+) -> tuple[str, str]:
+    """The order's customer sort key (last name, first name), folded: the billing name's
+    parts, each else the customer record's (`customer`: its first and last name), the last
+    name else the order's e-mail."""
+    address = billing or {}
+    last = _name_part(address, "last_name")
+    if last is None:
+        last = customer[1] if customer is not None else email
+    first = _name_part(address, "first_name")
+    if first is None:
+        first = customer[0] if customer is not None else ""
+    return fold_text(last or "")[:SORT_NAME_LENGTH], fold_text(first or "")[:SORT_NAME_LENGTH]
+
+
+_SORT_SOURCES = ("billing_address", "customer_id", "customer", "email")
+
+
+@event.listens_for(Order, "before_insert")
+@event.listens_for(Order, "before_update")
+def _keep_sort_names(_mapper: Mapper[Order], connection: Connection, order: Order) -> None:
+    state = inspect(order)
+    if state.persistent and not any(
+        state.attrs[name].history.has_changes() for name in _SORT_SOURCES
+    ):
+        return
+    customer: tuple[str, str] | None = None
+    if order.customer_id is not None:
+        loaded = state.dict.get("customer")  # never a lazy load inside the flush
+        if loaded is not None and loaded.id == order.customer_id:
+            customer = (loaded.first_name or "", loaded.last_name or "")
+        else:  # the id set alone: read the record on the flush's connection
+            row = connection.execute(
+                select(Customer.first_name, Customer.last_name).where(
+                    Customer.id == order.customer_id
+                )
+            ).one_or_none()
+            customer = None if row is None else (row[0] or "", row[1] or "")
+    order.sort_last, order.sort_first = sort_names(
+        order.billing_address, customer, order.email or ""
+    )
 
 
 # The warehouse's queue (order_state.ready_to_prepare_clause implies this), oldest first.
@@ -187,8 +247,9 @@ Index(
     Order.needs_review,
 )
 Index("ix_orders_placed_day", Order.placed_at, Order.commercial_state, Order.grand_total)
-# The list sorted by total (by number: web/search_index.py).
+# The list sorted by total, by customer (by number: web/search_index.py).
 Index("ix_orders_sort_total", Order.grand_total, Order.id)
+Index("ix_orders_sort_customer", Order.sort_last, Order.sort_first, Order.id)
 for _name, _flag in (
     ("on_hold", Order.on_hold.is_(True)),
     ("needs_mapping", Order.needs_mapping.is_(True)),

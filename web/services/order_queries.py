@@ -28,10 +28,8 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from web import search_index
 from web.models import Comment, OrderEvent, Shipment, Shop
-from web.models.customers import Customer
 from web.models.enums import CommercialState, FulfilmentState, PaymentState
 from web.models.orders import Order
-from web.search_index import folded
 from web.services import paging
 from web.services.errors import NotFound
 from web.services.order_state import ready_to_prepare_clause
@@ -298,10 +296,6 @@ def filters_to_args(filters: OrderFilters) -> dict[str, str]:
 # --- Search ----------------------------------------------------------------------------------
 
 
-def _billing(key: str) -> ColumnElement[str]:
-    return func.coalesce(Order.billing_address[key].as_string(), "")
-
-
 def _search_clause(dialect: Dialect, q: str) -> ColumnElement[bool] | None:
     terms = [fold_text(term) for term in q.split()]
     if not terms:
@@ -356,11 +350,9 @@ def _sort_key(sort: str) -> list[SQLColumnExpression[Any]]:
     elif key == "total":
         columns = [Order.grand_total]
     elif key == "customer":
-        last = func.coalesce(
-            func.nullif(_billing("last_name"), ""), Customer.last_name, Order.email
-        )
-        first = func.coalesce(func.nullif(_billing("first_name"), ""), Customer.first_name, "")
-        columns = [folded(last), folded(first)]
+        # Folded billing name, else the customer record's, else the e-mail: kept on the order
+        # (web.models.orders.sort_names) for ix_orders_sort_customer.
+        columns = [Order.sort_last, Order.sort_first]
     else:
         columns = [Order.placed_at]
     columns.append(Order.id)
@@ -377,11 +369,8 @@ def _sort_of(filters: OrderFilters) -> str:
 
 
 def _statement(session: Session, filters: OrderFilters) -> Select[Order]:
-    sort = _sort_of(filters)
-    statement = select(Order)
-    if sort.lstrip("-") == "customer":
-        statement = statement.outerjoin(Customer, Order.customer_id == Customer.id)
-    return statement.where(*_where(filters, session.get_bind().dialect)).order_by(*_order_by(sort))
+    where = _where(filters, session.get_bind().dialect)
+    return select(Order).where(*where).order_by(*_order_by(_sort_of(filters)))
 
 
 def _past_cursor(sort: str, cursor: Cursor) -> ColumnElement[bool]:
