@@ -7,6 +7,8 @@ in a fresh database next to that URL's, dropped after the run.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import socket
 import statistics
@@ -130,3 +132,28 @@ def bare_engines(assets: Mapping[str, Any]) -> dict[str, Callable[[str], bytes]]
             inline_assets(page, assets), False, configuration=config, options=options
         )
     return engines
+
+
+def deliver_woocommerce_orders(
+    sessions: Any, shop_id: int, emulator: Any, ids: range, fixture: Path
+) -> None:
+    """Signed `order.created` deliveries of copies of `fixture` (one per id, also added to the
+    shop emulator) through the webhook service into the inbox, 50 per transaction."""
+    from web.models import Shop
+    from web.services import intake
+
+    payload = json.loads(fixture.read_text())
+    batch: list[tuple[bytes, dict[str, str]]] = []
+    for order_id in ids:
+        order = copy.deepcopy(payload)
+        order["id"] = order_id
+        order["number"] = str(order_id)
+        emulator.add_order(order)
+        batch.append(emulator.webhook("order.created", order_id))
+        if len(batch) == 50 or order_id == ids[-1]:
+            with sessions.begin() as session:
+                shop = session.get_one(Shop, shop_id)
+                for body, headers in batch:
+                    received = intake.receive_webhook(session, shop, body, headers)
+                    assert received.event_id is not None and not received.duplicate
+            batch.clear()

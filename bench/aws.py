@@ -21,8 +21,6 @@ order) and the script exits non-zero otherwise.
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import multiprocessing
 import os
 import secrets
@@ -41,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 
-from _common import bench_database, database_kinds  # noqa: E402
+from _common import bench_database, database_kinds, deliver_woocommerce_orders  # noqa: E402
 from _report import Report, full_mode  # noqa: E402
 
 from sync_lambdas import driver, runtime  # noqa: E402
@@ -50,7 +48,7 @@ from web import aws, queue  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
 from web.models import InboxEvent, Order  # noqa: E402
 from web.models.enums import InboxState  # noqa: E402
-from web.services import intake, shops, sync  # noqa: E402
+from web.services import shops, sync  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-company-bundle.json"
 
@@ -70,24 +68,7 @@ def free_port() -> int:
 def deliver(
     sessions: sessionmaker[Session], shop_id: int, emulator: WooCommerceEmulator, ids: range
 ) -> None:
-    """Signed order.created deliveries through the webhook service, 50 per transaction."""
-    from web.models import Shop
-
-    payload = json.loads(FIXTURE.read_text())
-    batch: list[tuple[bytes, dict[str, str]]] = []
-    for order_id in ids:
-        order = copy.deepcopy(payload)
-        order["id"] = order_id
-        order["number"] = str(order_id)
-        emulator.add_order(order)
-        batch.append(emulator.webhook("order.created", order_id))
-        if len(batch) == 50 or order_id == ids[-1]:
-            with sessions.begin() as session:
-                shop = session.get_one(Shop, shop_id)
-                for body, headers in batch:
-                    received = intake.receive_webhook(session, shop, body, headers)
-                    assert received.event_id is not None and not received.duplicate
-            batch.clear()
+    deliver_woocommerce_orders(sessions, shop_id, emulator, ids, FIXTURE)
 
 
 def orders_made(sessions: sessionmaker[Session], ids: range) -> int:

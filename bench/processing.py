@@ -23,8 +23,6 @@ Every event must end processed, one order each: the script exits non-zero otherw
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import multiprocessing
 import os
 import resource
@@ -44,7 +42,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 
-from _common import bench_database, database_kinds  # noqa: E402
+from _common import bench_database, database_kinds, deliver_woocommerce_orders  # noqa: E402
 from _report import Report, full_mode  # noqa: E402
 
 from tests.emulators.woocommerce import WooCommerceEmulator  # noqa: E402
@@ -52,10 +50,10 @@ from web import crypto  # noqa: E402
 from web.connectors import addresses  # noqa: E402
 from web.db import make_engine, make_session_factory  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
-from web.models import InboxEvent, Order, Shop  # noqa: E402
+from web.models import InboxEvent, Order  # noqa: E402
 from web.models.base import Base  # noqa: E402
 from web.models.enums import InboxState  # noqa: E402
-from web.services import intake, shops, sync  # noqa: E402
+from web.services import shops, sync  # noqa: E402
 from web.textfold import SQLITE_FOLD_FUNCTION, sqlite_fold  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-variation-virtual.json"
@@ -63,22 +61,9 @@ FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-variation-virt
 
 def deliver(url: str, emulator: WooCommerceEmulator, shop_id: int, ids: range) -> None:
     """Store the signed deliveries in the inbox (not timed), 50 per transaction."""
-    payload = json.loads(FIXTURE.read_text())
-    sessions = make_session_factory(make_engine(url))
-    batch = []
-    for order_id in ids:
-        order = copy.deepcopy(payload)
-        order["id"] = order_id
-        order["number"] = str(order_id)
-        emulator.add_order(order)
-        batch.append(emulator.webhook("order.created", order_id))
-        if len(batch) == 50 or order_id == ids[-1]:
-            with sessions.begin() as session:
-                shop = session.get_one(Shop, shop_id)
-                for body, headers in batch:
-                    assert intake.receive_webhook(session, shop, body, headers).event_id
-            batch.clear()
-    sessions.kw["bind"].dispose()
+    engine = make_engine(url)
+    deliver_woocommerce_orders(make_session_factory(engine), shop_id, emulator, ids, FIXTURE)
+    engine.dispose()
 
 
 def worker(url: str, key: str, tmp: str, shop_id: int, traced: bool, results: Any) -> None:
