@@ -107,11 +107,16 @@ def cluster() -> Iterator[Cluster]:
 
 
 class Senders:
-    """Threads POSTing deliveries, each sent again after a refusal until it is accepted."""
+    """Threads POSTing deliveries, each sent again after a refusal until it is accepted.
+
+    Deliveries come in batches (`feed`); the threads wait for more until `close`, so the
+    drill decides which deliveries arrive before the outage and which during it.
+    """
 
     def __init__(self, url: str, deliveries: list[tuple[bytes, dict[str, str]]]) -> None:
         self.url = url
         self.pending = list(reversed(deliveries))
+        self.closed = False
         self.answers: Counter[int] = Counter()
         self.refused_without_retry_after = 0
         self.accepted = 0
@@ -129,9 +134,23 @@ class Senders:
             thread.join(max(0.1, deadline - time.monotonic()))
         assert not any(t.is_alive() for t in self.threads), "deliveries still refused"
 
-    def _next(self) -> tuple[bytes, dict[str, str]] | None:
+    def feed(self, deliveries: list[tuple[bytes, dict[str, str]]]) -> None:
         with self.lock:
-            return self.pending.pop() if self.pending else None
+            self.pending[:0] = reversed(deliveries)
+
+    def close(self) -> None:
+        """No more batches: each thread stops once the pending deliveries are accepted."""
+        with self.lock:
+            self.closed = True
+
+    def _next(self) -> tuple[bytes, dict[str, str]] | None:
+        while True:
+            with self.lock:
+                if self.pending:
+                    return self.pending.pop()
+                if self.closed:
+                    return None
+            time.sleep(0.01)
 
     def _run(self) -> None:
         with httpx.Client(timeout=30) as client:
@@ -198,12 +217,18 @@ def test_postgresql_stopped_and_started_during_intake_loses_and_duplicates_nothi
             wait_for_healthz(base_url, web)
             startup = time.monotonic() - launched
             web_processes = sorted(children_of(web.pid))
-            senders = Senders(f"{base_url}/hooks/woocommerce/{shop_key}", deliveries)
+            # A third arrives before the outage, the rest once the cluster is down: sent all
+            # at once, the senders could finish while the cluster is still stopping, and
+            # nothing would be refused.
+            before = DELIVERIES // 3
+            senders = Senders(f"{base_url}/hooks/woocommerce/{shop_key}", deliveries[:before])
             senders.start()
-            wait_until(lambda: senders.accepted >= DELIVERIES // 3, 60, "a third accepted")
+            wait_until(lambda: senders.accepted >= before, 60, "a third accepted")
 
             cluster.stop_fast()
             outage_started = time.monotonic()
+            senders.feed(deliveries[before:])
+            senders.close()
             health = httpx.get(f"{base_url}/healthz", timeout=10)
             wait_until(
                 lambda: (
