@@ -19,6 +19,7 @@ from web.connectors.base import (
     AuthFailed,
     BadPayload,
     ConnectorError,
+    InvalidSignature,
     NotFoundAtShop,
     PermanentError,
     PlatformUnavailable,
@@ -799,13 +800,15 @@ def test_test_connection(stocked: PrestaShopEmulator) -> None:
         connect(stocked).test_connection()
 
 
-def test_no_webhooks(connector: PrestaShopConnector) -> None:
-    assert PrestaShopConnector.has_webhooks is False
+def test_notifications_replace_webhooks(connector: PrestaShopConnector) -> None:
+    # Comptoir's module signs its notifications (tests/connectors/test_notifications.py);
+    # an order body is no notification, signed or not.
+    assert PrestaShopConnector.has_webhooks is True
     assert PrestaShopConnector.webhook_topics == ()
     assert PrestaShopConnector.platform == "prestashop"
-    with pytest.raises(BadPayload, match="no webhooks"):
+    with pytest.raises(InvalidSignature):
         connector.verify_webhook(raw("fr-order-101.xml"), {})
-    with pytest.raises(BadPayload, match="no webhooks"):
+    with pytest.raises(BadPayload, match="not JSON"):
         connector.describe_webhook(raw("fr-order-101.xml"), {})
 
 

@@ -122,7 +122,9 @@ def test_add_shop_gives_webhook_platforms_a_secret_and_suggested_mappings(
         db_session, "prestashop", name="Épicerie", base_url="https://epicerie.example.fr"
     )
     assert shopify.webhook_secret and len(shopify.webhook_secret) >= 32
-    assert presta.webhook_secret is None
+    # Comptoir's PrestaShop module signs its change notifications with one too.
+    assert presta.webhook_secret and len(presta.webhook_secret) >= 32
+    assert presta.poll_interval_seconds == 30 and shopify.poll_interval_seconds == 300
     assert {m.shop_status for m in presta.status_mappings} >= {"1", "2", "6"}
 
 
@@ -140,7 +142,7 @@ def test_update_keeps_secrets_left_blank_and_replaces_typed_ones(
     [
         ("base_url", "atelier.example.fr"),
         ("base_url", "javascript:alert(1)"),
-        ("poll_interval_seconds", "59"),
+        ("poll_interval_seconds", "29"),
         ("poll_interval_seconds", "soon"),
         ("import_from", "02/03/2026"),
         ("invoice_policy", "whenever"),

@@ -52,12 +52,13 @@ def recent(emulator: MagentoEmulator, payload: dict[str, Any], **changes: Any) -
     return emulator.update_order(stored["entity_id"])  # changed just now
 
 
-def test_webhooks_are_refused_for_magento(
+def test_an_unsigned_delivery_is_refused_for_magento(
     client: FlaskClient, shop: Shop, db_session: Session
 ) -> None:
+    # Only the module's signed notifications come in (tests/sync/test_notifications_e2e.py).
     response = client.post(f"/hooks/magento/{shop.key}", data=b"{}")
-    assert response.status_code == 400
-    assert "do not send webhooks" in response.get_json()["error"]
+    assert response.status_code == 401
+    assert db_session.scalars(select(InboxEvent)).first() is None
 
 
 def test_a_polled_order_arrives_with_its_payment_and_relay_point(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
-from web.models import CarrierMapping, Order, Shop
+from web.models import CarrierMapping, Order, Shop, SyncCursor
 from web.models.enums import CommercialState, PaymentState
 from web.services import shops
 from web.services.shipping_modes import ensure_default_shipping_modes
-from web.services.sync import run_sync
+from web.services.sync import RECONCILE_EVERY, run_sync
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prestashop"
 RELATED = (
@@ -84,9 +85,11 @@ def test_a_state_change_in_the_shop_arrives_on_the_next_poll(
     session_factory: sessionmaker[Session],
 ) -> None:
     run_sync(session_factory, shop.key)
+    later = emulator.clock() + dt.timedelta(seconds=1)  # not within the second just read
+    emulator.clock = lambda: later
     emulator.update_order(101, current_state="6")
     again = run_sync(session_factory, shop.key)
-    assert again.polls[0].stored == 1
+    assert again.polls[0].probed and again.polls[0].stored == 1
     order = db_session.scalars(select(Order).where(Order.external_id == "101")).one()
     db_session.refresh(order)
     assert order.commercial_state == CommercialState.CANCELLED
@@ -111,10 +114,18 @@ def test_two_changes_within_the_same_second_are_both_seen(
 ) -> None:
     run_sync(session_factory, shop.key)
     stamp = emulator.get("orders", 101)["date_upd"]
-    # PrestaShop stamps to the second: a change in the same second keeps date_upd.
+    # PrestaShop stamps to the second: a change in the same second keeps date_upd, which
+    # the change probe takes for the version already read...
     emulator.update_order(101, current_state="2", date_upd=stamp)
+    probed = run_sync(session_factory, shop.key)
+    assert probed.polls[0].probed and probed.polls[0].stored == 0
+    # ...and the full poll behind it, every RECONCILE_EVERY, tells them apart by content.
+    cursor = db_session.scalars(select(SyncCursor).where(SyncCursor.shop_id == shop.id)).one()
+    assert cursor.reconciled_at is not None
+    cursor.reconciled_at -= RECONCILE_EVERY
+    db_session.commit()
     again = run_sync(session_factory, shop.key)
-    assert again.polls[0].stored == 1
+    assert not again.polls[0].probed and again.polls[0].stored == 1
     order = db_session.scalars(select(Order).where(Order.external_id == "101")).one()
     db_session.refresh(order)
     assert order.shop_status == "2"

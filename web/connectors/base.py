@@ -26,7 +26,10 @@ money(), never through a float, rounded half-up to the cent):
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
@@ -412,6 +415,17 @@ class OrderBatch:
 
 
 @dataclass(frozen=True)
+class ChangeBatch:
+    """One page of the change probe: (order id, modification time in UTC) pairs, oldest
+    change first, and how to ask for the next page."""
+
+    changes: tuple[tuple[str, dt.datetime], ...]
+    next_page: str | None = None
+    # False when a row could not be read: the full poll reads the page and parks that order.
+    readable: bool = True
+
+
+@dataclass(frozen=True)
 class ShopChoice:
     """A status, carrier or payment method as the shop names it."""
 
@@ -565,6 +579,24 @@ CANCEL_REASON = "Cancellation reason: "
 CLOCK_SKEW = dt.timedelta(minutes=2)
 
 _ORDER_ID = re.compile(r"[0-9]{1,20}")
+
+
+def body_signature(secret: str, body: bytes) -> bytes:
+    """base64(HMAC-SHA256(secret, raw body)), standard alphabet with padding: how Shopify
+    and Comptoir's PrestaShop and Magento modules sign what they send."""
+    return base64.b64encode(hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest())
+
+
+def check_body_signature(secret: str, body: bytes, received: str, header: str) -> None:
+    """Raise InvalidSignature unless `received` (the `header` sent) is the body's signature
+    with `secret`, compared in constant time."""
+    if not secret:
+        raise InvalidSignature("no webhook secret is configured for this shop")
+    if not received:
+        raise InvalidSignature(f"the {header} header is missing")
+    expected = body_signature(secret, body)
+    if not hmac.compare_digest(expected, received.strip().encode("utf-8", "replace")):
+        raise InvalidSignature(f"the {header} signature does not match")
 
 
 def numeric_order_id(external_id: str, platform: str) -> str:

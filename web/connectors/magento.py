@@ -17,8 +17,10 @@ Vendor pages:
   /V1/orders/{id}/comments, POST /V1/orders/{id}/cancel)
 
 What the payload cannot tell us, and how we cope:
-- No webhooks in Open Source: has_webhooks is False and the webhook methods refuse; the
-  reconciliation poll is the only way in.
+- No webhooks in Open Source: Comptoir's module (modules/magento) sends signed change
+  notifications (docs/NOTIFICATIONS.md, web/connectors/notifications.py); without it the
+  change probe (list_changes: `fields=` trimmed to ids and updated_at) finds what changed,
+  and the reconciliation poll reads whole pages.
 - No core REST list of order statuses, carriers or payment methods: the catalogues are
   Magento's defaults merged with what the most recent orders carry (see each method).
 - Times are UTC `YYYY-MM-DD HH:MM:SS` without a zone: read as UTC.
@@ -86,9 +88,11 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
+from web.connectors import notifications
 from web.connectors.base import (
     AuthFailed,
     BadPayload,
+    ChangeBatch,
     ConnectorError,
     NotFoundAtShop,
     OrderBatch,
@@ -125,8 +129,6 @@ from web.connectors.jsonread import opt_obj as _opt_obj
 from web.connectors.jsonread import text as _text
 from web.i18n import N_
 from web.models.enums import LineKind, TransactionKind, TransactionStatus
-
-NO_WEBHOOKS = "Magento Open Source has no webhooks"
 
 # Magento's default order statuses (sales_order_status install data) and their labels.
 DEFAULT_STATUSES: dict[str, str] = {
@@ -189,6 +191,7 @@ NOTHING_TO_SHIP = N_("This shipment holds no line Magento can ship.")
 RELAY_WORDS = ("relay", "relais", "pickup", "pudo", "retrait", "locker")
 RECENT_ORDERS = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+CHANGE_FIELDS = "items[entity_id,updated_at],total_count"
 
 _TOKEN = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\|(\d+)")
 
@@ -326,7 +329,7 @@ class MagentoConnector:
     platform: ClassVar[str] = "magento"
     api_version: ClassVar[str] = "V1"
     webhook_topics: ClassVar[tuple[str, ...]] = ()
-    has_webhooks: ClassVar[bool] = False
+    has_webhooks: ClassVar[bool] = True
     page_size: ClassVar[int] = 100
 
     def __init__(
@@ -367,12 +370,12 @@ class MagentoConnector:
     # --- webhooks ---------------------------------------------------------------------
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Refused: Magento Open Source sends no webhooks (poll with list_orders)."""
-        raise BadPayload(NO_WEBHOOKS)
+        """A notification of Comptoir's module: X-Comptoir-Hmac-Sha256 signs the raw body."""
+        notifications.verify(self.settings.webhook_secret, body, headers)
 
     def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
-        """Refused: Magento Open Source sends no webhooks (poll with list_orders)."""
-        raise BadPayload(NO_WEBHOOKS)
+        """The change a notification names; its `date_upd` is sales_order.updated_at, UTC."""
+        return notifications.describe(body, _when)
 
     # --- orders -----------------------------------------------------------------------
 
@@ -474,18 +477,7 @@ class MagentoConnector:
         the last page again (Magento's collections do that with currentPage). The page's
         shipments come with one more call (see fetch_order).
         """
-        if page:
-            match = _TOKEN.fullmatch(page.strip())
-            if match is None:
-                raise BadPayload(f"page: {page!r} is not a Magento page token")
-            last_time, last_id = match.groups()
-            groups = [
-                [("updated_at", last_time, "gteq")],
-                [("updated_at", last_time, "gt"), ("entity_id", last_id, "gt")],
-            ]
-        else:
-            groups = [[("updated_at", _stamp(changed_since), "gteq")]]
-        params = _search(groups, [("updated_at", "ASC"), ("entity_id", "ASC")], self.limit)
+        params = self._page_params(changed_since, page)
         answer = _obj(self._get("orders", params), "GET orders")
         raw = [
             _obj(item, f"items[{index}]")
@@ -498,24 +490,68 @@ class MagentoConnector:
                 orders.append(_guarded(f"items[{index}]", _parse_order, item))
             except BadPayload as exc:
                 rejected.append(reject(item, exc))
-        total = answer.get("total_count")
-        if isinstance(total, int) and not isinstance(total, bool):
-            more = total > len(raw)
-        else:
-            more = len(raw) >= self.limit
-        next_page = None
-        if more and raw:
-            # The token is the last order read, readable or not, so none is skipped.
-            last_raw = raw[-1]
-            stamp, entity = last_raw.get("updated_at"), last_raw.get("entity_id")
-            if isinstance(stamp, str) and entity is not None:
-                next_page = f"{stamp}|{entity}"
-            elif orders:
-                next_page = (
-                    f"{orders[-1].updated_at.strftime(TIME_FORMAT)}|{orders[-1].external_id}"
-                )
+        next_page = self._next_page(answer, raw)
+        if next_page is None and raw and orders and self._more(answer, raw):
+            next_page = f"{orders[-1].updated_at.strftime(TIME_FORMAT)}|{orders[-1].external_id}"
         orders = self._with_shipments(orders)
         return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
+
+    def list_changes(self, changed_since: dt.datetime, page: str | None = None) -> ChangeBatch:
+        """The change probe: the search of list_orders trimmed by
+        `fields=items[entity_id,updated_at],total_count`: which orders changed, and when."""
+        params = self._page_params(changed_since, page)
+        params.append(("fields", CHANGE_FIELDS))
+        answer = _obj(self._get("orders", params), "GET orders")
+        raw = [
+            _obj(item, f"items[{index}]")
+            for index, item in enumerate(_list(answer.get("items"), "items"))
+        ]
+        changes = []
+        readable = True
+        for index, item in enumerate(raw):
+            try:
+                changes.append(
+                    (
+                        _id(item.get("entity_id"), f"items[{index}].entity_id"),
+                        _when(item.get("updated_at"), f"items[{index}].updated_at"),
+                    )
+                )
+            except BadPayload:
+                readable = False  # the full poll parks that order alone
+        return ChangeBatch(
+            changes=tuple(changes), next_page=self._next_page(answer, raw), readable=readable
+        )
+
+    def _page_params(self, changed_since: dt.datetime, page: str | None) -> list[tuple[str, str]]:
+        """searchCriteria of one page of orders changed since a time (see list_orders)."""
+        if page:
+            match = _TOKEN.fullmatch(page.strip())
+            if match is None:
+                raise BadPayload(f"page: {page!r} is not a Magento page token")
+            last_time, last_id = match.groups()
+            groups = [
+                [("updated_at", last_time, "gteq")],
+                [("updated_at", last_time, "gt"), ("entity_id", last_id, "gt")],
+            ]
+        else:
+            groups = [[("updated_at", _stamp(changed_since), "gteq")]]
+        return _search(groups, [("updated_at", "ASC"), ("entity_id", "ASC")], self.limit)
+
+    def _more(self, answer: Mapping[str, Any], raw: list[dict[str, Any]]) -> bool:
+        total = answer.get("total_count")
+        if isinstance(total, int) and not isinstance(total, bool):
+            return total > len(raw)
+        return len(raw) >= self.limit
+
+    def _next_page(self, answer: Mapping[str, Any], raw: list[dict[str, Any]]) -> str | None:
+        """The token of the page after this one (None: the last), from its last order read,
+        readable or not, so none is skipped."""
+        if not raw or not self._more(answer, raw):
+            return None
+        stamp, entity = raw[-1].get("updated_at"), raw[-1].get("entity_id")
+        if isinstance(stamp, str) and entity is not None:
+            return f"{stamp}|{entity}"
+        return None
 
     # --- catalogues -------------------------------------------------------------------
 

@@ -19,8 +19,10 @@ rules and buyer messages in batched list requests (`filter[id]=[1|2|3]`), cached
 call: a page of 100 orders costs about a dozen requests, not hundreds.
 
 What the shop cannot tell us, and how we cope:
-- No webhooks in core: has_webhooks is False, verify_webhook and describe_webhook refuse, and
-  orders arrive by polling `date_upd` (there is no total count: page until a short page).
+- No webhooks in core: Comptoir's module (modules/prestashop) sends signed change
+  notifications (docs/NOTIFICATIONS.md, web/connectors/notifications.py); without it the
+  change probe (list_changes: ids and `date_upd` only) finds what changed, and orders are
+  polled on `date_upd` (there is no total count: page until a short page).
 - Times are shop-local without offset: read with settings.extra["timezone"] (default
   Europe/Paris, fold=0 for times repeated or skipped by DST); "0000-00-00 00:00:00" is unset.
 - ShopOrder.status is the `current_state` id ("2"); merchants and modules add states, so the
@@ -90,10 +92,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from defusedxml import ElementTree as SafeET
 
+from web.connectors import notifications
 from web.connectors.base import (
     CANCEL_REASON,
     AuthFailed,
     BadPayload,
+    ChangeBatch,
     ConnectorError,
     NotFoundAtShop,
     OrderBatch,
@@ -130,7 +134,6 @@ ID_CHUNK = 50  # ids per `filter[id]=[a|b|…]` request, to keep URLs short
 RECENT_ORDERS = 250  # orders read to list payment modules
 UNSET_TIME = "0000-00-00"
 CANCELLED_TEMPLATE = "order_canceled"
-NO_WEBHOOKS = "PrestaShop has no webhooks"
 GIFT_WRAP_NAME = "Gift wrapping"
 # What the key must be allowed to read for orders to be imported.
 REQUIRED_RESOURCES = (
@@ -518,7 +521,7 @@ class PrestaShopConnector:
     platform: ClassVar[str] = "prestashop"
     api_version: ClassVar[str] = "webservice 1.7/8"
     webhook_topics: ClassVar[tuple[str, ...]] = ()
-    has_webhooks: ClassVar[bool] = False
+    has_webhooks: ClassVar[bool] = True
 
     def __init__(
         self, settings: ShopSettings, transport: httpx.BaseTransport | None = None
@@ -595,12 +598,13 @@ class PrestaShopConnector:
     # --- webhooks ---------------------------------------------------------------------
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """PrestaShop core sends no webhooks: every delivery is refused."""
-        raise BadPayload(NO_WEBHOOKS)
+        """A notification of Comptoir's module: X-Comptoir-Hmac-Sha256 signs the raw body."""
+        notifications.verify(self.settings.webhook_secret, body, headers)
 
     def describe_webhook(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
-        """PrestaShop core sends no webhooks: every delivery is refused."""
-        raise BadPayload(NO_WEBHOOKS)
+        """The change a notification names; its `date_upd` is shop-local, read as the poll
+        reads the order's, so the key is the one the change probe stores."""
+        return notifications.describe(body, self._local_time)
 
     # --- orders -----------------------------------------------------------------------
 
@@ -622,9 +626,47 @@ class PrestaShopConnector:
 
     def list_orders(self, changed_since: dt.datetime, page: str | None = None) -> OrderBatch:
         """GET /api/orders?display=full&date=1&filter[date_upd]=>[local time]
-        &sort=[date_upd_ASC,id_ASC]&limit=100, then paged by key, not by offset.
+        &sort=[date_upd_ASC,id_ASC]&limit=100, then paged by key (see _page_of)."""
+        nodes, next_page = self._page_of("full", changed_since, page)
+        readable: list[tuple[_Node, _RawOrder]] = []
+        rejected: list[RejectedOrder] = []
+        for node in nodes:
+            try:
+                readable.append((node, self._read_order(node)))
+            except BadPayload as exc:
+                rejected.append(_rejected(node, exc))
+        call = self._prefetched([raw for _, raw in readable])
+        orders: list[ShopOrder] = []
+        for node, raw in readable:
+            try:
+                orders.append(self._build(raw, call))
+            except BadPayload as exc:
+                rejected.append(_rejected(node, exc))
+        return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
 
-        The filter is strict, so it asks for one second before `changed_since`. The token
+    def list_changes(self, changed_since: dt.datetime, page: str | None = None) -> ChangeBatch:
+        """The change probe: GET /api/orders?display=[id,date_upd]&date=1
+        &filter[date_upd]=>[local time]&sort=[date_upd_ASC,id_ASC]&limit=100, paged as
+        list_orders is: which orders changed since then, and when (UTC)."""
+        nodes, next_page = self._page_of("[id,date_upd]", changed_since, page)
+        changes = []
+        readable = True
+        for node in nodes:
+            try:
+                when = self._local_time(node.required("date_upd"), node.where("date_upd"))
+                if when is not None:
+                    changes.append((node.id(), when))
+            except BadPayload:
+                readable = False  # the full poll parks that order alone
+        return ChangeBatch(changes=tuple(changes), next_page=next_page, readable=readable)
+
+    def _page_of(
+        self, display: str, changed_since: dt.datetime, page: str | None
+    ) -> tuple[list[_Node], str | None]:
+        """One page of orders changed since a time, with `display`, and the next page's token.
+
+        Sorted on [date_upd_ASC,id_ASC], limit 100, paged by key, not by offset. The filter
+        is strict, so it asks for one second before `changed_since`. The token
         "YYYY-MM-DD HH:MM:SS|id" names the last order read (shop-local date_upd, readable or
         not). The next page asks for the rest of that second, filter[date_upd]=[T] and
         filter[id]=>[id] (filters on two fields are AND-ed), then, if that is short, for
@@ -633,7 +675,7 @@ class PrestaShopConnector:
         pages through by id: every page moves the key forward, so paging ends and no order is
         read twice (rows not after the key are dropped, should the shop answer them anyway).
         """
-        common = [("display", "full"), ("date", "1")]
+        common = [("display", display), ("date", "1")]
         sort = ("sort", "[date_upd_ASC,id_ASC]")
         key: tuple[str, int] | None = None
         if page:
@@ -675,20 +717,6 @@ class PrestaShopConnector:
         full = len(nodes) >= PAGE_SIZE
         if key is not None:
             nodes = [node for node in nodes if _after(_page_key(node), key)]
-        readable: list[tuple[_Node, _RawOrder]] = []
-        rejected: list[RejectedOrder] = []
-        for node in nodes:
-            try:
-                readable.append((node, self._read_order(node)))
-            except BadPayload as exc:
-                rejected.append(_rejected(node, exc))
-        call = self._prefetched([raw for _, raw in readable])
-        orders: list[ShopOrder] = []
-        for node, raw in readable:
-            try:
-                orders.append(self._build(raw, call))
-            except BadPayload as exc:
-                rejected.append(_rejected(node, exc))
         next_page = None
         if full:
             # The token is the last order read, readable or not, so none is skipped.
@@ -696,7 +724,7 @@ class PrestaShopConnector:
             if not keys:
                 raise BadPayload("GET /api/orders: a full page without a usable date_upd and id")
             next_page = f"{keys[-1][0]}|{keys[-1][1]}"
-        return OrderBatch(orders=tuple(orders), next_page=next_page, rejected=tuple(rejected))
+        return nodes, next_page
 
     def fetch_transactions(self, external_id: str) -> tuple[ShopTransaction, ...]:
         """GET /api/orders?filter[id]=[N] for the reference, then

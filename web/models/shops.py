@@ -48,6 +48,12 @@ class Shop(Base):
         IssuePolicy, name="shop_invoice_policy", default=IssuePolicy.MANUAL
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Change notifications from Comptoir's PrestaShop/Magento module (docs/NOTIFICATIONS.md):
+    # the last one verified, its event, and how many came on `notified_day` (Paris).
+    notified_at: Mapped[dt.datetime | None]
+    notified_event: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    notified_day: Mapped[dt.date | None]
+    notified_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     status_mappings: Mapped[list[StatusMapping]] = relationship(
         back_populates="shop", cascade="all, delete-orphan"

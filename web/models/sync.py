@@ -110,6 +110,8 @@ class SyncCursor(Base):
     last_run_at: Mapped[dt.datetime | None]
     last_success_at: Mapped[dt.datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # When the full poll last read the orders (the change probe runs between): None before.
+    reconciled_at: Mapped[dt.datetime | None]
 
     shop: Mapped[Shop] = relationship()
 

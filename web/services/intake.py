@@ -25,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from web import aws, queue
+from web.connectors import notifications
 from web.connectors.base import (
     AuthFailed,
     BadPayload,
@@ -64,6 +65,7 @@ from web.models.enums import (
 )
 from web.services import causes, invoicing, order_state, outbox, reconcile, shipments
 from web.services.errors import InvalidTransition
+from web.services.order_queries import DESK_TZ
 from web.services.payments import payment_counter, payment_mapping
 from web.services.shops import connector_for, webhook_connector
 from web.services.timeline import Actor, record_event
@@ -76,6 +78,10 @@ POLL_TOPIC = "poll/order"
 FETCH_TRANSACTIONS = "fetch/transactions"
 FETCH_ORDER = "fetch/order"
 FOLLOW_UP_TOPICS = (FETCH_TRANSACTIONS, FETCH_ORDER)
+# A change of an order, notified by the shop's module or found by the change probe: the
+# event holds no order, the worker reads it from the shop.
+PROBE_TOPIC = "probe/order"
+CHANGE_TOPIC_PREFIXES = (notifications.TOPIC_PREFIX, PROBE_TOPIC)
 # Payments shown from an order body's totals until the shop's transactions are read.
 PROVISIONAL_PREFIX = "body:"
 MAX_ATTEMPTS = 8
@@ -186,6 +192,9 @@ def receive_webhook(
     connector.verify_webhook(body, headers)
     try:
         delivery = connector.describe_webhook(body, headers)
+        if delivery.is_ping:
+            _note_notification(session, shop, delivery)
+            return Received(None, ping=True)
         check_storable(delivery)
     except BadPayload as exc:
         digest = hashlib.sha256(body).hexdigest()
@@ -202,6 +211,7 @@ def receive_webhook(
             cause=_shown_cause(causes.cause_of(exc)),
         )
         raise
+    _note_notification(session, shop, delivery)
     return store_event(
         session,
         shop,
@@ -211,6 +221,26 @@ def receive_webhook(
         body,
         headers,
         content_key=delivery.content_key,
+    )
+
+
+def _note_notification(session: Session, shop: Shop, delivery: WebhookDelivery) -> None:
+    """Count a verified change notification on its shop (one small update), for the
+    settings page: when the last one came, its event, how many came today (Paris days)."""
+    if not delivery.topic.startswith(notifications.TOPIC_PREFIX):
+        return
+    now = utcnow()
+    today = now.astimezone(DESK_TZ).date()
+    session.execute(
+        update(Shop)
+        .where(Shop.id == shop.id)
+        .values(
+            notified_at=now,
+            notified_event=delivery.topic.removeprefix(notifications.TOPIC_PREFIX)[:40],
+            notified_count=case((Shop.notified_day == today, Shop.notified_count + 1), else_=1),
+            notified_day=today,
+        )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -503,6 +533,8 @@ def _apply(
         return Outcome("updated", _read_transactions(session, shop, event, connector, actor))
     if event.topic == FETCH_ORDER:
         return _read_order(session, shop, event, connector, actor)
+    if event.topic.startswith(CHANGE_TOPIC_PREFIXES):
+        return _read_changed_order(session, shop, event, connector, actor)
     if event.topic == POLL_TOPIC:
         shop_order = decode_order(event.raw_body)
     else:
@@ -605,6 +637,23 @@ def _read_order(
         transactions = connector.get().fetch_transactions(shop_order.external_id)
         shop_order = dataclasses.replace(shop_order, transactions=transactions)
     return upsert_order(session, shop, shop_order, actor)
+
+
+def _read_changed_order(
+    session: Session, shop: Shop, event: InboxEvent, connector: _Lazy, actor: Actor
+) -> Outcome:
+    """A change notified by the shop's module or found by the change probe: read the order.
+
+    Its key names the change; an order already applied at that modification time or later
+    is not read again, unless the change does not move the time (a change id: a message, a
+    tracking number, a credit slip).
+    """
+    change = notifications.parse_change_key(event.dedupe_key)
+    if change is not None and not change.change_id:
+        order = _find_order(session, shop, event.external_order_id or "")
+        if order is not None and order.shop_updated_at >= change.updated_at:
+            return Outcome("skipped", order)
+    return _read_order(session, shop, event, connector, actor)
 
 
 def _refresh_money(session: Session, shop: Shop, order: Order, actor: Actor) -> None:

@@ -65,7 +65,9 @@ from web.textfold import fold_text
 
 log = logging.getLogger(__name__)
 
-MIN_POLL_INTERVAL = 60
+MIN_POLL_INTERVAL = 30  # web.services.sync.due_shops polls no shop more often
+# Platforms whose webhooks Comptoir can subscribe to through the shop's API.
+REGISTERED_PLATFORMS = (Platform.SHOPIFY, Platform.WOOCOMMERCE)
 MAX_POLL_INTERVAL = 86_400
 BACKFILL_MAX_DAYS = 366
 SECRET_FIELDS = ("api_key", "api_secret", "webhook_secret")
@@ -106,7 +108,7 @@ def _clean_interval(value: Any) -> int:
     except ValueError as exc:
         raise ValueError(N_("Enter a number of seconds.")) from exc
     if seconds < MIN_POLL_INTERVAL:
-        raise ValueError(N_("The shop cannot be polled more often than every 60 seconds."))
+        raise ValueError(N_("The shop cannot be polled more often than every 30 seconds."))
     if seconds > MAX_POLL_INTERVAL:
         raise ValueError(N_("Poll the shop at least once a day (86400 seconds)."))
     return seconds
@@ -276,13 +278,20 @@ def get_shop(session: Session, key: str) -> Shop:
 
 
 def platform_has_webhooks(shop: Shop) -> bool:
-    """Whether the shop's platform sends webhooks at all (PrestaShop and Magento do not)."""
-    return shop.platform in (Platform.SHOPIFY, Platform.WOOCOMMERCE)
+    """Whether the shop's platform sends signed deliveries: every one does (PrestaShop and
+    Magento through Comptoir's module: sends_notifications)."""
+    return shop.platform in (*REGISTERED_PLATFORMS, *shops.NOTIFYING_PLATFORMS)
+
+
+def sends_notifications(shop: Shop) -> bool:
+    """Whether the shop's changes come as Comptoir's change notifications, from the module
+    the merchant installs in the shop (PrestaShop, Magento)."""
+    return shop.platform in shops.NOTIFYING_PLATFORMS
 
 
 def can_register_webhooks(shop: Shop) -> bool:
     """Whether Comptoir can subscribe to the shop's webhooks through its API."""
-    return platform_has_webhooks(shop) and bool(shop.api_key)
+    return shop.platform in REGISTERED_PLATFORMS and bool(shop.api_key)
 
 
 def regenerate_webhook_secret(session: Session, shop: Shop) -> str:
@@ -367,7 +376,7 @@ def register_webhooks(
     session: Session, shop: Shop, base_url: str, connector: Connector | None = None
 ) -> ShopAnswer:
     """Subscribe Comptoir's webhook URL to the shop's order topics through its API."""
-    if not platform_has_webhooks(shop):
+    if shop.platform not in REGISTERED_PLATFORMS:
         return ShopAnswer(False, "unsupported", f"{shop.platform.value} sends no webhooks")
     if shop.platform == Platform.SHOPIFY and not shop.webhook_secret and shop.api_secret:
         # Webhooks created through the API are signed with the app's client secret.

@@ -172,6 +172,16 @@ def _validate_url(url: str) -> str:
         raise ValidationFailed(str(exc), {"url": str(exc)}) from exc
 
 
+# Platforms whose shops send Comptoir's change notifications through its module, and are
+# probed for changes every PROBE_INTERVAL_SECONDS by default (docs/NOTIFICATIONS.md).
+NOTIFYING_PLATFORMS = (Platform.PRESTASHOP, Platform.MAGENTO)
+# Platforms signing with a secret Comptoir makes up (the merchant pastes it into the shop).
+OUR_SECRET_PLATFORMS = (Platform.WOOCOMMERCE, *NOTIFYING_PLATFORMS)
+PROBE_INTERVAL_SECONDS = 30
+# The reconciliation poll behind Shopify's and WooCommerce's webhooks.
+POLL_INTERVAL_SECONDS = 300
+
+
 def create_shop(
     session: Session,
     platform: Platform | str,
@@ -206,10 +216,13 @@ def create_shop(
         name=name.strip(),
         base_url=_validate_url(base_url),
         webhook_secret=webhook_secret
-        or (secrets.token_urlsafe(32) if platform in (Platform.WOOCOMMERCE,) else None),
+        or (secrets.token_urlsafe(32) if platform in OUR_SECRET_PLATFORMS else None),
         api_key=api_key or None,
         api_secret=api_secret or None,
         import_from=import_from,
+        poll_interval_seconds=(
+            PROBE_INTERVAL_SECONDS if platform in NOTIFYING_PLATFORMS else POLL_INTERVAL_SECONDS
+        ),
     )
     session.add(shop)
     ensure_default_shipping_modes(session)

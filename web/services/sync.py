@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from web import queue
-from web.connectors.base import Connector, ConnectorError
+from web.connectors import notifications
+from web.connectors.base import ChangeBatch, Connector, ConnectorError
 from web.connectors.codec import encode_order
 from web.db import read_only
-from web.models import InboxEvent, Job, Shop, SyncCursor, utcnow
+from web.models import InboxEvent, Job, Order, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState
 from web.services import intake, outbox, pacing
 from web.services.shops import connector_for
@@ -32,6 +34,10 @@ ORDERS_FLOW = "orders"
 OVERLAP = dt.timedelta(minutes=5)
 FIRST_POLL_WINDOW = dt.timedelta(days=1)
 MAX_PAGES = 200
+# More new changes than this in one probe: the full poll reads them, page by page.
+PROBE_LIMIT = 50
+# The full poll still runs this often behind the probe (see poll_shop).
+RECONCILE_EVERY = dt.timedelta(minutes=5)
 
 
 @dataclass
@@ -42,6 +48,8 @@ class PollResult:
     stored: int = 0
     rejected: int = 0
     error: str = ""
+    # Whether the change probe answered this run (False: the full poll read the orders).
+    probed: bool = False
 
 
 @dataclass
@@ -94,59 +102,46 @@ def poll_shop(
     connector: Connector | None = None,
     now: dt.datetime | None = None,
 ) -> PollResult:
-    """Store every order changed since the cursor (or `since`) as inbox events."""
+    """Store every order changed since the cursor (or `since`) as inbox events.
+
+    A connector with a change probe (list_changes) is asked first, once the shop has a
+    cursor: one light request for the ids and times changed, and an event per change not
+    yet known, read by the worker. Many changes (more than PROBE_LIMIT, or more than one
+    page) go to the full poll, whose batched look-ups cost less than one read per order.
+    The full poll also runs every RECONCILE_EVERY: shops stamp changes to the second, so
+    a second change within the second of a version already read keeps its time, which the
+    probe takes for known; the full poll's content digest tells them apart.
+    """
     now = now or utcnow()
     with sessions.begin() as session:
         shop = session.get_one(Shop, shop_id)
         cursor = cursor_for(session, shop)
         result = PollResult(shop.key)
+        probing = (
+            since is None
+            and not backfill
+            and cursor.position_at is not None
+            and cursor.reconciled_at is not None
+            and now - cursor.reconciled_at < RECONCILE_EVERY
+        )
         if since is None:
             since = _default_since(shop, cursor, now)
         cursor.last_run_at = now
         connector = connector or connector_for(shop)
         newest = cursor.position_at
     headers = {intake.BACKFILL_HEADER: "1"} if backfill else {}
-    page: str | None = None
+    reconciled = False
     try:
-        while result.pages < MAX_PAGES:
-            batch = connector.list_orders(since, page)
-            result.pages += 1
-            result.seen += len(batch.orders)
-            with sessions.begin() as session:
-                shop = session.get_one(Shop, shop_id)
-                for order in batch.orders:
-                    body = encode_order(order)
-                    received = intake.store_event(
-                        session,
-                        shop,
-                        intake.POLL_TOPIC,
-                        poll_dedupe_key(order.external_id, order.updated_at, body),
-                        order.external_id,
-                        body,
-                        headers,
-                    )
-                    result.stored += 0 if received.duplicate else 1
-                    if newest is None or order.updated_at > newest:
-                        newest = order.updated_at
-                for rejected in batch.rejected:
-                    # One unreadable order is parked alone; the rest of the page flows.
-                    digest = hashlib.sha256(rejected.raw).hexdigest()[:32]
-                    received = intake.store_event(
-                        session,
-                        shop,
-                        intake.POLL_TOPIC,
-                        f"poll-rejected:{digest}",
-                        rejected.external_id or None,
-                        rejected.raw,
-                        headers,
-                        state=InboxState.PARKED,
-                        error=rejected.error,
-                        cause=("unreadable", {"detail": rejected.error}),
-                    )
-                    result.rejected += 0 if received.duplicate else 1
-            page = batch.next_page
-            if not page:
-                break
+        probe: Callable[[dt.datetime], ChangeBatch] | None = getattr(
+            connector, "list_changes", None
+        )
+        found = _probe(sessions, shop_id, probe, since, result) if probe and probing else None
+        if found is None:
+            result.probed = False
+            found = _poll(sessions, shop_id, connector, since, headers, result)
+            reconciled = True
+        if found is not None and (newest is None or found > newest):
+            newest = found
     except ConnectorError as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         log.warning("poll of shop %s failed: %s", result.shop_key, result.error)
@@ -163,9 +158,108 @@ def poll_shop(
         ):
             cursor.position_at = newest
             cursor.position = newest.isoformat()
+        if reconciled and not backfill:
+            cursor.reconciled_at = now
         cursor.last_success_at = now
         cursor.last_error = ""
     return result
+
+
+def _probe(
+    sessions: sessionmaker[Session],
+    shop_id: int,
+    probe: Callable[[dt.datetime], ChangeBatch],
+    since: dt.datetime,
+    result: PollResult,
+) -> dt.datetime | None:
+    """Store a `probe/order` event per change not yet known; return the newest change's
+    time, or None when the full poll must run instead (nothing stored then)."""
+    batch = probe(since)
+    result.pages += 1
+    result.probed = True
+    if batch.next_page or not batch.readable:
+        return None
+    ids = {order_id for order_id, _ in batch.changes}
+    with sessions.begin() as session:
+        query = select(Order.external_id, Order.shop_updated_at).where(
+            Order.shop_id == shop_id, Order.external_id.in_(ids)
+        )
+        applied = {external_id: at for external_id, at in session.execute(query)}
+        unknown = [
+            (order_id, when)
+            for order_id, when in batch.changes
+            if order_id not in applied or applied[order_id] < when
+        ]
+        if len(unknown) > PROBE_LIMIT:
+            return None
+        result.seen += len(unknown)
+        shop = session.get_one(Shop, shop_id)
+        for order_id, when in unknown:
+            received = intake.store_event(
+                session,
+                shop,
+                intake.PROBE_TOPIC,
+                notifications.change_key(order_id, when),
+                order_id,
+                b"",
+                {},
+            )
+            result.stored += 0 if received.duplicate else 1
+    return max((when for _, when in batch.changes), default=None)
+
+
+def _poll(
+    sessions: sessionmaker[Session],
+    shop_id: int,
+    connector: Connector,
+    since: dt.datetime,
+    headers: dict[str, str],
+    result: PollResult,
+) -> dt.datetime | None:
+    """The full poll: every page of orders changed since then, each stored as an event;
+    return the newest change's time."""
+    newest: dt.datetime | None = None
+    page: str | None = None
+    while result.pages < MAX_PAGES:
+        batch = connector.list_orders(since, page)
+        result.pages += 1
+        result.seen += len(batch.orders)
+        with sessions.begin() as session:
+            shop = session.get_one(Shop, shop_id)
+            for order in batch.orders:
+                body = encode_order(order)
+                received = intake.store_event(
+                    session,
+                    shop,
+                    intake.POLL_TOPIC,
+                    poll_dedupe_key(order.external_id, order.updated_at, body),
+                    order.external_id,
+                    body,
+                    headers,
+                )
+                result.stored += 0 if received.duplicate else 1
+                if newest is None or order.updated_at > newest:
+                    newest = order.updated_at
+            for rejected in batch.rejected:
+                # One unreadable order is parked alone; the rest of the page flows.
+                digest = hashlib.sha256(rejected.raw).hexdigest()[:32]
+                received = intake.store_event(
+                    session,
+                    shop,
+                    intake.POLL_TOPIC,
+                    f"poll-rejected:{digest}",
+                    rejected.external_id or None,
+                    rejected.raw,
+                    headers,
+                    state=InboxState.PARKED,
+                    error=rejected.error,
+                    cause=("unreadable", {"detail": rejected.error}),
+                )
+                result.rejected += 0 if received.duplicate else 1
+        page = batch.next_page
+        if not page:
+            break
+    return newest
 
 
 def _default_since(shop: Shop, cursor: SyncCursor, now: dt.datetime) -> dt.datetime:
