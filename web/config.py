@@ -48,6 +48,9 @@ def defaults(instance_path: Path) -> dict[str, Any]:
         # Connections each process keeps open: at least gunicorn's threads per worker.
         "DATABASE_POOL_SIZE": 5,
         "ORDERS_PER_PAGE": 25,
+        # The project's README as merchants can read it (its module installation sections
+        # are linked from the shop settings page); empty: named, not linked.
+        "README_URL": "",
         # Shop URLs on loopback, private or reserved addresses, and plain http: refused unless
         # APP_ALLOW_PRIVATE_SHOP_URLS=1 (tests and local shop emulators only).
         "ALLOW_PRIVATE_SHOP_URLS": False,

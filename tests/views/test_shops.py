@@ -203,7 +203,7 @@ def test_a_too_short_poll_interval_is_refused_with_the_form_kept(
     )
     assert response.status_code == 422
     page = text(response)
-    assert "La boutique ne peut pas être interrogée plus souvent que toutes les 30 secondes." in page
+    assert "interrogée plus souvent que toutes les 30 secondes." in page
     assert 'value="Nouveau nom"' in page
     db_session.expire_all()
     assert woo.name == "Atelier Paris" and woo.poll_interval_seconds == 300

@@ -61,6 +61,7 @@ from web.models.enums import (
 from web.services import intake, shops
 from web.services.audit import record_audit
 from web.services.errors import NotFound, ValidationFailed
+from web.services.order_queries import DESK_TZ
 from web.textfold import fold_text
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,32 @@ def sends_notifications(shop: Shop) -> bool:
     """Whether the shop's changes come as Comptoir's change notifications, from the module
     the merchant installs in the shop (PrestaShop, Magento)."""
     return shop.platform in shops.NOTIFYING_PLATFORMS
+
+
+@dataclass(frozen=True)
+class NotificationStatus:
+    """What the settings page tells of a shop's change notifications and change probe."""
+
+    last_at: dt.datetime | None
+    last_event: str
+    today: int
+    probed_at: dt.datetime | None
+    interval_seconds: int
+
+
+def notification_status(
+    shop: Shop, probed_at: dt.datetime | None, now: dt.datetime | None = None
+) -> NotificationStatus:
+    """The last notification verified (pings included), how many came today (Paris days),
+    and when the change probe (the orders flow's poll) last ran."""
+    today = (now or utcnow()).astimezone(DESK_TZ).date()
+    return NotificationStatus(
+        last_at=shop.notified_at,
+        last_event=shop.notified_event,
+        today=shop.notified_count if shop.notified_day == today else 0,
+        probed_at=probed_at,
+        interval_seconds=shop.poll_interval_seconds,
+    )
 
 
 def can_register_webhooks(shop: Shop) -> bool:

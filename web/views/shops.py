@@ -127,6 +127,10 @@ def create() -> ResponseReturnValue:
 
 def _edit_page(shop: Shop, status: int = 200, **context: Any) -> ResponseReturnValue:
     cursor = next((row for row in sync_log.cursors(db()) if row.shop.id == shop.id), None)
+    if shop_settings.sends_notifications(shop):
+        context["notifications"] = shop_settings.notification_status(
+            shop, cursor.last_run_at if cursor is not None else None
+        )
     context.setdefault("form", {})
     context.setdefault("errors", {})
     return htmx.render(
@@ -135,6 +139,7 @@ def _edit_page(shop: Shop, status: int = 200, **context: Any) -> ResponseReturnV
         shop=shop,
         webhook_url=shops.webhook_url(current_app.config["BASE_URL"], shop),
         has_webhooks=shop_settings.platform_has_webhooks(shop),
+        readme_url=current_app.config["README_URL"],
         can_register=shop_settings.can_register_webhooks(shop),
         needs_credentials=shop_settings.needs_credentials(shop),
         cursor=cursor,
