@@ -99,6 +99,7 @@ KEPT_HEADER_PREFIXES = (
 # of these words).
 SIGNATURE_HEADER_WORDS = ("hmac", "signature")
 BACKFILL_HEADER = "x-comptoir-backfill"
+NOTIFICATION_HEADERS = ("x-comptoir-event", notifications.SIGNATURE_HEADER.lower())
 CLOSED_MEANINGS = (
     ShopStatusMeaning.COMPLETED,
     ShopStatusMeaning.CANCELLED,
@@ -180,8 +181,13 @@ def receive_webhook(
     stored with its cause, so a person can see what the shop sent), TopicMismatch among
     them: a signed body under a topic that names another kind of body is never applied.
     """
-    # Our own markers are set by the poller only, never by whoever calls the webhook URL.
-    headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-comptoir-")}
+    # Our own markers are set by the poller only, never by whoever calls the webhook URL;
+    # the headers of our modules' notifications (docs/NOTIFICATIONS.md) are theirs to send.
+    headers = {
+        k: v
+        for k, v in headers.items()
+        if not k.lower().startswith("x-comptoir-") or k.lower() in NOTIFICATION_HEADERS
+    }
     connector = webhook_connector(shop)
     if _is_ping(connector, body, headers):
         return Received(None, ping=True)
