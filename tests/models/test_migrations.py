@@ -588,3 +588,51 @@ def test_0016_backfills_the_sort_names_in_the_old_expressions_order(tmp_path: Pa
     with engine.connect() as connection:
         assert "sort_last" not in {c["name"] for c in inspect(connection).get_columns("orders")}
     engine.dispose()
+
+
+# --- 0017: change notifications and the 30-second change probe ------------------------------
+
+INTERVALS = {  # key: (platform, interval before, interval after 0017)
+    "presta": ("prestashop", 300, 30),
+    "mage": ("magento", 300, 30),
+    "slow": ("prestashop", 900, 900),  # chosen by the merchant: kept
+    "shopify": ("shopify", 300, 300),
+    "woo": ("woocommerce", 300, 300),
+}
+
+
+def test_0017_probes_prestashop_and_magento_every_30_seconds_and_back(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0017")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0016")
+    with engine.begin() as connection:
+        for key, (platform, before, _) in INTERVALS.items():
+            _insert(
+                connection,
+                "shops",
+                key=key,
+                platform=platform,
+                name=key,
+                poll_interval_seconds=before,
+            )
+    upgrade(url)
+    query = text("SELECT key, poll_interval_seconds FROM shops")
+    with engine.begin() as connection:
+        assert {key: seconds for key, seconds in connection.execute(query)} == {
+            key: after for key, (_, _, after) in INTERVALS.items()
+        }
+        counts = connection.execute(text("SELECT notified_count, notified_event FROM shops"))
+        assert {tuple(row) for row in counts} == {(0, "")}
+        assert "reconciled_at" in {
+            c["name"] for c in inspect(connection).get_columns("sync_cursors")
+        }
+    downgrade(url, "0016")
+    with engine.connect() as connection:
+        assert {key: seconds for key, seconds in connection.execute(query)} == {
+            key: before for key, (_, before, _) in INTERVALS.items()
+        }
+        assert "notified_at" not in {c["name"] for c in inspect(connection).get_columns("shops")}
+        columns = {c["name"] for c in inspect(connection).get_columns("sync_cursors")}
+        assert "reconciled_at" not in columns
+    engine.dispose()

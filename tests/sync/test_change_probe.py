@@ -1,0 +1,175 @@
+"""The change probe: one light request for the ids and times changed since the cursor, and a
+read of only the orders that changed (PrestaShop `display=[id,date_upd]`, Magento `fields=`),
+against the loopback emulators, which record every request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.emulators.magento import MagentoEmulator
+from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
+from tests.sync.test_magento_e2e import fixture as magento_fixture
+from tests.sync.test_prestashop_e2e import FIXTURES, RELATED
+from web.models import InboxEvent, Order, Shop, SyncCursor
+from web.services import shops, sync
+from web.services.sync import poll_shop, process_pending, run_sync
+
+ORDERS = ("101", "102", "103")
+
+
+@pytest.fixture()
+def presta(db_session: Session) -> Iterator[tuple[PrestaShopEmulator, Shop]]:
+    with PrestaShopEmulator() as emulator:
+        for name in RELATED:
+            emulator.load((FIXTURES / name).read_bytes())  # type: ignore[attr-defined]
+        for order_id in ORDERS:
+            emulator.add_order((FIXTURES / f"fr-order-{order_id}.xml").read_bytes())  # type: ignore[attr-defined]
+            emulator.update_order(order_id)  # type: ignore[attr-defined]
+        shop = shops.create_shop(
+            db_session, "prestashop", "Maison Lumière", emulator.base_url, api_key=DEFAULT_KEY
+        )
+        db_session.commit()
+        yield emulator, shop  # type: ignore[misc]
+
+
+def tick(emulator: PrestaShopEmulator) -> None:
+    """The shop's clock a second on: a change after the versions already read."""
+    later = emulator.clock() + dt.timedelta(seconds=1)
+    emulator.clock = lambda: later
+
+
+def events(db_session: Session) -> int:
+    return int(db_session.scalar(select(func.count()).select_from(InboxEvent)) or 0)
+
+
+def order_reads(emulator: Any, prefix: str) -> list[str]:
+    return sorted(r.path for r in emulator.requests if r.path.startswith(prefix))
+
+
+def test_prestashop_probe_reads_only_the_order_that_changed(
+    presta: tuple[PrestaShopEmulator, Shop],
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    emulator, shop = presta
+    first = run_sync(session_factory, shop.key).polls[0]
+    assert not first.probed and first.stored == 3  # the first poll is a full one
+    tick(emulator)
+    emulator.update_order(102, current_state="6")
+    emulator.requests.clear()
+    result = poll_shop(session_factory, shop.id)
+    assert result.probed and result.stored == 1 and not result.error
+    [probe] = emulator.requests
+    assert (probe.path, probe.arg("display"), probe.arg("date")) == (
+        "/api/orders",
+        "[id,date_upd]",
+        "1",
+    )
+    assert probe.arg("sort") == "[date_upd_ASC,id_ASC]"
+    assert (probe.arg("filter[date_upd]") or "").startswith(">[")
+    event = db_session.scalars(select(InboxEvent).where(InboxEvent.topic == "probe/order")).one()
+    assert event.external_order_id == "102" and event.dedupe_key.startswith("change:102:")
+    emulator.requests.clear()
+    process_pending(session_factory, shop.id)
+    assert order_reads(emulator, "/api/orders/") == ["/api/orders/102"]
+    db_session.expire_all()
+    order = db_session.scalars(select(Order).where(Order.external_id == "102")).one()
+    assert order.shop_status == "6"
+
+    # Nothing changed since: one light request, nothing stored.
+    emulator.requests.clear()
+    before = events(db_session)
+    quiet = poll_shop(session_factory, shop.id)
+    assert quiet.probed and quiet.stored == 0
+    assert [r.arg("display") for r in emulator.requests] == ["[id,date_upd]"]
+    assert events(db_session) == before
+
+
+def test_many_changes_go_to_the_full_poll(
+    presta: tuple[PrestaShopEmulator, Shop],
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator, shop = presta
+    run_sync(session_factory, shop.key)
+    monkeypatch.setattr(sync, "PROBE_LIMIT", 1)  # 50 in production: two changes are many here
+    tick(emulator)
+    emulator.update_order(101, current_state="6")
+    emulator.update_order(103, current_state="2")
+    emulator.requests.clear()
+    result = poll_shop(session_factory, shop.id)
+    assert not result.probed and result.stored == 2
+    displays = [r.arg("display") for r in emulator.requests if r.path == "/api/orders"]
+    assert displays[:2] == ["[id,date_upd]", "full"]
+    probed = db_session.scalars(select(InboxEvent).where(InboxEvent.topic == "probe/order"))
+    assert list(probed) == []  # the probe stored nothing of its own
+
+
+def test_the_full_poll_still_runs_every_reconcile_interval(
+    presta: tuple[PrestaShopEmulator, Shop],
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+) -> None:
+    _, shop = presta
+    run_sync(session_factory, shop.key)
+    assert poll_shop(session_factory, shop.id).probed
+    cursor = db_session.scalars(select(SyncCursor).where(SyncCursor.shop_id == shop.id)).one()
+    assert cursor.reconciled_at is not None
+    cursor.reconciled_at -= sync.RECONCILE_EVERY
+    db_session.commit()
+    assert not poll_shop(session_factory, shop.id).probed
+
+
+def test_a_prestashop_shop_is_due_every_30_seconds(
+    presta: tuple[PrestaShopEmulator, Shop], db_session: Session
+) -> None:
+    _, shop = presta
+    assert shop.poll_interval_seconds == 30
+    now = dt.datetime.now(dt.UTC)
+    cursor = sync.cursor_for(db_session, shop)
+    cursor.last_run_at = now - dt.timedelta(seconds=29)
+    assert shop.id not in sync.due_shops(db_session, now)
+    cursor.last_run_at = now - dt.timedelta(seconds=30)
+    assert shop.id in sync.due_shops(db_session, now)
+
+
+def test_magento_probe_asks_for_ids_and_times_only_and_reads_the_changed_order(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    with MagentoEmulator() as emulator:
+        payload = magento_fixture("fr-order-relay-coupon.json")
+        for entity_id in (1, 2, 3):
+            emulator.add_order(  # type: ignore[attr-defined]
+                {**payload, "entity_id": entity_id, "increment_id": f"00000100{entity_id}"}
+            )
+            emulator.update_order(entity_id)  # type: ignore[attr-defined]  # changed just now
+        shop = shops.create_shop(
+            db_session,
+            "magento",
+            "Papeterie",
+            emulator.base_url,
+            api_key=emulator.token,  # type: ignore[attr-defined]
+        )
+        db_session.commit()
+        assert run_sync(session_factory, shop.key).polls[0].stored == 3
+        emulator.update_order(2, status="complete")  # type: ignore[attr-defined]
+        emulator.requests.clear()
+        result = poll_shop(session_factory, shop.id)
+        [probe] = emulator.requests
+        emulator.requests.clear()
+        process_pending(session_factory, shop.id)
+        reads = order_reads(emulator, "/rest/V1/orders/")
+    assert result.probed and result.stored == 1
+    assert probe.path == "/rest/V1/orders"
+    assert probe.arg("fields") == "items[entity_id,updated_at],total_count"
+    assert set(reads) == {"/rest/V1/orders/2"}
+    db_session.expire_all()
+    order = db_session.scalars(select(Order).where(Order.external_id == "2")).one()
+    assert order.shop_status == "complete"
