@@ -15,6 +15,7 @@ from flask import Flask
 
 from tests.browser.axe import axe_violations, install_axe
 from tests.browser.conftest import PASSWORD, assert_no_horizontal_scroll, log_in
+from web.services.demo import PRESTA_KEY as DEMO_PRESTA_KEY
 
 pytestmark = pytest.mark.browser
 
@@ -121,6 +122,19 @@ def test_page_has_no_accessibility_violation(page: Any, endpoint: str) -> None:
         page.url.split("?")[0].rstrip("/").endswith(PAGES[endpoint][0].rstrip("/"))
         or PAGES[endpoint][1] is not None
     ), f"{endpoint} redirected to {page.url}"
+    assert axe_violations(page) == []
+    if page.viewport_name == "phone":
+        assert_no_horizontal_scroll(page)
+
+
+def test_prestashop_shop_settings_have_no_accessibility_violation(page: Any) -> None:
+    # shops.edit above opens the first shop (Shopify); PrestaShop's page adds the real-time
+    # notifications section (the module's URL, secret, last notification, installation).
+    install_axe(page)
+    log_in(page, "admin@example.com")
+    page.goto(f"/shops/{DEMO_PRESTA_KEY}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#last-notification").count() == 1
     assert axe_violations(page) == []
     if page.viewport_name == "phone":
         assert_no_horizontal_scroll(page)

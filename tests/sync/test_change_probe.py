@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.sync.test_magento_e2e import fixture as magento_fixture
+from tests.sync.test_notifications_e2e import magento_shop
 from tests.sync.test_prestashop_e2e import FIXTURES, RELATED
 from web.models import InboxEvent, Order, Shop, SyncCursor
 from web.services import shops, sync
@@ -150,14 +151,7 @@ def test_magento_probe_asks_for_ids_and_times_only_and_reads_the_changed_order(
                 {**payload, "entity_id": entity_id, "increment_id": f"00000100{entity_id}"}
             )
             emulator.update_order(entity_id)  # type: ignore[attr-defined]  # changed just now
-        shop = shops.create_shop(
-            db_session,
-            "magento",
-            "Papeterie",
-            emulator.base_url,
-            api_key=emulator.token,  # type: ignore[attr-defined]
-        )
-        db_session.commit()
+        shop = magento_shop(db_session, emulator)  # type: ignore[arg-type]
         assert run_sync(session_factory, shop.key).polls[0].stored == 3
         emulator.update_order(2, status="complete")  # type: ignore[attr-defined]
         emulator.requests.clear()

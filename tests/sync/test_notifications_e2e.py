@@ -37,6 +37,14 @@ def presta(db_session: Session) -> Iterator[tuple[PrestaShopEmulator, Shop]]:
         yield emulator, shop  # type: ignore[misc]
 
 
+def magento_shop(db_session: Session, emulator: MagentoEmulator) -> Shop:
+    shop = shops.create_shop(
+        db_session, "magento", "Papeterie", emulator.base_url, api_key=emulator.token
+    )
+    db_session.commit()
+    return shop
+
+
 def reads_of(emulator: Any, path: str) -> int:
     return sum(1 for request in emulator.requests if request.path == path)
 
@@ -131,14 +139,7 @@ def test_a_magento_notification_reads_the_order_from_the_store(
 ) -> None:
     with MagentoEmulator() as emulator:
         stored = emulator.add_order(magento_fixture("fr-order-relay-coupon.json"))  # type: ignore[attr-defined]
-        shop = shops.create_shop(
-            db_session,
-            "magento",
-            "Papeterie",
-            emulator.base_url,
-            api_key=emulator.token,  # type: ignore[attr-defined]
-        )
-        db_session.commit()
+        shop = magento_shop(db_session, emulator)  # type: ignore[arg-type]
         order_id = str(stored["entity_id"])
         raw = body(order_id=order_id, date_upd=stored["updated_at"])
         assert post(client, shop, raw).get_json() == {"status": "stored"}

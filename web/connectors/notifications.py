@@ -35,8 +35,9 @@ CHANGE_PREFIX = "change:"
 CHANGE_ID_LENGTH = 100
 _ORDER_ID = re.compile(r"[0-9]{1,20}")
 _DATE_UPD = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
-# A printable id without spaces: it ends the dedupe key, which is shown and compared.
-_CHANGE_ID = re.compile(rf"[\x21-\x7e]{{1,{CHANGE_ID_LENGTH}}}")
+# Any text but control characters (a tracking number may hold spaces or accents): it ends
+# the dedupe key, which is shown and compared.
+_CHANGE_ID = re.compile(rf"[^\x00-\x1f\x7f-\x9f]{{1,{CHANGE_ID_LENGTH}}}")
 _ISO_LENGTH = len("2026-12-04T10:15:02+00:00")
 
 
@@ -87,9 +88,7 @@ def read(body: bytes) -> Notification:
     if not _DATE_UPD.fullmatch(date_upd):
         raise BadPayload(f"date_upd: {date_upd!r} is not a YYYY-MM-DD HH:MM:SS time")
     if change_id and not _CHANGE_ID.fullmatch(change_id):
-        raise BadPayload(
-            f"change_id: at most {CHANGE_ID_LENGTH} printable characters without spaces"
-        )
+        raise BadPayload(f"change_id: at most {CHANGE_ID_LENGTH} characters, none a control one")
     return Notification(event, order_id, date_upd, change_id)
 
 
