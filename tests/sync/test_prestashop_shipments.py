@@ -10,6 +10,7 @@ the poll as shipments made in the shop, once, and nothing is written back.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -47,6 +48,11 @@ def later(seconds: float) -> dt.datetime:
 @pytest.fixture()
 def emulator() -> Iterator[PrestaShopEmulator]:
     with PrestaShopEmulator() as shop:
+        # Each change a second after the one before, as when people work the shop: the
+        # change probe takes a change made within the second of the version Comptoir read
+        # for that version, until the full poll behind it (tests/sync/test_change_probe.py).
+        start, seconds = shop.clock(), itertools.count()  # type: ignore[attr-defined]
+        shop.clock = lambda: start + dt.timedelta(seconds=next(seconds))  # type: ignore[attr-defined]
         placed = shop.now()  # type: ignore[attr-defined]
         shop.add_order(order_record(int(ORDER), placed, id_carrier=COLISSIMO, current_state="3"))  # type: ignore[attr-defined]
         shop.add(  # type: ignore[attr-defined]
