@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.conftest import csrf_from
 from tests.connectors.test_notifications import body, post
 from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
@@ -148,3 +149,23 @@ def test_a_magento_notification_reads_the_order_from_the_store(
     order = order_of(db_session, shop, order_id)
     assert order is not None and order.number == "000001042"
     assert reads >= 1
+
+
+def test_a_shop_from_before_the_module_gets_its_secret_from_the_settings_page(
+    client: FlaskClient,
+    presta: tuple[PrestaShopEmulator, Shop],
+    db_session: Session,
+    login_as: Callable[..., User],
+) -> None:
+    _, shop = presta
+    shop.webhook_secret = None  # created when PrestaShop shops had none
+    db_session.commit()
+    login_as(Role.ADMIN)
+    page = client.get(f"/shops/{shop.key}").get_data(as_text=True)
+    assert "Pas encore de secret de webhook" in page
+    refused = post(client, shop, body(), secret="")
+    assert refused.status_code == 401
+    client.post(f"/shops/{shop.key}/webhook-secret", data={"csrf_token": csrf_from(page)})
+    db_session.refresh(shop)
+    assert shop.webhook_secret and len(shop.webhook_secret) >= 32
+    assert post(client, shop, body()).get_json() == {"status": "stored"}
