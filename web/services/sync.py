@@ -4,6 +4,11 @@ Polling reads orders changed since the shop's cursor (minus an overlap for clock
 equal timestamps), stores each as an inbox event with a stable dedupe key, and only then
 moves the cursor, never past what was stored. A crash mid-batch therefore loses nothing and
 duplicates nothing: the next run reads the same orders again and the dedupe keys absorb them.
+
+PrestaShop and Magento shops are asked first with the change probe (every 30 s by default):
+one light request for the ids and times changed, and a `probe/order` event per change not yet
+known, keyed as the modules' change notifications are (web/connectors/notifications.py), so a
+change seen by both is read once; the worker reads each such order through the connector.
 """
 
 from __future__ import annotations
