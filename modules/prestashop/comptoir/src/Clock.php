@@ -1,0 +1,12 @@
+<?php
+/**
+ * @license AGPL-3.0-or-later
+ */
+
+namespace Comptoir;
+
+/** The time a notification is sent (its sent_at, for logs only). */
+interface Clock
+{
+    public function now(): \DateTimeImmutable;
+}

@@ -1,0 +1,14 @@
+<?php
+/**
+ * @license AGPL-3.0-or-later
+ */
+
+namespace Comptoir;
+
+/** Where notifications go and the secret that signs them; '' when not configured. */
+interface Settings
+{
+    public function url(): string;
+
+    public function secret(): string;
+}

@@ -1,0 +1,19 @@
+<?php
+/**
+ * @license AGPL-3.0-or-later
+ */
+
+namespace Comptoir;
+
+/** PrestaShop's Logs page (Advanced Parameters > Logs), on the order's line. */
+final class ShopLogger implements Logger
+{
+    public function log(int $severity, string $message, int $orderId): void
+    {
+        try {
+            \PrestaShopLogger::addLog('Comptoir: ' . $message, $severity, null, 'Order', $orderId, true);
+        } catch (\Throwable $e) {
+            // A log that cannot be written must not break the page either.
+        }
+    }
+}

@@ -1,0 +1,15 @@
+<?php
+/**
+ * @license AGPL-3.0-or-later
+ */
+
+namespace Comptoir;
+
+/** PHP's clock, in the shop's time zone (PrestaShop sets PHP's default from PS_TIMEZONE). */
+final class SystemClock implements Clock
+{
+    public function now(): \DateTimeImmutable
+    {
+        return new \DateTimeImmutable('now');
+    }
+}

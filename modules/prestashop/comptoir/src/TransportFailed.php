@@ -1,0 +1,11 @@
+<?php
+/**
+ * @license AGPL-3.0-or-later
+ */
+
+namespace Comptoir;
+
+/** Comptoir could not be reached: refused, timed out, DNS, TLS. */
+final class TransportFailed extends \RuntimeException
+{
+}
