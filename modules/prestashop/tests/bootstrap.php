@@ -7,6 +7,9 @@
 error_reporting(E_ALL);
 set_error_handler(static function (int $severity, string $message, string $file, int $line): bool {
     // Deprecations and notices fail the tests: the module must run clean on PHP 8.1 to 8.4.
+    if ((error_reporting() & $severity) === 0) {
+        return false; // silenced with @ on purpose
+    }
     throw new \ErrorException($message, 0, $severity, $file, $line);
 });
 

@@ -61,7 +61,6 @@ final class Notifier
         if (!$this->isConfigured()) {
             return;
         }
-        unset($this->queue[$notification->key()]);
         $this->queue[$notification->key()] = $notification;
         if (!$this->scheduled) {
             $this->scheduled = true;
