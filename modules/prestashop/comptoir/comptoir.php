@@ -125,10 +125,17 @@ class Comptoir extends Module
     public function getContent(): string
     {
         $output = '';
-        if (Tools::isSubmit('submitComptoirTest')) {
-            $output .= $this->sendTest();
-        } elseif (Tools::isSubmit('submitComptoirSettings')) {
-            $output .= $this->saveSettings();
+        $testing = Tools::isSubmit('submitComptoirTest');
+        if ($testing || Tools::isSubmit('submitComptoirSettings')) {
+            // The test button saves the form first: paste the URL and secret, click, see.
+            $error = $this->saveSettings();
+            if ($error !== null) {
+                $output .= $this->displayError($error);
+            } elseif ($testing) {
+                $output .= $this->sendTest();
+            } else {
+                $output .= $this->displayConfirmation($this->trans('Settings saved.', [], self::DOMAIN));
+            }
         }
 
         return $output . $this->renderForm();
@@ -157,28 +164,42 @@ class Comptoir extends Module
                 $this->notifier()->queue($notification);
             }
         } catch (\Throwable $e) {
-            $orderId = isset($params['id_order']) ? (int) $params['id_order'] : 0;
             (new ShopLogger())->log(
                 Logger::ERROR,
                 sprintf('hook %s failed, no notification sent. %s: %s', $hook, get_class($e), $e->getMessage()),
-                $orderId
+                self::orderIdIn($params)
             );
         }
     }
 
-    private function saveSettings(): string
+    /** The order a hook is about, for the log line (0 when it cannot tell). */
+    private static function orderIdIn(array $params): int
+    {
+        if (isset($params['id_order'])) {
+            return (int) $params['id_order'];
+        }
+        $object = $params['order'] ?? $params['object'] ?? null;
+        if ($object instanceof Order) {
+            return (int) $object->id;
+        }
+
+        return is_object($object) ? (int) ($object->id_order ?? 0) : 0;
+    }
+
+    /** Save the submitted URL and secret; the error to show instead, if any. */
+    private function saveSettings(): ?string
     {
         $url = trim((string) Tools::getValue(ConfigurationSettings::URL));
         $secret = (string) Tools::getValue(ConfigurationSettings::SECRET);
         if (!SettingsForm::isWebhookUrl($url)) {
-            return $this->displayError($this->trans(
+            return $this->trans(
                 'The webhook URL must be a full http:// or https:// address, as Comptoir shows it.',
                 [],
                 self::DOMAIN
-            ));
+            );
         }
         if ($secret === '' && (string) Configuration::get(ConfigurationSettings::SECRET) === '') {
-            return $this->displayError($this->trans('Enter the webhook secret Comptoir shows.', [], self::DOMAIN));
+            return $this->trans('Enter the webhook secret Comptoir shows.', [], self::DOMAIN);
         }
         Configuration::updateValue(ConfigurationSettings::URL, $url);
         if ($secret !== '') {
@@ -186,7 +207,7 @@ class Comptoir extends Module
             Configuration::updateValue(ConfigurationSettings::SECRET, $secret);
         }
 
-        return $this->displayConfirmation($this->trans('Settings saved.', [], self::DOMAIN));
+        return null;
     }
 
     private function sendTest(): string

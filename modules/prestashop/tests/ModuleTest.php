@@ -240,6 +240,32 @@ final class ModuleTest extends TestCase
         $this->assertStringContainsString('MySQL server has gone away', $log['message']);
     }
 
+    public function testAHookErrorIsLoggedOnItsOrderInAFormPrestaShopAccepts(): void
+    {
+        $rig = new Rig(RecordingTransport::answering(200, '{"status": "stored"}'));
+        $carrier = new \OrderCarrier(12);
+        \StubDb::$failure = new \RuntimeException('<b>Table {orders} is locked</b>');
+
+        (new TestableComptoir($rig->notifier))->hookActionObjectOrderCarrierUpdateAfter(['object' => $carrier]);
+
+        $this->assertCount(1, \PrestaShopLogger::$logs);
+        $log = \PrestaShopLogger::$logs[0];
+        $this->assertSame(1042, $log['object_id']);
+        $this->assertStringContainsString('(b)Table (orders) is locked(/b)', $log['message']);
+        $this->assertDoesNotMatchRegularExpression('/[<>{}]/', $log['message']);
+    }
+
+    public function testTheTestButtonWithABadUrlSavesNothingAndSendsNothing(): void
+    {
+        $rig = new Rig(RecordingTransport::answering(200, '{"status": "ping"}'));
+
+        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1', 'COMPTOIR_URL' => 'comptoir.example', 'COMPTOIR_SECRET' => 'x']);
+
+        $this->assertStringContainsString('alert-danger">The webhook URL must be', $page);
+        $this->assertSame([], $rig->transport->posts);
+        $this->assertSame([], \Configuration::$values);
+    }
+
     /** @return iterable<string, array{string, string}> */
     public static function unconfigured(): iterable
     {
@@ -270,6 +296,8 @@ final class ModuleTest extends TestCase
         $this->assertSame(' s3cret ', $settings->secret(), 'the secret is used exactly as given');
     }
 
+    private const FORM = ['COMPTOIR_URL' => Rig::URL, 'COMPTOIR_SECRET' => ''];
+
     private function configurationPage(Rig $rig, array $submitted): string
     {
         \Tools::$values = $submitted;
@@ -281,9 +309,11 @@ final class ModuleTest extends TestCase
     {
         $rig = new Rig(RecordingTransport::answering(200, '{"status": "ping"}'));
 
-        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1']);
+        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1', 'COMPTOIR_SECRET' => 'pasted'] + self::FORM);
 
         $this->assertStringContainsString('alert-success">Comptoir answered: ping<', $page);
+        $this->assertStringNotContainsString('Settings saved', $page);
+        $this->assertSame(['COMPTOIR_URL' => Rig::URL, 'COMPTOIR_SECRET' => 'pasted'], \Configuration::$values, 'saved first');
         $this->assertCount(1, $rig->transport->posts, 'sent at once, not at shutdown');
         $body = self::decoded($rig->transport->posts[0]['body']);
         $this->assertSame(['test', '', ''], [$body['event'], $body['order_id'], $body['date_upd']]);
@@ -294,7 +324,8 @@ final class ModuleTest extends TestCase
     {
         $rig = new Rig(RecordingTransport::answering(401, '{"error": "signature refused: wrong secret"}'));
 
-        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1']);
+        \Configuration::$values['COMPTOIR_SECRET'] = Rig::SECRET;
+        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1'] + self::FORM);
 
         $this->assertStringContainsString('alert-danger">Comptoir answered 401: signature refused: wrong secret<', $page);
     }
@@ -303,7 +334,8 @@ final class ModuleTest extends TestCase
     {
         $rig = new Rig(RecordingTransport::timingOut());
 
-        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1']);
+        \Configuration::$values['COMPTOIR_SECRET'] = Rig::SECRET;
+        $page = $this->configurationPage($rig, ['submitComptoirTest' => '1'] + self::FORM);
 
         $this->assertStringContainsString('alert-danger">Comptoir could not be reached: Operation timed out', $page);
     }

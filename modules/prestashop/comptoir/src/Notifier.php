@@ -38,8 +38,11 @@ final class Notifier
             register_shutdown_function($flush);
         };
         $this->finishResponse = $finishResponse ?? static function (): void {
+            ignore_user_abort(true);
             if (function_exists('fastcgi_finish_request')) {
                 fastcgi_finish_request();
+            } elseif (function_exists('litespeed_finish_request')) {
+                litespeed_finish_request();
             }
         };
     }

@@ -11,6 +11,8 @@ final class ShopLogger implements Logger
     public function log(int $severity, string $message, int $orderId): void
     {
         try {
+            // Older PrestaShop 8 releases validate log messages with isMessage: no <>{}.
+            $message = strtr($message, ['<' => '(', '>' => ')', '{' => '(', '}' => ')']);
             \PrestaShopLogger::addLog('Comptoir: ' . $message, $severity, null, 'Order', $orderId, true);
         } catch (\Throwable $e) {
             // A log that cannot be written must not break the page either.
