@@ -203,8 +203,8 @@ class Comptoir extends Module
         }
         Configuration::updateValue(ConfigurationSettings::URL, $url);
         if ($secret !== '') {
-            // Stored as given: Comptoir signs with exactly these bytes.
-            Configuration::updateValue(ConfigurationSettings::SECRET, $secret);
+            // Stored as given ($html = true: no strip_tags): Comptoir signs with exactly these bytes.
+            Configuration::updateValue(ConfigurationSettings::SECRET, $secret, true);
         }
 
         return null;

@@ -343,7 +343,7 @@ final class ModuleTest extends TestCase
     public function testSavingTheSettingsKeepsTheSecretAsIsAndNeverShowsIt(): void
     {
         $rig = new Rig(RecordingTransport::answering(200, '{}'));
-        $secret = ' whsec_0123456789abcdef ';
+        $secret = ' whsec_0123456789<b>abcdef ';
 
         $page = $this->configurationPage($rig, [
             'submitComptoirSettings' => '1',

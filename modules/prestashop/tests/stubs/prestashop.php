@@ -102,7 +102,8 @@ class Configuration
 
     public static function updateValue($key, $values, $html = false, $idShopGroup = null, $idShop = null)
     {
-        self::$values[$key] = $values;
+        // As pSQL($value, $html) stores it: without $html, tags are stripped.
+        self::$values[$key] = $html ? $values : strip_tags(nl2br((string) $values));
 
         return true;
     }
