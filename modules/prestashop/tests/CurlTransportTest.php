@@ -17,13 +17,15 @@ final class CurlTransportTest extends TestCase
     /** @var resource|null */
     private static $server = null;
     private static int $port = 0;
+    private static string $record = '';
 
     public static function setUpBeforeClass(): void
     {
         self::$port = self::freePort();
         $command = [PHP_BINARY, '-S', '127.0.0.1:' . self::$port, __DIR__ . '/server/router.php'];
         // Workers, so that /slow does not hold up the other requests.
-        $env = getenv() + ['PHP_CLI_SERVER_WORKERS' => '3'];
+        self::$record = (string) tempnam(sys_get_temp_dir(), 'comptoir-record-');
+        $env = getenv() + ['PHP_CLI_SERVER_WORKERS' => '3', 'COMPTOIR_RECORD' => self::$record];
         $null = ['file', '/dev/null', 'w'];
         $server = proc_open($command, [0 => ['file', '/dev/null', 'r'], 1 => $null, 2 => $null], $pipes, null, $env);
         if (!is_resource($server)) {
@@ -50,6 +52,7 @@ final class CurlTransportTest extends TestCase
             proc_close(self::$server);
             self::$server = null;
         }
+        @unlink(self::$record);
     }
 
     private static function freePort(): int
@@ -112,6 +115,27 @@ final class CurlTransportTest extends TestCase
         $echo = json_decode($recorder->last->body, true);
         $this->assertSame(base64_encode(hash_hmac('sha256', $echo['body'], Rig::SECRET, true)), $echo['headers']['hmac']);
         $this->assertSame('order.updated', json_decode($echo['body'], true)['event']);
+    }
+
+    public function testAShopRequestSendsItsNotificationsOnceItEnds(): void
+    {
+        $command = [PHP_BINARY, __DIR__ . '/scripts/request.php', self::url('/record'), Rig::SECRET];
+        $process = proc_open($command, [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        $this->assertIsResource($process);
+        $output = stream_get_contents($pipes[1]) . stream_get_contents($pipes[2]);
+        $this->assertSame(0, proc_close($process), $output);
+
+        $this->assertSame("hooks done\n", $output);
+        $lines = array_map(
+            static fn (string $line): array => json_decode($line, true),
+            file(self::$record, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES)
+        );
+        $this->assertSame(['order.status_changed', 'order.updated'], array_column($lines, 'event'));
+        foreach ($lines as $line) {
+            $this->assertSame(base64_encode(hash_hmac('sha256', $line['body'], Rig::SECRET, true)), $line['hmac']);
+            $this->assertSame('Comptoir-PrestaShop/1.0.0 (PrestaShop 8.1.7)', $line['user_agent']);
+            $this->assertSame('1042', json_decode($line['body'], true)['order_id']);
+        }
     }
 
     public function testAComptoirSlowerThanTwoSecondsCostsTheShopAtMostTwoAndAHalf(): void
