@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** The time a notification is sent (its sent_at, for logs only). */
 interface Clock
 {

@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** The module's settings as PrestaShop's Configuration stores them. */
 final class ConfigurationSettings implements Settings
 {

@@ -5,9 +5,16 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** One POST with curl, bounded so that a slow or absent Comptoir costs the shop 2 s at most. */
 final class CurlTransport implements Transport
 {
+    /** Kept for the request: the next notification reuses the connection (and its TLS session). */
+    private ?\CurlHandle $handle = null;
+
     public function __construct(
         private readonly int $connectTimeoutMs = 1000,
         private readonly int $timeoutMs = 2000
@@ -20,11 +27,17 @@ final class CurlTransport implements Transport
         foreach ($headers as $name => $value) {
             $lines[] = $name . ': ' . $value;
         }
-        $handle = curl_init($url);
-        if ($handle === false) {
-            throw new TransportFailed('curl could not start');
+        if ($this->handle === null) {
+            $handle = curl_init();
+            if ($handle === false) {
+                throw new TransportFailed('curl could not start');
+            }
+            $this->handle = $handle;
         }
+        $handle = $this->handle;
+        curl_reset($handle);
         curl_setopt_array($handle, [
+            CURLOPT_URL => $url,
             CURLOPT_POST => true,
             CURLOPT_POSTFIELDS => $body,
             CURLOPT_HTTPHEADER => $lines,

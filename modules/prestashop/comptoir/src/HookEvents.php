@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /**
  * Each hook's parameters turned into the notification docs/NOTIFICATIONS.md asks for, or null
  * when the hook is not about an order.

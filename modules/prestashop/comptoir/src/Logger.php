@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** The shop's log, where failed notifications are written (never shown to the buyer). */
 interface Logger
 {

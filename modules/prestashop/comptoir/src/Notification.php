@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /**
  * Which order changed, when, and how: the body of docs/NOTIFICATIONS.md, never the order itself.
  */

@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /**
  * Queues the request's notifications and sends them once the shop's response is out.
  *

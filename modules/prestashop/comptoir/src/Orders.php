@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** The few facts about an order that the hooks do not hand over themselves. */
 interface Orders
 {

@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** How one notification went: accepted (with Comptoir's status word) or why not. */
 final class Outcome
 {

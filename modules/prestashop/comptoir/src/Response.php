@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** What Comptoir answered: an HTTP status and the raw body. */
 final class Response
 {

@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** Where notifications go and the secret that signs them; '' when not configured. */
 interface Settings
 {

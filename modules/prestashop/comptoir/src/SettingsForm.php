@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** The configuration page's rules, apart from PrestaShop's form helpers. */
 final class SettingsForm
 {

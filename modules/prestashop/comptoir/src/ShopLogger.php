@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** PrestaShop's Logs page (Advanced Parameters > Logs), on the order's line. */
 final class ShopLogger implements Logger
 {

@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** Orders read through PrestaShop's own classes. */
 final class ShopOrders implements Orders
 {

@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** PHP's clock, in the shop's time zone (PrestaShop sets PHP's default from PS_TIMEZONE). */
 final class SystemClock implements Clock
 {

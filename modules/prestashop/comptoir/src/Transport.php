@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 interface Transport
 {
     /**

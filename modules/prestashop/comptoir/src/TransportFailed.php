@@ -5,6 +5,10 @@
 
 namespace Comptoir;
 
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 /** Comptoir could not be reached: refused, timed out, DNS, TLS. */
 final class TransportFailed extends \RuntimeException
 {

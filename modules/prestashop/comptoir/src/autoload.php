@@ -5,6 +5,10 @@
  *
  * @license AGPL-3.0-or-later
  */
+if (!defined('_PS_VERSION_')) {
+    exit;
+}
+
 spl_autoload_register(static function (string $class): void {
     $prefix = 'Comptoir\\';
     if (strncmp($class, $prefix, strlen($prefix)) !== 0) {
