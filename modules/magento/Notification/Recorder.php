@@ -25,6 +25,7 @@ final class Recorder
     public function __construct(
         private readonly Queue $queue,
         private readonly Sender $sender,
+        private readonly OrderLookup $orders,
         private readonly LoggerInterface $logger,
     ) {
     }
@@ -124,7 +125,12 @@ final class Recorder
             self::TRACK => $this->call($this->call($entity, 'getShipment'), 'getOrder'),
             default => $this->call($entity, 'getOrder'),
         };
-        return $order instanceof AbstractModel ? $order : null;
+        if ($order instanceof AbstractModel) {
+            return $order;
+        }
+        // Saved through a repository without its order object: read the order by its id.
+        $orderId = (string) $entity->getData($kind === self::STATUS_HISTORY ? 'parent_id' : 'order_id');
+        return ctype_digit($orderId) ? $this->orders->find($orderId) : null;
     }
 
     private function call(mixed $object, string $method): mixed

@@ -96,7 +96,7 @@ final class ModuleFilesTest extends TestCase
             self::assertTrue(interface_exists($interface), $interface);
             self::assertTrue(is_subclass_of($class, $interface), $class);
         }
-        self::assertCount(4, $di->preference);
+        self::assertCount(5, $di->preference);
         self::assertSame(['/var/log/comptoir.log'], array_map('strval', $di->xpath('//virtualType/arguments/argument[@name="fileName"]')));
     }
 

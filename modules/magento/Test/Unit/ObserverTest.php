@@ -124,6 +124,22 @@ final class ObserverTest extends TestCase
         self::assertSame('2026-12-04 09:15:03', $shop->transport->bodies()[0]['date_upd']);
     }
 
+    public function testAnObjectSavedWithoutItsOrderObjectFindsTheOrderByItsId(): void
+    {
+        $shop = new Shop();
+        $shop->orders->byId['1042'] = $this->order();
+        $this->resource->beginTransaction();
+        $this->save($shop, StatusHistorySaved::class, $this->child(78, ['status' => '', 'comment' => 'Appel client', 'parent_id' => '1042']));
+        $this->save($shop, CreditmemoSaved::class, $this->child(9, ['order_id' => '1042']));
+        $this->resource->commit();
+        $shop->request->respond();
+
+        $bodies = $shop->transport->bodies();
+        self::assertSame(['order.message_added', 'order.refunded'], array_column($bodies, 'event'));
+        self::assertSame(['1042', '1042'], array_column($bodies, 'order_id'));
+        self::assertSame(self::UPDATED_AT, $bodies[1]['date_upd']);
+    }
+
     public function testOneNotificationPerOrderAndEventInARequest(): void
     {
         $shop = new Shop();

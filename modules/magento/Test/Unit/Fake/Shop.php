@@ -16,6 +16,7 @@ final class Shop
     public readonly Sender $sender;
     public readonly Queue $queue;
     public readonly Recorder $recorder;
+    public readonly Orders $orders;
 
     public function __construct(
         public readonly Settings $settings = new Settings(),
@@ -25,6 +26,7 @@ final class Shop
         $this->request = new AtEndOfRequest();
         $this->sender = new Sender($settings, $transport, new FixedClock(), $this->logger);
         $this->queue = new Queue($this->sender, $this->request, $this->logger);
-        $this->recorder = new Recorder($this->queue, $this->sender, $this->logger);
+        $this->orders = new Orders();
+        $this->recorder = new Recorder($this->queue, $this->sender, $this->orders, $this->logger);
     }
 }
