@@ -7,6 +7,7 @@ namespace Comptoir\Connector\Test\Unit;
 use Comptoir\Connector\Notification\CurlTransport;
 use Comptoir\Connector\Notification\Notification;
 use Comptoir\Connector\Notification\Sender;
+use Comptoir\Connector\Test\Unit\Fake\BuiltInServer;
 use Comptoir\Connector\Test\Unit\Fake\FixedClock;
 use Comptoir\Connector\Test\Unit\Fake\MemoryLogger;
 use Comptoir\Connector\Test\Unit\Fake\Settings;
@@ -15,40 +16,18 @@ use PHPUnit\Framework\TestCase;
 /** The curl transport over real loopback sockets, against PHP's built-in server. */
 final class CurlTransportTest extends TestCase
 {
-    /** @var resource|null */
-    private static $server = null;
-    private static string $base = '';
+    private static ?BuiltInServer $comptoir = null;
     private static string $seenFile = '';
 
     public static function setUpBeforeClass(): void
     {
-        $port = self::freePort();
-        self::$base = 'http://127.0.0.1:' . $port;
         self::$seenFile = (string) tempnam(sys_get_temp_dir(), 'comptoir-seen-');
-        $router = dirname(__DIR__) . '/server/router.php';
-        // One process (its workers would outlive proc_terminate): the slow test comes last.
-        self::$server = proc_open(
-            [PHP_BINARY, '-S', '127.0.0.1:' . $port, $router],
-            [0 => ['file', '/dev/null', 'r'], 1 => ['file', '/dev/null', 'w'], 2 => ['file', '/dev/null', 'w']],
-            $pipes,
-            null,
-            ['COMPTOIR_SEEN_FILE' => self::$seenFile] + getenv(),
-        );
-        $deadline = microtime(true) + 5;
-        while (@fsockopen('127.0.0.1', $port, $errno, $errstr, 0.1) === false) {
-            if (microtime(true) > $deadline) {
-                self::fail('PHP built-in server did not start on port ' . $port);
-            }
-            usleep(20_000);
-        }
+        self::$comptoir = new BuiltInServer(dirname(__DIR__) . '/server/router.php', ['COMPTOIR_SEEN_FILE' => self::$seenFile]);
     }
 
     public static function tearDownAfterClass(): void
     {
-        if (self::$server !== null) {
-            proc_terminate(self::$server);
-            proc_close(self::$server);
-        }
+        self::$comptoir?->stop();
         @unlink(self::$seenFile);
     }
 
@@ -56,7 +35,7 @@ final class CurlTransportTest extends TestCase
     {
         $logger = new MemoryLogger();
         $transport = new CurlTransport();
-        $sender = new Sender(new Settings(url: 'http://127.0.0.1:' . self::freePort() . '/'), $transport, new FixedClock(), $logger);
+        $sender = new Sender(new Settings(url: 'http://127.0.0.1:' . BuiltInServer::freePort() . '/'), $transport, new FixedClock(), $logger);
 
         $started = hrtime(true);
         $outcome = $sender->send(new Notification(Notification::UPDATED, '1042', '2026-12-04 09:15:02'));
@@ -75,7 +54,7 @@ final class CurlTransportTest extends TestCase
         self::assertTrue($outcome->delivered);
         self::assertSame(200, $outcome->status);
         self::assertStringContainsString('stored', $outcome->message);
-        $seen = json_decode((string) file_get_contents(self::$seenFile), true, 8, JSON_THROW_ON_ERROR);
+        $seen = json_decode(trim((string) file_get_contents(self::$seenFile)), true, 8, JSON_THROW_ON_ERROR);
         self::assertSame('POST', $seen['method']);
         self::assertSame('application/json', $seen['headers']['content-type']);
         self::assertSame('order.shipped', $seen['headers']['x-comptoir-event']);
@@ -119,15 +98,6 @@ final class CurlTransportTest extends TestCase
 
     private function sender(string $path, MemoryLogger $logger): Sender
     {
-        return new Sender(new Settings(url: self::$base . $path), new CurlTransport(), new FixedClock(), $logger);
-    }
-
-    private static function freePort(): int
-    {
-        $socket = stream_socket_server('tcp://127.0.0.1:0');
-        self::assertNotFalse($socket);
-        $name = (string) stream_socket_get_name($socket, false);
-        fclose($socket);
-        return (int) substr($name, strrpos($name, ':') + 1);
+        return new Sender(new Settings(url: self::$comptoir?->base . $path), new CurlTransport(), new FixedClock(), $logger);
     }
 }
