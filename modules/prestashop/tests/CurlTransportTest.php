@@ -48,6 +48,9 @@ final class CurlTransportTest extends TestCase
     public static function tearDownAfterClass(): void
     {
         if (self::$server !== null) {
+            // The workers outlive their parent on SIGTERM: end them first.
+            $pid = (int) proc_get_status(self::$server)['pid'];
+            exec('pkill -TERM -P ' . $pid);
             proc_terminate(self::$server);
             proc_close(self::$server);
             self::$server = null;
