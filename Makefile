@@ -9,7 +9,7 @@ CATALOGS := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 APT_UPDATED := /tmp/.comptoir-apt-updated
 
-.PHONY: run aws-local test bench drills mutation install lint format translations system-deps test-sqlite test-postgres package clean
+.PHONY: run aws-local test bench modules drills mutation install lint format translations system-deps test-sqlite test-postgres package clean
 
 # bin/comptoir-run migrates, seeds the demo on first run (printing the logins), then runs
 # gunicorn and the queue worker as two processes and stops both on Ctrl+C.
@@ -29,6 +29,11 @@ test: install system-deps lint  ## Lint, then the whole suite on SQLite and on a
 # sizes the targets are stated for (docs/PERFORMANCE.md holds the latest table).
 bench: install system-deps  ## Run every benchmark, each against its baseline and targets (BENCH_FULL=1: full sizes)
 	$(PY) bench/run_all.py
+
+# The shop modules' installable zips in dist/ (bin/build-modules): comptoir-prestashop-<version>.zip
+# for PrestaShop's back office, comptoir-magento-<version>.zip for app/code or composer.
+modules:  ## Build the PrestaShop and Magento modules' zips into dist/
+	$(PYTHON) bin/build-modules
 
 # The reliability drills at the sizes of issue 13 (make test runs them reduced).
 drills: install system-deps  ## Fault drills at full size, on SQLite and a throwaway PostgreSQL
@@ -57,13 +62,15 @@ translations: $(STAMP)  ## Re-extract UI strings and update every catalog
 		--no-fuzzy-matching --ignore-obsolete
 
 # Debian packages the tests need: Chromium for the browser tests, PostgreSQL for the second run,
-# Pango for WeasyPrint (the PDF documents), wkhtmltopdf for the second PDF engine's tests.
+# Pango for WeasyPrint (the PDF documents), wkhtmltopdf for the second PDF engine's tests, PHP and
+# PHPUnit for the shop modules' own suites (modules/*/phpunit.xml).
 system-deps:
 	@need=""; \
 	command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need="$$need postgresql"; \
 	ldconfig -p | grep -q libpangoft2-1.0.so.0 || need="$$need libpango-1.0-0 libpangoft2-1.0-0"; \
 	command -v wkhtmltopdf >/dev/null || need="$$need wkhtmltopdf"; \
+	command -v phpunit >/dev/null || need="$$need php-cli php-curl php-xml php-mbstring phpunit"; \
 	if [ -n "$$need" ]; then \
 		echo "installing Debian packages:$$need"; \
 		[ -f $(APT_UPDATED) ] || { apt-get update -qq && touch $(APT_UPDATED); }; \
@@ -71,13 +78,13 @@ system-deps:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
-	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
+	$(VENV)/bin/ruff check web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation bin/build-modules
+	$(VENV)/bin/ruff format --check web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation bin/build-modules
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
-	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation
+	$(VENV)/bin/ruff check --fix web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation bin/build-modules
+	$(VENV)/bin/ruff format web sync_lambdas tests bench bin/comptoir-run bin/aws-local bin/mutation bin/build-modules
 
 test-sqlite: install
 	$(PY) -m pytest $(ARGS)

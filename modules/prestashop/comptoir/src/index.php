@@ -1,0 +1,13 @@
+<?php
+/**
+ * Comptoir change notifications for PrestaShop.
+ *
+ * @license AGPL-3.0-or-later
+ */
+header('Expires: Mon, 26 Jul 1997 05:00:00 GMT');
+header('Last-Modified: ' . gmdate('D, d M Y H:i:s') . ' GMT');
+header('Cache-Control: no-store, no-cache, must-revalidate');
+header('Cache-Control: post-check=0, pre-check=0', false);
+header('Pragma: no-cache');
+header('Location: ../');
+exit;
