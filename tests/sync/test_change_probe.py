@@ -126,6 +126,9 @@ def test_the_full_poll_still_runs_every_reconcile_interval(
     cursor.reconciled_at -= sync.RECONCILE_EVERY
     db_session.commit()
     assert not poll_shop(session_factory, shop.id).probed
+    assert poll_shop(session_factory, shop.id).probed
+    # "Sync now": a person asks to be sure.
+    assert not run_sync(session_factory, shop.key, full=True).polls[0].probed
 
 
 def test_a_prestashop_shop_is_due_every_30_seconds(

@@ -106,13 +106,15 @@ def poll_shop(
     backfill: bool = False,
     connector: Connector | None = None,
     now: dt.datetime | None = None,
+    full: bool = False,
 ) -> PollResult:
     """Store every order changed since the cursor (or `since`) as inbox events.
 
     A connector with a change probe (list_changes) is asked first, once the shop has a
-    cursor: one light request for the ids and times changed, and an event per change not
-    yet known, read by the worker. Many changes (more than PROBE_LIMIT, or more than one
-    page) go to the full poll, whose batched look-ups cost less than one read per order.
+    cursor and unless `full` is asked: one light request for the ids and times changed, and
+    an event per change not yet known, read by the worker. Many changes (more than
+    PROBE_LIMIT, or more than one page) go to the full poll, whose batched look-ups cost
+    less than one read per order.
     The full poll also runs every RECONCILE_EVERY: shops stamp changes to the second, so
     a second change within the second of a version already read keeps its time, which the
     probe takes for known; the full poll's content digest tells them apart.
@@ -124,6 +126,7 @@ def poll_shop(
         result = PollResult(shop.key)
         probing = (
             since is None
+            and not full
             and not backfill
             and cursor.position_at is not None
             and cursor.reconciled_at is not None
@@ -367,9 +370,14 @@ def work_due(sessions: sessionmaker[Session]) -> bool:
 
 
 def run_sync(
-    sessions: sessionmaker[Session], shop_key: str | None = None, *, poll_all: bool = False
+    sessions: sessionmaker[Session],
+    shop_key: str | None = None,
+    *,
+    poll_all: bool = False,
+    full: bool = False,
 ) -> SyncReport:
-    """Deliver due pushes, process the inbox, poll due shops (or all asked), then again."""
+    """Deliver due pushes, process the inbox, poll due shops (or all asked), then again;
+    `full`: the full poll, not the change probe."""
     report = SyncReport()
     now = utcnow()
     with sessions.begin() as session:
@@ -387,7 +395,7 @@ def run_sync(
     report.pushed += outbox.dispatch_due(sessions, only)
     report.processed += process_pending(sessions, only)
     for shop_id in shop_ids:
-        report.polls.append(poll_shop(sessions, shop_id, now=now))
+        report.polls.append(poll_shop(sessions, shop_id, now=now, full=full))
         report.pushed += outbox.dispatch_due(sessions, only)
     report.processed += process_pending(sessions, only)
     report.pushed += outbox.dispatch_due(sessions, only)
@@ -395,9 +403,10 @@ def run_sync(
 
 
 def sync_shop_job(session: Session, job: Job, sessions: sessionmaker[Session]) -> dict[str, Any]:
-    """The "Sync now" button: poll one shop at once and apply what came in."""
+    """The "Sync now" button: poll one shop at once (the full poll: a person asks to be
+    sure) and apply what came in."""
     shop = session.get_one(Shop, job.payload["shop_id"])
-    report = run_sync(sessions, shop.key)
+    report = run_sync(sessions, shop.key, full=True)
     return {"summary": report.summary()}
 
 
