@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Start or stop a throwaway PostgreSQL on loopback for the test suite.
 #   tests/tools/postgres.sh start DIR PORT   -> prints the SQLAlchemy URL
+#   tests/tools/postgres.sh createdb PORT NAME  -> another database on that server, its URL
 #   tests/tools/postgres.sh stop DIR
 # PostgreSQL refuses to run as root, so the cluster belongs to the postgres user.
 set -euo pipefail
 
 action=${1:?start|stop}
-dir=${2:?data directory}
+dir=${2:?data directory or port}
 port=${3:-55432}
 
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -31,6 +32,12 @@ case "$action" in
       "SELECT 1 FROM pg_database WHERE datname='comptoir_test'" | grep -q 1 \
       || as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres comptoir_test
     echo "postgresql+psycopg://postgres@127.0.0.1:$port/comptoir_test"
+    ;;
+  createdb)
+    port=${2:?port}
+    name=${3:?database name}
+    as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$name"
+    echo "postgresql+psycopg://postgres@127.0.0.1:$port/$name"
     ;;
   stop)
     if [ -f "$dir/postmaster.pid" ]; then

@@ -37,9 +37,49 @@ if [ "$only" != "sqlite" ]; then
   fi
 fi
 
-# Both databases at once when the machine has a core for each (each pytest process is bound
-# to one core): the PostgreSQL run writes to a log, printed when it ends; TEST_SERIAL=1 runs
-# them one after the other instead.
+# The whole suite (no arguments) with two cores or more: four pytest processes at once — the
+# browser tests and the rest, on each database. The browser tests spend half their time
+# waiting for pages (Chromium, the network going idle), so the four fill two cores better than
+# two; each has its own temporary folder, and on PostgreSQL its own databases (the browser
+# tests' names start from a second database, comptoir_browser). The first runs in the
+# foreground; the others write logs, printed when all have ended, failing ones last.
+if [ -z "$only" ] && [ -n "$url" ] && [ "$#" -eq 0 ] && [ "$(nproc)" -ge 2 ] && [ -z "${TEST_SERIAL:-}" ]; then
+  browser_url=$(tests/tools/postgres.sh createdb "$port" comptoir_browser) || { echo "could not create comptoir_browser" >&2; exit 1; }
+  declare -A pids
+  start() {  # name, database URL ("" for SQLite), pytest arguments...
+    local name=$1 db=$2; shift 2
+    if [ -n "$db" ]; then
+      TEST_DATABASE_URL="$db" "$py" -m pytest -p no:cacheprovider --basetemp="$workdir/tmp-$name" "$@" >"$workdir/$name.log" 2>&1 &
+    else
+      env -u TEST_DATABASE_URL "$py" -m pytest -p no:cacheprovider --basetemp="$workdir/tmp-$name" "$@" >"$workdir/$name.log" 2>&1 &
+    fi
+    pids[$name]=$!
+  }
+  echo "=== test suite on SQLite and PostgreSQL ($url), browser tests apart: four processes at once ==="
+  start postgresql "$url" --ignore=tests/browser
+  start browser-postgresql "$browser_url" tests/browser
+  start browser-sqlite "" tests/browser
+  echo "=== test suite on SQLite, without the browser tests (the others' logs follow) ==="
+  env -u TEST_DATABASE_URL "$py" -m pytest -p no:cacheprovider --basetemp="$workdir/tmp-sqlite" --ignore=tests/browser || status=1
+  failed=()
+  for name in browser-sqlite postgresql browser-postgresql; do
+    if wait "${pids[$name]}"; then
+      echo "=== $name: passed ==="
+      tail -n 3 "$workdir/$name.log"
+    else
+      failed+=("$name")
+      status=1
+    fi
+  done
+  for name in "${failed[@]}"; do
+    echo "=== $name: FAILED ==="
+    cat "$workdir/$name.log"
+  done
+  exit $status
+fi
+
+# Both databases at once when the machine has a core for each: the PostgreSQL run writes to a
+# log, printed when it ends; TEST_SERIAL=1 runs them one after the other instead.
 if [ -z "$only" ] && [ -n "$url" ] && [ "$(nproc)" -ge 2 ] && [ -z "${TEST_SERIAL:-}" ]; then
   pglog="$workdir/postgresql.log"
   echo "=== test suite on SQLite and, at the same time, on PostgreSQL ($url; log: $pglog) ==="
