@@ -146,7 +146,7 @@ def test_prestashop_shop_settings_have_no_accessibility_violation(page: Any) -> 
     # shops.edit above opens the first shop (Shopify); PrestaShop's page adds the real-time
     # notifications section (the module's URL, secret, last notification, installation).
     install_axe(page)
-    log_in(page, "admin@example.com")
+    _log_in_once(page, "admin@example.com")
     page.goto(f"/shops/{DEMO_PRESTA_KEY}")
     page.wait_for_load_state("networkidle")
     assert page.locator("#last-notification").count() == 1
