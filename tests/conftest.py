@@ -8,9 +8,10 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
+from werkzeug.serving import make_server
 
 from web import crypto, job_outputs, jobs, queue
 from web.app import create_app
@@ -97,6 +99,42 @@ def migrate(url: str) -> None:
             upgrade(url)
     elif not _copy_postgresql_template(sa_url):
         upgrade(url)
+
+
+def separate_app(folder: Path, name: str, encryption_key: str) -> Flask:
+    """An app on a new, migrated database of its own (in `folder`), to serve with `serving`."""
+    url = separate_database_url(folder, name)
+    engine = make_engine(url)
+    reset_schema(engine)
+    engine.dispose()
+    migrate(url)
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": str(folder / "instance"),
+            "SECRET_KEY": f"{name}-tests",
+            "ENCRYPTION_KEY": encryption_key,
+            "ALLOW_PRIVATE_SHOP_URLS": True,
+        }
+    )
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve the app on a free loopback port with its background worker, as `make run` does
+    (jobs, inbox and due polls); yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    worker = jobs.start_worker(app)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        worker.stop()
+        worker.join(timeout=10)
+        server.shutdown()
+        thread.join(timeout=10)
+        app.extensions["comptoir.engine"].dispose()
 
 
 _templates: dict[str, str] = {}

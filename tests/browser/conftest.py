@@ -7,19 +7,14 @@ rolled-back connection of the other tests.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
-from tests.conftest import migrate, reset_schema, separate_database_url
-from web.app import create_app
-from web.db import make_engine
-from web.jobs import start_worker
+from tests.conftest import separate_app, serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,38 +43,12 @@ _apps: dict[str, Flask] = {}
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, encryption_key: str) -> Iterator[str]:
     """Serve a seeded Comptoir on a free loopback port; yield its base URL."""
-    tmp = tmp_path_factory.mktemp("live")
-    url = separate_database_url(tmp, "browser")
-    engine = make_engine(url)
-    reset_schema(engine)
-    engine.dispose()
-    migrate(url)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "INSTANCE_PATH": str(tmp / "instance"),
-            "SECRET_KEY": "browser-tests",
-            "ENCRYPTION_KEY": encryption_key,
-            "ALLOW_PRIVATE_SHOP_URLS": True,
-        }
-    )
+    app = separate_app(tmp_path_factory.mktemp("live"), "browser", encryption_key)
     result = app.test_cli_runner().invoke(args=["demo", "seed", "--orders", "120"])
     assert result.exit_code == 0, result.output
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # The background worker too, as `make run` serves it: jobs, inbox and due polls.
-    worker = start_worker(app)
-    try:
-        base_url = f"http://127.0.0.1:{server.server_port}"
+    with serving(app) as base_url:
         _apps[base_url] = app
         yield base_url
-    finally:
-        worker.stop()
-        worker.join(timeout=10)
-        server.shutdown()
-        thread.join(timeout=10)
-        app.extensions["comptoir.engine"].dispose()
 
 
 @pytest.fixture(scope="session")
