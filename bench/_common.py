@@ -157,3 +157,25 @@ def deliver_woocommerce_orders(
                     received = intake.receive_webhook(session, shop, body, headers)
                     assert received.event_id is not None and not received.duplicate
             batch.clear()
+
+
+def measured_databases(
+    report: Any, sqlite_only: bool = False
+) -> Iterator[tuple[str, str, str, str]]:
+    """Each database to measure, new and migrated, one after another: (kind, URL, a temporary
+    folder, the encryption key configured); notes in `report` when PostgreSQL is not measured."""
+    from cryptography.fernet import Fernet
+
+    from web import crypto
+    from web.migrate import upgrade
+
+    kinds = ["sqlite"] if sqlite_only else database_kinds()
+    if "postgresql" not in kinds:
+        report.note("PostgreSQL not measured (no BENCH_DATABASE_URL)")
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Fernet.generate_key().decode()
+        crypto.configure(key, tmp)
+        for kind in kinds:
+            with bench_database(kind, tmp) as url:
+                upgrade(url)
+                yield kind, url, tmp, key

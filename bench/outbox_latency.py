@@ -29,28 +29,24 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
-from cryptography.fernet import Fernet
 from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
 
-from _common import bench_database, database_kinds, free_port, percentile  # noqa: E402
+from _common import free_port, measured_databases, percentile  # noqa: E402
 from _report import Report, full_mode  # noqa: E402
 
 from tests.emulators.woocommerce import WooCommerceEmulator  # noqa: E402
-from web import crypto  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.connectors import addresses  # noqa: E402
 from web.db import make_engine, make_session_factory  # noqa: E402
 from web.jobs import start_worker  # noqa: E402
-from web.migrate import upgrade  # noqa: E402
 from web.models.orders import Order  # noqa: E402
 from web.queue import EmbeddedWorker  # noqa: E402
 from web.services import comments, intake, shops, users  # noqa: E402
@@ -209,17 +205,9 @@ def main() -> None:
     full = full_mode(args.full)
     changes = args.changes or (100 if full else 20)
     report = Report("propagation through the embedded worker", full=full)
-    kinds = ["sqlite"] if args.sqlite_only else database_kinds()
-    if "postgresql" not in kinds:
-        report.note("PostgreSQL not measured (no BENCH_DATABASE_URL)")
-    with tempfile.TemporaryDirectory() as tmp:
-        key = Fernet.generate_key().decode()
-        crypto.configure(key, tmp)
-        for kind in kinds:
-            with bench_database(kind, tmp) as url:
-                upgrade(url)
-                outbound(url, changes, kind, report)
-                inbound(url, tmp, key, changes, kind, report)
+    for kind, url, tmp, key in measured_databases(report, args.sqlite_only):
+        outbound(url, changes, kind, report)
+        inbound(url, tmp, key, changes, kind, report)
     sys.exit(report.finish())
 
 

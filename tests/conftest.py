@@ -8,10 +8,9 @@ import re
 import shutil
 import sqlite3
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -28,7 +27,6 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
-from werkzeug.serving import make_server
 
 from web import crypto, job_outputs, jobs, queue
 from web.app import create_app
@@ -117,24 +115,6 @@ def separate_app(folder: Path, name: str, encryption_key: str) -> Flask:
             "ALLOW_PRIVATE_SHOP_URLS": True,
         }
     )
-
-
-@contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    """Serve the app on a free loopback port with its background worker, as `make run` does
-    (jobs, inbox and due polls); yield its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    worker = jobs.start_worker(app)
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        worker.stop()
-        worker.join(timeout=10)
-        server.shutdown()
-        thread.join(timeout=10)
-        app.extensions["comptoir.engine"].dispose()
 
 
 _templates: dict[str, str] = {}

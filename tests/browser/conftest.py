@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import separate_app, serving
+from tests.conftest import separate_app
+from tests.live import serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

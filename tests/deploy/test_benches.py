@@ -215,3 +215,17 @@ def test_desk_scale_bench_measures_every_page_against_its_raw_sql(tmp_path: Path
         assert f"{name}: p50 ≤ 2× raw SQL" in aims, name
     assert "SQLite: search tracking number: finds the order" in aims
     assert measured["SQLite: load rate"]["unit"] == "rows/s"
+
+
+def test_shop_propagation_bench_measures_the_module_and_the_probe(tmp_path: Path) -> None:
+    data = run_bench(
+        tmp_path, "shop_propagation", "--changes", "1", "--probe-changes", "1",
+        "--probe-interval", "1", "--platforms", "prestashop", "--sqlite-only",
+    )  # fmt: skip
+    found = figures(data)
+    assert found["sqlite prestashop: with the module, change → in the API, p95"]["ratio"] > 0
+    assert found["sqlite prestashop: without the module (probe every 1 s), p95"]["value"] > 0
+    assert set(targets(data)) == {
+        "sqlite prestashop: with the module, p95 ≤ 1 s",
+        "sqlite prestashop: without the module (probe every 1 s), p95 ≤ 6 s",
+    }

@@ -11,7 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import separate_app, serving
+from tests.conftest import separate_app
+from tests.live import serving
 
 
 @dataclass

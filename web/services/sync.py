@@ -43,6 +43,9 @@ MAX_PAGES = 200
 PROBE_LIMIT = 50
 # The full poll still runs this often behind the probe (see poll_shop).
 RECONCILE_EVERY = dt.timedelta(minutes=5)
+# No shop is polled more often than this, whatever its interval (bench/shop_propagation.py
+# lowers it in its own process for its quick mode).
+MIN_POLL_INTERVAL = dt.timedelta(seconds=30)
 
 
 @dataclass
@@ -348,7 +351,7 @@ def due_shops(session: Session, now: dt.datetime) -> list[int]:
     due = []
     for shop in session.scalars(select(Shop).where(Shop.is_active.is_(True))):
         cursor = cursor_for(session, shop)
-        interval = dt.timedelta(seconds=max(shop.poll_interval_seconds, 30))
+        interval = max(dt.timedelta(seconds=shop.poll_interval_seconds), MIN_POLL_INTERVAL)
         if cursor.last_run_at is None or now - cursor.last_run_at >= interval:
             due.append(shop.id)
     return due
