@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import logging
 import os
 import random
@@ -234,7 +233,7 @@ def main() -> None:
     report = Report("PrestaShop and Magento change → desk", full=full)
     if interval < DEFAULT_PROBE_SECONDS:
         # Shops are never polled more often than every 30 s; this process only, to stay short.
-        sync.MIN_POLL_INTERVAL = dt.timedelta(seconds=interval)
+        sync.MIN_POLL_SECONDS = interval
         report.note(f"the change probe every {interval} s (its default is 30 s: BENCH_FULL=1)")
     for kind, url, tmp, key in measured_databases(report, args.sqlite_only):
         for platform in platforms:

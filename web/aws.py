@@ -6,8 +6,11 @@ Comptoir's queues (infra/cloudformation.json creates them, `AWS_PREFIX` names th
     PREFIX-push.fifo     outbox message ids, grouped by order (sync_lambdas/push.py)
     PREFIX-jobs          job ids of background jobs (sync_lambdas/jobs.py)
     PREFIX-render        job ids of jobs that render PDFs (sync_lambdas/render.py)
+    PREFIX-poll          the poll schedule's half-ticks, delayed 30 s (sync_lambdas/poll.py)
 
-each with a dead-letter queue named PREFIX-NAME-dlq (".fifo" kept last for FIFO queues).
+each with a dead-letter queue named PREFIX-NAME-dlq (".fifo" kept last for FIFO queues). The
+first four carry row ids (`QUEUES`: web/queue.py announces them, their dead letters go to the
+sync issues page); the poll queue carries no row, only the time to poll again.
 Tests and `make aws-local` point `AWS_ENDPOINT_URL` at a moto server on loopback.
 """
 
@@ -23,7 +26,10 @@ INTAKE = "intake"
 PUSH = "push"
 JOBS = "jobs"
 RENDER = "render"
+POLL = "poll"
 QUEUES = (INTAKE, PUSH, JOBS, RENDER)
+# Every queue the stack creates: the work queues and the poll function's own.
+ALL_QUEUES = (*QUEUES, POLL)
 FIFO_QUEUES = frozenset({INTAKE, PUSH})
 
 

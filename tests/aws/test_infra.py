@@ -34,7 +34,13 @@ RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, dict[str, Any]] = TEMPLATE["Parameters"]
 
 # The SQS queue each consuming function reads (sync_lambdas/*.py: batch.process(event, QUEUE)).
-CONSUMERS = {"intake": aws.INTAKE, "push": aws.PUSH, "jobs": aws.JOBS, "render": aws.RENDER}
+CONSUMERS = {
+    "intake": aws.INTAKE,
+    "push": aws.PUSH,
+    "poll": aws.POLL,  # the schedule's half-ticks
+    "jobs": aws.JOBS,
+    "render": aws.RENDER,
+}
 SCHEDULED = {"push": "rate(1 minute)", "poll": "rate(1 minute)", "maintenance": "rate(5 minutes)"}
 
 
@@ -85,7 +91,7 @@ def handler_paths() -> list[str]:
 
 def test_the_template_creates_every_queue_the_code_names_with_its_dead_letter_queue() -> None:
     prefix = PARAMETERS["Prefix"]["Default"]
-    for queue in aws.QUEUES:
+    for queue in aws.ALL_QUEUES:
         resource = RESOURCES[queue_resource(aws.queue_name(prefix, queue))]
         dead_letter = queue_resource(aws.dead_letter_name(prefix, queue))
         redrive = resource["Properties"]["RedrivePolicy"]
@@ -95,7 +101,7 @@ def test_the_template_creates_every_queue_the_code_names_with_its_dead_letter_qu
         assert fifo == (queue in aws.FIFO_QUEUES)
         assert RESOURCES[dead_letter]["Properties"].get("FifoQueue", False) == fifo
     queues = len(of_type("AWS::SQS::Queue"))
-    assert queues == 2 * len(aws.QUEUES), "a queue the code does not know of"
+    assert queues == 2 * len(aws.ALL_QUEUES), "a queue the code does not know of"
 
 
 def test_the_production_settings_name_the_template_defaults() -> None:
@@ -248,6 +254,10 @@ def test_the_deployed_roles_reach_only_their_own_queues(aws_stack: Stack) -> Non
     assert web["Announce"] == queues(*aws.QUEUES)
     assert web["Documents"] == {f"{aws_stack.settings.bucket}/*"}
     assert grants("render")["Consume"] == queues(aws.RENDER)
+    # The poll function reads its half-ticks and sends them; nobody else touches its queue.
+    poll = grants("poll")
+    assert poll["Consume"] == queues(aws.POLL)
+    assert poll["Announce"] == queues(aws.INTAKE, aws.PUSH, aws.JOBS, aws.POLL)
     assert grants("maintenance")["DrainDeadLetters"] == queues(*aws.QUEUES, dead=True)
     for role in ("web", "intake", "push", "poll", "jobs", "render", "maintenance"):
         assert grants(role)["Secrets"] == {
@@ -349,5 +359,6 @@ def test_once_the_functions_exist_each_queue_feeds_its_function(moto_endpoint: s
         ]
         mapped[name] = mapping["EventSourceArn"].rsplit(":", 1)[-1]
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        # One half-tick per invocation: a batch of them would poll once for several.
         assert mapping["BatchSize"] == (10 if name in ("intake", "push") else 1)
     assert mapped == {name: aws.queue_name(prefix, q) for name, q in CONSUMERS.items()}

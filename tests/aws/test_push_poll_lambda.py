@@ -4,17 +4,23 @@ in their real shapes, shops on loopback emulators, the module's own database."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync_lambdas import driver, intake, poll, push
 from tests.aws.conftest import Stack
 from tests.aws.lambda_support import *  # noqa: F403 (the fixtures: settings, lambdas, woo, …)
-from tests.aws.lambda_support import count, events, woo_order
+from tests.aws.lambda_support import count, events, switch_off, woo_order
+from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
+from tests.sync.test_prestashop_e2e import FIXTURES, RELATED
 from web import aws
-from web.models import Order, OutboxMessage, Shop, utcnow
+from web.models import Order, OutboxMessage, Shop, SyncCursor, utcnow
 from web.models.enums import InboxState, OutboxState
 from web.services import comments, outbox, shops
 from web.services import intake as intake_service
@@ -80,17 +86,24 @@ def test_the_poll_schedule_polls_the_due_shop_and_its_orders_arrive_through_the_
 
     # Too little time left for a poll: the shop waits for the next tick, untouched.
     short = driver.LambdaContext("poll", timeout_ms=int(poll.RESERVE_SECONDS * 1000) - 1000)
-    assert poll.handler(tick, short) == {"polled": [], "left": [woo.key]}
+    assert poll.handler(tick, short) == {"polled": [], "left": [woo.key], "half_tick": False}
     assert woo_emulator.requests == []
 
     summary = poll.handler(tick, driver.LambdaContext("poll"))
 
     assert summary["left"] == []
     [polled] = summary["polled"]
-    assert (polled["shop"], polled["seen"], polled["stored"], polled["error"]) == (
+    assert (
+        polled["shop"],
+        polled["seen"],
+        polled["stored"],
+        polled["probed"],
+        polled["error"],
+    ) == (
         woo.key,
         3,
         3,
+        False,  # WooCommerce has no change probe
         "",
     )
     # Stored and announced, applied by nobody yet.
@@ -105,7 +118,124 @@ def test_the_poll_schedule_polls_the_due_shop_and_its_orders_arrive_through_the_
     assert poll.handler(driver.scheduled_event("comptoir-poll"), driver.LambdaContext("poll")) == {
         "polled": [],
         "left": [],
+        "half_tick": False,
     }
+
+
+@pytest.fixture()
+def presta_emulator() -> Iterator[PrestaShopEmulator]:
+    with PrestaShopEmulator() as emulator:
+        for name in RELATED:
+            emulator.load((FIXTURES / name).read_bytes())  # type: ignore[attr-defined]
+        order_id = emulator.add_order((FIXTURES / "fr-order-101.xml").read_bytes())  # type: ignore[attr-defined]
+        emulator.update_order(order_id)  # type: ignore[attr-defined]  # changed just now
+        yield emulator  # type: ignore[misc]
+
+
+@pytest.fixture()
+def presta(lambdas: sessionmaker[Session], presta_emulator: PrestaShopEmulator) -> Iterator[Shop]:
+    """A PrestaShop shop without the module: probed every 30 s, its default."""
+    with lambdas.begin() as session:
+        shop = shops.create_shop(
+            session, "prestashop", "Maison Lumière", presta_emulator.base_url, api_key=DEFAULT_KEY
+        )
+        session.flush()
+        session.expunge(shop)
+    assert shop.poll_interval_seconds == 30
+    yield shop
+    switch_off(lambdas, shop)
+
+
+def poll_queue(stack: Stack) -> dict[str, int]:
+    """The poll queue's messages as SQS counts them: visible, in flight, delayed."""
+    attributes = stack.sqs().get_queue_attributes(
+        QueueUrl=aws.queue_url(stack.settings, aws.POLL),
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return {
+        "visible": int(attributes["ApproximateNumberOfMessages"]),
+        "in flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    }
+
+
+def test_a_tick_asks_for_one_half_tick_which_polls_the_due_shop_and_asks_for_nothing(
+    aws_stack: Stack,
+    lambdas: sessionmaker[Session],
+    presta: Shop,
+    presta_emulator: PrestaShopEmulator,
+) -> None:
+    """EventBridge runs the schedule once a minute: a shop probed every 30 s gets a second
+    poll in between from one delayed message on the poll queue."""
+    tick = driver.scheduled_event("comptoir-poll")
+    summary = poll.handler(tick, driver.LambdaContext("poll"))
+
+    assert summary["half_tick"] is True
+    [polled] = summary["polled"]
+    # The first poll of a shop is the full poll: the probe has no cursor to start from.
+    assert (polled["shop"], polled["stored"], polled["probed"]) == (presta.key, 1, False)
+    # One message, held back by SQS: a receive now gets nothing, and still nothing a second on.
+    sqs = aws_stack.sqs()
+    url = aws.queue_url(aws_stack.settings, aws.POLL)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+    assert poll_queue(aws_stack) == {"visible": 0, "in flight": 0, "delayed": 1}
+
+    # Half a minute later (the shop's last run set back, the delayed message sent again now),
+    # an order changed meanwhile: SQS invokes the function with the message.
+    with lambdas.begin() as session:
+        session.execute(
+            update(SyncCursor)
+            .where(SyncCursor.shop_id == presta.id)
+            .values(last_run_at=utcnow() - dt.timedelta(seconds=poll.HALF_TICK_SECONDS))
+        )
+    later = presta_emulator.clock() + dt.timedelta(seconds=1)
+    presta_emulator.clock = lambda: later
+    presta_emulator.update_order("101", current_state="4")  # type: ignore[attr-defined]
+    presta_emulator.requests.clear()
+    sqs.send_message(
+        QueueUrl=url, MessageBody=json.dumps({"queue": aws.POLL, "tick": tick["time"]})
+    )
+    results: list[dict[str, Any]] = []
+
+    def invoked(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        results.append(poll.handler(event, context))
+        return results[-1]
+
+    assert driver.consume_once(aws_stack.settings, aws.POLL, invoked, batch_size=1) == (1, 0)
+
+    [half_tick] = results
+    assert half_tick["batchItemFailures"] == [] and "half_tick" not in half_tick
+    [polled] = half_tick["polled"]
+    assert (polled["shop"], polled["stored"], polled["probed"], polled["error"]) == (
+        presta.key,
+        1,
+        True,
+        "",
+    )
+    assert [r.path for r in presta_emulator.requests] == ["/api/orders"]  # the probe alone
+    # Nothing more asked: only the tick's own message still waits.
+    assert poll_queue(aws_stack) == {"visible": 0, "in flight": 0, "delayed": 1}
+
+
+def test_a_tick_with_no_shop_polled_more_often_than_a_minute_asks_for_no_half_tick(
+    aws_stack: Stack,
+    lambdas: sessionmaker[Session],
+    woo: Shop,
+    presta: Shop,
+) -> None:
+    with lambdas.begin() as session:
+        session.get_one(Shop, woo.id).poll_interval_seconds = 60
+    switch_off(lambdas, presta)  # at 30 s, but switched off
+
+    summary = poll.handler(driver.scheduled_event("comptoir-poll"), driver.LambdaContext("poll"))
+
+    assert summary["half_tick"] is False
+    assert [p["shop"] for p in summary["polled"]] == [woo.key]
+    assert poll_queue(aws_stack) == {"visible": 0, "in flight": 0, "delayed": 0}
 
 
 # --- Push -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from web import aws, queue
 
 def test_every_queue_has_its_dead_letter_queue_and_redrive_policy(aws_stack: Stack) -> None:
     sqs = aws_stack.sqs()
-    for name in aws.QUEUES:
+    for name in aws.ALL_QUEUES:
         url = aws.queue_url(aws_stack.settings, name)
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         redrive = json.loads(attributes["RedrivePolicy"])

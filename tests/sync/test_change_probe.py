@@ -144,6 +144,39 @@ def test_a_prestashop_shop_is_due_every_30_seconds(
     assert shop.id in sync.due_shops(db_session, now)
 
 
+def test_a_caller_that_runs_again_only_later_polls_a_shop_whose_interval_ends_before(
+    presta: tuple[PrestaShopEmulator, Shop], db_session: Session
+) -> None:
+    """The poll function on AWS runs every 30 s at best, a little early or late: a shop due
+    within its leeway is polled now rather than half a minute late."""
+    _, shop = presta
+    now = dt.datetime.now(dt.UTC)
+    cursor = sync.cursor_for(db_session, shop)
+    leeway = dt.timedelta(seconds=15)
+    cursor.last_run_at = now - dt.timedelta(seconds=14)
+    assert shop.id not in sync.due_shops(db_session, now, leeway)
+    cursor.last_run_at = now - dt.timedelta(seconds=15)
+    assert shop.id in sync.due_shops(db_session, now, leeway)
+    assert shop.id not in sync.due_shops(db_session, now)
+
+
+def test_a_half_tick_is_needed_while_an_active_shop_polls_more_often_than_the_schedule(
+    presta: tuple[PrestaShopEmulator, Shop], db_session: Session
+) -> None:
+    _, shop = presta
+    woo = shops.create_shop(db_session, "woocommerce", "Thés", "https://thes.example")
+    woo.poll_interval_seconds = 60
+    db_session.flush()
+    assert sync.half_tick_needed(db_session, 60)  # the PrestaShop shop, every 30 s
+    shop.is_active = False
+    db_session.flush()
+    assert not sync.half_tick_needed(db_session, 60)  # a minute is the schedule's own pace
+    woo.poll_interval_seconds = 59
+    db_session.flush()
+    assert sync.half_tick_needed(db_session, 60)
+    assert not sync.half_tick_needed(db_session, 59)
+
+
 def test_magento_probe_asks_for_ids_and_times_only_and_reads_the_changed_order(
     db_session: Session, session_factory: sessionmaker[Session]
 ) -> None:

@@ -37,14 +37,17 @@ if [ "$only" != "sqlite" ]; then
   fi
 fi
 
-# The whole suite (no arguments) with two cores or more: four pytest processes at once — the
-# browser tests and the rest, on each database. The browser tests spend half their time
-# waiting for pages (Chromium, the network going idle), so the four fill two cores better than
-# two; each has its own temporary folder, and on PostgreSQL its own databases (the browser
-# tests' names start from a second database, comptoir_browser). The first runs in the
-# foreground; the others write logs, printed when all have ended, failing ones last.
+# The whole suite (no arguments) with two cores or more: four pytest processes at once — on
+# each database, the tests that drive a browser or start servers (browser, deploy, aws) and
+# the rest. Those spend much of their time waiting (pages, the network going idle, processes
+# starting), so four processes fill two cores better than two; the split keeps the two
+# halves about even. Each has its own temporary folder, and on PostgreSQL its own databases
+# (the first half's names start from a second database, comptoir_servers). The rest on SQLite
+# runs in the foreground; the others write logs, printed when all have ended, failing ones last.
 if [ -z "$only" ] && [ -n "$url" ] && [ "$#" -eq 0 ] && [ "$(nproc)" -ge 2 ] && [ -z "${TEST_SERIAL:-}" ]; then
-  browser_url=$(tests/tools/postgres.sh createdb "$port" comptoir_browser) || { echo "could not create comptoir_browser" >&2; exit 1; }
+  servers=(tests/browser tests/deploy tests/aws)
+  ignore=("${servers[@]/#/--ignore=}")
+  servers_url=$(tests/tools/postgres.sh createdb "$port" comptoir_servers) || { echo "could not create comptoir_servers" >&2; exit 1; }
   declare -A pids
   start() {  # name, database URL ("" for SQLite), pytest arguments...
     local name=$1 db=$2; shift 2
@@ -55,14 +58,14 @@ if [ -z "$only" ] && [ -n "$url" ] && [ "$#" -eq 0 ] && [ "$(nproc)" -ge 2 ] && 
     fi
     pids[$name]=$!
   }
-  echo "=== test suite on SQLite and PostgreSQL ($url), browser tests apart: four processes at once ==="
-  start postgresql "$url" --ignore=tests/browser
-  start browser-postgresql "$browser_url" tests/browser
-  start browser-sqlite "" tests/browser
-  echo "=== test suite on SQLite, without the browser tests (the others' logs follow) ==="
-  env -u TEST_DATABASE_URL "$py" -m pytest -p no:cacheprovider --basetemp="$workdir/tmp-sqlite" --ignore=tests/browser || status=1
+  echo "=== test suite on SQLite and PostgreSQL ($url): four processes at once ==="
+  start postgresql "$url" "${ignore[@]}"
+  start servers-postgresql "$servers_url" "${servers[@]}"
+  start servers-sqlite "" "${servers[@]}"
+  echo "=== test suite on SQLite but ${servers[*]} (the others' logs follow) ==="
+  env -u TEST_DATABASE_URL "$py" -m pytest -p no:cacheprovider --basetemp="$workdir/tmp-sqlite" "${ignore[@]}" || status=1
   failed=()
-  for name in browser-sqlite postgresql browser-postgresql; do
+  for name in servers-sqlite postgresql servers-postgresql; do
     if wait "${pids[$name]}"; then
       echo "=== $name: passed ==="
       tail -n 3 "$workdir/$name.log"

@@ -43,9 +43,8 @@ MAX_PAGES = 200
 PROBE_LIMIT = 50
 # The full poll still runs this often behind the probe (see poll_shop).
 RECONCILE_EVERY = dt.timedelta(minutes=5)
-# No shop is polled more often than this, whatever its interval (bench/shop_propagation.py
-# lowers it in its own process for its quick mode).
-MIN_POLL_INTERVAL = dt.timedelta(seconds=30)
+# No shop is polled more often than this, whatever its settings say.
+MIN_POLL_SECONDS = 30
 
 
 @dataclass
@@ -346,15 +345,28 @@ def _locked_event(session: Session, event_id: int) -> InboxEvent | None:
     return session.scalar(query)
 
 
-def due_shops(session: Session, now: dt.datetime) -> list[int]:
-    """Active shops whose poll interval has elapsed since their last poll."""
+def due_shops(
+    session: Session, now: dt.datetime, leeway: dt.timedelta = dt.timedelta(0)
+) -> list[int]:
+    """Active shops whose poll interval has elapsed since their last poll, or elapses within
+    `leeway` (a caller that runs again only that much later: the poll function on AWS)."""
     due = []
     for shop in session.scalars(select(Shop).where(Shop.is_active.is_(True))):
         cursor = cursor_for(session, shop)
-        interval = max(dt.timedelta(seconds=shop.poll_interval_seconds), MIN_POLL_INTERVAL)
-        if cursor.last_run_at is None or now - cursor.last_run_at >= interval:
+        interval = dt.timedelta(seconds=max(shop.poll_interval_seconds, MIN_POLL_SECONDS))
+        if cursor.last_run_at is None or now - cursor.last_run_at >= interval - leeway:
             due.append(shop.id)
     return due
+
+
+def half_tick_needed(session: Session, tick_seconds: int) -> bool:
+    """Whether an active shop is to be polled more often than a schedule that runs every
+    `tick_seconds` can: the poll function on AWS (once a minute, EventBridge's smallest rate)
+    then asks for a second run in between."""
+    query = select(Shop.id).where(
+        Shop.is_active.is_(True), Shop.poll_interval_seconds < tick_seconds
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def work_due(sessions: sessionmaker[Session]) -> bool:
