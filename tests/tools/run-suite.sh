@@ -38,14 +38,14 @@ if [ "$only" != "sqlite" ]; then
 fi
 
 # The whole suite (no arguments) with two cores or more: four pytest processes at once — on
-# each database, the tests that drive a browser or start servers (browser, deploy, aws) and
-# the rest. Those spend much of their time waiting (pages, the network going idle, processes
+# each database, the tests that drive a browser or start servers (browser, deploy, aws, and the
+# end-to-end sync tests against the shop emulators) and the rest. Those spend much of their time waiting (pages, the network going idle, processes
 # starting), so four processes fill two cores better than two; the split keeps the two
 # halves about even. Each has its own temporary folder, and on PostgreSQL its own databases
 # (the first half's names start from a second database, comptoir_servers). The rest on SQLite
 # runs in the foreground; the others write logs, printed when all have ended, failing ones last.
 if [ -z "$only" ] && [ -n "$url" ] && [ "$#" -eq 0 ] && [ "$(nproc)" -ge 2 ] && [ -z "${TEST_SERIAL:-}" ]; then
-  servers=(tests/browser tests/deploy tests/aws)
+  servers=(tests/browser tests/deploy tests/aws tests/sync)
   ignore=("${servers[@]/#/--ignore=}")
   servers_url=$(tests/tools/postgres.sh createdb "$port" comptoir_servers) || { echo "could not create comptoir_servers" >&2; exit 1; }
   declare -A pids
