@@ -40,10 +40,13 @@ ORDER = "1042"  # request.php's order, changed at 2026-12-04 10:15:02 (Paris) fo
 OLD = "2020-01-01 00:00:00"  # before the first poll's window: only a notification brings it in
 PASSWORD = "correct horse battery"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("php") is None or not all(path.exists() for path in (REQUEST, *DRIVERS.values())),
-    reason="php or the modules' driver scripts are missing",
-)
+
+@pytest.fixture(autouse=True)
+def php_is_there() -> None:
+    """make test installs PHP (the Makefile's system-deps): without it this test fails."""
+    assert shutil.which("php"), "php is missing: `make system-deps` installs php-cli"
+    for path in (REQUEST, *DRIVERS.values()):
+        assert path.exists(), f"{path} is missing"
 
 
 @dataclass

@@ -15,13 +15,18 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [
-    pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="database-independent"),
-    pytest.mark.skipif(
-        shutil.which("php") is None or shutil.which("phpunit") is None,
-        reason="php or phpunit is missing: make system-deps installs them",
-    ),
-]
+# The PHP suites touch no database: they run in the SQLite pass of make test only.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("TEST_DATABASE_URL")), reason="database-independent"
+)
+
+
+@pytest.fixture(autouse=True)
+def php_is_there() -> None:
+    """make test installs PHP and PHPUnit (the Makefile's system-deps): without them, fail."""
+    missing = [tool for tool in ("php", "phpunit") if shutil.which(tool) is None]
+    assert not missing, f"{missing} missing: `make system-deps` installs php-cli and phpunit"
+
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted(config.parent for config in (ROOT / "modules").glob("*/phpunit.xml"))
