@@ -5,8 +5,13 @@ folded (lower case, accents stripped): its number, external id, e-mail and billi
 company; its customer's name and e-mail; one of its lines' SKU; one of its parcels' tracking
 number. Each source's text is one SQL expression (`_SOURCES`), compiled per database:
 
-- PostgreSQL: a GIN trigram index (`pg_trgm`) on the expression; the query repeats the
-  expression verbatim, so `LIKE '%term%'` is served by the index.
+- PostgreSQL: every source's text of one order joined into one column, `orders.search_text`,
+  kept by triggers (the order's own row before it is written; its lines, parcels and customer
+  after theirs change), with a GIN trigram index (`pg_trgm`): a term is `search_text LIKE
+  '%term%'` on the orders table itself, so the planner weighs it against the sort's index (a
+  broad term walks the list in order and stops at the page; a rare one reads the index), and
+  the index's recheck compares a stored text instead of folding each source again. Measured at
+  200,000 orders: a name matching 4,780 orders went from 390 ms to 2 ms for the page.
 - SQLite: an FTS5 table with the `trigram` tokenizer per source holding the folded text under
   the source row's id, kept in step by triggers; a term of three characters or more is a
   phrase MATCH (a substring search served by the index), a shorter one a LIKE over it.
@@ -174,19 +179,181 @@ SORT_BY_NUMBER = "ix_orders_sort_number"
 the models cannot describe, made here with the search's."""
 
 
-def create(connection: Connection) -> None:
-    """Create the index of every source and fill it from the rows already there."""
+DOCUMENT = "search_text"
+"""PostgreSQL: the column of `orders` holding the folded text of every source of the order."""
+DOCUMENT_INDEX = "ix_orders_search_text"
+_DOCUMENT_OF = "comptoir_order_search_text"
+"""PostgreSQL: the function computing an order's document from its row and related rows."""
+
+
+def _fold_sql(dialect: Dialect, argument: str) -> str:
+    statement = folded(literal_column(argument, String()))
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _document_sql(dialect: Dialect) -> str:
+    """The body of the document function: the order's own fields, then its customer's, its
+    lines' SKUs and its parcels' tracking numbers, joined by spaces (terms never contain one),
+    the same texts as the sources' on SQLite."""
+    billing = ", ".join(
+        f"o.billing_address ->> '{key}'" for key in ("first_name", "last_name", "company")
+    )
+    joined = (
+        f"concat_ws(' ', o.number, o.external_id, o.email, {billing}, "
+        "(SELECT concat_ws(' ', c.first_name, c.last_name, c.email) "
+        "FROM customers c WHERE c.id = o.customer_id), "
+        "(SELECT string_agg(l.sku, ' ' ORDER BY l.id) "
+        "FROM order_lines l WHERE l.order_id = o.id), "
+        "(SELECT string_agg(p.tracking_number, ' ' ORDER BY p.id) "
+        "FROM shipments s JOIN parcels p ON p.shipment_id = s.id WHERE s.order_id = o.id))"
+    )
+    return f"SELECT {_fold_sql(dialect, joined)}"
+
+
+def refresh_sql(where: str) -> str:
+    """PostgreSQL: compute again the documents of the orders `o` the condition selects."""
+    return f"UPDATE orders o SET {DOCUMENT} = {_DOCUMENT_OF}(o) WHERE {where}"
+
+
+_REFRESH = refresh_sql("o.id IN")
+
+# (trigger, table, timing and events, function); each function is created with its trigger.
+# Statement triggers see the rows a statement wrote as `changed` (one UPDATE of the orders an
+# INSERT of 3 lines touched, not 3); an UPDATE trigger cannot both name columns and see its
+# rows as a table, so updates are per row and only when a searched column changed.
+_TRIGGERS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "orders_search_text",
+        "orders",
+        "BEFORE INSERT OR UPDATE OF number, external_id, email, billing_address, customer_id "
+        "ON orders FOR EACH ROW",
+        f"BEGIN NEW.{DOCUMENT} := {_DOCUMENT_OF}(NEW); RETURN NEW; END",
+    ),
+    (
+        "order_lines_search_insert",
+        "order_lines",
+        "AFTER INSERT ON order_lines REFERENCING NEW TABLE AS changed FOR EACH STATEMENT",
+        f"BEGIN {_REFRESH} (SELECT order_id FROM changed); RETURN NULL; END",
+    ),
+    (
+        "order_lines_search_delete",
+        "order_lines",
+        "AFTER DELETE ON order_lines REFERENCING OLD TABLE AS changed FOR EACH STATEMENT",
+        f"BEGIN {_REFRESH} (SELECT order_id FROM changed); RETURN NULL; END",
+    ),
+    (
+        "order_lines_search_update",
+        "order_lines",
+        "AFTER UPDATE OF sku, order_id ON order_lines FOR EACH ROW "
+        "WHEN (OLD.sku IS DISTINCT FROM NEW.sku OR OLD.order_id <> NEW.order_id)",
+        f"BEGIN {_REFRESH} (OLD.order_id, NEW.order_id); RETURN NULL; END",
+    ),
+    (
+        "parcels_search_insert",
+        "parcels",
+        "AFTER INSERT ON parcels REFERENCING NEW TABLE AS changed FOR EACH STATEMENT",
+        f"BEGIN {_REFRESH} (SELECT s.order_id FROM shipments s "
+        "WHERE s.id IN (SELECT shipment_id FROM changed)); RETURN NULL; END",
+    ),
+    (
+        "parcels_search_delete",
+        "parcels",
+        "AFTER DELETE ON parcels REFERENCING OLD TABLE AS changed FOR EACH STATEMENT",
+        f"BEGIN {_REFRESH} (SELECT s.order_id FROM shipments s "
+        "WHERE s.id IN (SELECT shipment_id FROM changed)); RETURN NULL; END",
+    ),
+    (
+        "parcels_search_update",
+        "parcels",
+        "AFTER UPDATE OF tracking_number, shipment_id ON parcels FOR EACH ROW WHEN "
+        "(OLD.tracking_number IS DISTINCT FROM NEW.tracking_number "
+        "OR OLD.shipment_id <> NEW.shipment_id)",
+        f"BEGIN {_REFRESH} (SELECT s.order_id FROM shipments s "
+        "WHERE s.id IN (OLD.shipment_id, NEW.shipment_id)); RETURN NULL; END",
+    ),
+    (
+        # A shipment deleted with its parcels: they are gone from the join before their own
+        # trigger could find the order through it.
+        "shipments_search_delete",
+        "shipments",
+        "AFTER DELETE ON shipments REFERENCING OLD TABLE AS changed FOR EACH STATEMENT",
+        f"BEGIN {_REFRESH} (SELECT order_id FROM changed); RETURN NULL; END",
+    ),
+    (
+        "customers_search_update",
+        "customers",
+        "AFTER UPDATE OF first_name, last_name, email ON customers FOR EACH ROW WHEN "
+        "(OLD.first_name IS DISTINCT FROM NEW.first_name "
+        "OR OLD.last_name IS DISTINCT FROM NEW.last_name OR OLD.email IS DISTINCT FROM NEW.email)",
+        f"BEGIN {_REFRESH} (SELECT id FROM orders WHERE customer_id = NEW.id); RETURN NULL; END",
+    ),
+)
+
+
+def _create_document(connection: Connection) -> None:
+    """PostgreSQL: the document column, its function, triggers and index, filled."""
+    run = connection.exec_driver_sql
+    run("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    run(f"ALTER TABLE orders ADD COLUMN IF NOT EXISTS {DOCUMENT} text")
+    run(
+        f"CREATE OR REPLACE FUNCTION {_DOCUMENT_OF}(o orders) RETURNS text "
+        f"LANGUAGE sql STABLE AS $$ {_document_sql(connection.dialect)} $$"
+    )
+    for trigger, table_name, when, body in _TRIGGERS:
+        run(
+            f"CREATE OR REPLACE FUNCTION {trigger}() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ {body} $$"
+        )
+        run(f"DROP TRIGGER IF EXISTS {trigger} ON {table_name}")
+        run(f"CREATE TRIGGER {trigger} {when} EXECUTE FUNCTION {trigger}()")
+    run(refresh_sql("true"))
+    run(
+        f"CREATE INDEX IF NOT EXISTS {DOCUMENT_INDEX} ON orders USING gin ({DOCUMENT} gin_trgm_ops)"
+    )
+
+
+def drop_document(connection: Connection) -> None:
+    """PostgreSQL: remove what _create_document() made."""
+    run = connection.exec_driver_sql
+    for trigger, table_name, _when, _body in _TRIGGERS:
+        run(f"DROP TRIGGER IF EXISTS {trigger} ON {table_name}")
+        run(f"DROP FUNCTION IF EXISTS {trigger}()")
+    run(f"DROP INDEX IF EXISTS {DOCUMENT_INDEX}")
+    run(f"DROP FUNCTION IF EXISTS {_DOCUMENT_OF}(orders)")
+    run(f"ALTER TABLE orders DROP COLUMN IF EXISTS {DOCUMENT}")
+
+
+def create_source_indexes(connection: Connection) -> None:
+    """PostgreSQL before migration 0018: one trigram index per source's expression, which the
+    query repeated (the index's recheck folded the source again for every candidate row)."""
+    connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    for source in _SOURCES:
+        connection.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {source.name} ON {source.table} "
+            f"USING gin (({source.sql(connection.dialect)}) gin_trgm_ops)"
+        )
+
+
+def drop_source_indexes(connection: Connection) -> None:
+    for source in _SOURCES:
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS {source.name}")
+
+
+def create(connection: Connection, *, postgresql_document: bool = True) -> None:
+    """Create the index of every source and fill it from the rows already there.
+
+    `postgresql_document=False` makes what migration 0015 made on PostgreSQL, one index per
+    source, which 0018 replaced by the document.
+    """
     dialect = connection.dialect
     connection.exec_driver_sql(
         f"CREATE INDEX IF NOT EXISTS {SORT_BY_NUMBER} ON orders (length(number), number, id)"
     )
     if dialect.name == "postgresql":
-        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        for source in _SOURCES:
-            connection.exec_driver_sql(
-                f"CREATE INDEX IF NOT EXISTS {source.name} ON {source.table} "
-                f"USING gin (({source.sql(dialect)}) gin_trgm_ops)"
-            )
+        if postgresql_document:
+            _create_document(connection)
+        else:
+            create_source_indexes(connection)
         return
     for source in _SOURCES:
         name, base = source.name, source.table
@@ -217,10 +384,11 @@ def create(connection: Connection) -> None:
 def drop(connection: Connection) -> None:
     """Remove what create() made (the pg_trgm extension stays: others may use it)."""
     connection.exec_driver_sql(f"DROP INDEX IF EXISTS {SORT_BY_NUMBER}")
+    if connection.dialect.name == "postgresql":
+        drop_document(connection)
+        drop_source_indexes(connection)
+        return
     for source in _SOURCES:
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"DROP INDEX IF EXISTS {source.name}")
-            continue
         for event in ("insert", "update", "delete"):
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {source.name}_{event}")
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {source.name}")
@@ -247,10 +415,21 @@ def _matching_rows(source: _Source, dialect: Dialect, term: str) -> Select[Any]:
 
 
 def order_ids_matching(dialect: Dialect, term: str) -> Select[Any]:
-    """The ids of the orders one of whose searched texts contains the folded term."""
+    """The ids of the orders one of whose searched texts contains the folded term (SQLite)."""
     selects = [source.order_ids(_matching_rows(source, dialect, term)) for source in _SOURCES]
     union = selects[0].union(*selects[1:])
     return select(union.subquery().c[0])
+
+
+def order_matches(
+    dialect: Dialect, order_id: SQLColumnExpression[int], term: str
+) -> ColumnElement[bool]:
+    """Whether the order of `order_id` (a column of `orders`) has the folded term in one of its
+    searched texts: its document on PostgreSQL, the sources' indexes on SQLite."""
+    if dialect.name == "postgresql":
+        document = literal_column(f"orders.{DOCUMENT}", String())
+        return document.like(_like_pattern(term), escape="/")
+    return order_id.in_(order_ids_matching(dialect, term))
 
 
 def is_search_object(name: str | None) -> bool:
@@ -258,5 +437,7 @@ def is_search_object(name: str | None) -> bool:
     included), for schema comparisons that know only the models."""
     names = {source.name for source in _SOURCES}
     return name is not None and (
-        name in names or name.rsplit("_", 1)[0] in names or name == SORT_BY_NUMBER
+        name in names
+        or name.rsplit("_", 1)[0] in names
+        or name in (SORT_BY_NUMBER, DOCUMENT, DOCUMENT_INDEX)
     )

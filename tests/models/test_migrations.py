@@ -22,6 +22,7 @@ from web.migrate import downgrade, upgrade
 from web.models import Base, Document, InboxEvent, Order, OrderEvent, OutboxMessage, Shop
 from web.models.enums import DocumentKind, DocumentState, Platform
 from web.models.orders import sort_names
+from web.services.order_queries import OrderFilters, search_orders
 
 
 # SQLite's reflection skips web/search_index.py's index on length(number), with this warning.
@@ -635,4 +636,57 @@ def test_0017_probes_prestashop_and_magento_every_30_seconds_and_back(tmp_path: 
         assert "notified_at" not in {c["name"] for c in inspect(connection).get_columns("shops")}
         columns = {c["name"] for c in inspect(connection).get_columns("sync_cursors")}
         assert "reconciled_at" not in columns
+    engine.dispose()
+
+
+# --- 0018: the search's document per order on PostgreSQL -------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0018_finds_existing_orders_by_every_source_and_back(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0018")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0017")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        customer_id = _insert(
+            connection, "customers", email="c@x.test", first_name="Anaïs", last_name="Ducœur"
+        )
+        order_id = _insert(
+            connection,
+            "orders",
+            shop_id=shop_id,
+            external_id="5501",
+            number="#5501",
+            customer_id=customer_id,
+            email="buyer@x.test",
+            billing_address={"last_name": "Quéméneur"},
+        )
+        _insert(connection, "orders", shop_id=shop_id, external_id="5502", number="#5502")
+        _insert(connection, "order_lines", order_id=order_id, sku="TISANE-VERVEINE", quantity=1)
+        shipment_id = _insert(connection, "shipments", order_id=order_id, number="EXP-1")
+        _insert(connection, "parcels", shipment_id=shipment_id, tracking_number="6A99887766")
+
+    def found(q: str) -> set[str]:
+        with Session(engine) as session:
+            page = search_orders(session, OrderFilters(q=q))
+            return {order.number for order in page.items}
+
+    upgrade(url)
+    for term in ("5501", "buyer@", "quemeneur", "anais", "duco", "verveine", "99887"):
+        assert found(term) == {"#5501"}, term
+    assert found("#550") == {"#5501", "#5502"}
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("orders")}
+    assert (search_index.DOCUMENT in columns) == (engine.dialect.name == "postgresql")
+    downgrade(url, "0017")
+    # Back to one index per source on PostgreSQL (SQLite's FTS5 tables never changed).
+    with engine.connect() as connection:
+        assert search_index.DOCUMENT not in {
+            c["name"] for c in inspect(connection).get_columns("orders")
+        }
+        if engine.dialect.name == "postgresql":
+            indexes = {i["name"] for i in inspect(connection).get_indexes("order_lines")}
+            assert "order_lines_search" in indexes
     engine.dispose()

@@ -301,7 +301,7 @@ def _search_clause(dialect: Dialect, q: str) -> ColumnElement[bool] | None:
     if not terms:
         return None
     # Each term in one of the order's searched texts (web/search_index.py), from its index.
-    return and_(*(Order.id.in_(search_index.order_ids_matching(dialect, term)) for term in terms))
+    return and_(*(search_index.order_matches(dialect, Order.id, term) for term in terms))
 
 
 def _local_day_start(day: dt.date) -> dt.datetime:
