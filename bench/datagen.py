@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from stdnum import ean  # noqa: E402
 
-from web import search_index  # noqa: E402
+from web import search_index, state_counts  # noqa: E402
 from web.db import make_engine  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
 from web.models import Base, NumberSeries, Order, Shop  # noqa: E402
@@ -809,6 +809,10 @@ class Writer:
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
                 )
+        # One row per combination of states (the load's triggers skipped or row by row).
+        self.raw.commit()
+        with self.engine.begin() as connection:
+            state_counts.rebuild(connection)
         cursor.execute("ANALYZE")
         self.raw.commit()
         cursor.close()

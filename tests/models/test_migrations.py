@@ -22,6 +22,7 @@ from web.migrate import downgrade, upgrade
 from web.models import Base, Document, InboxEvent, Order, OrderEvent, OutboxMessage, Shop
 from web.models.enums import DocumentKind, DocumentState, Platform
 from web.models.orders import sort_names
+from web.services.dashboard import state_counts as dashboard_state_counts
 from web.services.order_queries import OrderFilters, search_orders
 
 
@@ -689,4 +690,45 @@ def test_0018_finds_existing_orders_by_every_source_and_back(tmp_path: Path) -> 
         if engine.dialect.name == "postgresql":
             indexes = {i["name"] for i in inspect(connection).get_indexes("order_lines")}
             assert "order_lines_search" in indexes
+    engine.dispose()
+
+
+# --- 0019: the dashboard's state counts kept by triggers -------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0019_counts_the_orders_already_there_then_follows_them_and_back(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0019")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0018")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        for index, (commercial, on_hold) in enumerate(
+            [("new", False), ("new", False), ("validated", True), ("closed", False)]
+        ):
+            _insert(
+                connection,
+                "orders",
+                shop_id=shop_id,
+                external_id=str(index),
+                number=f"#{index}",
+                commercial_state=commercial,
+                on_hold=on_hold,
+            )
+    upgrade(url)
+    with Session(engine) as session:
+        counts = dashboard_state_counts(session)
+        assert counts["commercial"] == {"new": 2, "validated": 1, "closed": 1, "cancelled": 0}
+        assert (counts["total"], counts["on_hold"]) == (4, 1)
+        cancel = "UPDATE orders SET commercial_state = 'cancelled' WHERE number = '#0'"
+        session.execute(text(cancel))
+        counts = dashboard_state_counts(session)
+        assert (counts["commercial"]["new"], counts["commercial"]["cancelled"]) == (1, 1)
+        session.commit()
+    downgrade(url, "0018")
+    with engine.begin() as connection:
+        assert "order_state_counts" not in inspect(connection).get_table_names()
+        # No trigger is left writing into the table that is gone.
+        connection.execute(text("UPDATE orders SET on_hold = NOT on_hold"))
     engine.dispose()

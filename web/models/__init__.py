@@ -4,7 +4,7 @@ from web.models.activity import Comment, OrderEvent
 from web.models.base import Base, utcnow
 from web.models.customers import Customer, CustomerShopLink
 from web.models.documents import CompanySettings, Document, DocumentLine, NumberSeries
-from web.models.orders import Order, OrderLine, Transaction
+from web.models.orders import Order, OrderLine, OrderStateCount, Transaction
 from web.models.shipping import Parcel, Shipment, ShipmentLine, WarehouseBin
 from web.models.shops import (
     CarrierMapping,
@@ -37,6 +37,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderLine",
+    "OrderStateCount",
     "OutboxMessage",
     "Parcel",
     "PaymentMethodMapping",

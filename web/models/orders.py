@@ -322,3 +322,21 @@ class Transaction(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     order: Mapped[Order] = relationship(back_populates="transactions")
+
+
+class OrderStateCount(Base):
+    """A change in the number of orders with one combination of states: +1 when an order
+    takes it, -1 when it leaves it, written by triggers on `orders` (web/state_counts.py).
+    The dashboard adds them up per combination instead of counting a million orders; the rows
+    are folded into one per combination from time to time."""
+
+    __tablename__ = "order_state_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commercial_state: Mapped[str] = mapped_column(String(32))
+    fulfilment_state: Mapped[str] = mapped_column(String(32))
+    payment_state: Mapped[str] = mapped_column(String(32))
+    on_hold: Mapped[bool]
+    needs_mapping: Mapped[bool]
+    needs_review: Mapped[bool]
+    delta: Mapped[int]

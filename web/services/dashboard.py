@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
+from web import state_counts as state_counts_store
 from web.models import InboxEvent, OutboxMessage
 from web.models.enums import (
     CommercialState,
@@ -113,16 +114,8 @@ def _zeros(states: type[StrEnum]) -> dict[str, int]:
 
 def state_counts(session: Session) -> StateCounts:
     """Count orders per commercial, fulfilment and payment state, and the flagged ones."""
-    # One pass over an index holding every column grouped (ix_orders_state_counts), a few
-    # dozen groups added up here; the ready orders from the warehouse queue's own index.
-    keys = (
-        Order.commercial_state,
-        Order.fulfilment_state,
-        Order.payment_state,
-        Order.on_hold,
-        Order.needs_mapping,
-        Order.needs_review,
-    )
+    # The combinations the triggers keep (web/state_counts.py), a few dozen added up here;
+    # the ready orders from the warehouse queue's own index.
     counts = StateCounts(
         commercial=_zeros(CommercialState),
         fulfilment=_zeros(FulfilmentState),
@@ -133,8 +126,8 @@ def state_counts(session: Session) -> StateCounts:
         needs_review=0,
         ready_to_prepare=0,
     )
-    rows = session.execute(select(*keys, func.count()).group_by(*keys))
-    for commercial, fulfilment, payment, on_hold, needs_mapping, needs_review, count in rows:
+    for row in state_counts_store.read(session):
+        commercial, fulfilment, payment, on_hold, needs_mapping, needs_review, count = row
         counts["commercial"][CommercialState(commercial).value] += count
         counts["fulfilment"][FulfilmentState(fulfilment).value] += count
         counts["payment"][PaymentState(payment).value] += count

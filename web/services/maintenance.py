@@ -8,7 +8,8 @@ local worker finds due rows itself, and there are no dead-letter queues):
 - queue again the jobs whose Lambda stopped without finishing (their lease expired; locally
   the worker does it when it starts);
 - announce due work nobody was told of (a send to SQS that failed, a retry time that came);
-- empty the bodies of inbox deliveries applied longer ago than the retention.
+- empty the bodies of inbox deliveries applied longer ago than the retention;
+- fold the dashboard's state counts (web/state_counts.py) once they have many rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from web import aws, queue
+from web import aws, queue, state_counts
 from web.models import utcnow
 from web.services import dead_letters, intake
 
@@ -35,6 +36,7 @@ class MaintenanceReport:
     events_announced: int = 0
     jobs_announced: int = 0
     payloads_purged: int = 0
+    counts_compacted: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -56,7 +58,8 @@ def run(sessions: sessionmaker[Session], config: Mapping[str, Any]) -> Maintenan
     if on_sqs:
         events, jobs = announce_unannounced(sessions)
     purged = purge_payloads(sessions, int(config.get("INBOX_RETENTION_DAYS") or 0))
-    return MaintenanceReport(drained, requeued, events, jobs, purged)
+    compacted = int(state_counts.compact_if_needed(sessions))
+    return MaintenanceReport(drained, requeued, events, jobs, purged, compacted)
 
 
 def announce_unannounced(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from web import queue
+from web import queue, state_counts
 from web.connectors import notifications
 from web.connectors.base import ChangeBatch, Connector, ConnectorError
 from web.connectors.codec import encode_order
@@ -391,8 +391,9 @@ def run_sync(
     poll_all: bool = False,
     full: bool = False,
 ) -> SyncReport:
-    """Deliver due pushes, process the inbox, poll due shops (or all asked), then again;
-    `full`: the full poll, not the change probe."""
+    """Deliver due pushes, process the inbox, poll due shops (or all asked), then again, and
+    fold the dashboard's state counts once they have many rows; `full`: the full poll, not the
+    change probe."""
     report = SyncReport()
     now = utcnow()
     with sessions.begin() as session:
@@ -414,6 +415,7 @@ def run_sync(
         report.pushed += outbox.dispatch_due(sessions, only)
     report.processed += process_pending(sessions, only)
     report.pushed += outbox.dispatch_due(sessions, only)
+    state_counts.compact_if_needed(sessions)
     return report
 
 
