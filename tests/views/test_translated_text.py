@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
+from flask_babel import force_locale
 from jinja2 import nodes
 from sqlalchemy.orm import Session
 
@@ -101,3 +102,13 @@ def test_a_hostile_refusal_reason_in_a_bulk_job_is_shown_as_text(
     html = client.get(f"/orders/bulk/jobs/{job.id}").get_data(as_text=True)
     assert HOSTILE not in html
     assert f"{order.number}</a>: {ESCAPED}</li>" in html
+
+
+def test_a_forced_language_holds_inside_its_block_and_no_further(app: Flask) -> None:
+    # Templates reuse the request's catalogue: it must follow force_locale both ways.
+    template = "{{ _('Number') }} {{ 'paid' | label }}"
+    with app.test_request_context("/"):
+        assert render_template_string(template) == "Numéro Payée"
+        with force_locale("en"):
+            assert render_template_string(template) == "Number Paid"
+        assert render_template_string(template) == "Numéro Payée"

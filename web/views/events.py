@@ -60,7 +60,7 @@ def number(value: Any, params: Params) -> str:
 
 def state(value: Any, params: Params) -> str:
     text = STATE_LABELS.get(str(value)) or KIND_LABELS.get(str(value))
-    return str(text) if text is not None else str(value)
+    return gettext(text) if text is not None else str(value)
 
 
 def translated(value: Any, params: Params | None = None) -> str:

@@ -7,8 +7,15 @@ from decimal import Decimal
 from typing import Any
 
 from babel.numbers import format_currency as babel_format_currency
-from flask import Flask, request, url_for
-from flask_babel import format_currency, format_date, format_datetime, get_locale
+from babel.support import NullTranslations
+from flask import Flask, g, request, url_for
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_datetime,
+    get_locale,
+    get_translations,
+)
 from flask_wtf.csrf import generate_csrf
 
 from web.views.base import has_role
@@ -40,7 +47,7 @@ def day(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
 def label(value: Any) -> str:
     key = getattr(value, "value", value)
     text = STATE_LABELS.get(key) or KIND_LABELS.get(key) or ROLE_LABELS.get(key)
-    return str(text) if text is not None else str(key)
+    return request_translations().ugettext(text) if text is not None else str(key)
 
 
 def url_with(**changes: Any) -> str:
@@ -55,7 +62,30 @@ def url_with(**changes: Any) -> str:
     return url_for(request.endpoint or "dashboard.index", **values)
 
 
+def request_translations() -> NullTranslations:
+    """The catalogue of the language the request is answered in, looked up once per request.
+
+    Flask-Babel finds it anew for every string, through several context-local proxies: a
+    list page translates hundreds of strings. Keyed on the locale object, so a block under
+    `force_locale` gets its own language's catalogue and the request's after it.
+    """
+    locale = get_locale()
+    found = g.get("_translations")
+    if found is None or found[0] is not locale:
+        found = (locale, get_translations())
+        g._translations = found
+    return found[1]
+
+
 def register(app: Flask) -> None:
+    # Flask-Babel installs the same callables over its slower lookup (Babel.init_app).
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.add_template_filter(money)
     app.add_template_filter(unit_money)
     app.add_template_filter(when)

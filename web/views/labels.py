@@ -1,95 +1,102 @@
-"""Translated labels for the domain's closed vocabularies."""
+"""Translated labels for the domain's closed vocabularies.
+
+The state, role and kind labels are msgids, translated where shown (the `label` filter, the
+timeline): a list page shows hundreds of them, and a lazy string looks its catalogue up anew
+each time.
+"""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from web.i18n import N_
+
 STATE_LABELS = {
     # commercial
-    "new": _l("New"),
-    "validated": _l("Validated"),
-    "closed": _l("Closed"),
-    "cancelled": _l("Cancelled"),
+    "new": N_("New"),
+    "validated": N_("Validated"),
+    "closed": N_("Closed"),
+    "cancelled": N_("Cancelled"),
     # fulfilment
-    "unfulfilled": _l("Not shipped"),
-    "in_preparation": _l("In preparation"),
-    "partially_shipped": _l("Partially shipped"),
-    "shipped": _l("Shipped"),
-    "delivered": _l("Delivered"),
+    "unfulfilled": N_("Not shipped"),
+    "in_preparation": N_("In preparation"),
+    "partially_shipped": N_("Partially shipped"),
+    "shipped": N_("Shipped"),
+    "delivered": N_("Delivered"),
     # payment
-    "unpaid": _l("Unpaid"),
-    "partially_paid": _l("Partially paid"),
-    "paid": _l("Paid"),
-    "partially_refunded": _l("Partially refunded"),
-    "refunded": _l("Refunded"),
+    "unpaid": N_("Unpaid"),
+    "partially_paid": N_("Partially paid"),
+    "paid": N_("Paid"),
+    "partially_refunded": N_("Partially refunded"),
+    "refunded": N_("Refunded"),
     # milestones
-    "processing": _l("Processing"),
-    "completed": _l("Completed"),
+    "processing": N_("Processing"),
+    "completed": N_("Completed"),
     # shipments and documents
-    "draft": _l("Draft"),
-    "packed": _l("Packed"),
-    "issued": _l("Issued"),
+    "draft": N_("Draft"),
+    "packed": N_("Packed"),
+    "issued": N_("Issued"),
     # inbox / outbox
-    "pending": _l("Pending"),
-    "processed": _l("Processed"),
-    "ignored": _l("Ignored"),
-    "parked": _l("Parked"),
-    "failed": _l("Failed"),
-    "rejected": _l("Rejected"),
-    "sent": _l("Sent"),
-    "dead": _l("Dead"),
+    "pending": N_("Pending"),
+    "processed": N_("Processed"),
+    "ignored": N_("Ignored"),
+    "parked": N_("Parked"),
+    "failed": N_("Failed"),
+    "rejected": N_("Rejected"),
+    "sent": N_("Sent"),
+    "dead": N_("Dead"),
     # what a shop status means
-    "awaiting_payment": _l("Awaiting payment"),
-    "on_hold": _l("On hold"),
-    "ignore": _l("Ignore the order"),
+    "awaiting_payment": N_("Awaiting payment"),
+    "on_hold": N_("On hold"),
+    "ignore": N_("Ignore the order"),
     # background jobs
-    "queued": _l("Queued"),
-    "running": _l("Running"),
-    "done": _l("Done"),
+    "queued": N_("Queued"),
+    "running": N_("Running"),
+    "done": N_("Done"),
 }
 
 ROLE_LABELS = {
-    "admin": _l("Administrator"),
-    "manager": _l("Manager"),
-    "warehouse": _l("Warehouse"),
-    "viewer": _l("Viewer"),
+    "admin": N_("Administrator"),
+    "manager": N_("Manager"),
+    "warehouse": N_("Warehouse"),
+    "viewer": N_("Viewer"),
 }
 
 KIND_LABELS = {
-    "product": _l("Product"),
-    "fee": _l("Fee"),
-    "gift_wrap": _l("Gift wrap"),
-    "authorization": _l("Authorization"),
-    "capture": _l("Capture"),
-    "sale": _l("Sale"),
-    "refund": _l("Refund"),
-    "void": _l("Void"),
-    "invoice": _l("Invoice"),
-    "credit_note": _l("Credit note"),
-    "delivery_note": _l("Delivery note"),
-    "internal": _l("Internal"),
-    "customer": _l("Visible to the buyer"),
-    "shop": _l("Shop"),
-    "bank_transfer": _l("Bank transfer"),
-    "cheque": _l("Cheque"),
-    "cash": _l("Cash"),
-    "other": _l("Other"),
-    "user": _l("User"),
-    "system": _l("Comptoir"),
-    "success": _l("Succeeded"),
-    "failure": _l("Failed"),
+    "product": N_("Product"),
+    "fee": N_("Fee"),
+    "gift_wrap": N_("Gift wrap"),
+    "authorization": N_("Authorization"),
+    "capture": N_("Capture"),
+    "sale": N_("Sale"),
+    "refund": N_("Refund"),
+    "void": N_("Void"),
+    "invoice": N_("Invoice"),
+    "credit_note": N_("Credit note"),
+    "delivery_note": N_("Delivery note"),
+    "internal": N_("Internal"),
+    "customer": N_("Visible to the buyer"),
+    "shop": N_("Shop"),
+    "bank_transfer": N_("Bank transfer"),
+    "cheque": N_("Cheque"),
+    "cash": N_("Cash"),
+    "other": N_("Other"),
+    "user": N_("User"),
+    "system": N_("Comptoir"),
+    "success": N_("Succeeded"),
+    "failure": N_("Failed"),
     # platforms (brand names)
     "shopify": "Shopify",
     "woocommerce": "WooCommerce",
     "prestashop": "PrestaShop",
     "magento": "Magento 2",
     # inbox follow-ups: what a delivery lacked, read from the shop afterwards
-    "fetch/transactions": _l("Payments read from the shop after the delivery"),
-    "fetch/order": _l("Order read from the shop after a delivery about it"),
+    "fetch/transactions": N_("Payments read from the shop after the delivery"),
+    "fetch/order": N_("Order read from the shop after a delivery about it"),
     # invoicing policy of a shop
-    "manual": _l("By hand"),
-    "on_payment": _l("When paid"),
-    "on_shipment": _l("When shipped"),
+    "manual": N_("By hand"),
+    "on_payment": N_("When paid"),
+    "on_shipment": N_("When shipped"),
 }
 
 # The company settings (web/services/company.py), by key: the form's labels and the audit log's.
