@@ -25,7 +25,7 @@ from tests.emulators.base import RecordedRequest
 from tests.emulators.shopify import ShopifyEmulator
 from web.connectors.base import ShopParcel, ShopShipment
 from web.connectors.shopify import ShopifyConnector
-from web.models import CarrierMapping, OutboxMessage, Shop, utcnow
+from web.models import CarrierMapping, OrderEvent, OutboxMessage, Shop, utcnow
 from web.models.enums import (
     CommercialState,
     Milestone,
@@ -231,6 +231,14 @@ def test_two_shipments_with_three_parcels_reach_shopify_once_then_the_status(
     assert [(s.origin, s.state) for s in db_session.get_one(Order, order.id).shipments] == [
         (ShipmentOrigin.COMPTOIR, ShipmentState.SHIPPED)
     ] * 2
+    # The order page names each shipment the shop was told of.
+    told = db_session.scalars(
+        select(OrderEvent.details)
+        .where(OrderEvent.order_id == order.id, OrderEvent.kind == "outbox.sent")
+        .order_by(OrderEvent.id)
+    ).all()
+    first, second = sorted(db_session.get_one(Order, order.id).shipments, key=lambda s: s.id)
+    assert [event.get("shipment") for event in told[:2]] == [first.number, second.number]
 
 
 @pytest.mark.parametrize(
