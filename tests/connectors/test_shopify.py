@@ -535,6 +535,26 @@ def test_removed_shipping_line_is_not_the_shipping_label() -> None:
     assert (order.shipping_total, order.shipping_tax) == (D("4.90"), D("0.82"))
 
 
+def test_without_the_lines_total_the_subtotal_is_the_lines_prices_times_quantities() -> None:
+    data = doc("order-fr-relay-point.json")
+    stated = data.pop("total_line_items_price")
+    data.pop("total_line_items_price_set", None)
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert order.subtotal == D(stated) == D("88.80")
+
+
+def test_a_partly_paid_order_counts_what_the_buyer_paid_so_far() -> None:
+    data = doc("order-fr-relay-point.json")
+    data.update(financial_status="partially_paid", total_outstanding="30.00")
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert order.payment_summary is not None
+    assert order.payment_summary.paid == D("84.82") - D("30.00")
+
+
 def test_a_refund_body_is_not_an_order() -> None:
     refund = json.dumps(doc("order-fr-cancelled.json")["refunds"][0]).encode()
 
@@ -549,6 +569,10 @@ def test_a_refund_body_is_not_an_order() -> None:
         ({"updated_at": "2025-03-02T18:42:13"}, "updated_at"),
         ({"line_items": [{"id": 1, "quantity": "two", "price": "1.00"}]}, "line_items[0].quantity"),
         ({"currency": None}, "currency"),
+        ({"created_at": "hier"}, "created_at"),
+        ({"discount_codes": "SOLDES"}, "discount_codes"),
+        ({"refunds": ["remboursé"]}, "refunds[0]"),
+        ({"refunds": [{"transactions": "remboursé"}]}, "refunds.transactions"),
     ],
 )
 def test_bad_fields_are_named(mutation: dict[str, Any], field: str) -> None:
