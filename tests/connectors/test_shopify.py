@@ -555,6 +555,18 @@ def test_a_partly_paid_order_counts_what_the_buyer_paid_so_far() -> None:
     assert order.payment_summary.paid == D("84.82") - D("30.00")
 
 
+def test_a_relay_point_app_naming_its_id_numero_gives_the_number_not_the_name() -> None:
+    data = doc("order-fr-relay-point.json")
+    data["note_attributes"] = [
+        {"name": "Point relais - Nom", "value": "Relais Tabac Presse du Marché"},
+        {"name": "Point relais - Numéro", "value": "020391"},
+    ]
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert order.shipping is not None and order.shipping.relay_point_id == "020391"
+
+
 def test_a_refund_body_is_not_an_order() -> None:
     refund = json.dumps(doc("order-fr-cancelled.json")["refunds"][0]).encode()
 
@@ -908,6 +920,15 @@ def test_wrong_credentials(shop: ShopifyEmulator) -> None:
         connector.test_connection()
     with pytest.raises(AuthFailed):
         connector.list_orders(dt.datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def test_a_shop_answer_without_its_name_is_refused_naming_the_field(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+) -> None:
+    shop.shop["name"] = ["Maison Lumière"]
+
+    with pytest.raises(BadPayload, match=r"^shop\.name: "):
+        connector.test_connection()
 
 
 def test_rate_limited(shop: ShopifyEmulator, connector: ShopifyConnector) -> None:

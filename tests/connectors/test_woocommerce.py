@@ -518,7 +518,7 @@ def test_ids_beyond_two_to_the_53_survive() -> None:
         ({"line_items": [{"id": 1, "quantity": 1.5}]}, "line_items[0].quantity"),
         ({"id": "72a"}, "id"),
         ({"refunds": [{"id": 3, "total": []}]}, "refunds[0].total"),
-        ({"payment_method_title": ["Virement"]}, "payment_method_title"),
+        ({"payment_method_title": ["Virement"]}, "payment_method_title: expected text"),
     ],
 )
 def test_a_payload_it_cannot_understand_names_the_field(change: dict[str, Any], field: str) -> None:
