@@ -567,6 +567,16 @@ def test_a_relay_point_app_naming_its_id_numero_gives_the_number_not_the_name() 
     assert order.shipping is not None and order.shipping.relay_point_id == "020391"
 
 
+def test_a_bundle_whose_quantity_is_not_a_number_is_refused_naming_the_bundle() -> None:
+    data = doc("order-fr-bundle-groups.json")
+    data["line_item_groups"][0]["quantity"] = "deux"
+
+    with pytest.raises(BadPayload) as refused:
+        OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert str(refused.value) == "line_item_groups[287341121].quantity: 'deux' is not a quantity"
+
+
 def test_a_refund_body_is_not_an_order() -> None:
     refund = json.dumps(doc("order-fr-cancelled.json")["refunds"][0]).encode()
 
