@@ -544,6 +544,13 @@ def test_an_internal_comment_becomes_a_private_note_when_the_shop_asks_for_them(
         "added_by_user": False,
     }
     assert woo_emulator.emails == []  # a private note is never e-mailed to the buyer
+    # The order page tells it apart from a note the buyer reads.
+    sent = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.sent"
+        )
+    ).one()
+    assert sent["customer_visible"] is False and sent["excerpt"] == "Client VIP, soigner le colis"
 
 
 def test_a_message_being_sent_cannot_be_ignored_or_retried_meanwhile(
