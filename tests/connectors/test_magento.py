@@ -433,6 +433,24 @@ def test_derived_figures_and_edge_cases() -> None:
         connector.parse_order(json.dumps(data, default=str).encode())
 
 
+def test_a_wholesale_quantity_is_read_as_ordered() -> None:
+    data = order_json("fr-order-cancelled.json")
+    data["items"][0]["qty_ordered"] = 240  # a café ordering for the season
+
+    (line,) = offline().parse_order(json.dumps(data).encode()).lines
+
+    assert line.quantity == 240
+
+
+def test_a_shipping_amount_that_is_not_an_amount_is_refused_naming_the_field() -> None:
+    data = order_json("fr-order-cancelled.json")
+    data.pop("shipping_incl_tax", None)  # without it, the amount before tax is read
+    data["shipping_amount"] = "offert"
+
+    with pytest.raises(BadPayload, match=r"^shipping_amount: "):
+        offline().parse_order(json.dumps(data).encode())
+
+
 def test_discount_before_tax_is_restated_tax_included() -> None:
     """A shop discounting prices without tax: the line and order discounts come out with tax."""
     data = order_json("fr-order-cancelled.json")

@@ -12,6 +12,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +23,15 @@ from sqlalchemy.orm import Session
 
 from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import PrestaShopEmulator
-from web.connectors.base import ShopSettings
+from web.connectors.base import BadPayload, ShopSettings
 from web.connectors.magento import MagentoConnector
-from web.connectors.notifications import change_key
+from web.connectors.notifications import (
+    Change,
+    Notification,
+    change_key,
+    parse_change_key,
+    read,
+)
 from web.connectors.prestashop import PrestaShopConnector
 from web.models import InboxEvent, Shop
 from web.models.enums import InboxState
@@ -235,3 +243,56 @@ def test_magento_keys_a_notified_change_as_its_probe_does_in_utc(
 
 def _settings(base_url: str, key: str, extra: dict[str, str], secret: str) -> ShopSettings:
     return ShopSettings(base_url=base_url, api_key=key, webhook_secret=secret, extra=extra)
+
+
+# --- The change key, written by a notification or the probe and read back by intake --------
+
+
+@pytest.fixture()
+def server_far_east(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The server's own clock 14 hours ahead of UTC: the key must not depend on it."""
+    monkeypatch.setenv("TZ", "Etc/GMT-14")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("server_far_east")
+def test_a_change_key_names_the_time_in_utc_whatever_the_servers_zone() -> None:
+    paris = dt.timezone(dt.timedelta(hours=2))
+    when = dt.datetime(2026, 7, 15, 1, 30, 5, 123456, tzinfo=paris)
+    assert change_key("1042", when) == "change:1042:2026-07-14T23:30:05+00:00"
+
+
+def test_a_change_key_reads_back_as_its_order_time_and_change_id() -> None:
+    when = dt.datetime(2026, 7, 14, 23, 30, 5, tzinfo=UTC)
+    assert parse_change_key(change_key("1042", when)) == Change("1042", when, "")
+    tracking = change_key("1042", when, "tracking:12:6A 123 é")
+    assert parse_change_key(tracking) == Change("1042", when, "tracking:12:6A 123 é")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "order.status_changed:1042",  # a platform webhook's key, not a change
+        "1042:2026-07-14T23:30:05+00:00",
+        "change:1042:yesterday",
+        "change:1042:2026-07-14T23:30:05",  # no zone: not a key change_key writes
+    ],
+)
+def test_a_key_that_is_no_change_key_reads_back_as_none(key: str) -> None:
+    assert parse_change_key(key) is None
+
+
+def test_an_unknown_event_is_refused_naming_the_events_the_contract_has() -> None:
+    with pytest.raises(BadPayload) as refused:
+        read(body(event="order.deleted"))
+    assert str(refused.value) == (
+        "event: 'order.deleted' is not one of order.created, order.status_changed, "
+        "order.updated, order.refunded, order.invoiced, order.shipped, order.message_added, test"
+    )
+
+
+def test_a_ping_names_no_order_and_no_time_whatever_it_carries() -> None:
+    assert read(body(event="test")) == Notification("test", "", "")

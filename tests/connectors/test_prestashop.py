@@ -288,6 +288,7 @@ def test_relay_point_order_with_accents_gift_wrap_and_ambiguous_time(
         20,
     )
     assert (wrap.total_net, wrap.tax_amount) == (D("2.08"), D("0.42"))
+    assert wrap.quantity == 1  # one wrapping for the parcel, however many items
     assert (order.subtotal, order.shipping_total, order.shipping_tax) == (
         D("63.30"),
         D("4.90"),

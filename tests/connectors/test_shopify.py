@@ -535,6 +535,48 @@ def test_removed_shipping_line_is_not_the_shipping_label() -> None:
     assert (order.shipping_total, order.shipping_tax) == (D("4.90"), D("0.82"))
 
 
+def test_without_the_lines_total_the_subtotal_is_the_lines_prices_times_quantities() -> None:
+    data = doc("order-fr-relay-point.json")
+    stated = data.pop("total_line_items_price")
+    data.pop("total_line_items_price_set", None)
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert order.subtotal == D(stated) == D("88.80")
+
+
+def test_a_partly_paid_order_counts_what_the_buyer_paid_so_far() -> None:
+    data = doc("order-fr-relay-point.json")
+    data.update(financial_status="partially_paid", total_outstanding="30.00")
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert order.payment_summary is not None
+    assert order.payment_summary.paid == D("84.82") - D("30.00")
+
+
+def test_a_relay_point_app_naming_its_id_numero_gives_the_number_not_the_name() -> None:
+    data = doc("order-fr-relay-point.json")
+    data["note_attributes"] = [
+        {"name": "Point relais - Nom", "value": "Relais Tabac Presse du Marché"},
+        {"name": "Point relais - Numéro", "value": "020391"},
+    ]
+
+    order = OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert order.shipping is not None and order.shipping.relay_point_id == "020391"
+
+
+def test_a_bundle_whose_quantity_is_not_a_number_is_refused_naming_the_bundle() -> None:
+    data = doc("order-fr-bundle-groups.json")
+    data["line_item_groups"][0]["quantity"] = "deux"
+
+    with pytest.raises(BadPayload) as refused:
+        OFFLINE.parse_order(json.dumps(data).encode())
+
+    assert str(refused.value) == "line_item_groups[287341121].quantity: 'deux' is not a quantity"
+
+
 def test_a_refund_body_is_not_an_order() -> None:
     refund = json.dumps(doc("order-fr-cancelled.json")["refunds"][0]).encode()
 
@@ -549,6 +591,10 @@ def test_a_refund_body_is_not_an_order() -> None:
         ({"updated_at": "2025-03-02T18:42:13"}, "updated_at"),
         ({"line_items": [{"id": 1, "quantity": "two", "price": "1.00"}]}, "line_items[0].quantity"),
         ({"currency": None}, "currency"),
+        ({"created_at": "hier"}, "created_at"),
+        ({"discount_codes": "SOLDES"}, "discount_codes"),
+        ({"refunds": ["remboursé"]}, "refunds[0]"),
+        ({"refunds": [{"transactions": "remboursé"}]}, "refunds.transactions"),
     ],
 )
 def test_bad_fields_are_named(mutation: dict[str, Any], field: str) -> None:
@@ -884,6 +930,15 @@ def test_wrong_credentials(shop: ShopifyEmulator) -> None:
         connector.test_connection()
     with pytest.raises(AuthFailed):
         connector.list_orders(dt.datetime(2025, 1, 1, tzinfo=UTC))
+
+
+def test_a_shop_answer_without_its_name_is_refused_naming_the_field(
+    shop: ShopifyEmulator, connector: ShopifyConnector
+) -> None:
+    shop.shop["name"] = ["Maison Lumière"]
+
+    with pytest.raises(BadPayload, match=r"^shop\.name: "):
+        connector.test_connection()
 
 
 def test_rate_limited(shop: ShopifyEmulator, connector: ShopifyConnector) -> None:

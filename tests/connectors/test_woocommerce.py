@@ -21,6 +21,7 @@ from web.connectors.base import (
     BadPayload,
     InvalidSignature,
     NotFoundAtShop,
+    PermanentError,
     PlatformUnavailable,
     RateLimited,
     ShopChoice,
@@ -517,6 +518,7 @@ def test_ids_beyond_two_to_the_53_survive() -> None:
         ({"line_items": [{"id": 1, "quantity": 1.5}]}, "line_items[0].quantity"),
         ({"id": "72a"}, "id"),
         ({"refunds": [{"id": 3, "total": []}]}, "refunds[0].total"),
+        ({"payment_method_title": ["Virement"]}, "payment_method_title: expected text"),
     ],
 )
 def test_a_payload_it_cannot_understand_names_the_field(change: dict[str, Any], field: str) -> None:
@@ -524,6 +526,31 @@ def test_a_payload_it_cannot_understand_names_the_field(change: dict[str, Any], 
 
     with pytest.raises(BadPayload, match=field.replace("[", r"\[").replace("]", r"\]")):
         offline().parse_order(json.dumps(payload).encode())
+
+
+def test_text_of_the_wrong_type_is_refused_naming_the_type_received() -> None:
+    payload = fixture("woocommerce-order.json") | {"customer_note": {"fr": "Merci"}}
+
+    with pytest.raises(BadPayload) as refused:
+        offline().parse_order(json.dumps(payload).encode())
+
+    assert str(refused.value) == "customer_note: expected text, got dict"
+
+
+def test_an_order_id_that_is_not_woocommerces_is_not_found_at_the_shop() -> None:
+    with pytest.raises(NotFoundAtShop) as refused:
+        offline().push_comment("C-1042", "Bonjour", customer_visible=True)
+
+    assert str(refused.value) == "'C-1042' is not a WooCommerce order id"
+
+
+def test_webhooks_are_not_registered_without_a_secret_to_sign_them() -> None:
+    with pytest.raises(PermanentError) as refused:
+        offline().register_webhooks("https://comptoir.example/hooks/woocommerce/wooc-abc")
+
+    assert str(refused.value) == (
+        "no webhook secret: WooCommerce would sign with one Comptoir does not know"
+    )
 
 
 def test_a_bundle_child_whose_parent_is_missing_is_refused() -> None:
@@ -614,7 +641,7 @@ def test_the_ping_is_recognised_without_a_signature(woo: WooCommerceEmulator) ->
     assert WooCommerceConnector.is_ping(body, headers)
     delivery = offline("s3cret").describe_webhook(body, headers)
     assert delivery.is_ping and delivery.external_order_id is None
-    assert delivery.dedupe_key == "ping:42"
+    assert delivery.dedupe_key == "ping:42" and delivery.topic == "ping"
 
 
 def test_a_body_with_webhook_headers_is_never_a_ping() -> None:

@@ -537,6 +537,21 @@ def test_hold_and_cancel_need_a_reason(session: Session, action: Any, reason: st
     assert order.events == []
 
 
+@pytest.mark.parametrize(
+    ("action", "words"),
+    [(hold, "Say why the order is put on hold."), (cancel, "Say why the order is cancelled.")],
+)
+def test_a_missing_reason_is_asked_for_in_words_naming_the_action(
+    session: Session, action: Any, words: str
+) -> None:
+    order = make_order(C.VALIDATED, payment=P.PAID)
+
+    with pytest.raises(ValidationFailed) as refused:
+        action(session, order, ACTOR, " ")
+
+    assert refused.value.errors == {"reason": words}
+
+
 def test_a_long_reason_fits_the_timeline(session: Session) -> None:
     order = make_order(C.VALIDATED, payment=P.PAID)
 

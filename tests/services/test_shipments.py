@@ -285,7 +285,16 @@ def test_cancelling_a_shipped_shipment_moves_the_order_back(
     assert order.fulfilment_state == F.PARTIALLY_SHIPPED
     shipments.cancel(db_session, partial, ACTOR)
     assert order.fulfilment_state == F.IN_PREPARATION
-    assert _kinds(db_session, order).count("order.fulfilment_withdrawn") == 2
+    withdrawn = db_session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order.id, OrderEvent.kind == "order.fulfilment_withdrawn")
+        .order_by(OrderEvent.id)
+    ).all()
+    assert [(e.details["from"], e.details["to"]) for e in withdrawn] == [
+        (F.SHIPPED.value, F.PARTIALLY_SHIPPED.value),
+        (F.PARTIALLY_SHIPPED.value, F.IN_PREPARATION.value),
+    ]
+    assert {e.actor_type for e in withdrawn} == {ACTOR.type}
 
 
 def test_a_shipment_the_shop_knows_needs_a_reason_to_be_cancelled(

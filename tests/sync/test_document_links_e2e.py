@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from tests.emulators.magento import MagentoEmulator
 from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
-from web.documents import invoices
+from web.documents import invoices, links
 from web.documents.storage import sha256
 from web.models import Document, OrderEvent, OutboxMessage, Shop, utcnow
 from web.models.enums import OutboxState, Role
@@ -342,3 +343,34 @@ def test_the_sync_issues_page_and_the_order_page_name_a_refused_link(
     assert name in pushes[: pushes.index("</section>")]
     # The timeline tells the story in the same words.
     assert f"{name} mis en file pour Thés &amp; Fonte." in page
+
+
+def test_a_dispatcher_without_the_key_that_signs_links_says_so_and_retries_later(
+    app: Flask,
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stack: list[Emulator] = []
+    try:
+        woo = _woocommerce(db_session, stack)
+        woo.shop.show_documents_in_account = True
+        db_session.commit()
+        order = import_order(db_session, woo)
+        issue(db_session, order)
+        # A dispatcher started without create_app: no key to sign the link with.
+        monkeypatch.setattr(links, "_secret_key", None)
+        with caplog.at_level(logging.ERROR, logger="web.services.outbox"):
+            outbox.dispatch_due(session_factory)
+        assert woo.emulator.writes() == []
+    finally:
+        for emulator in stack:
+            emulator.__exit__(None, None, None)
+    [message] = messages(db_session, order)
+    assert message.state == OutboxState.FAILED and message.next_attempt_at is not None
+    assert message.last_error == "ValueError: no link could be made to the document of this message"
+    assert caplog.messages == [
+        f"outbox message {message.id}: no key to sign document links",
+        f"outbox message {message.id} failed unexpectedly",
+    ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -543,6 +544,13 @@ def test_an_internal_comment_becomes_a_private_note_when_the_shop_asks_for_them(
         "added_by_user": False,
     }
     assert woo_emulator.emails == []  # a private note is never e-mailed to the buyer
+    # The order page tells it apart from a note the buyer reads.
+    sent = db_session.scalars(
+        select(OrderEvent.details).where(
+            OrderEvent.order_id == woo_order.id, OrderEvent.kind == "outbox.sent"
+        )
+    ).one()
+    assert sent["customer_visible"] is False and sent["excerpt"] == "Client VIP, soigner le colis"
 
 
 def test_a_message_being_sent_cannot_be_ignored_or_retried_meanwhile(
@@ -572,6 +580,35 @@ def test_a_message_being_sent_cannot_be_ignored_or_retried_meanwhile(
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.SENT and message.claimed_until is None
     assert len(woo_emulator.requests_to("PUT", f"/orders/{woo_order.external_id}")) == 1
+
+
+def test_a_delivery_back_after_its_lease_ran_out_leaves_the_new_attempts_outcome(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    woo_emulator: WooCommerceEmulator,
+    woo_order: Order,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message_id = _cancel(db_session, woo_order)
+    path = f"/orders/{woo_order.external_id}"
+    woo_emulator.slow_next(1.5, path_contains=path, method="PUT")
+    first: list[OutboxState | None] = []
+    sending = threading.Thread(
+        target=lambda: first.append(outbox.deliver(session_factory, message_id))
+    )
+    with caplog.at_level(logging.WARNING, logger="web.services.outbox"):
+        sending.start()
+        try:
+            wait_until(lambda: woo_emulator.requests_to("PUT", path))
+            # The first dispatcher's lease ran out: a second one takes the message over.
+            takeover = utcnow() + outbox.LEASE + dt.timedelta(seconds=1)
+            assert outbox.deliver(session_factory, message_id, now=takeover) == OutboxState.SENT
+        finally:
+            sending.join(timeout=10)
+    assert first == [None]
+    message = message_of(db_session, woo_order)
+    assert message.state == OutboxState.SENT and message.attempts == 2
+    assert caplog.messages == [f"outbox message {message_id}: attempt 1 came back too late"]
 
 
 def test_an_old_status_is_not_sent_again_after_a_newer_one(
