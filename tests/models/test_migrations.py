@@ -716,7 +716,7 @@ def test_0019_counts_the_orders_already_there_then_follows_them_and_back(tmp_pat
                 commercial_state=commercial,
                 on_hold=on_hold,
             )
-    upgrade(url)
+    upgrade(url, "0019")
     with Session(engine) as session:
         counts = dashboard_state_counts(session)
         assert counts["commercial"] == {"new": 2, "validated": 1, "closed": 1, "cancelled": 0}
@@ -731,4 +731,40 @@ def test_0019_counts_the_orders_already_there_then_follows_them_and_back(tmp_pat
         assert "order_state_counts" not in inspect(connection).get_table_names()
         # No trigger is left writing into the table that is gone.
         connection.execute(text("UPDATE orders SET on_hold = NOT on_hold"))
+    engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0020_keeps_five_fulfillment_ids_whole_and_back(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0020")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0019")
+    five = ",".join(str(5801234567890 + n) for n in range(5))  # 69 characters
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(
+            connection, "orders", shop_id=shop_id, external_id="5501", number="#5501"
+        )
+        shipment_id = _insert(
+            connection, "shipments", order_id=order_id, number="EXP-1", external_id=five[:55]
+        )
+        _insert(connection, "parcels", shipment_id=shipment_id, tracking_number="6A99887766")
+    upgrade(url)
+
+    def found(q: str) -> set[str]:
+        with Session(engine) as session:
+            return {order.number for order in search_orders(session, OrderFilters(q=q)).items}
+
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE shipments SET external_id = :ids"), {"ids": five})
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT external_id FROM shipments")).scalar() == five
+    # The table kept its parcels and the order is still found by its tracking number.
+    assert found("99887") == {"#5501"}
+    downgrade(url, "0019")
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT external_id FROM shipments")).scalar()
+    assert kept == ",".join(five.split(",")[:4])  # the whole ids that fit in 64 characters
+    assert found("99887") == {"#5501"}
     engine.dispose()

@@ -66,3 +66,13 @@ def test_a_shop_down_for_good_is_given_up_on_after_one_to_two_and_a_half_hours()
     assert (shortest, longest) == (4357.5, 8715)
     total = sum((outbox.backoff(n) for n in range(1, outbox.MAX_ATTEMPTS)), dt.timedelta())
     assert shortest * SECOND <= total <= longest * SECOND
+
+
+def test_a_list_of_shop_ids_too_long_for_its_column_keeps_only_whole_ids() -> None:
+    ids = ",".join(str(5801234567890 + n) for n in range(40))  # 559 characters
+    kept = outbox._whole_ids(ids, 500)
+    assert kept.split(",") == ids.split(",")[:35]
+    assert outbox._whole_ids(ids[:69], 500) == ids[:69]
+    assert outbox._whole_ids("1234,5678", 9) == "1234,5678"
+    assert outbox._whole_ids("1234,5678", 8) == "1234"
+    assert outbox._whole_ids("123456789", 5) == "12345"  # one id longer than the column

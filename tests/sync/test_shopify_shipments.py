@@ -619,11 +619,6 @@ def test_published_orders_still_parse_and_say_which_fulfillments_they_hold() -> 
     assert connector.parse_order(json.dumps(trimmed).encode()).shipments is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shipments.external_id is String(64): five 13-digit fulfillment ids take 69 "
-    "characters and the last one is cut mid-id (needs a wider column: a migration)",
-)
 def test_a_shipment_from_five_locations_keeps_its_five_fulfillment_ids_whole(
     db_session: Session,
     session_factory: sessionmaker[Session],

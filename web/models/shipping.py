@@ -13,6 +13,9 @@ from web.models.base import Base, Quantity, enum_column, utcnow
 from web.models.enums import ShipmentOrigin, ShipmentState
 from web.models.shops import ShippingMode
 
+# Room for a shipment's shop ids as one comma-separated list (35 Shopify fulfillment ids).
+EXTERNAL_IDS_WIDTH = 500
+
 if TYPE_CHECKING:
     from web.models.orders import Order, OrderLine
 
@@ -38,8 +41,9 @@ class Shipment(Base):
     origin: Mapped[ShipmentOrigin] = enum_column(
         ShipmentOrigin, name="shipment_origin", default=ShipmentOrigin.COMPTOIR
     )
-    # The shop's own id for it (Shopify fulfillment, Magento shipment, …), once known.
-    external_id: Mapped[str | None] = mapped_column(String(64))
+    # The shop's own id for it (Shopify fulfillment, Magento shipment, …), once known; a
+    # comma-separated list when the shop made several (Shopify: one fulfillment per location).
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_IDS_WIDTH))
     # A client's retry of the same "create" (API Idempotency-Key, the pack screen's confirm)
     # finds this shipment instead of making a second one.
     idempotency_key: Mapped[str | None] = mapped_column(String(120), unique=True)

@@ -52,7 +52,7 @@ from web.models.enums import (
     ShipmentState,
 )
 from web.models.orders import Order
-from web.models.shipping import Shipment
+from web.models.shipping import EXTERNAL_IDS_WIDTH, Shipment
 from web.services import order_state
 from web.services.errors import InvalidTransition
 from web.services.shops import settings_for
@@ -699,12 +699,19 @@ def _shipment_told(
         return
     shipment.pushed_at = now
     if outcome.remote_ref and not shipment.external_id:
-        shipment.external_id = outcome.remote_ref[:64]
+        shipment.external_id = _whole_ids(outcome.remote_ref, EXTERNAL_IDS_WIDTH)
     refs = dict(outcome.parcel_refs)
     for parcel in shipment.parcels:
         ref = refs.get(parcel.tracking_number)
         if ref:
             parcel.external_id = ref[:64]
+
+
+def _whole_ids(ids: str, width: int) -> str:
+    """The comma-separated `ids`, cut after the last whole id that fits in `width`."""
+    if len(ids) <= width:
+        return ids
+    return ids[: width + 1].rsplit(",", 1)[0][:width]
 
 
 def _details(message: OutboxMessage, **extra: Any) -> dict[str, Any]:
