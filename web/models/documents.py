@@ -69,8 +69,8 @@ class Document(Base):
     snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     pdf_storage_key: Mapped[str | None] = mapped_column(String(500))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
-    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
-    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"))
+    corrects_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("shipments.id"), index=True)
     # Who the document is for, as printed (a company or a person): the documents list
     # filters on it without reading snapshots.
     buyer_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
