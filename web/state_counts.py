@@ -141,3 +141,8 @@ def read(session: Session) -> list[tuple[Any, ...]]:
     total = func.sum(OrderStateCount.delta)
     rows = session.execute(select(*states, total).group_by(*states).having(total != 0))
     return [tuple(row) for row in rows]
+
+
+def total(session: Session) -> int:
+    """How many orders there are, from the kept counts (a few dozen rows, not every order)."""
+    return session.scalar(select(func.coalesce(func.sum(OrderStateCount.delta), 0))) or 0

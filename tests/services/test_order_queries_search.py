@@ -93,6 +93,22 @@ def test_every_term_must_match_somewhere_short_terms_and_wildcards_literal(
     assert found(db_session, 'mi"el') == set()
 
 
+def test_a_whole_address_finds_that_buyer_s_orders_only(
+    db_session: Session, orders: dict[str, Order]
+) -> None:
+    shop = orders["named"].shop
+    jean = make_customer(db_session, "jean@example.test", "Jean", "Ober")
+    make_order(db_session, shop, [make_line("THE-NOIR")], customer=jean, number="#2004")
+    assert found(db_session, "Elodie.M@Example.test") == {"#2001"}  # the order's own address
+    assert found(db_session, "paul@example.test") == {"#2002"}  # its customer's
+    assert found(db_session, "jean@example.test") == {"#2004"}
+    assert found(db_session, "ean@example.test") == set()  # an address, not a piece of jean's
+    assert found(db_session, "ean@example") == {"#2004"}  # a piece is still a piece
+    assert found(db_session, "lodie.m@example.test") == set()
+    assert found(db_session, "paul@example.test the-vert") == {"#2002"}
+    assert found(db_session, "paul@example.test miel") == set()
+
+
 def test_the_index_follows_inserts_updates_and_deletes(
     db_session: Session, orders: dict[str, Order]
 ) -> None:
@@ -151,8 +167,28 @@ def test_the_count_stops_at_the_cap_and_pages_go_on_while_orders_remain(
     third = search_orders(db_session, OrderFilters(per_page=2, page=3))
     assert [order.number for order in third.items] == [made[0]]
     assert (third.page, third.has_next, third.has_prev) == (3, False, True)
-    # Past the end of a capped list: an empty page, not a page clamped to a guess.
-    assert search_orders(db_session, OrderFilters(per_page=2, page=9)).items == []
+    # Past the end of a capped list: the orders are counted once, and it is the last page.
+    past = search_orders(db_session, OrderFilters(per_page=2, page=9))
+    assert [order.number for order in past.items] == [made[0]]
+    assert (past.page, past.total, past.capped, past.has_next) == (3, 3, True, False)
+
+    # A filtered list is counted by its query, past the cap too.
+    past = search_orders(db_session, OrderFilters(per_page=2, page=9, shop=shop.key))
+    assert [order.number for order in past.items] == [made[0]]
+    assert (past.page, past.has_next) == (3, False)
+
+    # Pages in the back half are read from the end, in the list's order all the same.
+    for sort in ("placed_at", "-placed_at"):
+        pages = [
+            [
+                o.number
+                for o in search_orders(
+                    db_session, OrderFilters(per_page=2, page=n, sort=sort)
+                ).items
+            ]
+            for n in (1, 2, 3)
+        ]
+        assert sum(pages, []) == (made if sort == "placed_at" else made[::-1]), sort
 
     few = search_orders(db_session, OrderFilters(per_page=2, number=made[0]))
     assert (few.total, few.capped, few.has_next, few.pages) == (1, False, False, 1)

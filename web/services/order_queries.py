@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
@@ -20,14 +21,15 @@ from sqlalchemy import (
     and_,
     func,
     literal,
+    or_,
     select,
     tuple_,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from web import search_index
-from web.models import Comment, OrderEvent, Shipment, Shop
+from web import search_index, state_counts
+from web.models import Comment, Customer, OrderEvent, Shipment, Shop
 from web.models.enums import CommercialState, FulfilmentState, PaymentState
 from web.models.orders import Order
 from web.services import paging
@@ -296,12 +298,26 @@ def filters_to_args(filters: OrderFilters) -> dict[str, str]:
 # --- Search ----------------------------------------------------------------------------------
 
 
+# A whole e-mail address, as intake stores them (lower case, ASCII).
+WHOLE_EMAIL = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)+")
+
+
 def _search_clause(dialect: Dialect, q: str) -> ColumnElement[bool] | None:
-    terms = [fold_text(term) for term in q.split()]
+    terms = q.split()
     if not terms:
         return None
     # Each term in one of the order's searched texts (web/search_index.py), from its index.
-    return and_(*(search_index.order_matches(dialect, Order.id, term) for term in terms))
+    return and_(*(_term_clause(dialect, term) for term in terms))
+
+
+def _term_clause(dialect: Dialect, term: str) -> ColumnElement[bool]:
+    address = term.lower()
+    if WHOLE_EMAIL.fullmatch(address):
+        # A whole address is the buyer's: looked up by equality (one index entry) rather than
+        # as a piece of text, whose common pieces ("@gmail.com") a million orders share.
+        buyer = select(Customer.id).where(Customer.email == address).scalar_subquery()
+        return or_(Order.email == address, Order.customer_id == buyer)
+    return search_index.order_matches(dialect, Order.id, fold_text(term))
 
 
 def _local_day_start(day: dt.date) -> dt.datetime:
@@ -416,49 +432,113 @@ def _count(statement: Select[Order], cap: int | None = None) -> Select[int]:
     return select(func.count()).select_from(matching)
 
 
+def _offset_rows(
+    session: Session,
+    statement: Select[Order],
+    sort: str,
+    offset: int,
+    limit: int,
+    *,
+    reverse: bool = False,
+) -> list[tuple[Order, tuple[Any, ...]]]:
+    """`limit` orders from `offset` on, with their sort keys; counted from the end when
+    `reverse`, in list order either way."""
+    if reverse:
+        statement = statement.order_by(None).order_by(*_order_by(sort, reverse=True))
+    rows = session.execute(
+        statement.add_columns(*_sort_key(sort)).limit(limit).offset(offset)
+    ).all()
+    found = [(row[0], tuple(row[1:])) for row in rows]
+    if reverse:
+        found.reverse()
+    return found
+
+
 def search_orders(
     session: Session, filters: OrderFilters, *, with_lines: bool = False
 ) -> Page[Order]:
     """Return one page of the orders matching the filters, with shop and customer loaded."""
     statement = _statement(session, filters)
-    # Counting a million rows on every page is what made the desk slow: past COUNT_CAP the
-    # list says "more than" and pages on while a next page has orders.
-    total = session.scalar(_count(statement, COUNT_CAP + 1)) or 0
-    capped = total > COUNT_CAP
     per_page = min(max(filters.per_page, 1), MAX_PER_PAGE)
     filters = replace(filters, per_page=per_page)
-    statement = statement.options(
+    sort = _sort_of(filters)
+    listed = statement.options(
         selectinload(Order.shop),
         selectinload(Order.customer),
         *([selectinload(Order.lines)] if with_lines else []),
     )
     cursor = filters.cursor
-    more: bool | None
-    if cursor is not None:
-        items, keys, beyond = _keyset_rows(session, statement, filters, cursor)
-        # Going back, the first page is where no order lies before; going on, a page follows.
-        page = max(cursor.page, 2) if cursor.forward or beyond else 1
-        more = beyond if cursor.forward else True
+    more: bool | None = None
+    if cursor is None and filters.page <= 1:
+        # The first page read first: when it is not full it is the whole list, and a search
+        # that finds a few orders is not run a second time to count them.
+        found = _offset_rows(session, listed, sort, 0, per_page + 1)
+        total = len(found)
+        if total > per_page:
+            total = _capped_count(session, statement)
+            more = True
+        page, found = 1, found[:per_page]
     else:
-        page = max(filters.page, 1)
-        if not capped:
-            # A page past the end (a stale link after filtering) shows the last page.
-            page = min(page, paging.page_count(total, per_page))
-        rows = session.execute(
-            statement.add_columns(*_sort_key(_sort_of(filters)))
-            .limit(per_page + 1)
-            .offset((page - 1) * per_page)
-        ).all()
-        items = [row[0] for row in rows[:per_page]]
-        keys = [tuple(row[1:]) for row in rows[:per_page]]
-        more = len(rows) > per_page if capped else None
+        # Counting a million rows on every page is what made the desk slow: past COUNT_CAP
+        # the list says "more than" and pages on while a next page has orders.
+        total = _capped_count(session, statement)
+        if cursor is not None:
+            items, keys, beyond = _keyset_rows(session, listed, filters, cursor)
+            found = list(zip(items, keys, strict=True))
+            # Going back, the first page is where no order lies before; going on, a page follows.
+            page = max(cursor.page, 2) if cursor.forward or beyond else 1
+            more = beyond if cursor.forward else True
+        else:
+            page, found, more = _numbered_page(session, statement, listed, filters, total)
+    capped = total > COUNT_CAP
+    if cursor is None and not capped:
+        more = None  # the count is exact: the page number says whether another follows
+    items = [order for order, _ in found]
     result = Page(items, min(total, COUNT_CAP), page, per_page, more=more, capped=capped)
-    sort = _sort_of(filters)
     if items and result.has_next:
-        result.after = encode_cursor(Cursor(sort, keys[-1], page + 1))
+        result.after = encode_cursor(Cursor(sort, found[-1][1], page + 1))
     if items and result.has_prev:
-        result.before = encode_cursor(Cursor(sort, keys[0], page - 1, forward=False))
+        result.before = encode_cursor(Cursor(sort, found[0][1], page - 1, forward=False))
     return result
+
+
+def _capped_count(session: Session, statement: Select[Order]) -> int:
+    """How many orders match, counted as far as COUNT_CAP + 1."""
+    return session.scalar(_count(statement, COUNT_CAP + 1)) or 0
+
+
+def _numbered_page(
+    session: Session,
+    statement: Select[Order],
+    listed: Select[Order],
+    filters: OrderFilters,
+    total: int,
+) -> tuple[int, list[tuple[Order, tuple[Any, ...]]], bool]:
+    """A page asked for by its number: its number (a page past the end is the last page), its
+    orders with their sort keys, and whether a page follows."""
+    per_page, sort = filters.per_page, _sort_of(filters)
+    if total > COUNT_CAP and (filters.page - 1) * per_page >= COUNT_CAP:
+        # Past what the capped count saw: OFFSET would read every order before the page, so
+        # count them all once and read a page in the back half from the end instead. All
+        # orders, unfiltered, are counted by the triggers already (web/state_counts.py).
+        unfiltered = replace(filters, sort=DEFAULT_SORT, page=1, per_page=DEFAULT_PER_PAGE)
+        if unfiltered == OrderFilters():
+            total = state_counts.total(session)
+        else:
+            total = session.scalar(_count(statement)) or 0
+    pages = paging.page_count(total, per_page)
+    page = min(max(filters.page, 1), pages)
+    offset = (page - 1) * per_page
+    if total > COUNT_CAP and offset < COUNT_CAP:
+        found = _offset_rows(session, listed, sort, offset, per_page + 1)
+        return page, found[:per_page], len(found) > per_page
+    size = max(min(per_page, total - offset), 0)
+    from_end = total - offset - size
+    if from_end < offset:
+        found = _offset_rows(session, listed, sort, from_end, size, reverse=True)
+    else:
+        found = _offset_rows(session, listed, sort, offset, size)
+    return page, found, page < pages
 
 
 def get_order(session: Session, order_id: int) -> Order:
