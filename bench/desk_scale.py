@@ -48,7 +48,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,9 +62,12 @@ from _report import Report, full_mode  # noqa: E402
 from web import crypto  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.db import make_engine  # noqa: E402
-from web.models import Customer, Order, OrderLine, Parcel, Shipment  # noqa: E402
+from web.migrate import upgrade  # noqa: E402
+from web.models import Customer, Order, OrderLine, Parcel, Shipment, User  # noqa: E402
 from web.models.enums import FulfilmentState, Role  # noqa: E402
 from web.services.users import create_api_token, create_user  # noqa: E402
+
+ADMIN = "bench-admin@example.com"
 
 QUICK_ORDERS = 20_000
 FULL_ORDERS = {"postgresql": 1_000_000, "sqlite": 200_000}
@@ -189,7 +192,7 @@ def desk_client(url: str, instance: Path, key: str) -> tuple[Flask, FlaskClient,
         }
     )
     with Session(app.extensions["comptoir.engine"]) as session, session.begin():
-        user, _ = create_user(session, "bench-admin@example.com", Role.ADMIN, PASSWORD, "Bench")
+        user, _ = create_user(session, ADMIN, Role.ADMIN, PASSWORD, "Bench")
         token = create_api_token(session, user, "desk bench")
     client = app.test_client()
     login = client.get("/login").get_data(as_text=True)
@@ -198,7 +201,7 @@ def desk_client(url: str, instance: Path, key: str) -> tuple[Flask, FlaskClient,
         raise SystemExit("no CSRF token on the login page")
     answer = client.post(
         "/login",
-        data={"email": "bench-admin@example.com", "password": PASSWORD, "csrf_token": match[1]},
+        data={"email": ADMIN, "password": PASSWORD, "csrf_token": match[1]},
     )
     if answer.status_code != 303:
         raise SystemExit(f"could not log in: {answer.status_code}")
@@ -311,13 +314,25 @@ def run_database(
     with tempfile.TemporaryDirectory(prefix="comptoir-desk-scale.") as tmp:
         instance = Path(tmp) / "instance"
         crypto.configure(key, instance)
-        loaded = datagen.load(url, orders, seed=args.seed, batch_orders=args.batch)
-        report.figure(
-            f"{label}: load {orders} orders ({loaded.total_rows} rows)", loaded.seconds, "s"
-        )
-        report.figure(f"{label}: load rate", loaded.total_rows / loaded.seconds, "rows/s")
-        report.figure(f"{label}: load rate, orders", orders / loaded.seconds, "orders/s")
-        report.figure(f"{label}: load, this process's CPU", loaded.cpu_seconds, "s")
+        if args.loaded:
+            upgrade(url)  # the schema of this commit, on the rows loaded before
+            with Session(make_engine(url)) as session, session.begin():
+                orders = session.scalar(select(func.count()).select_from(Order)) or 0
+                # An earlier run's admin steps aside for this run's.
+                session.execute(
+                    update(User)
+                    .where(User.email == ADMIN)
+                    .values(email=f"bench-admin-{time.time_ns()}@example.com")
+                )
+            report.note(f"{label}: {orders:,} orders loaded earlier by bench/datagen.py")
+        else:
+            loaded = datagen.load(url, orders, seed=args.seed, batch_orders=args.batch)
+            report.figure(
+                f"{label}: load {orders} orders ({loaded.total_rows} rows)", loaded.seconds, "s"
+            )
+            report.figure(f"{label}: load rate", loaded.total_rows / loaded.seconds, "rows/s")
+            report.figure(f"{label}: load rate, orders", orders / loaded.seconds, "orders/s")
+            report.figure(f"{label}: load, this process's CPU", loaded.cpu_seconds, "s")
         app, client, token = desk_client(url, instance, key)
         engine: Engine = app.extensions["comptoir.engine"]
         bare = make_engine(url)
@@ -374,6 +389,12 @@ def main() -> None:
         "--budget", type=float, default=0.0, help="seconds of sampling per page and kind"
     )
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument(
+        "--loaded",
+        metavar="URL",
+        default="",
+        help="measure this PostgreSQL database as bench/datagen.py left it (no load)",
+    )
     args = parser.parse_args()
     full = full_mode(args.full)
     args.repeat = args.repeat or (30 if full else 9)
@@ -388,7 +409,7 @@ def main() -> None:
         "other sizes and SQLite: indicative"
     )
     ok = True
-    if args.database in ("sqlite", "both"):
+    if args.database in ("sqlite", "both") and not args.loaded:
         orders = (
             args.sqlite_orders or args.orders or (FULL_ORDERS["sqlite"] if full else QUICK_ORDERS)
         )
@@ -396,7 +417,9 @@ def main() -> None:
             folder = Path(tmp) / "db"  # the app makes the database's folder private
             folder.mkdir()
             ok &= run_database(report, "SQLite", f"sqlite:///{folder}/desk.sqlite", orders, args)
-    if args.database in ("postgresql", "both"):
+    if args.loaded:
+        ok &= run_database(report, "PostgreSQL", args.loaded, 0, args)
+    elif args.database in ("postgresql", "both"):
         orders = args.orders or (FULL_ORDERS["postgresql"] if full else QUICK_ORDERS)
         server: AbstractContextManager[str] = (
             nullcontext(args.database_url) if args.database_url else throwaway_postgres()
