@@ -192,3 +192,39 @@ def test_the_count_stops_at_the_cap_and_pages_go_on_while_orders_remain(
 
     few = search_orders(db_session, OrderFilters(per_page=2, number=made[0]))
     assert (few.total, few.capped, few.has_next, few.pages) == (1, False, False, 1)
+
+
+def test_a_search_s_first_page_and_count_in_every_sort(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = make_shop(db_session)
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    made = [
+        make_order(
+            db_session,
+            shop,
+            [make_line("VASE-M" if n % 2 == 0 else "BOL-S")],
+            number=f"#{5000 + n}",
+            placed_at=start + dt.timedelta(hours=n),
+        )
+        for n in range(7)
+    ]
+    db_session.flush()
+    vases = [order for order in made if order.lines[0].sku == "VASE-M"]  # 4 of the 7
+
+    def first_page(sort: str) -> tuple[int, bool, bool, list[str]]:
+        page = search_orders(db_session, OrderFilters(q="vase-m", per_page=3, sort=sort))
+        numbers = [order.number for order in page.items]
+        return page.total, page.capped, page.has_next, numbers
+
+    newest = [o.number for o in sorted(vases, key=lambda o: o.placed_at, reverse=True)]
+    assert first_page("-placed_at") == (4, False, True, newest[:3])
+    assert first_page("placed_at") == (4, False, True, newest[::-1][:3])
+    assert first_page("-number") == (4, False, True, ["#5006", "#5004", "#5002"])
+    # Shop and customer come loaded with the page, as on the list.
+    assert search_orders(db_session, OrderFilters(q="vase-m")).items[0].shop.name == shop.name
+
+    monkeypatch.setattr(order_queries, "COUNT_CAP", 3)
+    # More than the cap: "more than 3", and the first page is still the newest orders.
+    assert first_page("-placed_at") == (3, True, True, newest[:3])
+    assert first_page("number") == (3, True, True, ["#5000", "#5002", "#5004"])

@@ -469,9 +469,17 @@ def search_orders(
     )
     cursor = filters.cursor
     more: bool | None = None
-    if cursor is None and filters.page <= 1:
-        # The first page read first: when it is not full it is the whole list, and a search
-        # that finds a few orders is not run a second time to count them.
+    searched = _searched_first_page(session, statement, listed, filters)
+    if searched is not None:
+        total, found = searched
+        page = 1
+        if total > COUNT_CAP:
+            # The first 10,001 found are not the first page's: that is read in order.
+            found = _offset_rows(session, listed, sort, 0, per_page)
+            more = True
+    elif cursor is None and filters.page <= 1:
+        # The first page read first: when it is not full it is the whole list, and is not
+        # read a second time to count it.
         found = _offset_rows(session, listed, sort, 0, per_page + 1)
         total = len(found)
         if total > per_page:
@@ -500,6 +508,37 @@ def search_orders(
     if items and result.has_prev:
         result.before = encode_cursor(Cursor(sort, found[0][1], page - 1, forward=False))
     return result
+
+
+def _searched_first_page(
+    session: Session, statement: Select[Order], listed: Select[Order], filters: OrderFilters
+) -> tuple[int, list[tuple[Order, tuple[Any, ...]]]] | None:
+    """A search's first page and how many orders it finds (as far as COUNT_CAP + 1, and
+    then no page), from one read of its matches; None when it is not a search's first page.
+
+    The trigram index only gives candidates, each checked on the order's row: a search that
+    finds thousands of orders paid that twice, once to count and once for the page."""
+    if not filters.q or filters.cursor is not None or filters.page > 1:
+        return None
+    sort = _sort_of(filters)
+    keys: list[ColumnElement[Any]] = [
+        column.label(f"key_{n}") for n, column in enumerate(_sort_key(sort))
+    ]
+    matches = statement.with_only_columns(*keys).order_by(None).limit(COUNT_CAP + 1).cte("matches")
+    counted = select(func.count()).select_from(matches).scalar_subquery()
+    descending = sort.startswith("-")
+    ordering = [column.desc() if descending else column.asc() for column in matches.c]
+    rows = session.execute(
+        select(counted, *matches.c).order_by(*ordering).limit(filters.per_page)
+    ).all()
+    if not rows:
+        return 0, []
+    total: int = rows[0][0]
+    if total > COUNT_CAP:
+        return total, []
+    keys_by_id = {row[-1]: tuple(row[1:]) for row in rows}
+    orders = session.scalars(listed.where(Order.id.in_(keys_by_id))).all()
+    return total, [(order, keys_by_id[order.id]) for order in orders]
 
 
 def _capped_count(session: Session, statement: Select[Order]) -> int:
