@@ -1,11 +1,11 @@
 """Drill 9: the shops fail for a while, then recover; the outbox delivers everything once.
 
-Orders imported from WooCommerce, Shopify and Magento emulators are cancelled, every other
-one after a customer comment: one or two outbox messages each. The shops then go down: every
-request in turn is answered 500 or 503, hangs past the push timeout, is refused 429 with
-Retry-After, or is let through; and each round one write of each kind is acted on and its
-answer dropped mid-body. The dispatcher runs round after round on its own clock, fewer rounds
-than MAX_ATTEMPTS, then the shops come back and it runs until nothing is due. One more
+Orders imported from WooCommerce, Shopify, Magento and PrestaShop emulators are cancelled,
+every other one after a customer comment: one or two outbox messages each. The shops then go
+down: every request in turn is answered 500 or 503, hangs past the push timeout, is refused
+429 with Retry-After, or is let through; and each round one write of each kind is acted on and
+its answer dropped mid-body. The dispatcher runs round after round on its own clock, fewer
+rounds than MAX_ATTEMPTS, then the shops come back and it runs until nothing is due. One more
 order's shop refuses its cancellation at every attempt: its message alone is dead.
 
 Counted per message: the requests the shop accepted (acted on) for it, which must be one;
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select, update
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.emulators.base import Emulator, Failure, Fault
 from tests.emulators.magento import MagentoEmulator
+from tests.emulators.prestashop import DEFAULT_KEY, PrestaShopEmulator, record_from_element
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.reliability.conftest import drill_size, shopify_shop, woocommerce_shop
@@ -79,6 +81,8 @@ class Platform:
     # (method, path) of the write that applies a cancellation, of the one carrying a comment.
     cancel_write: Callable[[str], tuple[str, str]]
     comment_write: Callable[[str], tuple[str, str]]
+    # What the cancellation's body holds when its path does not name the order.
+    cancel_body: Callable[[str], str] = lambda external_id: ""
 
     def accepted(self, write: tuple[str, str], text: str = "") -> int:
         method, path = write
@@ -89,7 +93,15 @@ class Platform:
         )
 
 
-Emulators = tuple[WooCommerceEmulator, ShopifyEmulator, MagentoEmulator]
+Emulators = tuple[WooCommerceEmulator, ShopifyEmulator, MagentoEmulator, PrestaShopEmulator]
+PRESTASHOP_RELATED = (
+    "fr-customers.xml",
+    "fr-addresses.xml",
+    "fr-order_details.xml",
+    "fr-order_payments.xml",
+    "fr-messages.xml",
+    "fr-order_histories.xml",
+)
 
 
 @pytest.fixture()
@@ -99,16 +111,34 @@ def emulators() -> Iterator[Emulators]:
         WooCommerceEmulator() as woo,
         ShopifyEmulator(bucket_capacity=1_000_000, leak_rate=1_000_000.0) as shopify,
         MagentoEmulator() as magento,
+        PrestaShopEmulator() as prestashop,
     ):
-        yield woo, shopify, magento  # type: ignore[misc]
+        yield woo, shopify, magento, prestashop  # type: ignore[misc]
+
+
+def prestashop_orders(prestashop: PrestaShopEmulator) -> Callable[[int], str]:
+    """Copies of the fixtures' order 101, each its own id and reference, sharing its lines."""
+    for name in PRESTASHOP_RELATED:
+        prestashop.load((FIXTURES / "prestashop" / name).read_bytes())
+    element = ElementTree.fromstring((FIXTURES / "prestashop" / "fr-order-101.xml").read_bytes())
+    order = record_from_element(element.find("order"))
+
+    def add(n: int) -> str:
+        copied = {**copy.deepcopy(order), "id": str(2000 + n), "reference": f"DRILL{n:05d}"}
+        return prestashop.add_order(copied)
+
+    return add
 
 
 def platforms(session: Session, emulators: Emulators) -> list[Platform]:
-    woo, shopify, magento = emulators
+    woo, shopify, magento, prestashop = emulators
     woo_shop = woocommerce_shop(session, woo)
     the_shopify_shop = shopify_shop(session, shopify)
     magento_shop = shops.create_shop(
         session, "magento", "Papeterie", magento.base_url, api_key=magento.token
+    )
+    prestashop_shop = shops.create_shop(
+        session, "prestashop", "Épicerie Fine", prestashop.base_url, api_key=DEFAULT_KEY
     )
     session.commit()
     magento_order = fixture("magento", "fr-order-company-bundle.json")
@@ -138,6 +168,16 @@ def platforms(session: Session, emulators: Emulators) -> list[Platform]:
             lambda n: str(magento.add_order(copy.deepcopy(magento_order))["entity_id"]),
             lambda order_id: ("POST", f"/V1/orders/{order_id}/cancel"),
             lambda order_id: ("POST", f"/V1/orders/{order_id}/comments"),
+        ),
+        Platform(
+            "prestashop",
+            prestashop,
+            prestashop_shop,
+            prestashop_orders(prestashop),
+            # A new order history moves the order's state; a public message in its thread.
+            lambda order_id: ("POST", "/api/order_histories"),
+            lambda order_id: ("POST", "/api/customer_messages"),
+            lambda order_id: f"<id_order>{order_id}</id_order>",
         ),
     ]
 
@@ -226,7 +266,9 @@ def test_shops_failing_then_recovering_get_every_message_once(
 
     lost = duplicated = 0
     for platform, external_id, text in worked:
-        writes = [platform.accepted(platform.cancel_write(external_id))]
+        writes = [
+            platform.accepted(platform.cancel_write(external_id), platform.cancel_body(external_id))
+        ]
         if text:
             writes.append(platform.accepted(platform.comment_write(external_id), text))
         for accepted in writes:
