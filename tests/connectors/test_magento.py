@@ -953,3 +953,63 @@ def test_mutated_orders_raise_only_bad_payload(data: st.DataObject) -> None:
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
     _parse_or_bad_payload(json.dumps(sample).encode())
+
+
+# --- What the answers say, read exactly ---------------------------------------------------
+
+
+def test_a_dynamic_bundle_at_zero_takes_its_childrens_tax_compensation() -> None:
+    """Discounts on prices with tax: the tax compensation Magento keeps on the children is
+    part of what the buyer paid for the bundle."""
+    data = order_json("fr-order-company-bundle.json")
+    box = data["items"][0]
+    for key in ("price", "price_incl_tax", "original_price", "row_total", "row_total_incl_tax"):
+        box[key] = 0
+    box["tax_amount"] = 0
+    data["items"][1].update(discount_amount=2.40, discount_tax_compensation_amount=0.40)
+    box_line = offline().parse_order(json.dumps(data).encode()).lines[0]
+    # 33.00 of children, 2.40 off with tax, 0.40 of it the tax compensation: 31.00 paid.
+    assert (box_line.total_gross, box_line.total_net) == (d("31.00"), d("27.44"))
+
+
+def test_a_quantity_that_is_not_a_number_is_refused_naming_the_field() -> None:
+    data = order_json("fr-order-cancelled.json")
+    data["items"][0]["qty_ordered"] = "deux"
+    with pytest.raises(BadPayload, match=r"^items\[0\]\.qty_ordered: 'deux' "):
+        offline().parse_order(json.dumps(data).encode())
+
+
+def test_a_relay_flag_is_not_taken_for_a_relay_point() -> None:
+    """`is_relay_point: 1` says the address is a relay point, not which one."""
+    data = order_json("fr-order-cancelled.json")
+    data["extension_attributes"]["is_relay_point"] = 1
+    data["extension_attributes"]["has_pickup_location"] = "1"
+    order = offline().parse_order(json.dumps(data).encode())
+    assert order.shipping is not None and order.shipping.relay_point_id == ""
+    data["extension_attributes"]["relay_point_id"] = "MR-69003-12"
+    order = offline().parse_order(json.dumps(data).encode())
+    assert order.shipping is not None and order.shipping.relay_point_id == "MR-69003-12"
+
+
+def test_a_connection_to_a_shop_without_store_views_says_so(emulator: MagentoEmulator) -> None:
+    kept = emulator.store_codes
+    emulator.store_codes = ()
+    try:
+        with pytest.raises(BadPayload) as refused:
+            connect(emulator).test_connection()
+    finally:
+        emulator.store_codes = kept
+    assert str(refused.value) == "storeConfigs: the answer lists no store view"
+
+
+def test_a_configurable_ships_as_its_own_row_says_not_as_its_variant() -> None:
+    """A bundle ships when one of its parts does; a configurable is one thing, its row says."""
+    data = order_json("fr-order-relay-coupon.json")
+    parent, variant = data["items"][1], data["items"][2]
+    variant.update(product_type="virtual", is_virtual=1)
+    line = offline().parse_order(json.dumps(data).encode()).lines[1]
+    assert (line.sku, line.needs_shipping) == ("TAB-LIN-MOUT-M", True)
+    parent["is_virtual"] = 1
+    variant.update(product_type="simple", is_virtual=0)
+    line = offline().parse_order(json.dumps(data).encode()).lines[1]
+    assert line.needs_shipping is False

@@ -276,3 +276,15 @@ def test_shipping_more_than_remains_is_refused_for_good(
         connector.push_shipment(str(RELAY), to_push("MR1", lines=(("1201", 2),)), since=SINCE)
     assert refused.value.status == 400
     assert shop.shipments == [] and shop.orders[RELAY]["items"][0]["qty_shipped"] == 0
+
+
+def test_a_new_shipment_names_the_shops_track_of_each_tracking_number(
+    connector: MagentoConnector, shop: MagentoEmulator
+) -> None:
+    outcome = connector.push_shipment(str(RELAY), to_push("MR1", "MR2"), since=SINCE)
+    assert outcome.written
+    [made] = connector.fetch_order(str(RELAY)).shipments or ()
+    assert outcome.parcel_refs == tuple(
+        (parcel.tracking_number, parcel.external_id) for parcel in made.parcels
+    )
+    assert [number for number, _ in outcome.parcel_refs] == ["MR1", "MR2"]

@@ -930,3 +930,111 @@ def test_a_key_without_order_carriers_says_nothing_of_shipments(
     stocked.permissions = {name: {"GET"} for name in REQUIRED_RESOURCES}
     order = parse(connect(stocked), "fr-order-101.xml")
     assert order.shipments is None  # not "none": this copy does not say
+
+
+# --- what the shop is asked and what its answers say ----------------------------------------
+
+
+def test_a_multistore_shop_id_is_sent_on_every_request(stocked: PrestaShopEmulator) -> None:
+    connect(stocked, extra={"id_shop": "2"}).fetch_order("102")
+    assert {r.arg("id_shop") for r in stocked.requests} == {"2"}
+    stocked.requests.clear()
+    connect(stocked, extra={"id_shop": "boutique-2"}).fetch_order("102")
+    assert {r.arg("id_shop") for r in stocked.requests} == {None}
+
+
+def test_a_change_date_before_1970_asks_for_every_order(shop: PrestaShopEmulator) -> None:
+    shop.add("orders", order_record(1, "2024-07-15 14:32:09"))
+    client = connect(shop, extra={"timezone": "America/New_York"})
+    batch = client.list_orders(dt.datetime.min.replace(tzinfo=UTC))
+    assert [order.external_id for order in batch.orders] == ["1"]
+    sent = shop.requests_to("GET", "/api/orders")[-1].arg("filter[date_upd]")
+    assert sent == ">[1970-01-01 00:00:00]"
+
+
+def test_buyer_messages_make_the_note_in_the_order_they_were_written(
+    connector: PrestaShopConnector, stocked: PrestaShopEmulator
+) -> None:
+    for message_id, written, text in (
+        ("400", "2024-07-15 18:00:00", "Sonnez deux fois."),
+        ("600", "2024-07-15 10:00:00", "Bonjour !"),
+    ):
+        stocked.add(
+            "messages",
+            {
+                "id": message_id,
+                "id_order": "101",
+                "id_customer": "201",
+                "id_employee": "0",
+                "message": text,
+                "private": "0",
+                "date_add": written,
+            },
+        )
+    notes = connector.fetch_order("101").buyer_note.split("\n\n")
+    assert notes[0] == "Bonjour !"
+    assert notes[1].startswith("Merci de livrer avant 17 h")
+    assert notes[2] == "Sonnez deux fois."
+
+
+def test_a_credit_slip_without_payments_is_in_the_orders_currency(
+    connector: PrestaShopConnector, stocked: PrestaShopEmulator
+) -> None:
+    stocked.add(
+        "order_slip",
+        {
+            "id": "72",
+            "id_order": "101",
+            "total_products_tax_incl": "12.000000",
+            "total_shipping_tax_incl": "0.000000",
+            "date_add": "2024-07-20 10:00:00",
+        },
+    )
+    [slip] = connector.fetch_transactions("101")
+    assert (slip.external_id, slip.kind, slip.amount, slip.currency) == (
+        "order_slip:72",
+        TransactionKind.REFUND,
+        D("12.00"),
+        "EUR",
+    )
+
+
+def test_carriers_sharing_a_name_are_listed_once_and_the_next_ones_still(
+    connector: PrestaShopConnector, stocked: PrestaShopEmulator
+) -> None:
+    stocked.add("carriers", {"id": "20", "deleted": "0", "is_module": "0", "name": "Colissimo"})
+    stocked.add("carriers", {"id": "21", "deleted": "0", "is_module": "0", "name": "DPD"})
+    codes = [choice.code for choice in connector.list_carriers()]
+    assert codes.count("Colissimo") == 1
+    assert codes[-1] == "DPD"
+
+
+def test_a_rate_no_eu_country_uses_is_kept_as_the_amounts_say(
+    connector: PrestaShopConnector,
+) -> None:
+    # 15.00 excluding tax, 16.155 including it: 7.7 % (Switzerland's former rate).
+    swiss = raw("fr-order-103.xml").replace(
+        b"<![CDATA[18.000000]]></unit_price_tax_incl>",
+        b"<![CDATA[16.155000]]></unit_price_tax_incl>",
+    )
+    _, cups = connector.parse_order(swiss).lines
+    assert cups.tax_rate == D("7.70")
+
+
+def test_a_connection_test_takes_a_resource_listed_without_flags_as_readable() -> None:
+    """An answer listing resources without their get/put/… flags: each is readable."""
+    listed = "".join(f"<{name}/>" for name in REQUIRED_RESOURCES)
+    body = f'<prestashop><api shopName="Atelier">{listed}</api></prestashop>'
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"PSWS-Version": "1.7.8.11"}, text=body)
+
+    client = PrestaShopConnector(
+        ShopSettings(base_url="https://atelier.example.com", api_key=DEFAULT_KEY),
+        transport=httpx.MockTransport(answer),
+    )
+    description = client.test_connection()
+    assert description == (
+        f"PrestaShop 1.7.8.11 webservice, shop 'Atelier', "
+        f"{len(REQUIRED_RESOURCES)} resources readable"
+    )

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tests.emulators.shopify import ShopifyEmulator
 from tests.factories import make_shop
 from web.connectors.base import (
     PaymentSummary,
@@ -26,6 +27,8 @@ from web.connectors.base import (
     ShopDiscount,
     ShopLine,
     ShopOrder,
+    ShopParcel,
+    ShopShipment,
     ShopTransaction,
 )
 from web.connectors.codec import decode_order, encode_order
@@ -745,3 +748,172 @@ def test_an_event_failing_unexpectedly_waits_for_its_retry_and_the_next_is_appli
     assert applied.state == InboxState.PROCESSED
     numbers = set(db_session.scalars(select(Order.external_id)))
     assert numbers == {"2"}
+
+
+def test_the_payment_events_name_the_shops_payment_and_its_amount(
+    db_session: Session, shop
+) -> None:
+    half = dataclasses.replace(shop_order().transactions[0], amount=Decimal("30.00"))  # type: ignore[index]
+    deliver(db_session, shop, shop_order(transactions=(half,), status="partially_paid"))
+    deliver(db_session, shop, shop_order(updated_at=T0 + dt.timedelta(days=1)))
+    order = the_order(db_session, shop)
+    details = {event.kind: event.details for event in order.events if event.kind[:8] == "payment."}
+    assert details["payment.sale"] == {
+        "external_id": "tx-1",
+        "amount": "30.00",
+        "currency": "EUR",
+        "status": "success",
+        "via": "poll/order",
+    }
+    assert details["payment.changed"] == {
+        "external_id": "tx-1",
+        "was": "30.00",
+        "amount": "64.66",
+        "currency": "EUR",
+        "status": "success",
+        "via": "poll/order",
+    }
+
+
+def test_a_long_payment_reference_is_kept_to_its_200_characters(db_session: Session, shop) -> None:
+    sale = dataclasses.replace(shop_order().transactions[0], reference="R" * 250)  # type: ignore[index]
+    deliver(db_session, shop, shop_order(transactions=(sale,)))
+    db_session.expire_all()
+    assert the_order(db_session, shop).transactions[0].reference == "R" * 200
+
+
+def test_a_code_only_a_discount_names_is_searchable_once(db_session: Session, shop) -> None:
+    discounts = (
+        ShopDiscount(code="BIENVENUE10", amount=Decimal("5.00")),
+        ShopDiscount(code="NOEL", amount=Decimal("1.64")),
+        ShopDiscount(code="", amount=Decimal("0.00"), label="Remise automatique"),
+    )
+    deliver(db_session, shop, shop_order(discounts=discounts))
+    assert the_order(db_session, shop).discount_codes == ["BIENVENUE10", "NOEL"]
+
+
+def test_a_new_buyer_is_filed_with_the_billing_company(db_session: Session, shop) -> None:
+    billing = dataclasses.replace(shop_order().billing, company="Fleurs & Co")
+    deliver(db_session, shop, shop_order(billing=billing))
+    customer = the_order(db_session, shop).customer
+    assert customer is not None
+    assert (customer.first_name, customer.last_name, customer.company, customer.phone) == (
+        "Élodie",
+        "Martin",
+        "Fleurs & Co",
+        "+33639988792",
+    )
+
+
+def test_the_shipments_a_copy_names_are_taken_in(db_session: Session, shop) -> None:
+    deliver(db_session, shop, shop_order())
+    shipped = ShopShipment(
+        external_id="5501",
+        parcels=(ShopParcel(tracking_number="6A12345678901", carrier="Colissimo"),),
+        lines=(("l1", 2), ("l2", 1)),
+        shipped_at=T0 + dt.timedelta(days=1),
+    )
+    later = shop_order(updated_at=T0 + dt.timedelta(days=1), shipments=(shipped,))
+    event = deliver(db_session, shop, later)
+    assert event.state == InboxState.PROCESSED
+    order = the_order(db_session, shop)
+    assert [(s.external_id, s.state.value) for s in order.shipments] == [("5501", "shipped")]
+    assert [p.tracking_number for p in order.shipments[0].parcels] == ["6A12345678901"]
+    assert order.fulfilment_state == FulfilmentState.SHIPPED
+
+
+def test_a_body_without_payments_shows_its_figures_and_says_so(db_session: Session, shop) -> None:
+    summary = PaymentSummary(paid=Decimal("64.66"), refunded=Decimal("10.00"))
+    deliver(db_session, shop, shop_order(transactions=None, payment_summary=summary))
+    order = the_order(db_session, shop)
+    [awaiting] = [event for event in order.events if event.kind == "payment.awaiting_details"]
+    assert awaiting.details == {
+        "paid": "64.66",
+        "refunded": "10.00",
+        "currency": "EUR",
+        "via": "poll/order",
+    }
+
+
+def test_a_refund_delivered_alone_is_recorded_and_moves_the_payment_state(
+    db_session: Session, shop
+) -> None:
+    deliver(db_session, shop, shop_order())
+    body = {
+        "id": 977,
+        "order_id": 9007199254740993,
+        "created_at": "2026-11-21T10:00:00+01:00",
+        "transactions": [
+            {
+                "id": 77,
+                "order_id": 9007199254740993,
+                "kind": "refund",
+                "status": "success",
+                "amount": "12.50",
+                "currency": "EUR",
+                "gateway": "shopify_payments",
+                "created_at": "2026-11-21T10:00:00+01:00",
+            }
+        ],
+    }
+    received = intake.store_event(
+        db_session,
+        shop,
+        "refunds/create",
+        "refund-977",
+        "9007199254740993",
+        json.dumps(body).encode(),
+        {},
+    )
+    assert received.event is not None
+    assert intake.process_event(db_session, received.event) == InboxState.PROCESSED
+    order = the_order(db_session, shop)
+    assert order.payment_state == PaymentState.PARTIALLY_REFUNDED
+    refunds = [
+        (tx.external_id, tx.amount) for tx in order.transactions if tx.kind.value == "refund"
+    ]
+    assert refunds == [("77", Decimal("12.50"))]
+    assert not order.payment_details_pending
+
+
+def test_the_follow_up_reads_the_shops_payments_in_place_of_the_body_figures(
+    db_session: Session,
+) -> None:
+    with ShopifyEmulator() as emulator:
+        shop = shops.create_shop(
+            db_session,
+            "shopify",
+            "Maison Lumière",
+            emulator.base_url,
+            api_key=emulator.access_token,
+            webhook_secret=emulator.webhook_secret,
+        )
+        db_session.flush()
+        emulator.add_order({"id": 9007199254740993, "currency": "EUR"})
+        emulator.set_transactions(
+            "9007199254740993",
+            [
+                {
+                    "id": 501,
+                    "kind": "sale",
+                    "status": "success",
+                    "amount": "64.66",
+                    "currency": "EUR",
+                    "gateway": "shopify_payments",
+                    "created_at": "2026-11-20T10:00:00+01:00",
+                }
+            ],
+        )
+        summary = PaymentSummary(paid=Decimal("64.66"))
+        deliver(db_session, shop, shop_order(transactions=None, payment_summary=summary))
+        follow_up = db_session.scalars(
+            select(InboxEvent).where(InboxEvent.topic == intake.FETCH_TRANSACTIONS)
+        ).one()
+        assert intake.process_event(db_session, follow_up) == InboxState.PROCESSED
+        assert len(emulator.requests_to("GET", "/transactions.json")) == 1
+    order = the_order(db_session, shop)
+    assert [(tx.external_id, tx.amount) for tx in order.transactions] == [("501", Decimal("64.66"))]
+    assert not order.payment_details_pending
+    assert order.payment_state == PaymentState.PAID
+    [received] = [event for event in order.events if event.kind == "payment.details_received"]
+    assert received.details == {"count": 1, "via": "fetch/transactions"}

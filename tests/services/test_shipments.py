@@ -522,3 +522,101 @@ def test_two_people_shipping_everything_at_once_ship_it_once(
     refused = [outcome for outcome in outcomes if isinstance(outcome, InvalidTransition)]
     assert len(shipped) == 1 and len(refused) == 1, outcomes
     assert refused[0].reason == "nothing remains to ship"
+
+
+# --- What a refusal and the timeline say -----------------------------------------------------
+
+
+def _details(session: Session, order: Order, kind: str) -> list[dict[str, object]]:
+    query = (
+        select(OrderEvent.details)
+        .where(OrderEvent.order_id == order.id, OrderEvent.kind == kind)
+        .order_by(OrderEvent.id)
+    )
+    return list(session.scalars(query))
+
+
+def test_over_shipping_is_refused_as_a_ship_action(db_session: Session, order: Order) -> None:
+    first, _ = _ids(order)
+    with pytest.raises(InvalidTransition) as refused:
+        shipments.create_shipment(db_session, order, ACTOR, {first: 3})
+    assert (refused.value.action, refused.value.reason) == (
+        "ship",
+        "more is asked than remains to ship",
+    )
+
+
+def test_a_too_long_idempotency_key_is_refused_with_its_message(
+    db_session: Session, order: Order
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        shipments.ship_everything(db_session, order, ACTOR, idempotency_key="k" * 121)
+    assert refused.value.errors == {
+        "idempotency_key": "Keep the idempotency key under 120 characters."
+    }
+    assert order.shipments == []
+
+
+def test_a_draft_cannot_be_delivered_nor_a_cancelled_shipment_cancelled_again(
+    db_session: Session, order: Order
+) -> None:
+    draft = shipments.create_shipment(db_session, order, ACTOR)
+    with pytest.raises(InvalidTransition) as refused:
+        shipments.deliver(db_session, draft, ACTOR)
+    assert (refused.value.action, refused.value.reason) == (
+        "deliver",
+        "the shipment is not shipped yet",
+    )
+    shipments.cancel(db_session, draft, ACTOR)
+    with pytest.raises(InvalidTransition) as refused:
+        shipments.cancel(db_session, draft, ACTOR, "Doublon")
+    assert (refused.value.action, refused.value.reason) == ("cancel", "the shipment is cancelled")
+
+
+def test_the_timeline_says_what_was_shipped_and_why_it_was_cancelled(
+    db_session: Session, order: Order
+) -> None:
+    shipment = shipments.ship_everything(db_session, order, ACTOR, "MR 123")
+    [shipped] = _details(db_session, order, "shipment.shipped")
+    assert shipped == {
+        "shipment": shipment.number,
+        "shipment_id": shipment.id,
+        "carrier": "Mondial Relay Point Relais",
+        "tracking": ["MR 123"],
+        "via": "test",
+    }
+    shipments.cancel(db_session, shipment, ACTOR, "Colis perdu")
+    [cancelled] = _details(db_session, order, "shipment.cancelled")
+    assert cancelled == {
+        "shipment": shipment.number,
+        "shipment_id": shipment.id,
+        "reason": "Colis perdu",
+        "was": "shipped",
+        "via": "test",
+    }
+
+
+def test_a_shipment_holds_at_most_50_parcels(db_session: Session, order: Order) -> None:
+    shipment = shipments.ship_everything(db_session, order, ACTOR)
+    for number in range(50):
+        shipments.add_parcel(db_session, shipment, ACTOR, f"MR{number}")
+    with pytest.raises(ValidationFailed) as refused:
+        shipments.add_parcel(db_session, shipment, ACTOR, "MR50")
+    assert refused.value.errors == {"parcels": "A shipment holds at most 50 parcels."}
+    assert len(shipment.parcels) == 50
+
+
+def test_without_a_shipping_address_the_tracking_link_takes_the_billing_postcode(
+    db_session: Session,
+) -> None:
+    order = _order(
+        db_session,
+        shipping_address={},
+        billing_address={"first_name": "Ana", "postcode": "69007", "city": "Lyon"},
+    )
+    shipment = shipments.ship_everything(db_session, order, ACTOR, "MR 123")
+    mode = order.shipping_mode
+    assert mode is not None
+    [parcel] = shipment.parcels
+    assert parcel.tracking_url == mode.tracking_url("MR 123", "69007")
+    assert parcel.tracking_url != mode.tracking_url("MR 123", "")
