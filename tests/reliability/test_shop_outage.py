@@ -1,7 +1,8 @@
 """Drill 9: the shops fail for a while, then recover; the outbox delivers everything once.
 
 Orders imported from WooCommerce, Shopify, Magento and PrestaShop emulators are cancelled,
-every other one after a customer comment: one or two outbox messages each. The shops then go
+every other one after a customer comment: one or two outbox messages each; others are shipped
+with a tracking number (the shipment, then the status it moves). The shops then go
 down: every request in turn is answered 500 or 503, hangs past the push timeout, is refused
 429 with Retry-After, or is let through; and each round one write of each kind is acted on and
 its answer dropped mid-body. The dispatcher runs round after round on its own clock, fewer
@@ -37,8 +38,9 @@ from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.reliability.conftest import drill_size, shopify_shop, woocommerce_shop
 from web.models import Order, OutboxMessage, Shop, ShopPacing, utcnow
-from web.models.enums import OutboxState
-from web.services import comments, intake, order_actions, outbox, shops
+from web.models.enums import CommercialState, OutboxState
+from web.services import comments, intake, order_actions, outbox, shipments, shops
+from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.timeline import Actor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -81,6 +83,8 @@ class Platform:
     # (method, path) of the write that applies a cancellation, of the one carrying a comment.
     cancel_write: Callable[[str], tuple[str, str]]
     comment_write: Callable[[str], tuple[str, str]]
+    # The write that shows a shipment's tracking number (in its body) at the shop.
+    shipment_write: tuple[str, str]
     # What the cancellation's body holds when its path does not name the order.
     cancel_body: Callable[[str], str] = lambda external_id: ""
 
@@ -125,7 +129,9 @@ def prestashop_orders(prestashop: PrestaShopEmulator) -> Callable[[int], str]:
 
     def add(n: int) -> str:
         copied = {**copy.deepcopy(order), "id": str(2000 + n), "reference": f"DRILL{n:05d}"}
-        return prestashop.add_order(copied)
+        external_id = prestashop.add_order(copied)
+        prestashop.add_order_carrier(external_id)  # where a tracking number goes
+        return external_id
 
     return add
 
@@ -152,6 +158,7 @@ def platforms(session: Session, emulators: Emulators) -> list[Platform]:
             lambda n: woo.add_order({**woo_order, "status": "processing", "number": f"W{n}"}),
             lambda order_id: ("PUT", f"/orders/{order_id}"),
             lambda order_id: ("POST", f"/orders/{order_id}/notes"),
+            ("POST", "/shipment-trackings"),  # the Shipment Tracking extension
         ),
         Platform(
             "shopify",
@@ -160,6 +167,7 @@ def platforms(session: Session, emulators: Emulators) -> list[Platform]:
             lambda n: str(shopify.add_order({**shopify_order, "name": f"#S{n}"})["id"]),
             lambda order_id: ("POST", f"/orders/{order_id}/cancel.json"),
             lambda order_id: ("PUT", f"/orders/{order_id}.json"),
+            ("POST", "/fulfillments.json"),
         ),
         Platform(
             "magento",
@@ -168,6 +176,7 @@ def platforms(session: Session, emulators: Emulators) -> list[Platform]:
             lambda n: str(magento.add_order(copy.deepcopy(magento_order))["entity_id"]),
             lambda order_id: ("POST", f"/V1/orders/{order_id}/cancel"),
             lambda order_id: ("POST", f"/V1/orders/{order_id}/comments"),
+            ("POST", "/ship"),
         ),
         Platform(
             "prestashop",
@@ -177,6 +186,7 @@ def platforms(session: Session, emulators: Emulators) -> list[Platform]:
             # A new order history moves the order's state; a public message in its thread.
             lambda order_id: ("POST", "/api/order_histories"),
             lambda order_id: ("POST", "/api/customer_messages"),
+            ("PUT", "/api/order_carriers/"),
             lambda order_id: f"<id_order>{order_id}</id_order>",
         ),
     ]
@@ -223,6 +233,21 @@ def test_shops_failing_then_recovering_get_every_message_once(
             order_actions.perform(db_session, order, "cancel", PERSON, reason="Rupture")
             db_session.commit()
             worked.append((platform, order.external_id, text))
+    # Orders shipped with a tracking number each: the shipment, then the status it moves.
+    shipped: list[tuple[Platform, str]] = []
+    colissimo = ensure_default_shipping_modes(db_session)["colissimo"]  # as chosen at packing
+    for platform in drill:
+        for n in range(per_shop):
+            order = import_order(db_session, platform.shop, platform.add_order(100 + n))
+            tracking = f"6A{len(shipped) + 1:011d}"
+            if order.commercial_state == CommercialState.NEW:  # not paid at the shop yet
+                order_actions.perform(db_session, order, "validate", PERSON)
+            parcel = shipments.ParcelInput(tracking)
+            shipments.create_shipment(
+                db_session, order, PERSON, None, [parcel], colissimo, ship=True
+            )
+            db_session.commit()
+            shipped.append((platform, tracking))
     # One more WooCommerce order whose cancellation the shop refuses at every attempt.
     doomed = import_order(db_session, drill[0].shop, drill[0].add_order(per_shop))
     order_actions.perform(db_session, doomed, "cancel", PERSON, reason="Rupture")
@@ -241,8 +266,9 @@ def test_shops_failing_then_recovering_get_every_message_once(
         clock_passes_retry_after(db_session)
         # Each round, one write of each kind lands but its answer is lost.
         for platform in drill:
-            for write in (platform.cancel_write, platform.comment_write):
-                platform.emulator.cut_next(method=write("")[0])
+            for verb in {platform.cancel_write("")[0], platform.comment_write("")[0]}:
+                platform.emulator.cut_next(method=verb)
+            platform.emulator.cut_next(method=platform.shipment_write[0])
         started = time.monotonic()
         outbox.dispatch_due(session_factory, now=now, limit=10_000)
         # A 429's Retry-After holds back the message it answered and, through the shop's
@@ -274,6 +300,10 @@ def test_shops_failing_then_recovering_get_every_message_once(
         for accepted in writes:
             lost += accepted == 0
             duplicated += max(0, accepted - 1)
+    for platform, tracking in shipped:
+        accepted = platform.accepted(platform.shipment_write, tracking)
+        lost += accepted == 0
+        duplicated += max(0, accepted - 1)
     final = messages(db_session)
     dead = [m for m in final if m.state == OutboxState.DEAD]
     doomed_ids = {m.id for m in final if m.order_id == doomed.id}
@@ -293,9 +323,19 @@ def test_shops_failing_then_recovering_get_every_message_once(
         for request in platform.emulator.requests
         if request.failure == Failure.CUT and request.method != "GET"
     )
+    # Of them, shipments shown at the shop: a retry must find them, not show them again.
+    cut_shipments = sum(
+        1
+        for platform in drill
+        for request in platform.emulator.requests
+        if request.failure == Failure.CUT
+        and request.method == platform.shipment_write[0]
+        and platform.shipment_write[1] in request.path
+    )
     print(
         f"\ndrill 9: {len(final)} messages to {len(drill)} shops down for {OUTAGE_ROUNDS} rounds "
         f"({requests} requests, failed {failed}, {cut_writes} writes cut after the shop acted, "
+        f"{cut_shipments} of them shipments, "
         f"{rate_limited} retries after a 429 or the pacing it set); lost {lost}, duplicated "
         f"{duplicated}, dead {len(dead)} (expected {len(doomed_ids)}), dead too early "
         f"{len(wrongly_dead)}, retried before Retry-After {early}"
@@ -310,4 +350,4 @@ def test_shops_failing_then_recovering_get_every_message_once(
     # The outage really bit: messages failed during it, some on a 429.
     assert OutboxState.FAILED in during and rate_limited > 0
     assert all(failures[failure] > 0 for failure in (Failure.ERROR, Failure.HANG, Failure.CUT))
-    assert cut_writes > 0
+    assert cut_writes > 0 and cut_shipments > 0
