@@ -19,6 +19,7 @@ from tests.emulators.woocommerce import WooCommerceEmulator
 from web.connectors.base import BucketReading, PlatformUnavailable, RateLimited
 from web.db import make_engine, make_session_factory
 from web.models import InboxEvent, ShopPacing
+from web.models.enums import InboxState
 from web.services import intake, pacing, shops, sync
 from web.services.pacing import DbPacer, ceiling, leaked, slot_wait
 
@@ -299,6 +300,41 @@ def test_storing_a_webhook_asks_nothing_of_the_pacing_processing_it_does(
             assert emulator.requests_to("GET", "/transactions.json")
         finally:
             event.remove(engine, "before_cursor_execute", seen)
+
+
+def test_the_inbox_worker_waits_out_the_shops_retry_after_before_it_works_an_event(
+    processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    """The shop's Retry-After is longer than a pacer may sleep under SQLite's write lock: the
+    worker waits for it first, holding no lock, and the payments are read on time."""
+    sessions, _ = processes
+    with ShopifyEmulator() as emulator:
+        with sessions.begin() as session:
+            shop = shops.create_shop(
+                session,
+                "shopify",
+                "Boutique",
+                emulator.base_url,
+                key=f"pace-{next(_keys)}",
+                api_key=emulator.access_token,
+                webhook_secret=emulator.webhook_secret,
+            )
+            order = emulator.add_order(FIXTURE.read_text())
+            body, headers = emulator.webhook("orders/create", order["id"])
+            received = intake.receive_webhook(session, shop, body, headers)
+            assert received.event is not None
+            intake.process_event(session, received.event)  # its payments: a follow-up
+            shop_id = shop.id
+        # Another process was just told to come back in 0.8 s (a 503 with Retry-After).
+        DbPacer(sessions, shop_id, bucket=True, capacity=40, rate=2.0).after_call(503, 0.8, None)
+        emulator.requests.clear()
+
+        assert sync.process_pending(sessions, shop_id) == 1
+
+        assert emulator.requests_to("GET", "/transactions.json")
+        with sessions() as session:
+            states = session.scalars(select(InboxEvent.state).where(InboxEvent.shop_id == shop_id))
+            assert set(states) == {InboxState.PROCESSED}
 
 
 def test_a_worker_waits_for_room_holding_no_lock_and_reserves_nothing(

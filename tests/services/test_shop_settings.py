@@ -401,6 +401,20 @@ def test_connection_test_and_webhook_registration_against_shopify(db_session: Se
         emulator.stop()
 
 
+def test_connection_test_the_shop_slows_down_says_so_with_its_status(db_session: Session) -> None:
+    emulator = ShopifyEmulator()
+    base_url = emulator.start()
+    try:
+        shop = make_shop(db_session, base_url=base_url, api_key=emulator.access_token)
+        emulator.fail_next(429, retry_after="7")
+
+        answer = shop_settings.test_connection(shop)
+
+        assert (answer.ok, answer.kind, answer.detail) == (False, "rate_limited", "HTTP 429")
+    finally:
+        emulator.stop()
+
+
 def test_woocommerce_webhooks_are_registered_with_our_secret(db_session: Session) -> None:
     emulator = WooCommerceEmulator()
     base_url = emulator.start()
