@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
 from web.connectors.base import BucketReading, PlatformUnavailable, RateLimited
 from web.db import make_engine, make_session_factory
-from web.models import InboxEvent, ShopPacing
+from web.models import InboxEvent, ShopPacing, utcnow
 from web.models.enums import InboxState
 from web.services import intake, pacing, shops, sync
 from web.services.pacing import DbPacer, ceiling, leaked, slot_wait
@@ -374,3 +375,73 @@ def test_a_pacer_under_sqlites_write_lock_never_sleeps_long(database: str) -> No
             locked.before_call()  # PostgreSQL's pacer has its own connection
     assert locked.sleeps[0] == 0.5  # type: ignore[attr-defined]
     engine.dispose()
+
+
+def test_a_shopify_shops_pacer_leaks_at_the_shops_own_rate(db_session: Session) -> None:
+    plus = shops.create_shop(db_session, "shopify", "Plus", "https://plus.test", key="pace-plus")
+    plus.api_calls_per_second = Decimal("20")
+    basic = shops.create_shop(
+        db_session, "shopify", "Basic", "https://basic.test", key="pace-basic"
+    )
+    db_session.commit()
+
+    for shop in (plus, basic):
+        pacer = pacing.pacer_for(shop)
+        assert pacer is not None
+        pacer.before_call()
+
+    rates = dict(db_session.execute(select(ShopPacing.shop_id, ShopPacing.leak_rate)).all())
+    assert rates == {plus.id: 20.0, basic.id: pacing.SHOPIFY_CALLS_PER_SECOND}
+
+
+def test_a_shops_retry_after_stops_the_next_call_from_a_session_between_transactions(
+    db_session: Session,
+) -> None:
+    shop = shops.create_shop(db_session, "woocommerce", "Woo", "https://woo.test", key="pace-w")
+    db_session.add(
+        ShopPacing(
+            shop_id=shop.id,
+            level=0.0,
+            capacity=0,
+            leak_rate=0.0,
+            observed_at=utcnow(),
+            blocked_until=utcnow() + dt.timedelta(hours=1),
+        )
+    )
+    db_session.commit()  # the session holds no transaction: the pacer reads on its own
+
+    pacer = pacing.pacer_for(shop)
+    assert pacer is not None
+    with pytest.raises(RateLimited) as refused:
+        pacer.before_call()
+    assert refused.value.retry_after == pytest.approx(3600, abs=5)
+
+
+def test_a_reading_that_tells_nothing_new_writes_nothing(
+    processes: tuple[sessionmaker[Session], sessionmaker[Session]],
+) -> None:
+    first, _ = processes
+    shop_id = _shop(first)
+    clock = Clock()
+    pacer = _pacer(first, shop_id, clock)
+    pacer.before_call()  # one call reserved at T0: level 1, leaked to 0 a half second later
+    clock.advance(1)
+
+    pacer.after_call(200, None, BucketReading(used=0, capacity=40))
+
+    row = _row(first, shop_id)
+    assert row is not None and (row.observed_at, row.level) == (T0, 1.0)  # not written again
+    pacer.after_call(200, None, BucketReading(used=1, capacity=40))
+    row = _row(first, shop_id)
+    assert row is not None and (row.observed_at, row.level) == (T0 + dt.timedelta(seconds=1), 1.0)
+
+
+def test_a_pacing_the_database_cannot_record_lets_the_call_through_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no tables: every write fails
+    pacer = _pacer(make_session_factory(engine), 7, Clock())
+    with caplog.at_level("ERROR", logger="web.services.pacing"):
+        pacer.after_call(429, 5.0, None)
+    engine.dispose()
+    assert "could not record the pacing of shop 7" in caplog.text
