@@ -7,12 +7,13 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import migrate, reset_schema, separate_database_url
 from web.db import make_engine, make_session_factory
+from web.models import AuditEvent, LoginThrottle
 from web.services import login_throttle
 from web.services.login_throttle import Attempt
 
@@ -68,3 +69,42 @@ def test_a_parallel_attempt_on_the_same_account_waits_for_the_first_ones_outcome
     with second() as parallel:
         wait = login_throttle.check(parallel, other, NOW)
         assert wait is not None and wait.scope == "account" and wait.wait_seconds == 1
+
+
+def test_a_failure_past_the_free_ones_returns_and_audits_the_wait(db_session: Session) -> None:
+    attempt = Attempt("Someone@Example.com ", "")
+    for _ in range(login_throttle.FREE_FAILURES[login_throttle.ACCOUNT]):
+        assert login_throttle.record_failure(db_session, attempt, NOW) == []
+
+    escalations = login_throttle.record_failure(db_session, attempt, NOW)
+
+    assert escalations == [
+        login_throttle.Throttled(login_throttle.ACCOUNT, NOW + dt.timedelta(seconds=1), NOW)
+    ]
+    assert escalations[0].wait_seconds == 1
+    assert login_throttle.check(db_session, attempt, NOW) == escalations[0]
+    audit = db_session.scalars(select(AuditEvent).where(AuditEvent.kind == "login.throttled")).one()
+    assert audit.params == {
+        "email": "someone@example.com",
+        "failures": 6,
+        "wait_seconds": 1,
+        "scope": login_throttle.ACCOUNT,
+    }
+    # A client without an address is counted under one name rather than not at all.
+    keys = db_session.scalars(
+        select(LoginThrottle.key).where(LoginThrottle.scope == login_throttle.ADDRESS)
+    ).all()
+    assert keys == ["unknown"]
+
+
+def test_a_count_exactly_a_quiet_day_old_still_counts(db_session: Session) -> None:
+    owner = Attempt("owner@example.com", "192.0.2.1")
+    for _ in range(login_throttle.FREE_FAILURES[login_throttle.ACCOUNT]):
+        login_throttle.record_failure(db_session, owner, NOW)
+    later = NOW + login_throttle.QUIET_RESET
+    # Someone else fails at that very moment: counts quiet for longer than a day are dropped.
+    login_throttle.record_failure(db_session, Attempt("other@example.com", "192.0.2.2"), later)
+
+    escalations = login_throttle.record_failure(db_session, owner, later)
+
+    assert [e.scope for e in escalations] == [login_throttle.ACCOUNT]
