@@ -8,7 +8,13 @@ from decimal import Decimal
 from tests.services.test_intake import shop_order
 from web.connectors.base import ShopLine, ShopOrder
 from web.models.enums import LineKind
-from web.services.reconcile import Mismatch, shop_order_mismatch, shop_order_total
+from web.services.reconcile import (
+    LineFigures,
+    Mismatch,
+    computed_total,
+    shop_order_mismatch,
+    shop_order_total,
+)
 
 D = Decimal
 
@@ -116,3 +122,31 @@ def test_fees_and_gift_wrapping_are_lines_like_the_others() -> None:
     )
     order = with_lines(base, *base.lines, wrap, grand_total=D("67.16"))
     assert shop_order_mismatch(order) is None
+
+
+def test_every_lines_discount_counts_with_its_tax_when_prices_exclude_tax() -> None:
+    """Two B2B lines, each with a discount without tax: both discounts are inside."""
+    lines = [
+        LineFigures(total_gross=D("60.00"), discount_amount=D("5.00"), tax_rate=D("20")),
+        LineFigures(total_gross=D("54.00"), discount_amount=D("10.00"), tax_rate=D("20")),
+    ]
+    # 6.00 + 12.00 of the order's 18.00 discount are inside the lines: nothing left to take.
+    total = computed_total(
+        lines, prices_include_tax=False, shipping_total=D("0.00"), discount_total=D("18.00")
+    )
+    assert total == D("114.00")
+
+
+def test_half_a_cent_rounds_up_as_the_shops_do() -> None:
+    # 1.00 without tax at 12.5 % is 1.125 with it: 1.13 inside the line, not 1.12.
+    inside = [LineFigures(total_gross=D("10.00"), discount_amount=D("1.00"), tax_rate=D("12.5"))]
+    total = computed_total(
+        inside, prices_include_tax=False, shipping_total=D("0.00"), discount_total=D("1.13")
+    )
+    assert total == D("10.00")
+    # A platform that keeps four decimals on a line: 10.1250 is paid as 10.13.
+    fine = [LineFigures(total_gross=D("10.1250"), discount_amount=D("0"), tax_rate=D("20"))]
+    total = computed_total(
+        fine, prices_include_tax=True, shipping_total=D("0.00"), discount_total=D("0.00")
+    )
+    assert total == D("10.13")
