@@ -44,6 +44,9 @@ def test_filters_are_read_from_the_query_and_bad_values_refused() -> None:
     assert filters == IssueFilters() and set(refused) == {"kind", "page"}
     filters, refused = sync_issues.parse_filters({"page": "²"})
     assert filters == IssueFilters() and set(refused) == {"page"}
+    # A shop key is 32 characters at most: a longer one is cut, not refused.
+    filters, refused = sync_issues.parse_filters({"shop": "k" * 40})
+    assert filters.shop == "k" * 32 and not refused
 
 
 # --- Listing ---------------------------------------------------------------------------------
@@ -89,6 +92,7 @@ def test_filters_by_shop_and_direction(db_session: Session, shops: tuple[Shop, S
     assert keys(only_lyon) == [(OUTBOX, lyon_dead.id), (INBOX, lyon_parked.id)]
     sent = sync_issues.list_issues(db_session, IssueFilters(kind=OUTBOX))
     assert keys(sent) == [(OUTBOX, lyon_dead.id), (OUTBOX, paris_dead.id)]
+    assert sent.total == 2 and sent.pages == 1  # the parked delivery is not counted
     received = sync_issues.list_issues(db_session, IssueFilters(shop="paris", kind=INBOX))
     assert received.items == [] and received.total == 0 and received.latest_at is None
     unknown = sync_issues.list_issues(db_session, IssueFilters(shop="nowhere"))
@@ -130,6 +134,28 @@ def test_an_inbox_issue_finds_its_order_by_the_shops_id(
     assert issues[known.id].order == order
     assert issues[stranger.id].order is None
     assert sync_issues.inbox_issue(db_session, known.id).order == order
+
+
+def test_an_inbox_issue_of_an_order_it_already_applied_to_finds_that_order(
+    db_session: Session, shops: tuple[Shop, Shop]
+) -> None:
+    order = make_order(db_session, shops[0])
+    failed = make_event(db_session, shops[0], state=InboxState.FAILED, minutes_ago=1)
+    failed.order_id = order.id  # an update of an order Comptoir holds, failing this time
+    db_session.flush()
+    (issue,) = sync_issues.list_issues(db_session, IssueFilters()).items
+    assert issue.id == failed.id and issue.order == order
+
+
+def test_a_dead_letter_is_found_open_or_not_and_described(db_session: Session) -> None:
+    letter = DeadLetter(queue="jobs", message_id="m-1", body='{"queue":"jobs","id":7}')
+    db_session.add(letter)
+    db_session.flush()
+    found = sync_issues.dead_letter_issue(db_session, letter.id)
+    assert found.letter == letter
+    assert (found.subject.kind, found.subject.id, found.subject.item) == ("job", 7, None)
+    with pytest.raises(NotFound):
+        sync_issues.dead_letter_issue(db_session, letter.id + 1000)
 
 
 def test_one_issue_is_found_whatever_its_state_or_refused(
