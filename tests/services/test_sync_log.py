@@ -6,14 +6,14 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tests.factories import NOW, make_event, make_order, make_shop
 from web.models import InboxEvent, OrderEvent, Shop, SyncCursor
 from web.models.enums import ActorType, InboxState
-from web.services import sync_log
-from web.services.errors import ValidationFailed
+from web.services import intake, sync_log
+from web.services.errors import NotFound, ValidationFailed
 from web.services.timeline import Actor
 
 
@@ -157,3 +157,74 @@ def test_cursor_rows_cover_every_shop(db_session: Session, lyon: Shop) -> None:
     # Created a moment ago and never polled: not late yet.
     assert rows["quiet"].last_success_at is None and not rows["quiet"].is_late
     assert quiet.id == rows["quiet"].shop.id
+
+
+def test_binary_payloads_are_shown_as_latin_1_cut_at_the_cap(
+    db_session: Session, lyon: Shop
+) -> None:
+    binary = make_event(db_session, lyon, body=b"\xff\xfe\x00bin")
+    assert sync_log.payload_view(binary) == sync_log.Payload("binary", "ÿþ\x00bin", 6, False)
+    assert sync_log.payload_view(binary, cap=6) == sync_log.Payload("binary", "ÿþ\x00bin", 6, False)
+    assert sync_log.payload_view(binary, cap=5) == sync_log.Payload("binary", "ÿþ\x00bi", 6, True)
+
+
+def test_a_json_body_after_blank_lines_is_still_pretty_printed(
+    db_session: Session, lyon: Shop
+) -> None:
+    spaced = make_event(db_session, lyon, body=b'\n  {"id":7}')
+    payload = sync_log.payload_view(spaced)
+    assert (payload.kind, payload.text) == ("json", '{\n  "id": 7\n}')
+
+
+def test_the_order_of_a_delivery_applied_to_it_is_the_one_it_names(
+    db_session: Session, lyon: Shop
+) -> None:
+    order = make_order(db_session, lyon)
+    delivery = make_event(db_session, lyon, external_order_id="not-its-id")
+    delivery.order_id = order.id
+    db_session.flush()
+    assert sync_log.order_of(db_session, delivery) == order
+    assert sync_log.get_event(db_session, delivery.id) == delivery
+    with pytest.raises(NotFound, match="no inbox event 999999"):
+        sync_log.get_event(db_session, 999_999)
+
+
+def test_refusals_say_why_on_the_event_field(db_session: Session, lyon: Shop) -> None:
+    processed = make_event(db_session, lyon, state=InboxState.PROCESSED)
+    with pytest.raises(ValidationFailed) as refused:
+        sync_log.ignore(db_session, processed)
+    applied = "This delivery was already applied; replay it or leave it."
+    assert (str(refused.value), refused.value.errors) == (applied, {"event": applied})
+
+    purged = make_event(db_session, lyon, state=InboxState.PROCESSED, body=b"")
+    purged.headers = {intake.PURGED_HEADER: "90"}
+    with pytest.raises(ValidationFailed) as refused:
+        sync_log.replay(db_session, purged)
+    gone = "This delivery's body was purged: there is nothing left to apply."
+    assert (str(refused.value), refused.value.errors) == (gone, {"event": gone})
+    assert purged.state == InboxState.PROCESSED
+
+
+def test_a_page_of_events_reads_their_shops_in_the_same_query(
+    db_session: Session, lyon: Shop
+) -> None:
+    paris = make_shop(db_session, "paris", name="Atelier Paris")
+    for shop in (lyon, paris, lyon):
+        make_event(db_session, shop, state=InboxState.FAILED)
+    db_session.commit()
+    db_session.expire_all()
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = db_session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page = sync_log.list_events(db_session, sync_log.EventFilters())
+        names = sorted(e.shop.name for e in page.items)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert names == ["Atelier Paris", "Boutique Lyon", "Boutique Lyon"]
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 2  # the count, then the page with its shops
