@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
 
 from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.factories import make_order, make_shop
@@ -75,6 +78,9 @@ def test_the_daily_backup_runs_when_the_newest_is_a_day_old_and_keeps_the_newest
     with app.app_context():
         schedule = backup.schedule_from(app.config)
     assert schedule is not None and schedule.keep == 2
+    # The app keeps its documents in a local folder: the daily backup takes them too.
+    assert schedule.documents_root is not None
+    assert schedule.documents_root == backup.documents_root()
     assert backup.schedule_from({**app.config, "BACKUP_DIR": ""}) is None
 
     first = schedule.run_if_due()
@@ -93,3 +99,48 @@ def test_the_daily_backup_runs_when_the_newest_is_a_day_old_and_keeps_the_newest
     second = schedule.run_if_due()
     assert second is not None
     assert sorted(folder.glob("*.tar")) == sorted([yesterday, second])
+
+
+def test_a_restore_rebuilds_nested_document_folders_and_refuses_a_database_in_use(
+    tmp_path: Path, app_overrides: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    source = installation(tmp_path, "source", app_overrides)
+    engine = make_engine(source["DATABASE_URL"])
+    with sessionmaker(bind=engine).begin() as session:
+        make_order(session, make_shop(session, "boutique"))
+    engine.dispose()
+    documents = tmp_path / "source-documents"
+    (documents / "invoice" / "2026").mkdir(parents=True)
+    (documents / "invoice" / "2026" / "FA-1.pdf").write_bytes(b"%PDF-1")
+    archive = backup.create(source["DATABASE_URL"], documents, tmp_path / "backups")
+
+    target = installation(tmp_path, "target", app_overrides)
+    restored_documents = tmp_path / "target-documents"
+    with caplog.at_level("INFO", logger="web.services.backup"):
+        manifest = backup.restore(archive, target["DATABASE_URL"], restored_documents)
+    assert (restored_documents / "invoice" / "2026" / "FA-1.pdf").read_bytes() == b"%PDF-1"
+    assert f"backup {archive} restored ({{'orders': 1," in caplog.text
+    assert manifest.counts["orders"] == 1
+
+    with pytest.raises(backup.BackupRefused) as refused:
+        backup.restore(archive, target["DATABASE_URL"], tmp_path / "empty-documents")
+    assert "empty installation only, and the database has shops:" in str(refused.value)
+
+
+def test_an_archive_whose_manifest_is_no_object_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "comptoir-backup-2026-01-01T000000Z.tar"
+    manifest = tmp_path / backup.MANIFEST
+    manifest.write_text("[1, 2]")
+    with tarfile.open(archive, "w") as tar:
+        tar.add(manifest, arcname=backup.MANIFEST)
+    with pytest.raises(backup.BackupRefused) as refused:
+        backup.read_verified(archive, tmp_path / "scratch")
+    assert str(refused.value) == f"{archive}: unknown manifest version"
+
+
+def test_a_database_tool_that_fails_is_named_with_the_end_of_what_it_said(tmp_path: Path) -> None:
+    said = "x" * 1000 + "y" * 2000
+    script = f"import sys; sys.stderr.write({said!r} + '\\n'); sys.exit(3)"
+    with pytest.raises(backup.BackupError) as failed:
+        backup._run([sys.executable, "-c", script], dict(os.environ))
+    assert str(failed.value) == f"{Path(sys.executable).name} failed (3): {'y' * 2000}"
