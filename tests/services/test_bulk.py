@@ -511,3 +511,70 @@ def test_a_resumed_job_keeps_the_first_runs_refusals_and_counts_right(
         for order_id in ids[1:]:
             order = session.get_one(Order, order_id)
             assert order.on_hold and len(events(session, order, "order.held")) == 1
+
+
+def test_refusals_say_what_to_choose_on_their_field(db_session: Session, tmp_path: Path) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        bulk.start_action(db_session, {"ids": [1]}, "teleport")
+    message = "Choose what to do with the orders."
+    assert (str(refused.value), refused.value.errors) == (message, {"action": message})
+    with pytest.raises(ValidationFailed) as refused:
+        bulk.start_export(db_session, {"ids": [1]}, "xlsx", tmp_path)
+    message = "Choose CSV, JSON or the delivery notes."
+    assert (str(refused.value), refused.value.errors) == (message, {"format": message})
+    with pytest.raises(ValidationFailed) as refused:
+        bulk.select_orders(db_session, ["none"])
+    message = "Select at least one order."
+    assert (str(refused.value), refused.value.errors) == (message, {"ids": message})
+    assert db_session.scalars(select(Job)).all() == []
+
+
+def test_a_job_whose_user_is_gone_fails_saying_so(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    order = make_order(db_session, shop_with_milestones(db_session))
+    job = bulk.start_action(db_session, {"ids": [order.id]}, "hold", reason="stock")
+    db_session.commit()
+    queue.run_pending(session_factory)  # tried again, failing each time
+    db_session.expire_all()
+    job = db_session.get_one(Job, job.id)
+    assert job.state == JobState.FAILED
+    assert job.error == f"NotFound: job {job.id} has no user to act as"
+
+
+def test_invoices_are_queued_in_the_name_of_who_asked(db_session: Session, manager: User) -> None:
+    job = bulk.start_invoices(db_session, {"ids": [1, 2]}, manager.id)
+    assert (job.kind, job.created_by_id) == (bulk.INVOICE_JOB, manager.id)
+    assert job.payload == {"selection": {"ids": [1, 2]}, "action": "invoice"}
+
+
+def test_the_delivery_notes_export_lists_the_orders_without_one(
+    db_session: Session,
+    session_factory: sessionmaker[Session],
+    manager: User,
+    export_shop: Shop,
+    tmp_path: Path,
+) -> None:
+    orders = db_session.scalars(
+        select(Order).where(Order.shop_id == export_shop.id).order_by(Order.id)
+    ).all()
+    selection = bulk.select_orders(db_session, [str(order.id) for order in orders])
+    job = bulk.start_export(db_session, selection, "pdf", tmp_path / "exports", manager.id)
+    job = run(db_session, session_factory, job)
+
+    assert job.state == JobState.DONE, job.error
+    assert (job.progress, job.total) == (3, 3)
+    assert job.result == {
+        "total": 3,
+        "done": 0,
+        "documents": 0,
+        "file": f"orders-{job.id}.pdf",
+        "refused_count": 3,
+        "refused": [
+            {"id": order.id, "number": order.number, "reason": bulk.NO_DELIVERY_NOTE}
+            for order in orders
+        ],
+    }
+    kept = bulk.export_file(job)
+    assert kept is not None and kept.path == tmp_path / "exports" / f"orders-{job.id}.pdf"
+    assert kept.path.read_bytes().startswith(b"%PDF")
