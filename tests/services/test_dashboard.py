@@ -337,3 +337,24 @@ def test_chart_of_the_real_series(db_session: Session) -> None:
 
     assert [bar.count for bar in bars] == [0, 0, 3, 0, 0, 0, 0]
     assert bars[2].h == 100
+
+
+def test_chart_bars_are_placed_to_the_hundredth() -> None:
+    bars = chart_bars(days_with([1, 2, 3]), 300, 100)
+
+    assert [(bar.y, bar.h) for bar in bars] == [(66.67, 33.33), (33.33, 66.67), (0, 100)]
+
+
+def test_an_order_that_does_not_add_up_needs_attention_with_both_figures(
+    db_session: Session,
+) -> None:
+    shop = make_shop(db_session, name="Boutique Lumière")
+    order = make_order(db_session, shop, number="#5")
+    order.computed_total = Decimal("64.66")
+    order.grand_total = Decimal("64.67")
+    db_session.flush()
+
+    (item,) = needs_attention(db_session)
+
+    assert (item.kind, item.title, item.order_id) == ("totals_mismatch", "#5", order.id)
+    assert item.detail == "64.66 ≠ 64.67 EUR"
