@@ -6,6 +6,7 @@ import atexit
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import tempfile
 import time
@@ -28,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import Rule
 
+from sync_lambdas import driver
 from web import crypto, job_outputs, jobs, queue
 from web.app import create_app
 from web.connectors import addresses
@@ -468,3 +470,30 @@ def two_processes(parallel_database: str) -> Iterator[list[sessionmaker[Session]
     yield [make_session_factory(engine) for engine in engines]
     for engine in engines:
         engine.dispose()
+
+
+# --- AWS -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a moto server process started for this session (tests/aws, and the
+    services that talk to SQS): real boto3 calls over HTTP to loopback."""
+    # boto3 signs every request: moto accepts any key, but there must be one.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-3")
+    port = _free_port()
+    log_path = str(tmp_path_factory.mktemp("moto") / "moto.log")
+    process = driver.start_moto_server(port, log_path)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -6,8 +6,6 @@ bucket under a fresh prefix), deployed from infra/cloudformation.json as on AWS.
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,29 +20,6 @@ from web import config as app_config
 # Short enough for a test to see a redelivery or a dead letter, as parameters of the template.
 VISIBILITY_SECONDS = 2
 MAX_RECEIVE_COUNT = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a moto server started for this session."""
-    # boto3 signs every request: moto accepts any key, but there must be one.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-3")
-    port = _free_port()
-    log_path = str(tmp_path_factory.mktemp("moto") / "moto.log")
-    process = driver.start_moto_server(port, log_path)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -340,32 +339,25 @@ def test_a_letter_set_aside_by_someone_else_meanwhile_is_not_replayed(
 
 
 def test_drain_moves_the_dead_letter_queues_into_the_table(
-    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    session_factory: sessionmaker[Session], moto_endpoint: str
 ) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings = aws.AwsSettings(prefix=f"drain{uuid.uuid4().hex[:8]}")
+    settings = aws.AwsSettings(prefix=f"drain{uuid.uuid4().hex[:8]}", endpoint_url=moto_endpoint)
     sessions = session_factory
-    with mock_aws():
-        sqs = aws.client("sqs", settings)
-        for name in aws.QUEUES:
-            attributes = {"FifoQueue": "true"} if name in aws.FIFO_QUEUES else {}
-            sqs.create_queue(
-                QueueName=aws.dead_letter_name(settings.prefix, name), Attributes=attributes
-            )
-        job_body = queue.Work(aws.JOBS, 41).body()
-        jobs_url = aws.dead_letter_url(settings, aws.JOBS)
-        sqs.send_message(QueueUrl=jobs_url, MessageBody=job_body)
-        for _ in range(2):  # someone looked at it twice in the console
-            sqs.receive_message(QueueUrl=jobs_url, VisibilityTimeout=0)
-        sqs.send_message(QueueUrl=aws.dead_letter_url(settings, aws.RENDER), MessageBody="not ours")
-        before = utcnow()
-        assert dead_letters.drain(sessions, settings) == 2
-        assert dead_letters.drain(sessions, settings) == 0
+    sqs = aws.client("sqs", settings)
+    for name in aws.QUEUES:
+        attributes = {"FifoQueue": "true"} if name in aws.FIFO_QUEUES else {}
+        sqs.create_queue(
+            QueueName=aws.dead_letter_name(settings.prefix, name), Attributes=attributes
+        )
+    job_body = queue.Work(aws.JOBS, 41).body()
+    jobs_url = aws.dead_letter_url(settings, aws.JOBS)
+    sqs.send_message(QueueUrl=jobs_url, MessageBody=job_body)
+    for _ in range(2):  # someone looked at it twice in the console
+        sqs.receive_message(QueueUrl=jobs_url, VisibilityTimeout=0)
+    sqs.send_message(QueueUrl=aws.dead_letter_url(settings, aws.RENDER), MessageBody="not ours")
+    before = utcnow()
+    assert dead_letters.drain(sessions, settings) == 2
+    assert dead_letters.drain(sessions, settings) == 0
 
     with sessions() as session:
         stored = {
@@ -383,44 +375,37 @@ def test_drain_moves_the_dead_letter_queues_into_the_table(
 
 def test_a_dead_letter_sqs_would_not_delete_is_stored_once_and_drained_again(
     session_factory: sessionmaker[Session],
-    monkeypatch: pytest.MonkeyPatch,
+    moto_endpoint: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings = aws.AwsSettings(prefix=f"drain{uuid.uuid4().hex[:8]}")
+    settings = aws.AwsSettings(prefix=f"drain{uuid.uuid4().hex[:8]}", endpoint_url=moto_endpoint)
 
     def expired_receipt(params: dict[str, Any], **_: object) -> None:
         params["Entries"][0]["ReceiptHandle"] = "expired"
 
-    with mock_aws():
-        sqs = aws.client("sqs", settings)
-        for name in aws.QUEUES:
-            # Received again at once: the second drain finds what the first could not delete.
-            attributes = {"VisibilityTimeout": "0"}
-            if name in aws.FIFO_QUEUES:
-                attributes["FifoQueue"] = "true"
-            sqs.create_queue(
-                QueueName=aws.dead_letter_name(settings.prefix, name), Attributes=attributes
-            )
-        url = aws.dead_letter_url(settings, aws.JOBS)
-        for job_id in (51, 52):
-            sqs.send_message(QueueUrl=url, MessageBody=queue.Work(aws.JOBS, job_id).body())
-        event_name = "before-parameter-build.sqs.DeleteMessageBatch"
-        sqs.meta.events.register(event_name, expired_receipt)
-        try:
-            with caplog.at_level("WARNING", logger="web.services.dead_letters"):
-                assert dead_letters.drain(session_factory, settings) == 1
-        finally:
-            sqs.meta.events.unregister(event_name, expired_receipt)
-        assert f"could not delete a drained dead letter of {aws.JOBS}: " in caplog.text
-        assert "ReceiptHandleIsInvalid" in caplog.text
-        # The message SQS kept comes back at the next drain: deleted, not stored twice.
-        assert dead_letters.drain(session_factory, settings) == 1
+    sqs = aws.client("sqs", settings)
+    for name in aws.QUEUES:
+        # Received again at once: the second drain finds what the first could not delete.
+        attributes = {"VisibilityTimeout": "0"}
+        if name in aws.FIFO_QUEUES:
+            attributes["FifoQueue"] = "true"
+        sqs.create_queue(
+            QueueName=aws.dead_letter_name(settings.prefix, name), Attributes=attributes
+        )
+    url = aws.dead_letter_url(settings, aws.JOBS)
+    for job_id in (51, 52):
+        sqs.send_message(QueueUrl=url, MessageBody=queue.Work(aws.JOBS, job_id).body())
+    event_name = "before-parameter-build.sqs.DeleteMessageBatch"
+    sqs.meta.events.register(event_name, expired_receipt)
+    try:
+        with caplog.at_level("WARNING", logger="web.services.dead_letters"):
+            assert dead_letters.drain(session_factory, settings) == 1
+    finally:
+        sqs.meta.events.unregister(event_name, expired_receipt)
+    assert f"could not delete a drained dead letter of {aws.JOBS}: " in caplog.text
+    assert "ReceiptHandleIsInvalid" in caplog.text
+    # The message SQS kept comes back at the next drain: deleted, not stored twice.
+    assert dead_letters.drain(session_factory, settings) == 1
 
     with session_factory() as session:
         bodies = session.scalars(

@@ -1,6 +1,7 @@
-"""The maintenance pass: on SQS (a moto in this process) it drains the dead-letter queues,
-queues again the jobs whose worker stopped and announces due work nobody was told of; in the
-local mode it only empties old payloads (tests/services/test_inbox_retention.py: the command)."""
+"""The maintenance pass: on SQS (the session's moto server, over HTTP) it drains the
+dead-letter queues, queues again the jobs whose worker stopped and announces due work nobody
+was told of; in the local mode it only empties old payloads (tests/services/
+test_inbox_retention.py: the command)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import make_event, make_shop
@@ -20,24 +20,17 @@ from web.services import bulk, maintenance
 
 
 @pytest.fixture()
-def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[aws.AwsSettings]:
-    """Comptoir's queues and their dead-letter queues on a moto of this process."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings = aws.AwsSettings(prefix=f"m{uuid.uuid4().hex[:8]}")
-    with mock_aws():
-        sqs = aws.client("sqs", settings)
-        for name in aws.QUEUES:
-            attributes = {"FifoQueue": "true"} if name in aws.FIFO_QUEUES else {}
-            sqs.create_queue(QueueName=aws.queue_name(settings.prefix, name), Attributes=attributes)
-            sqs.create_queue(
-                QueueName=aws.dead_letter_name(settings.prefix, name), Attributes=attributes
-            )
-        yield settings
+def settings(moto_endpoint: str) -> Iterator[aws.AwsSettings]:
+    """Comptoir's queues and their dead-letter queues, on the session's moto server."""
+    settings = aws.AwsSettings(prefix=f"m{uuid.uuid4().hex[:8]}", endpoint_url=moto_endpoint)
+    sqs = aws.client("sqs", settings)
+    for name in aws.QUEUES:
+        attributes = {"FifoQueue": "true"} if name in aws.FIFO_QUEUES else {}
+        sqs.create_queue(QueueName=aws.queue_name(settings.prefix, name), Attributes=attributes)
+        sqs.create_queue(
+            QueueName=aws.dead_letter_name(settings.prefix, name), Attributes=attributes
+        )
+    yield settings
 
 
 def _received(settings: aws.AwsSettings, name: str) -> list[tuple[str, str]]:
@@ -86,6 +79,7 @@ def test_on_sqs_the_pass_drains_requeues_and_announces_what_waited(
         "QUEUE": "SQS",
         "AWS_PREFIX": settings.prefix,
         "AWS_REGION": settings.region,
+        "AWS_ENDPOINT_URL": settings.endpoint_url,
         "INBOX_RETENTION_DAYS": "90",
     }
 
@@ -131,7 +125,9 @@ def test_in_the_local_mode_the_pass_leaves_queues_and_running_jobs_alone(
     sqs = aws.client("sqs", settings)
     sqs.send_message(QueueUrl=aws.dead_letter_url(settings, aws.JOBS), MessageBody="x")
 
-    report = maintenance.run(session_factory, {"AWS_PREFIX": settings.prefix})
+    report = maintenance.run(
+        session_factory, {"AWS_PREFIX": settings.prefix, "AWS_ENDPOINT_URL": settings.endpoint_url}
+    )
 
     assert report == maintenance.MaintenanceReport()
     db_session.expire_all()
