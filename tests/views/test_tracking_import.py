@@ -121,6 +121,7 @@ def test_the_job_fragment_is_a_fragment(
     location, _html = run_import(client, session_factory, b"1001;6A1\n")
     fragment = client.get(location, headers=PARTIAL).get_data(as_text=True)
     assert "<html" not in fragment and 'data-count="created">1<' in fragment
+    assert "<strong>suivi.csv</strong>" in fragment  # the file's name heads the import
 
 
 @pytest.mark.parametrize(
