@@ -191,11 +191,27 @@ def test_all_matching_keeps_to_the_documents_the_list_had(
 
 
 def test_a_selection_of_nothing_is_refused(db_session: Session) -> None:
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as refused:
         documents_list.select_documents(db_session, ["", "0", "x"])
+    assert str(refused.value) == "Select at least one document."
+    assert refused.value.errors == {"ids": "Select at least one document."}
     with pytest.raises(ValidationFailed):
         documents_list.select_documents(db_session, [], {"kind": "invoice"})
     assert documents_list.select_documents(db_session, ["3", "3", "1"]) == {"ids": [3, 1]}
+
+
+def test_a_selection_over_two_thousand_is_refused_on_its_field(db_session: Session) -> None:
+    too_many = [str(number) for number in range(1, documents_list.MAX_SELECTION + 2)]
+    with pytest.raises(ValidationFailed) as refused:
+        documents_list.select_documents(db_session, too_many)
+    message = "Select at most 2,000 documents at once; narrow the filters down first."
+    assert str(refused.value) == message
+    assert refused.value.errors == {"ids": message}
+    assert len(documents_list.select_documents(db_session, too_many[:-1])["ids"]) == 2_000
+
+
+def test_no_document_yet_is_a_newest_id_of_zero(db_session: Session) -> None:
+    assert documents_list.newest_document_id(db_session) == 0
 
 
 # --- The bundles -----------------------------------------------------------------------------
@@ -256,6 +272,12 @@ def test_a_damaged_or_missing_pdf_is_refused_with_its_reference_and_the_rest_wri
         (note.reference, documents_list.DAMAGED),
         ("", documents_list.GONE),
     ]
+    # The page links a refusal to its order, or names a gone document by its id.
+    assert [(r["id"], r.get("order_id")) for r in refused] == [
+        (first.id, first.order_id),
+        (note.id, note.order_id),
+        (2_000_000, None),
+    ]
     with zipfile.ZipFile(path) as archive:
         assert archive.namelist() == [f"{second.reference}.pdf"]
 
@@ -269,6 +291,17 @@ def test_nothing_is_written_when_every_document_is_refused(
     written, refused = documents_list.bundle_documents(db_session, [note.id], "pdf", path, storage)
     assert (written, len(refused)) == (0, 1)
     assert list(tmp_path.glob("out.pdf*")) == []
+
+
+def test_the_bundle_reports_its_progress_every_ten_documents(
+    db_session: Session, storage: LocalStorage, tmp_path: Path
+) -> None:
+    seen: list[int] = []
+    ids = list(range(1_000_001, 1_000_026))  # 25 documents, none there any more
+    written, refused = documents_list.bundle_documents(
+        db_session, ids, "pdf", tmp_path / "out.pdf", storage, progress=seen.append
+    )
+    assert (written, len(refused), seen) == (0, 25, [10, 20])
 
 
 # --- Verifying every stored document ---------------------------------------------------------

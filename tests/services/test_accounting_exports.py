@@ -302,6 +302,8 @@ def test_the_fec_has_the_18_columns_and_a_balanced_entry_per_document(
         ("707010", "0,00", "10,00"),
         ("4457110", "0,00", "1,00"),
     }
+    # The customer, then the revenue, then the VAT: the order an accountant reads an entry in.
+    assert [line["CompteNum"] for line in entries["2"]] == ["411000", "707010", "4457110"]
     # The credit note reverses each side.
     assert entries["3"][0]["EcritureDate"] == "20260303"
     assert entries["3"][0]["EcritureLib"] == (
@@ -340,12 +342,35 @@ def test_the_fec_needs_the_siren_and_euros(
     order = make_order(db_session, make_shop(db_session, "dollars"), currency="USD")
     _clock(monkeypatch, DAY_1)
     invoices.issue_invoice(db_session, order, ACTOR, storage=storage)
-    with pytest.raises(ValidationFailed, match="another currency: FA-2026-"):
+    with pytest.raises(ValidationFailed, match="another currency: FA-2026-") as foreign:
         accounting_exports.sales_journal(db_session, DAY_1, DAY_1)
+    assert foreign.value.errors == {
+        "format": "The FEC is kept in euros; these documents are in another currency:",
+        "references": order.documents[0].reference,
+    }
     complete_company(db_session, siren="")
     with pytest.raises(ValidationFailed) as refused:
         accounting_exports.sales_journal(db_session, DAY_1, DAY_1)
     assert "SIREN" in refused.value.errors["format"]
+
+
+def test_the_fec_refusal_lists_ten_foreign_documents_then_an_ellipsis(
+    db_session: Session, storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    complete_company(db_session)
+    shop = make_shop(db_session, "dollars")
+    _clock(monkeypatch, DAY_1)
+    references = []
+    for _ in range(11):
+        order = make_order(db_session, shop, currency="USD")
+        references.append(
+            invoices.issue_invoice(db_session, order, ACTOR, storage=storage).reference
+        )
+        with pytest.raises(ValidationFailed) as refused:
+            accounting_exports.sales_journal(db_session, DAY_1, DAY_1)
+        if len(references) == 10:
+            assert refused.value.errors["references"] == ", ".join(references)
+    assert refused.value.errors["references"] == ", ".join(references[:10]) + " …"
 
 
 SUMS = st.builds(

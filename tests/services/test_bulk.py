@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import os
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,20 @@ from tests.conftest import migrate, reset_schema, separate_database_url
 from tests.factories import BASE_TIME, make_customer, make_line, make_order, make_shop
 from web import queue
 from web.db import make_engine
-from web.models import Comment, Job, MilestoneMapping, OrderEvent, OutboxMessage, Shop, User
+from web.models import (
+    Comment,
+    Document,
+    Job,
+    MilestoneMapping,
+    OrderEvent,
+    OutboxMessage,
+    Shop,
+    User,
+)
 from web.models.enums import (
     CommercialState,
+    DocumentKind,
+    DocumentState,
     FulfilmentState,
     JobState,
     Milestone,
@@ -27,9 +41,10 @@ from web.models.enums import (
     Role,
 )
 from web.models.orders import Order
-from web.services import bulk, comments
+from web.services import bulk, comments, export, payments, shipments
 from web.services.errors import ValidationFailed
 from web.services.paging import MAX_ID
+from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.timeline import Actor
 from web.services.users import create_user
 
@@ -393,6 +408,112 @@ def test_the_export_file_holds_what_the_cli_prints_for_the_same_orders(
     assert path.read_bytes() == cli_export(app, fmt, export_shop.key)
     assert bulk.download_name(job).endswith(f".{fmt}")
     assert list(path.parent.glob("*.part")) == []
+
+
+def test_the_json_record_names_every_field_of_the_order_and_what_hangs_on_it(
+    db_session: Session,
+) -> None:
+    """The field names the API follows (api_schema): an integrator's parser reads these."""
+    modes = ensure_default_shipping_modes(db_session)
+    order = make_order(
+        db_session,
+        make_shop(db_session, "records"),
+        [make_line("MUG", 2, "12.50"), make_line("TEA", 1, "3.00")],
+        commercial_state=CommercialState.VALIDATED,
+        shipping_mode=modes["colissimo"],
+        discount_total=Decimal("2.50"),
+        discount_codes=["BIENVENUE"],
+        discounts=[{"code": "BIENVENUE", "amount": "2.50"}],
+        billing_address={"last_name": "Lefèvre", "city": "Lyon"},
+        shipping_address={"last_name": "Lefèvre", "city": "Paris"},
+    )
+    actor = Actor.system("test")
+    payments.record_manual(
+        db_session, order, actor, kind="payment", source="bank_transfer", amount="28.00",
+        reference="VIR-7",
+    )  # fmt: skip
+    mug, tea = order.lines
+    first = shipments.create_shipment(db_session, order, actor, {mug.id: 2}, ship=True)
+    second = shipments.ship_everything(db_session, order, actor, "6A1")
+    second.pushed_at = BASE_TIME
+    db_session.add(
+        Document(
+            order=order,
+            kind=DocumentKind.DELIVERY_NOTE,
+            state=DocumentState.ISSUED,
+            series="BL-2026",
+            number=1,
+            reference="BL-2026-T1",
+            issue_date=BASE_TIME.date(),
+            shipment_id=second.id,
+        )
+    )
+    db_session.flush()
+    db_session.refresh(order)
+
+    record = export.order_record(order)
+    assert {"billing_address", "shipping_address", "discount_codes", "documents"} <= set(record)
+    assert record["discount_total"] == "2.50" and record["discount_codes"] == ["BIENVENUE"]
+    assert record["discounts"] == [{"code": "BIENVENUE", "label": "", "amount": "2.50"}]
+    assert (record["billing_address"]["city"], record["shipping_address"]["city"]) == (
+        "Lyon",
+        "Paris",
+    )
+    [tx] = order.transactions
+    assert record["transactions"] == [
+        {
+            "id": tx.id,
+            "external_id": tx.external_id,
+            "kind": "sale",
+            "status": "success",
+            "source": "bank_transfer",
+            "method": tx.method,
+            "amount": "28.00",
+            "currency": "EUR",
+            "occurred_at": export.when(tx.occurred_at),
+            "reference": "VIR-7",
+        }
+    ]
+    by_id = {item["id"]: item for item in record["shipments"]}
+    assert set(by_id[first.id]) == {
+        "id", "order_id", "number", "state", "shipping_mode", "origin", "created_at",
+        "shipped_at", "delivered_at", "cancelled_at", "cancel_reason", "pushed_at", "lines",
+        "parcels", "delivery_note",
+    }  # fmt: skip
+    assert by_id[first.id]["number"] == first.number
+    assert by_id[first.id]["shipped_at"] == export.when(first.shipped_at) is not None
+    assert by_id[first.id]["lines"] == [{"line_id": mug.id, "order_line_id": mug.id, "quantity": 2}]
+    assert by_id[first.id]["delivery_note"] is None  # the note is the other shipment's
+    assert by_id[second.id]["pushed_at"] == export.when(BASE_TIME)
+    [note] = [d for d in order.documents if d.kind == DocumentKind.DELIVERY_NOTE]
+    assert by_id[second.id]["delivery_note"] == {"id": note.id, "reference": "BL-2026-T1"}
+    assert record["documents"] == [
+        {"id": note.id, "kind": "delivery_note", "reference": "BL-2026-T1"}
+    ]
+
+
+def test_an_order_without_lines_is_one_csv_row_and_progress_is_told_every_200(
+    db_session: Session,
+) -> None:
+    shop = make_shop(db_session, "empty-orders")
+    for _ in range(export.BATCH):
+        make_order(db_session, shop, lines=[])
+    out = io.StringIO()
+    told: list[int] = []
+    assert export.export_csv(db_session, out, shop.key, progress=told.append) == 200
+    assert told == [200]
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert len(rows) == 200
+    line_columns = [name for name in export.CSV_COLUMNS if name.startswith("line_")]
+    assert {rows[0][name] for name in line_columns} == {""}
+    assert rows[0]["shipments"] == "" and rows[0]["shop"] == "empty-orders"
+
+
+def test_the_json_export_keeps_accents_as_they_are(
+    app: Flask, db_session: Session, export_shop: Shop
+) -> None:
+    db_session.commit()
+    assert "Zoé Lefèvre".encode() in cli_export(app, "json", export_shop.key)
 
 
 def test_exports_older_than_a_day_are_removed_by_the_next_export(

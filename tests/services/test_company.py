@@ -119,6 +119,37 @@ def test_a_bad_value_is_refused_naming_its_field_and_nothing_changes(
     assert settings.settings_values(company) == before  # the good field was not applied either
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("siren", "732829321", "This is not a valid SIREN (9 digits with a check digit)."),
+        ("vat_number", "XX1", "This is not a valid EU VAT number (country code, then the number)."),
+        ("vat_regime", "exempt", "Choose normal or franchise."),
+        ("invoice_prefix", "FA-2026", "Use 1 to 10 letters or digits."),
+    ],
+)
+def test_a_refusal_says_what_is_wrong_with_the_field(
+    db_session: Session, key: str, value: str, message: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        settings.update_company(db_session, {key: value})
+    assert str(refused.value) == "Some fields need fixing."
+    assert refused.value.errors == {key: message}
+
+
+def test_a_siren_changed_alone_must_still_begin_the_siret(db_session: Session) -> None:
+    settings.update_company(db_session, {"siren": "732829320", "siret": "73282932000074"})
+    with pytest.raises(ValidationFailed) as refused:
+        settings.update_company(db_session, {"siren": "552100554"})
+    assert refused.value.errors == {"siren": "The SIRET must begin with the SIREN."}
+
+
+def test_a_field_sent_as_null_is_stored_empty(db_session: Session) -> None:
+    company = settings.update_company(db_session, {"trade_name": "La Boutique"})
+    settings.update_company(db_session, {"trade_name": None})
+    assert company.trade_name == ""
+
+
 def test_every_bad_field_is_named_at_once(db_session: Session) -> None:
     with pytest.raises(ValidationFailed) as refused:
         settings.update_company(
@@ -263,4 +294,7 @@ def test_a_logo_that_is_not_a_self_contained_image_is_refused(
     with pytest.raises(ValidationFailed) as refused:
         settings.set_logo(db_session, data)
     assert list(refused.value.errors) == ["logo"]
+    assert str(refused.value) == "Some fields need fixing."
+    if len(data) > 512 * 1024:
+        assert refused.value.errors["logo"] == "The logo must weigh 512 KB or less."
     assert db_session.get(CompanySettings, 1) is None or not db_session.get(CompanySettings, 1).logo  # type: ignore[union-attr]

@@ -31,6 +31,8 @@ from web.services.csvsafe import csv_writer, safe_cell
         "－1",  # full-width hyphen-minus
         "＠SUM(A1)",  # full-width at
         "﹦1+2",  # small equals
+        "⩵1+2",  # two equals signs in one character
+        " =\u0338A1",  # an equals sign with a combining mark after it
     ],
 )
 def test_a_text_cell_that_could_start_a_formula_gets_a_leading_quote(hostile: str) -> None:
@@ -50,6 +52,13 @@ def test_our_own_numbers_stay_numbers() -> None:
     assert safe_cell(-3) == "-3"
     assert safe_cell(None) == ""
     assert safe_cell("-12.50") == "'-12.50"  # the same characters, as text from outside
+    assert (safe_cell(True), safe_cell(False)) == ("true", "false")
+
+
+def test_the_writer_takes_the_csv_options_and_neutralises_every_row() -> None:
+    out = io.StringIO()
+    csv_writer(out, delimiter=";", lineterminator="\n").writerows([["=1", "a"], ["b", "@x"]])
+    assert out.getvalue() == "'=1;a\nb;'@x\n"
 
 
 def test_the_writer_quotes_cells_the_csv_way_after_neutralising() -> None:

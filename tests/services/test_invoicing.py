@@ -218,6 +218,23 @@ def test_a_shipment_already_invoiced_by_hand_is_a_refusal_on_the_timeline(
     assert len(_invoices(db_session, order)) == 1
     [refused] = _events(db_session, order, "invoice.refused")
     assert refused.details["reason"] == invoicing.NOTHING_SHIPPED
+    assert refused.details["shipment_id"] == job.payload["shipment_id"]
+
+
+def test_a_shipment_job_run_twice_answers_with_its_invoice_not_a_refusal(
+    db_session: Session, session_factory: sessionmaker[Session], stored: LocalStorage
+) -> None:
+    complete_company(db_session)
+    order = _order(db_session, IssuePolicy.ON_SHIPMENT)
+    shipment = shipments.create_shipment(db_session, order, ACTOR, ship=True)
+    payload = {"order_id": order.id, "shipment_id": shipment.id}
+    queue.enqueue(db_session, invoicing.INVOICE_JOB, payload)  # a retry, a double delivery
+    jobs = _run(db_session, session_factory)
+
+    assert [job.state for job in jobs] == [JobState.DONE, JobState.DONE]
+    [invoice] = _invoices(db_session, order)
+    assert jobs[0].result == jobs[1].result == {"reference": invoice.reference}
+    assert _events(db_session, order, "invoice.refused") == []
 
 
 def test_incomplete_company_settings_are_a_refusal_naming_the_fields(

@@ -9,11 +9,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.factories import make_shop
+from tests.factories import make_order, make_shop
 from web.models import ShippingMode
-from web.services import shipping_modes, shop_settings
+from web.models.enums import CommercialState
+from web.services import shipments, shipping_modes, shop_settings
 from web.services.errors import ValidationFailed
 from web.services.shipping_modes import SHIPPING_MODES, example_url, template_error
+from web.services.timeline import Actor
 
 MONDIAL = (
     "https://www.mondialrelay.fr/suivi-de-colis?numeroExpedition={tracking}&codePostal={postcode}"
@@ -220,6 +222,47 @@ def test_every_refusal_is_reported_at_once(db_session: Session) -> None:
         "code_prestashop",
     }
     assert "already" in refused.value.errors["code"]
+    assert refused.value.errors["code_magento"] == (
+        "Lowercase letters, digits and _ only (custom, ups, dhl…)."
+    )
+    assert refused.value.errors["code_prestashop"] == (
+        "PrestaShop needs the carrier's https:// link, with @ where the number goes."
+    )
+
+
+def test_an_edit_refused_names_its_fields_under_one_message(db_session: Session) -> None:
+    mode = shipping_modes.create_mode(db_session, form())
+    with pytest.raises(ValidationFailed) as refused:
+        shipping_modes.update_mode(db_session, mode, form(carrier="C" * 81, service="S" * 81))
+    assert str(refused.value) == "Check the highlighted fields."
+    assert refused.value.errors == {
+        "carrier": "This value is too long.",
+        "service": "This value is too long.",
+    }
+    assert mode.carrier == "Relais Colis"
+
+
+def test_the_edit_form_shows_each_platforms_code(db_session: Session) -> None:
+    colissimo = shipping_modes.ensure_default_shipping_modes(db_session)["colissimo"]
+    values = shipping_modes.form_values(colissimo)
+    assert (values["code"], values["name"]) == ("colissimo", "Colissimo Domicile")
+    assert {key: value for key, value in values.items() if key.startswith("code_")} == {
+        "code_shopify": "Colissimo",
+        "code_woocommerce": "colissimo",
+        "code_prestashop": "https://www.laposte.fr/outils/suivre-vos-envois?code=@",
+        "code_magento": "custom",
+    }
+
+
+def test_a_postcode_in_the_links_path_is_left_out_of_prestashops_link() -> None:
+    assert shipping_modes.prestashop_url("https://t.example/fr/{postcode}/{tracking}") == (
+        "https://t.example/fr//@"
+    )
+
+
+def test_a_refused_template_shows_no_example_link() -> None:
+    assert example_url("ftp://t.example/{tracking}") == ""
+    assert example_url("https://t.example/{tracking}") == "https://t.example/6A12345678901"
 
 
 @pytest.mark.parametrize("code", ["", "Colissimo", "colis simo", "-x", "é", "x" * 41, "a/b"])
@@ -261,6 +304,20 @@ def test_deactivated_modes_leave_the_choices_and_come_back(db_session: Session) 
     assert gls not in [row.mode for row in shipping_modes.list_modes(db_session, "active")]
     shipping_modes.set_active(db_session, gls, True)
     assert shipping_modes.active_mode(db_session, "gls") is gls
+
+
+def test_the_settings_page_counts_the_shipments_of_each_mode(db_session: Session) -> None:
+    seeded = shipping_modes.ensure_default_shipping_modes(db_session)
+    order = make_order(
+        db_session,
+        make_shop(db_session),
+        commercial_state=CommercialState.VALIDATED,
+        shipping_mode=seeded["dpd"],
+    )
+    shipments.ship_everything(db_session, order, Actor.system(), "6A1")
+    used = {row.mode.code: row.shipments for row in shipping_modes.list_modes(db_session)}
+    assert used["dpd"] == 1
+    assert used["colissimo"] == used["gls"] == 0
 
 
 def test_a_shop_cannot_map_to_an_inactive_mode_but_keeps_its_mapping(db_session: Session) -> None:

@@ -186,6 +186,7 @@ def test_unusable_files_are_refused_with_a_clear_reason(data: bytes, message: st
     with pytest.raises(ValidationFailed) as refused:
         tracking_import.parse(data)
     assert message in str(refused.value)
+    assert refused.value.errors == {"file": str(refused.value)}  # the upload form's field
 
 
 # --- Applying rows, twice --------------------------------------------------------------------
@@ -206,6 +207,43 @@ def test_the_messy_file_imported_twice_changes_nothing_the_second_time(
     assert second.counts == SECOND_RUN
     assert refusals(second.outcomes) == REASONS
     assert state_of(db_session) == after_first
+
+
+def test_a_row_without_its_tracking_number_is_refused_saying_so(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    made = make_messy_orders(db_session)
+    rows = tracking_import.parse(b"commande;suivi\n1001;\n1002;6A0002\n").rows
+    summary = tracking_import.run_rows(session_factory, rows, Actor.system())
+    assert refusals(summary.outcomes) == {2: "no tracking number"}
+    db_session.expire_all()
+    assert db_session.get_one(Order, made["1001"].id).shipments == []
+
+
+def test_an_order_numbered_in_letters_is_found_with_or_without_a_hash(
+    db_session: Session, session_factory: sessionmaker[Session]
+) -> None:
+    """Some shops number their orders with letters only (a numbering plugin's prefix)."""
+    modes = ensure_default_shipping_modes(db_session)
+    shop = make_shop(db_session, "lettres")
+    order = make_order(
+        db_session,
+        shop,
+        number="XXXX",
+        external_id="77",
+        commercial_state=CommercialState.VALIDATED,
+        shipping_mode=modes["colissimo"],
+    )
+    db_session.commit()
+    rows = tracking_import.parse(b"XXXX;6A1\n#XXXX;6A2\n").rows
+    summary = tracking_import.run_rows(session_factory, rows, Actor.system())
+    assert [(item.outcome, item.order) for item in summary.outcomes] == [
+        ("created", "XXXX"),
+        ("completed", "XXXX"),
+    ]
+    db_session.expire_all()
+    (shipment,) = db_session.get_one(Order, order.id).shipments
+    assert [p.tracking_number for p in shipment.parcels] == ["6A1", "6A2"]
 
 
 def test_a_number_two_shops_use_is_refused_naming_them(

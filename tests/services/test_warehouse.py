@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from web.models.enums import CommercialState, LineKind, PaymentState
 from web.models.orders import Order
 from web.models.shipping import Shipment
 from web.services import order_actions, shipments, warehouse
+from web.services.errors import ValidationFailed
 from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.timeline import Actor
 
@@ -74,6 +76,42 @@ def test_the_next_order_is_the_oldest_ready_one_of_the_mode(db_session: Session)
 def test_bins_read_tabs_and_a_bin_header() -> None:
     rows = warehouse.read_bins(b"sku\tbin\nMUG\tA-01\n\n  TEA \t B-2 \n")
     assert rows == [(2, "MUG", "A-01"), (4, "TEA", "B-2")]
+
+
+def test_a_file_of_too_many_bins_is_refused() -> None:
+    data = b"MUG;A-01\n" * (warehouse.MAX_BIN_ROWS + 1)
+    with pytest.raises(ValidationFailed) as refused:
+        warehouse.read_bins(data)
+    assert str(refused.value) == "The file holds too many rows."
+
+
+def test_a_bins_row_with_too_long_a_sku_is_refused_naming_its_line(db_session: Session) -> None:
+    rows = [(1, "MUG", "A-01"), (2, "X" * (warehouse.SKU_MAX_LENGTH + 1), "A-02")]
+    result = warehouse.import_bins(db_session, rows)
+    assert (result.created, result.refused) == (1, [(2, "SKU over 120 characters")])
+
+
+def test_the_pick_list_takes_the_oldest_order_first(db_session: Session) -> None:
+    later = _order(db_session, [make_line("MUG", 1)], 5)
+    older = _order(db_session, [make_line("TEA", 1)], 1)  # imported after, placed before
+    db_session.flush()
+    assert warehouse.orders_to_pick(db_session, [later.id, older.id]) == [older, later]
+
+
+def test_a_missing_item_without_a_sku_is_named_by_its_name() -> None:
+    assert warehouse.missing_item(make_line("", 1, name="Mug bleu"), "  cassé  ") == (
+        "Mug bleu (cassé)"
+    )
+    assert warehouse.missing_item(make_line("MUG", 1, name="Mug bleu"), "") == "MUG — Mug bleu"
+
+
+def test_a_pack_sent_without_its_key_is_refused(db_session: Session) -> None:
+    order = _order(db_session, [make_line("MUG", 1)])
+    with pytest.raises(ValidationFailed) as refused:
+        warehouse.confirm_pack(db_session, order, ACTOR, {order.lines[0].id: 1}, [], None, " ")
+    assert str(refused.value) == "The page sent no idempotency key."
+    assert refused.value.errors == {"key": "The page sent no key."}
+    assert order.shipments == []
 
 
 # --- The same confirm twice at once (PostgreSQL: row locks) ----------------------------------

@@ -30,7 +30,8 @@ from web import queue
 from web.models import Job, User
 from web.models.enums import CommercialState, PaymentState, Role
 from web.models.orders import Order
-from web.services import shipments
+from web.services import ready_to_ship, shipments
+from web.services.errors import ValidationFailed
 from web.services.shipping_modes import ensure_default_shipping_modes
 from web.services.timeline import Actor
 
@@ -121,6 +122,7 @@ def test_the_job_fragment_is_a_fragment(
     location, _html = run_import(client, session_factory, b"1001;6A1\n")
     fragment = client.get(location, headers=PARTIAL).get_data(as_text=True)
     assert "<html" not in fragment and 'data-count="created">1<' in fragment
+    assert "<strong>suivi.csv</strong>" in fragment  # the file's name heads the import
 
 
 @pytest.mark.parametrize(
@@ -289,6 +291,64 @@ def test_the_export_lists_the_orders_ready_to_ship_with_what_remains(
     assert home["email"] == "evil@example.test" and home["shop"] == "La Boutique"
     assert relay["relay_point_id"] == "FR-012345" and relay["email"] == "relay@example.test"
     assert partial["item_count"] == "2"  # one of three already left
+
+
+def test_the_export_fills_the_phone_and_email_from_wherever_the_order_has_them(
+    client: FlaskClient, login_as: Callable[..., User], db_session: Session
+) -> None:
+    """The delivery address first, then the billing address, then the customer's account."""
+    shop = make_shop(db_session, "boutique", name="La Boutique")
+    ready_state = {
+        "commercial_state": CommercialState.VALIDATED,
+        "payment_state": PaymentState.PAID,
+    }
+    billed = make_order(
+        db_session,
+        shop,
+        shipping_address={"last_name": "Roux", "region": "Bretagne", "country_code": "FR"},
+        billing_address={"last_name": "Roux", "phone": "0299000000"},
+        **ready_state,
+    )
+    account = make_order(
+        db_session,
+        shop,
+        customer=make_customer(db_session, phone="0611223344"),
+        shipping_address={"last_name": "Dupont", "line1": "1 rue Haute"},
+        **ready_state,
+    )
+    pickup = make_order(
+        db_session,
+        shop,
+        shipping_label="Retrait en boutique",
+        email="",
+        shipping_address={"last_name": "Bleu", "email": "bleu@example.test"},
+        **ready_state,
+    )
+    db_session.commit()
+    login_as(Role.WAREHOUSE)
+    rows = {row["order_number"]: row for row in read_csv(client.get("/shipping/ready.csv"))}
+
+    assert rows[billed.number]["phone"] == "0299000000"
+    assert rows[billed.number]["region"] == "Bretagne"
+    assert rows[billed.number]["country_code"] == "FR"
+    assert rows[account.number]["phone"] == "0611223344"
+    assert (rows[account.number]["address_2"], rows[account.number]["country_code"]) == ("", "")
+    no_mode = rows[pickup.number]
+    assert (no_mode["shipping_mode"], no_mode["carrier"], no_mode["service"]) == (
+        "Retrait en boutique",
+        "",
+        "",
+    )
+    assert (no_mode["email"], no_mode["phone"]) == ("bleu@example.test", "")
+
+
+def test_an_unknown_mode_is_refused_on_the_mode_field(db_session: Session) -> None:
+    ensure_default_shipping_modes(db_session)
+    assert ready_to_ship.mode_by_code(db_session, " Colissimo ").code == "colissimo"
+    assert ready_to_ship.mode_by_code(db_session, "") is None
+    with pytest.raises(ValidationFailed) as refused:
+        ready_to_ship.mode_by_code(db_session, "pigeon")
+    assert refused.value.errors == {"mode": "No shipping mode has this code."}
 
 
 def test_a_hostile_buyer_name_stays_text_in_the_export(
