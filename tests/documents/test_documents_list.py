@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -282,15 +284,26 @@ def test_a_damaged_or_missing_pdf_is_refused_with_its_reference_and_the_rest_wri
         assert archive.namelist() == [f"{second.reference}.pdf"]
 
 
+@pytest.mark.parametrize("fmt", ["pdf", "zip"])
 def test_nothing_is_written_when_every_document_is_refused(
-    db_session: Session, issued_set: dict[str, Document], storage: LocalStorage, tmp_path: Path
+    db_session: Session,
+    issued_set: dict[str, Document],
+    storage: LocalStorage,
+    tmp_path: Path,
+    fmt: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     note = issued_set["note"]
     (storage.root / (note.pdf_storage_key or "")).unlink()
-    path = tmp_path / "out.pdf"
-    written, refused = documents_list.bundle_documents(db_session, [note.id], "pdf", path, storage)
+    path = tmp_path / f"out.{fmt}"
+    # An archive left open would write its directory into the closed file when collected.
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    written, refused = documents_list.bundle_documents(db_session, [note.id], fmt, path, storage)
+    gc.collect()
     assert (written, len(refused)) == (0, 1)
-    assert list(tmp_path.glob("out.pdf*")) == []
+    assert list(tmp_path.glob("out.*")) == []
+    assert unraisable == []
 
 
 def test_the_bundle_reports_its_progress_every_ten_documents(

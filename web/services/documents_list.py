@@ -322,10 +322,12 @@ class _Bundle:
         elif self.pdf is not None:
             self.pdf.append(io.BytesIO(data))
 
-    def close(self) -> None:
+    def close(self, *, keep: bool = True) -> None:
+        """Finish the file (`keep`), or only let go of the ZIP, which would otherwise write its
+        directory into the closed file when collected."""
         if self.zip is not None:
             self.zip.close()
-        elif self.pdf is not None:
+        elif self.pdf is not None and keep:
             self.pdf.write(self.out)
 
 
@@ -366,8 +368,7 @@ def bundle_documents(
                 written += 1
             if progress is not None and position % PROGRESS_EVERY == 0:
                 progress(position)
-        if written:
-            bundle.close()
+        bundle.close(keep=written > 0)
     if written:
         partial.replace(path)
     else:
