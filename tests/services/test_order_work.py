@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import make_line, make_order
 from web.models import Comment, OrderEvent, OutboxMessage, Shop, Transaction, User
@@ -185,9 +185,39 @@ def test_hold_and_cancel_need_a_reason_and_unknown_actions_are_refused(
         with pytest.raises(ValidationFailed) as missing:
             order_actions.perform(db_session, order, action, actor, reason="   ")
         assert "reason" in missing.value.errors
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as unknown:
         order_actions.perform(db_session, order, "ship-it", actor)
+    expected = (
+        "Unknown action “ship-it”; expected one of validate, hold, release, prepare, cancel, close."
+    )
+    assert str(unknown.value) == expected
+    assert unknown.value.errors == {"action": expected}
     assert order.commercial_state == CommercialState.VALIDATED and not order.on_hold
+
+
+def test_an_unknown_action_is_quoted_cut_to_forty_characters(
+    db_session: Session, woo: Shop, actor: Actor
+) -> None:
+    order = paid_order(db_session, woo)
+    with pytest.raises(ValidationFailed) as unknown:
+        order_actions.perform(db_session, order, "a" * 40 + "bcdef", actor)
+    assert unknown.value.errors["action"].startswith(f"Unknown action “{'a' * 40}”;")
+
+
+def test_locking_an_order_reads_what_another_person_just_committed(
+    db_session: Session, session_factory: sessionmaker[Session], woo: Shop, actor: Actor
+) -> None:
+    order = paid_order(db_session, woo)
+    db_session.commit()
+    assert not order.on_hold
+    with session_factory() as other:
+        order_actions.perform(
+            other, other.get_one(Order, order.id), "hold", actor, reason="Adresse à vérifier"
+        )
+        other.commit()
+    locked = order_actions.lock_order(db_session, order.id)
+    assert locked is order
+    assert locked.on_hold and locked.hold_reason == "Adresse à vérifier"
 
 
 def test_a_failing_commit_leaves_neither_the_change_nor_its_message(
