@@ -332,6 +332,58 @@ def test_empty_or_huge_comments_are_refused(db_session: Session, woo: Shop, acto
         comments.add_comment(db_session, order, actor, "Bonjour", "everyone")
 
 
+def test_a_comment_may_be_4000_characters_and_refusals_say_what_to_do(
+    db_session: Session, woo: Shop, actor: Actor
+) -> None:
+    order = paid_order(db_session, woo)
+    longest = comments.add_comment(db_session, order, actor, "x" * comments.TEXT_MAX_LENGTH)
+    assert len(longest.text) == 4000
+    with pytest.raises(ValidationFailed) as too_long:
+        comments.add_comment(db_session, order, actor, "x" * 4001)
+    assert too_long.value.errors == {"text": "Keep the comment under 4,000 characters."}
+    with pytest.raises(ValidationFailed) as empty:
+        comments.add_comment(db_session, order, actor, "  ")
+    assert empty.value.errors == {"text": "Write the comment first."}
+    assert str(empty.value) == "Write the comment first."
+
+
+def test_a_refused_change_names_the_comment_and_why(
+    db_session: Session, woo: Shop, actor: Actor, manager: User
+) -> None:
+    order = paid_order(db_session, woo)
+    note = comments.add_comment(db_session, order, actor, "Appeler le client", "internal")
+    colleague, _ = create_user(db_session, "colleague@example.com", Role.MANAGER, "y" * 12, "C")
+    with pytest.raises(InvalidTransition) as refused:
+        comments.delete_comment(db_session, note, Actor.for_user(colleague), colleague)
+    assert str(refused.value) == "comment: only its author or an admin can change it"
+
+
+def test_edits_and_deletions_keep_what_the_comment_said_in_the_timeline(
+    db_session: Session, woo: Shop, actor: Actor, manager: User
+) -> None:
+    order = paid_order(db_session, woo)
+    first, second = "Appeler le client. " + "a" * 300, "Rappeler le client. " + "b" * 300
+    note = comments.add_comment(db_session, order, actor, first, "internal")
+    comments.edit_comment(db_session, note, actor, second, manager)
+    note_id = note.id
+    comments.delete_comment(db_session, note, actor, manager)
+    db_session.flush()
+    details = {
+        event.kind: event.details
+        for event in db_session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id))
+    }
+    assert details["comment.edited"] == {
+        "comment_id": note_id,
+        "previous": first,
+        "excerpt": second[:199] + "…",
+    }
+    assert details["comment.deleted"] == {
+        "comment_id": note_id,
+        "text": second,
+        "excerpt": second[:199] + "…",
+    }
+
+
 # --- Payments ------------------------------------------------------------------------------
 
 
@@ -501,6 +553,7 @@ def test_a_given_up_comment_follows_its_edits_and_a_deleted_one_is_never_sent(
     comments.delete_comment(db_session, note, actor, manager)
     db_session.flush()
     assert message.state == OutboxState.IGNORED
+    assert message.last_error == "The comment was deleted."  # what the sync page says
     with pytest.raises(InvalidTransition) as refused:
         outbox.retry(db_session, message, actor)
     assert refused.value.reason == "its comment was deleted"
