@@ -267,3 +267,22 @@ def test_numeric_spellings_of_the_metadata_address_are_read_as_it(url: str) -> N
     with pytest.raises(addresses.RefusedAddress) as caught:
         addresses.check_shop_url(url)
     assert str(caught.value) == addresses.NUMERIC
+
+
+@pytest.mark.usefixtures("production")
+def test_the_socket_goes_to_the_checked_address_on_the_shops_port_within_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolve_as(monkeypatch, {"shop.public.test": ["192.88.99.7"]})
+    opened: list[tuple[Any, Any]] = []
+
+    def create_connection(address: Any, timeout: Any = None, *args: Any, **kwargs: Any) -> Any:
+        opened.append((address, timeout))
+        raise ConnectionRefusedError("no shop here")
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    http = ShopHttp("https://shop.public.test:8443", timeout=3.0)
+    with pytest.raises(PlatformUnavailable):
+        http.request("GET", "/")
+    http.close()
+    assert opened == [(("192.88.99.7", 8443), 3.0)]
