@@ -286,3 +286,24 @@ def test_the_socket_goes_to_the_checked_address_on_the_shops_port_within_the_tim
         http.request("GET", "/")
     http.close()
     assert opened == [(("192.88.99.7", 8443), 3.0)]
+
+
+@pytest.mark.usefixtures("production")
+@pytest.mark.parametrize("host", ["256.1", "1.16777216", "1.2.65536", "0x100.1"])
+def test_numbers_too_big_for_their_place_are_refused_as_numeric(host: str) -> None:
+    with pytest.raises(addresses.RefusedAddress) as caught:
+        addresses.check_shop_url(f"https://{host}/")
+    assert str(caught.value) == addresses.NUMERIC
+
+
+@pytest.mark.parametrize("url", ["https://admin@shop.example.com", "https://:pw@shop.example.com"])
+def test_a_url_carrying_a_user_or_a_password_is_refused(url: str) -> None:
+    with pytest.raises(addresses.RefusedAddress) as caught:
+        addresses.check_shop_url(url)
+    assert str(caught.value) == addresses.USERINFO
+
+
+def test_only_the_trailing_slash_of_a_shop_url_goes() -> None:
+    assert (
+        addresses.check_shop_url(" https://127.0.0.1/BOUTIQUEX/ ") == "https://127.0.0.1/BOUTIQUEX"
+    )
