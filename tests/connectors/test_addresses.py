@@ -267,3 +267,43 @@ def test_numeric_spellings_of_the_metadata_address_are_read_as_it(url: str) -> N
     with pytest.raises(addresses.RefusedAddress) as caught:
         addresses.check_shop_url(url)
     assert str(caught.value) == addresses.NUMERIC
+
+
+@pytest.mark.usefixtures("production")
+def test_the_socket_goes_to_the_checked_address_on_the_shops_port_within_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    resolve_as(monkeypatch, {"shop.public.test": ["192.88.99.7"]})
+    opened: list[tuple[Any, Any]] = []
+
+    def create_connection(address: Any, timeout: Any = None, *args: Any, **kwargs: Any) -> Any:
+        opened.append((address, timeout))
+        raise ConnectionRefusedError("no shop here")
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    http = ShopHttp("https://shop.public.test:8443", timeout=3.0)
+    with pytest.raises(PlatformUnavailable):
+        http.request("GET", "/")
+    http.close()
+    assert opened == [(("192.88.99.7", 8443), 3.0)]
+
+
+@pytest.mark.usefixtures("production")
+@pytest.mark.parametrize("host", ["256.1", "1.16777216", "1.2.65536", "0x100.1"])
+def test_numbers_too_big_for_their_place_are_refused_as_numeric(host: str) -> None:
+    with pytest.raises(addresses.RefusedAddress) as caught:
+        addresses.check_shop_url(f"https://{host}/")
+    assert str(caught.value) == addresses.NUMERIC
+
+
+@pytest.mark.parametrize("url", ["https://admin@shop.example.com", "https://:pw@shop.example.com"])
+def test_a_url_carrying_a_user_or_a_password_is_refused(url: str) -> None:
+    with pytest.raises(addresses.RefusedAddress) as caught:
+        addresses.check_shop_url(url)
+    assert str(caught.value) == addresses.USERINFO
+
+
+def test_only_the_trailing_slash_of_a_shop_url_goes() -> None:
+    assert (
+        addresses.check_shop_url(" https://127.0.0.1/BOUTIQUEX/ ") == "https://127.0.0.1/BOUTIQUEX"
+    )

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import make_line, make_order
 from web.models import Comment, OrderEvent, OutboxMessage, Shop, Transaction, User
@@ -185,9 +185,39 @@ def test_hold_and_cancel_need_a_reason_and_unknown_actions_are_refused(
         with pytest.raises(ValidationFailed) as missing:
             order_actions.perform(db_session, order, action, actor, reason="   ")
         assert "reason" in missing.value.errors
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as unknown:
         order_actions.perform(db_session, order, "ship-it", actor)
+    expected = (
+        "Unknown action “ship-it”; expected one of validate, hold, release, prepare, cancel, close."
+    )
+    assert str(unknown.value) == expected
+    assert unknown.value.errors == {"action": expected}
     assert order.commercial_state == CommercialState.VALIDATED and not order.on_hold
+
+
+def test_an_unknown_action_is_quoted_cut_to_forty_characters(
+    db_session: Session, woo: Shop, actor: Actor
+) -> None:
+    order = paid_order(db_session, woo)
+    with pytest.raises(ValidationFailed) as unknown:
+        order_actions.perform(db_session, order, "a" * 40 + "bcdef", actor)
+    assert unknown.value.errors["action"].startswith(f"Unknown action “{'a' * 40}”;")
+
+
+def test_locking_an_order_reads_what_another_person_just_committed(
+    db_session: Session, session_factory: sessionmaker[Session], woo: Shop, actor: Actor
+) -> None:
+    order = paid_order(db_session, woo)
+    db_session.commit()
+    assert not order.on_hold
+    with session_factory() as other:
+        order_actions.perform(
+            other, other.get_one(Order, order.id), "hold", actor, reason="Adresse à vérifier"
+        )
+        other.commit()
+    locked = order_actions.lock_order(db_session, order.id)
+    assert locked is order
+    assert locked.on_hold and locked.hold_reason == "Adresse à vérifier"
 
 
 def test_a_failing_commit_leaves_neither_the_change_nor_its_message(
@@ -300,6 +330,58 @@ def test_empty_or_huge_comments_are_refused(db_session: Session, woo: Shop, acto
         assert "text" in refused.value.errors
     with pytest.raises(ValidationFailed):
         comments.add_comment(db_session, order, actor, "Bonjour", "everyone")
+
+
+def test_a_comment_may_be_4000_characters_and_refusals_say_what_to_do(
+    db_session: Session, woo: Shop, actor: Actor
+) -> None:
+    order = paid_order(db_session, woo)
+    longest = comments.add_comment(db_session, order, actor, "x" * comments.TEXT_MAX_LENGTH)
+    assert len(longest.text) == 4000
+    with pytest.raises(ValidationFailed) as too_long:
+        comments.add_comment(db_session, order, actor, "x" * 4001)
+    assert too_long.value.errors == {"text": "Keep the comment under 4,000 characters."}
+    with pytest.raises(ValidationFailed) as empty:
+        comments.add_comment(db_session, order, actor, "  ")
+    assert empty.value.errors == {"text": "Write the comment first."}
+    assert str(empty.value) == "Write the comment first."
+
+
+def test_a_refused_change_names_the_comment_and_why(
+    db_session: Session, woo: Shop, actor: Actor, manager: User
+) -> None:
+    order = paid_order(db_session, woo)
+    note = comments.add_comment(db_session, order, actor, "Appeler le client", "internal")
+    colleague, _ = create_user(db_session, "colleague@example.com", Role.MANAGER, "y" * 12, "C")
+    with pytest.raises(InvalidTransition) as refused:
+        comments.delete_comment(db_session, note, Actor.for_user(colleague), colleague)
+    assert str(refused.value) == "comment: only its author or an admin can change it"
+
+
+def test_edits_and_deletions_keep_what_the_comment_said_in_the_timeline(
+    db_session: Session, woo: Shop, actor: Actor, manager: User
+) -> None:
+    order = paid_order(db_session, woo)
+    first, second = "Appeler le client. " + "a" * 300, "Rappeler le client. " + "b" * 300
+    note = comments.add_comment(db_session, order, actor, first, "internal")
+    comments.edit_comment(db_session, note, actor, second, manager)
+    note_id = note.id
+    comments.delete_comment(db_session, note, actor, manager)
+    db_session.flush()
+    details = {
+        event.kind: event.details
+        for event in db_session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id))
+    }
+    assert details["comment.edited"] == {
+        "comment_id": note_id,
+        "previous": first,
+        "excerpt": second[:199] + "…",
+    }
+    assert details["comment.deleted"] == {
+        "comment_id": note_id,
+        "text": second,
+        "excerpt": second[:199] + "…",
+    }
 
 
 # --- Payments ------------------------------------------------------------------------------
@@ -471,6 +553,7 @@ def test_a_given_up_comment_follows_its_edits_and_a_deleted_one_is_never_sent(
     comments.delete_comment(db_session, note, actor, manager)
     db_session.flush()
     assert message.state == OutboxState.IGNORED
+    assert message.last_error == "The comment was deleted."  # what the sync page says
     with pytest.raises(InvalidTransition) as refused:
         outbox.retry(db_session, message, actor)
     assert refused.value.reason == "its comment was deleted"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.emulators.shopify import ShopifyEmulator
 from tests.emulators.woocommerce import WooCommerceEmulator
 from tests.factories import make_shop
+from web import aws, queue
 from web.connectors.base import (
+    AuthFailed,
     PlatformUnavailable,
     ShopAddress,
     ShopChoice,
@@ -24,9 +27,10 @@ from web.connectors.base import (
 )
 from web.connectors.codec import encode_order
 from web.models import InboxEvent, Order, ShippingMode, Shop
-from web.models.enums import InboxState, IssuePolicy, JobState, ShopStatusMeaning
+from web.models.enums import InboxState, IssuePolicy, JobState, Role, ShopStatusMeaning
 from web.services import intake, shop_settings, sync
 from web.services.errors import NotFound, ValidationFailed
+from web.services.users import create_user
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 M = ShopStatusMeaning
@@ -481,3 +485,139 @@ def test_backfill_job_carries_the_start_of_the_day(db_session: Session, woo: Sho
     other = make_shop(db_session, "other")
     with pytest.raises(NotFound):
         shop_settings.get_job(db_session, other, job.id)
+
+
+# --- What a person is told, and what follows -------------------------------------------------
+
+PACE = "Enter a number of requests per second, such as 2 or 20."
+
+
+@pytest.mark.parametrize("value", ["vite", "0", "-2", "0.004", "1001", "NaN"])
+def test_a_pace_that_is_not_a_positive_rate_is_refused_saying_so(
+    db_session: Session, woo: Shop, value: str
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        shop_settings.update_shop(db_session, woo, api_calls_per_second=value)
+    assert caught.value.errors == {"api_calls_per_second": PACE}
+
+
+def test_a_pace_is_kept_to_two_decimals_and_blank_means_the_platforms(
+    db_session: Session, woo: Shop
+) -> None:
+    shop_settings.update_shop(db_session, woo, api_calls_per_second="2,505")
+    assert woo.api_calls_per_second == Decimal("2.51")
+    shop_settings.update_shop(db_session, woo, api_calls_per_second=" ")
+    assert woo.api_calls_per_second is None
+
+
+def test_mapping_refusals_name_the_field_and_what_to_do(db_session: Session, woo: Shop) -> None:
+    with pytest.raises(ValidationFailed) as meaning:
+        shop_settings.set_status_mapping(db_session, woo, "wc-packed", "teleported")
+    assert str(meaning.value) == "Choose what this status means."
+    assert meaning.value.errors == {"meaning": "Choose what this status means."}
+    with pytest.raises(ValidationFailed) as method:
+        shop_settings.set_payment_mapping(db_session, woo, "  ")
+    assert method.value.errors == {"shop_method": "Required."}
+    with pytest.raises(ValidationFailed) as unsaid:
+        shop_settings.save_mapping(db_session, woo, "statuses", {"shop_status": "wc-packed"})
+    assert unsaid.value.errors == {"meaning": "Choose what this status means."}
+
+
+def test_a_payment_mapping_changes_its_own_row_only(db_session: Session, woo: Shop) -> None:
+    before = {m.shop_method: (m.label, m.counts_as_payment) for m in woo.payment_mappings}
+    changed = shop_settings.set_payment_mapping(
+        db_session, woo, "cod", "À la livraison", counts_as_payment=False
+    )
+    assert (changed.shop_method, changed.label, changed.counts_as_payment) == (
+        "cod",
+        "À la livraison",
+        False,
+    )
+    after = {m.shop_method: (m.label, m.counts_as_payment) for m in woo.payment_mappings}
+    assert after == {**before, "cod": ("À la livraison", False)}
+
+
+def test_a_milestone_is_mapped_again_from_the_form_after_it_was_deleted(
+    db_session: Session, woo: Shop
+) -> None:
+    [completed] = [m for m in woo.milestone_mappings if m.milestone == "completed"]
+    shop_settings.delete_mapping(db_session, woo, "milestones", completed.id)
+    again = shop_settings.save_mapping(
+        db_session, woo, "milestones", {"milestone": "completed", "shop_status": "wc-delivered"}
+    )
+    assert (again.milestone, again.shop_status, again.enabled) == (
+        "completed",
+        "wc-delivered",
+        False,
+    )
+    assert again in woo.milestone_mappings
+
+
+class RecordingBackend:
+    """Where announced work would go: kept to be read."""
+
+    def __init__(self) -> None:
+        self.sent: list[queue.Work] = []
+
+    def send(self, works: Sequence[queue.Work]) -> None:
+        self.sent.extend(works)
+
+
+def test_a_replayed_delivery_is_announced_to_the_intake_queue_in_its_orders_group(
+    db_session: Session, session_factory: sessionmaker[Session], woo: Shop
+) -> None:
+    event = receive(db_session, session_factory, woo, order_copy("777", payment_method="lydia"))
+    backend = RecordingBackend()
+    queue.configure(backend)
+    try:
+        shop_settings.set_payment_mapping(db_session, woo, "lydia", "Lydia")
+        db_session.commit()
+    finally:
+        queue.configure(queue.LocalBackend())
+    assert backend.sent == [queue.Work(aws.INTAKE, event.id, f"{woo.id}:777")]
+
+
+def test_the_catalog_says_which_list_the_shop_did_not_give(db_session: Session, woo: Shop) -> None:
+    class NoStatuses(FakeConnector):
+        def list_statuses(self) -> list[ShopChoice]:
+            raise AuthFailed("GET /orders/statuses: HTTP 401", status=401)
+
+    catalog = shop_settings.shop_catalog(db_session, woo, NoStatuses())  # type: ignore[arg-type]
+    assert set(catalog.errors) == {"statuses", "carriers"}
+    assert (catalog.errors["statuses"].kind, catalog.errors["statuses"].detail) == (
+        "auth",
+        "HTTP 401",
+    )
+
+
+def test_a_platform_without_webhooks_is_named_and_jobs_remember_who_asked(
+    db_session: Session, woo: Shop
+) -> None:
+    presta = make_shop(db_session, platform="prestashop", api_key="K")
+    answer = shop_settings.register_webhooks(db_session, presta, "https://comptoir.example")
+    assert answer.detail == "prestashop sends no webhooks"
+    user, _ = create_user(db_session, "lea@example.com", Role.ADMIN, "x" * 12, "Léa")
+    job = shop_settings.start_sync(db_session, woo, created_by_id=user.id)
+    assert job.created_by_id == user.id
+    with pytest.raises(NotFound) as missing:
+        shop_settings.get_job(db_session, woo, 987654)
+    assert str(missing.value) == "no job 987654"
+
+
+def test_a_payment_method_is_named_from_the_form_its_checkbox_saying_if_it_counts(
+    db_session: Session, woo: Shop
+) -> None:
+    counted = shop_settings.save_mapping(
+        db_session,
+        woo,
+        "payments",
+        {"shop_method": "lydia", "label": " Lydia ", "counts_as_payment": "on"},
+    )
+    assert (counted.shop_method, counted.label, counted.counts_as_payment) == (
+        "lydia",
+        "Lydia",
+        True,
+    )
+    unchecked = shop_settings.save_mapping(db_session, woo, "payments", {"shop_method": "lydia"})
+    assert unchecked is counted and counted.counts_as_payment is False
+    assert counted.label == "Lydia"  # no label in the form: the name stays
