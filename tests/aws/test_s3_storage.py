@@ -10,7 +10,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.aws.conftest import Stack, _free_port
+from tests.aws.conftest import Stack
+from tests.conftest import _free_port
 from web import aws
 from web.documents.storage import (
     InvalidKey,
