@@ -425,7 +425,9 @@ def test_an_unreadable_order_of_a_page_is_parked_alone_and_the_page_flows(
     session_factory: sessionmaker[Session],
 ) -> None:
     emulator, shop = presta
-    emulator.update_order(102, date_add="2026-13-45 10:00:00")
+    # Its date_upd kept: the page lists orders by it, so the order stays second of the three.
+    unchanged = emulator.data["orders"][102]["date_upd"]  # type: ignore[attr-defined]
+    emulator.update_order(102, date_add="2026-13-45 10:00:00", date_upd=unchanged)
 
     result = poll_shop(session_factory, shop.id)
 
