@@ -77,7 +77,10 @@ def separate_database_url(tmp_path: Path, suffix: str) -> str:
     name = f"{url.database}_{suffix}"
     admin = make_engine(str(url.set(database="postgres")), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        # FORCE: a process that ran an earlier test may still hold a pooled connection to the
+        # last one of that name (bin/mutation's mutmut runs its clean tests in the process that
+        # forks each mutant's).
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)

@@ -87,6 +87,10 @@ def test_the_daily_backup_runs_when_the_newest_is_a_day_old_and_keeps_the_newest
     assert first is not None and first.exists()
     schedule._next_look = 0.0  # as a minute later
     assert schedule.run_if_due() is None  # the newest is fresh
+    # Not due for another day: a minute later, or a minute short of the day, nothing is written.
+    assert not schedule.due(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert not schedule.due(dt.datetime.now(dt.UTC) + dt.timedelta(days=1, minutes=-1))
+    assert sorted(folder.glob("*.tar")) == [first]
 
     # A day later, with two older archives beside it.
     yesterday = first.with_name(backup.archive_name(dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
