@@ -802,3 +802,10 @@ def test_the_demo_s_webhook_secrets_say_they_are_the_demo_s(db_session: Session)
     _small_demo(db_session)
     for shop in db_session.scalars(select(Shop)):
         assert re.fullmatch(r"demo-whsec-[a-z]{24}", shop.webhook_secret)
+
+
+def test_business_customers_work_for_different_companies(db_session: Session) -> None:
+    _small_demo(db_session)
+    # One buyer in nine is a business; the ten company names repeat only past ten of them.
+    companies = [c.company for c in db_session.scalars(select(Customer)) if c.company]
+    assert len(companies) > 1 and len(set(companies)) == len(companies)
