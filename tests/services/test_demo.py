@@ -26,6 +26,7 @@ from web.documents.company import company_settings, missing_fields, require_comp
 from web.models import (
     Comment,
     Customer,
+    CustomerShopLink,
     InboxEvent,
     Order,
     OutboxMessage,
@@ -43,6 +44,7 @@ from web.models.enums import (
     Platform,
     ShipmentState,
     TransactionKind,
+    TransactionSource,
     TransactionStatus,
 )
 from web.models.shipping import Shipment
@@ -543,8 +545,9 @@ def test_timeline_comments_and_inbox_give_the_dashboard_something_to_show(
 
 def test_seeding_twice_is_refused(db_session: Session) -> None:
     seed_demo(db_session, orders=40, today=TODAY)
-    with pytest.raises(ValidationFailed, match="demo data already present"):
+    with pytest.raises(ValidationFailed, match="demo data already present") as refused:
         seed_demo(db_session, orders=40, today=TODAY)
+    assert refused.value.errors == {"shops": "demo-presta, demo-shopify"}
     assert db_session.scalar(select(func.count()).select_from(Shop)) == 2
     assert db_session.scalar(select(func.count()).select_from(Order)) == 40
 
@@ -634,3 +637,175 @@ def test_the_demo_leaves_a_named_company_alone(db_session: Session) -> None:
     seed_demo(db_session, orders=3, today=TODAY)
     assert company_settings(db_session).legal_name == "Ma Vraie Boutique SARL"
     assert company_settings(db_session).siren == ""
+
+
+# --- A small demo, seeded per test --------------------------------------------------------
+# The checks above share one seed (a module fixture); these seed their own forty orders, which
+# every scenario's minimum still fits, so each reads the seed it ran.
+
+
+def _small_demo(session: Session) -> list[Order]:
+    seed_demo(session, orders=40, today=TODAY)
+    session.expire_all()
+    return list(session.scalars(select(Order).order_by(Order.placed_at)))
+
+
+def _events(order: Order, kind: str) -> list[Any]:
+    return [event for event in order.events if event.kind == kind]
+
+
+def test_business_customers_are_validated_by_hand_before_they_pay(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    by_hand = [
+        order
+        for order in orders
+        for event in _events(order, "order.validated")
+        if event.details.get("note") == "Business customer, payment at 30 days."
+    ]
+    assert any(
+        o.commercial_state == CommercialState.VALIDATED and o.payment_state == PaymentState.UNPAID
+        for o in by_hand
+    )
+    for order in by_hand:
+        assert order.validated_at is not None
+        assert any(
+            c.text.startswith("Client professionnel") and c.visibility == "internal"
+            for c in order.comments
+        )
+
+
+def test_refunds_carry_their_reason_amount_and_the_shop_s_id(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    reasons = set()
+    for order in orders:
+        refunds = [t for t in order.transactions if t.kind == TransactionKind.REFUND]
+        events = _events(order, "payment.refunded")
+        assert [(e.details["amount"], e.details["reason"]) for e in events] == [
+            (str(t.amount), t.reference) for t in refunds
+        ]
+        for refund in refunds:
+            reasons.add(refund.reference)
+            assert bool(refund.external_id) == (refund.source == "shop")
+    assert "Article arrivé cassé : remboursement de la ligne." in reasons
+    assert any(t.source == "shop" for o in orders for t in o.transactions if t.kind == "refund")
+
+
+def test_bank_transfers_name_the_payer_and_the_order(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    transfers = [
+        (order, t)
+        for order in orders
+        for t in order.transactions
+        if t.source == TransactionSource.BANK_TRANSFER
+    ]
+    assert transfers
+    for order, transfer in transfers:
+        last_name = order.billing_address["last_name"].upper()
+        assert transfer.reference == f"VIR SEPA {last_name} {order.number}"
+
+
+def test_each_platform_numbers_its_customers_its_own_way(db_session: Session) -> None:
+    _small_demo(db_session)
+    for key, smallest, largest in (("demo-presta", 1, 9), ("demo-shopify", 1000, 999999)):
+        numbers = sorted(
+            int(external)
+            for external in db_session.scalars(
+                select(CustomerShopLink.external_id).join(Shop).where(Shop.key == key)
+            )
+        )
+        steps = {b - a for a, b in zip(numbers, numbers[1:], strict=False)}
+        assert len(numbers) > 3 and smallest <= min(steps) and max(steps) <= largest
+
+
+def test_shopify_deliveries_carry_shopify_s_headers(db_session: Session) -> None:
+    _small_demo(db_session)
+    inbox = db_session.scalars(select(InboxEvent).join(Shop)).all()
+    assert {row.shop.key for row in inbox} == {"demo-shopify", "demo-presta"}
+    for row in inbox:
+        if row.shop.key == "demo-shopify":
+            assert set(row.headers) == {
+                "X-Shopify-Topic",
+                "X-Shopify-Shop-Domain",
+                "X-Shopify-Webhook-Id",
+                "X-Shopify-API-Version",
+            }
+            assert row.headers["X-Shopify-Webhook-Id"] == row.dedupe_key
+        else:
+            assert row.headers == {}
+
+
+def test_the_epicerie_sells_by_the_jar_and_the_atelier_one_or_two(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    quantities: dict[str, set[int]] = {"demo-shopify": set(), "demo-presta": set()}
+    for order in orders:
+        for line in order.lines:
+            if line.kind == LineKind.PRODUCT:
+                quantities[order.shop.key].add(line.quantity)
+    assert max(quantities["demo-shopify"]) <= 2
+    assert 2 < max(quantities["demo-presta"]) <= 4
+
+
+def test_orders_are_placed_at_any_second(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    assert len({order.placed_at.second for order in orders}) > 10
+
+
+def test_every_status_push_names_the_status_it_sent(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    pushes = db_session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "status")).all()
+    assert pushes
+    for order in orders:
+        sent = [e for e in _events(order, "outbox.sent") if e.details["kind"] == "status"]
+        queued = [e for e in _events(order, "outbox.queued") if e.details["kind"] == "status"]
+        statuses = [m.payload["status"] for m in pushes if m.order_id == order.id]
+        assert sorted(e.details["status"] for e in sent) == sorted(statuses)
+        assert sorted(e.details["status"] for e in queued) == sorted(statuses)
+
+
+def test_every_order_s_shop_status_is_one_its_shop_maps(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    for order in orders:
+        known = {mapping.shop_status for mapping in order.shop.status_mappings}
+        assert order.shop_status in known, (order.number, order.shop_status)
+    assert any(o.shop_status == "En cours de préparation" for o in orders)
+
+
+def test_messages_are_sent_after_they_were_queued(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    messages = db_session.scalars(select(OutboxMessage)).all()
+    assert {m.kind for m in messages} == {"status", "comment"}
+    for message in messages:
+        assert message.sent_at is not None and message.created_at < message.sent_at
+    pushed = [c for o in orders for c in o.comments if c.pushed_at is not None]
+    assert pushed and all(c.created_at < c.pushed_at for c in pushed if c.pushed_at)
+
+
+def test_staff_act_on_weekdays_in_working_hours(db_session: Session) -> None:
+    orders = _small_demo(db_session)
+    # Squeezed against the horizon (10 minutes before midnight), a step is only kept in order.
+    squeezed = HORIZON - dt.timedelta(minutes=10)
+    acts = [
+        event
+        for order in orders
+        for event in order.events
+        if event.kind in ("payment.recorded", "order.held")
+        or (event.kind == "order.validated" and not event.details.get("automatic"))
+    ]
+    assert len(acts) > 5
+    for event in acts:
+        local = event.occurred_at.astimezone(PARIS)
+        if event.occurred_at < squeezed:
+            assert local.weekday() < 5 and 9 <= local.hour < 18, (event.kind, local)
+
+
+def test_the_demo_s_webhook_secrets_say_they_are_the_demo_s(db_session: Session) -> None:
+    _small_demo(db_session)
+    for shop in db_session.scalars(select(Shop)):
+        assert re.fullmatch(r"demo-whsec-[a-z]{24}", shop.webhook_secret)
+
+
+def test_business_customers_work_for_different_companies(db_session: Session) -> None:
+    _small_demo(db_session)
+    # One buyer in nine is a business; the ten company names repeat only past ten of them.
+    companies = [c.company for c in db_session.scalars(select(Customer)) if c.company]
+    assert len(companies) > 1 and len(set(companies)) == len(companies)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from web.services.order_queries import (
     parse_filters,
     search_orders,
 )
+from web.services.paging import MAX_ID, MAX_PAGE
 
 UTC = dt.UTC
 PER_PAGE = 3
@@ -155,6 +157,22 @@ def test_a_tampered_cursor_is_reported_and_the_first_page_shown(
 def test_out_of_range_cursor_values_are_refused(sort: str, key: tuple[object, ...]) -> None:
     parsed, errors = parse_filters({"sort": sort, "after": encode_cursor(Cursor(sort, key, 2))})
     assert (list(errors), parsed.cursor) == (["after"], None)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        Cursor("-placed_at", (dt.datetime(2026, 3, 2, 12, tzinfo=UTC), MAX_ID), 1, forward=False),
+        Cursor("number", (MAX_ID, "#1", 1), MAX_PAGE),
+        Cursor("-total", (Decimal("12.50"), 7), 1, forward=False),
+        Cursor("customer", ("dupont", "anne", 7), 2),
+    ],
+)
+def test_a_cursor_reads_back_as_written_up_to_the_edges(cursor: Cursor) -> None:
+    # The highest id and the first page (going back from page 2) are a cursor's own values.
+    name = "after" if cursor.forward else "before"
+    parsed, errors = parse_filters({"sort": cursor.sort, name: encode_cursor(cursor)})
+    assert (errors, parsed.cursor) == ({}, cursor)
 
 
 def test_giving_both_cursors_is_refused() -> None:

@@ -387,6 +387,19 @@ def test_the_list_polls_for_orders_newer_than_the_newest_it_saw(
     assert 'hx-trigger="every 10s" data-request-if="visible"' in html
 
 
+def test_an_empty_list_announces_the_very_first_order(
+    client: FlaskClient, login_as: Callable[..., User], db_session: Session, shop: Shop
+) -> None:
+    login_as(Role.VIEWER)
+    html = client.get("/orders/").get_data(as_text=True)
+    assert 'hx-get="/orders/arrivals?after=0"' in html
+
+    make_order(db_session, shop)
+    db_session.commit()
+    arrivals = client.get("/orders/arrivals?after=0", headers=PARTIAL).get_data(as_text=True)
+    assert 'data-count="1"' in arrivals
+
+
 def test_the_arrivals_count_only_newer_orders_matching_the_filters(
     client: FlaskClient,
     login_as: Callable[..., User],
