@@ -8,7 +8,12 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from web.textfold import SQLITE_FOLD_FUNCTION, sqlite_fold
+from web.textfold import (
+    SQLITE_FOLD_FUNCTION,
+    SQLITE_SEARCH_FOLD_FUNCTION,
+    sqlite_fold,
+    sqlite_search_fold,
+)
 
 READ_ONLY = "comptoir_read_only"
 """Execution option marking a transaction that only reads (no write lock on SQLite)."""
@@ -47,6 +52,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # let SQLAlchemy emit BEGIN itself (SQLAlchemy docs, "Serializable isolation").
         dbapi_connection.isolation_level = None
         dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, sqlite_fold, deterministic=True)
+        dbapi_connection.create_function(
+            SQLITE_SEARCH_FOLD_FUNCTION, 1, sqlite_search_fold, deterministic=True
+        )
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if not is_memory:

@@ -768,3 +768,57 @@ def test_0020_keeps_five_fulfillment_ids_whole_and_back(tmp_path: Path) -> None:
     assert kept == ",".join(five.split(",")[:4])  # the whole ids that fit in 64 characters
     assert found("99887") == {"#5501"}
     engine.dispose()
+
+
+# --- 0022: the search ignores punctuation -----------------------------------------------------
+
+
+def _searched_texts(connection: Any) -> set[str]:
+    """What the search compares the terms with: PostgreSQL's documents, SQLite's FTS5 rows."""
+    if connection.dialect.name == "postgresql":
+        query = f"SELECT {search_index.DOCUMENT} FROM orders"
+    else:
+        query = "SELECT body FROM orders_search UNION ALL SELECT body FROM order_lines_search"
+    return set(connection.execute(text(query)).scalars())
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0022_finds_a_sku_with_or_without_its_dashes_and_back(tmp_path: Path) -> None:
+    url = separate_database_url(tmp_path, "mig0022")
+    engine = make_engine(url)
+    reset_schema(engine)
+    upgrade(url, "0021")
+    with engine.begin() as connection:
+        shop_id = _insert(connection, "shops", key="lumiere", platform="shopify", name="Lumière")
+        order_id = _insert(
+            connection,
+            "orders",
+            shop_id=shop_id,
+            external_id="5501",
+            number="#5501",
+            email="jean.dupont@x.test",
+        )
+        _insert(connection, "orders", shop_id=shop_id, external_id="5502", number="#5502")
+        _insert(connection, "order_lines", order_id=order_id, sku="MT-VASE-M", quantity=1)
+        assert any("mt-vase-m" in searched for searched in _searched_texts(connection))
+
+    def found(q: str) -> set[str]:
+        with Session(engine) as session:
+            return {order.number for order in search_orders(session, OrderFilters(q=q)).items}
+
+    upgrade(url)
+    for term in ("MT-VASE-M", "mtvasem", "mt.vase", "vase-m", "jean.dupont@x", "jeandupont"):
+        assert found(term) == {"#5501"}, term
+    assert found("#550") == {"#5501", "#5502"}
+    with engine.connect() as connection:
+        assert not any("-" in searched for searched in _searched_texts(connection))
+    # The triggers write the new form too.
+    with engine.begin() as connection:
+        _insert(connection, "order_lines", order_id=order_id, sku="LU-BOUGIE/2", quantity=1)
+    assert found("bougie2") == {"#5501"}
+    downgrade(url, "0021")
+    with engine.connect() as connection:
+        texts = _searched_texts(connection)
+    assert any("mt-vase-m" in searched for searched in texts)
+    assert any("lu-bougie/2" in searched for searched in texts)
+    engine.dispose()

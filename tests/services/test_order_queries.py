@@ -285,16 +285,17 @@ def test_search_ignores_case_and_accents(
     assert found(db_session, q) == {"#2002"}
 
 
-def test_search_treats_like_wildcards_literally(
+def test_search_ignores_punctuation_and_reads_no_wildcard(
     db_session: Session, searchable: dict[str, Order]
 ) -> None:
-    assert found(db_session, "%") == {"#2002"}
     assert found(db_session, "50%") == {"#2002"}
-    assert found(db_session, "_") == {"#3003"}
     assert found(db_session, "a_b") == {"#3003"}
-    # "_" would match any character and "%" anything if they were not escaped.
-    assert found(db_session, "mug_01") == set()
+    assert found(db_session, "ab1") == {"#3003"}
+    assert found(db_session, "mug_01") == {"#2001"}  # MUG-01, its dash ignored
+    # "_" would match any character and "%" anything if they were wildcards.
+    assert found(db_session, "tshirt_lue") == set()
     assert found(db_session, "j%n") == set()
+    assert len(found(db_session, "% _")) == 3  # punctuation alone: nothing to search for
 
 
 def test_blank_search_matches_everything(db_session: Session, searchable: dict[str, Order]) -> None:

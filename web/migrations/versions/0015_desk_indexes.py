@@ -66,7 +66,7 @@ def upgrade() -> None:
     for name, where in _FLAGS.items():
         _partial(f"ix_orders_{name}_updated", ["updated_at", "id"], where)
     # PostgreSQL's one index per source, as this revision made them (0018 replaced them).
-    search_index.create(op.get_bind(), postgresql_document=False)
+    search_index.create(op.get_bind(), postgresql_document=False, punctuation=True)
 
 
 def downgrade() -> None:

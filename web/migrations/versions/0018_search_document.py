@@ -33,7 +33,7 @@ def upgrade() -> None:
     if connection.dialect.name != "postgresql":
         return
     search_index.drop_source_indexes(connection)
-    search_index.create(connection)
+    search_index.create(connection, punctuation=True)  # as it was until 0022
 
 
 def downgrade() -> None:
