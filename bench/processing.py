@@ -48,13 +48,12 @@ from _report import Report, full_mode  # noqa: E402
 from tests.emulators.woocommerce import WooCommerceEmulator  # noqa: E402
 from web import crypto  # noqa: E402
 from web.connectors import addresses  # noqa: E402
-from web.db import make_engine, make_session_factory  # noqa: E402
+from web.db import add_sqlite_functions, make_engine, make_session_factory  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
 from web.models import InboxEvent, Order  # noqa: E402
 from web.models.base import Base  # noqa: E402
 from web.models.enums import InboxState  # noqa: E402
 from web.services import shops, sync  # noqa: E402
-from web.textfold import SQLITE_FOLD_FUNCTION, sqlite_fold  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "fixtures" / "woocommerce" / "fr-order-variation-virtual.json"
 
@@ -100,8 +99,7 @@ def _raw(url: str) -> Any:
     sa_url = make_url(url)
     if sa_url.get_backend_name() == "sqlite":
         conn = sqlite3.connect(sa_url.database or "", isolation_level=None)
-        # The search index's triggers fold text with this function, as the app's connections do.
-        conn.create_function(SQLITE_FOLD_FUNCTION, 1, sqlite_fold, deterministic=True)
+        add_sqlite_functions(conn)  # the search index's triggers call them
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

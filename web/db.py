@@ -15,6 +15,16 @@ from web.textfold import (
     sqlite_search_fold,
 )
 
+
+def add_sqlite_functions(connection: Any) -> None:
+    """Give an SQLite connection (sqlite3's) the functions the search index's triggers call:
+    a connection without them cannot write orders, lines, customers or parcels."""
+    connection.create_function(SQLITE_FOLD_FUNCTION, 1, sqlite_fold, deterministic=True)
+    connection.create_function(
+        SQLITE_SEARCH_FOLD_FUNCTION, 1, sqlite_search_fold, deterministic=True
+    )
+
+
 READ_ONLY = "comptoir_read_only"
 """Execution option marking a transaction that only reads (no write lock on SQLite)."""
 
@@ -51,10 +61,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # pysqlite's own transaction handling breaks SAVEPOINT and defers BEGIN;
         # let SQLAlchemy emit BEGIN itself (SQLAlchemy docs, "Serializable isolation").
         dbapi_connection.isolation_level = None
-        dbapi_connection.create_function(SQLITE_FOLD_FUNCTION, 1, sqlite_fold, deterministic=True)
-        dbapi_connection.create_function(
-            SQLITE_SEARCH_FOLD_FUNCTION, 1, sqlite_search_fold, deterministic=True
-        )
+        add_sqlite_functions(dbapi_connection)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if not is_memory:
