@@ -65,6 +65,7 @@ from web.db import make_engine  # noqa: E402
 from web.migrate import upgrade  # noqa: E402
 from web.models import Customer, Order, OrderLine, Parcel, Shipment, User  # noqa: E402
 from web.models.enums import FulfilmentState, Role  # noqa: E402
+from web.runtime import freeze_start_up  # noqa: E402
 from web.services.users import create_api_token, create_user  # noqa: E402
 
 ADMIN = "bench-admin@example.com"
@@ -191,6 +192,7 @@ def desk_client(url: str, instance: Path, key: str) -> tuple[Flask, FlaskClient,
             "BASE_URL": "http://comptoir.bench",
         }
     )
+    freeze_start_up()  # as web.wsgi does in a server process
     with Session(app.extensions["comptoir.engine"]) as session, session.begin():
         user, _ = create_user(session, ADMIN, Role.ADMIN, PASSWORD, "Bench")
         token = create_api_token(session, user, "desk bench")
