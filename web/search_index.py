@@ -1,7 +1,8 @@
 """The desk's search index: the one definition the migration and the queries share.
 
 A search term matches an order when it is a substring of one of the order's searched texts,
-both folded (lower case, accents stripped) and without punctuation (web.textfold.search_fold,
+both folded (lower case, accents stripped) and without the punctuation that joins the parts
+of a reference (web.textfold.search_fold,
 since migration 0022: "mt-vase-m" is the one word "mtvasem" for the trigram index, whose
 recheck of 24,530 candidates for 8,860 matches at 1 M orders became 8,860): its number,
 external id, e-mail and billing name or company; its customer's name and e-mail; one of its
@@ -471,8 +472,9 @@ def order_matches(
     dialect: Dialect, order_id: SQLColumnExpression[int], term: str
 ) -> ColumnElement[bool]:
     """Whether the order of `order_id` (a column of `orders`) has the term in one of its
-    searched texts, both folded and without punctuation: its document on PostgreSQL, the
-    sources' indexes on SQLite. A term of punctuation only ("-", "#") asks for nothing."""
+    searched texts, both folded and without their joining punctuation: its document on
+    PostgreSQL, the sources' indexes on SQLite. A term of joining punctuation only ("-", "/")
+    asks for nothing."""
     term = search_fold(term)
     if not term:
         return true()

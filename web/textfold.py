@@ -4,8 +4,8 @@ PostgreSQL folds with translate(lower(...)); SQLite's lower() folds ASCII only a
 no translate(), so web.db registers fold_text() on every SQLite connection under
 SQLITE_FOLD_FUNCTION, and search_fold() under SQLITE_SEARCH_FOLD_FUNCTION.
 
-The desk's search also ignores punctuation: "MT-VASE-M", "mt vase m" is two words but
-"mtvasem" and "mt.vase-m" find the same orders, and PostgreSQL's trigram index sees one word
+The desk's search also ignores the punctuation that joins parts of a reference: "MT-VASE-M",
+"mtvasem" and "mt.vase/m" find the same orders, and PostgreSQL's trigram index sees one word
 of seven letters instead of three short words each shared by most orders.
 """
 
@@ -29,9 +29,10 @@ _FOLD_MAP = {
 SQLITE_FOLD_FUNCTION = "comptoir_fold"
 SQLITE_SEARCH_FOLD_FUNCTION = "comptoir_search_fold"
 
-SEARCH_IGNORED = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~‘’‚“”„«»‹›–—…·"
-"""Characters the search drops from the searched texts and from the terms (ASCII punctuation
-and its typographic forms); letters, digits and spaces stay."""
+SEARCH_IGNORED = "-._/'‘’–—·"
+"""Characters the search drops from the searched texts and from the terms: those that join
+the parts of one reference, address or name (hyphens, dots, underscores, slashes,
+apostrophes). The others stay: "#1042" is an order number, not any text holding 1042."""
 _SEARCH_DROP = str.maketrans("", "", SEARCH_IGNORED)
 
 
