@@ -2,9 +2,9 @@
 
 A search term matches an order when it is a substring of one of the order's searched texts,
 both folded (lower case, accents stripped) and without the punctuation that joins the parts
-of a reference (web.textfold.search_fold,
-since migration 0022: "mt-vase-m" is the one word "mtvasem" for the trigram index, whose
-recheck of 24,530 candidates for 8,860 matches at 1 M orders became 8,860): its number,
+of a reference (web.textfold.search_fold, since migration 0022: "mt-vase-m" is the one word
+"mtvasem" for the trigram index, whose recheck of 24,530 candidates for 8,860 matches at 1 M
+orders became 8,860): its number,
 external id, e-mail and billing name or company; its customer's name and e-mail; one of its
 lines' SKU; one of its parcels' tracking number. Each source's text is one SQL expression
 (`_SOURCES`), compiled per database:
@@ -101,11 +101,8 @@ class searchable(FunctionElement[str]):
 @compiles(searchable)
 def _compile_searchable(element: searchable, compiler: SQLCompiler, **kw: Any) -> str:
     argument = compiler.process(folded(*element.clauses), **kw)
-    # '%' spelled chr(37): a literal one reads as a placeholder to the driver (psycopg).
-    ignored = "'" + SEARCH_IGNORED.replace("'", "''").replace("%", "") + "'"
-    if "%" in SEARCH_IGNORED:
-        ignored += " || chr(37)"
-    return f"translate({argument}, {ignored}, '')"
+    ignored = SEARCH_IGNORED.replace("'", "''")
+    return f"translate({argument}, '{ignored}', '')"
 
 
 @compiles(searchable, "sqlite")
