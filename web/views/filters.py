@@ -6,18 +6,21 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from babel import Locale
 from babel.numbers import format_currency as babel_format_currency
 from babel.support import NullTranslations
 from flask import Flask, g, request, url_for
 from flask_babel import (
-    format_currency,
     format_date,
     format_datetime,
     get_locale,
+    get_timezone,
     get_translations,
 )
 from flask_wtf.csrf import generate_csrf
 
+from web.models.enums import CommercialState, FulfilmentState, PaymentState
+from web.views import formats
 from web.views.base import has_role
 from web.views.labels import KIND_LABELS, ROLE_LABELS, STATE_LABELS
 
@@ -26,7 +29,8 @@ def money(amount: Decimal | str | None, currency: str = "EUR") -> str:
     if amount is None or amount == "":
         return ""
     # Amounts kept in JSON (an order's discounts) are text.
-    return format_currency(Decimal(amount) if isinstance(amount, str) else amount, currency)
+    value = Decimal(amount) if isinstance(amount, str) else amount
+    return formats.money(value, currency, request_formats()[0])
 
 
 def unit_money(amount: Decimal | None, currency: str = "EUR") -> str:
@@ -37,7 +41,12 @@ def unit_money(amount: Decimal | None, currency: str = "EUR") -> str:
 
 
 def when(value: dt.datetime | None, fmt: str = "short") -> str:
-    return "" if value is None else format_datetime(value, fmt)
+    if value is None:
+        return ""
+    if fmt not in formats.NAMED_FORMATS:
+        return format_datetime(value, fmt)
+    locale, tzinfo = request_formats()
+    return formats.when(value, fmt, locale, tzinfo)
 
 
 def day(value: dt.date | dt.datetime | None, fmt: str = "medium") -> str:
@@ -50,6 +59,12 @@ def label(value: Any) -> str:
     return request_translations().ugettext(text) if text is not None else str(key)
 
 
+def state_labels() -> dict[str, str]:
+    """Each order state's label in the request's language, for a list that shows three per
+    row: translated once per page rather than once per badge."""
+    return {state.value: label(state) for axis in ORDER_STATES for state in axis}
+
+
 def url_with(**changes: Any) -> str:
     """The current URL with some query arguments replaced (None removes one)."""
     args = request.args.to_dict()
@@ -60,6 +75,18 @@ def url_with(**changes: Any) -> str:
             args[name] = str(value)
     values: dict[str, Any] = {**(request.view_args or {}), **args}
     return url_for(request.endpoint or "dashboard.index", **values)
+
+
+def request_formats() -> tuple[Locale, dt.tzinfo]:
+    """The request's language and time zone, looked up once per request (Flask-Babel finds
+    them through several context-local proxies for every value). Keyed on the locale object,
+    as `request_translations`."""
+    locale = get_locale()
+    found = g.get("_formats")
+    if found is None or found[0] is not locale:
+        found = (locale, get_timezone())
+        g._formats = found
+    return found
 
 
 def request_translations() -> NullTranslations:
@@ -77,6 +104,9 @@ def request_translations() -> NullTranslations:
     return found[1]
 
 
+ORDER_STATES = (CommercialState, PaymentState, FulfilmentState)
+
+
 def register(app: Flask) -> None:
     # Flask-Babel installs the same callables over its slower lookup (Babel.init_app).
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
@@ -92,6 +122,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(day)
     app.add_template_filter(label)
     app.add_template_global(url_with)
+    app.add_template_global(state_labels)
     app.add_template_global(has_role)
     app.add_template_global(generate_csrf, "csrf_token")
     app.add_template_global(lambda: str(get_locale()), "current_locale")
