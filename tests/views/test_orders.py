@@ -142,6 +142,11 @@ def test_list_shows_orders_newest_first_in_french(desk: Desk) -> None:
     )
     assert "Non payée" in html
     assert "En attente" in html and "Correspondance manquante" in html
+    paid = desk.orders["paid"]
+    assert (
+        f'value="{paid.id}" form="bulk-form" aria-label="Sélectionner la commande {paid.number}"'
+        in html
+    )
     assert '<details class="filter-panel card" id="filter-panel"' in html
     assert "<summary>Filtres</summary>" in html
 
@@ -342,6 +347,7 @@ def test_list_in_english_after_switching_language(desk: Desk) -> None:
     assert "<h1>Orders</h1>" in html
     assert "5 orders" in html
     assert ">Paid</span>" in html and "Needs mapping" in html
+    assert f'aria-label="Select order {desk.orders["paid"].number}"' in html
     assert "Page 1 of 1" in html
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.interfaces import ORMOption
 
 from web import search_index, state_counts
 from web.models import Comment, Customer, OrderEvent, Shipment, Shop
@@ -455,18 +456,27 @@ def _offset_rows(
 
 
 def search_orders(
-    session: Session, filters: OrderFilters, *, with_lines: bool = False
+    session: Session, filters: OrderFilters, *, with_lines: bool = False, shops_loaded: bool = False
 ) -> Page[Order]:
-    """Return one page of the orders matching the filters, with shop and customer loaded."""
+    """Return one page of the orders matching the filters, with shop and customer loaded.
+
+    `shops_loaded`: the caller holds every shop in `session` (the list's filter offers them
+    all), so each order finds its shop there rather than by a query of its own."""
     statement = _statement(session, filters)
     per_page = min(max(filters.per_page, 1), MAX_PER_PAGE)
     filters = replace(filters, per_page=per_page)
     sort = _sort_of(filters)
-    listed = statement.options(
-        selectinload(Order.shop),
-        selectinload(Order.customer),
-        *([selectinload(Order.lines)] if with_lines else []),
-    )
+
+    def listed_with(customer: ORMOption) -> Select[Order]:
+        return statement.options(
+            *([] if shops_loaded else [selectinload(Order.shop)]),
+            customer,
+            *([selectinload(Order.lines)] if with_lines else []),
+        )
+
+    # The customer joined: one query fewer. Not past an OFFSET: the join would be made for
+    # every order skipped (page 200 of a million: 10 → 21 ms).
+    listed = listed_with(joinedload(Order.customer))
     cursor = filters.cursor
     more: bool | None = None
     searched = _searched_first_page(session, statement, listed, filters)
@@ -497,7 +507,8 @@ def search_orders(
             page = max(cursor.page, 2) if cursor.forward or beyond else 1
             more = beyond if cursor.forward else True
         else:
-            page, found, more = _numbered_page(session, statement, listed, filters, total)
+            offset_listed = listed_with(selectinload(Order.customer))
+            page, found, more = _numbered_page(session, statement, offset_listed, filters, total)
     capped = total > COUNT_CAP
     if cursor is None and not capped:
         more = None  # the count is exact: the page number says whether another follows

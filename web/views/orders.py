@@ -171,7 +171,8 @@ def index() -> ResponseReturnValue:
     filters, errors = order_queries.parse_filters(request.args)
     # Read before the search: an order arriving in between is announced twice, never missed.
     newest_id = order_queries.newest_order_id(db())
-    results = order_queries.search_orders(db(), filters)
+    shops = db().scalars(select(Shop).order_by(Shop.name)).all()
+    results = order_queries.search_orders(db(), filters, shops_loaded=True)
     args = order_queries.filters_to_args(filters)
     args.pop("page", None)
     return htmx.render(
@@ -183,7 +184,7 @@ def index() -> ResponseReturnValue:
         filtering=bool(set(args) - {"sort", "per_page"}),
         errors=filter_error_messages(errors, request.args),
         invalid=set(errors),
-        shops=db().scalars(select(Shop).order_by(Shop.name)).all(),
+        shops=shops,
         newest_id=newest_id,
         numbered_pages=order_queries.NUMBERED_PAGES,
     )
