@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from web.models import InboxEvent, Job, OutboxMessage, Shop, SyncCursor, utcnow
-from web.models.enums import InboxState, JobState, OutboxState
+from web.models.enums import JobState, OutboxState
 from web.services import outbox, sync_issues
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds: a page is expected within 0.1–0.5 s, a webhook within 0.05 s, an export may stream.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-WAITING_EVENTS = (InboxState.PENDING, InboxState.FAILED)
+WAITING_EVENTS = sync_issues.WAITING_EVENTS
 
 
 @dataclass
@@ -90,9 +90,7 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> float:
 
 def oldest_waiting_event(session: Session) -> dt.datetime | None:
     """When the oldest delivery not yet applied (pending, or failed and to retry) arrived."""
-    return session.scalar(
-        select(func.min(InboxEvent.received_at)).where(InboxEvent.state.in_(WAITING_EVENTS))
-    )
+    return session.scalar(sync_issues.oldest_waiting_query())
 
 
 def exposition(session: Session, now: dt.datetime | None = None) -> str:

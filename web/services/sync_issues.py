@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -82,6 +82,9 @@ class IssueCounts:
     inbox: int = 0
     # Dead letters nobody replayed nor dismissed (every shop's: a message names no shop).
     dead_letters: int = 0
+    # When the oldest delivery not yet applied arrived (every shop's counts only): the
+    # navigation shows how far behind the inbox is from the same query.
+    oldest_waiting: dt.datetime | None = field(default=None, compare=False)
 
     @property
     def total(self) -> int:
@@ -118,9 +121,21 @@ def counts(session: Session, shop: str | None = None) -> IssueCounts:
             sent.scalar_subquery(),
             received.scalar_subquery(),
             literal(0) if shop else letters.scalar_subquery(),
+            literal(None) if shop else oldest_waiting_query().scalar_subquery(),
         )
     ).one()
-    return IssueCounts(outbox=row[0] or 0, inbox=row[1] or 0, dead_letters=row[2] or 0)
+    return IssueCounts(
+        outbox=row[0] or 0, inbox=row[1] or 0, dead_letters=row[2] or 0, oldest_waiting=row[3]
+    )
+
+
+WAITING_EVENTS = (InboxState.PENDING, InboxState.FAILED)
+"""Deliveries not applied yet: pending, or failed and to be tried again."""
+
+
+def oldest_waiting_query() -> Select[dt.datetime]:
+    """When the oldest delivery not yet applied arrived."""
+    return select(func.min(InboxEvent.received_at)).where(InboxEvent.state.in_(WAITING_EVENTS))
 
 
 # --- Listing ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from web import htmx
 from web.models import Shop, utcnow
-from web.services import dead_letters, metrics, outbox, paging, sync_issues, sync_log
+from web.services import dead_letters, outbox, paging, sync_issues, sync_log
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
 from web.services.sync_issues import DeadLetterIssue, Issue, IssueCounts
 from web.views.base import EDITOR_ROLES, current_actor, db, has_role, restrict
@@ -75,8 +75,9 @@ def _nav_counts() -> dict[str, Callable[[], Any]]:
         """How long the oldest shop delivery has waited, when it is more than a minute."""
         if not has_role(*EDITOR_ROLES):
             return None
+        # Read by the same query as the counts (every shop's), once per request.
         try:
-            oldest = metrics.oldest_waiting_event(db())
+            oldest = _counts().oldest_waiting
         except SQLAlchemyError:
             log.warning("could not read the inbox's lag", exc_info=True)
             return None
