@@ -26,10 +26,17 @@ def test_queue_lists_only_ready_orders_oldest_first(
     shop = make_shop(db_session)
     anne = make_customer(db_session, "anne@example.test", "Anne", "Roux")
     now = utcnow()
+    box = make_line("BOX", 1)
     make_order(
         db_session,
         shop,
-        [make_line("A", 2), make_line("B", 1), make_line("FEE", 1, kind="fee")],
+        [
+            make_line("A", 2),
+            make_line("B", 1),
+            make_line("FEE", 1, kind="fee"),
+            box,
+            make_line("BOX-CUP", 2, parent=box),
+        ],
         customer=anne,
         shipping_address={"city": "Rennes", "postcode": "35000"},
         shipping_label="Colissimo Domicile",
@@ -61,7 +68,8 @@ def test_queue_lists_only_ready_orders_oldest_first(
     assert queue_numbers(html) == ["#1001", "#1006", "#1003"]
     assert "3 commandes" in html
     assert "Anne Roux" in html and "Rennes" in html and "Colissimo Domicile" in html
-    assert "<dt>Articles</dt><dd>3</dd>" in html  # products only, the fee is not an item
+    # Products only: the fee is not an item, a bundle counts once (not its two cups again).
+    assert "<dt>Articles</dt><dd>4</dd>" in html
     assert "il y a 3 jours" in html
     assert 'class="queue-card late"' in html
     assert "Emballer" in html and "Liste de prélèvement" in html

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from web import htmx
 from web.models import ShippingMode
 from web.models.base import utcnow
+from web.models.enums import LineKind
 from web.models.orders import Order
 from web.services import order_actions, order_queries, order_state, paging, shipments, warehouse
 from web.services.errors import InvalidTransition, NotFound, ValidationFailed
@@ -44,6 +45,16 @@ def _queue_url(mode: str | None) -> str:
     return url_for("warehouse.queue", mode=mode)
 
 
+def items_to_pick(order: Order) -> int:
+    """How many items a card announces: the products' quantities, a bundle's parts left out
+    (its own line counts once)."""
+    return sum(
+        line.quantity
+        for line in order.lines
+        if line.parent_line_id is None and line.kind == LineKind.PRODUCT
+    )
+
+
 @bp.get("/")
 def queue() -> ResponseReturnValue:
     """List the orders the warehouse may prepare now, the oldest first, by shipping mode."""
@@ -61,6 +72,7 @@ def queue() -> ResponseReturnValue:
         mode=mode,
         no_mode=warehouse.NO_MODE,
         ages={order.id: now - order.placed_at for order in results.items},
+        items={order.id: items_to_pick(order) for order in results.items},
         late_after=LATE_AFTER,
         age_text=lambda age: format_timedelta(-age, add_direction=True),
     )
