@@ -488,18 +488,28 @@ def issued_invoices(session: Session, order: Order) -> list[Document]:
     )
 
 
-def proposals(session: Session, order: Order) -> list[Proposal]:
+def creditables(session: Session, order: Order) -> dict[int, Creditable]:
+    """What each of the order's issued invoices leaves to credit, by invoice id, oldest
+    invoice first."""
+    return {invoice.id: creditable(session, invoice) for invoice in issued_invoices(session, order)}
+
+
+def proposals(
+    session: Session, order: Order, left: Mapping[int, Creditable] | None = None
+) -> list[Proposal]:
     """The credit notes a refund or a cancellation calls for and no credit note made yet.
 
     A cancelled order proposes cancelling each invoice not cancelled yet. Otherwise the
     money refunded (as the order page counts it) minus what credit notes other than
     cancellations credited, never more than the documents still invoice, is proposed
-    as credits by amount, on the latest invoices first.
+    as credits by amount, on the latest invoices first. `left`: `creditables(order)` when
+    the caller has it already (the order page shows it too).
     """
-    invoices_ = issued_invoices(session, order)
+    if left is None:
+        left = creditables(session, order)
+    invoices_ = [entry.invoice for entry in left.values()]
     if not invoices_:
         return []
-    left = {invoice.id: creditable(session, invoice) for invoice in invoices_}
     if order.commercial_state == CommercialState.CANCELLED:
         return [
             Proposal("cancel", invoice, left[invoice.id].gross, CANCEL_REASON)

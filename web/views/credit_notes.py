@@ -80,15 +80,15 @@ def credit_note_panels(order: Order, shown: Panel | None = None) -> list[Panel]:
     """The panels of the order's invoices that have something left to credit."""
     if not has_role(*EDITOR_ROLES):
         return []
-    proposals = credit_notes.proposals(db(), order)
+    creditables = credit_notes.creditables(db(), order)
+    proposals = credit_notes.proposals(db(), order, creditables)
     panels = []
-    for invoice in credit_notes.issued_invoices(db(), order):
-        if shown is not None and shown.invoice.id == invoice.id:
+    for left in creditables.values():
+        if shown is not None and shown.invoice.id == left.invoice.id:
             panels.append(shown)
             continue
-        left = credit_notes.creditable(db(), invoice)
         if left.gross > 0:
-            panels.append(_panel(invoice, left, proposals))
+            panels.append(_panel(left.invoice, left, proposals))
     return panels
 
 
