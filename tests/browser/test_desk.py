@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -76,6 +77,35 @@ def test_search_then_open_an_order(page: Any) -> None:
     assert first_number in heading
     assert page.get_by_role("heading", name="Historique").is_visible()
     assert_no_horizontal_scroll(page)
+
+
+def test_typing_asks_nothing_for_one_or_two_characters_and_enter_still_searches(
+    page: Any,
+) -> None:
+    # Each key 400 ms apart, past the 300 ms the box waits: every key would search.
+    log_in(page)
+    page.goto("/orders/")
+    _open_filters(page)
+    searched: list[str] = []
+
+    def query(url: str) -> str | None:
+        parts = urlsplit(url)
+        return parse_qs(parts.query).get("q", [None])[0] if parts.path == "/orders/" else None
+
+    def note(request: Any) -> None:
+        searched.append(query(request.url) or "")
+
+    page.on("request", note)
+    with page.expect_request(lambda request: query(request.url) == "dup"):
+        page.type("#order-search", "dup", delay=400)
+    assert [q for q in searched if q] == ["dup"]  # not "d", not "du"
+    page.fill("#order-search", "")
+    page.type("#order-search", "du", delay=400)
+    with page.expect_request(lambda request: query(request.url) == "du"):
+        page.press("#order-search", "Enter")
+    # (Enter both submits the form and fires the box's "search": the second replaces the first.)
+    assert list(dict.fromkeys(q for q in searched if q)) == ["dup", "du"]
+    assert page.locator("#order-search").input_value() == "du"
 
 
 def test_switch_the_interface_to_english_and_back(page: Any) -> None:
