@@ -104,7 +104,10 @@ class WriterQueue:
         if self._file is not None:
             os.close(self._file)  # and with it the file's lock
             self._file = None
-        self._threads.release()
+        # Unlocked only in a child forked while its parent's connection held the queue: the
+        # child's copy of that connection ending its transaction has nothing to hand over.
+        if self._threads.locked():
+            self._threads.release()
 
     def forget_holders(self) -> None:
         """In a forked child: nothing is held there, whatever the parent held."""
