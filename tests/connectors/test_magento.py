@@ -846,7 +846,7 @@ def test_a_slow_shop_times_out(emulator: MagentoEmulator) -> None:
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.test_connection()
     connector.close()
-    emulator.wait_idle()
+    emulator.wait_landed()
 
 
 def test_a_forged_page_token_is_refused(emulator: MagentoEmulator) -> None:

@@ -284,7 +284,7 @@ def test_a_slow_store_times_out_as_unavailable(shop: MagentoEmulator, connect: C
     shop.slow_next(0.3, path_contains="/cancel")
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connect(shop, timeout=0.1).push_status(str(NEW), "canceled")
-    shop.wait_idle()
+    shop.wait_landed()
 
 
 # --- push_comment -----------------------------------------------------------------------------

@@ -853,7 +853,7 @@ def test_slow_shop_times_out(shop: PrestaShopEmulator) -> None:
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.list_carriers()
     connector.close()
-    shop.wait_idle()
+    shop.wait_landed()
 
 
 def test_lookup_failure_is_not_hidden(stocked: PrestaShopEmulator) -> None:

@@ -242,7 +242,7 @@ def test_a_slow_shop_times_out_as_unavailable(shop: PrestaShopEmulator, connect:
     shop.slow_next(0.3, path_contains="/api/order_histories")
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connect(shop, timeout=0.1).push_status(ORDER, "4")
-    shop.wait_idle()
+    shop.wait_landed()
 
 
 # --- push_comment -----------------------------------------------------------------------------

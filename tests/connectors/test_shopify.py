@@ -965,7 +965,7 @@ def test_slow_shop_times_out(shop: ShopifyEmulator) -> None:
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.test_connection()
     connector.close()
-    shop.wait_idle()
+    shop.wait_landed()
 
 
 # --- robustness ---------------------------------------------------------------------------

@@ -466,7 +466,7 @@ def test_timed_out_write_that_landed_is_already_there_on_retry(
 
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.push_status(order_id, "cancel")
-    shop.wait_idle()
+    shop.wait_landed()
 
     assert connector.push_status(order_id, "cancel") == PushOutcome.already_there()
     assert len(shop.requests_to("POST", "/cancel.json")) == 1

@@ -850,7 +850,7 @@ def test_a_slow_shop_times_out_as_platform_unavailable(woo: WooCommerceEmulator)
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.fetch_order("727")
     connector.close()
-    woo.wait_idle()
+    woo.wait_landed()
 
 
 # --- Robustness ------------------------------------------------------------------------------

@@ -250,6 +250,19 @@ class Emulator:
             if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
                 raise TimeoutError("the emulator is still answering a request")
 
+    def wait_landed(self, timeout: float = 10.0) -> None:
+        """Wait until every request slow_next() delays has arrived and been answered.
+
+        A caller that timed out may have given up before its request even reached the
+        emulator (a loaded machine): idle then would not mean the write happened."""
+
+        def landed() -> bool:
+            return self._in_flight == 0 and not any(fault.delay for fault in self._faults)
+
+        with self._idle:
+            if not self._idle.wait_for(landed, timeout):
+                raise TimeoutError("a slowed request has not arrived or is still answered")
+
     def requests_to(self, method: str, path_contains: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_contains in r.path]
 

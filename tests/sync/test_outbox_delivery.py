@@ -253,7 +253,7 @@ def test_a_timeout_whose_write_landed_is_not_written_again(
     message = message_of(db_session, woo_order)
     assert message.state == OutboxState.FAILED and "timed out" in message.last_error
 
-    woo_emulator.wait_idle()  # the shop finishes the write we stopped waiting for
+    woo_emulator.wait_landed()  # the shop finishes the write we stopped waiting for
     assert woo_emulator.orders[woo_order.external_id]["status"] == "cancelled"
     outbox.dispatch_due(session_factory, now=later(10))
     message = message_of(db_session, woo_order)
