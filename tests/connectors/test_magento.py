@@ -841,8 +841,8 @@ def test_rate_limit_and_outages_are_typed(emulator: MagentoEmulator) -> None:
 
 
 def test_a_slow_shop_times_out(emulator: MagentoEmulator) -> None:
-    connector = connect(emulator, timeout=0.1)
-    emulator.slow_next(0.3)
+    connector = connect(emulator, timeout=0.5)
+    emulator.slow_next(1.5)
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.test_connection()
     connector.close()

@@ -281,9 +281,9 @@ def test_a_failed_status_write_is_retried_and_lands_once(
 
 
 def test_a_slow_store_times_out_as_unavailable(shop: MagentoEmulator, connect: Connect) -> None:
-    shop.slow_next(0.3, path_contains="/cancel")
+    shop.slow_next(1.5, path_contains="/cancel")
     with pytest.raises(PlatformUnavailable, match="timed out"):
-        connect(shop, timeout=0.1).push_status(str(NEW), "canceled")
+        connect(shop, timeout=0.5).push_status(str(NEW), "canceled")
     shop.wait_landed()
 
 

@@ -848,8 +848,8 @@ def test_unavailable(shop: PrestaShopEmulator) -> None:
 
 
 def test_slow_shop_times_out(shop: PrestaShopEmulator) -> None:
-    shop.slow_next(0.3)
-    connector = connect(shop, timeout=0.1)
+    shop.slow_next(1.5)
+    connector = connect(shop, timeout=0.5)
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.list_carriers()
     connector.close()

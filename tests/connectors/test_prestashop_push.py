@@ -239,9 +239,9 @@ def test_a_failed_write_is_retried_once_and_lands_once(
 
 
 def test_a_slow_shop_times_out_as_unavailable(shop: PrestaShopEmulator, connect: Connect) -> None:
-    shop.slow_next(0.3, path_contains="/api/order_histories")
+    shop.slow_next(1.5, path_contains="/api/order_histories")
     with pytest.raises(PlatformUnavailable, match="timed out"):
-        connect(shop, timeout=0.1).push_status(ORDER, "4")
+        connect(shop, timeout=0.5).push_status(ORDER, "4")
     shop.wait_landed()
 
 

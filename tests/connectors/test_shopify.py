@@ -959,8 +959,8 @@ def test_shop_unavailable(shop: ShopifyEmulator, connector: ShopifyConnector) ->
 
 
 def test_slow_shop_times_out(shop: ShopifyEmulator) -> None:
-    connector = connect(shop, timeout=0.1)
-    shop.slow_next(0.3)
+    connector = connect(shop, timeout=0.5)
+    shop.slow_next(1.5)
 
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.test_connection()

@@ -461,8 +461,8 @@ def test_timed_out_write_that_landed_is_already_there_on_retry(
 ) -> None:
     """A write whose answer never came back: the retry reads the shop and writes nothing."""
     order_id = open_order(shop)
-    connector = connect(shop, timeout=0.1)
-    shop.slow_next(0.3, path_contains="/cancel.json")
+    connector = connect(shop, timeout=0.5)
+    shop.slow_next(1.5, path_contains="/cancel.json")
 
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.push_status(order_id, "cancel")

@@ -844,8 +844,8 @@ def test_a_server_error_is_platform_unavailable(woo: WooCommerceEmulator) -> Non
 
 def test_a_slow_shop_times_out_as_platform_unavailable(woo: WooCommerceEmulator) -> None:
     woo.add_order(fixture("woocommerce-order.json"))
-    woo.slow_next(0.3)
-    connector = connect(woo, timeout=0.1)
+    woo.slow_next(1.5)
+    connector = connect(woo, timeout=0.5)
 
     with pytest.raises(PlatformUnavailable, match="timed out"):
         connector.fetch_order("727")

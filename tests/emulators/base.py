@@ -261,7 +261,12 @@ class Emulator:
 
         with self._idle:
             if not self._idle.wait_for(landed, timeout):
-                raise TimeoutError("a slowed request has not arrived or is still answered")
+                if self._in_flight:
+                    raise TimeoutError("a slowed request is still being answered")
+                raise TimeoutError(
+                    "the slowed request never arrived: did the caller give up on an earlier "
+                    "request (a timeout too short for a loaded machine)?"
+                )
 
     def requests_to(self, method: str, path_contains: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and path_contains in r.path]
