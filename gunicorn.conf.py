@@ -15,8 +15,9 @@ import os
 bind = os.environ.get("COMPTOIR_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Threads, not sync workers: keep-alive connections (a shop's burst of webhooks, htmx
-# polling), and a request waiting on the database does not idle a whole process.
-worker_class = "gthread"
+# polling), and a request waiting on the database does not idle a whole process. gthread,
+# with kept-alive connections shared out between the workers (web/gunicorn_worker.py).
+worker_class = "web.gunicorn_worker.BalancedThreadWorker"
 threads = int(os.environ.get("COMPTOIR_THREADS", "4"))
 # One database connection per thread, plus as many for bursts (web/app.py).
 os.environ.setdefault("APP_DATABASE_POOL_SIZE", str(threads))

@@ -4,7 +4,8 @@
 
 For each database (a temporary SQLite file; and PostgreSQL, a fresh database next to
 BENCH_DATABASE_URL, when set — bench/run_all.py starts a throwaway server and sets it), starts
-gunicorn itself with the project's gunicorn.conf.py (2 gthread workers, 4 threads each, its
+gunicorn itself with the project's gunicorn.conf.py (2 gthread workers, 4 threads each,
+kept-alive connections shared out between them by web/gunicorn_worker.py, its
 JSON access log to a file) on a free loopback port, migrates the database and creates a
 WooCommerce and a Shopify shop with webhook secrets. Then, with 8 concurrent keep-alive
 connections (one load process each, so the generator is not bound by one interpreter):
