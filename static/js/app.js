@@ -23,6 +23,9 @@
       if (!box) return true;
       if (event.type === "change") return false;
       const typed = box.value.trim().length;
+      // Enter fires the box's "search" and submits the form: the submit asks. "search" alone
+      // asks when the box was emptied by its clear button.
+      if (event.type === "search" && typed > 0) return false;
       return !(event.type === "input" && typed > 0 && typed < MIN_TYPED_SEARCH);
     },
   };
