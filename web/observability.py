@@ -121,3 +121,7 @@ def configure_logging(log_format: str, level: str | int = logging.INFO) -> None:
     handler.comptoir_json = True  # type: ignore[attr-defined]
     root.handlers = [handler]
     root.setLevel(level)
+    # Alembic (1.17+) writes seven "setup plugin …" lines at INFO whenever it is imported: a
+    # page of noise in `make run`'s output and in production logs. Its "Running upgrade …"
+    # lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -124,6 +124,23 @@ def test_json_logging_is_turned_on_by_the_setting_only() -> None:
         root.setLevel(kept[1])
 
 
+def test_json_logging_leaves_out_alembics_plugin_lines_and_keeps_its_migrations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, plugins = logging.getLogger(), logging.getLogger("alembic.runtime.plugins")
+    kept = list(root.handlers), root.level, plugins.level
+    try:
+        configure_logging("json")
+        plugins.info("setup plugin %s", "alembic.autogenerate.schemas")
+        logging.getLogger("alembic.runtime.migration").info("Running upgrade 0021 -> 0022")
+        messages = [json.loads(line)["message"] for line in capsys.readouterr().err.splitlines()]
+        assert messages == ["Running upgrade 0021 -> 0022"]
+    finally:
+        root.handlers, _, _ = kept
+        root.setLevel(kept[1])
+        plugins.setLevel(kept[2])
+
+
 # --- /metrics ---------------------------------------------------------------------------------
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
