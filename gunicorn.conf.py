@@ -61,3 +61,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" %({x-request-id}o
 # The TLS proxy in front (Caddy, nginx) runs on the same host: trust its X-Forwarded-Proto.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 proc_name = "comptoir-web"
+
+
+def child_exit(_server: object, worker: object) -> None:
+    """In the arbiter, once a worker has died (killed included): its connection slot is free."""
+    release = getattr(worker, "release_slot", None)
+    if release is not None:
+        release()

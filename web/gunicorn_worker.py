@@ -52,8 +52,9 @@ class Board:
     def _write(self, slot: int, pid: int, count: int, beat: float) -> None:
         _ENTRY.pack_into(self._memory, slot * _ENTRY.size, pid, count, beat)
 
-    def reserve(self, now: float) -> int:
-        """A slot for a worker about to be forked: a free one, or one not heard from lately.
+    def reserve(self, now: float) -> int | None:
+        """A slot for a worker about to be forked: a free one, or one not heard from lately;
+        None when all SLOTS are live (that worker then accepts as plain gthread does).
 
         Called by the arbiter only, one worker object after another, so two workers never
         take the same slot."""
@@ -62,7 +63,7 @@ class Board:
             if pid == 0 or now - beat > STALE:
                 self._write(slot, _RESERVED, 0, now)
                 return slot
-        raise RuntimeError(f"more than {SLOTS} gunicorn workers at once")
+        return None
 
     def publish(self, slot: int, pid: int, count: int, now: float) -> None:
         self._write(slot, pid, count, now)
@@ -106,6 +107,8 @@ class BalancedThreadWorker(ThreadWorker):
 
         gthread's loop accepts while `nr_conns < worker_connections`."""
         limit: int = self.cfg.worker_connections
+        if self.slot is None:
+            return limit
         if self.nr_conns >= self.cfg.threads and self.board.fewer_elsewhere(
             self.slot, self.nr_conns, time.monotonic()
         ):
@@ -117,7 +120,8 @@ class BalancedThreadWorker(ThreadWorker):
         """gthread's __init__ sets it from the settings; the property reads them instead."""
 
     def publish(self) -> None:
-        self.board.publish(self.slot, self.pid, self.nr_conns, time.monotonic())
+        if self.slot is not None:
+            self.board.publish(self.slot, self.pid, self.nr_conns, time.monotonic())
 
     def accept(self, listener: Any) -> None:
         super().accept(listener)
@@ -129,8 +133,14 @@ class BalancedThreadWorker(ThreadWorker):
             timeout = min(timeout, RECHECK)
         super().wait_for_and_dispatch_events(timeout)
 
+    def release_slot(self) -> None:
+        """Free the worker's slot: as it stops, or in the arbiter once it has died
+        (gunicorn.conf.py's `child_exit`), so a killed worker is not waited for until STALE."""
+        if self.slot is not None:
+            self.board.release(self.slot)
+
     def run(self) -> None:
         try:
             super().run()
         finally:
-            self.board.release(self.slot)
+            self.release_slot()
