@@ -8,6 +8,7 @@ import os
 import runpy
 import time
 from pathlib import Path
+from unittest.mock import patch
 
 from gunicorn.config import Config
 
@@ -116,7 +117,8 @@ def test_the_arbiter_frees_a_dead_workers_slot_through_child_exit() -> None:
     assert sibling.slot is not None and sibling.slot != worker.slot
     sibling.nr_conns, sibling.pid = 5, 4101
     assert worker.board.fewer_elsewhere(sibling.slot, 5, time.monotonic())
-    child_exit = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["child_exit"]
+    with patch.dict(os.environ):  # the settings file sets defaults in the environment
+        child_exit = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["child_exit"]
     child_exit(None, worker)  # killed: no heartbeat for STALE, but no wait either
     assert not worker.board.fewer_elsewhere(sibling.slot, 5, time.monotonic())
     child_exit(None, sibling)
