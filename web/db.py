@@ -64,9 +64,9 @@ class WriterQueue:
     whatever the writer before it took (intake p99 73–91 ms with 8 connections). Here the
     threads of a process wait on a lock that wakes the next one as soon as it is released,
     and the processes (gunicorn's workers, the queue worker, the CLI) on an advisory lock of
-    a file next to the database, tried every 0.2–0.5 ms (up to 2 ms: p99 29 ms; 0.5: 25–27
-    ms, with connections shared out between gunicorn's workers). SQLite's own lock
-    and busy handler stay underneath for whatever does not queue here (its shell, a backup).
+    a file next to the database, tried every 0.2 ms doubling to 0.5 ms: intake p99 25–27 ms
+    (29–34 ms when the pause doubled to 2 ms). SQLite's own lock and busy handler stay
+    underneath for whatever does not queue here (its shell, a backup).
 
     Held from BEGIN IMMEDIATE to the end of the transaction: commit, rollback or close of
     the connection (`_QueuedConnection`); never by read-only transactions. The lock file is

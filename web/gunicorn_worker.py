@@ -5,14 +5,17 @@ room (`worker_connections`, 1,000). A kept-alive connection then stays with the 
 accepted it, so connections opened together (a shop's burst of webhooks, the browsers of a
 team arriving in the morning) mostly land on whichever worker woke first: measured under
 bench/webhook_intake.py, one of two workers answered 1,778 of 2,032 deliveries, one core
-doing the Python of both (PostgreSQL intake p50 25 ms, p99 38 ms, 314 deliveries/s).
+doing the Python of both. Four alternated runs on PostgreSQL: 247–446 deliveries/s and p99
+32–50 ms under gthread, depending on how its workers happened to split the connections;
+455–485/s and 30–34 ms here.
 
 `BalancedThreadWorker` holds back from accepting while it has at least as many connections as
 threads and another worker has fewer: that worker, polling the same socket, takes the next.
 Each worker writes its count and a heartbeat into a small table in memory shared through
 fork (made by the arbiter, which builds every worker object before forking it). A worker not
-heard from for `STALE` seconds (killed, or stuck) is left out, so a lost worker never keeps
-the others from accepting; nor does a worker still booting, which has not written yet. While
+heard from for `STALE` seconds (stuck) is left out, so a lost worker never keeps the others
+from accepting; nor does a worker still booting, which has not written yet; a killed one's
+slot the arbiter frees at once (gunicorn.conf.py's `child_exit`). While
 it holds back, a worker looks again every `RECHECK` seconds (gthread otherwise sleeps up to a
 second when nothing happens), so the connection waits for at most that long if the other
 worker's count changed meanwhile.
@@ -53,14 +56,16 @@ class Board:
         _ENTRY.pack_into(self._memory, slot * _ENTRY.size, pid, count, beat)
 
     def reserve(self, now: float) -> int | None:
-        """A slot for a worker about to be forked: a free one, or one not heard from lately;
-        None when all SLOTS are live (that worker then accepts as plain gthread does).
+        """A slot for a worker about to be forked: a free one, or one whose worker was not
+        heard from lately; None when all SLOTS are taken (that worker then accepts as plain
+        gthread does). Not one reserved for a worker still booting, however long it takes:
+        should it die, the arbiter frees its slot (`child_exit`).
 
         Called by the arbiter only, one worker object after another, so two workers never
         take the same slot."""
         for slot in range(SLOTS):
             pid, _, beat = self._read(slot)
-            if pid == 0 or now - beat > STALE:
+            if pid == 0 or (pid > 0 and now - beat > STALE):
                 self._write(slot, _RESERVED, 0, now)
                 return slot
         return None
